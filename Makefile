@@ -1,0 +1,44 @@
+# luatrain — thin wrapper over CMake. `make demo` and `make test` work on a
+# fresh Debian machine: they install the Debian packages first (quietly when
+# they are there). See README.md.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all build deps demo test test-cpu bench asan fuzz clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test-cpu: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE cuda
+
+demo: build
+	bash scripts/demo.sh $(BUILD)/luatrain
+
+bench: build
+	bash bench/run.sh $(BUILD)/luatrain
+
+# The C and Lua tests again under AddressSanitizer + UBSan (CUDA left out).
+asan: deps
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DLT_SANITIZE=address,undefined -DLT_CUDA=OFF
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS) -LE "cuda|slow"
+
+fuzz: deps
+	CC=clang cmake -S . -B build-fuzz -DLT_FUZZ=ON -DLT_CUDA=OFF -DCMAKE_BUILD_TYPE=Debug
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_safetensors
+
+clean:
+	rm -rf $(BUILD) build-asan build-fuzz

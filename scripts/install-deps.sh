@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian packages luatrain builds and runs with. Idempotent: when
+# everything is already there it prints nothing and touches nothing. The CUDA
+# toolkit and cuDNN are not Debian packages; they come with the machine (see
+# third_party/README.md), and the build leaves the CUDA backend out without them.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  liblua5.4-dev          # Lua 5.4, linked statically (liblua5.4.a)
+  libopenblas-dev        # CPU GEMM (cblas)
+  libedit-dev            # REPL line editing, BSD licence, linked statically
+  libbsd-dev             # libedit's static link needs libbsd
+  libncurses-dev         # ... and a terminfo library
+  zlib1g-dev             # gzipped IDX files
+  libcjson-dev           # safetensors JSON header
+  libstb-dev             # JPEG/PNG decoding (stb_image)
+  dataset-fashion-mnist  # the default data set that needs no download
+  gnuplot-nox            # luatrain plot
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,111 @@
+/* lt_ops.h — the op layer: the functional tensor API the Lua glue and the
+ * autograd layer call.
+ *
+ * Each op validates its arguments (recording a message naming the Lua-facing
+ * argument position), works out the output shape and dtype, allocates the
+ * output on the inputs' device and calls one backend kernel. No op records
+ * autograd history: src/autograd wraps the differentiable ones. Dims are
+ * 0-based here (the glue converts from Lua's 1-based) but messages speak
+ * 1-based. Outputs are new references owned by the caller. */
+#ifndef LT_OPS_H
+#define LT_OPS_H
+
+#include "lt_backend.h"
+#include "lt_tensor.h"
+
+/* --- dtype rules ---------------------------------------------------------- */
+/* PyTorch's promotion for two tensors (bool < uint8 < int32 < int64 <
+ * bfloat16/float16 < float32 < float64). */
+lt_dtype lt_promote_types(lt_dtype a, lt_dtype b);
+/* A Lua number combined with a tensor of dtype t: the tensor's dtype wins
+ * within its category; an integral tensor with a non-integer scalar gives
+ * float32; a bool tensor with an integer gives int64. */
+lt_dtype lt_promote_scalar(lt_dtype t, bool scalar_is_integer);
+
+/* --- memory and conversion ------------------------------------------------ */
+/* Same data as another dtype and/or device; returns `t` itself (retained)
+ * when nothing changes, like PyTorch's `to`. */
+lt_status lt_op_to(lt_tensor *t, lt_dtype dtype, lt_device device, lt_tensor **out);
+lt_status lt_op_contiguous(lt_tensor *t, lt_tensor **out); /* t retained when already contiguous */
+lt_status lt_op_clone(lt_tensor *t, lt_tensor **out);      /* always a new contiguous copy */
+/* dst[...] = src broadcast to dst's shape, converting dtype, across devices. */
+lt_status lt_op_copy_(lt_tensor *dst, lt_tensor *src);
+lt_status lt_op_fill_(lt_tensor *dst, double v);
+/* reshape: a view when possible, else a contiguous copy. */
+lt_status lt_op_reshape(lt_tensor *t, int ndim, const int64_t *shape, lt_tensor **out);
+/* flatten dims start..end (inclusive, 0-based, already wrapped) */
+lt_status lt_op_flatten(lt_tensor *t, int start, int end, lt_tensor **out);
+/* Reads element `linear` (row-major over t's shape) as double / int64. */
+lt_status lt_op_item(lt_tensor *t, double *out);
+/* A contiguous CPU copy (for printing, tolist, saving): `t` retained when it
+ * already is one. */
+lt_status lt_op_host_contiguous(lt_tensor *t, lt_tensor **out);
+
+/* --- elementwise ------------------------------------------------------------ */
+/* Integral inputs of float-only ops (exp, log, sqrt, sigmoid, ...) are
+ * promoted to float32, as PyTorch does. p: parameters of the op (see
+ * lt_backend.h), may be NULL for unparameterised ops. */
+lt_status lt_op_unary(lt_unary_op op, lt_tensor *x, const double *p, lt_tensor **out);
+lt_status lt_op_unary_(lt_unary_op op, lt_tensor *x, const double *p);
+lt_status lt_op_binary(lt_binary_op op, lt_tensor *a, lt_tensor *b, lt_tensor **out);
+/* a op= b; b broadcasts to a's shape; the result dtype must be a's. */
+lt_status lt_op_binary_(lt_binary_op op, lt_tensor *a, lt_tensor *b);
+/* a op s, or s op a when `reversed` */
+lt_status lt_op_binary_scalar(lt_binary_op op, lt_tensor *a, double s, bool s_is_integer, bool reversed,
+                              lt_tensor **out);
+lt_status lt_op_binary_scalar_(lt_binary_op op, lt_tensor *a, double s, bool s_is_integer);
+/* A 0-d tensor holding a Lua number, typed as lt_promote_scalar would. */
+lt_status lt_op_scalar_tensor(double v, lt_dtype dtype, lt_device device, lt_tensor **out);
+lt_status lt_op_where(lt_tensor *cond, lt_tensor *a, lt_tensor *b, lt_tensor **out);
+/* t[mask] = v, mask bool broadcast to t. */
+lt_status lt_op_masked_fill_(lt_tensor *t, lt_tensor *mask, double v);
+
+/* --- reductions ------------------------------------------------------------- */
+/* Reduces over `ndims` dims (ndims == 0: all dims). `values` receives the
+ * reduced tensor (may be NULL for ARGMAX/ARGMIN); `indices` (may be NULL)
+ * receives 0-based int64 indices for MAX/MIN/ARGMAX/ARGMIN over one dim.
+ * param: correction for VAR, p for NORM. */
+lt_status lt_op_reduce(lt_reduce_op op, lt_tensor *x, int ndims, const int *dims, bool keepdim, double param,
+                       lt_tensor **values, lt_tensor **indices);
+
+/* --- linear algebra --------------------------------------------------------- */
+/* torch.matmul semantics: 1-D and 2-D operands, batched with broadcasting. */
+lt_status lt_op_matmul(lt_tensor *a, lt_tensor *b, lt_tensor **out);
+/* 2-D only (arg positions 1 and 2 in messages) */
+lt_status lt_op_mm(lt_tensor *a, lt_tensor *b, lt_tensor **out);
+/* 3-D only, same batch size */
+lt_status lt_op_bmm(lt_tensor *a, lt_tensor *b, lt_tensor **out);
+
+/* --- creation --------------------------------------------------------------- */
+lt_status lt_op_full(int ndim, const int64_t *shape, double v, lt_dtype dtype, lt_device device, lt_tensor **out);
+/* start, start+step, ... while < end (or > end for negative steps) */
+lt_status lt_op_arange(double start, double end, double step, lt_dtype dtype, lt_device device, lt_tensor **out);
+lt_status lt_op_linspace(double start, double end, int64_t steps, lt_dtype dtype, lt_device device, lt_tensor **out);
+lt_status lt_op_eye(int64_t n, int64_t m, lt_dtype dtype, lt_device device, lt_tensor **out);
+/* Draws from the global generator (lt_philox.h). */
+lt_status lt_op_rand(lt_rand_kind kind, int ndim, const int64_t *shape, double a, double b, lt_dtype dtype,
+                     lt_device device, lt_tensor **out);
+/* uniform integers in [low, high) */
+lt_status lt_op_randint(int64_t low, int64_t high, int ndim, const int64_t *shape, lt_dtype dtype, lt_device device,
+                        lt_tensor **out);
+/* a random permutation of 0..n-1 (int64) */
+lt_status lt_op_randperm(int64_t n, lt_device device, lt_tensor **out);
+
+/* --- indexing and joining (lt_ops_index.c) ------------------------------------ */
+lt_status lt_op_cat(int n, lt_tensor *const *ts, int dim, lt_tensor **out);
+lt_status lt_op_stack(int n, lt_tensor *const *ts, int dim, lt_tensor **out);
+/* index: 1-D int64 (0-based) */
+lt_status lt_op_index_select(lt_tensor *x, int dim, lt_tensor *index, lt_tensor **out);
+lt_status lt_op_gather(lt_tensor *x, int dim, lt_tensor *index, lt_tensor **out);
+/* x[index[i][j]][j] = src[i][j] (dim 0), in place; src a tensor */
+lt_status lt_op_scatter_(lt_tensor *x, int dim, lt_tensor *index, lt_tensor *src);
+/* x.scatter_add_ */
+lt_status lt_op_scatter_add_(lt_tensor *x, int dim, lt_tensor *index, lt_tensor *src);
+/* int64 labels 0..C-1 -> int64 [.., C] */
+lt_status lt_op_one_hot(lt_tensor *labels, int64_t num_classes, lt_tensor **out);
+lt_status lt_op_sort(lt_tensor *x, int dim, bool descending, lt_tensor **values, lt_tensor **indices);
+lt_status lt_op_topk(lt_tensor *x, int64_t k, int dim, bool largest, bool sorted, lt_tensor **values,
+                     lt_tensor **indices);
+lt_status lt_op_cumsum(lt_tensor *x, int dim, lt_tensor **out);
+
+#endif

@@ -1,0 +1,386 @@
+/* lt_ops_elementwise.c — op layer for dtype promotion, conversion and copies,
+ * and the elementwise unary/binary/where ops (see lt_ops.h). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lt_ops.h"
+
+static int type_rank(lt_dtype d) {
+  switch (d) {
+    case LT_BOOL: return 0;
+    case LT_UINT8: return 1;
+    case LT_INT32: return 2;
+    case LT_INT64: return 3;
+    case LT_BFLOAT16: return 4;
+    case LT_FLOAT16: return 4;
+    case LT_FLOAT32: return 5;
+    case LT_FLOAT64: return 6;
+    default: return 0;
+  }
+}
+
+lt_dtype lt_promote_types(lt_dtype a, lt_dtype b) {
+  if (a == b) return a;
+  if ((a == LT_BFLOAT16 && b == LT_FLOAT16) || (a == LT_FLOAT16 && b == LT_BFLOAT16)) return LT_FLOAT32;
+  return type_rank(a) >= type_rank(b) ? a : b;
+}
+
+lt_dtype lt_promote_scalar(lt_dtype t, bool scalar_is_integer) {
+  if (lt_dtype_is_floating(t)) return t;
+  if (!scalar_is_integer) return LT_FLOAT32;
+  return t == LT_BOOL ? LT_INT64 : t;
+}
+
+static lt_status same_device(lt_tensor *a, lt_tensor *b, int arg) {
+  if (lt_device_equal(lt_tensor_device(a), lt_tensor_device(b))) return LT_OK;
+  char da[32], db[32];
+  return lt_error_set(LT_ERR_ARG, arg, "expected all tensors on one device, got %s and %s",
+                      lt_device_str(lt_tensor_device(a), da, sizeof da), lt_device_str(lt_tensor_device(b), db, sizeof db));
+}
+
+static const lt_backend *be_of(const lt_tensor *t) { return lt_backend_get(lt_tensor_device(t).type); }
+
+static void bump_version(lt_tensor *t) { atomic_fetch_add(&t->storage->version, 1); }
+
+static lt_status check_writable(lt_tensor *t, int arg) {
+  if (!lt_tensor_is_non_overlapping(t))
+    return lt_error_set(LT_ERR_ARG, arg,
+                        "in-place write to a tensor whose elements overlap in memory (an expanded view); clone it first");
+  return LT_OK;
+}
+
+/* --- conversion and copies ---------------------------------------------------- */
+
+lt_status lt_op_copy_(lt_tensor *dst, lt_tensor *src) {
+  LT_TRY(check_writable(dst, 1));
+  lt_tensor *exp = NULL;
+  lt_status st = lt_tensor_expand(src, dst->ndim, dst->shape, &exp);
+  if (st != LT_OK) {
+    char b1[128], b2[128];
+    return lt_error_set(LT_ERR_ARG, 2, "source of shape %s cannot be broadcast to destination shape %s",
+                        lt_shape_str(src->ndim, src->shape, b1, sizeof b1), lt_shape_str(dst->ndim, dst->shape, b2, sizeof b2));
+  }
+  lt_device dd = lt_tensor_device(dst), sd = lt_tensor_device(src);
+  if (lt_device_equal(dd, sd)) {
+    st = be_of(dst)->copy(dst, exp);
+    lt_tensor_release(exp);
+    if (st == LT_OK) bump_version(dst);
+    return st;
+  }
+  /* Across devices: stage through a contiguous buffer of dst's dtype and shape. */
+  lt_tensor *stage = NULL, *dev_tmp = NULL;
+  if (dd.type == LT_CPU) {
+    /* device -> host: contiguous on the device, then raw bytes over */
+    lt_tensor *sc = NULL, *host = NULL;
+    st = lt_op_contiguous(src, &sc);
+    if (st == LT_OK) st = lt_tensor_empty(sc->ndim, sc->shape, sc->dtype, dd, &host);
+    if (st == LT_OK)
+      st = be_of(sc)->copy_to_host(sd, lt_tensor_data(host), lt_tensor_data(sc),
+                                   (size_t)lt_tensor_numel(sc) * lt_dtype_size(sc->dtype));
+    if (st == LT_OK) st = lt_op_copy_(dst, host);
+    lt_tensor_release(sc);
+    lt_tensor_release(host);
+  } else {
+    /* host -> device: materialise src as dst's dtype and shape on the host */
+    st = lt_tensor_empty(dst->ndim, dst->shape, dst->dtype, sd, &stage);
+    if (st == LT_OK) st = be_of(stage)->copy(stage, exp);
+    if (st == LT_OK && lt_tensor_is_contiguous(dst)) {
+      st = be_of(dst)->copy_from_host(dd, lt_tensor_data(dst), lt_tensor_data(stage),
+                                      (size_t)lt_tensor_numel(stage) * lt_dtype_size(stage->dtype));
+    } else if (st == LT_OK) {
+      st = lt_tensor_empty(dst->ndim, dst->shape, dst->dtype, dd, &dev_tmp);
+      if (st == LT_OK)
+        st = be_of(dst)->copy_from_host(dd, lt_tensor_data(dev_tmp), lt_tensor_data(stage),
+                                        (size_t)lt_tensor_numel(stage) * lt_dtype_size(stage->dtype));
+      if (st == LT_OK) st = be_of(dst)->copy(dst, dev_tmp);
+    }
+    if (st == LT_OK) bump_version(dst);
+  }
+  lt_tensor_release(exp);
+  lt_tensor_release(stage);
+  lt_tensor_release(dev_tmp);
+  return st;
+}
+
+lt_status lt_op_to(lt_tensor *t, lt_dtype dtype, lt_device device, lt_tensor **out) {
+  if (t->dtype == dtype && lt_device_equal(lt_tensor_device(t), device)) {
+    lt_tensor_retain(t);
+    *out = t;
+    return LT_OK;
+  }
+  const lt_backend *be;
+  LT_TRY(lt_backend_for(device, &be));
+  lt_tensor *o;
+  LT_TRY(lt_tensor_empty(t->ndim, t->shape, dtype, device, &o));
+  lt_status st = lt_op_copy_(o, t);
+  if (st != LT_OK) { lt_tensor_release(o); return st; }
+  *out = o;
+  return LT_OK;
+}
+
+lt_status lt_op_clone(lt_tensor *t, lt_tensor **out) {
+  lt_tensor *o;
+  LT_TRY(lt_tensor_empty(t->ndim, t->shape, t->dtype, lt_tensor_device(t), &o));
+  lt_status st = be_of(t)->copy(o, t);
+  if (st != LT_OK) { lt_tensor_release(o); return st; }
+  *out = o;
+  return LT_OK;
+}
+
+lt_status lt_op_contiguous(lt_tensor *t, lt_tensor **out) {
+  if (lt_tensor_is_contiguous(t)) {
+    lt_tensor_retain(t);
+    *out = t;
+    return LT_OK;
+  }
+  return lt_op_clone(t, out);
+}
+
+lt_status lt_op_host_contiguous(lt_tensor *t, lt_tensor **out) {
+  if (lt_tensor_device(t).type == LT_CPU) return lt_op_contiguous(t, out);
+  return lt_op_to(t, t->dtype, lt_cpu_device(), out);
+}
+
+lt_status lt_op_fill_(lt_tensor *dst, double v) {
+  LT_TRY(check_writable(dst, 1));
+  LT_TRY(be_of(dst)->fill(dst, v));
+  bump_version(dst);
+  return LT_OK;
+}
+
+lt_status lt_op_reshape(lt_tensor *t, int ndim, const int64_t *shape, lt_tensor **out) {
+  lt_status st = lt_tensor_view(t, ndim, shape, out);
+  if (st == LT_OK) return LT_OK;
+  /* A shape error stays an error; only a stride mismatch falls back to a copy. */
+  if (!strstr(lt_error_message(), "use reshape")) return st;
+  lt_tensor *c;
+  LT_TRY(lt_op_clone(t, &c));
+  st = lt_tensor_view(c, ndim, shape, out);
+  lt_tensor_release(c);
+  return st;
+}
+
+lt_status lt_op_flatten(lt_tensor *t, int start, int end, lt_tensor **out) {
+  if (t->ndim == 0) {
+    int64_t one = 1;
+    return lt_op_reshape(t, 1, &one, out);
+  }
+  if (start > end) return lt_error_set(LT_ERR_ARG, 3, "end_dim %d is before start_dim %d", end + 1, start + 1);
+  int64_t shape[LT_MAX_DIMS];
+  int n = 0;
+  for (int i = 0; i < start; i++) shape[n++] = t->shape[i];
+  int64_t m = 1;
+  for (int i = start; i <= end; i++) m *= t->shape[i];
+  shape[n++] = m;
+  for (int i = end + 1; i < t->ndim; i++) shape[n++] = t->shape[i];
+  return lt_op_reshape(t, n, shape, out);
+}
+
+lt_status lt_op_item(lt_tensor *t, double *out) {
+  if (lt_tensor_numel(t) != 1) {
+    char b[128];
+    return lt_error_set(LT_ERR_ARG, 1, "item() needs a tensor with one element, got shape %s",
+                        lt_shape_str(t->ndim, t->shape, b, sizeof b));
+  }
+  lt_tensor *h;
+  LT_TRY(lt_op_host_contiguous(t, &h));
+  *out = lt_dtype_load_f64(lt_tensor_data(h), h->dtype);
+  lt_tensor_release(h);
+  return LT_OK;
+}
+
+lt_status lt_op_scalar_tensor(double v, lt_dtype dtype, lt_device device, lt_tensor **out) {
+  return lt_op_full(0, NULL, v, dtype, device, out);
+}
+
+/* --- unary ---------------------------------------------------------------- */
+
+static bool float_only(lt_unary_op op) {
+  switch (op) {
+    case LT_UN_NEG: case LT_UN_ABS: case LT_UN_RELU: case LT_UN_FLOOR: case LT_UN_CEIL: case LT_UN_ROUND:
+    case LT_UN_SIGN: case LT_UN_SQUARE: case LT_UN_LOGICAL_NOT: case LT_UN_ISNAN: case LT_UN_CLAMP:
+    case LT_UN_POW_SCALAR: case LT_UN_RPOW_SCALAR:
+      return false;
+    default: return true;
+  }
+}
+
+static lt_dtype unary_out_dtype(lt_unary_op op, lt_dtype in, const double *p) {
+  if (op == LT_UN_ISNAN || op == LT_UN_LOGICAL_NOT) return LT_BOOL;
+  if (lt_dtype_is_integral(in)) {
+    if (float_only(op)) return LT_FLOAT32;
+    if ((op == LT_UN_POW_SCALAR || op == LT_UN_RPOW_SCALAR || op == LT_UN_CLAMP) && p &&
+        ((p[0] != floor(p[0]) && !isnan(p[0])) || (op == LT_UN_CLAMP && p[1] != floor(p[1]) && !isnan(p[1]) && !isinf(p[1]))))
+      return LT_FLOAT32;
+    if ((op == LT_UN_POW_SCALAR || op == LT_UN_RPOW_SCALAR) && p && p[0] < 0 && op == LT_UN_POW_SCALAR) return LT_FLOAT32;
+    if (in == LT_BOOL && op != LT_UN_CLAMP) return LT_INT64;
+  }
+  return in;
+}
+
+lt_status lt_op_unary(lt_unary_op op, lt_tensor *x, const double *p, lt_tensor **out) {
+  lt_dtype odt = unary_out_dtype(op, x->dtype, p);
+  lt_dtype cdt = op == LT_UN_ISNAN || op == LT_UN_LOGICAL_NOT ? x->dtype : odt; /* compute dtype */
+  lt_tensor *xin = x, *o = NULL;
+  if (cdt != x->dtype) LT_TRY(lt_op_to(x, cdt, lt_tensor_device(x), &xin));
+  else lt_tensor_retain(xin);
+  lt_status st = lt_tensor_empty(x->ndim, x->shape, odt, lt_tensor_device(x), &o);
+  if (st == LT_OK && op == LT_UN_LOGICAL_NOT) {
+    /* logical_not: compare with zero in the input dtype */
+    lt_tensor *zero = NULL;
+    st = lt_op_scalar_tensor(0, xin->dtype, lt_tensor_device(x), &zero);
+    lt_tensor *ze = NULL;
+    if (st == LT_OK) st = lt_tensor_expand(zero, xin->ndim, xin->shape, &ze);
+    if (st == LT_OK) st = be_of(x)->binary(LT_BIN_EQ, o, xin, ze);
+    lt_tensor_release(zero);
+    lt_tensor_release(ze);
+  } else if (st == LT_OK) {
+    st = be_of(x)->unary(op, o, xin, p);
+  }
+  lt_tensor_release(xin);
+  if (st != LT_OK) { lt_tensor_release(o); return st; }
+  *out = o;
+  return LT_OK;
+}
+
+lt_status lt_op_unary_(lt_unary_op op, lt_tensor *x, const double *p) {
+  lt_dtype odt = unary_out_dtype(op, x->dtype, p);
+  if (odt != x->dtype)
+    return lt_error_set(LT_ERR_ARG, 1, "in-place result of type %s can't be stored in a %s tensor", lt_dtype_name(odt),
+                        lt_dtype_name(x->dtype));
+  LT_TRY(check_writable(x, 1));
+  LT_TRY(be_of(x)->unary(op, x, x, p));
+  bump_version(x);
+  return LT_OK;
+}
+
+/* --- binary --------------------------------------------------------------- */
+
+static lt_dtype binary_compute_dtype(lt_binary_op op, lt_dtype promoted) {
+  if ((op == LT_BIN_DIV || op == LT_BIN_ATAN2) && lt_dtype_is_integral(promoted)) return LT_FLOAT32;
+  return promoted;
+}
+
+/* Computes a op b into `o` (already allocated with the broadcast shape) or,
+ * when o is NULL, allocates it; handles casting to the compute dtype. */
+static lt_status binary_into(lt_binary_op op, lt_tensor *a, lt_tensor *b, lt_dtype cdt, lt_tensor *o) {
+  lt_tensor *ac = NULL, *bc = NULL, *ae = NULL, *be = NULL;
+  lt_status st = lt_op_to(a, cdt, lt_tensor_device(a), &ac);
+  if (st == LT_OK) st = lt_op_to(b, cdt, lt_tensor_device(b), &bc);
+  if (st == LT_OK) st = lt_tensor_expand(ac, o->ndim, o->shape, &ae);
+  if (st == LT_OK) st = lt_tensor_expand(bc, o->ndim, o->shape, &be);
+  if (st == LT_OK) st = be_of(o)->binary(op, o, ae, be);
+  lt_tensor_release(ac);
+  lt_tensor_release(bc);
+  lt_tensor_release(ae);
+  lt_tensor_release(be);
+  return st;
+}
+
+static lt_status binary_out(lt_binary_op op, lt_tensor *a, lt_tensor *b, lt_dtype promoted, lt_tensor **out) {
+  LT_TRY(same_device(a, b, 2));
+  int n;
+  int64_t shape[LT_MAX_DIMS];
+  LT_TRY(lt_broadcast_shape(a->ndim, a->shape, b->ndim, b->shape, &n, shape));
+  lt_dtype cdt = binary_compute_dtype(op, promoted);
+  lt_dtype odt = lt_binary_op_is_comparison(op) ? LT_BOOL : cdt;
+  lt_tensor *o;
+  LT_TRY(lt_tensor_empty(n, shape, odt, lt_tensor_device(a), &o));
+  lt_status st = binary_into(op, a, b, cdt, o);
+  if (st != LT_OK) { lt_tensor_release(o); return st; }
+  *out = o;
+  return LT_OK;
+}
+
+lt_status lt_op_binary(lt_binary_op op, lt_tensor *a, lt_tensor *b, lt_tensor **out) {
+  return binary_out(op, a, b, lt_promote_types(a->dtype, b->dtype), out);
+}
+
+static lt_status binary_inplace(lt_binary_op op, lt_tensor *a, lt_tensor *b, lt_dtype promoted) {
+  LT_TRY(same_device(a, b, 2));
+  lt_dtype cdt = binary_compute_dtype(op, promoted);
+  lt_dtype odt = lt_binary_op_is_comparison(op) ? LT_BOOL : cdt;
+  if (odt != a->dtype)
+    return lt_error_set(LT_ERR_ARG, 2, "in-place result of type %s can't be stored in a %s tensor", lt_dtype_name(odt),
+                        lt_dtype_name(a->dtype));
+  int n;
+  int64_t shape[LT_MAX_DIMS];
+  LT_TRY(lt_broadcast_shape(a->ndim, a->shape, b->ndim, b->shape, &n, shape));
+  if (n != a->ndim || memcmp(shape, a->shape, sizeof(int64_t) * (size_t)n) != 0) {
+    char b1[128], b2[128];
+    return lt_error_set(LT_ERR_ARG, 2, "in-place operand of shape %s does not broadcast to shape %s",
+                        lt_shape_str(b->ndim, b->shape, b1, sizeof b1), lt_shape_str(a->ndim, a->shape, b2, sizeof b2));
+  }
+  LT_TRY(check_writable(a, 1));
+  LT_TRY(binary_into(op, a, b, cdt, a));
+  bump_version(a);
+  return LT_OK;
+}
+
+lt_status lt_op_binary_(lt_binary_op op, lt_tensor *a, lt_tensor *b) {
+  return binary_inplace(op, a, b, lt_promote_types(a->dtype, b->dtype));
+}
+
+lt_status lt_op_binary_scalar(lt_binary_op op, lt_tensor *a, double s, bool s_is_integer, bool reversed,
+                              lt_tensor **out) {
+  lt_dtype dt = lt_promote_scalar(a->dtype, s_is_integer);
+  lt_tensor *st_ = NULL;
+  LT_TRY(lt_op_scalar_tensor(s, dt, lt_tensor_device(a), &st_));
+  lt_status st = reversed ? binary_out(op, st_, a, dt, out) : binary_out(op, a, st_, dt, out);
+  lt_tensor_release(st_);
+  return st;
+}
+
+lt_status lt_op_binary_scalar_(lt_binary_op op, lt_tensor *a, double s, bool s_is_integer) {
+  lt_dtype dt = lt_promote_scalar(a->dtype, s_is_integer);
+  lt_tensor *st_ = NULL;
+  LT_TRY(lt_op_scalar_tensor(s, dt, lt_tensor_device(a), &st_));
+  lt_status st = binary_inplace(op, a, st_, dt);
+  lt_tensor_release(st_);
+  return st;
+}
+
+lt_status lt_op_where(lt_tensor *cond, lt_tensor *a, lt_tensor *b, lt_tensor **out) {
+  if (cond->dtype != LT_BOOL)
+    return lt_error_set(LT_ERR_ARG, 1, "condition must be a bool tensor, got %s", lt_dtype_name(cond->dtype));
+  LT_TRY(same_device(cond, a, 2));
+  LT_TRY(same_device(cond, b, 3));
+  int n1, n;
+  int64_t s1[LT_MAX_DIMS], shape[LT_MAX_DIMS];
+  LT_TRY(lt_broadcast_shape(cond->ndim, cond->shape, a->ndim, a->shape, &n1, s1));
+  LT_TRY(lt_broadcast_shape(n1, s1, b->ndim, b->shape, &n, shape));
+  lt_dtype dt = lt_promote_types(a->dtype, b->dtype);
+  lt_tensor *o = NULL, *ac = NULL, *bc = NULL, *ce = NULL, *ae = NULL, *bee = NULL;
+  lt_status st = lt_tensor_empty(n, shape, dt, lt_tensor_device(a), &o);
+  if (st == LT_OK) st = lt_op_to(a, dt, lt_tensor_device(a), &ac);
+  if (st == LT_OK) st = lt_op_to(b, dt, lt_tensor_device(b), &bc);
+  if (st == LT_OK) st = lt_tensor_expand(cond, n, shape, &ce);
+  if (st == LT_OK) st = lt_tensor_expand(ac, n, shape, &ae);
+  if (st == LT_OK) st = lt_tensor_expand(bc, n, shape, &bee);
+  if (st == LT_OK) st = be_of(o)->where(o, ce, ae, bee);
+  lt_tensor_release(ac); lt_tensor_release(bc); lt_tensor_release(ce); lt_tensor_release(ae); lt_tensor_release(bee);
+  if (st != LT_OK) { lt_tensor_release(o); return st; }
+  *out = o;
+  return LT_OK;
+}
+
+lt_status lt_op_masked_fill_(lt_tensor *t, lt_tensor *mask, double v) {
+  if (mask->dtype != LT_BOOL)
+    return lt_error_set(LT_ERR_ARG, 2, "mask must be a bool tensor, got %s", lt_dtype_name(mask->dtype));
+  LT_TRY(same_device(t, mask, 2));
+  LT_TRY(check_writable(t, 1));
+  lt_tensor *me = NULL, *val = NULL, *ve = NULL;
+  lt_status st = lt_tensor_expand(mask, t->ndim, t->shape, &me);
+  if (st != LT_OK) {
+    char b1[128], b2[128];
+    return lt_error_set(LT_ERR_ARG, 2, "mask of shape %s does not broadcast to shape %s",
+                        lt_shape_str(mask->ndim, mask->shape, b1, sizeof b1), lt_shape_str(t->ndim, t->shape, b2, sizeof b2));
+  }
+  st = lt_op_scalar_tensor(v, t->dtype, lt_tensor_device(t), &val);
+  if (st == LT_OK) st = lt_tensor_expand(val, t->ndim, t->shape, &ve);
+  if (st == LT_OK) st = be_of(t)->where(t, me, ve, t);
+  lt_tensor_release(me); lt_tensor_release(val); lt_tensor_release(ve);
+  if (st == LT_OK) bump_version(t);
+  return st;
+}

@@ -1,0 +1,120 @@
+/* lt_ops_linalg.c — matmul/mm/bmm: shape rules of torch.matmul, reduced to
+ * the backend's batched [B,M,K]x[B,K,N] kernel. Operands whose matrices are
+ * neither row- nor column-major are copied first; broadcast batch dims are
+ * materialised only when the batch strides cannot express them. */
+#include <string.h>
+
+#include "lt_ops.h"
+
+static bool blas_layout(const lt_tensor *m3) {
+  int64_t rs = m3->stride[1], cs = m3->stride[2], R = m3->shape[1], C = m3->shape[2];
+  if (R <= 1 || C <= 1) return true;
+  return (cs == 1 && rs >= C) || (rs == 1 && cs >= R);
+}
+
+/* a3 [B,M,K], b3 [B,K,N] (views) -> out [B,M,N] */
+static lt_status bmm3(lt_tensor *a3, lt_tensor *b3, lt_tensor **out) {
+  lt_dtype dt = lt_promote_types(a3->dtype, b3->dtype);
+  if (dt == LT_BOOL) return lt_error_set(LT_ERR_ARG, 1, "matmul is not defined for bool tensors");
+  lt_tensor *ac = NULL, *bc = NULL, *o = NULL, *tmp = NULL;
+  lt_status st = lt_op_to(a3, dt, lt_tensor_device(a3), &ac);
+  if (st == LT_OK) st = lt_op_to(b3, dt, lt_tensor_device(b3), &bc);
+  if (st == LT_OK && !blas_layout(ac)) { st = lt_op_clone(ac, &tmp); lt_tensor_release(ac); ac = tmp; tmp = NULL; }
+  if (st == LT_OK && !blas_layout(bc)) { st = lt_op_clone(bc, &tmp); lt_tensor_release(bc); bc = tmp; tmp = NULL; }
+  int64_t shape[3] = {a3->shape[0], a3->shape[1], b3->shape[2]};
+  if (st == LT_OK) st = lt_tensor_empty(3, shape, dt, lt_tensor_device(a3), &o);
+  if (st == LT_OK) {
+    const lt_backend *be = lt_backend_get(lt_tensor_device(a3).type);
+    if (a3->shape[2] == 0) st = be->fill(o, 0);
+    else if (!be->matmul) st = lt_error_set(LT_ERR_RUNTIME, 0, "matmul is not implemented on this device");
+    else st = be->matmul(o, ac, bc, 1.0, 0.0);
+  }
+  lt_tensor_release(ac);
+  lt_tensor_release(bc);
+  if (st != LT_OK) { lt_tensor_release(o); return st; }
+  *out = o;
+  return LT_OK;
+}
+
+static lt_status check_pair(lt_tensor *a, lt_tensor *b) {
+  if (!lt_device_equal(lt_tensor_device(a), lt_tensor_device(b)))
+    return lt_error_set(LT_ERR_ARG, 2, "expected both operands on one device");
+  return LT_OK;
+}
+
+static lt_status size_mismatch(lt_tensor *a, lt_tensor *b) {
+  char b1[128], b2[128];
+  return lt_error_set(LT_ERR_ARG, 2, "shapes %s and %s cannot be multiplied (inner sizes %lld and %lld differ)",
+                      lt_shape_str(a->ndim, a->shape, b1, sizeof b1), lt_shape_str(b->ndim, b->shape, b2, sizeof b2),
+                      (long long)a->shape[a->ndim - 1], (long long)b->shape[b->ndim > 1 ? b->ndim - 2 : 0]);
+}
+
+lt_status lt_op_mm(lt_tensor *a, lt_tensor *b, lt_tensor **out) {
+  char buf[128];
+  if (a->ndim != 2)
+    return lt_error_set(LT_ERR_ARG, 1, "expected a 2-D tensor, got shape %s", lt_shape_str(a->ndim, a->shape, buf, sizeof buf));
+  if (b->ndim != 2)
+    return lt_error_set(LT_ERR_ARG, 2, "expected a 2-D tensor, got shape %s", lt_shape_str(b->ndim, b->shape, buf, sizeof buf));
+  return lt_op_matmul(a, b, out);
+}
+
+lt_status lt_op_bmm(lt_tensor *a, lt_tensor *b, lt_tensor **out) {
+  char buf[128];
+  if (a->ndim != 3)
+    return lt_error_set(LT_ERR_ARG, 1, "expected a 3-D tensor, got shape %s", lt_shape_str(a->ndim, a->shape, buf, sizeof buf));
+  if (b->ndim != 3)
+    return lt_error_set(LT_ERR_ARG, 2, "expected a 3-D tensor, got shape %s", lt_shape_str(b->ndim, b->shape, buf, sizeof buf));
+  if (a->shape[0] != b->shape[0])
+    return lt_error_set(LT_ERR_ARG, 2, "batch sizes differ: %lld and %lld", (long long)a->shape[0], (long long)b->shape[0]);
+  return lt_op_matmul(a, b, out);
+}
+
+lt_status lt_op_matmul(lt_tensor *a, lt_tensor *b, lt_tensor **out) {
+  LT_TRY(check_pair(a, b));
+  if (a->ndim == 0 || b->ndim == 0)
+    return lt_error_set(LT_ERR_ARG, a->ndim == 0 ? 1 : 2, "matmul needs tensors of at least 1 dimension, got a 0-d tensor");
+  /* Promote 1-D operands to matrices, remembering which dims to drop. */
+  lt_tensor *a2 = NULL, *b2 = NULL;
+  bool drop_m = a->ndim == 1, drop_n = b->ndim == 1;
+  lt_status st = drop_m ? lt_tensor_unsqueeze(a, 0, &a2) : lt_tensor_alias(a, &a2);
+  if (st != LT_OK) return st;
+  st = drop_n ? lt_tensor_unsqueeze(b, 1, &b2) : lt_tensor_alias(b, &b2);
+  if (st != LT_OK) { lt_tensor_release(a2); return st; }
+  int64_t M = a2->shape[a2->ndim - 2], K = a2->shape[a2->ndim - 1];
+  int64_t K2 = b2->shape[b2->ndim - 2], N = b2->shape[b2->ndim - 1];
+  if (K != K2) { lt_tensor_release(a2); lt_tensor_release(b2); return size_mismatch(a, b); }
+  /* Broadcast batch dims. */
+  int nb;
+  int64_t bshape[LT_MAX_DIMS];
+  st = lt_broadcast_shape(a2->ndim - 2, a2->shape, b2->ndim - 2, b2->shape, &nb, bshape);
+  lt_tensor *ae = NULL, *bee = NULL, *a3 = NULL, *b3 = NULL, *o3 = NULL, *res = NULL;
+  int64_t B = 1;
+  for (int i = 0; i < nb; i++) B *= bshape[i];
+  if (st == LT_OK) {
+    int64_t sa[LT_MAX_DIMS], sb[LT_MAX_DIMS];
+    memcpy(sa, bshape, sizeof(int64_t) * (size_t)nb);
+    memcpy(sb, bshape, sizeof(int64_t) * (size_t)nb);
+    sa[nb] = M; sa[nb + 1] = K;
+    sb[nb] = K; sb[nb + 1] = N;
+    if (nb + 2 > LT_MAX_DIMS) st = lt_error_set(LT_ERR_ARG, 1, "too many dimensions");
+    if (st == LT_OK) st = lt_tensor_expand(a2, nb + 2, sa, &ae);
+    if (st == LT_OK) st = lt_tensor_expand(b2, nb + 2, sb, &bee);
+    int64_t s3a[3] = {B, M, K}, s3b[3] = {B, K, N};
+    if (st == LT_OK) st = lt_op_reshape(ae, 3, s3a, &a3);
+    if (st == LT_OK) st = lt_op_reshape(bee, 3, s3b, &b3);
+    if (st == LT_OK) st = bmm3(a3, b3, &o3);
+    if (st == LT_OK) {
+      int64_t oshape[LT_MAX_DIMS];
+      int on = 0;
+      for (int i = 0; i < nb; i++) oshape[on++] = bshape[i];
+      if (!drop_m) oshape[on++] = M;
+      if (!drop_n) oshape[on++] = N;
+      st = lt_tensor_view(o3, on, oshape, &res);
+    }
+  }
+  lt_tensor_release(a2); lt_tensor_release(b2); lt_tensor_release(ae); lt_tensor_release(bee);
+  lt_tensor_release(a3); lt_tensor_release(b3); lt_tensor_release(o3);
+  if (st != LT_OK) return st;
+  *out = res;
+  return LT_OK;
+}

@@ -1,0 +1,79 @@
+/* lt_storage.c — storage allocation through the device's backend, reference
+ * counting, and the per-device byte counters. */
+#include "lt_storage.h"
+
+#include <stdlib.h>
+
+#include "lt_backend.h"
+
+static atomic_size_t bytes_in_use[LT_NDEVICE_TYPES];
+static atomic_size_t bytes_peak[LT_NDEVICE_TYPES];
+static void (*oom_hook)(void *);
+static void *oom_hook_ctx;
+
+void lt_storage_set_oom_hook(void (*hook)(void *ctx), void *ctx) {
+  oom_hook = hook;
+  oom_hook_ctx = ctx;
+}
+
+static void count_alloc(lt_device_type type, size_t n) {
+  size_t now = atomic_fetch_add(&bytes_in_use[type], n) + n;
+  size_t peak = atomic_load(&bytes_peak[type]);
+  while (now > peak && !atomic_compare_exchange_weak(&bytes_peak[type], &peak, now)) {}
+}
+
+size_t lt_storage_bytes_in_use(lt_device_type type) { return atomic_load(&bytes_in_use[type]); }
+size_t lt_storage_peak_bytes(lt_device_type type) { return atomic_load(&bytes_peak[type]); }
+void lt_storage_reset_peak(lt_device_type type) { atomic_store(&bytes_peak[type], atomic_load(&bytes_in_use[type])); }
+
+lt_status lt_storage_new(lt_device device, size_t nbytes, lt_storage **out) {
+  const lt_backend *be;
+  LT_TRY(lt_backend_for(device, &be));
+  lt_storage *s = calloc(1, sizeof *s);
+  if (!s) return lt_error_set(LT_ERR_OOM, 0, "out of host memory allocating a storage");
+  void *data = NULL;
+  if (nbytes > 0) {
+    lt_status st = be->alloc(device, nbytes, &data);
+    if (st == LT_ERR_OOM && oom_hook) {
+      oom_hook(oom_hook_ctx); /* lets the Lua collector free dead tensors, then retry once */
+      st = be->alloc(device, nbytes, &data);
+    }
+    if (st != LT_OK) {
+      free(s);
+      return st;
+    }
+  }
+  atomic_init(&s->refcount, 1);
+  atomic_init(&s->version, 0);
+  s->device = device;
+  s->data = data;
+  s->nbytes = nbytes;
+  s->owns_data = true;
+  count_alloc(device.type, nbytes);
+  *out = s;
+  return LT_OK;
+}
+
+lt_status lt_storage_wrap(lt_device device, void *data, size_t nbytes, lt_storage **out) {
+  lt_storage *s = calloc(1, sizeof *s);
+  if (!s) return lt_error_set(LT_ERR_OOM, 0, "out of host memory allocating a storage");
+  atomic_init(&s->refcount, 1);
+  atomic_init(&s->version, 0);
+  s->device = device;
+  s->data = data;
+  s->nbytes = nbytes;
+  s->owns_data = false;
+  *out = s;
+  return LT_OK;
+}
+
+void lt_storage_retain(lt_storage *s) { atomic_fetch_add(&s->refcount, 1); }
+
+void lt_storage_release(lt_storage *s) {
+  if (!s || atomic_fetch_sub(&s->refcount, 1) != 1) return;
+  if (s->owns_data) {
+    if (s->data) lt_backend_get(s->device.type)->free(s->device, s->data);
+    atomic_fetch_sub(&bytes_in_use[s->device.type], s->nbytes);
+  }
+  free(s);
+}

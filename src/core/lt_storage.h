@@ -1,0 +1,45 @@
+/* lt_storage.h — a reference-counted block of device memory.
+ *
+ * Invariants: `data` was obtained from the backend of `device` and holds
+ * `nbytes` bytes; it is freed by that backend when `refcount` drops to zero.
+ * Tensors (views) share a storage and each holds one reference. `version`
+ * counts in-place writes, so autograd can detect that a tensor it saved for
+ * backward was modified afterwards. A storage may also wrap memory it does not
+ * own (`owns_data` false): then release only drops the struct. */
+#ifndef LT_STORAGE_H
+#define LT_STORAGE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lt_device.h"
+#include "lt_error.h"
+
+typedef struct lt_storage {
+  atomic_int refcount;
+  lt_device device;
+  void *data;
+  size_t nbytes;
+  bool owns_data;
+  atomic_uint_fast64_t version;
+} lt_storage;
+
+/* A new storage of nbytes on `device`, refcount 1. Contents undefined. */
+lt_status lt_storage_new(lt_device device, size_t nbytes, lt_storage **out);
+/* Wraps caller-owned memory; the caller keeps it alive while the storage lives. */
+lt_status lt_storage_wrap(lt_device device, void *data, size_t nbytes, lt_storage **out);
+void lt_storage_retain(lt_storage *s);
+void lt_storage_release(lt_storage *s);
+
+/* Bytes currently held by storages of each device type (for memory stats and
+ * for the Lua collector, which cannot see device bytes). */
+size_t lt_storage_bytes_in_use(lt_device_type type);
+size_t lt_storage_peak_bytes(lt_device_type type);
+void lt_storage_reset_peak(lt_device_type type);
+/* Called once when an allocation fails, before retrying (the Lua glue
+ * installs a hook that runs a full garbage collection). */
+void lt_storage_set_oom_hook(void (*hook)(void *ctx), void *ctx);
+
+#endif

@@ -1,0 +1,41 @@
+/* lt_cpu_backend.c — the CPU entry of the backend table: host memory (64-byte
+ * aligned, so vector loads never split cache lines) and the CPU kernels. */
+#include <stdlib.h>
+
+#include "lt_cpu_kernels.h"
+
+static lt_status cpu_alloc(lt_device dev, size_t nbytes, void **out) {
+  (void)dev;
+  size_t rounded = (nbytes + 63) & ~(size_t)63;
+  void *p = aligned_alloc(64, rounded);
+  if (!p) return lt_error_set(LT_ERR_OOM, 0, "out of host memory allocating %zu bytes", nbytes);
+  *out = p;
+  return LT_OK;
+}
+
+static void cpu_free(lt_device dev, void *p) {
+  (void)dev;
+  free(p);
+}
+
+static lt_status cpu_sync(lt_device dev) {
+  (void)dev;
+  return LT_OK;
+}
+
+const lt_backend lt_cpu_backend = {
+  .name = "cpu",
+  .alloc = cpu_alloc,
+  .free = cpu_free,
+  .copy_to_host = NULL,
+  .copy_from_host = NULL,
+  .synchronize = cpu_sync,
+  .copy = lt_cpu_copy,
+  .fill = lt_cpu_fill,
+  .unary = lt_cpu_unary,
+  .binary = lt_cpu_binary,
+  .where = lt_cpu_where,
+  .reduce = lt_cpu_reduce,
+  .matmul = lt_cpu_matmul,
+  .rand = lt_cpu_rand,
+};

@@ -1,0 +1,77 @@
+/* lt_lua.h — what the Lua glue files share: the tensor userdata, argument
+ * parsing in Lua's 1-based conventions, and raising errors recorded by the
+ * core. This is the only C that touches lua_State (with src/main.c).
+ *
+ * A tensor userdata is a box holding one lt_tensor reference (or NULL before
+ * an op filled it, or after __close). To never leak on a Lua error, an op's
+ * result box is pushed first (lt_lua_newbox) and the op writes into it. */
+#ifndef LT_LUA_H
+#define LT_LUA_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "lt_ops.h"
+
+#define LT_TENSOR_MT "luatrain.Tensor"
+
+/* Sets up everything: the native module "luatrain.core", the embedded Lua
+ * library (or LUATRAIN_PATH), `lt = require "luatrain"` as a global. */
+void lt_lua_setup(lua_State *L);
+/* The native module's opener (registered in package.preload). */
+int luaopen_luatrain_core(lua_State *L);
+
+/* --- tensors ------------------------------------------------------------------- */
+/* Pushes an empty tensor box and returns the slot the op should fill. */
+lt_tensor **lt_lua_newbox(lua_State *L);
+/* Pushes a tensor, taking over the caller's reference (t may not be NULL). */
+void lt_lua_push_tensor(lua_State *L, lt_tensor *t);
+/* The tensor at idx, or a "bad argument #idx to 'fname' (expected a tensor,
+ * got number)" error. */
+lt_tensor *lt_lua_check_tensor(lua_State *L, int idx, const char *fname);
+lt_tensor *lt_lua_to_tensor(lua_State *L, int idx); /* NULL if not a tensor */
+
+/* --- errors ------------------------------------------------------------------- */
+/* Raises the error recorded in the core's thread-local slot, as
+ * "bad argument #N to 'fname' (msg)" or "fname: msg". Never returns. */
+int lt_lua_raise(lua_State *L, const char *fname);
+/* Raises "bad argument #arg to 'fname' (msg)". Never returns. */
+int lt_lua_argerror(lua_State *L, int arg, const char *fname, const char *fmt, ...);
+/* Raises unless st == LT_OK. */
+#define LT_LUA_CHECK(L, st, fname) do { if ((st) != LT_OK) lt_lua_raise((L), (fname)); } while (0)
+
+/* --- arguments ------------------------------------------------------------------ */
+/* An integer argument (a float with an integral value is accepted). */
+int64_t lt_lua_check_integer(lua_State *L, int idx, const char *fname, const char *what);
+/* A 1-based (or negative) dim of a tensor with `ndim` dims -> 0-based. */
+int lt_lua_check_dim(lua_State *L, int idx, int ndim, const char *fname);
+/* A shape given as integers from idx on (stops at the first non-number) or
+ * as one table; `allow_minus1` admits -1 entries (view/reshape/expand).
+ * Returns the index after the shape arguments. */
+int lt_lua_check_shape(lua_State *L, int idx, const char *fname, bool allow_minus1, int *ndim, int64_t *shape);
+/* dtype names: "float32", "float", "float64", "double", "int64", "long",
+ * "int32", "int", "uint8", "byte", "bool", "bfloat16", "float16", "half". */
+lt_dtype lt_lua_check_dtype(lua_State *L, int idx, const char *fname);
+bool lt_lua_parse_dtype(const char *name, lt_dtype *out);
+/* Options table at idx (or none): reads dtype= and device= fields. */
+void lt_lua_creation_opts(lua_State *L, int idx, const char *fname, lt_dtype *dtype, lt_device *device);
+/* A field of an options table, with type checks. Unknown keys are an error
+ * (a typo must not be silently ignored): call lt_lua_check_opts first. */
+void lt_lua_check_opts(lua_State *L, int idx, const char *fname, const char *const *allowed);
+/* The default device and dtype for new tensors (lt.set_default_dtype). */
+lt_dtype lt_lua_default_dtype(void);
+void lt_lua_set_default_dtype(lt_dtype dt);
+
+/* --- registration of the glue areas (each adds fields to the module table at
+ * the top of the stack and methods to the Tensor methods table at `methods`) */
+void lt_lua_open_tensor(lua_State *L, int methods);
+void lt_lua_open_math(lua_State *L, int methods);
+void lt_lua_open_index(lua_State *L, int methods);
+void lt_lua_open_io(lua_State *L, int methods);
+void lt_lua_open_autograd(lua_State *L, int methods);
+void lt_lua_open_nn(lua_State *L, int methods);
+void lt_lua_open_data(lua_State *L, int methods);
+void lt_lua_open_optim(lua_State *L, int methods);
+void lt_lua_open_cuda(lua_State *L, int methods);
+
+#endif
