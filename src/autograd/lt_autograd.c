@@ -1,12 +1,7 @@
-/* lt_autograd.c — node life cycle (the graph itself comes with the autograd issue). */
+/* lt_autograd.c — node life cycle (placeholder until the engine lands). */
 #include "lt_autograd.h"
 
-#include <stdatomic.h>
 #include <stdlib.h>
-
-struct lt_node {
-  atomic_int refcount;
-};
 
 void lt_node_retain(lt_node *n) { atomic_fetch_add(&n->refcount, 1); }
 
