@@ -10,6 +10,9 @@
 #ifndef LT_BACKEND_H
 #define LT_BACKEND_H
 
+#include "lt_backend_index.h"
+#include "lt_backend_nn.h"
+#include "lt_backend_optim.h"
 #include "lt_tensor.h"
 
 typedef enum {
@@ -78,6 +81,11 @@ typedef struct lt_backend {
   lt_status (*matmul)(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, double alpha, double beta);
   /* Fills contiguous `out` (float) with draws from blocks first_block... */
   lt_status (*rand)(lt_rand_kind kind, lt_tensor *out, uint64_t seed, uint64_t first_block, double a, double b);
+
+  /* per-area tables (lt_backend_<area>.h) */
+  const lt_index_kernels *index;
+  const lt_nn_kernels *nn;
+  const lt_optim_kernels *optim;
 } lt_backend;
 
 /* The backend for a device type, or NULL when it is not compiled in. */

@@ -4,6 +4,10 @@
 
 #include "lt_cpu_kernels.h"
 
+extern const lt_index_kernels lt_cpu_index_kernels;
+extern const lt_nn_kernels lt_cpu_nn_kernels;
+extern const lt_optim_kernels lt_cpu_optim_kernels;
+
 static lt_status cpu_alloc(lt_device dev, size_t nbytes, void **out) {
   (void)dev;
   size_t rounded = (nbytes + 63) & ~(size_t)63;
@@ -38,4 +42,7 @@ const lt_backend lt_cpu_backend = {
   .reduce = lt_cpu_reduce,
   .matmul = lt_cpu_matmul,
   .rand = lt_cpu_rand,
+  .index = &lt_cpu_index_kernels,
+  .nn = &lt_cpu_nn_kernels,
+  .optim = &lt_cpu_optim_kernels,
 };

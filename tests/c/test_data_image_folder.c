@@ -203,9 +203,9 @@ int main(void) {
   LT_CHECK(f.num_classes == 4);
   LT_CHECK(strcmp(f.classes[0], ".hidden_is_a_class_too") == 0 && strcmp(f.classes[1], "bird") == 0 &&
            strcmp(f.classes[2], "cat") == 0 && strcmp(f.classes[3], "dog") == 0);
-  /* Expected order: .hidden/x.png; bird: B1.PNG, b2.png ('B' < 'b');
-   * cat: z.png, sub/a.png, sub-a/a.png... no: "root/cat/sub" < "root/cat/sub-a"
-   * since the shorter is a prefix; dog: grey.png, photo.jpg. */
+  /* Hidden folders are classes too (as in torchvision); within a class,
+   * folders in byte order of their paths, then files: 'B' sorts before 'b',
+   * and "cat" < "cat/sub" < "cat/sub-a" because a prefix sorts first. */
   static const char *order[] = {".hidden_is_a_class_too/x.png", "bird/B1.PNG", "bird/b2.png", "cat/z.png",
                                 "cat/sub/a.png", "cat/sub-a/a.png", "dog/grey.png", "dog/photo.jpg"};
   static const int64_t labels[] = {1, 2, 2, 3, 3, 3, 4, 4};
