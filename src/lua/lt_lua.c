@@ -199,6 +199,12 @@ int luaopen_luatrain_core(lua_State *L) {
   lua_pushvalue(L, module);
   lt_lua_open_tensor(L, methods);
   lt_lua_open_math(L, methods);
+  lt_lua_open_index(L, methods);
+  lt_lua_open_autograd(L, methods);
+  lt_lua_open_nn(L, methods);
+  lt_lua_open_optim(L, methods);
+  lt_lua_open_io(L, methods);
+  lt_lua_open_data(L, methods);
   lua_pop(L, 3); /* module copy, methods, metatable */
   lt_storage_set_oom_hook(collect_garbage, L);
   return 1;

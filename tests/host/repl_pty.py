@@ -219,7 +219,9 @@ def run_session(binary, home, steps):
     r = start(binary, home)
     try:
         steps(r)
-        r.send_eof()
+        code = r.send_eof()
+        if code != 0:
+            raise AssertionError("exit status %d; terminal showed %r" % (code, r.buf[-400:]))
     finally:
         r.close()
 
