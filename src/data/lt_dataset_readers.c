@@ -108,7 +108,7 @@ static lt_status cifar_file_records(const char *path, int64_t record, int64_t *c
 }
 
 lt_status lt_cifar_probe(const char *root, int version, bool train, bool coarse, lt_dataset_info *info) {
-  cifar_layout lay;
+  cifar_layout lay = {0};
   char path[PATH_CAP];
   LT_TRY(cifar_layout_of(version, train, coarse, &lay));
   LT_TRY(check_folder(root));
@@ -186,7 +186,7 @@ static lt_status cifar_read_file(const char *path, const cifar_layout *lay, int6
 
 lt_status lt_cifar_read(const char *root, int version, bool train, bool coarse, const lt_dataset_info *info,
                         uint8_t *images, int64_t *labels) {
-  cifar_layout lay;
+  cifar_layout lay = {0};
   char path[PATH_CAP];
   LT_TRY(cifar_layout_of(version, train, coarse, &lay));
   LT_TRY(check_folder(root));
@@ -206,7 +206,7 @@ lt_status lt_cifar_read(const char *root, int version, bool train, bool coarse, 
 }
 
 lt_status lt_cifar_load(const char *root, int version, bool train, bool coarse, lt_image_dataset *out) {
-  lt_dataset_info info;
+  lt_dataset_info info = {0};
   memset(out, 0, sizeof *out);
   LT_TRY(lt_cifar_probe(root, version, train, coarse, &info));
   LT_TRY(alloc_dataset(&info, out));
@@ -374,7 +374,7 @@ static lt_status idx_open_pair(const char *images_path, const char *labels_path,
 
 lt_status lt_idx_probe(const char *images_path, const char *labels_path, int64_t num_classes, lt_dataset_info *info) {
   idx_file fi, fl;
-  idx_header hi, hl;
+  idx_header hi = {0}, hl = {0};
   if (num_classes < 0 || num_classes > 256)
     return lt_error_set(LT_ERR_ARG, 0, "num_classes must be in 0..256 for IDX labels, got %lld", (long long)num_classes);
   LT_TRY(idx_open_pair(images_path, labels_path, &fi, &fl, &hi, &hl));
@@ -391,7 +391,7 @@ lt_status lt_idx_probe(const char *images_path, const char *labels_path, int64_t
 lt_status lt_idx_read(const char *images_path, const char *labels_path, const lt_dataset_info *info, uint8_t *images,
                       int64_t *labels) {
   idx_file fi, fl;
-  idx_header hi, hl;
+  idx_header hi = {0}, hl = {0};
   if (!info || info->n < 0 || (info->n > 0 && (!images || !labels)))
     return lt_error_set(LT_ERR_ARG, 0, "lt_idx_read needs the probed info and both buffers");
   LT_TRY(idx_open_pair(images_path, labels_path, &fi, &fl, &hi, &hl));
@@ -419,7 +419,7 @@ lt_status lt_idx_read(const char *images_path, const char *labels_path, const lt
 }
 
 lt_status lt_idx_load(const char *images_path, const char *labels_path, int64_t num_classes, lt_image_dataset *out) {
-  lt_dataset_info info;
+  lt_dataset_info info = {0};
   memset(out, 0, sizeof *out);
   LT_TRY(lt_idx_probe(images_path, labels_path, num_classes, &info));
   LT_TRY(alloc_dataset(&info, out));

@@ -3,9 +3,11 @@
  *
  * Lookups are raw and follow a metatable's __index only when it is a table,
  * so completing never runs user code (an __index function could do anything,
- * block or raise). That is enough for modules, class instances and userdata
- * whose methods sit in a metatable, like tensors. Not here: reading the
- * terminal, which lt_repl.c does through libedit. */
+ * block or raise). That covers modules, class instances and userdata whose
+ * methods sit in a metatable. A userdata whose __index is a function (tensors:
+ * numeric indexing and properties) is completed from its metatable's
+ * __methods and __getters tables instead. Not here: reading the terminal,
+ * which lt_repl.c does through libedit. */
 #include "lt_host.h"
 
 #include <stdlib.h>
@@ -45,7 +47,10 @@ static int is_name(const char *s, size_t n) {
 }
 
 /* Replaces the value on top by the next table to search after it: its
- * metatable's __index when that is a table, else nil. */
+ * metatable's __index when that is a table. When __index is a function (a
+ * userdata that also serves properties or numeric indexing, like tensors),
+ * the metatable's __methods table is taken instead: luatrain's convention
+ * for "the methods behind this __index". Nil when there is neither. */
 static void next_in_chain(lua_State *L) {
   if (!lua_getmetatable(L, -1)) {
     lua_pop(L, 1);
@@ -53,13 +58,16 @@ static void next_in_chain(lua_State *L) {
     return;
   }
   lua_pushliteral(L, "__index");
-  lua_rawget(L, -2);
+  if (lua_rawget(L, -2) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_pushliteral(L, "__methods");
+    if (lua_rawget(L, -2) != LUA_TTABLE) {
+      lua_pop(L, 1);
+      lua_pushnil(L);
+    }
+  }
   lua_remove(L, -2);   /* the metatable */
   lua_remove(L, -2);   /* the value */
-  if (!lua_istable(L, -1)) {
-    lua_pop(L, 1);
-    lua_pushnil(L);
-  }
 }
 
 /* Replaces the value on top by value[key], looked up raw through the
@@ -91,29 +99,47 @@ static int is_callable(lua_State *L, int idx) {
   return callable;
 }
 
-/* Adds prefix..name to the result set (stack index `set`) for every name in
- * the value on top and its __index chain that starts with `word`. Pops the
- * value. `methods` keeps only callable fields, for "x:". */
+/* Adds prefix..key to the result set (stack index `set`) for every key of
+ * the table at `t` that starts with `word`; `methods` keeps only callable
+ * fields, for "x:". */
+static void add_keys(lua_State *L, int t, int set, const char *prefix, size_t plen,
+                     const char *word, size_t wlen, int methods) {
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    size_t klen;
+    /* lua_tolstring is safe on the key: it is already a string. */
+    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &klen) : NULL;
+    if (k != NULL && klen >= wlen && memcmp(k, word, wlen) == 0 &&
+        is_name(k, klen) && (!methods || is_callable(L, -1))) {
+      lua_pushlstring(L, prefix, plen);
+      lua_pushvalue(L, -3);
+      lua_concat(L, 2);
+      lua_pushboolean(L, 1);
+      lua_rawset(L, set);
+    }
+    lua_pop(L, 1);
+  }
+}
+
+/* Properties computed by a function __index, listed (luatrain's convention)
+ * in the metatable's __getters table: offered after '.', not after ':'. */
+static void add_getters(lua_State *L, int set, const char *prefix, size_t plen,
+                        const char *word, size_t wlen) {
+  if (!lua_getmetatable(L, -1)) return;
+  lua_pushliteral(L, "__getters");
+  if (lua_rawget(L, -2) == LUA_TTABLE)
+    add_keys(L, lua_gettop(L), set, prefix, plen, word, wlen, 0);
+  lua_pop(L, 2);
+}
+
+/* Adds the names completing `word` from the value on top and its chain of
+ * __index tables (see next_in_chain), then pops the value. */
 static void add_fields(lua_State *L, int set, const char *prefix, size_t plen,
                        const char *word, size_t wlen, int methods) {
   for (int depth = 0; depth < CHAIN_DEPTH && !lua_isnil(L, -1); depth++) {
-    if (lua_istable(L, -1)) {
-      lua_pushnil(L);
-      while (lua_next(L, -2)) {
-        size_t klen;
-        /* lua_tolstring is safe on the key: it is already a string. */
-        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &klen) : NULL;
-        if (k != NULL && klen >= wlen && memcmp(k, word, wlen) == 0 &&
-            is_name(k, klen) && (!methods || is_callable(L, -1))) {
-          lua_pushlstring(L, prefix, plen);
-          lua_pushvalue(L, -3);
-          lua_concat(L, 2);
-          lua_pushboolean(L, 1);
-          lua_rawset(L, set);
-        }
-        lua_pop(L, 1);
-      }
-    }
+    if (lua_istable(L, -1))
+      add_keys(L, lua_gettop(L), set, prefix, plen, word, wlen, methods);
+    if (!methods) add_getters(L, set, prefix, plen, word, wlen);
     next_in_chain(L);
   }
   lua_pop(L, 1);

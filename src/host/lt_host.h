@@ -43,9 +43,11 @@ void lt_repl_run(lua_State *L);
 /* The completions of `text`, an identifier chain like "pri", "lt.nn.Con",
  * "x:na" or "x.na", found in the globals of L: table fields, and the fields
  * of a value's metatable __index when that is a table (followed a few levels,
- * so methods of userdata and of class instances show). Only raw accesses are
- * made, no metamethod runs. Returns a sorted, duplicate-free array of
- * malloc'd full strings ("lt.nn.Conv2d") and sets *count; NULL with
+ * so methods of class instances show). When __index is a function, the
+ * metatable's __methods table (and after '.', its __getters table) stands in
+ * for it: that is how tensors list their methods and properties. Only raw
+ * accesses are made, no metamethod runs. Returns a sorted, duplicate-free
+ * array of malloc'd full strings ("lt.nn.Conv2d") and sets *count; NULL with
  * *count == 0 when there is nothing (or memory ran out). Free with
  * lt_complete_free. */
 char **lt_complete_candidates(lua_State *L, const char *text, size_t *count);

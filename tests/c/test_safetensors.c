@@ -19,11 +19,9 @@
 
 static char dir[256];
 
-static const char *tmp_path(const char *name) {
-  static char buf[512];
-  snprintf(buf, sizeof buf, "%s/%s", dir, name);
-  return buf;
-}
+/* A path in the test folder; each call site gets its own buffer, so paths
+ * stay valid while others are made. */
+#define TMP_PATH(var, name) char var[512]; snprintf(var, sizeof var, "%s/%s", dir, name)
 
 static int write_file(const char *path, const void *p, size_t n) {
   FILE *f = fopen(path, "wb");
@@ -83,7 +81,7 @@ static void test_round_trip(void) {
   };
   size_t n = sizeof ts / sizeof *ts;
   lt_safetensors_kv meta[] = {{"format", "pt"}, {"epoch", "3"}, {"note", "tab\there \"q\""}};
-  const char *path = tmp_path("rt.safetensors");
+  TMP_PATH(path, "rt.safetensors");
   LT_CHECK(lt_safetensors_write(path, ts, n, meta, 3) == LT_OK);
   LT_CHECK(count_temporaries() == 0);
 
@@ -229,14 +227,15 @@ static void test_corrupt(void) {
   LT_CHECK(lt_safetensors_parse("abc", 3, "x.safetensors", &st) == LT_ERR_IO &&
            has(lt_error_message(), "'x.safetensors': file is 3 bytes, too short"));
   unsigned char big[12] = {0x00, 0x10, 0, 0, 0, 0, 0, 0, '{', '}', ' ', ' '}; /* says 4096 */
-  const char *bigpath = tmp_path("big.safetensors");
+  TMP_PATH(bigpath, "big.safetensors");
   LT_CHECK(write_file(bigpath, big, sizeof big));
   LT_CHECK(lt_safetensors_read(bigpath, &st) == LT_ERR_IO && st == NULL);
   LT_CHECK(has(lt_error_message(), "big.safetensors': file is 12 bytes, header says 4096"));
   unsigned char huge[16] = {0, 0, 0, 0, 0, 0, 0, 0x40, '{', '}'};
   LT_CHECK(lt_safetensors_parse(huge, sizeof huge, "x.safetensors", &st) == LT_ERR_IO &&
            has(lt_error_message(), "over the 100 MB limit"));
-  LT_CHECK(lt_safetensors_read(tmp_path("does-not-exist.safetensors"), &st) == LT_ERR_IO &&
+  TMP_PATH(nopath, "does-not-exist.safetensors");
+  LT_CHECK(lt_safetensors_read(nopath, &st) == LT_ERR_IO &&
            has(lt_error_message(), "could not open") && has(lt_error_message(), "No such file or directory"));
   LT_CHECK(lt_safetensors_read(dir, &st) == LT_ERR_IO && has(lt_error_message(), "not a regular file"));
 
@@ -244,7 +243,7 @@ static void test_corrupt(void) {
   unsigned char *p = image("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, &len);
   LT_CHECK(lt_safetensors_parse(p, len, "ok", &st) == LT_OK && st && st->n == 1);
   lt_safetensors_free(st);
-  const char *tpath = tmp_path("trunc.safetensors");
+  TMP_PATH(tpath, "trunc.safetensors");
   LT_CHECK(write_file(tpath, p, len - 1));
   LT_CHECK(lt_safetensors_read(tpath, &st) == LT_ERR_IO &&
            has(lt_error_message(), "trunc.safetensors': tensor 'a' data_offsets [0,8] run past the end"));
@@ -318,7 +317,7 @@ static void test_corrupt(void) {
 
 static void expect_write_arg(const lt_safetensors_tensor *ts, size_t n, const lt_safetensors_kv *meta,
                              size_t nmeta, const char *words) {
-  const char *path = tmp_path("never.safetensors");
+  TMP_PATH(path, "never.safetensors");
   lt_status s = lt_safetensors_write(path, ts, n, meta, nmeta);
   int ok = s == LT_ERR_ARG && has(lt_error_message(), words) && access(path, F_OK) != 0;
   LT_CHECK(ok);
@@ -376,9 +375,7 @@ static lt_status write_hello(lt_atomic_file *f, void *ctx) {
 }
 
 static void test_atomic(void) {
-  const char *path = tmp_path("model.safetensors");
-  char keep[512];
-  snprintf(keep, sizeof keep, "%s", path);
+  TMP_PATH(keep, "model.safetensors");
   LT_CHECK(write_file(keep, "old contents", 12));
 
   /* A failing writer: old file untouched, no temporary left, its error kept. */
@@ -420,7 +417,7 @@ static void test_atomic(void) {
   unlink(keep);
 
   /* Errors name the path and the system's reason. */
-  const char *nodir = tmp_path("no/such/dir/x.safetensors");
+  TMP_PATH(nodir, "no/such/dir/x.safetensors");
   float v = 1;
   lt_safetensors_tensor t = {"v", LT_FLOAT32, 0, NULL, &v, 4};
   LT_CHECK(lt_safetensors_write(nodir, &t, 1, NULL, 0) == LT_ERR_IO);
@@ -441,6 +438,6 @@ int main(void) {
   test_write_args();
   test_atomic();
   LT_CHECK(count_temporaries() == 0);
-  rmdir(dir);
+  LT_CHECK(rmdir(dir) == 0); /* every test removed its files */
   return lt_test_done();
 }

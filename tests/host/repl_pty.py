@@ -180,6 +180,36 @@ def check_complete_methods(r):
     r.expect(r"\r\ntrue\r\n> ")
 
 
+def check_complete_function_index(r):
+    # An __index function is never called; __methods and __getters list
+    # what it serves (luatrain's tensors work this way).
+    r.send("fobj = setmetatable({}, {__index = function() error('called') end, "
+           "__methods = {fn_method = function() end}, __getters = {prop_x = function() end}})\r")
+    r.expect(r"> ")
+    r.send("fobj:fn_m\t")
+    r.expect(r"ethod")
+    r.send("\x15fobj.prop\t")
+    r.expect(r"_x")
+    r.send("\x15fobj:prop\t")           # a property is not a method
+    time.sleep(0.3)
+    r.send("\x15print('no_' .. 'error')\r")
+    out = r.expect(r"\r\nno_error\r\n> ")
+    if b"prop_x" in out or b"called" in out:
+        raise AssertionError("wrong completion: %r" % out)
+
+
+def check_complete_tensor(r):
+    r.send("print(type(lt.randn))\r")
+    if b"function" not in r.expect(r"\r\n\w+\r\n> "):
+        return "skipped: lt.randn is missing"
+    r.send("tx = lt.randn(2, 3)\r")
+    r.expect(r"> ")
+    r.send("tx:narr\t")
+    r.expect(r"ow")
+    r.send("(1, 1, 1):numel()\r")
+    r.expect(r"\r\n3\r\n> ")
+
+
 def check_interrupt_running(r):
     r.send("while true do end\r")
     time.sleep(0.2)
@@ -278,6 +308,7 @@ def main():
     passed = failed = 0
     in_session = [check_expression, check_multiline, check_error_keeps_going,
                   check_complete_global_field, check_complete_methods,
+                  check_complete_function_index, check_complete_tensor,
                   check_interrupt_running, check_interrupt_prompt, check_eof_exits]
     whole = [check_history, check_history_bounded]
     for check in in_session + whole:
@@ -285,14 +316,14 @@ def main():
         name = check.__name__[len("check_"):]
         try:
             if check in whole:
-                check(binary, home)
+                note = check(binary, home)
             else:
                 r = start(binary, home)
                 try:
-                    check(r)
+                    note = check(r)
                 finally:
                     r.close()
-            print("PASS repl %s" % name)
+            print("PASS repl %s%s" % (name, " (%s)" % note if note else ""))
             passed += 1
         except AssertionError as e:
             print("FAIL repl %s: %s" % (name, e))
