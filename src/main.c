@@ -229,7 +229,7 @@ static int protected_main(lua_State *L) {
   lua_pushcfunction(L, setup);
   if (lt_host_report(L, lt_host_call(L, 0, 0)) != LUA_OK) goto fail;
   make_arg(L, argc, argv, script);
-  if (o->version) print_version();
+  if (o->version && !o->interactive) print_version();   /* the REPL's banner says it */
   if (run_code_options(L, argv, script > 0 ? script : argc) != 0) goto fail;
 
   if (script > 0) {

@@ -1,13 +1,56 @@
 /* lt_backend_index.h — the index kernels a backend provides (one table per
  * area so each can grow without touching the others). Contracts as in
- * lt_backend.h: the op layer has validated everything; kernels only compute. */
+ * lt_backend.h: the op layer has validated shapes, dtypes and devices;
+ * kernels only compute. Joining (cat/stack/split/chunk) needs no entry: the
+ * op layer builds it from views and the backend's `copy`.
+ *
+ * The one thing the op layer cannot check without reading device memory is
+ * the value of each index, so the kernels do: an index outside [0, size)
+ * makes the kernel fail with LT_ERR_ARG and the message
+ *   "index V is out of range for dimension D of size S"
+ * (V and D 1-based, as every message is; `arg` 0 — the op layer names the
+ * argument). A kernel that writes in place (scatter) checks every index
+ * before it writes anything. All index tensors are int64 holding 0-based
+ * positions; every tensor may have any strides, and index/src operands may
+ * be expanded views (stride 0). */
 #ifndef LT_BACKEND_INDEX_H
 #define LT_BACKEND_INDEX_H
+
+#include <stdbool.h>
 
 #include "lt_tensor.h"
 
 typedef struct lt_index_kernels {
-  int reserved; /* entries come with the index ops */
+  /* out = x.index_select(dim, index).
+   * x: [..., n, ...] (n at `dim`); index: 1-D [m]; out: x's shape with m at
+   * `dim`, x's dtype. Copies raw elements, so every dtype works. */
+  lt_status (*index_select)(lt_tensor *out, const lt_tensor *x, int dim, const lt_tensor *index);
+
+  /* out[p] = x[p with p[dim] replaced by index[p]] for every position p of
+   * index. index, out: the same shape, with the ndim of x and
+   * index.shape[d] <= x.shape[d] for d != dim; out has x's dtype. */
+  lt_status (*gather)(lt_tensor *out, const lt_tensor *x, int dim, const lt_tensor *index);
+
+  /* For every position p of index: x[p with p[dim] replaced by index[p]]
+   * = src[p] (add false; with duplicates the last in row-major order wins,
+   * as on PyTorch's CPU) or += src[p] (add true). index.shape[d] <=
+   * x.shape[d] for d != dim and index.shape[d] <= src.shape[d] for all d;
+   * src has x's dtype (a scalar arrives as an expanded 0-d tensor). */
+  lt_status (*scatter)(lt_tensor *x, int dim, const lt_tensor *index, const lt_tensor *src, bool add);
+
+  /* Sorts every line of x along `dim`, ascending or descending, and writes
+   * the first k entries of each sorted line: values (x's dtype) and indices
+   * (int64, 0-based positions in x), both x's shape with k <= n at `dim`
+   * (k < n is topk). The order is total and stable: equal values keep their
+   * order of position whichever the direction; NaN is larger than every
+   * number and equal to every NaN; -0.0 equals 0.0. */
+  lt_status (*sort)(lt_tensor *values, lt_tensor *indices, const lt_tensor *x, int dim, bool descending);
+
+  /* out[..., i, ...] = sum of x[..., j, ...] for j <= i along `dim`, or for
+   * j >= i when `reverse` (the gradient of cumsum). Same shape. out is
+   * int64 for integral x (bool included) and x's dtype otherwise; sums
+   * accumulate in int64 or double. */
+  lt_status (*cumsum)(lt_tensor *out, const lt_tensor *x, int dim, bool reverse);
 } lt_index_kernels;
 
 #endif

@@ -245,15 +245,27 @@ static void run_chunk(lua_State *L) {
   lua_settop(L, base);
 }
 
+/* One line; lt.help() is advertised only if the library has it. */
+static void print_banner(lua_State *L) {
+  int has_help = 0;
+  if (lua_getglobal(L, "lt") == LUA_TTABLE) {
+    lua_pushliteral(L, "help");
+    has_help = lua_rawget(L, -2) == LUA_TFUNCTION;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  printf("%s %s (%s)  lt is loaded; %sTab completes, Ctrl-D exits\n", LT_HOST_PROGNAME,
+         LT_VERSION, LUA_RELEASE, has_help ? "help: lt.help(), " : "");
+  fflush(stdout);
+}
+
 void lt_repl_run(lua_State *L) {
   int tty = isatty(STDIN_FILENO);
   lt_history hist = {NULL, HISTORY_MAX};
   char *last = NULL;   /* the newest history entry, to skip repeats */
   int top = lua_gettop(L);
 
-  printf("%s %s (%s)  lt is loaded; help: lt.help()\n", LT_HOST_PROGNAME,
-         LT_VERSION, LUA_RELEASE);
-  fflush(stdout);
+  print_banner(L);
   if (tty) setup_terminal(L, &hist, &last);
 
   for (;;) {
