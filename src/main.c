@@ -196,8 +196,9 @@ static int command_main(lua_State *L) {
   return 1;
 }
 
-/* Exit status from main(args): a number is the status, false is 1, anything
- * else (nil, true) is 0. */
+/* Exit status from main(args): a number 0..255 is the status (other numbers
+ * give 1, as exit() would otherwise wrap them), false is 1, anything else
+ * (nil, true) is 0. */
 static int run_command(lua_State *L, const char *module, char **args, int nargs) {
   lua_pushcfunction(L, command_main);
   lua_pushstring(L, module);
@@ -209,9 +210,12 @@ static int run_command(lua_State *L, const char *module, char **args, int nargs)
   int status = lt_host_call(L, 2, 1);
   if (lt_host_report(L, status) != LUA_OK) return 1;
   int code = 0;
-  if (lua_isinteger(L, -1)) code = (int)lua_tointeger(L, -1);
-  else if (lua_isnumber(L, -1)) code = (int)lua_tonumber(L, -1);
-  else if (lua_isboolean(L, -1) && !lua_toboolean(L, -1)) code = 1;
+  if (lua_type(L, -1) == LUA_TNUMBER) {
+    lua_Number v = lua_tonumber(L, -1);
+    code = v >= 0 && v <= 255 && v == (int)v ? (int)v : 1;
+  } else if (lua_isboolean(L, -1) && !lua_toboolean(L, -1)) {
+    code = 1;
+  }
   lua_pop(L, 1);
   return code;
 }

@@ -13,5 +13,6 @@ lt.Tensor = Tensor.__methods -- methods table: add your own with function lt.Ten
 lt.set_printoptions = format.set_printoptions
 
 lt.version = "0.1.0"
+lt.train = require "luatrain.train"
 
 return lt

@@ -1,11 +1,41 @@
-/* lt_autograd.h — reverse-mode automatic differentiation on a tape.
+/* lt_autograd.h — reverse-mode automatic differentiation on a tape: the node
+ * structure, recording, and the engine that runs backward. The differentiable
+ * wrappers of the tensor API live in lt_ag_ops.h; this header is what an op
+ * outside src/autograd (the nn ops, say) needs to record its own node.
  *
- * Recording: a differentiable op (lt_ag_*.c wrappers around lt_ops.h) that
- * runs while grad mode is on and has an input with requires_grad creates an
- * lt_node: the backward function, one edge per differentiable input (to the
- * node that produced that input, or to an accumulate-grad node for a leaf),
- * and the tensors and scalars backward needs. Each output gets
- * `grad_fn = node` (a reference) and requires_grad = true.
+ * Recording: a differentiable op that runs while grad mode is on and has an
+ * input with requires_grad creates an lt_node: the backward function, one edge
+ * per differentiable input (to the node that produced that input, or to an
+ * accumulate-grad node for a leaf), and the tensors and scalars backward
+ * needs. Each output gets `grad_fn = node` (a reference), requires_grad =
+ * true, and its output number.
+ *
+ * Usage (an op with inputs x, w and one output y, computed first):
+ *
+ *   lt_tensor *in[2] = {x, w};
+ *   if (lt_ag_needs_grad(2, in)) {            // grad mode on, an input wants grad
+ *     lt_node *n;
+ *     lt_status st = lt_ag_node_new("ConvBackward", conv_backward, 2, in, 1, &n);
+ *     if (st == LT_OK) st = lt_ag_save(n, x);  // saved[0]
+ *     if (st == LT_OK) st = lt_ag_save(n, w);  // saved[1]
+ *     if (st == LT_OK) { n->ints[0] = stride; lt_ag_set_output(n, y, 0); }
+ *     lt_node_release(n);                     // y holds the node now
+ *     if (st != LT_OK) { lt_tensor_release(y); return st; }
+ *   }
+ *
+ *   static lt_status conv_backward(lt_node *n, lt_tensor *const *g, lt_tensor **gi) {
+ *     lt_tensor *x, *w;
+ *     LT_TRY(lt_ag_saved(n, 0, &x));          // borrowed; fails if x was modified in place
+ *     LT_TRY(lt_ag_saved(n, 1, &w));
+ *     if (!g[0]) return LT_OK;                // no gradient reached the output
+ *     if (lt_node_needs_input_grad(n, 0)) LT_TRY(...compute gi[0]...);
+ *     if (lt_node_needs_input_grad(n, 1)) LT_TRY(...compute gi[1]...);
+ *     return LT_OK;
+ *   }
+ *
+ * A backward function may return gradients of another dtype or device than
+ * the input (the engine converts them), but the shape must be the input's
+ * (reduce broadcasting with lt_ag_sum_to). It runs with grad mode off.
  *
  * Ownership (no cycles): tensors own their grad_fn; nodes own their next
  * nodes and saved tensors. A node must never save one of its own outputs as
@@ -14,11 +44,16 @@
  * is owned by the nodes that consumed the leaf — never the other way round.
  *
  * Saved tensors record the storage version at save time; backward fails with
- * a clear error if one was modified in place after it was saved.
+ * a clear error if one was modified in place after it was saved. View nodes
+ * (is_view) also keep the version of the storage they view, so a view used in
+ * backward after its base was overwritten in place is an error rather than a
+ * silently wrong gradient.
  *
  * After lt_ag_backward (without retain_graph) every node it ran frees its
- * saved tensors and is marked released; running backward through it again
- * is an error ("the graph was freed by a previous backward"). */
+ * saved tensors and is marked released; reading a saved tensor of a released
+ * node (a second backward through it) is the error "backward: the graph was
+ * freed by a previous backward (use retain_graph=true)". Nodes that saved
+ * nothing can run again, as in PyTorch. */
 #ifndef LT_AUTOGRAD_H
 #define LT_AUTOGRAD_H
 
@@ -31,8 +66,8 @@ typedef struct lt_node lt_node;
 /* grad_out[i]: gradient w.r.t. the node's i-th output (NULL when that output
  * got none: treat as zeros). The function sets grad_in[j] to a new reference
  * for each input edge j that needs it (lt_node_needs_input_grad), or leaves
- * it NULL. Shapes must equal the inputs' shapes (reduce broadcasting first:
- * lt_ag_sum_to). */
+ * it NULL (no contribution). On failure it records a message and returns the
+ * status; references it already put in grad_in are released by the engine. */
 typedef lt_status (*lt_backward_fn)(lt_node *n, lt_tensor *const *grad_out, lt_tensor **grad_in);
 
 typedef struct {
@@ -40,16 +75,26 @@ typedef struct {
   int output_nr; /* which output of `node` the input was */
 } lt_edge;
 
+/* What the engine checks a returned gradient against (and converts to). */
+typedef struct {
+  int ndim;
+  lt_dtype dtype;
+  lt_device device;
+  int64_t shape[LT_MAX_DIMS];
+} lt_input_meta;
+
 #define LT_NODE_MAX_SCALARS 8
 
 struct lt_node {
   atomic_int refcount;
   const char *name;        /* "AddBackward", shown by t.grad_fn and in errors */
   lt_backward_fn backward; /* NULL for an accumulate-grad node */
+  uint64_t seq;            /* creation order: later nodes run first */
   int n_inputs;
-  lt_edge *next;           /* n_inputs edges */
+  lt_edge *next;           /* n_inputs edges (owned references) */
+  lt_input_meta *inputs;   /* n_inputs entries */
   int n_outputs;
-  int n_saved;
+  int n_saved, cap_saved;
   lt_tensor **saved;
   uint64_t *saved_versions;
   /* op parameters backward needs (strides, dims, flags...) */
@@ -60,10 +105,12 @@ struct lt_node {
   void (*ctx_free)(void *ctx);
   /* accumulate-grad nodes: the leaf that receives the gradient (owned) */
   lt_tensor *leaf;
-  /* input metadata for shape checks of returned gradients */
-  int64_t (*input_shapes)[LT_MAX_DIMS];
-  int *input_ndims;
+  /* view nodes: the viewed storage (owned) and its version when viewed */
+  bool is_view;
+  lt_storage *view_storage;
+  uint64_t view_version;
   bool released;
+  lt_node *free_link; /* private to lt_node_release */
 };
 
 /* --- grad mode (thread-local) ------------------------------------------------ */
@@ -72,38 +119,53 @@ bool lt_ag_grad_enabled(void);
 bool lt_ag_set_grad_enabled(bool enabled);
 
 /* --- recording ------------------------------------------------------------------ */
-/* True when grad mode is on and any of the tensors requires grad. */
+/* True when grad mode is on and any of the (non-NULL) tensors requires grad. */
 bool lt_ag_needs_grad(int n, lt_tensor *const *inputs);
-/* A new node for an op over `inputs` (edges made from the inputs; NULL
- * inputs, or inputs that don't require grad, get empty edges). */
+/* A new node (refcount 1, owned by the caller) for an op over `inputs`: edges
+ * made from the inputs; NULL inputs, or inputs that don't require grad, get
+ * empty edges. Does not look at grad mode (check lt_ag_needs_grad first). */
 lt_status lt_ag_node_new(const char *name, lt_backward_fn fn, int n_inputs, lt_tensor *const *inputs, int n_outputs,
                          lt_node **out);
-/* Saves an input (retained) for backward, recording its version. */
+/* Saves an input (retained) for backward, recording its version; saved
+ * tensors are numbered in the order they are saved. */
 lt_status lt_ag_save(lt_node *n, lt_tensor *t);
 /* Saves an output of this same node as a detached alias (see above). */
 lt_status lt_ag_save_output(lt_node *n, lt_tensor *t);
-/* Saved tensor i, after checking it was not modified in place since. */
+/* Saved tensor i (borrowed), after checking it was not modified in place since
+ * and that the graph was not freed. */
 lt_status lt_ag_saved(lt_node *n, int i, lt_tensor **out);
-/* Makes `out` the node's output number `output_nr`. */
+/* Makes `out` the node's output number `output_nr`: out->grad_fn = n (the
+ * node is retained, the previous grad_fn released), requires_grad = true. */
 void lt_ag_set_output(lt_node *n, lt_tensor *out, int output_nr);
+/* Marks n as a view op whose output views `storage` (retained). */
+void lt_ag_mark_view(lt_node *n, lt_storage *storage);
 bool lt_node_needs_input_grad(const lt_node *n, int input);
 void lt_node_retain(lt_node *n);
+/* Frees the node when the last reference goes; long chains are freed without
+ * recursion, so deep graphs cannot overflow the C stack. */
 void lt_node_release(lt_node *n);
 
 /* --- running backward ------------------------------------------------------------- */
 /* Backpropagates from `root`. grad may be NULL when root has one element
- * (the gradient is then 1). Accumulates into the .grad of leaves. */
+ * (the gradient is then 1); otherwise it must have root's shape. Accumulates
+ * into the .grad of leaves (a new tensor the first time, then in place). */
 lt_status lt_ag_backward(lt_tensor *root, lt_tensor *grad, bool retain_graph);
+/* Several roots at once (lt.autograd.backward); grads[i] may be NULL for a
+ * one-element root. */
+lt_status lt_ag_backward_many(int n, lt_tensor *const *roots, lt_tensor *const *grads, bool retain_graph);
 /* The gradient of `outputs` w.r.t. `inputs` without touching .grad
- * (lt.autograd.grad); create_graph is not supported (double backward). */
+ * (lt.autograd.grad); grad_outputs[i] may be NULL for one-element outputs.
+ * grads_in[j] is NULL when inputs[j] is not reachable from the outputs.
+ * create_graph is not supported (double backward). */
 lt_status lt_ag_grad(int n_out, lt_tensor *const *outputs, lt_tensor *const *grad_outputs, int n_in,
                      lt_tensor *const *inputs, bool retain_graph, lt_tensor **grads_in);
 /* Called after a leaf's .grad has received its last contribution of a backward
- * pass (for data-parallel bucketing); NULL to remove. */
+ * pass (for data-parallel bucketing); NULL to remove. Not called by lt_ag_grad. */
 void lt_ag_set_grad_ready_hook(void (*hook)(lt_tensor *leaf, void *ctx), void *ctx);
 
 /* --- helpers for backward functions ------------------------------------------------ */
-/* Sums `grad` down to `ndim`/`shape` (undoing broadcasting). */
+/* Sums `grad` down to `ndim`/`shape` (undoing broadcasting). Returns grad
+ * itself (retained) when the shapes already agree. */
 lt_status lt_ag_sum_to(lt_tensor *grad, int ndim, const int64_t *shape, lt_tensor **out);
 
 #endif

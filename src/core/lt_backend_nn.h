@@ -1,13 +1,120 @@
-/* lt_backend_nn.h — the nn kernels a backend provides (one table per
- * area so each can grow without touching the others). Contracts as in
- * lt_backend.h: the op layer has validated everything; kernels only compute. */
+/* lt_backend_nn.h — the nn kernels a backend provides: convolution, batch
+ * normalisation, activation gradients, dropout masks, pooling, softmax and
+ * the loss kernels, each as a forward/backward pair.
+ *
+ * Contracts as in lt_backend.h: the op layer (lt_ops_nn.c) has validated
+ * shapes and dtypes and allocated every output; kernels only compute. Unless
+ * an entry says otherwise, all tensors of one call share one floating dtype
+ * (float32 or float64 on the CPU), are contiguous, and outputs are fully
+ * overwritten (never accumulated into). Entries are device-neutral: tensors
+ * in, tensors out, so a CUDA backend can map them onto cuDNN calls. */
 #ifndef LT_BACKEND_NN_H
 #define LT_BACKEND_NN_H
 
 #include "lt_tensor.h"
 
+/* 2-D convolution geometry: index 0 is the height, 1 the width. */
+typedef struct {
+  int64_t stride[2], padding[2], dilation[2];
+  int64_t groups;
+} lt_conv2d_params;
+
+/* 2-D pooling geometry. Output size per dim (PyTorch's rule):
+ *   floor_or_ceil((in + 2*pad - dil*(k-1) - 1) / stride) + 1, and in ceil
+ *   mode the last window must start inside the input or left padding.
+ * avg pooling ignores `dilation` (always 1); divisor_override 0 means none. */
+typedef struct {
+  int64_t kernel[2], stride[2], padding[2], dilation[2];
+  bool ceil_mode, count_include_pad;
+  int64_t divisor_override;
+} lt_pool2d_params;
+
+/* Activations whose gradient the nn table computes (forwards are the
+ * elementwise unary kernels LT_UN_RELU, LT_UN_LEAKY_RELU, ...). */
+typedef enum { LT_ACT_RELU, LT_ACT_LEAKY_RELU, LT_ACT_GELU, LT_ACT_GELU_TANH, LT_ACT_SILU, LT_ACT_COUNT } lt_activation;
+
+/* Losses computed element by element (reduced by the op layer). */
+typedef enum { LT_PLOSS_MSE, LT_PLOSS_L1, LT_PLOSS_BCE_LOGITS, LT_PLOSS_COUNT } lt_pointwise_loss;
+
 typedef struct lt_nn_kernels {
-  int reserved; /* entries come with the nn ops */
+  /* --- convolution --------------------------------------------------------- */
+  /* x [N,Cin,H,W], w [Cout,Cin/groups,KH,KW], b [Cout] or NULL,
+   * y [N,Cout,OH,OW]. */
+  lt_status (*conv2d_forward)(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
+                              const lt_conv2d_params *p);
+  /* gy [N,Cout,OH,OW]; gx like x, gw like w, gb [Cout]; each may be NULL when
+   * not wanted. */
+  lt_status (*conv2d_backward)(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const lt_tensor *gy, const lt_tensor *x,
+                               const lt_tensor *w, const lt_conv2d_params *p);
+
+  /* --- batch normalisation --------------------------------------------------- */
+  /* x, y [N,C,S] (S = product of the spatial dims, possibly 1); weight, bias
+   * [C] or NULL (1 and 0). Training: normalises with the batch mean and the
+   * biased variance, writes them as mean/invstd [C] (invstd =
+   * 1/sqrt(var+eps)), and when running_mean/running_var are not NULL updates
+   * them in place: r = (1-momentum)*r + momentum*stat, the variance unbiased
+   * (times M/(M-1), M = N*S > 1). Eval: uses the running statistics and
+   * writes them as mean/invstd the same way. */
+  lt_status (*batch_norm_forward)(lt_tensor *y, lt_tensor *mean, lt_tensor *invstd, const lt_tensor *x,
+                                  const lt_tensor *weight, const lt_tensor *bias, lt_tensor *running_mean,
+                                  lt_tensor *running_var, bool training, double momentum, double eps);
+  /* gy, x [N,C,S]; mean/invstd as the forward wrote them. gx, gw, gb may be
+   * NULL. Training differentiates through the batch statistics; eval treats
+   * them as constants. */
+  lt_status (*batch_norm_backward)(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const lt_tensor *gy,
+                                   const lt_tensor *x, const lt_tensor *weight, const lt_tensor *mean,
+                                   const lt_tensor *invstd, bool training);
+
+  /* --- activations and dropout ------------------------------------------------ */
+  /* gx = gy * f'(x) elementwise; gy and x any strides (same shape as gx).
+   * For RELU and LEAKY_RELU (slope >= 0) `x` may be the forward's output:
+   * only its sign is read. param: the leaky slope. */
+  lt_status (*activation_backward)(lt_activation act, lt_tensor *gx, const lt_tensor *gy, const lt_tensor *x,
+                                   double param);
+  /* mask[i] = 1/(1-p) with probability 1-p, else 0, from Philox blocks
+   * first_block.. of `seed` (element i uses block first_block + i/4, word
+   * i%4, uniform as lt_philox.h defines for mask's dtype; kept when u >= p).
+   * p in [0, 1); mask contiguous. */
+  lt_status (*dropout_mask)(lt_tensor *mask, double p, uint64_t seed, uint64_t first_block);
+
+  /* --- pooling (x [N,C,H,W], y [N,C,OH,OW]) ----------------------------------- */
+  /* idx (int64, y's shape): argmax as ih*W + iw within its plane; NaN wins. */
+  lt_status (*max_pool2d_forward)(lt_tensor *y, lt_tensor *idx, const lt_tensor *x, const lt_pool2d_params *p);
+  lt_status (*max_pool2d_backward)(lt_tensor *gx, const lt_tensor *gy, const lt_tensor *idx);
+  lt_status (*avg_pool2d_forward)(lt_tensor *y, const lt_tensor *x, const lt_pool2d_params *p);
+  lt_status (*avg_pool2d_backward)(lt_tensor *gx, const lt_tensor *gy, const lt_pool2d_params *p);
+  /* windows [floor(o*H/OH), ceil((o+1)*H/OH)) per dim */
+  lt_status (*adaptive_avg_pool2d_forward)(lt_tensor *y, const lt_tensor *x);
+  lt_status (*adaptive_avg_pool2d_backward)(lt_tensor *gx, const lt_tensor *gy);
+
+  /* --- softmax over the middle dim of [outer, n, inner] ------------------------- */
+  lt_status (*softmax_forward)(lt_tensor *y, const lt_tensor *x, int64_t outer, int64_t n, int64_t inner, bool log);
+  /* y: the forward's output */
+  lt_status (*softmax_backward)(lt_tensor *gx, const lt_tensor *gy, const lt_tensor *y, int64_t outer, int64_t n,
+                                int64_t inner, bool log);
+
+  /* --- losses ---------------------------------------------------------------------- */
+  /* Negative log-likelihood with label smoothing eps, per element:
+   *   logp [N,C,S], target int64 [N,S] (0-based classes), weight [C] or NULL;
+   *   loss[i] = (1-eps)*w[t_i]*(-logp[i,t_i]) + eps/C * sum_c w[c]*(-logp[i,c]),
+   *   wt[i] = w[t_i]; both 0 where t_i == ignore_index.
+   * A target outside 0..C-1 (and not ignore_index) is LT_ERR_ARG (argument 2)
+   * naming its value and position, both 1-based. */
+  lt_status (*nll_loss_forward)(lt_tensor *loss, lt_tensor *wt, const lt_tensor *logp, const lt_tensor *target,
+                                const lt_tensor *weight, double smoothing, int64_t ignore_index);
+  /* glogp [N,C,S] = d(sum_i g[i]*loss[i]) / d logp; g [N,S] any strides
+   * (a scalar expanded with stride 0 is fine). Targets already checked. */
+  lt_status (*nll_loss_backward)(lt_tensor *glogp, const lt_tensor *g, const lt_tensor *target,
+                                 const lt_tensor *weight, double smoothing, int64_t ignore_index);
+  /* loss = f(x, y) elementwise: MSE (x-y)^2, L1 |x-y|, BCE_LOGITS
+   *   w * ((1-y)*x + (1+(pw-1)*y) * log(1+exp(-x))) computed stably.
+   * w and pw may be NULL (1); x, y, w, pw any strides, loss's shape. */
+  lt_status (*pointwise_loss_forward)(lt_pointwise_loss kind, lt_tensor *loss, const lt_tensor *x, const lt_tensor *y,
+                                      const lt_tensor *w, const lt_tensor *pw);
+  /* gx = g * dloss/dx, gy = g * dloss/dy (either may be NULL); g any strides. */
+  lt_status (*pointwise_loss_backward)(lt_pointwise_loss kind, lt_tensor *gx, lt_tensor *gy, const lt_tensor *g,
+                                       const lt_tensor *x, const lt_tensor *y, const lt_tensor *w,
+                                       const lt_tensor *pw);
 } lt_nn_kernels;
 
 #endif

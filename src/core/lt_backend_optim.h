@@ -1,13 +1,83 @@
-/* lt_backend_optim.h — the optim kernels a backend provides (one table per
- * area so each can grow without touching the others). Contracts as in
- * lt_backend.h: the op layer has validated everything; kernels only compute. */
+/* lt_backend_optim.h — the fused optimizer-step kernels a backend provides
+ * (one table per area so each can grow without touching the others).
+ *
+ * Each entry performs one step of one algorithm over a list of n parameter
+ * tensors, in place: param[i], and the algorithm's state tensors at index i,
+ * are updated from grad[i]. The arithmetic is PyTorch's single-tensor
+ * algorithm (torch.optim's documented pseudo-code), element by element, in
+ * one pass over memory per tensor. A CPU backend loops over the list; a CUDA
+ * backend launches one multi-tensor kernel for the whole list.
+ *
+ * Contracts (the op layer, lt_ops_optim.c, has checked them):
+ * - every tensor is on this backend's device and contiguous; param[i],
+ *   grad[i] and the state tensors at index i share shape and dtype;
+ * - dtype is float32 or float64 (state kept in the parameter's dtype; the
+ *   CPU computes each element in double and rounds once on store);
+ * - a state list that the hyper-parameters do not use is NULL (e.g. `buf`
+ *   of SGD without momentum, `max_exp_avg_sq` of Adam without amsgrad);
+ * - scalars are plain doubles passed by value, never device memory, and
+ *   per-tensor scalars (step counts) are host arrays of n entries.
+ * Kernels never synchronise and never bump storage versions (the op layer
+ * does). */
 #ifndef LT_BACKEND_OPTIM_H
 #define LT_BACKEND_OPTIM_H
 
+#include <stdbool.h>
+
 #include "lt_tensor.h"
 
+/* torch.optim.SGD */
+typedef struct {
+  double lr, momentum, dampening, weight_decay;
+  bool nesterov, maximize;
+} lt_sgd_hparams;
+
+/* torch.optim.Adam; AdamW is Adam with decoupled_weight_decay (the
+ * parameter is multiplied by 1 - lr*weight_decay instead of weight_decay*p
+ * being added to the gradient). */
+typedef struct {
+  double lr, beta1, beta2, eps, weight_decay;
+  bool amsgrad, maximize, decoupled_weight_decay;
+} lt_adam_hparams;
+
+/* torch.optim.RMSprop */
+typedef struct {
+  double lr, alpha, eps, weight_decay, momentum;
+  bool centered, maximize;
+} lt_rmsprop_hparams;
+
+/* torch.optim.Adadelta */
+typedef struct {
+  double lr, rho, eps, weight_decay;
+  bool maximize;
+} lt_adadelta_hparams;
+
+/* torch.optim.Adagrad */
+typedef struct {
+  double lr, lr_decay, weight_decay, eps;
+  bool maximize;
+} lt_adagrad_hparams;
+
 typedef struct lt_optim_kernels {
-  int reserved; /* entries come with the optim ops */
+  /* buf: momentum buffers (NULL when momentum == 0). fresh[i] (NULL: none)
+   * marks a buffer that receives its first value this step: PyTorch then
+   * sets buf = grad, without dampening; its old contents are ignored. */
+  lt_status (*sgd)(int n, lt_tensor *const *param, lt_tensor *const *grad, lt_tensor *const *buf,
+                   const bool *fresh, const lt_sgd_hparams *h);
+  /* step[i]: the step count including this step (1 on the first), from
+   * which the bias corrections 1 - beta^step are formed. max_exp_avg_sq:
+   * NULL unless amsgrad. */
+  lt_status (*adam)(int n, lt_tensor *const *param, lt_tensor *const *grad, lt_tensor *const *exp_avg,
+                    lt_tensor *const *exp_avg_sq, lt_tensor *const *max_exp_avg_sq, const double *step,
+                    const lt_adam_hparams *h);
+  /* grad_avg: NULL unless centered; buf: NULL unless momentum > 0. */
+  lt_status (*rmsprop)(int n, lt_tensor *const *param, lt_tensor *const *grad, lt_tensor *const *square_avg,
+                       lt_tensor *const *grad_avg, lt_tensor *const *buf, const lt_rmsprop_hparams *h);
+  lt_status (*adadelta)(int n, lt_tensor *const *param, lt_tensor *const *grad, lt_tensor *const *square_avg,
+                        lt_tensor *const *acc_delta, const lt_adadelta_hparams *h);
+  /* step[i] as for adam: the learning rate is lr / (1 + (step-1)*lr_decay). */
+  lt_status (*adagrad)(int n, lt_tensor *const *param, lt_tensor *const *grad, lt_tensor *const *sum,
+                       const double *step, const lt_adagrad_hparams *h);
 } lt_optim_kernels;
 
 #endif

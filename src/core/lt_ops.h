@@ -92,20 +92,45 @@ lt_status lt_op_randint(int64_t low, int64_t high, int ndim, const int64_t *shap
 lt_status lt_op_randperm(int64_t n, lt_device device, lt_tensor **out);
 
 /* --- indexing and joining (lt_ops_index.c) ------------------------------------ */
+/* Index tensors hold 0-based positions here (the Lua glue subtracts 1);
+ * messages report them 1-based. Index values are checked by the kernels (so
+ * a bad one is reported without a host round-trip of its own); an in-place
+ * op with a bad index changes nothing. Argument numbers in messages are the
+ * Lua ones: x #1, dim #2, index #3, src #4. */
+
+/* torch.cat: tensors of one ndim whose shapes agree except along dim, one
+ * device; dtypes promote. 1-D empty tensors are skipped, as in PyTorch. */
 lt_status lt_op_cat(int n, lt_tensor *const *ts, int dim, lt_tensor **out);
+/* torch.stack: equal shapes; dim in -(ndim+1)..ndim. */
 lt_status lt_op_stack(int n, lt_tensor *const *ts, int dim, lt_tensor **out);
-/* index: 1-D int64 (0-based) */
+/* index: 0-d or 1-D int64 (int32 accepted) */
 lt_status lt_op_index_select(lt_tensor *x, int dim, lt_tensor *index, lt_tensor **out);
+/* out has index's shape; index int64 with x's ndim, index.shape[d] <=
+ * x.shape[d] for d != dim. */
 lt_status lt_op_gather(lt_tensor *x, int dim, lt_tensor *index, lt_tensor **out);
-/* x[index[i][j]][j] = src[i][j] (dim 0), in place; src a tensor */
+/* x[index[i][j]][j] = src[i][j] (dim 0), in place; src a tensor of x's
+ * dtype and ndim with index.shape[d] <= src.shape[d]. */
 lt_status lt_op_scatter_(lt_tensor *x, int dim, lt_tensor *index, lt_tensor *src);
-/* x.scatter_add_ */
+/* the same with every src element = v (converted to x's dtype) */
+lt_status lt_op_scatter_value_(lt_tensor *x, int dim, lt_tensor *index, double v);
+/* x.scatter_add_: += instead of =; duplicates accumulate */
 lt_status lt_op_scatter_add_(lt_tensor *x, int dim, lt_tensor *index, lt_tensor *src);
-/* int64 labels 0..C-1 -> int64 [.., C] */
+/* x.index_add_: x[..., index[i], ...] += src[..., i, ...]; index 1-D int64,
+ * src x's shape with index's length at dim (index_select's gradient). */
+lt_status lt_op_index_add_(lt_tensor *x, int dim, lt_tensor *index, lt_tensor *src);
+/* int64 labels 0..C-1 -> int64 [.., C]; num_classes < 0: max label + 1
+ * (reads the labels on the host). */
 lt_status lt_op_one_hot(lt_tensor *labels, int64_t num_classes, lt_tensor **out);
+/* Stable sort along dim: NaN largest, ties in order of position. indices
+ * int64, 0-based. */
 lt_status lt_op_sort(lt_tensor *x, int dim, bool descending, lt_tensor **values, lt_tensor **indices);
+/* The first k of the stable sort (descending when largest); 0 <= k <= size.
+ * The result is always sorted, whatever `sorted` says (PyTorch allows it). */
 lt_status lt_op_topk(lt_tensor *x, int64_t k, int dim, bool largest, bool sorted, lt_tensor **values,
                      lt_tensor **indices);
+/* int64 for integral x (bool included), x's dtype otherwise */
 lt_status lt_op_cumsum(lt_tensor *x, int dim, lt_tensor **out);
+/* out[i] = sum over j >= i along dim: cumsum's gradient */
+lt_status lt_op_cumsum_reverse(lt_tensor *x, int dim, lt_tensor **out);
 
 #endif

@@ -68,9 +68,10 @@ lt_status lt_cifar_load(const char *root, int version, bool train, bool coarse,
  * magic 0x00000801, int32 N and N label bytes (0-based in the file). Files
  * may be gzipped or plain; zlib reads both. Images come out [N,1,rows,cols].
  *
- * num_classes > 0: every label in the file must be < num_classes (read
- * checks; the probe copies num_classes into the info). num_classes == 0:
- * no range check and info->num_classes = 0, for IDX sets of unknown size. */
+ * num_classes in 1..256: every label in the file must be < num_classes
+ * (read checks; the probe copies num_classes into the info; MNIST and
+ * Fashion-MNIST pass 10). num_classes == 0: no range check and
+ * info->num_classes = 0, for IDX sets of unknown class count. */
 
 /* Finds `root/name` or `root/name.gz` (the plain file wins) and writes its
  * path into path[cap]. Errors name the folder or both candidate paths. */

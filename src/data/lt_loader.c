@@ -340,6 +340,7 @@ void lt_loader_stop(lt_loader *l) {
   l->active = false;
   atomic_store(&l->abandon, 1);
   pthread_cond_broadcast(&l->work_cv);
+  pthread_cond_broadcast(&l->ready_cv); /* a consumer waiting in next sees the end */
   while (l->busy > 0) pthread_cond_wait(&l->idle_cv, &l->mu);
   for (int k = 0; k < l->prefetch; k++) {
     slot *sl = &l->ring[k];

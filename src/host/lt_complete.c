@@ -223,7 +223,7 @@ char **lt_complete_candidates(lua_State *L, const char *text, size_t *count) {
     }
   }
   lua_settop(L, top);
-  if (got < n) {   /* a strdup failed: offer nothing rather than a partial list */
+  if (got < n || n == 0) {   /* a failed strdup offers nothing, not a partial list */
     lt_complete_free(list, got);
     return NULL;
   }

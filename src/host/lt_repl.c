@@ -12,7 +12,6 @@
  * (src/main.c). */
 #include "lt_host.h"
 
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -15,6 +15,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -452,8 +453,17 @@ static int l_load(lua_State *L) {
   return 1;
 }
 
+/* lt.isatty(fd): whether a file descriptor (1 = stdout) is a terminal. */
+static int l_isatty(lua_State *L) {
+  int64_t fd = lt_lua_check_integer(L, 1, "isatty", "file descriptor");
+  lua_pushboolean(L, fd >= 0 && fd < 1024 && isatty((int)fd));
+  return 1;
+}
+
 void lt_lua_open_io(lua_State *L, int methods) {
   (void)methods;
+  lua_pushcfunction(L, l_isatty);
+  lua_setfield(L, -2, "isatty");
   lua_pushcfunction(L, l_save);
   lua_setfield(L, -2, "save");
   lua_pushcfunction(L, l_load);

@@ -25,6 +25,7 @@ WAIT = 5.0  # seconds to wait for any one expected output
 class Repl:
     def __init__(self, binary, home, args=()):
         self.buf = b""
+        self.log = b""   # everything the terminal showed, for sanitizer reports
         pid, fd = pty.fork()
         if pid == 0:
             os.environ["HOME"] = home
@@ -62,6 +63,7 @@ class Repl:
         if not data:
             return False
         self.buf += data
+        self.log += data
         return True
 
     def expect(self, pattern, timeout=WAIT):
@@ -245,11 +247,22 @@ def check_eof_exits(r):
         raise AssertionError("exit status %d after Ctrl-D" % code)
 
 
+SANITIZER = re.compile(rb"runtime error:|ERROR: AddressSanitizer|ERROR: LeakSanitizer")
+
+
+def no_sanitizer_report(r):
+    r._read(0.05)
+    m = SANITIZER.search(r.log)
+    if m:
+        raise AssertionError("sanitizer report: %r" % r.log[m.start():m.start() + 300])
+
+
 def run_session(binary, home, steps):
     r = start(binary, home)
     try:
         steps(r)
         code = r.send_eof()
+        no_sanitizer_report(r)
         if code != 0:
             raise AssertionError("exit status %d; terminal showed %r" % (code, r.buf[-400:]))
     finally:
@@ -321,6 +334,7 @@ def main():
                 r = start(binary, home)
                 try:
                     note = check(r)
+                    no_sanitizer_report(r)
                 finally:
                     r.close()
             print("PASS repl %s%s" % (name, " (%s)" % note if note else ""))

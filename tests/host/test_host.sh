@@ -195,11 +195,17 @@ LUA
 printf 'return {main = function() error("cmd_failed") end}\n' >cmds/luatrain/cli/broken.lua
 printf 'return {}\n' >cmds/luatrain/cli/nomain.lua
 printf 'return {main = function() end}\n' >cmds/luatrain/cli/quiet.lua
+printf 'return {main = function() return false end}\n' >cmds/luatrain/cli/false.lua
+printf 'return {main = function() return 300 end}\n' >cmds/luatrain/cli/big.lua
 export LUA_PATH="$TMP/cmds/?.lua;;"
 run hello a "b c"
 check "command" 7 "$(printf 'hello\t2\ta\tb c\thello')"
 run quiet
 check "command returning nothing" 0 ""
+run false
+status "command returning false" 1
+run big
+status "command returning 300" 1
 run broken
 status "failing command" 1
 has "failing command message" "$err" 'cmd_failed'

@@ -1,0 +1,41 @@
+/* lt_cpu_nn.h — the CPU nn kernels, spread over lt_cpu_conv.c,
+ * lt_cpu_batchnorm.c, lt_cpu_pool.c, lt_cpu_loss.c and lt_cpu_nn.c, which
+ * gathers them into the backend's nn table. Contracts: lt_backend_nn.h. */
+#ifndef LT_CPU_NN_H
+#define LT_CPU_NN_H
+
+#include "lt_backend_nn.h"
+
+lt_status lt_cpu_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
+                                 const lt_conv2d_params *p);
+lt_status lt_cpu_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const lt_tensor *gy,
+                                 const lt_tensor *x, const lt_tensor *w, const lt_conv2d_params *p);
+
+lt_status lt_cpu_batch_norm_forward(lt_tensor *y, lt_tensor *mean, lt_tensor *invstd, const lt_tensor *x,
+                                    const lt_tensor *weight, const lt_tensor *bias, lt_tensor *running_mean,
+                                    lt_tensor *running_var, bool training, double momentum, double eps);
+lt_status lt_cpu_batch_norm_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const lt_tensor *gy,
+                                     const lt_tensor *x, const lt_tensor *weight, const lt_tensor *mean,
+                                     const lt_tensor *invstd, bool training);
+
+lt_status lt_cpu_max_pool2d_forward(lt_tensor *y, lt_tensor *idx, const lt_tensor *x, const lt_pool2d_params *p);
+lt_status lt_cpu_max_pool2d_backward(lt_tensor *gx, const lt_tensor *gy, const lt_tensor *idx);
+lt_status lt_cpu_avg_pool2d_forward(lt_tensor *y, const lt_tensor *x, const lt_pool2d_params *p);
+lt_status lt_cpu_avg_pool2d_backward(lt_tensor *gx, const lt_tensor *gy, const lt_pool2d_params *p);
+lt_status lt_cpu_adaptive_avg_pool2d_forward(lt_tensor *y, const lt_tensor *x);
+lt_status lt_cpu_adaptive_avg_pool2d_backward(lt_tensor *gx, const lt_tensor *gy);
+
+lt_status lt_cpu_softmax_forward(lt_tensor *y, const lt_tensor *x, int64_t outer, int64_t n, int64_t inner, bool log);
+lt_status lt_cpu_softmax_backward(lt_tensor *gx, const lt_tensor *gy, const lt_tensor *y, int64_t outer, int64_t n,
+                                  int64_t inner, bool log);
+lt_status lt_cpu_nll_loss_forward(lt_tensor *loss, lt_tensor *wt, const lt_tensor *logp, const lt_tensor *target,
+                                  const lt_tensor *weight, double smoothing, int64_t ignore_index);
+lt_status lt_cpu_nll_loss_backward(lt_tensor *glogp, const lt_tensor *g, const lt_tensor *target,
+                                   const lt_tensor *weight, double smoothing, int64_t ignore_index);
+lt_status lt_cpu_pointwise_loss_forward(lt_pointwise_loss kind, lt_tensor *loss, const lt_tensor *x,
+                                        const lt_tensor *y, const lt_tensor *w, const lt_tensor *pw);
+lt_status lt_cpu_pointwise_loss_backward(lt_pointwise_loss kind, lt_tensor *gx, lt_tensor *gy, const lt_tensor *g,
+                                         const lt_tensor *x, const lt_tensor *y, const lt_tensor *w,
+                                         const lt_tensor *pw);
+
+#endif
