@@ -102,16 +102,17 @@ typedef struct lt_nn_kernels {
    * naming its value and position, both 1-based. */
   lt_status (*nll_loss_forward)(lt_tensor *loss, lt_tensor *wt, const lt_tensor *logp, const lt_tensor *target,
                                 const lt_tensor *weight, double smoothing, int64_t ignore_index);
-  /* glogp [N,C,S] = d(sum_i g[i]*loss[i]) / d logp; g [N,S] any strides
-   * (a scalar expanded with stride 0 is fine). Targets already checked. */
+  /* glogp [N,C,S] = d(sum_i g[i]*loss[i]) / d logp; g [N,S], or one element
+   * standing for all. Targets already checked by the forward. */
   lt_status (*nll_loss_backward)(lt_tensor *glogp, const lt_tensor *g, const lt_tensor *target,
                                  const lt_tensor *weight, double smoothing, int64_t ignore_index);
   /* loss = f(x, y) elementwise: MSE (x-y)^2, L1 |x-y|, BCE_LOGITS
    *   w * ((1-y)*x + (1+(pw-1)*y) * log(1+exp(-x))) computed stably.
-   * w and pw may be NULL (1); x, y, w, pw any strides, loss's shape. */
+   * w and pw may be NULL (1); x, y, w, pw all of loss's shape. */
   lt_status (*pointwise_loss_forward)(lt_pointwise_loss kind, lt_tensor *loss, const lt_tensor *x, const lt_tensor *y,
                                       const lt_tensor *w, const lt_tensor *pw);
-  /* gx = g * dloss/dx, gy = g * dloss/dy (either may be NULL); g any strides. */
+  /* gx = g * dloss/dx, gy = g * dloss/dy (either may be NULL); g of loss's
+   * shape, or one element standing for all. */
   lt_status (*pointwise_loss_backward)(lt_pointwise_loss kind, lt_tensor *gx, lt_tensor *gy, const lt_tensor *g,
                                        const lt_tensor *x, const lt_tensor *y, const lt_tensor *w,
                                        const lt_tensor *pw);

@@ -1,7 +1,211 @@
-/* lt_lua_optim.c — Lua glue for the optim functions (filled in with the optim work). */
+/* lt_lua_optim.c — Lua glue for the fused optimizer steps: the low-level
+ * functions in `lt._optim` that the optimizer classes (lua/luatrain/optim)
+ * call once per parameter group. Each takes lists (Lua sequences) of
+ * tensors, one entry per parameter, and a hyper-parameter table:
+ *
+ *   lt._optim.sgd(params, grads, bufs|nil, fresh|nil, {lr=, momentum=, dampening=,
+ *                 weight_decay=, nesterov=, maximize=})
+ *   lt._optim.adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs|nil, steps,
+ *                  {lr=, beta1=, beta2=, eps=, weight_decay=, amsgrad=, maximize=,
+ *                   decoupled_weight_decay=})
+ *   lt._optim.rmsprop(params, grads, square_avgs, grad_avgs|nil, bufs|nil,
+ *                     {lr=, alpha=, eps=, weight_decay=, momentum=, centered=, maximize=})
+ *   lt._optim.adadelta(params, grads, square_avgs, acc_deltas, {lr=, rho=, eps=,
+ *                      weight_decay=, maximize=})
+ *   lt._optim.adagrad(params, grads, state_sums, steps, {lr=, lr_decay=, eps=,
+ *                     weight_decay=, maximize=})
+ *
+ * `fresh` is a list of booleans (true: that momentum buffer starts this step),
+ * `steps` a list of step counts including this step. lr is required; other
+ * hyper-parameters default as in PyTorch. Parameters and state are updated in
+ * place. Not here: creating state, skipping parameters without gradients,
+ * parameter groups (all in Lua). */
+#include <string.h>
+
 #include "lt_lua.h"
+#include "lt_ops_optim.h"
+
+/* The tensors of a list argument, in a userdata array left on the stack
+ * (anchored until the call returns; the collector frees it, so a Lua error
+ * never leaks it). nil gives NULL when `optional`. *n < 0: this list sets n
+ * (the params list); else it must have *n entries. The tensors stay alive
+ * because the argument tables hold them. */
+static lt_tensor **check_list(lua_State *L, int idx, const char *fname, const char *what, int *n, bool optional) {
+  if (lua_isnoneornil(L, idx)) {
+    if (optional) return NULL;
+    lt_lua_argerror(L, idx, fname, "expected a list of %s, got nil", what);
+  }
+  if (lua_type(L, idx) != LUA_TTABLE)
+    lt_lua_argerror(L, idx, fname, "expected a list of %s, got %s", what, luaL_typename(L, idx));
+  lua_Integer len = luaL_len(L, idx);
+  if (len > 1 << 24) lt_lua_argerror(L, idx, fname, "too many %s (%lld)", what, (long long)len);
+  if (*n >= 0 && len != *n)
+    lt_lua_argerror(L, idx, fname, "expected %d %s (one per parameter), got %lld", *n, what, (long long)len);
+  lt_tensor **a = lua_newuserdatauv(L, sizeof(lt_tensor *) * (size_t)(len ? len : 1), 0);
+  for (lua_Integer i = 1; i <= len; i++) {
+    lua_geti(L, idx, i);
+    a[i - 1] = lt_lua_to_tensor(L, -1);
+    if (!a[i - 1])
+      lt_lua_argerror(L, idx, fname, "%s[%lld] is a %s, expected a tensor", what, (long long)i, luaL_typename(L, -1));
+    lua_pop(L, 1);
+  }
+  *n = (int)len;
+  return a;
+}
+
+static double *check_steps(lua_State *L, int idx, const char *fname, int n) {
+  if (lua_type(L, idx) != LUA_TTABLE)
+    lt_lua_argerror(L, idx, fname, "expected a list of step counts, got %s", luaL_typename(L, idx));
+  if (luaL_len(L, idx) != n)
+    lt_lua_argerror(L, idx, fname, "expected %d step counts (one per parameter), got %lld", n, (long long)luaL_len(L, idx));
+  double *s = lua_newuserdatauv(L, sizeof(double) * (size_t)(n ? n : 1), 0);
+  for (int i = 1; i <= n; i++) {
+    if (lua_geti(L, idx, i) != LUA_TNUMBER)
+      lt_lua_argerror(L, idx, fname, "steps[%d] is a %s, expected a number", i, luaL_typename(L, -1));
+    s[i - 1] = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+  }
+  return s;
+}
+
+static bool *check_fresh(lua_State *L, int idx, const char *fname, int n) {
+  if (lua_isnoneornil(L, idx)) return NULL;
+  if (lua_type(L, idx) != LUA_TTABLE)
+    lt_lua_argerror(L, idx, fname, "expected a list of booleans (fresh buffers), got %s", luaL_typename(L, idx));
+  if (luaL_len(L, idx) != n)
+    lt_lua_argerror(L, idx, fname, "expected %d booleans (one per parameter), got %lld", n, (long long)luaL_len(L, idx));
+  bool *f = lua_newuserdatauv(L, sizeof(bool) * (size_t)(n ? n : 1), 0);
+  for (int i = 1; i <= n; i++) {
+    lua_geti(L, idx, i);
+    f[i - 1] = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  return f;
+}
+
+/* hyper-parameter fields */
+static double num_field(lua_State *L, int idx, const char *fname, const char *key, double def, bool required) {
+  double v = def;
+  int t = lua_getfield(L, idx, key);
+  if (t == LUA_TNUMBER) v = lua_tonumber(L, -1);
+  else if (t != LUA_TNIL || required)
+    lt_lua_argerror(L, idx, fname, "hyper-parameter '%s' must be a number, got %s", key, luaL_typename(L, -1));
+  lua_pop(L, 1);
+  return v;
+}
+
+static bool bool_field(lua_State *L, int idx, const char *fname, const char *key) {
+  bool v = false;
+  int t = lua_getfield(L, idx, key);
+  if (t == LUA_TBOOLEAN) v = lua_toboolean(L, -1);
+  else if (t != LUA_TNIL)
+    lt_lua_argerror(L, idx, fname, "hyper-parameter '%s' must be a boolean, got %s", key, luaL_typename(L, -1));
+  lua_pop(L, 1);
+  return v;
+}
+
+static void check_hyper(lua_State *L, int idx, const char *fname, const char *const *allowed) {
+  if (lua_type(L, idx) != LUA_TTABLE)
+    lt_lua_argerror(L, idx, fname, "expected a table of hyper-parameters, got %s", luaL_typename(L, idx));
+  lt_lua_check_opts(L, idx, fname, allowed);
+}
+
+static int l_sgd(lua_State *L) {
+  const char *fn = "sgd";
+  static const char *const allowed[] = {"lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize", NULL};
+  check_hyper(L, 5, fn, allowed);
+  lt_sgd_hparams h = {num_field(L, 5, fn, "lr", 0, true), num_field(L, 5, fn, "momentum", 0, false),
+                      num_field(L, 5, fn, "dampening", 0, false), num_field(L, 5, fn, "weight_decay", 0, false),
+                      bool_field(L, 5, fn, "nesterov"), bool_field(L, 5, fn, "maximize")};
+  lua_settop(L, 5);
+  int n = -1;
+  lt_tensor **p = check_list(L, 1, fn, "params", &n, false);
+  lt_tensor **g = check_list(L, 2, fn, "grads", &n, false);
+  lt_tensor **b = check_list(L, 3, fn, "bufs", &n, true);
+  bool *f = check_fresh(L, 4, fn, n);
+  LT_LUA_CHECK(L, lt_op_sgd_step(n, p, g, b, f, &h), fn);
+  return 0;
+}
+
+static int l_adam(lua_State *L) {
+  const char *fn = "adam";
+  static const char *const allowed[] = {"lr", "beta1", "beta2", "eps", "weight_decay", "amsgrad", "maximize",
+                                        "decoupled_weight_decay", NULL};
+  check_hyper(L, 7, fn, allowed);
+  lt_adam_hparams h = {num_field(L, 7, fn, "lr", 0, true), num_field(L, 7, fn, "beta1", 0.9, false),
+                       num_field(L, 7, fn, "beta2", 0.999, false), num_field(L, 7, fn, "eps", 1e-8, false),
+                       num_field(L, 7, fn, "weight_decay", 0, false), bool_field(L, 7, fn, "amsgrad"),
+                       bool_field(L, 7, fn, "maximize"), bool_field(L, 7, fn, "decoupled_weight_decay")};
+  lua_settop(L, 7);
+  int n = -1;
+  lt_tensor **p = check_list(L, 1, fn, "params", &n, false);
+  lt_tensor **g = check_list(L, 2, fn, "grads", &n, false);
+  lt_tensor **m = check_list(L, 3, fn, "exp_avgs", &n, false);
+  lt_tensor **v = check_list(L, 4, fn, "exp_avg_sqs", &n, false);
+  lt_tensor **x = check_list(L, 5, fn, "max_exp_avg_sqs", &n, true);
+  double *s = check_steps(L, 6, fn, n);
+  LT_LUA_CHECK(L, lt_op_adam_step(n, p, g, m, v, x, s, &h), fn);
+  return 0;
+}
+
+static int l_rmsprop(lua_State *L) {
+  const char *fn = "rmsprop";
+  static const char *const allowed[] = {"lr", "alpha", "eps", "weight_decay", "momentum", "centered", "maximize", NULL};
+  check_hyper(L, 6, fn, allowed);
+  lt_rmsprop_hparams h = {num_field(L, 6, fn, "lr", 0, true), num_field(L, 6, fn, "alpha", 0.99, false),
+                          num_field(L, 6, fn, "eps", 1e-8, false), num_field(L, 6, fn, "weight_decay", 0, false),
+                          num_field(L, 6, fn, "momentum", 0, false), bool_field(L, 6, fn, "centered"),
+                          bool_field(L, 6, fn, "maximize")};
+  lua_settop(L, 6);
+  int n = -1;
+  lt_tensor **p = check_list(L, 1, fn, "params", &n, false);
+  lt_tensor **g = check_list(L, 2, fn, "grads", &n, false);
+  lt_tensor **sq = check_list(L, 3, fn, "square_avgs", &n, false);
+  lt_tensor **ga = check_list(L, 4, fn, "grad_avgs", &n, true);
+  lt_tensor **b = check_list(L, 5, fn, "bufs", &n, true);
+  LT_LUA_CHECK(L, lt_op_rmsprop_step(n, p, g, sq, ga, b, &h), fn);
+  return 0;
+}
+
+static int l_adadelta(lua_State *L) {
+  const char *fn = "adadelta";
+  static const char *const allowed[] = {"lr", "rho", "eps", "weight_decay", "maximize", NULL};
+  check_hyper(L, 5, fn, allowed);
+  lt_adadelta_hparams h = {num_field(L, 5, fn, "lr", 0, true), num_field(L, 5, fn, "rho", 0.9, false),
+                           num_field(L, 5, fn, "eps", 1e-6, false), num_field(L, 5, fn, "weight_decay", 0, false),
+                           bool_field(L, 5, fn, "maximize")};
+  lua_settop(L, 5);
+  int n = -1;
+  lt_tensor **p = check_list(L, 1, fn, "params", &n, false);
+  lt_tensor **g = check_list(L, 2, fn, "grads", &n, false);
+  lt_tensor **sq = check_list(L, 3, fn, "square_avgs", &n, false);
+  lt_tensor **acc = check_list(L, 4, fn, "acc_deltas", &n, false);
+  LT_LUA_CHECK(L, lt_op_adadelta_step(n, p, g, sq, acc, &h), fn);
+  return 0;
+}
+
+static int l_adagrad(lua_State *L) {
+  const char *fn = "adagrad";
+  static const char *const allowed[] = {"lr", "lr_decay", "eps", "weight_decay", "maximize", NULL};
+  check_hyper(L, 5, fn, allowed);
+  lt_adagrad_hparams h = {num_field(L, 5, fn, "lr", 0, true), num_field(L, 5, fn, "lr_decay", 0, false),
+                          num_field(L, 5, fn, "weight_decay", 0, false), num_field(L, 5, fn, "eps", 1e-10, false),
+                          bool_field(L, 5, fn, "maximize")};
+  lua_settop(L, 5);
+  int n = -1;
+  lt_tensor **p = check_list(L, 1, fn, "params", &n, false);
+  lt_tensor **g = check_list(L, 2, fn, "grads", &n, false);
+  lt_tensor **s = check_list(L, 3, fn, "state_sums", &n, false);
+  double *st = check_steps(L, 4, fn, n);
+  LT_LUA_CHECK(L, lt_op_adagrad_step(n, p, g, s, st, &h), fn);
+  return 0;
+}
 
 void lt_lua_open_optim(lua_State *L, int methods) {
-  (void)L;
   (void)methods;
+  static const luaL_Reg fns[] = {{"sgd", l_sgd}, {"adam", l_adam}, {"rmsprop", l_rmsprop},
+                                 {"adadelta", l_adadelta}, {"adagrad", l_adagrad}, {NULL, NULL}};
+  lua_newtable(L);
+  luaL_setfuncs(L, fns, 0);
+  lua_setfield(L, -2, "_optim");
 }

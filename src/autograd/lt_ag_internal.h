@@ -1,0 +1,197 @@
+/* lt_ag_internal.h — what the lt_ag_*.c files share and nothing else needs:
+ * a small expression helper for writing backward formulas, and the in-place
+ * bookkeeping. Not part of the public API (use lt_ag_ops.h / lt_autograd.h).
+ *
+ * The expression helper keeps every intermediate tensor and the first error:
+ *
+ *   lt_ex e = {0};
+ *   lt_tensor *d = ex_bin(&e, LT_BIN_MUL, g, ex_un(&e, LT_UN_COS, x));
+ *   ex_out(&e, d, &grad_in[0]);     // retains d when all went well
+ *   return ex_end(&e);              // releases the intermediates
+ *
+ * After a failure every helper returns NULL without doing anything, so a
+ * formula is written straight through and checked once at the end. */
+#ifndef LT_AG_INTERNAL_H
+#define LT_AG_INTERNAL_H
+
+#include "lt_ag_ops.h"
+
+#define LT_EX_MAX 40
+
+typedef struct {
+  lt_status st;
+  int n;
+  lt_tensor *tmp[LT_EX_MAX];
+} lt_ex;
+
+static inline lt_tensor *ex_keep(lt_ex *e, lt_status st, lt_tensor *t) {
+  if (st != LT_OK) { e->st = st; return NULL; }
+  if (e->n == LT_EX_MAX) {
+    lt_tensor_release(t);
+    e->st = lt_error_set(LT_ERR_RUNTIME, 0, "autograd: backward formula too long (internal error)");
+    return NULL;
+  }
+  e->tmp[e->n++] = t;
+  return t;
+}
+
+static inline lt_tensor *ex_bin(lt_ex *e, lt_binary_op op, lt_tensor *a, lt_tensor *b) {
+  lt_tensor *o = NULL;
+  if (e->st != LT_OK) return NULL;
+  return ex_keep(e, lt_op_binary(op, a, b, &o), o);
+}
+
+/* a op s */
+static inline lt_tensor *ex_bins(lt_ex *e, lt_binary_op op, lt_tensor *a, double s) {
+  lt_tensor *o = NULL;
+  if (e->st != LT_OK) return NULL;
+  return ex_keep(e, lt_op_binary_scalar(op, a, s, false, false, &o), o);
+}
+
+/* s op a */
+static inline lt_tensor *ex_rbins(lt_ex *e, lt_binary_op op, double s, lt_tensor *a) {
+  lt_tensor *o = NULL;
+  if (e->st != LT_OK) return NULL;
+  return ex_keep(e, lt_op_binary_scalar(op, a, s, false, true, &o), o);
+}
+
+static inline lt_tensor *ex_un(lt_ex *e, lt_unary_op op, lt_tensor *a) {
+  lt_tensor *o = NULL;
+  if (e->st != LT_OK) return NULL;
+  return ex_keep(e, lt_op_unary(op, a, NULL, &o), o);
+}
+
+static inline lt_tensor *ex_unp(lt_ex *e, lt_unary_op op, lt_tensor *a, double p0, double p1) {
+  lt_tensor *o = NULL;
+  double p[2] = {p0, p1};
+  if (e->st != LT_OK) return NULL;
+  return ex_keep(e, lt_op_unary(op, a, p, &o), o);
+}
+
+static inline lt_tensor *ex_where(lt_ex *e, lt_tensor *c, lt_tensor *a, lt_tensor *b) {
+  lt_tensor *o = NULL;
+  if (e->st != LT_OK) return NULL;
+  return ex_keep(e, lt_op_where(c, a, b, &o), o);
+}
+
+/* A 0-d tensor holding v, with like's dtype and device. */
+static inline lt_tensor *ex_scalar(lt_ex *e, double v, const lt_tensor *like) {
+  lt_tensor *o = NULL;
+  if (e->st != LT_OK) return NULL;
+  return ex_keep(e, lt_op_scalar_tensor(v, like->dtype, lt_tensor_device(like), &o), o);
+}
+
+/* where(c, a, 0) and where(c, 0, a) */
+static inline lt_tensor *ex_keep_where(lt_ex *e, lt_tensor *c, lt_tensor *a) {
+  return ex_where(e, c, a, ex_scalar(e, 0, a));
+}
+static inline lt_tensor *ex_zero_where(lt_ex *e, lt_tensor *c, lt_tensor *a) {
+  return ex_where(e, c, ex_scalar(e, 0, a), a);
+}
+
+static inline lt_tensor *ex_full(lt_ex *e, int ndim, const int64_t *shape, double v, const lt_tensor *like) {
+  lt_tensor *o = NULL;
+  if (e->st != LT_OK) return NULL;
+  return ex_keep(e, lt_op_full(ndim, shape, v, like->dtype, lt_tensor_device(like), &o), o);
+}
+
+static inline lt_tensor *ex_reshape(lt_ex *e, lt_tensor *t, int ndim, const int64_t *shape) {
+  lt_tensor *o = NULL;
+  if (e->st != LT_OK) return NULL;
+  return ex_keep(e, lt_op_reshape(t, ndim, shape, &o), o);
+}
+
+static inline lt_tensor *ex_expand(lt_ex *e, lt_tensor *t, int ndim, const int64_t *shape) {
+  lt_tensor *o = NULL;
+  if (e->st != LT_OK) return NULL;
+  return ex_keep(e, lt_tensor_expand(t, ndim, shape, &o), o);
+}
+
+static inline lt_tensor *ex_sum_to(lt_ex *e, lt_tensor *t, int ndim, const int64_t *shape) {
+  lt_tensor *o = NULL;
+  if (e->st != LT_OK) return NULL;
+  return ex_keep(e, lt_ag_sum_to(t, ndim, shape, &o), o);
+}
+
+static inline lt_tensor *ex_reduce(lt_ex *e, lt_reduce_op op, lt_tensor *x, int nd, const int *dims, bool keepdim,
+                                   double param) {
+  lt_tensor *o = NULL;
+  if (e->st != LT_OK) return NULL;
+  return ex_keep(e, lt_op_reduce(op, x, nd, dims, keepdim, param, &o, NULL), o);
+}
+
+static inline lt_tensor *ex_clone(lt_ex *e, lt_tensor *t) {
+  lt_tensor *o = NULL;
+  if (e->st != LT_OK) return NULL;
+  return ex_keep(e, lt_op_clone(t, &o), o);
+}
+
+static inline lt_tensor *ex_transpose(lt_ex *e, lt_tensor *t, int d0, int d1) {
+  lt_tensor *o = NULL;
+  if (e->st != LT_OK) return NULL;
+  return ex_keep(e, lt_tensor_transpose(t, d0, d1, &o), o);
+}
+
+static inline lt_tensor *ex_unsqueeze(lt_ex *e, lt_tensor *t, int d) {
+  lt_tensor *o = NULL;
+  if (e->st != LT_OK) return NULL;
+  return ex_keep(e, lt_tensor_unsqueeze(t, d, &o), o);
+}
+
+static inline lt_tensor *ex_narrow(lt_ex *e, lt_tensor *t, int d, int64_t start, int64_t len) {
+  lt_tensor *o = NULL;
+  if (e->st != LT_OK) return NULL;
+  return ex_keep(e, lt_tensor_narrow(t, d, start, len, &o), o);
+}
+
+static inline lt_tensor *ex_select(lt_ex *e, lt_tensor *t, int d, int64_t i) {
+  lt_tensor *o = NULL;
+  if (e->st != LT_OK) return NULL;
+  return ex_keep(e, lt_tensor_select(t, d, i, &o), o);
+}
+
+static inline lt_tensor *ex_matmul(lt_ex *e, lt_tensor *a, lt_tensor *b) {
+  lt_tensor *o = NULL;
+  if (e->st != LT_OK) return NULL;
+  return ex_keep(e, lt_op_matmul(a, b, &o), o);
+}
+
+static inline lt_tensor *ex_to(lt_ex *e, lt_tensor *t, lt_dtype dt) {
+  lt_tensor *o = NULL;
+  if (e->st != LT_OK) return NULL;
+  return ex_keep(e, lt_op_to(t, dt, lt_tensor_device(t), &o), o);
+}
+
+/* Runs an in-place op on an intermediate (fill_, copy_). */
+static inline void ex_do(lt_ex *e, lt_status st) {
+  if (e->st == LT_OK) e->st = st;
+}
+
+static inline void ex_out(lt_ex *e, lt_tensor *t, lt_tensor **out) {
+  if (e->st != LT_OK || !t) return;
+  lt_tensor_retain(t);
+  *out = t;
+}
+
+static inline lt_status ex_end(lt_ex *e) {
+  for (int i = 0; i < e->n; i++) lt_tensor_release(e->tmp[i]);
+  e->n = 0;
+  return e->st;
+}
+
+/* The identity backward: the gradient passes unchanged (the engine converts
+ * dtype and device to the input's). */
+lt_status lt_ag_identity_backward(lt_node *n, lt_tensor *const *g, lt_tensor **gi);
+
+/* Moves the history of the out-of-place result r onto t after writing r's
+ * values into t (how in-place ops on non-leaves are recorded). Saved tensors
+ * of r's node that share t's storage are cloned first, since the write would
+ * destroy the values backward needs. */
+lt_status lt_ag_rebase(lt_tensor *t, lt_tensor *r);
+
+/* Records a one-input node for an op whose output `out` was computed from x
+ * (when lt_ag_needs_grad says so). Returns the node (borrowed: out owns it)
+ * through *node, or NULL when nothing was recorded. */
+lt_status lt_ag_record1(const char *name, lt_backward_fn fn, lt_tensor *x, lt_tensor *out, lt_node **node);
+
+#endif

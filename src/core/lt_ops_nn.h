@@ -1,0 +1,87 @@
+/* lt_ops_nn.h — the op layer of the neural-network functions
+ * (lt.nn.functional): validation with messages naming the offending shapes,
+ * output allocation, and dispatch to the backend's nn kernels
+ * (lt_backend_nn.h). Each differentiable op comes with the backward op that
+ * src/autograd/lt_ag_nn.c calls; neither records autograd history.
+ *
+ * Conventions of lt_ops.h: dims 0-based, messages 1-based, argument numbers
+ * are the Lua-facing positions (F.conv2d(input #1, weight #2, bias #3,
+ * options #4) and so on), outputs are new references. Class labels are
+ * 0-based here (the glue subtracts 1 from Lua's 1-based labels); messages
+ * about a label speak Lua's 1-based terms. Optional tensors are NULL.
+ * Floating inputs only: float32 and float64 on the CPU. */
+#ifndef LT_OPS_NN_H
+#define LT_OPS_NN_H
+
+#include "lt_ops.h"
+
+typedef enum { LT_REDUCTION_NONE, LT_REDUCTION_MEAN, LT_REDUCTION_SUM } lt_reduction;
+
+/* --- convolution ----------------------------------------------------------------- */
+/* x [N,Cin,H,W], w [Cout,Cin/groups,KH,KW], b [Cout] or NULL -> [N,Cout,OH,OW] */
+lt_status lt_op_conv2d(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d_params *p, lt_tensor **y);
+/* Each of gx, gw, gb may be NULL (not computed). */
+lt_status lt_op_conv2d_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *w, const lt_conv2d_params *p, lt_tensor **gx,
+                                lt_tensor **gw, lt_tensor **gb);
+
+/* --- batch normalisation ----------------------------------------------------------- */
+/* x [N,C,...]; running_mean/var, weight, bias [C] or NULL (running stats are
+ * required in eval mode and updated in place in training mode). mean/invstd
+ * receive what backward needs ([C]). */
+lt_status lt_op_batch_norm(lt_tensor *x, lt_tensor *running_mean, lt_tensor *running_var, lt_tensor *weight,
+                           lt_tensor *bias, bool training, double momentum, double eps, lt_tensor **y,
+                           lt_tensor **mean, lt_tensor **invstd);
+lt_status lt_op_batch_norm_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *weight, lt_tensor *mean, lt_tensor *invstd,
+                                    bool training, lt_tensor **gx, lt_tensor **gw, lt_tensor **gb);
+
+/* --- activations, linear, dropout --------------------------------------------------- */
+/* y = act(x); param: the leaky slope (ignored otherwise). */
+lt_status lt_op_activation(lt_activation act, lt_tensor *x, double param, lt_tensor **y);
+/* gx = gy * act'(x) (for RELU/LEAKY_RELU x may be the forward's output) */
+lt_status lt_op_activation_backward(lt_activation act, lt_tensor *gy, lt_tensor *x, double param, lt_tensor **gx);
+/* x [*, in], w [out, in], b [out] or NULL -> [*, out] */
+lt_status lt_op_linear(lt_tensor *x, lt_tensor *w, lt_tensor *b, lt_tensor **y);
+lt_status lt_op_linear_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *w, lt_tensor **gx, lt_tensor **gw,
+                                lt_tensor **gb);
+/* Training-mode dropout, p in [0, 1]: y = x * mask, mask (x's dtype and
+ * shape) holds 0 or 1/(1-p), drawn from the global generator. */
+lt_status lt_op_dropout(lt_tensor *x, double p, lt_tensor **y, lt_tensor **mask);
+
+/* --- pooling (4-D input [N,C,H,W]; arg #2 is the kernel size, #3 options) ---------------- */
+lt_status lt_op_max_pool2d(lt_tensor *x, const lt_pool2d_params *p, lt_tensor **y, lt_tensor **indices);
+lt_status lt_op_max_pool2d_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *indices, lt_tensor **gx);
+lt_status lt_op_avg_pool2d(lt_tensor *x, const lt_pool2d_params *p, lt_tensor **y);
+lt_status lt_op_avg_pool2d_backward(lt_tensor *gy, lt_tensor *x, const lt_pool2d_params *p, lt_tensor **gx);
+lt_status lt_op_adaptive_avg_pool2d(lt_tensor *x, int64_t oh, int64_t ow, lt_tensor **y);
+lt_status lt_op_adaptive_avg_pool2d_backward(lt_tensor *gy, lt_tensor *x, lt_tensor **gx);
+/* The pooled size of one dim (PyTorch's rule, see lt_pool2d_params), or -1
+ * when the window doesn't fit. */
+int64_t lt_pool_output_size(int64_t in, int64_t k, int64_t s, int64_t pad, int64_t dil, bool ceil_mode);
+
+/* --- softmax --------------------------------------------------------------------------- */
+lt_status lt_op_softmax(lt_tensor *x, int dim, bool log, lt_tensor **y);
+/* y: the forward's output */
+lt_status lt_op_softmax_backward(lt_tensor *gy, lt_tensor *y, int dim, bool log, lt_tensor **gx);
+
+/* --- losses ------------------------------------------------------------------------------ */
+/* logp [N,C,d...] (or [C]), target int64 [N,d...] (or []), 0-based labels,
+ * weight [C] or NULL; label smoothing in [0, 1]. total_weight receives the
+ * mean's denominator (sum of the target weights; may be NULL). */
+lt_status lt_op_nll_loss(lt_tensor *logp, lt_tensor *target, lt_tensor *weight, lt_reduction red, double smoothing,
+                         int64_t ignore_index, lt_tensor **out, lt_tensor **total_weight);
+lt_status lt_op_nll_loss_backward(lt_tensor *g, lt_tensor *logp, lt_tensor *target, lt_tensor *weight,
+                                  lt_reduction red, double smoothing, int64_t ignore_index, lt_tensor *total_weight,
+                                  lt_tensor **glogp);
+/* log_softmax over the class dim, then nll_loss (no history; for the
+ * differentiable form see lt_ag_cross_entropy). */
+lt_status lt_op_cross_entropy(lt_tensor *logits, lt_tensor *target, lt_tensor *weight, lt_reduction red,
+                              double smoothing, int64_t ignore_index, lt_tensor **out);
+/* x, y the same shape and dtype; w and pw (BCE only) broadcast to it. */
+lt_status lt_op_pointwise_loss(lt_pointwise_loss kind, lt_tensor *x, lt_tensor *y, lt_tensor *w, lt_tensor *pw,
+                               lt_reduction red, lt_tensor **out);
+/* gx, gy may be NULL (not computed) */
+lt_status lt_op_pointwise_loss_backward(lt_pointwise_loss kind, lt_tensor *g, lt_tensor *x, lt_tensor *y,
+                                        lt_tensor *w, lt_tensor *pw, lt_reduction red, lt_tensor **gx,
+                                        lt_tensor **gy);
+
+#endif
