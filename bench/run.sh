@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# make bench: runs every CPU benchmark in bench/ with the given luatrain
+# binary. Each prints its figure next to a reference measured in the same run
+# (raw OpenBLAS, memcpy, ...) and the ratio. GPU benchmarks run from
+# scripts/device_check.sh on the GPU machine.
+set -uo pipefail
+bin=${1:-build/luatrain}
+cd "$(dirname "$0")/.."
+status=0
+for b in bench/bench_tensor.lua bench/bench_conv_cpu.lua bench/bench_resnet_cpu.lua bench/bench_loader.lua; do
+  [ -f "$b" ] || continue
+  echo "== $b"
+  "$bin" "$b" || status=1
+done
+exit $status
