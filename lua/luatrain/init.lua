@@ -13,6 +13,12 @@ lt.Tensor = Tensor.__methods -- methods table: add your own with function lt.Ten
 lt.set_printoptions = format.set_printoptions
 
 lt.version = "0.1.0"
+lt.autograd = require "luatrain.autograd"
+lt.nn = require "luatrain.nn"
+lt.models = require "luatrain.models"
 lt.train = require "luatrain.train"
+lt.data = require "luatrain.data"
+lt.transforms = require "luatrain.transforms"
+lt.optim = require "luatrain.optim"
 
 return lt

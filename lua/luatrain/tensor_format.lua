@@ -36,9 +36,13 @@ local function gather(t, summarize)
   end
   local rows = {}
   if t:dim() == 1 then
-    for _, v in ipairs(t:narrow(1, 1, e):tolist()) do rows[#rows + 1] = v end
+    if e > 0 then
+      for _, v in ipairs(t:narrow(1, 1, e):tolist()) do rows[#rows + 1] = v end
+    end
     rows[#rows + 1] = ELLIPSIS
-    for _, v in ipairs(t:narrow(1, n - e + 1, e):tolist()) do rows[#rows + 1] = v end
+    if e > 0 then
+      for _, v in ipairs(t:narrow(1, n - e + 1, e):tolist()) do rows[#rows + 1] = v end
+    end
     return rows
   end
   for i = 1, e do rows[#rows + 1] = gather(t:select(1, i), summarize) end
@@ -56,77 +60,82 @@ local function leaves(v, out)
   return out
 end
 
--- Returns a function number -> string, all of one width.
+local function pad(s, w) return string.rep(" ", w - #s) .. s end
+
+-- PyTorch's _Formatter: returns a function value -> string (padded to one
+-- width) and that width. Integers and booleans print as themselves. Floats
+-- look at the non-zero finite values only: all integral -> "3." (or
+-- scientific when max/min > 1e3 or max > 1e8); else fixed "%.4f" unless
+-- max/min > 1e3, max > 1e8 or min < 1e-4, which give "%.4e". The width is the
+-- widest of those values; zeros, nan and inf are padded to it.
 local function number_formatter(values, floating)
   if not floating then
     local w = 1
     for _, v in ipairs(values) do w = math.max(w, #tostring(v)) end
-    return function(v) return string.format("%" .. w .. "s", tostring(v)) end
+    return function(v) return pad(tostring(v), w) end, w
   end
-  local finite, all_int, maxa, mina = {}, true, 0, math.huge
+  local p = opts.precision
+  local int_mode, sci_mode, w = true, false, 1
+  local maxa, mina, any = 0, math.huge, false
   for _, v in ipairs(values) do
-    if v == v and v ~= math.huge and v ~= -math.huge then
-      finite[#finite + 1] = v
-      if v ~= math.floor(v) then all_int = false end
+    if v == v and v ~= math.huge and v ~= -math.huge and v ~= 0 then
+      any = true
       local a = math.abs(v)
       if a > maxa then maxa = a end
-      if a ~= 0 and a < mina then mina = a end
+      if a < mina then mina = a end
+      if v ~= math.ceil(v) then int_mode = false end
     end
   end
-  local fmt
-  local p = opts.precision
-  if #finite == 0 then
-    fmt = function(v) return tostring(v) end
-  elseif all_int and maxa < 1e8 then
-    fmt = function(v) return string.format("%.0f.", v) end
-  elseif maxa >= 1e8 or (mina ~= math.huge and (mina < 1e-4 or maxa / mina > 1e3)) then
-    fmt = function(v) return string.format("%." .. p .. "e", v) end
-  else
-    fmt = function(v) return string.format("%." .. p .. "f", v) end
+  local efmt, ffmt = "%." .. p .. "e", "%." .. p .. "f"
+  if any then
+    if int_mode then
+      sci_mode = maxa / mina > 1000 or maxa > 1e8
+    else
+      sci_mode = maxa / mina > 1000 or maxa > 1e8 or mina < 1e-4
+    end
+    for _, v in ipairs(values) do
+      if v == v and v ~= math.huge and v ~= -math.huge and v ~= 0 then
+        local s
+        if sci_mode then s = string.format(efmt, v)
+        elseif int_mode then s = string.format("%.0f", v) .. "."
+        else s = string.format(ffmt, v) end
+        w = math.max(w, #s)
+      end
+    end
   end
   local function one(v)
-    if v ~= v then return "nan" end
+    if v ~= v then return "nan" end -- never "-nan"
     if v == math.huge then return "inf" end
     if v == -math.huge then return "-inf" end
-    local s = fmt(v)
-    if s:match("^%-0%.?0*e?") and v == 0 then s = s:sub(2) end -- no "-0."
-    return s
+    if sci_mode then return string.format(efmt, v) end
+    if int_mode then return string.format("%.0f", v) .. "." end -- "-0." for -0.0, as PyTorch
+    return string.format(ffmt, v)
   end
-  local w = 1
-  for _, v in ipairs(values) do w = math.max(w, #one(v)) end
-  return function(v) return string.format("%" .. w .. "s", one(v)) end
+  return function(v) return pad(one(v), w) end, w
 end
 
-local function render(v, depth, indent, fmt)
-  if type(v) ~= "table" then return fmt(v) end
-  local pad = string.rep(" ", indent + depth + 1)
-  local parts = {}
-  local leaf_level = v[1] == nil or type(v[1]) ~= "table" or (v[1] == ELLIPSIS and type(v[2]) ~= "table")
-  if leaf_level then
-    -- one row, wrapped at linewidth
-    local line, lines = "", {}
+-- PyTorch's _tensor_str_with_formatter: `v` holds a `dim`-d tensor's values,
+-- `indent` is the column its "[" is printed at.
+local function render(v, dim, indent, fmt, width)
+  if dim == 0 then return fmt(v) end
+  if dim == 1 then
+    -- a fixed number of elements per line, the elision counting as one
+    local per_line = math.max(1, (opts.linewidth - indent) // (width + 2))
+    local data = {}
     for i, x in ipairs(v) do
-      local s = x == ELLIPSIS and "..." or fmt(x)
-      if i < #v then s = s .. ", " end
-      if #line > 0 and indent + depth + 1 + #line + #s > opts.linewidth then
-        lines[#lines + 1] = line:gsub("%s+$", "")
-        line = ""
-      end
-      line = line .. s
+      if x == ELLIPSIS then data[i] = #v == 1 and "..." or " ..." else data[i] = fmt(x) end
     end
-    lines[#lines + 1] = line
-    return "[" .. table.concat(lines, "\n" .. pad) .. "]"
+    local lines = {}
+    for i = 1, #data, per_line do
+      lines[#lines + 1] = table.concat(data, ", ", i, math.min(i + per_line - 1, #data))
+    end
+    return "[" .. table.concat(lines, ",\n" .. string.rep(" ", indent + 1)) .. "]"
   end
-  local sep = "," .. string.rep("\n", 1) .. pad
-  -- blank lines between blocks of 3-D and deeper tensors, as PyTorch
-  local nested = 0
-  local probe = v[1]
-  while type(probe) == "table" and probe ~= ELLIPSIS do nested = nested + 1; probe = probe[1] end
-  if nested >= 2 then sep = "," .. string.rep("\n", nested) .. pad end
-  for _, x in ipairs(v) do
-    parts[#parts + 1] = x == ELLIPSIS and "..." or render(x, depth + 1, indent, fmt)
+  local parts = {}
+  for i, x in ipairs(v) do
+    parts[i] = x == ELLIPSIS and "..." or render(x, dim - 1, indent + 1, fmt, width)
   end
-  return "[" .. table.concat(parts, sep) .. "]"
+  return "[" .. table.concat(parts, "," .. string.rep("\n", dim - 1) .. string.rep(" ", indent + 1)) .. "]"
 end
 
 function M.tostring(t)
@@ -138,14 +147,8 @@ function M.tostring(t)
   if t:numel() == 0 then return "tensor([], " .. info .. ")" end
   local summarize = t:numel() > opts.threshold
   local vals = gather(t, summarize)
-  local floating = t:is_floating_point()
-  local fmt
-  if dtype == "bool" then
-    fmt = function(b) return string.format("%5s", tostring(b)) end
-  else
-    fmt = number_formatter(leaves(vals, {}), floating)
-  end
-  return "tensor(" .. render(vals, 0, 7, fmt) .. ", " .. info .. ")"
+  local fmt, width = number_formatter(leaves(vals, {}), t:is_floating_point())
+  return "tensor(" .. render(vals, t:dim(), 7, fmt, width) .. ", " .. info .. ")"
 end
 
 return M

@@ -38,47 +38,54 @@ static inline lt_tensor *ex_keep(lt_ex *e, lt_status st, lt_tensor *t) {
 static inline lt_tensor *ex_bin(lt_ex *e, lt_binary_op op, lt_tensor *a, lt_tensor *b) {
   lt_tensor *o = NULL;
   if (e->st != LT_OK) return NULL;
-  return ex_keep(e, lt_op_binary(op, a, b, &o), o);
+  lt_status st = lt_op_binary(op, a, b, &o);
+  return ex_keep(e, st, o);
 }
 
 /* a op s */
 static inline lt_tensor *ex_bins(lt_ex *e, lt_binary_op op, lt_tensor *a, double s) {
   lt_tensor *o = NULL;
   if (e->st != LT_OK) return NULL;
-  return ex_keep(e, lt_op_binary_scalar(op, a, s, false, false, &o), o);
+  lt_status st = lt_op_binary_scalar(op, a, s, false, false, &o);
+  return ex_keep(e, st, o);
 }
 
 /* s op a */
 static inline lt_tensor *ex_rbins(lt_ex *e, lt_binary_op op, double s, lt_tensor *a) {
   lt_tensor *o = NULL;
   if (e->st != LT_OK) return NULL;
-  return ex_keep(e, lt_op_binary_scalar(op, a, s, false, true, &o), o);
+  lt_status st = lt_op_binary_scalar(op, a, s, false, true, &o);
+  return ex_keep(e, st, o);
 }
 
 static inline lt_tensor *ex_un(lt_ex *e, lt_unary_op op, lt_tensor *a) {
   lt_tensor *o = NULL;
   if (e->st != LT_OK) return NULL;
-  return ex_keep(e, lt_op_unary(op, a, NULL, &o), o);
+  lt_status st = lt_op_unary(op, a, NULL, &o);
+  return ex_keep(e, st, o);
 }
 
 static inline lt_tensor *ex_unp(lt_ex *e, lt_unary_op op, lt_tensor *a, double p0, double p1) {
   lt_tensor *o = NULL;
   double p[2] = {p0, p1};
   if (e->st != LT_OK) return NULL;
-  return ex_keep(e, lt_op_unary(op, a, p, &o), o);
+  lt_status st = lt_op_unary(op, a, p, &o);
+  return ex_keep(e, st, o);
 }
 
 static inline lt_tensor *ex_where(lt_ex *e, lt_tensor *c, lt_tensor *a, lt_tensor *b) {
   lt_tensor *o = NULL;
   if (e->st != LT_OK) return NULL;
-  return ex_keep(e, lt_op_where(c, a, b, &o), o);
+  lt_status st = lt_op_where(c, a, b, &o);
+  return ex_keep(e, st, o);
 }
 
 /* A 0-d tensor holding v, with like's dtype and device. */
 static inline lt_tensor *ex_scalar(lt_ex *e, double v, const lt_tensor *like) {
   lt_tensor *o = NULL;
   if (e->st != LT_OK) return NULL;
-  return ex_keep(e, lt_op_scalar_tensor(v, like->dtype, lt_tensor_device(like), &o), o);
+  lt_status st = lt_op_scalar_tensor(v, like->dtype, lt_tensor_device(like), &o);
+  return ex_keep(e, st, o);
 }
 
 /* where(c, a, 0) and where(c, 0, a) */
@@ -92,74 +99,86 @@ static inline lt_tensor *ex_zero_where(lt_ex *e, lt_tensor *c, lt_tensor *a) {
 static inline lt_tensor *ex_full(lt_ex *e, int ndim, const int64_t *shape, double v, const lt_tensor *like) {
   lt_tensor *o = NULL;
   if (e->st != LT_OK) return NULL;
-  return ex_keep(e, lt_op_full(ndim, shape, v, like->dtype, lt_tensor_device(like), &o), o);
+  lt_status st = lt_op_full(ndim, shape, v, like->dtype, lt_tensor_device(like), &o);
+  return ex_keep(e, st, o);
 }
 
 static inline lt_tensor *ex_reshape(lt_ex *e, lt_tensor *t, int ndim, const int64_t *shape) {
   lt_tensor *o = NULL;
   if (e->st != LT_OK) return NULL;
-  return ex_keep(e, lt_op_reshape(t, ndim, shape, &o), o);
+  lt_status st = lt_op_reshape(t, ndim, shape, &o);
+  return ex_keep(e, st, o);
 }
 
 static inline lt_tensor *ex_expand(lt_ex *e, lt_tensor *t, int ndim, const int64_t *shape) {
   lt_tensor *o = NULL;
   if (e->st != LT_OK) return NULL;
-  return ex_keep(e, lt_tensor_expand(t, ndim, shape, &o), o);
+  lt_status st = lt_tensor_expand(t, ndim, shape, &o);
+  return ex_keep(e, st, o);
 }
 
 static inline lt_tensor *ex_sum_to(lt_ex *e, lt_tensor *t, int ndim, const int64_t *shape) {
   lt_tensor *o = NULL;
   if (e->st != LT_OK) return NULL;
-  return ex_keep(e, lt_ag_sum_to(t, ndim, shape, &o), o);
+  lt_status st = lt_ag_sum_to(t, ndim, shape, &o);
+  return ex_keep(e, st, o);
 }
 
 static inline lt_tensor *ex_reduce(lt_ex *e, lt_reduce_op op, lt_tensor *x, int nd, const int *dims, bool keepdim,
                                    double param) {
   lt_tensor *o = NULL;
   if (e->st != LT_OK) return NULL;
-  return ex_keep(e, lt_op_reduce(op, x, nd, dims, keepdim, param, &o, NULL), o);
+  lt_status st = lt_op_reduce(op, x, nd, dims, keepdim, param, &o, NULL);
+  return ex_keep(e, st, o);
 }
 
 static inline lt_tensor *ex_clone(lt_ex *e, lt_tensor *t) {
   lt_tensor *o = NULL;
   if (e->st != LT_OK) return NULL;
-  return ex_keep(e, lt_op_clone(t, &o), o);
+  lt_status st = lt_op_clone(t, &o);
+  return ex_keep(e, st, o);
 }
 
 static inline lt_tensor *ex_transpose(lt_ex *e, lt_tensor *t, int d0, int d1) {
   lt_tensor *o = NULL;
   if (e->st != LT_OK) return NULL;
-  return ex_keep(e, lt_tensor_transpose(t, d0, d1, &o), o);
+  lt_status st = lt_tensor_transpose(t, d0, d1, &o);
+  return ex_keep(e, st, o);
 }
 
 static inline lt_tensor *ex_unsqueeze(lt_ex *e, lt_tensor *t, int d) {
   lt_tensor *o = NULL;
   if (e->st != LT_OK) return NULL;
-  return ex_keep(e, lt_tensor_unsqueeze(t, d, &o), o);
+  lt_status st = lt_tensor_unsqueeze(t, d, &o);
+  return ex_keep(e, st, o);
 }
 
 static inline lt_tensor *ex_narrow(lt_ex *e, lt_tensor *t, int d, int64_t start, int64_t len) {
   lt_tensor *o = NULL;
   if (e->st != LT_OK) return NULL;
-  return ex_keep(e, lt_tensor_narrow(t, d, start, len, &o), o);
+  lt_status st = lt_tensor_narrow(t, d, start, len, &o);
+  return ex_keep(e, st, o);
 }
 
 static inline lt_tensor *ex_select(lt_ex *e, lt_tensor *t, int d, int64_t i) {
   lt_tensor *o = NULL;
   if (e->st != LT_OK) return NULL;
-  return ex_keep(e, lt_tensor_select(t, d, i, &o), o);
+  lt_status st = lt_tensor_select(t, d, i, &o);
+  return ex_keep(e, st, o);
 }
 
 static inline lt_tensor *ex_matmul(lt_ex *e, lt_tensor *a, lt_tensor *b) {
   lt_tensor *o = NULL;
   if (e->st != LT_OK) return NULL;
-  return ex_keep(e, lt_op_matmul(a, b, &o), o);
+  lt_status st = lt_op_matmul(a, b, &o);
+  return ex_keep(e, st, o);
 }
 
 static inline lt_tensor *ex_to(lt_ex *e, lt_tensor *t, lt_dtype dt) {
   lt_tensor *o = NULL;
   if (e->st != LT_OK) return NULL;
-  return ex_keep(e, lt_op_to(t, dt, lt_tensor_device(t), &o), o);
+  lt_status st = lt_op_to(t, dt, lt_tensor_device(t), &o);
+  return ex_keep(e, st, o);
 }
 
 /* Runs an in-place op on an intermediate (fill_, copy_). */

@@ -92,11 +92,14 @@ lt_status lt_op_randint(int64_t low, int64_t high, int ndim, const int64_t *shap
 lt_status lt_op_randperm(int64_t n, lt_device device, lt_tensor **out);
 
 /* --- indexing and joining (lt_ops_index.c) ------------------------------------ */
-/* Index tensors hold 0-based positions here (the Lua glue subtracts 1);
- * messages report them 1-based. Index values are checked by the kernels (so
- * a bad one is reported without a host round-trip of its own); an in-place
- * op with a bad index changes nothing. Argument numbers in messages are the
- * Lua ones: x #1, dim #2, index #3, src #4. */
+/* Index tensors (int64) hold 0-based positions in the plain functions. The
+ * `_base` forms take positions counted from `base` (>= 0; the Lua glue
+ * passes 1 and the user's 1-based tensor as it is, so nothing is copied) and
+ * write returned indices counted from it too; messages always report
+ * 1-based positions. Index values are checked by the kernels (no host
+ * round-trip of their own); an in-place op with a bad index changes nothing.
+ * Argument numbers in messages are the Lua ones: x #1, dim #2, index #3,
+ * src #4. */
 
 /* torch.cat: tensors of one ndim whose shapes agree except along dim, one
  * device; dtypes promote. 1-D empty tensors are skipped, as in PyTorch. */
@@ -105,29 +108,42 @@ lt_status lt_op_cat(int n, lt_tensor *const *ts, int dim, lt_tensor **out);
 lt_status lt_op_stack(int n, lt_tensor *const *ts, int dim, lt_tensor **out);
 /* index: 0-d or 1-D int64 (int32 accepted) */
 lt_status lt_op_index_select(lt_tensor *x, int dim, lt_tensor *index, lt_tensor **out);
+lt_status lt_op_index_select_base(lt_tensor *x, int dim, lt_tensor *index, int64_t base, lt_tensor **out);
 /* out has index's shape; index int64 with x's ndim, index.shape[d] <=
  * x.shape[d] for d != dim. */
 lt_status lt_op_gather(lt_tensor *x, int dim, lt_tensor *index, lt_tensor **out);
+lt_status lt_op_gather_base(lt_tensor *x, int dim, lt_tensor *index, int64_t base, lt_tensor **out);
 /* x[index[i][j]][j] = src[i][j] (dim 0), in place; src a tensor of x's
- * dtype and ndim with index.shape[d] <= src.shape[d]. */
+ * dtype and ndim with index.shape[d] <= src.shape[d]. With duplicate
+ * indices the last (row-major) wins. */
 lt_status lt_op_scatter_(lt_tensor *x, int dim, lt_tensor *index, lt_tensor *src);
-/* the same with every src element = v (converted to x's dtype) */
-lt_status lt_op_scatter_value_(lt_tensor *x, int dim, lt_tensor *index, double v);
 /* x.scatter_add_: += instead of =; duplicates accumulate */
 lt_status lt_op_scatter_add_(lt_tensor *x, int dim, lt_tensor *index, lt_tensor *src);
-/* x.index_add_: x[..., index[i], ...] += src[..., i, ...]; index 1-D int64,
- * src x's shape with index's length at dim (index_select's gradient). */
+/* scatter_ with every src element = v (converted to x's dtype) */
+lt_status lt_op_scatter_value_(lt_tensor *x, int dim, lt_tensor *index, double v);
+/* x.index_add_: x[..., index[i], ...] += src[..., i, ...]; index 0-d/1-D
+ * int64, src x's shape with index's length at dim (index_select's gradient). */
 lt_status lt_op_index_add_(lt_tensor *x, int dim, lt_tensor *index, lt_tensor *src);
-/* int64 labels 0..C-1 -> int64 [.., C]; num_classes < 0: max label + 1
- * (reads the labels on the host). */
+/* the scatters with an index base: add false is scatter_, true scatter_add_ */
+lt_status lt_op_scatter_base_(lt_tensor *x, int dim, lt_tensor *index, int64_t base, lt_tensor *src, bool add);
+lt_status lt_op_scatter_value_base_(lt_tensor *x, int dim, lt_tensor *index, int64_t base, double v);
+lt_status lt_op_index_add_base_(lt_tensor *x, int dim, lt_tensor *index, int64_t base, lt_tensor *src);
+/* int64 labels 0..C-1 (base..base+C-1) -> int64 [.., C] of 0/1;
+ * num_classes < 0: the largest label's class + 1 (reads the labels on the
+ * host, as the range check always does). */
 lt_status lt_op_one_hot(lt_tensor *labels, int64_t num_classes, lt_tensor **out);
-/* Stable sort along dim: NaN largest, ties in order of position. indices
- * int64, 0-based. */
+lt_status lt_op_one_hot_base(lt_tensor *labels, int64_t base, int64_t num_classes, lt_tensor **out);
+/* Stable sort along dim: NaN largest, ties in order of position. values
+ * or indices may be NULL when not wanted. */
 lt_status lt_op_sort(lt_tensor *x, int dim, bool descending, lt_tensor **values, lt_tensor **indices);
+lt_status lt_op_sort_base(lt_tensor *x, int dim, bool descending, int64_t base, lt_tensor **values,
+                          lt_tensor **indices);
 /* The first k of the stable sort (descending when largest); 0 <= k <= size.
  * The result is always sorted, whatever `sorted` says (PyTorch allows it). */
 lt_status lt_op_topk(lt_tensor *x, int64_t k, int dim, bool largest, bool sorted, lt_tensor **values,
                      lt_tensor **indices);
+lt_status lt_op_topk_base(lt_tensor *x, int64_t k, int dim, bool largest, bool sorted, int64_t base,
+                          lt_tensor **values, lt_tensor **indices);
 /* int64 for integral x (bool included), x's dtype otherwise */
 lt_status lt_op_cumsum(lt_tensor *x, int dim, lt_tensor **out);
 /* out[i] = sum over j >= i along dim: cumsum's gradient */

@@ -17,9 +17,11 @@ lt_status lt_op_full(int ndim, const int64_t *shape, double v, lt_dtype dtype, l
   return LT_OK;
 }
 
-/* Builds a CPU tensor with f(i) for i in 0..n-1 and moves it to `device`. */
+/* Builds a CPU tensor with f(i) for i in 0..n-1 and moves it to `device`.
+ * Integral dtypes take llround(f(i)) when `round`, else truncate (PyTorch's
+ * linspace casts its float values; arange values are integers already). */
 static lt_status from_index_fn(int64_t n, lt_dtype dtype, lt_device device, double (*f)(int64_t, const double *),
-                               const double *ctx, lt_tensor **out) {
+                               const double *ctx, bool round, lt_tensor **out) {
   const lt_backend *be;
   LT_TRY(lt_backend_for(device, &be));
   lt_tensor *h;
@@ -28,7 +30,7 @@ static lt_status from_index_fn(int64_t n, lt_dtype dtype, lt_device device, doub
   size_t es = lt_dtype_size(dtype);
   for (int64_t i = 0; i < n; i++) {
     double v = f(i, ctx);
-    if (lt_dtype_is_integral(dtype)) lt_dtype_store_i64(p + i * (int64_t)es, dtype, (int64_t)llround(v));
+    if (lt_dtype_is_integral(dtype) && round) lt_dtype_store_i64(p + i * (int64_t)es, dtype, (int64_t)llround(v));
     else lt_dtype_store_f64(p + i * (int64_t)es, dtype, v);
   }
   lt_status st = lt_op_to(h, dtype, device, out);
@@ -45,20 +47,21 @@ lt_status lt_op_arange(double start, double end, double step, lt_dtype dtype, lt
   if (count < 0) count = 0;
   if (count > 1e12) return lt_error_set(LT_ERR_ARG, 2, "arange would have %.0f elements", count);
   double c[2] = {start, step};
-  return from_index_fn((int64_t)count, dtype, device, arange_at, c, out);
+  return from_index_fn((int64_t)count, dtype, device, arange_at, c, true, out);
 }
 
 static double linspace_at(int64_t i, const double *c) {
-  /* symmetric formula, exact at both ends */
+  /* symmetric formula, exact at both ends; one step is just start */
   int64_t n = (int64_t)c[2];
-  if (i < n / 2) return c[0] + (double)i * c[3];
+  if (i < n / 2 || n == 1) return c[0] + (double)i * c[3];
   return c[1] - (double)(n - 1 - i) * c[3];
 }
 
 lt_status lt_op_linspace(double start, double end, int64_t steps, lt_dtype dtype, lt_device device, lt_tensor **out) {
   if (steps < 0) return lt_error_set(LT_ERR_ARG, 3, "number of steps must be non-negative, got %lld", (long long)steps);
+  if (steps > (INT64_C(1) << 46)) return lt_error_set(LT_ERR_ARG, 3, "number of steps %lld is too large", (long long)steps);
   double c[4] = {start, end, (double)steps, steps > 1 ? (end - start) / (double)(steps - 1) : 0};
-  return from_index_fn(steps, dtype, device, linspace_at, c, out);
+  return from_index_fn(steps, dtype, device, linspace_at, c, false, out);
 }
 
 lt_status lt_op_eye(int64_t n, int64_t m, lt_dtype dtype, lt_device device, lt_tensor **out) {

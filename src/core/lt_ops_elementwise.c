@@ -41,12 +41,47 @@ static lt_status same_device(lt_tensor *a, lt_tensor *b, int arg) {
 
 static const lt_backend *be_of(const lt_tensor *t) { return lt_backend_get(lt_tensor_device(t).type); }
 
+/* "an int64 tensor", "a float32 tensor" */
+static const char *an(lt_dtype d) { return strchr("aeiou", lt_dtype_name(d)[0]) ? "n" : ""; }
+
 static void bump_version(lt_tensor *t) { atomic_fetch_add(&t->storage->version, 1); }
 
 static lt_status check_writable(lt_tensor *t, int arg) {
   if (!lt_tensor_is_non_overlapping(t))
     return lt_error_set(LT_ERR_ARG, arg,
                         "in-place write to a tensor whose elements overlap in memory (an expanded view); clone it first");
+  return LT_OK;
+}
+
+/* Element range [lo, hi] a tensor addresses in its storage. */
+static void extent(const lt_tensor *t, int64_t *lo, int64_t *hi) {
+  *lo = *hi = t->offset;
+  for (int i = 0; i < t->ndim; i++) {
+    int64_t span = t->stride[i] * (t->shape[i] - 1);
+    if (span >= 0) *hi += span;
+    else *lo += span;
+  }
+}
+
+/* When `*x`, an operand of a kernel writing `o` (same shape), reads memory
+ * that `o` writes other than element for element, the kernel would read
+ * values it already overwrote (a += a.T, a[2:] = a[:-1]): replace *x by a
+ * copy. Identical geometry is fine, every element is read before written. */
+static lt_status unalias(const lt_tensor *o, lt_tensor **x) {
+  const lt_tensor *t = *x;
+  if (t->storage != o->storage || lt_tensor_numel(o) == 0 || t->dtype != o->dtype) return LT_OK;
+  bool same = t->offset == o->offset;
+  for (int i = 0; i < o->ndim && same; i++)
+    if (o->shape[i] > 1 && t->stride[i] != o->stride[i]) same = false;
+  if (same) return LT_OK;
+  int64_t tlo, thi, olo, ohi;
+  extent(t, &tlo, &thi);
+  extent(o, &olo, &ohi);
+  if (thi < olo || ohi < tlo) return LT_OK; /* disjoint parts of one storage */
+  lt_tensor *c;
+  LT_TRY(lt_op_clone(*x, &c));
+  lt_tensor_release(*x);
+  *x = c;
   return LT_OK;
 }
 
@@ -63,7 +98,8 @@ lt_status lt_op_copy_(lt_tensor *dst, lt_tensor *src) {
   }
   lt_device dd = lt_tensor_device(dst), sd = lt_tensor_device(src);
   if (lt_device_equal(dd, sd)) {
-    st = be_of(dst)->copy(dst, exp);
+    st = unalias(dst, &exp);
+    if (st == LT_OK) st = be_of(dst)->copy(dst, exp);
     lt_tensor_release(exp);
     if (st == LT_OK) bump_version(dst);
     return st;
@@ -247,8 +283,8 @@ lt_status lt_op_unary(lt_unary_op op, lt_tensor *x, const double *p, lt_tensor *
 lt_status lt_op_unary_(lt_unary_op op, lt_tensor *x, const double *p) {
   lt_dtype odt = unary_out_dtype(op, x->dtype, p);
   if (odt != x->dtype)
-    return lt_error_set(LT_ERR_ARG, 1, "in-place result of type %s can't be stored in a %s tensor", lt_dtype_name(odt),
-                        lt_dtype_name(x->dtype));
+    return lt_error_set(LT_ERR_ARG, 1, "in-place result of type %s can't be stored in a%s %s tensor", lt_dtype_name(odt),
+                        an(x->dtype), lt_dtype_name(x->dtype));
   LT_TRY(check_writable(x, 1));
   LT_TRY(be_of(x)->unary(op, x, x, p));
   bump_version(x);
@@ -270,6 +306,8 @@ static lt_status binary_into(lt_binary_op op, lt_tensor *a, lt_tensor *b, lt_dty
   if (st == LT_OK) st = lt_op_to(b, cdt, lt_tensor_device(b), &bc);
   if (st == LT_OK) st = lt_tensor_expand(ac, o->ndim, o->shape, &ae);
   if (st == LT_OK) st = lt_tensor_expand(bc, o->ndim, o->shape, &be);
+  if (st == LT_OK) st = unalias(o, &ae);
+  if (st == LT_OK) st = unalias(o, &be);
   if (st == LT_OK) st = be_of(o)->binary(op, o, ae, be);
   lt_tensor_release(ac);
   lt_tensor_release(bc);
@@ -297,13 +335,22 @@ lt_status lt_op_binary(lt_binary_op op, lt_tensor *a, lt_tensor *b, lt_tensor **
   return binary_out(op, a, b, lt_promote_types(a->dtype, b->dtype), out);
 }
 
+/* PyTorch's canCast for in-place results: never float into an integral
+ * tensor, never a non-bool into a bool tensor; narrowing within a category
+ * (float64 into float32, int64 into uint8) is allowed and wraps/rounds. */
+static bool can_cast(lt_dtype from, lt_dtype to) {
+  if (lt_dtype_is_floating(from) && !lt_dtype_is_floating(to)) return false;
+  if (from != LT_BOOL && to == LT_BOOL) return false;
+  return true;
+}
+
 static lt_status binary_inplace(lt_binary_op op, lt_tensor *a, lt_tensor *b, lt_dtype promoted) {
   LT_TRY(same_device(a, b, 2));
   lt_dtype cdt = binary_compute_dtype(op, promoted);
   lt_dtype odt = lt_binary_op_is_comparison(op) ? LT_BOOL : cdt;
-  if (odt != a->dtype)
-    return lt_error_set(LT_ERR_ARG, 2, "in-place result of type %s can't be stored in a %s tensor", lt_dtype_name(odt),
-                        lt_dtype_name(a->dtype));
+  if (!can_cast(odt, a->dtype))
+    return lt_error_set(LT_ERR_ARG, 2, "in-place result of type %s can't be stored in a%s %s tensor", lt_dtype_name(odt),
+                        an(a->dtype), lt_dtype_name(a->dtype));
   int n;
   int64_t shape[LT_MAX_DIMS];
   LT_TRY(lt_broadcast_shape(a->ndim, a->shape, b->ndim, b->shape, &n, shape));
@@ -313,7 +360,17 @@ static lt_status binary_inplace(lt_binary_op op, lt_tensor *a, lt_tensor *b, lt_
                         lt_shape_str(b->ndim, b->shape, b1, sizeof b1), lt_shape_str(a->ndim, a->shape, b2, sizeof b2));
   }
   LT_TRY(check_writable(a, 1));
-  LT_TRY(binary_into(op, a, b, cdt, a));
+  if (odt == a->dtype) {
+    LT_TRY(binary_into(op, a, b, cdt, a));
+  } else {
+    /* compute in the promoted dtype, then store with a conversion */
+    lt_tensor *tmp;
+    LT_TRY(lt_tensor_empty(a->ndim, a->shape, odt, lt_tensor_device(a), &tmp));
+    lt_status st = binary_into(op, a, b, cdt, tmp);
+    if (st == LT_OK) st = be_of(a)->copy(a, tmp);
+    lt_tensor_release(tmp);
+    LT_TRY(st);
+  }
   bump_version(a);
   return LT_OK;
 }
@@ -349,7 +406,11 @@ lt_status lt_op_where(lt_tensor *cond, lt_tensor *a, lt_tensor *b, lt_tensor **o
   int n1, n;
   int64_t s1[LT_MAX_DIMS], shape[LT_MAX_DIMS];
   LT_TRY(lt_broadcast_shape(cond->ndim, cond->shape, a->ndim, a->shape, &n1, s1));
-  LT_TRY(lt_broadcast_shape(n1, s1, b->ndim, b->shape, &n, shape));
+  if (lt_broadcast_shape(n1, s1, b->ndim, b->shape, &n, shape) != LT_OK) {
+    char b1[128], b2[128];
+    return lt_error_set(LT_ERR_ARG, 3, "shapes %s and %s cannot be broadcast together", lt_shape_str(n1, s1, b1, sizeof b1),
+                        lt_shape_str(b->ndim, b->shape, b2, sizeof b2));
+  }
   lt_dtype dt = lt_promote_types(a->dtype, b->dtype);
   lt_tensor *o = NULL, *ac = NULL, *bc = NULL, *ce = NULL, *ae = NULL, *bee = NULL;
   lt_status st = lt_tensor_empty(n, shape, dt, lt_tensor_device(a), &o);

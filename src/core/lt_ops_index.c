@@ -179,7 +179,7 @@ lt_status lt_op_stack(int n, lt_tensor *const *ts, int dim, lt_tensor **out) {
 
 /* --- index_select and gather ---------------------------------------------------------- */
 
-lt_status lt_op_index_select(lt_tensor *x, int dim, lt_tensor *index, lt_tensor **out) {
+lt_status lt_op_index_select_base(lt_tensor *x, int dim, lt_tensor *index, int64_t base, lt_tensor **out) {
   int d;
   LT_TRY(lt_wrap_dim(dim, x->ndim, 2, &d));
   LT_TRY(check_index_dtype(index, 3, true));
@@ -203,7 +203,7 @@ lt_status lt_op_index_select(lt_tensor *x, int dim, lt_tensor *index, lt_tensor 
     shape[d] = m;
     st = lt_tensor_empty(x1->ndim, shape, x->dtype, lt_tensor_device(x), &o);
   }
-  if (st == LT_OK) st = tag(k->index_select(o, x1, d, i1), 3);
+  if (st == LT_OK) st = tag(k->index_select(o, x1, d, i1, base), 3);
   if (st == LT_OK) st = reshape_result(&o, x->ndim, x->shape);
   lt_tensor_release(x1);
   lt_tensor_release(i1);
@@ -238,7 +238,7 @@ static lt_status check_gather_shapes(const lt_tensor *x, int d, const lt_tensor 
   return LT_OK;
 }
 
-lt_status lt_op_gather(lt_tensor *x, int dim, lt_tensor *index, lt_tensor **out) {
+lt_status lt_op_gather_base(lt_tensor *x, int dim, lt_tensor *index, int64_t base, lt_tensor **out) {
   int d;
   LT_TRY(lt_wrap_dim(dim, x->ndim, 2, &d));
   LT_TRY(check_index_dtype(index, 3, false));
@@ -250,7 +250,7 @@ lt_status lt_op_gather(lt_tensor *x, int dim, lt_tensor *index, lt_tensor **out)
   lt_status st = as_1d(x, &x1);
   if (st == LT_OK) st = as_1d(index, &i1);
   if (st == LT_OK) st = lt_tensor_empty(i1->ndim, i1->shape, x->dtype, lt_tensor_device(x), &o);
-  if (st == LT_OK) st = tag(k->gather(o, x1, d, i1), 3);
+  if (st == LT_OK) st = tag(k->gather(o, x1, d, i1, base), 3);
   if (st == LT_OK) st = reshape_result(&o, index->ndim, index->shape);
   lt_tensor_release(x1);
   lt_tensor_release(i1);
@@ -269,14 +269,14 @@ static lt_status check_writable(lt_tensor *t) {
 }
 
 /* src already checked against x and index (or an expanded scalar). */
-static lt_status scatter_run(lt_tensor *x, int d, lt_tensor *index, lt_tensor *src, bool add) {
+static lt_status scatter_run(lt_tensor *x, int d, lt_tensor *index, int64_t base, lt_tensor *src, bool add) {
   const lt_index_kernels *k = kernels_of(x);
   if (!k || !k->scatter) return missing(x, "scatter");
   lt_tensor *x1 = NULL, *i1 = NULL, *s1 = NULL;
   lt_status st = as_1d(x, &x1);
   if (st == LT_OK) st = as_1d(index, &i1);
   if (st == LT_OK) st = as_1d(src, &s1);
-  if (st == LT_OK) st = tag(k->scatter(x1, d, i1, s1, add), 3);
+  if (st == LT_OK) st = tag(k->scatter(x1, d, i1, base, s1, add), 3);
   if (st == LT_OK) bump_version(x);
   lt_tensor_release(x1);
   lt_tensor_release(i1);
@@ -284,7 +284,7 @@ static lt_status scatter_run(lt_tensor *x, int d, lt_tensor *index, lt_tensor *s
   return st;
 }
 
-static lt_status scatter_tensor(lt_tensor *x, int dim, lt_tensor *index, lt_tensor *src, bool add) {
+lt_status lt_op_scatter_base_(lt_tensor *x, int dim, lt_tensor *index, int64_t base, lt_tensor *src, bool add) {
   int d;
   LT_TRY(lt_wrap_dim(dim, x->ndim, 2, &d));
   LT_TRY(check_index_dtype(index, 3, false));
@@ -295,18 +295,10 @@ static lt_status scatter_tensor(lt_tensor *x, int dim, lt_tensor *index, lt_tens
                         lt_dtype_name(x->dtype));
   LT_TRY(check_gather_shapes(x, d, index, src));
   LT_TRY(check_writable(x));
-  return scatter_run(x, d, index, src, add);
+  return scatter_run(x, d, index, base, src, add);
 }
 
-lt_status lt_op_scatter_(lt_tensor *x, int dim, lt_tensor *index, lt_tensor *src) {
-  return scatter_tensor(x, dim, index, src, false);
-}
-
-lt_status lt_op_scatter_add_(lt_tensor *x, int dim, lt_tensor *index, lt_tensor *src) {
-  return scatter_tensor(x, dim, index, src, true);
-}
-
-lt_status lt_op_scatter_value_(lt_tensor *x, int dim, lt_tensor *index, double v) {
+lt_status lt_op_scatter_value_base_(lt_tensor *x, int dim, lt_tensor *index, int64_t base, double v) {
   int d;
   LT_TRY(lt_wrap_dim(dim, x->ndim, 2, &d));
   LT_TRY(check_index_dtype(index, 3, false));
@@ -316,13 +308,13 @@ lt_status lt_op_scatter_value_(lt_tensor *x, int dim, lt_tensor *index, double v
   lt_tensor *s0 = NULL, *se = NULL;
   lt_status st = lt_op_scalar_tensor(v, x->dtype, lt_tensor_device(x), &s0);
   if (st == LT_OK) st = lt_tensor_expand(s0, index->ndim, index->shape, &se);
-  if (st == LT_OK) st = scatter_run(x, d, index, se, false);
+  if (st == LT_OK) st = scatter_run(x, d, index, base, se, false);
   lt_tensor_release(s0);
   lt_tensor_release(se);
   return st;
 }
 
-lt_status lt_op_index_add_(lt_tensor *x, int dim, lt_tensor *index, lt_tensor *src) {
+lt_status lt_op_index_add_base_(lt_tensor *x, int dim, lt_tensor *index, int64_t base, lt_tensor *src) {
   int d;
   LT_TRY(lt_wrap_dim(dim, x->ndim, 2, &d));
   LT_TRY(check_index_dtype(index, 3, false));
@@ -359,7 +351,7 @@ lt_status lt_op_index_add_(lt_tensor *x, int dim, lt_tensor *index, lt_tensor *s
     st = lt_tensor_from_storage(i1->storage, i1->offset, s1->ndim, vshape, vstride, LT_INT64, &iv);
   }
   if (st == LT_OK) st = lt_tensor_expand(iv, s1->ndim, s1->shape, &ie);
-  if (st == LT_OK) st = scatter_run(x, d, ie, s1, true);
+  if (st == LT_OK) st = scatter_run(x, d, ie, base, s1, true);
   lt_tensor_release(s1);
   lt_tensor_release(i1);
   lt_tensor_release(iv);
@@ -369,17 +361,18 @@ lt_status lt_op_index_add_(lt_tensor *x, int dim, lt_tensor *index, lt_tensor *s
 
 /* --- one_hot ------------------------------------------------------------------------- */
 
+/* min or max of an int64 tensor, read on the host */
 static lt_status reduce_to_int(lt_reduce_op op, lt_tensor *t, int64_t *out) {
-  lt_tensor *r = NULL;
+  lt_tensor *r = NULL, *h = NULL;
   LT_TRY(lt_op_reduce(op, t, 0, NULL, false, 0, &r, NULL));
-  double v = 0;
-  lt_status st = lt_op_item(r, &v);
+  lt_status st = lt_op_host_contiguous(r, &h);
+  if (st == LT_OK) *out = lt_dtype_load_i64(lt_tensor_data(h), h->dtype);
   lt_tensor_release(r);
-  *out = (int64_t)v;
+  lt_tensor_release(h);
   return st;
 }
 
-lt_status lt_op_one_hot(lt_tensor *labels, int64_t num_classes, lt_tensor **out) {
+lt_status lt_op_one_hot_base(lt_tensor *labels, int64_t base, int64_t num_classes, lt_tensor **out) {
   if (labels->dtype != LT_INT64)
     return lt_error_set(LT_ERR_ARG, 1, "expected an int64 tensor of class labels, got %s", lt_dtype_name(labels->dtype));
   if (labels->ndim + 1 > LT_MAX_DIMS)
@@ -392,11 +385,18 @@ lt_status lt_op_one_hot(lt_tensor *labels, int64_t num_classes, lt_tensor **out)
     int64_t lo, hi;
     LT_TRY(reduce_to_int(LT_RED_MIN, labels, &lo));
     LT_TRY(reduce_to_int(LT_RED_MAX, labels, &hi));
-    if (num_classes < 0) num_classes = hi + 1;
-    if (lo < 0 || hi >= num_classes) {
-      int64_t bad = lo < 0 ? lo : hi;
-      return lt_error_set(LT_ERR_ARG, 1, "class label %lld is out of range for %lld classes (expected 1..%lld)",
-                          (long long)bad + 1, (long long)num_classes, (long long)num_classes);
+    /* class positions are label - base (base >= 0, so hi - base cannot
+     * overflow once hi >= base); messages show them 1-based */
+    bool below = lo < base;
+    int64_t hi_pos = hi >= base ? hi - base : -1;
+    if (num_classes < 0 && !below) num_classes = hi_pos < INT64_MAX ? hi_pos + 1 : hi_pos; /* too large: fails below */
+    if (below || hi_pos >= num_classes) {
+      long long bad = (long long)(int64_t)((uint64_t)(below ? lo : hi) - (uint64_t)base + 1);
+      if (num_classes < 0) /* inferring, from a label below the first class */
+        return lt_error_set(LT_ERR_ARG, 1, "class label %lld is out of range (class labels start at 1)", bad);
+      if (num_classes == 0) return lt_error_set(LT_ERR_ARG, 1, "class label %lld is out of range for 0 classes", bad);
+      return lt_error_set(LT_ERR_ARG, 1, "class label %lld is out of range for %lld classes (expected 1..%lld)", bad,
+                          (long long)num_classes, (long long)num_classes);
     }
   }
   int64_t shape[LT_MAX_DIMS];
@@ -405,7 +405,7 @@ lt_status lt_op_one_hot(lt_tensor *labels, int64_t num_classes, lt_tensor **out)
   lt_tensor *o = NULL, *col = NULL;
   LT_TRY(lt_tensor_zeros(labels->ndim + 1, shape, LT_INT64, lt_tensor_device(labels), &o));
   lt_status st = lt_tensor_unsqueeze(labels, labels->ndim, &col);
-  if (st == LT_OK && n > 0) st = lt_op_scatter_value_(o, labels->ndim, col, 1);
+  if (st == LT_OK && n > 0) st = lt_op_scatter_value_base_(o, labels->ndim, col, base, 1);
   lt_tensor_release(col);
   if (st != LT_OK) { lt_tensor_release(o); return st; }
   *out = o;
@@ -414,7 +414,8 @@ lt_status lt_op_one_hot(lt_tensor *labels, int64_t num_classes, lt_tensor **out)
 
 /* --- sort and topk --------------------------------------------------------------------- */
 
-static lt_status sort_k(lt_tensor *x, int d, int64_t k, bool descending, lt_tensor **values, lt_tensor **indices) {
+static lt_status sort_k(lt_tensor *x, int d, int64_t k, bool descending, int64_t base, lt_tensor **values,
+                        lt_tensor **indices) {
   const lt_index_kernels *kt = kernels_of(x);
   if (!kt || !kt->sort) return missing(x, "sort");
   int64_t shape[LT_MAX_DIMS];
@@ -423,7 +424,7 @@ static lt_status sort_k(lt_tensor *x, int d, int64_t k, bool descending, lt_tens
   lt_tensor *v = NULL, *i = NULL;
   lt_status st = lt_tensor_empty(x->ndim, shape, x->dtype, lt_tensor_device(x), &v);
   if (st == LT_OK) st = lt_tensor_empty(x->ndim, shape, LT_INT64, lt_tensor_device(x), &i);
-  if (st == LT_OK) st = kt->sort(v, i, x, d, descending);
+  if (st == LT_OK) st = kt->sort(v, i, x, d, descending, base);
   if (st != LT_OK) {
     lt_tensor_release(v);
     lt_tensor_release(i);
@@ -434,14 +435,15 @@ static lt_status sort_k(lt_tensor *x, int d, int64_t k, bool descending, lt_tens
   return LT_OK;
 }
 
-lt_status lt_op_sort(lt_tensor *x, int dim, bool descending, lt_tensor **values, lt_tensor **indices) {
+lt_status lt_op_sort_base(lt_tensor *x, int dim, bool descending, int64_t base, lt_tensor **values,
+                          lt_tensor **indices) {
   int d;
   LT_TRY(lt_wrap_dim(dim, x->ndim, 2, &d));
-  return sort_k(x, d, x->ndim ? x->shape[d] : 1, descending, values, indices);
+  return sort_k(x, d, x->ndim ? x->shape[d] : 1, descending, base, values, indices);
 }
 
-lt_status lt_op_topk(lt_tensor *x, int64_t k, int dim, bool largest, bool sorted, lt_tensor **values,
-                     lt_tensor **indices) {
+lt_status lt_op_topk_base(lt_tensor *x, int64_t k, int dim, bool largest, bool sorted, int64_t base,
+                          lt_tensor **values, lt_tensor **indices) {
   (void)sorted; /* always sorted */
   int d;
   LT_TRY(lt_wrap_dim(dim, x->ndim, 3, &d));
@@ -449,7 +451,7 @@ lt_status lt_op_topk(lt_tensor *x, int64_t k, int dim, bool largest, bool sorted
   if (k < 0 || k > n)
     return lt_error_set(LT_ERR_ARG, 2, "k = %lld is out of range for dimension %d of size %lld (expected 0..%lld)",
                         (long long)k, d + 1, (long long)n, (long long)n);
-  return sort_k(x, d, k, largest, values, indices);
+  return sort_k(x, d, k, largest, base, values, indices);
 }
 
 /* --- cumsum ------------------------------------------------------------------------ */
@@ -470,3 +472,34 @@ static lt_status cumsum(lt_tensor *x, int dim, bool reverse, lt_tensor **out) {
 
 lt_status lt_op_cumsum(lt_tensor *x, int dim, lt_tensor **out) { return cumsum(x, dim, false, out); }
 lt_status lt_op_cumsum_reverse(lt_tensor *x, int dim, lt_tensor **out) { return cumsum(x, dim, true, out); }
+
+/* --- the 0-based C API ------------------------------------------------------------------- */
+
+lt_status lt_op_index_select(lt_tensor *x, int dim, lt_tensor *index, lt_tensor **out) {
+  return lt_op_index_select_base(x, dim, index, 0, out);
+}
+lt_status lt_op_gather(lt_tensor *x, int dim, lt_tensor *index, lt_tensor **out) {
+  return lt_op_gather_base(x, dim, index, 0, out);
+}
+lt_status lt_op_scatter_(lt_tensor *x, int dim, lt_tensor *index, lt_tensor *src) {
+  return lt_op_scatter_base_(x, dim, index, 0, src, false);
+}
+lt_status lt_op_scatter_add_(lt_tensor *x, int dim, lt_tensor *index, lt_tensor *src) {
+  return lt_op_scatter_base_(x, dim, index, 0, src, true);
+}
+lt_status lt_op_scatter_value_(lt_tensor *x, int dim, lt_tensor *index, double v) {
+  return lt_op_scatter_value_base_(x, dim, index, 0, v);
+}
+lt_status lt_op_index_add_(lt_tensor *x, int dim, lt_tensor *index, lt_tensor *src) {
+  return lt_op_index_add_base_(x, dim, index, 0, src);
+}
+lt_status lt_op_one_hot(lt_tensor *labels, int64_t num_classes, lt_tensor **out) {
+  return lt_op_one_hot_base(labels, 0, num_classes, out);
+}
+lt_status lt_op_sort(lt_tensor *x, int dim, bool descending, lt_tensor **values, lt_tensor **indices) {
+  return lt_op_sort_base(x, dim, descending, 0, values, indices);
+}
+lt_status lt_op_topk(lt_tensor *x, int64_t k, int dim, bool largest, bool sorted, lt_tensor **values,
+                     lt_tensor **indices) {
+  return lt_op_topk_base(x, k, dim, largest, sorted, 0, values, indices);
+}

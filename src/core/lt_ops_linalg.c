@@ -2,14 +2,22 @@
  * the backend's batched [B,M,K]x[B,K,N] kernel. Operands whose matrices are
  * neither row- nor column-major are copied first; broadcast batch dims are
  * materialised only when the batch strides cannot express them. */
+#include <stdint.h>
 #include <string.h>
 
 #include "lt_ops.h"
 
+/* Whether the matrices of a [B,R,C] operand are row-major (unit column
+ * stride, row stride >= C) or column-major (the transpose), which GEMM reads
+ * with no copy. A dim of size 1 may have any stride (an expanded vector has
+ * stride 0 everywhere, and is copied). Leading dimensions must fit BLAS's int.
+ * lt_cpu_matmul.c picks the same layout. */
 static bool blas_layout(const lt_tensor *m3) {
   int64_t rs = m3->stride[1], cs = m3->stride[2], R = m3->shape[1], C = m3->shape[2];
-  if (R <= 1 || C <= 1) return true;
-  return (cs == 1 && rs >= C) || (rs == 1 && cs >= R);
+  if (rs > INT32_MAX || cs > INT32_MAX) return false;
+  bool row = (C <= 1 || cs == 1) && (R <= 1 || rs >= (C > 1 ? C : 1));
+  bool col = (R <= 1 || rs == 1) && (C <= 1 || cs >= (R > 1 ? R : 1));
+  return row || col;
 }
 
 /* a3 [B,M,K], b3 [B,K,N] (views) -> out [B,M,N] */
@@ -83,14 +91,25 @@ lt_status lt_op_matmul(lt_tensor *a, lt_tensor *b, lt_tensor **out) {
   int64_t M = a2->shape[a2->ndim - 2], K = a2->shape[a2->ndim - 1];
   int64_t K2 = b2->shape[b2->ndim - 2], N = b2->shape[b2->ndim - 1];
   if (K != K2) { lt_tensor_release(a2); lt_tensor_release(b2); return size_mismatch(a, b); }
+  if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX) {
+    lt_tensor_release(a2);
+    lt_tensor_release(b2);
+    return lt_error_set(LT_ERR_ARG, 1, "matrix sizes %lld x %lld x %lld exceed the 2^31-1 that BLAS can index",
+                        (long long)M, (long long)K, (long long)N);
+  }
   /* Broadcast batch dims. */
-  int nb;
+  int nb = 0;
   int64_t bshape[LT_MAX_DIMS];
   st = lt_broadcast_shape(a2->ndim - 2, a2->shape, b2->ndim - 2, b2->shape, &nb, bshape);
+  if (st != LT_OK) {
+    char b1[128], b2s[128];
+    st = lt_error_set(LT_ERR_ARG, 2, "batch dimensions of shapes %s and %s cannot be broadcast together",
+                      lt_shape_str(a->ndim, a->shape, b1, sizeof b1), lt_shape_str(b->ndim, b->shape, b2s, sizeof b2s));
+  }
   lt_tensor *ae = NULL, *bee = NULL, *a3 = NULL, *b3 = NULL, *o3 = NULL, *res = NULL;
   int64_t B = 1;
-  for (int i = 0; i < nb; i++) B *= bshape[i];
   if (st == LT_OK) {
+    for (int i = 0; i < nb; i++) B *= bshape[i];
     int64_t sa[LT_MAX_DIMS], sb[LT_MAX_DIMS];
     memcpy(sa, bshape, sizeof(int64_t) * (size_t)nb);
     memcpy(sb, bshape, sizeof(int64_t) * (size_t)nb);

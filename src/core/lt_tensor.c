@@ -39,9 +39,10 @@ int64_t lt_tensor_numel(const lt_tensor *t) {
 }
 
 bool lt_tensor_is_contiguous(const lt_tensor *t) {
+  for (int i = 0; i < t->ndim; i++)
+    if (t->shape[i] == 0) return true; /* no elements: any strides will do, as PyTorch */
   int64_t s = 1;
   for (int i = t->ndim - 1; i >= 0; i--) {
-    if (t->shape[i] == 0) return true;
     if (t->shape[i] != 1 && t->stride[i] != s) return false;
     s *= t->shape[i];
   }
@@ -157,17 +158,23 @@ void lt_tensor_release(lt_tensor *t) {
 
 /* --- views ------------------------------------------------------------------ */
 
-/* Makes a view and checks it stays inside the storage. */
+/* Makes a view and checks it stays inside the storage. The extent is
+ * computed with overflow checks: as_strided takes arbitrary strides, and a
+ * wrapped product must not pass for an in-bounds one. */
 static lt_status make_view(lt_tensor *t, int64_t offset, int ndim, const int64_t *shape, const int64_t *stride,
                            lt_tensor **out) {
   int64_t lo = offset, hi = offset;
-  bool empty = false;
+  bool empty = false, overflow = false;
   for (int i = 0; i < ndim; i++) {
-    if (shape[i] == 0) empty = true;
-    else if (stride[i] >= 0) hi += stride[i] * (shape[i] - 1);
-    else lo += stride[i] * (shape[i] - 1);
+    if (shape[i] == 0) { empty = true; continue; }
+    int64_t span;
+    if (__builtin_mul_overflow(stride[i], shape[i] - 1, &span)) { overflow = true; continue; }
+    if (span >= 0) overflow |= __builtin_add_overflow(hi, span, &hi);
+    else overflow |= __builtin_add_overflow(lo, span, &lo);
   }
   int64_t cap = (int64_t)(t->storage->nbytes / lt_dtype_size(t->dtype));
+  if (!empty && overflow)
+    return lt_error_set(LT_ERR_ARG, 0, "view reaches beyond int64 indexing (storage of %lld elements)", (long long)cap);
   if (!empty && (lo < 0 || hi >= cap))
     return lt_error_set(LT_ERR_ARG, 0, "view reaches element %lld of a storage of %lld elements",
                         (long long)(lo < 0 ? lo : hi), (long long)cap);
@@ -182,8 +189,13 @@ lt_status lt_tensor_as_strided(lt_tensor *t, int ndim, const int64_t *shape, con
                                int64_t offset, lt_tensor **out) {
   if (ndim < 0 || ndim > LT_MAX_DIMS)
     return lt_error_set(LT_ERR_ARG, 2, "expected at most %d dimensions, got %d", LT_MAX_DIMS, ndim);
-  for (int i = 0; i < ndim; i++)
+  for (int i = 0; i < ndim; i++) {
     if (shape[i] < 0) return lt_error_set(LT_ERR_ARG, 2, "negative size %lld", (long long)shape[i]);
+    /* as PyTorch: kernels and BLAS layouts assume non-negative strides */
+    if (stride[i] < 0) return lt_error_set(LT_ERR_ARG, 3, "negative stride %lld is not supported", (long long)stride[i]);
+  }
+  /* even an empty view must not point before the storage */
+  if (offset < 0) return lt_error_set(LT_ERR_ARG, 4, "negative storage offset %lld", (long long)offset);
   return make_view(t, offset, ndim, shape, stride, out);
 }
 
@@ -201,8 +213,9 @@ lt_status lt_tensor_view(lt_tensor *t, int ndim, const int64_t *shape_in, lt_ten
     } else if (shape[i] < 0) {
       return lt_error_set(LT_ERR_ARG, 2, "negative size %lld in shape %s", (long long)shape[i],
                           lt_shape_str(ndim, shape_in, b1, sizeof b1));
-    } else {
-      known *= shape[i];
+    } else if (__builtin_mul_overflow(known, shape[i], &known)) {
+      return lt_error_set(LT_ERR_ARG, 2, "shape %s is incompatible with %lld elements",
+                          lt_shape_str(ndim, shape_in, b1, sizeof b1), (long long)numel);
     }
   }
   if (infer >= 0) {
@@ -253,10 +266,11 @@ fail:
 
 lt_status lt_tensor_narrow(lt_tensor *t, int dim, int64_t start, int64_t length, lt_tensor **out) {
   if (t->ndim == 0) return lt_error_set(LT_ERR_ARG, 1, "cannot narrow a 0-d tensor");
+  LT_TRY(lt_wrap_dim(dim, t->ndim, 2, &dim));
   if (start < 0 || start > t->shape[dim])
     return lt_error_set(LT_ERR_ARG, 3, "start %lld out of range for dimension %d of size %lld (expected 1..%lld)",
                         (long long)start + 1, dim + 1, (long long)t->shape[dim], (long long)t->shape[dim] + 1);
-  if (length < 0 || start + length > t->shape[dim])
+  if (length < 0 || length > t->shape[dim] - start)
     return lt_error_set(LT_ERR_ARG, 4, "length %lld from start %lld exceeds dimension %d of size %lld",
                         (long long)length, (long long)start + 1, dim + 1, (long long)t->shape[dim]);
   int64_t shape[LT_MAX_DIMS];
@@ -267,6 +281,7 @@ lt_status lt_tensor_narrow(lt_tensor *t, int dim, int64_t start, int64_t length,
 
 lt_status lt_tensor_select(lt_tensor *t, int dim, int64_t index, lt_tensor **out) {
   if (t->ndim == 0) return lt_error_set(LT_ERR_ARG, 1, "cannot index a 0-d tensor");
+  LT_TRY(lt_wrap_dim(dim, t->ndim, 2, &dim));
   if (index < 0 || index >= t->shape[dim])
     return lt_error_set(LT_ERR_ARG, 3, "index %lld out of range for dimension %d of size %lld",
                         (long long)index + 1, dim + 1, (long long)t->shape[dim]);
@@ -278,6 +293,8 @@ lt_status lt_tensor_select(lt_tensor *t, int dim, int64_t index, lt_tensor **out
 }
 
 lt_status lt_tensor_transpose(lt_tensor *t, int d0, int d1, lt_tensor **out) {
+  LT_TRY(lt_wrap_dim(d0, t->ndim, 2, &d0));
+  LT_TRY(lt_wrap_dim(d1, t->ndim, 3, &d1));
   int64_t shape[LT_MAX_DIMS], stride[LT_MAX_DIMS];
   memcpy(shape, t->shape, sizeof shape);
   memcpy(stride, t->stride, sizeof stride);
@@ -319,6 +336,7 @@ lt_status lt_tensor_unsqueeze(lt_tensor *t, int dim, lt_tensor **out) {
 }
 
 lt_status lt_tensor_squeeze(lt_tensor *t, int dim, lt_tensor **out) {
+  if (dim >= 0) LT_TRY(lt_wrap_dim(dim, t->ndim, 2, &dim));
   int64_t shape[LT_MAX_DIMS], stride[LT_MAX_DIMS];
   int n = 0;
   for (int i = 0; i < t->ndim; i++) {
@@ -354,6 +372,15 @@ lt_status lt_tensor_expand(lt_tensor *t, int ndim, const int64_t *shape_in, lt_t
                           lt_shape_str(t->ndim, t->shape, b1, sizeof b1), lt_shape_str(ndim, shape_in, b2, sizeof b2));
     }
   }
+  /* no memory is needed, but numel() and the kernels' index arithmetic must not overflow */
+  int64_t numel = 1;
+  bool zero = false, overflow = false;
+  for (int i = 0; i < ndim; i++) {
+    if (shape[i] == 0) zero = true;
+    else overflow |= __builtin_mul_overflow(numel, shape[i], &numel);
+  }
+  if (overflow && !zero)
+    return lt_error_set(LT_ERR_ARG, 2, "expanded shape %s is too large", lt_shape_str(ndim, shape, b1, sizeof b1));
   return make_view(t, t->offset, ndim, shape, stride, out);
 }
 

@@ -4,17 +4,25 @@
  *
  * Layout of the column matrix of one group: row r = (c*KH + kh)*KW + kw
  * (c local to the group, so row order matches the weight [COg, Cg*KH*KW]),
- * column j*OHW + oh*OW + ow for image j of the chunk. Several images share
- * one GEMM when a single image's output plane is small (deep layers: 4x4
- * planes), so the GEMM's N stays large; the chunk is bounded so the column
- * buffer stays in the last-level cache while the GEMM reads it back.
+ * column j*OHW + oh*OW + ow for image j of a chunk. Several images share one
+ * GEMM when a single image's output plane is small (deep layers: 4x4 planes),
+ * so the GEMM's N stays large enough to run at full speed.
  *
- * Threading: im2col, col2im and the gathers run on OpenMP threads across
- * (image, row) pairs; each GEMM is one call that OpenBLAS threads itself.
- * The two never nest. Inner loops have no per-element bounds tests: the range
- * of output columns whose input lies inside the image is worked out once per
- * kernel offset, and the rest is zero-filled. */
+ * Threading: with at least as many chunks of images as threads, one OpenMP
+ * region hands each thread its own chunks (static split, so results do not
+ * depend on timing), its own column buffers and single-threaded GEMMs: the
+ * column matrix a thread writes is still in its cache when its GEMM reads it,
+ * and OpenMP and OpenBLAS threads never take turns on the cores (spinning
+ * OpenMP workers would otherwise starve OpenBLAS's). The weight gradient is
+ * accumulated per thread and summed in thread order. With fewer chunks than
+ * threads (a batch of one), chunks run one after another with OpenMP inside
+ * im2col/col2im and OpenBLAS threading each GEMM.
+ *
+ * Inner loops have no per-element bounds tests: the range of output columns
+ * whose input lies inside the image is worked out once per kernel offset and
+ * output row, and the rest is zero-filled. */
 #include <cblas.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,9 +30,9 @@
 #include "lt_cpu_nn.h"
 
 /* Aim for GEMMs with at least this many columns ... */
-#define CONV_TARGET_COLS 2048
+#define CONV_TARGET_COLS 512
 /* ... while a chunk's column buffer stays below this many bytes. */
-#define CONV_COL_BYTES (8u << 20)
+#define CONV_COL_BYTES (4u << 20)
 
 typedef struct {
   int64_t N, C, H, W, CO, KH, KW, OH, OW;
@@ -50,14 +58,38 @@ static void geom_init(geom *g, const lt_tensor *x, const lt_tensor *w, const lt_
   g->direct = g->KH == 1 && g->KW == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
 }
 
-static int64_t chunk_images(const geom *g) {
+typedef struct {
+  int64_t nb, nchunks; /* images per chunk, number of chunks */
+  int threads;         /* > 1: threads over chunks; 1: parallel inside each chunk */
+} plan;
+
+static plan make_plan(const geom *g) {
+  plan p;
+  int T = lt_cpu_num_threads();
   int64_t nb = (CONV_TARGET_COLS + g->OHW - 1) / g->OHW;
   int64_t per_image = g->K * g->OHW * (int64_t)g->es;
   int64_t cap = per_image > 0 ? (int64_t)CONV_COL_BYTES / per_image : nb;
   if (nb > cap) nb = cap;
+  if (T > 1 && nb > (g->N + T - 1) / T) nb = (g->N + T - 1) / T; /* every thread gets a chunk */
   if (nb > g->N) nb = g->N;
-  return nb < 1 ? 1 : nb;
+  if (nb < 1) nb = 1;
+  p.nb = nb;
+  p.nchunks = (g->N + nb - 1) / nb;
+  p.threads = T > 1 && p.nchunks >= T ? T : 1;
+  return p;
 }
+
+/* OpenBLAS runs single-threaded while our threads each call it. */
+static int blas_serial_begin(void) {
+  int prev = openblas_get_num_threads();
+  if (prev > 1) openblas_set_num_threads(1);
+  return prev;
+}
+static void blas_serial_end(int prev) {
+  if (prev > 1) openblas_set_num_threads(prev);
+}
+
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 static void gemm(bool dbl, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *A, int64_t lda,
                  const void *B, int64_t ldb, double beta, void *C, int64_t ldc) {
@@ -111,11 +143,11 @@ static void im2col_row(const geom *g, char *dst, const char *plane, int64_t kh, 
 }
 
 /* col [K, m*OHW] from images n0..n0+m-1, channels of group grp. */
-static void im2col(const geom *g, char *col, const char *x, int64_t n0, int64_t m, int64_t grp) {
+static void im2col(const geom *g, char *col, const char *x, int64_t n0, int64_t m, int64_t grp, bool par) {
   int64_t K = g->K, KHW = g->KH * g->KW, ncol = m * g->OHW;
   size_t es = g->es;
   int64_t tasks = m * K;
-#pragma omp parallel for schedule(static) if (tasks * g->OHW > LT_CPU_PARALLEL_GRAIN)
+#pragma omp parallel for schedule(static) if (par && tasks * g->OHW > LT_CPU_PARALLEL_GRAIN)
   for (int64_t t = 0; t < tasks; t++) {
     int64_t j = t / K, r = t % K;
     int64_t c = r / KHW, kh = (r % KHW) / g->KW, kw = r % g->KW;
@@ -147,10 +179,10 @@ static void col2im_row(const geom *g, char *plane, const char *src, int64_t kh, 
 }
 
 /* gx planes of images n0..n0+m-1, group grp = col2im(gcol [K, m*OHW]). */
-static void col2im(const geom *g, char *gx, const char *gcol, int64_t n0, int64_t m, int64_t grp) {
+static void col2im(const geom *g, char *gx, const char *gcol, int64_t n0, int64_t m, int64_t grp, bool par) {
   int64_t KHW = g->KH * g->KW, ncol = m * g->OHW, tasks = m * g->Cg;
   size_t es = g->es;
-#pragma omp parallel for schedule(static) if (tasks * KHW * g->OHW > LT_CPU_PARALLEL_GRAIN)
+#pragma omp parallel for schedule(static) if (par && tasks * KHW * g->OHW > LT_CPU_PARALLEL_GRAIN)
   for (int64_t t = 0; t < tasks; t++) {
     int64_t j = t / g->Cg, c = t % g->Cg;
     char *plane = gx + (size_t)(((n0 + j) * g->C + grp * g->Cg + c) * g->HW) * es;
@@ -162,10 +194,10 @@ static void col2im(const geom *g, char *gx, const char *gcol, int64_t n0, int64_
 
 /* Moves between a chunk matrix [COg, m*OHW] and the planes of a [N,CO,OH,OW]
  * tensor for group grp. to_tensor: matrix -> tensor. */
-static void shuffle(const geom *g, char *t, char *mat, int64_t n0, int64_t m, int64_t grp, bool to_tensor) {
+static void shuffle(const geom *g, char *t, char *mat, int64_t n0, int64_t m, int64_t grp, bool to_tensor, bool par) {
   int64_t tasks = m * g->COg, ncol = m * g->OHW;
   size_t bytes = (size_t)g->OHW * g->es;
-#pragma omp parallel for schedule(static) if (tasks * g->OHW > LT_CPU_PARALLEL_GRAIN)
+#pragma omp parallel for schedule(static) if (par && tasks * g->OHW > LT_CPU_PARALLEL_GRAIN)
   for (int64_t i = 0; i < tasks; i++) {
     int64_t j = i / g->COg, co = i % g->COg;
     char *tp = t + (size_t)(((n0 + j) * g->CO + grp * g->COg + co) * g->OHW) * g->es;
@@ -175,10 +207,11 @@ static void shuffle(const geom *g, char *t, char *mat, int64_t n0, int64_t m, in
   }
 }
 
-static void add_bias(const geom *g, char *y, const lt_tensor *b) {
-  int64_t planes = g->N * g->CO;
-#pragma omp parallel for schedule(static) if (planes * g->OHW > LT_CPU_PARALLEL_GRAIN)
-  for (int64_t i = 0; i < planes; i++) {
+/* y planes of images n0..n0+m-1 += bias */
+static void add_bias(const geom *g, char *y, const lt_tensor *b, int64_t n0, int64_t m, bool par) {
+  int64_t p0 = n0 * g->CO, planes = m * g->CO;
+#pragma omp parallel for schedule(static) if (par && planes * g->OHW > LT_CPU_PARALLEL_GRAIN)
+  for (int64_t i = p0; i < p0 + planes; i++) {
     int64_t co = i % g->CO;
     if (g->dbl) {
       double v = ((const double *)lt_tensor_data(b))[co], *p = (double *)y + i * g->OHW;
@@ -190,10 +223,54 @@ static void add_bias(const geom *g, char *y, const lt_tensor *b) {
   }
 }
 
-static void *scratch(size_t bytes) { return bytes ? aligned_alloc(64, (bytes + 63) & ~(size_t)63) : NULL; }
-
 static lt_status oom(size_t bytes) {
   return lt_error_set(LT_ERR_OOM, 0, "out of host memory allocating a %zu-byte convolution workspace", bytes);
+}
+
+/* One thread's scratch: column matrix, its gradient, a chunk of gy or y
+ * gathered into one matrix, and (backward) a private weight gradient. */
+typedef struct { char *col, *gcol, *mat, *gw; } work;
+
+typedef struct { size_t col, gcol, mat, gw; } work_sizes;
+
+static size_t work_total(const work_sizes *s) {
+  return align64(s->col) + align64(s->gcol) + align64(s->mat) + align64(s->gw);
+}
+
+static work work_at(char *base, const work_sizes *s) {
+  work w;
+  w.col = s->col ? base : NULL;
+  base += align64(s->col);
+  w.gcol = s->gcol ? base : NULL;
+  base += align64(s->gcol);
+  w.mat = s->mat ? base : NULL;
+  base += align64(s->mat);
+  w.gw = s->gw ? base : NULL;
+  return w;
+}
+
+static void fwd_chunk(const geom *g, char *yd, const char *xd, const char *wd, const lt_tensor *b, int64_t n0,
+                      int64_t m, const work *wk, bool par) {
+  int64_t ncol = m * g->OHW;
+  for (int64_t grp = 0; grp < g->G; grp++) {
+    const char *B = wk->col;
+    int64_t ldb = ncol;
+    if (g->direct && m == 1) {
+      B = xd + (size_t)((n0 * g->C + grp * g->Cg) * g->HW) * g->es;
+      ldb = g->HW;
+    } else {
+      im2col(g, wk->col, xd, n0, m, grp, par);
+    }
+    const char *A = wd + (size_t)(grp * g->COg * g->K) * g->es;
+    if (m == 1) {
+      gemm(g->dbl, false, false, g->COg, g->OHW, g->K, A, g->K, B, ldb, 0.0,
+           yd + (size_t)((n0 * g->CO + grp * g->COg) * g->OHW) * g->es, g->OHW);
+    } else {
+      gemm(g->dbl, false, false, g->COg, ncol, g->K, A, g->K, B, ldb, 0.0, wk->mat, ncol);
+      shuffle(g, yd, wk->mat, n0, m, grp, true, par);
+    }
+  }
+  if (b) add_bias(g, yd, b, n0, m, par);
 }
 
 lt_status lt_cpu_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
@@ -205,42 +282,34 @@ lt_status lt_cpu_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tenso
   if (g.N == 0 || g.CO == 0 || g.OHW == 0) return LT_OK;
   if (g.K == 0) { /* no input channels: the bias alone */
     memset(yd, 0, (size_t)lt_tensor_numel(y) * g.es);
-    if (b) add_bias(&g, yd, b);
+    if (b) add_bias(&g, yd, b, 0, g.N, true);
     return LT_OK;
   }
-  int64_t nb = chunk_images(&g);
-  size_t col_bytes = (size_t)(g.K * nb * g.OHW) * g.es, tmp_bytes = nb > 1 ? (size_t)(g.COg * nb * g.OHW) * g.es : 0;
-  if (g.direct && nb == 1) col_bytes = 0;
-  char *col = scratch(col_bytes), *tmp = scratch(tmp_bytes);
-  if ((col_bytes && !col) || (tmp_bytes && !tmp)) {
-    free(col);
-    free(tmp);
-    return oom(col_bytes + tmp_bytes);
-  }
-  for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
-    int64_t m = g.N - n0 < nb ? g.N - n0 : nb, ncol = m * g.OHW;
-    for (int64_t grp = 0; grp < g.G; grp++) {
-      const char *B = col;
-      int64_t ldb = ncol;
-      if (g.direct && m == 1) {
-        B = xd + (size_t)((n0 * g.C + grp * g.Cg) * g.HW) * g.es;
-        ldb = g.HW;
-      } else {
-        im2col(&g, col, xd, n0, m, grp);
-      }
-      const char *A = wd + (size_t)(grp * g.COg * g.K) * g.es;
-      if (m == 1) {
-        gemm(g.dbl, false, false, g.COg, g.OHW, g.K, A, g.K, B, ldb, 0.0,
-             yd + (size_t)((n0 * g.CO + grp * g.COg) * g.OHW) * g.es, g.OHW);
-      } else {
-        gemm(g.dbl, false, false, g.COg, ncol, g.K, A, g.K, B, ldb, 0.0, tmp, ncol);
-        shuffle(&g, yd, tmp, n0, m, grp, true);
+  plan pl = make_plan(&g);
+  work_sizes ws = {0, 0, 0, 0};
+  if (!(g.direct && pl.nb == 1)) ws.col = (size_t)(g.K * pl.nb * g.OHW) * g.es;
+  if (pl.nb > 1) ws.mat = (size_t)(g.COg * pl.nb * g.OHW) * g.es;
+  size_t per = work_total(&ws), total = per * (size_t)pl.threads;
+  char *buf = total ? aligned_alloc(64, total) : NULL;
+  if (total && !buf) return oom(total);
+  if (pl.threads == 1) {
+    work wk = work_at(buf, &ws);
+    for (int64_t n0 = 0; n0 < g.N; n0 += pl.nb)
+      fwd_chunk(&g, yd, xd, wd, b, n0, g.N - n0 < pl.nb ? g.N - n0 : pl.nb, &wk, true);
+  } else {
+    int prev = blas_serial_begin();
+#pragma omp parallel num_threads(pl.threads)
+    {
+      work wk = work_at(buf + per * (size_t)omp_get_thread_num(), &ws);
+#pragma omp for schedule(static)
+      for (int64_t c = 0; c < pl.nchunks; c++) {
+        int64_t n0 = c * pl.nb;
+        fwd_chunk(&g, yd, xd, wd, b, n0, g.N - n0 < pl.nb ? g.N - n0 : pl.nb, &wk, false);
       }
     }
+    blas_serial_end(prev);
   }
-  free(col);
-  free(tmp);
-  if (b) add_bias(&g, yd, b);
+  free(buf);
   return LT_OK;
 }
 
@@ -266,6 +335,50 @@ static void bias_grad(const geom *g, lt_tensor *gb, const char *gyd) {
   }
 }
 
+/* Gradients from images n0..n0+m-1: gx planes written, gw accumulated into
+ * gwacc ([CO, K]; overwritten when `first`). */
+static void bwd_chunk(const geom *g, char *gxd, char *gwacc, const char *gyd, const char *xd, const char *wd,
+                      int64_t n0, int64_t m, const work *wk, bool first, bool par) {
+  int64_t ncol = m * g->OHW;
+  bool direct = g->direct && m == 1;
+  for (int64_t grp = 0; grp < g->G; grp++) {
+    const char *GY;
+    int64_t ldg;
+    if (m == 1) {
+      GY = gyd + (size_t)((n0 * g->CO + grp * g->COg) * g->OHW) * g->es;
+      ldg = g->OHW;
+    } else {
+      shuffle(g, (char *)gyd, wk->mat, n0, m, grp, false, par);
+      GY = wk->mat;
+      ldg = ncol;
+    }
+    if (gwacc) {
+      const char *B = wk->col;
+      int64_t ldb = ncol;
+      if (direct) {
+        B = xd + (size_t)((n0 * g->C + grp * g->Cg) * g->HW) * g->es;
+        ldb = g->HW;
+      } else {
+        im2col(g, wk->col, xd, n0, m, grp, par);
+      }
+      /* gw_g [COg, K] (+)= GY [COg, ncol] @ col^T */
+      gemm(g->dbl, false, true, g->COg, g->K, ncol, GY, ldg, B, ldb, first ? 0.0 : 1.0,
+           gwacc + (size_t)(grp * g->COg * g->K) * g->es, g->K);
+    }
+    if (gxd) {
+      /* gcol [K, ncol] = w_g^T @ GY, scattered back onto the image */
+      const char *wg = wd + (size_t)(grp * g->COg * g->K) * g->es;
+      if (direct) {
+        gemm(g->dbl, true, false, g->K, g->OHW, g->COg, wg, g->K, GY, ldg, 0.0,
+             gxd + (size_t)((n0 * g->C + grp * g->Cg) * g->HW) * g->es, g->HW);
+      } else {
+        gemm(g->dbl, true, false, g->K, ncol, g->COg, wg, g->K, GY, ldg, 0.0, wk->gcol, ncol);
+        col2im(g, gxd, wk->gcol, n0, m, grp, par);
+      }
+    }
+  }
+}
+
 lt_status lt_cpu_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const lt_tensor *gy,
                                   const lt_tensor *x, const lt_tensor *w, const lt_conv2d_params *p) {
   geom g;
@@ -279,62 +392,55 @@ lt_status lt_cpu_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, co
     if (gw) memset(gwd, 0, (size_t)lt_tensor_numel(gw) * g.es);
     return LT_OK;
   }
-  int64_t nb = chunk_images(&g);
-  size_t cbytes = (size_t)(g.K * nb * g.OHW) * g.es;
-  /* col for the weight gradient, gcol for the input gradient, gyt: gy of a
-   * multi-image chunk gathered into one matrix. */
-  size_t col_bytes = gw && !(g.direct && nb == 1) ? cbytes : 0;
-  size_t gcol_bytes = gx && !(g.direct && nb == 1) ? cbytes : 0;
-  size_t gyt_bytes = nb > 1 ? (size_t)(g.COg * nb * g.OHW) * g.es : 0;
-  char *col = scratch(col_bytes), *gcol = scratch(gcol_bytes), *gyt = scratch(gyt_bytes);
-  if ((col_bytes && !col) || (gcol_bytes && !gcol) || (gyt_bytes && !gyt)) {
-    free(col);
-    free(gcol);
-    free(gyt);
-    return oom(col_bytes + gcol_bytes + gyt_bytes);
-  }
-  for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
-    int64_t m = g.N - n0 < nb ? g.N - n0 : nb, ncol = m * g.OHW;
-    for (int64_t grp = 0; grp < g.G; grp++) {
-      const char *GY;
-      int64_t ldg;
-      if (m == 1) {
-        GY = gyd + (size_t)((n0 * g.CO + grp * g.COg) * g.OHW) * g.es;
-        ldg = g.OHW;
-      } else {
-        shuffle(&g, (char *)gyd, gyt, n0, m, grp, false);
-        GY = gyt;
-        ldg = ncol;
+  plan pl = make_plan(&g);
+  bool direct = g.direct && pl.nb == 1;
+  work_sizes ws = {0, 0, 0, 0};
+  size_t cbytes = (size_t)(g.K * pl.nb * g.OHW) * g.es, wbytes = (size_t)(g.CO * g.K) * g.es;
+  if (gw && !direct) ws.col = cbytes;
+  if (gx && !direct) ws.gcol = cbytes;
+  if (pl.nb > 1) ws.mat = (size_t)(g.COg * pl.nb * g.OHW) * g.es;
+  if (gw && pl.threads > 1) ws.gw = wbytes;
+  size_t per = work_total(&ws), total = per * (size_t)pl.threads;
+  char *buf = total ? aligned_alloc(64, total) : NULL;
+  if (total && !buf) return oom(total);
+  if (pl.threads == 1) {
+    work wk = work_at(buf, &ws);
+    for (int64_t n0 = 0; n0 < g.N; n0 += pl.nb)
+      bwd_chunk(&g, gxd, gwd, gyd, xd, wd, n0, g.N - n0 < pl.nb ? g.N - n0 : pl.nb, &wk, n0 == 0, true);
+  } else {
+    int prev = blas_serial_begin();
+    bool touched[256] = {false}; /* threads that accumulated a weight gradient */
+    int T = pl.threads < 256 ? pl.threads : 256;
+#pragma omp parallel num_threads(T)
+    {
+      int tid = omp_get_thread_num();
+      work wk = work_at(buf + per * (size_t)tid, &ws);
+      bool first = true;
+#pragma omp for schedule(static)
+      for (int64_t c = 0; c < pl.nchunks; c++) {
+        int64_t n0 = c * pl.nb;
+        bwd_chunk(&g, gxd, wk.gw, gyd, xd, wd, n0, g.N - n0 < pl.nb ? g.N - n0 : pl.nb, &wk, first, false);
+        first = false;
       }
-      const char *wg = wd + (size_t)(grp * g.COg * g.K) * g.es;
-      bool direct = g.direct && m == 1;
-      if (gw) {
-        const char *B = col;
-        int64_t ldb = ncol;
-        if (direct) {
-          B = xd + (size_t)((n0 * g.C + grp * g.Cg) * g.HW) * g.es;
-          ldb = g.HW;
-        } else {
-          im2col(&g, col, xd, n0, m, grp);
+      touched[tid] = !first;
+    }
+    blas_serial_end(prev);
+    if (gw) {
+      /* sum the per-thread weight gradients in thread order (deterministic) */
+      int64_t nw = g.CO * g.K;
+#pragma omp parallel for schedule(static) if (nw * T > LT_CPU_PARALLEL_GRAIN)
+      for (int64_t i = 0; i < nw; i++) {
+        double s = 0;
+        for (int t = 0; t < T; t++) {
+          if (!touched[t]) continue;
+          const char *acc = buf + per * (size_t)t + align64(ws.col) + align64(ws.gcol) + align64(ws.mat);
+          s += g.dbl ? ((const double *)acc)[i] : ((const float *)acc)[i];
         }
-        /* gw_g [COg, K] (+)= GY [COg, ncol] @ col^T */
-        gemm(g.dbl, false, true, g.COg, g.K, ncol, GY, ldg, B, ldb, n0 == 0 ? 0.0 : 1.0,
-             gwd + (size_t)(grp * g.COg * g.K) * g.es, g.K);
-      }
-      if (gx) {
-        /* gcol [K, ncol] = w_g^T @ GY */
-        if (direct) {
-          gemm(g.dbl, true, false, g.K, g.OHW, g.COg, wg, g.K, GY, ldg, 0.0,
-               gxd + (size_t)((n0 * g.C + grp * g.Cg) * g.HW) * g.es, g.HW);
-        } else {
-          gemm(g.dbl, true, false, g.K, ncol, g.COg, wg, g.K, GY, ldg, 0.0, gcol, ncol);
-          col2im(&g, gxd, gcol, n0, m, grp);
-        }
+        if (g.dbl) ((double *)gwd)[i] = s;
+        else ((float *)gwd)[i] = (float)s;
       }
     }
   }
-  free(col);
-  free(gcol);
-  free(gyt);
+  free(buf);
   return LT_OK;
 }

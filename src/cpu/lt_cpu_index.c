@@ -29,29 +29,34 @@ static inline void copy_elem(char *d, const char *s, size_t es) {
 }
 
 /* A shallow copy of t's geometry (no reference taken) reshaped to `shape`
- * with a 0 stride along `dim`: the base an index is added to. */
-static void base_view(const lt_tensor *t, int ndim, const int64_t *shape, int dim, lt_tensor *v) {
+ * with a 0 stride along `dim`: the origin index*stride is added to. */
+static void dim0_view(const lt_tensor *t, int ndim, const int64_t *shape, int dim, lt_tensor *v) {
   memcpy(v, t, sizeof *v);
   v->ndim = ndim;
   for (int d = 0; d < ndim; d++) v->shape[d] = shape[d];
   v->stride[dim] = 0;
 }
 
-/* The first value (in row-major order) of an int64 tensor outside [0, limit),
- * for a deterministic message. Returns false when there is none. */
-static bool find_bad_index(const lt_tensor *idx, int64_t limit, int64_t *bad) {
+/* v - base, wrapping instead of overflowing (a wrapped value is still out
+ * of range, and its message still shows the user's number). */
+static inline int64_t position(int64_t v, int64_t base) { return (int64_t)((uint64_t)v - (uint64_t)base); }
+
+/* The first position (in row-major order) of an int64 index tensor outside
+ * [0, limit), for a deterministic message. Returns false when there is none. */
+static bool find_bad_index(const lt_tensor *idx, int64_t base, int64_t limit, int64_t *bad) {
   if (lt_tensor_numel(idx) == 0) return false;
-  const int64_t *base = lt_tensor_data(idx);
+  const int64_t *p = lt_tensor_data(idx);
   if (idx->ndim == 0) {
-    if (base[0] < 0 || base[0] >= limit) { *bad = base[0]; return true; }
+    int64_t z = position(p[0], base);
+    if (z < 0 || z >= limit) { *bad = z; return true; }
     return false;
   }
   int last = idx->ndim - 1;
   int64_t ctr[LT_MAX_DIMS] = {0}, off = 0, len = idx->shape[last], st = idx->stride[last];
   for (;;) {
     for (int64_t i = 0; i < len; i++) {
-      int64_t v = base[off + i * st];
-      if (v < 0 || v >= limit) { *bad = v; return true; }
+      int64_t z = position(p[off + i * st], base);
+      if (z < 0 || z >= limit) { *bad = z; return true; }
     }
     int d = last - 1;
     for (; d >= 0; d--) {
@@ -64,11 +69,11 @@ static bool find_bad_index(const lt_tensor *idx, int64_t limit, int64_t *bad) {
   }
 }
 
-static lt_status bad_index_error(const lt_tensor *idx, int64_t limit, int dim) {
+static lt_status bad_index_error(const lt_tensor *idx, int64_t base, int64_t limit, int dim) {
   int64_t bad = 0;
-  find_bad_index(idx, limit, &bad);
+  find_bad_index(idx, base, limit, &bad);
   return lt_error_set(LT_ERR_ARG, 0, "index %lld is out of range for dimension %d of size %lld",
-                      (long long)(bad + 1), dim + 1, (long long)limit);
+                      (long long)position(bad, -1), dim + 1, (long long)limit);
 }
 
 /* Lines along `dim` of an iteration shape, for up to 3 operands that each
@@ -80,7 +85,7 @@ typedef struct {
   int64_t oshape[LT_MAX_DIMS];
   int64_t ostride[LINE_MAX_OPS][LT_MAX_DIMS];
   int64_t dstride[LINE_MAX_OPS];
-  char *base[LINE_MAX_OPS];
+  char *origin[LINE_MAX_OPS];
   int64_t lines;
 } lines;
 
@@ -90,7 +95,7 @@ static void lines_init(lines *w, int nops, const lt_tensor *const *ops, int ndim
   w->lines = 1;
   for (int k = 0; k < nops; k++) {
     int64_t es = (int64_t)lt_dtype_size(ops[k]->dtype);
-    w->base[k] = (char *)lt_tensor_data(ops[k]);
+    w->origin[k] = (char *)lt_tensor_data(ops[k]);
     w->dstride[k] = ndim > 0 ? ops[k]->stride[dim] * es : 0;
   }
   for (int d = 0; d < ndim; d++) {
@@ -104,7 +109,7 @@ static void lines_init(lines *w, int nops, const lt_tensor *const *ops, int ndim
 }
 
 static inline void line_ptrs(const lines *w, int64_t line, char **p) {
-  for (int k = 0; k < w->nops; k++) p[k] = w->base[k];
+  for (int k = 0; k < w->nops; k++) p[k] = w->origin[k];
   for (int d = w->nouter - 1; d >= 0; d--) {
     int64_t i = line % w->oshape[d];
     line /= w->oshape[d];
@@ -121,30 +126,41 @@ typedef struct {
   size_t es;
   int64_t xs;     /* x's byte stride along dim */
   int64_t limit;  /* x's size along dim */
+  int64_t base;
   atomic_int bad; /* an index was out of range */
 } pick_ctx;
 
-/* ops: out, x base (stride 0 along dim), index (broadcast to out's shape) */
+/* ops: out, x's dim0_view, index (broadcast to out's shape) */
 static void pick_run(void *vctx, char **p, const int64_t *s, int64_t n) {
   pick_ctx *c = vctx;
   if (s[2] == 0) { /* one index for the whole run: a strided slice copy */
-    int64_t v = *(const int64_t *)p[2];
-    if (v < 0 || v >= c->limit) { atomic_store(&c->bad, 1); return; }
-    const char *src = p[1] + v * c->xs;
+    int64_t z = position(*(const int64_t *)p[2], c->base);
+    if (z < 0 || z >= c->limit) { atomic_store(&c->bad, 1); return; }
+    const char *src = p[1] + z * c->xs;
     if (s[0] == (int64_t)c->es && s[1] == (int64_t)c->es) { memcpy(p[0], src, (size_t)n * c->es); return; }
     for (int64_t i = 0; i < n; i++) copy_elem(p[0] + s[0] * i, src + s[1] * i, c->es);
     return;
   }
-  for (int64_t i = 0; i < n; i++) {
-    int64_t v = *(const int64_t *)(p[2] + s[2] * i);
-    if (v < 0 || v >= c->limit) { atomic_store(&c->bad, 1); continue; }
-    copy_elem(p[0] + s[0] * i, p[1] + s[1] * i + v * c->xs, c->es);
+  bool bad = false;
+  if (c->es == 4) { /* float32/int32: the common case, without the size switch */
+    for (int64_t i = 0; i < n; i++) {
+      int64_t z = position(*(const int64_t *)(p[2] + s[2] * i), c->base);
+      if (z < 0 || z >= c->limit) { bad = true; continue; }
+      memcpy(p[0] + s[0] * i, p[1] + s[1] * i + z * c->xs, 4);
+    }
+  } else {
+    for (int64_t i = 0; i < n; i++) {
+      int64_t z = position(*(const int64_t *)(p[2] + s[2] * i), c->base);
+      if (z < 0 || z >= c->limit) { bad = true; continue; }
+      copy_elem(p[0] + s[0] * i, p[1] + s[1] * i + z * c->xs, c->es);
+    }
   }
+  if (bad) atomic_store(&c->bad, 1);
 }
 
-static lt_status cpu_index_select(lt_tensor *out, const lt_tensor *x, int dim, const lt_tensor *index) {
+static lt_status cpu_index_select(lt_tensor *out, const lt_tensor *x, int dim, const lt_tensor *index, int64_t base) {
   lt_tensor xb, ib;
-  base_view(x, out->ndim, out->shape, dim, &xb);
+  dim0_view(x, out->ndim, out->shape, dim, &xb);
   /* the 1-D index seen as out's shape: it varies along dim only */
   memcpy(&ib, index, sizeof ib);
   ib.ndim = out->ndim;
@@ -152,20 +168,20 @@ static lt_status cpu_index_select(lt_tensor *out, const lt_tensor *x, int dim, c
     ib.shape[d] = out->shape[d];
     ib.stride[d] = d == dim ? (index->ndim ? index->stride[0] : 0) : 0;
   }
-  pick_ctx c = {lt_dtype_size(x->dtype), x->stride[dim] * (int64_t)lt_dtype_size(x->dtype), x->shape[dim], 0};
+  pick_ctx c = {lt_dtype_size(x->dtype), x->stride[dim] * (int64_t)lt_dtype_size(x->dtype), x->shape[dim], base, 0};
   const lt_tensor *ops[3] = {out, &xb, &ib};
   lt_cpu_foreach(3, ops, out->ndim, out->shape, &c, pick_run);
-  if (atomic_load(&c.bad)) return bad_index_error(index, x->shape[dim], dim);
+  if (atomic_load(&c.bad)) return bad_index_error(index, base, x->shape[dim], dim);
   return LT_OK;
 }
 
-static lt_status cpu_gather(lt_tensor *out, const lt_tensor *x, int dim, const lt_tensor *index) {
+static lt_status cpu_gather(lt_tensor *out, const lt_tensor *x, int dim, const lt_tensor *index, int64_t base) {
   lt_tensor xb;
-  base_view(x, index->ndim, index->shape, dim, &xb);
-  pick_ctx c = {lt_dtype_size(x->dtype), x->stride[dim] * (int64_t)lt_dtype_size(x->dtype), x->shape[dim], 0};
+  dim0_view(x, index->ndim, index->shape, dim, &xb);
+  pick_ctx c = {lt_dtype_size(x->dtype), x->stride[dim] * (int64_t)lt_dtype_size(x->dtype), x->shape[dim], base, 0};
   const lt_tensor *ops[3] = {out, &xb, index};
   lt_cpu_foreach(3, ops, out->ndim, out->shape, &c, pick_run);
-  if (atomic_load(&c.bad)) return bad_index_error(index, x->shape[dim], dim);
+  if (atomic_load(&c.bad)) return bad_index_error(index, base, x->shape[dim], dim);
   return LT_OK;
 }
 
@@ -184,16 +200,16 @@ static inline void add_elem(char *d, const char *s, lt_dtype dt) {
   }
 }
 
-static lt_status cpu_scatter(lt_tensor *x, int dim, const lt_tensor *index, const lt_tensor *src, bool add) {
+static lt_status cpu_scatter(lt_tensor *x, int dim, const lt_tensor *index, int64_t base, const lt_tensor *src,
+                             bool add) {
   int64_t bad;
-  if (find_bad_index(index, x->ndim ? x->shape[dim] : 1, &bad))
-    return bad_index_error(index, x->ndim ? x->shape[dim] : 1, dim);
+  if (find_bad_index(index, base, x->shape[dim], &bad)) return bad_index_error(index, base, x->shape[dim], dim);
   int64_t numel = lt_tensor_numel(index);
   if (numel == 0) return LT_OK;
   lines w;
   const lt_tensor *ops[3] = {x, index, src};
   lines_init(&w, 3, ops, index->ndim, index->shape, dim);
-  int64_t len = index->ndim ? index->shape[dim] : 1;
+  int64_t len = index->shape[dim];
   size_t es = lt_dtype_size(x->dtype);
   lt_dtype dt = x->dtype;
   bool par = go_parallel(w.lines, numel);
@@ -201,12 +217,19 @@ static lt_status cpu_scatter(lt_tensor *x, int dim, const lt_tensor *index, cons
   for (int64_t line = 0; line < w.lines; line++) {
     char *p[3];
     line_ptrs(&w, line, p);
-    for (int64_t i = 0; i < len; i++) {
-      int64_t v = *(const int64_t *)(p[1] + w.dstride[1] * i);
-      char *dst = p[0] + v * w.dstride[0];
-      const char *s = p[2] + w.dstride[2] * i;
-      if (add) add_elem(dst, s, dt);
-      else copy_elem(dst, s, es);
+    const int64_t xs = w.dstride[0], is = w.dstride[1], ss = w.dstride[2];
+    if (add && dt == LT_FLOAT32) { /* the gradient of gather: keep it tight */
+      for (int64_t i = 0; i < len; i++) {
+        float *d = (float *)(p[0] + (*(const int64_t *)(p[1] + is * i) - base) * xs);
+        *d += *(const float *)(p[2] + ss * i);
+      }
+    } else {
+      for (int64_t i = 0; i < len; i++) {
+        char *d = p[0] + (*(const int64_t *)(p[1] + is * i) - base) * xs;
+        const char *s = p[2] + ss * i;
+        if (add) add_elem(d, s, dt);
+        else copy_elem(d, s, es);
+      }
     }
   }
   return LT_OK;
@@ -294,7 +317,8 @@ static void select_k(const pair *a, int64_t n, pair *heap, int64_t k) {
   }
 }
 
-static lt_status cpu_sort(lt_tensor *values, lt_tensor *indices, const lt_tensor *x, int dim, bool descending) {
+static lt_status cpu_sort(lt_tensor *values, lt_tensor *indices, const lt_tensor *x, int dim, bool descending,
+                         int64_t base) {
   int64_t n = x->ndim ? x->shape[dim] : 1, k = values->ndim ? values->shape[dim] : 1;
   int64_t numel = lt_tensor_numel(x);
   if (numel == 0 || k == 0) return LT_OK;
@@ -330,7 +354,7 @@ static lt_status cpu_sort(lt_tensor *values, lt_tensor *indices, const lt_tensor
       }
       for (int64_t j = 0; j < k; j++) {
         copy_elem(p[1] + w.dstride[1] * j, p[0] + w.dstride[0] * sorted[j].pos, es);
-        *(int64_t *)(p[2] + w.dstride[2] * j) = sorted[j].pos;
+        *(int64_t *)(p[2] + w.dstride[2] * j) = sorted[j].pos + base;
       }
     }
     free(buf);

@@ -1,17 +1,24 @@
 /* lt_cpu_matmul.c — batched matrix products through OpenBLAS (cblas) for
- * float32/float64, and a plain loop for the integer types. Each matrix of a and
- * b is row-major or column-major (the op layer copies anything else), which
- * maps onto GEMM's transpose flags with no copy. */
+ * float32/float64, and plain loops for the 16-bit float and integer types.
+ * Each matrix of a and b is row-major or column-major (the op layer copies
+ * anything else), which maps onto GEMM's transpose flags with no copy. */
 #include <cblas.h>
 
 #include "lt_cpu_kernels.h"
 
-/* For a [.., R, C] matrix: is it stored transposed (column-major), and its
- * leading dimension. */
+/* For a [B, R, C] operand: whether its matrices are stored transposed
+ * (column-major) and their leading dimension. The op layer guarantees one of
+ * the two layouts (blas_layout in lt_ops_linalg.c); a size-1 dim's stride is
+ * meaningless and never used as a leading dimension. */
 static void layout(const lt_tensor *t, bool *trans, int64_t *ld) {
   int64_t rs = t->stride[1], cs = t->stride[2], R = t->shape[1], C = t->shape[2];
-  if (cs == 1 && (rs >= C || R == 1)) { *trans = false; *ld = rs > C ? rs : (C > 0 ? C : 1); }
-  else { *trans = true; *ld = cs > R ? cs : (R > 0 ? R : 1); }
+  if ((C <= 1 || cs == 1) && (R <= 1 || rs >= (C > 1 ? C : 1))) {
+    *trans = false;
+    *ld = R > 1 ? rs : (C > 1 ? C : 1);
+  } else {
+    *trans = true;
+    *ld = C > 1 ? cs : (R > 1 ? R : 1);
+  }
 }
 
 lt_status lt_cpu_matmul(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, double alpha, double beta) {
@@ -34,6 +41,18 @@ lt_status lt_cpu_matmul(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, 
     } else if (out->dtype == LT_FLOAT64) {
       cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K,
                   alpha, (const double *)ai, (int)lda, (const double *)bi, (int)ldb, beta, (double *)oi, (int)N);
+    } else if (lt_dtype_is_floating(out->dtype)) {
+      /* bfloat16/float16: storage types on the CPU, accumulated in double */
+      for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++) {
+          double acc = 0;
+          for (int64_t k = 0; k < K; k++)
+            acc += lt_dtype_load_f64(ai + (m * a->stride[1] + k * a->stride[2]) * (int64_t)es, a->dtype) *
+                   lt_dtype_load_f64(bi + (k * b->stride[1] + n * b->stride[2]) * (int64_t)es, b->dtype);
+          char *dst = oi + (m * N + n) * (int64_t)es;
+          double prev = beta != 0 ? lt_dtype_load_f64(dst, out->dtype) : 0;
+          lt_dtype_store_f64(dst, out->dtype, alpha * acc + beta * prev);
+        }
     } else {
       for (int64_t m = 0; m < M; m++)
         for (int64_t n = 0; n < N; n++) {
@@ -45,7 +64,7 @@ lt_status lt_cpu_matmul(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, 
           }
           char *dst = oi + (m * N + n) * (int64_t)es;
           int64_t prev = beta != 0 ? lt_dtype_load_i64(dst, out->dtype) : 0;
-          lt_dtype_store_i64(dst, out->dtype, (int64_t)alpha * acc + (int64_t)beta * prev);
+          lt_dtype_store_i64(dst, out->dtype, (int64_t)((uint64_t)(int64_t)alpha * (uint64_t)acc + (uint64_t)(int64_t)beta * (uint64_t)prev));
         }
     }
   }

@@ -35,12 +35,17 @@ static double reduce_f64_row(lt_reduce_op op, const char *x, lt_dtype dt, int64_
       for (int64_t i = 0; i < r; i++) mean += lt_dtype_load_f64(x + bs * i, dt);
       mean /= (double)r;
       for (int64_t i = 0; i < r; i++) { double d = lt_dtype_load_f64(x + bs * i, dt) - mean; acc += d * d; }
+      /* as PyTorch: max(0, N - correction); 0/0 is NaN, x/0 is inf */
       double denom = (double)r - param;
-      return denom > 0 ? acc / denom : (acc == 0 && denom == 0 ? NAN : acc / denom);
+      return acc / (denom > 0 ? denom : 0.0);
     }
     case LT_RED_NORM:
-      if (isinf(param)) {
-        for (int64_t i = 0; i < r; i++) { double v = fabs(lt_dtype_load_f64(x + bs * i, dt)); if (v > acc || isnan(v)) acc = v; }
+      if (isinf(param)) { /* inf: the largest |x|, -inf: the smallest; NaN wins */
+        acc = param > 0 ? 0 : INFINITY;
+        for (int64_t i = 0; i < r && !isnan(acc); i++) {
+          double v = fabs(lt_dtype_load_f64(x + bs * i, dt));
+          if (isnan(v) || (param > 0 ? v > acc : v < acc)) acc = v;
+        }
         return acc;
       }
       if (param == 2) {

@@ -355,8 +355,13 @@ void lt_loader_stop(lt_loader *l) {
   pthread_mutex_unlock(&l->mu);
 }
 
-lt_status lt_loader_start_epoch(lt_loader *l, int64_t epoch) {
+lt_status lt_loader_start_epoch(lt_loader *l, int64_t epoch) { return lt_loader_start_epoch_at(l, epoch, 0); }
+
+lt_status lt_loader_start_epoch_at(lt_loader *l, int64_t epoch, int64_t first_batch) {
   if (epoch < 0) return lt_error_set(LT_ERR_ARG, 0, "epoch must be >= 0, got %lld", (long long)epoch);
+  if (first_batch < 0 || first_batch > l->nbatches)
+    return lt_error_set(LT_ERR_ARG, 0, "first batch %lld is outside 0..%lld (the epoch has %lld batches)",
+                        (long long)first_batch, (long long)l->nbatches, (long long)l->nbatches);
   lt_loader_stop(l);
   /* No worker reads perm while the loader is inactive. */
   if (l->cfg.shuffle) {
@@ -366,6 +371,7 @@ lt_status lt_loader_start_epoch(lt_loader *l, int64_t epoch) {
   }
   pthread_mutex_lock(&l->mu);
   l->epoch = epoch;
+  l->claim_next = l->deliver_next = first_batch;
   l->active = true;
   pthread_cond_broadcast(&l->work_cv);
   pthread_mutex_unlock(&l->mu);

@@ -101,6 +101,11 @@ int64_t lt_loader_num_batches(const lt_loader *loader);
 /* Begins epoch `epoch` (any order, any repeat), abandoning the current one
  * if it is still running (as lt_loader_stop). Epochs are >= 0. */
 lt_status lt_loader_start_epoch(lt_loader *loader, int64_t epoch);
+/* The same, delivering batches first_batch, first_batch + 1, ... of the
+ * epoch (0 <= first_batch <= number of batches; equal: an empty epoch). The
+ * batches before it are skipped without fetching anything, so a run resumed
+ * in the middle of an epoch sees exactly the batches it would have seen. */
+lt_status lt_loader_start_epoch_at(lt_loader *loader, int64_t epoch, int64_t first_batch);
 
 /* Waits for the next batch of the epoch and hands it over in *out.
  * *out == NULL (and LT_OK) when the epoch is over, stopped or never started.

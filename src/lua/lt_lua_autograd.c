@@ -1,7 +1,630 @@
-/* lt_lua_autograd.c — Lua glue for the autograd functions (filled in with the autograd work). */
+/* lt_lua_autograd.c — Lua glue for autograd: the tensor properties grad,
+ * requires_grad, grad_fn and is_leaf; backward, detach, requires_grad_;
+ * grad mode (lt.no_grad, lt.enable_grad, lt.set_grad_enabled); lt.autograd.grad
+ * and lt.autograd.backward; and the native half of lt.autograd.Function (a
+ * node whose backward calls a Lua function). The Lua half (Function, ctx,
+ * gradcheck) is lua/luatrain/autograd.lua. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lt_ag_ops.h"
 #include "lt_lua.h"
 
+/* The Lua state running the engine, so Lua backward functions run on the
+ * coroutine that called backward; and the full text of the last error raised
+ * by one (lt_error_set keeps only 512 bytes, tracebacks are longer). */
+static _Thread_local lua_State *running_L;
+static _Thread_local char *lua_backward_error;
+
+static void clear_lua_error(void) {
+  free(lua_backward_error);
+  lua_backward_error = NULL;
+}
+
+/* Raises the engine's error: the Lua backward's own message when it was one. */
+static int raise_engine_error(lua_State *L, const char *fname) {
+  if (!lua_backward_error) return lt_lua_raise(L, fname);
+  luaL_where(L, 1);
+  lua_pushfstring(L, "%s: %s", fname, lua_backward_error);
+  clear_lua_error();
+  lua_concat(L, 2);
+  return lua_error(L);
+}
+
+/* --- properties ------------------------------------------------------------------------ */
+
+static int get_grad(lua_State *L) {
+  lt_tensor *t = lt_lua_check_tensor(L, 1, "grad");
+  if (!t->grad) { lua_pushnil(L); return 1; }
+  lt_tensor_retain(t->grad);
+  lt_lua_push_tensor(L, t->grad);
+  return 1;
+}
+
+static int set_grad(lua_State *L) {
+  lt_tensor *t = lt_lua_check_tensor(L, 1, "grad");
+  if (lua_isnil(L, 2)) {
+    lt_tensor_release(t->grad);
+    t->grad = NULL;
+    return 0;
+  }
+  lt_tensor *g = lt_lua_to_tensor(L, 2);
+  if (!g) return lt_lua_argerror(L, 2, "grad", "expected a tensor or nil, got %s", luaL_typename(L, 2));
+  char b1[128], b2[128], d1[32], d2[32];
+  if (!lt_shape_equal(g, t))
+    return lt_lua_argerror(L, 2, "grad", "assigned grad has shape %s, expected the tensor's shape %s",
+                           lt_shape_str(g->ndim, g->shape, b1, sizeof b1), lt_shape_str(t->ndim, t->shape, b2, sizeof b2));
+  if (g->dtype != t->dtype)
+    return lt_lua_argerror(L, 2, "grad", "assigned grad is %s, expected the tensor's dtype %s", lt_dtype_name(g->dtype),
+                           lt_dtype_name(t->dtype));
+  if (!lt_device_equal(lt_tensor_device(g), lt_tensor_device(t)))
+    return lt_lua_argerror(L, 2, "grad", "assigned grad is on %s, expected the tensor's device %s",
+                           lt_device_str(lt_tensor_device(g), d1, sizeof d1), lt_device_str(lt_tensor_device(t), d2, sizeof d2));
+  if (g == t) return lt_lua_argerror(L, 2, "grad", "a tensor cannot be its own gradient");
+  lt_tensor_retain(g);
+  lt_tensor_release(t->grad);
+  t->grad = g;
+  return 0;
+}
+
+static int get_requires_grad(lua_State *L) {
+  lua_pushboolean(L, lt_lua_check_tensor(L, 1, "requires_grad")->requires_grad);
+  return 1;
+}
+
+static void set_requires_grad_checked(lua_State *L, lt_tensor *t, bool on, int arg, const char *fname) {
+  if (t->grad_fn && !on)
+    lt_lua_argerror(L, arg, fname,
+                    "requires_grad can only be changed on leaf tensors (this one was made by %s); use t:detach()",
+                    t->grad_fn->name);
+  if (on && !lt_dtype_is_floating(t->dtype))
+    lt_lua_argerror(L, arg, fname, "only floating-point tensors can require gradients, got %s", lt_dtype_name(t->dtype));
+  if (!t->grad_fn) t->requires_grad = on;
+}
+
+static int set_requires_grad(lua_State *L) {
+  lt_tensor *t = lt_lua_check_tensor(L, 1, "requires_grad");
+  if (lua_type(L, 2) != LUA_TBOOLEAN)
+    return lt_lua_argerror(L, 2, "requires_grad", "expected a boolean, got %s", luaL_typename(L, 2));
+  set_requires_grad_checked(L, t, lua_toboolean(L, 2), 2, "requires_grad");
+  return 0;
+}
+
+static int get_grad_fn(lua_State *L) {
+  lt_tensor *t = lt_lua_check_tensor(L, 1, "grad_fn");
+  if (t->grad_fn) lua_pushstring(L, t->grad_fn->name);
+  else lua_pushnil(L);
+  return 1;
+}
+
+static int get_is_leaf(lua_State *L) {
+  lua_pushboolean(L, lt_lua_check_tensor(L, 1, "is_leaf")->grad_fn == NULL);
+  return 1;
+}
+
+/* --- methods --------------------------------------------------------------------------- */
+
+static int m_requires_grad_(lua_State *L) {
+  lt_tensor *t = lt_lua_check_tensor(L, 1, "requires_grad_");
+  bool on = true;
+  if (!lua_isnoneornil(L, 2)) {
+    if (lua_type(L, 2) != LUA_TBOOLEAN)
+      return lt_lua_argerror(L, 2, "requires_grad_", "expected a boolean, got %s", luaL_typename(L, 2));
+    on = lua_toboolean(L, 2);
+  }
+  set_requires_grad_checked(L, t, on, on ? 1 : 2, "requires_grad_");
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int m_detach(lua_State *L) {
+  lt_tensor *t = lt_lua_check_tensor(L, 1, "detach");
+  lt_tensor **box = lt_lua_newbox(L);
+  LT_LUA_CHECK(L, lt_ag_detach(t, box), "detach");
+  return 1;
+}
+
+static int m_detach_(lua_State *L) {
+  lt_tensor *t = lt_lua_check_tensor(L, 1, "detach_");
+  lt_ag_detach_(t);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static bool opt_retain_graph(lua_State *L, int idx, const char *fname, bool *allow_unused) {
+  static const char *const allowed[] = {"retain_graph", "create_graph", "allow_unused", NULL};
+  static const char *const allowed_b[] = {"retain_graph", "create_graph", NULL};
+  bool retain = false;
+  if (lua_isnoneornil(L, idx)) return false;
+  lt_lua_check_opts(L, idx, fname, allow_unused ? allowed : allowed_b);
+  if (lua_getfield(L, idx, "retain_graph") != LUA_TNIL) retain = lua_toboolean(L, -1);
+  if (lua_getfield(L, idx, "create_graph") != LUA_TNIL && lua_toboolean(L, -1))
+    lt_lua_argerror(L, idx, fname, "create_graph=true (double backward) is not supported");
+  if (allow_unused && lua_getfield(L, idx, "allow_unused") != LUA_TNIL) *allow_unused = lua_toboolean(L, -1);
+  lua_settop(L, idx);
+  return retain;
+}
+
+static lt_status run_engine_backward(lua_State *L, int n, lt_tensor *const *roots, lt_tensor *const *grads, bool retain) {
+  lua_State *prev = running_L;
+  running_L = L;
+  clear_lua_error();
+  lt_status st = lt_ag_backward_many(n, roots, grads, retain);
+  running_L = prev;
+  return st;
+}
+
+/* t:backward([grad], [{retain_graph=}]) */
+static int m_backward(lua_State *L) {
+  const char *fname = "backward";
+  lt_tensor *t = lt_lua_check_tensor(L, 1, fname);
+  lt_tensor *g = NULL;
+  int opts = 3;
+  if (lua_type(L, 2) == LUA_TTABLE && !lt_lua_to_tensor(L, 2)) opts = 2;
+  else if (!lua_isnoneornil(L, 2)) g = lt_lua_check_tensor(L, 2, fname);
+  bool retain = opt_retain_graph(L, opts, fname, NULL);
+  if (!t->requires_grad)
+    return lt_lua_argerror(L, 1, fname, "the tensor does not require grad and has no grad_fn");
+  if (!g && lt_tensor_numel(t) != 1) {
+    char b[128];
+    return lt_lua_argerror(L, 2, fname,
+                           "a gradient is needed for a tensor of shape %s (only a one-element tensor gets 1 implicitly)",
+                           lt_shape_str(t->ndim, t->shape, b, sizeof b));
+  }
+  lt_tensor *roots[1] = {t}, *grads[1] = {g};
+  if (run_engine_backward(L, 1, roots, grads, retain) != LT_OK) return raise_engine_error(L, fname);
+  return 0;
+}
+
+/* --- grad mode ------------------------------------------------------------------------ */
+
+/* Calls fn(...) at stack index 1 with grad mode `on`, restoring the mode even
+ * when fn raises; returns fn's results. */
+static int with_grad_mode(lua_State *L, bool on, const char *fname) {
+  if (lua_type(L, 1) != LUA_TFUNCTION)
+    return lt_lua_argerror(L, 1, fname, "expected a function, got %s", luaL_typename(L, 1));
+  bool prev = lt_ag_set_grad_enabled(on);
+  int status = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
+  lt_ag_set_grad_enabled(prev);
+  if (status != LUA_OK) return lua_error(L);
+  return lua_gettop(L);
+}
+
+static int l_no_grad(lua_State *L) { return with_grad_mode(L, false, "no_grad"); }
+static int l_enable_grad(lua_State *L) { return with_grad_mode(L, true, "enable_grad"); }
+
+static int l_is_grad_enabled(lua_State *L) {
+  lua_pushboolean(L, lt_ag_grad_enabled());
+  return 1;
+}
+
+static int l_set_grad_enabled(lua_State *L) {
+  if (lua_type(L, 1) != LUA_TBOOLEAN)
+    return lt_lua_argerror(L, 1, "set_grad_enabled", "expected a boolean, got %s", luaL_typename(L, 1));
+  lua_pushboolean(L, lt_ag_set_grad_enabled(lua_toboolean(L, 1)));
+  return 1;
+}
+
+/* --- lt.autograd.grad / backward -------------------------------------------------------- */
+
+/* A tensor or a list of tensors at idx, pushed as a list; returns its length.
+ * `nil_ok`: list entries may be nil (grad_outputs). */
+static int tensor_list(lua_State *L, int idx, const char *fname, const char *what, bool nil_ok, int n_expected) {
+  if (lt_lua_to_tensor(L, idx)) {
+    lua_createtable(L, 1, 0);
+    lua_pushvalue(L, idx);
+    lua_rawseti(L, -2, 1);
+    return 1;
+  }
+  if (lua_type(L, idx) != LUA_TTABLE)
+    lt_lua_argerror(L, idx, fname, "expected a tensor or a list of tensors for %s, got %s", what, luaL_typename(L, idx));
+  int n = n_expected >= 0 ? n_expected : (int)luaL_len(L, idx);
+  if (n_expected >= 0 && (int)luaL_len(L, idx) > n_expected)
+    lt_lua_argerror(L, idx, fname, "expected %d %s, got %d", n_expected, what, (int)luaL_len(L, idx));
+  lua_createtable(L, n, 0);
+  for (int i = 1; i <= n; i++) {
+    lua_geti(L, idx, i);
+    if (!lt_lua_to_tensor(L, -1) && !(nil_ok && lua_isnil(L, -1)))
+      lt_lua_argerror(L, idx, fname, "%s[%d] is a %s, expected a tensor", what, i, luaL_typename(L, -1));
+    lua_rawseti(L, -2, i);
+  }
+  return n;
+}
+
+/* Fills a C array from a list pushed by tensor_list at idx. The array lives in
+ * a userdata pushed on the stack (freed by Lua). */
+static lt_tensor **list_array(lua_State *L, int idx, int n) {
+  lt_tensor **a = lua_newuserdatauv(L, sizeof(lt_tensor *) * (size_t)(n ? n : 1), 0);
+  for (int i = 0; i < n; i++) {
+    lua_rawgeti(L, idx, i + 1);
+    a[i] = lt_lua_to_tensor(L, -1);
+    lua_pop(L, 1);
+  }
+  return a;
+}
+
+/* lt.autograd.grad(outputs, inputs, [grad_outputs], [{retain_graph=, allow_unused=}]) */
+static int l_grad(lua_State *L) {
+  const char *fname = "grad";
+  lua_settop(L, 4);
+  if (lua_type(L, 3) == LUA_TTABLE && lua_isnil(L, 4) && !lt_lua_to_tensor(L, 3) && luaL_len(L, 3) == 0) {
+    /* grad(outputs, inputs, {opts}) */
+    lua_pushnil(L);
+    lua_insert(L, 3);
+    lua_settop(L, 4);
+  }
+  bool allow_unused = false;
+  bool retain = opt_retain_graph(L, 4, fname, &allow_unused);
+  bool single_input = lt_lua_to_tensor(L, 2) != NULL;
+  int n_out = tensor_list(L, 1, fname, "outputs", false, -1); /* 5 */
+  int n_in = tensor_list(L, 2, fname, "inputs", false, -1);   /* 6 */
+  if (lua_isnil(L, 3)) lua_newtable(L);
+  else tensor_list(L, 3, fname, "grad_outputs", true, n_out);  /* 7 */
+  lt_tensor **outs = list_array(L, 5, n_out);
+  lt_tensor **ins = list_array(L, 6, n_in);
+  lt_tensor **gouts = list_array(L, 7, n_out);
+  lt_tensor **res = lua_newuserdatauv(L, sizeof(lt_tensor *) * (size_t)(n_in ? n_in : 1), 0);
+  for (int i = 0; i < n_out; i++) {
+    if (!outs[i]->requires_grad)
+      return lt_lua_argerror(L, 1, fname, "output %d does not require grad and has no grad_fn", i + 1);
+    if (!gouts[i] && lt_tensor_numel(outs[i]) != 1) {
+      char b[128];
+      return lt_lua_argerror(L, 3, fname, "a gradient is needed for output %d of shape %s", i + 1,
+                             lt_shape_str(outs[i]->ndim, outs[i]->shape, b, sizeof b));
+    }
+  }
+  for (int j = 0; j < n_in; j++)
+    if (!ins[j]->requires_grad) return lt_lua_argerror(L, 2, fname, "input %d does not require grad", j + 1);
+  /* results go into boxes made first, so nothing leaks on a Lua error */
+  lua_createtable(L, n_in, 0);
+  int rt = lua_gettop(L);
+  for (int j = 0; j < n_in; j++) {
+    lt_lua_newbox(L);
+    lua_rawseti(L, rt, j + 1);
+  }
+  lua_State *prev = running_L;
+  running_L = L;
+  clear_lua_error();
+  lt_status st = lt_ag_grad(n_out, outs, gouts, n_in, ins, retain, res);
+  running_L = prev;
+  if (st != LT_OK) return raise_engine_error(L, fname);
+  int unused = 0;
+  for (int j = 0; j < n_in; j++) {
+    lua_rawgeti(L, rt, j + 1);
+    lt_tensor **box = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    *box = res[j];
+    if (!res[j]) {
+      if (!unused) unused = j + 1;
+      lua_pushnil(L);
+      lua_rawseti(L, rt, j + 1);
+    }
+  }
+  if (unused && !allow_unused)
+    return lt_lua_argerror(L, 2, fname, "input %d was not used to compute the outputs (pass allow_unused=true to get nil)",
+                           unused);
+  if (single_input) lua_rawgeti(L, rt, 1);
+  return 1;
+}
+
+/* lt.autograd.backward(tensors, [grad_tensors], [{retain_graph=}]) */
+static int l_backward(lua_State *L) {
+  const char *fname = "backward";
+  lua_settop(L, 3);
+  if (lua_type(L, 2) == LUA_TTABLE && lua_isnil(L, 3) && !lt_lua_to_tensor(L, 2) && luaL_len(L, 2) == 0) {
+    lua_pushnil(L);
+    lua_insert(L, 2);
+    lua_settop(L, 3);
+  }
+  bool retain = opt_retain_graph(L, 3, fname, NULL);
+  int n = tensor_list(L, 1, fname, "tensors", false, -1); /* 4 */
+  if (lua_isnil(L, 2)) lua_newtable(L);
+  else tensor_list(L, 2, fname, "grad_tensors", true, n); /* 5 */
+  lt_tensor **roots = list_array(L, 4, n);
+  lt_tensor **grads = list_array(L, 5, n);
+  for (int i = 0; i < n; i++) {
+    char b[128];
+    if (!roots[i]->requires_grad)
+      return lt_lua_argerror(L, 1, fname, "tensor %d does not require grad and has no grad_fn", i + 1);
+    if (!grads[i] && lt_tensor_numel(roots[i]) != 1)
+      return lt_lua_argerror(L, 2, fname, "a gradient is needed for tensor %d of shape %s", i + 1,
+                             lt_shape_str(roots[i]->ndim, roots[i]->shape, b, sizeof b));
+  }
+  if (run_engine_backward(L, n, roots, grads, retain) != LT_OK) return raise_engine_error(L, fname);
+  return 0;
+}
+
+/* --- custom functions: a node whose backward is a Lua function --------------------------- */
+
+typedef struct {
+  lt_node *node; /* cleared when the node is freed */
+} fn_handle;
+
+typedef struct {
+  lua_State *main;
+  int ref_ctx, ref_backward;
+  fn_handle *handle;       /* owned by the ctx table (ctx.__handle) */
+  int nargs;
+  char *name;
+  lt_input_meta *outputs;  /* shapes for outputs that get no gradient */
+  bool *output_is_tensor;
+} fn_ctx;
+
+static void fn_ctx_free(void *p) {
+  fn_ctx *c = p;
+  if (c->handle) c->handle->node = NULL;
+  luaL_unref(c->main, LUA_REGISTRYINDEX, c->ref_ctx);
+  luaL_unref(c->main, LUA_REGISTRYINDEX, c->ref_backward);
+  free(c->name);
+  free(c->outputs);
+  free(c->output_is_tensor);
+  free(c);
+}
+
+typedef struct {
+  lt_node *n;
+  lt_tensor *const *go;
+  lt_tensor **gi;
+} bw_call;
+
+static int traceback_handler(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (!msg) msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+/* Runs inside lua_pcall: pushes the gradients, calls backward(ctx, ...), and
+ * takes the returned gradients. Every Lua error here is caught. */
+static int call_lua_backward(lua_State *L) {
+  bw_call *b = lua_touserdata(L, 1);
+  lt_node *n = b->n;
+  fn_ctx *c = n->ctx;
+  int base = lua_gettop(L);
+  luaL_checkstack(L, n->n_outputs + 4, "backward");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, c->ref_backward);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, c->ref_ctx);
+  int pushed = 0;
+  for (int k = 0; k < n->n_outputs; k++) {
+    if (!c->output_is_tensor[k]) { lua_pushnil(L); pushed++; continue; }
+    lt_tensor **box = lt_lua_newbox(L);
+    pushed++;
+    if (b->go[k]) {
+      lt_tensor_retain(b->go[k]);
+      *box = b->go[k];
+    } else {
+      const lt_input_meta *m = &c->outputs[k];
+      LT_LUA_CHECK(L, lt_op_full(m->ndim, m->shape, 0, m->dtype, m->device, box), "backward");
+    }
+  }
+  lua_call(L, pushed + 1, LUA_MULTRET);
+  int nres = lua_gettop(L) - base;
+  if (nres > c->nargs)
+    return luaL_error(L, "backward of %s returned %d gradients, expected at most %d (one per argument of forward)",
+                      c->name, nres, c->nargs);
+  for (int j = 0; j < nres; j++) {
+    int idx = base + 1 + j;
+    if (lua_isnil(L, idx)) continue;
+    lt_tensor *t = lt_lua_to_tensor(L, idx);
+    if (!t)
+      return luaL_error(L, "backward of %s returned a %s for argument %d (expected a tensor or nil)", c->name,
+                        luaL_typename(L, idx), j + 1);
+    if (!lt_node_needs_input_grad(n, j)) continue; /* an argument that needs no gradient */
+    lt_tensor_retain(t);
+    lt_tensor_release(b->gi[j]);
+    b->gi[j] = t;
+  }
+  return 0;
+}
+
+static lt_status lua_function_backward(lt_node *n, lt_tensor *const *go, lt_tensor **gi) {
+  fn_ctx *c = n->ctx;
+  lua_State *L = running_L ? running_L : c->main;
+  if (!lua_checkstack(L, 8)) return lt_error_set(LT_ERR_OOM, 0, "%s: Lua stack overflow", c->name);
+  int top = lua_gettop(L);
+  bw_call b = {n, go, gi};
+  lua_pushcfunction(L, traceback_handler);
+  lua_pushcfunction(L, call_lua_backward);
+  lua_pushlightuserdata(L, &b);
+  int status = lua_pcall(L, 1, 0, top + 1);
+  if (status == LUA_OK) {
+    lua_settop(L, top);
+    return LT_OK;
+  }
+  const char *msg = lua_tostring(L, -1);
+  if (!msg) msg = "(error object is not a string)";
+  clear_lua_error();
+  size_t len = strlen(msg) + strlen(c->name) + 32;
+  lua_backward_error = malloc(len);
+  if (lua_backward_error) snprintf(lua_backward_error, len, "error in the backward of %s: %s", c->name, msg);
+  lt_error_set(LT_ERR_RUNTIME, 0, "error in the backward of %s: %s", c->name, msg);
+  lua_settop(L, top);
+  return LT_ERR_RUNTIME;
+}
+
+static lt_tensor *list_find(lua_State *L, int list, lt_tensor *t) {
+  if (lua_type(L, list) != LUA_TTABLE) return NULL;
+  lua_Integer n = luaL_len(L, list);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, list, i);
+    lt_tensor *u = lt_lua_to_tensor(L, -1);
+    lua_pop(L, 1);
+    if (u == t) return u;
+  }
+  return NULL;
+}
+
+/* _record(ctx, backward, name, args (packed), outputs (packed)): when grad
+ * mode is on and a tensor argument requires grad, makes the node, moves
+ * ctx's saved tensors into it and sets it as grad_fn of the outputs. */
+static int l_record_function(lua_State *L) {
+  const char *fname = "Function";
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  const char *name = luaL_checkstring(L, 3);
+  luaL_checktype(L, 4, LUA_TTABLE);
+  luaL_checktype(L, 5, LUA_TTABLE);
+  lua_settop(L, 5);
+  lua_getfield(L, 4, "n");
+  int nargs = (int)lua_tointeger(L, -1);
+  lua_getfield(L, 5, "n");
+  int nouts = (int)lua_tointeger(L, -1);
+  lua_pop(L, 2);
+  if (nouts < 1) return luaL_error(L, "forward of %s returned nothing (expected at least one tensor)", name);
+  lt_tensor **args = lua_newuserdatauv(L, sizeof(lt_tensor *) * (size_t)(nargs ? nargs : 1), 0); /* 6 */
+  for (int i = 0; i < nargs; i++) {
+    lua_rawgeti(L, 4, i + 1);
+    args[i] = lt_lua_to_tensor(L, -1);
+    lua_pop(L, 1);
+  }
+  if (!lt_ag_needs_grad(nargs, args)) return 0;
+  lua_getfield(L, 1, "__saved");         /* 7 */
+  lua_getfield(L, 1, "__nondiff");       /* 8 */
+  /* outputs that are inputs become aliases, so the input keeps its history */
+  for (int k = 0; k < nouts; k++) {
+    lua_rawgeti(L, 5, k + 1);
+    lt_tensor **box = luaL_testudata(L, -1, LT_TENSOR_MT);
+    lua_pop(L, 1);
+    if (!box || !*box) continue;
+    for (int i = 0; i < nargs; i++) {
+      if (args[i] != *box) continue;
+      lt_tensor *a;
+      LT_LUA_CHECK(L, lt_tensor_alias(*box, &a), fname);
+      lt_tensor_release(*box);
+      *box = a;
+      break;
+    }
+  }
+  fn_handle *h = lua_newuserdatauv(L, sizeof *h, 0); /* 9 */
+  h->node = NULL;
+  lua_pushvalue(L, 9);
+  lua_setfield(L, 1, "__handle");
+  fn_ctx *c = calloc(1, sizeof *c);
+  if (!c) return luaL_error(L, "out of host memory");
+  c->main = NULL;
+  c->ref_ctx = c->ref_backward = LUA_NOREF;
+  c->nargs = nargs;
+  c->handle = h;
+  c->name = malloc(strlen(name) + 1);
+  c->outputs = calloc((size_t)nouts, sizeof *c->outputs);
+  c->output_is_tensor = calloc((size_t)nouts, sizeof *c->output_is_tensor);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  c->main = lua_tothread(L, -1);
+  lua_pop(L, 1);
+  lt_node *n = NULL;
+  lt_status st = c->name && c->outputs && c->output_is_tensor ? LT_OK : lt_error_set(LT_ERR_OOM, 0, "out of host memory");
+  if (st == LT_OK) {
+    strcpy(c->name, name);
+    st = lt_ag_node_new(c->name, lua_function_backward, nargs, args, nouts, &n);
+  }
+  if (st != LT_OK) {
+    fn_ctx_free(c);
+    return lt_lua_raise(L, fname);
+  }
+  n->ctx = c;
+  n->ctx_free = fn_ctx_free;
+  /* from here the node owns c; the references are taken last (they cannot
+   * leak: n is released on every error path below) */
+  for (int k = 0; k < nouts; k++) {
+    lua_rawgeti(L, 5, k + 1);
+    lt_tensor *o = lt_lua_to_tensor(L, -1);
+    lua_pop(L, 1);
+    if (!o) continue;
+    c->output_is_tensor[k] = true;
+    c->outputs[k].ndim = o->ndim;
+    c->outputs[k].dtype = o->dtype;
+    c->outputs[k].device = lt_tensor_device(o);
+    memcpy(c->outputs[k].shape, o->shape, sizeof(int64_t) * (size_t)o->ndim);
+  }
+  if (lua_type(L, 7) == LUA_TTABLE) {
+    lua_Integer ns = luaL_len(L, 7);
+    for (lua_Integer i = 1; i <= ns && st == LT_OK; i++) {
+      lua_rawgeti(L, 7, i);
+      lt_tensor *s = lt_lua_to_tensor(L, -1);
+      lua_pop(L, 1);
+      if (!s) {
+        lt_node_release(n);
+        return luaL_error(L, "save_for_backward: argument %d is not a tensor", (int)i);
+      }
+      st = list_find(L, 5, s) ? lt_ag_save_output(n, s) : lt_ag_save(n, s);
+    }
+  }
+  if (st != LT_OK) {
+    lt_node_release(n);
+    return lt_lua_raise(L, fname);
+  }
+  lua_pushvalue(L, 1);
+  c->ref_ctx = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushvalue(L, 2);
+  c->ref_backward = luaL_ref(L, LUA_REGISTRYINDEX);
+  h->node = n;
+  lua_pushnil(L);
+  lua_setfield(L, 1, "__saved");
+  for (int k = 0; k < nouts; k++) {
+    lua_rawgeti(L, 5, k + 1);
+    lt_tensor *o = lt_lua_to_tensor(L, -1);
+    lua_pop(L, 1);
+    if (!o || !lt_dtype_is_floating(o->dtype) || list_find(L, 8, o)) continue;
+    lt_ag_set_output(n, o, k);
+  }
+  lt_node_release(n);
+  return 0;
+}
+
+/* _saved(handle): the saved tensors of a recorded Function, as a list */
+static int l_function_saved(lua_State *L) {
+  fn_handle *h = lua_touserdata(L, 1);
+  if (!h) return luaL_error(L, "saved_tensors: not a Function context");
+  if (!h->node) return luaL_error(L, "saved_tensors: the graph of this Function was freed");
+  lt_node *n = h->node;
+  if (n->released)
+    return luaL_error(L, "saved_tensors: the graph was freed by a previous backward (use retain_graph=true)");
+  lua_createtable(L, n->n_saved, 0);
+  for (int i = 0; i < n->n_saved; i++) {
+    lt_tensor **box = lt_lua_newbox(L);
+    lt_tensor *t;
+    LT_LUA_CHECK(L, lt_ag_saved(n, i, &t), "saved_tensors");
+    lt_tensor_retain(t);
+    *box = t;
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
+
 void lt_lua_open_autograd(lua_State *L, int methods) {
-  (void)L;
-  (void)methods;
+  static const luaL_Reg module_fns[] = {{"no_grad", l_no_grad},
+                                        {"enable_grad", l_enable_grad},
+                                        {"is_grad_enabled", l_is_grad_enabled},
+                                        {"set_grad_enabled", l_set_grad_enabled},
+                                        {NULL, NULL}};
+  static const luaL_Reg autograd_fns[] = {{"grad", l_grad},
+                                          {"backward", l_backward},
+                                          {"_record", l_record_function},
+                                          {"_saved", l_function_saved},
+                                          {NULL, NULL}};
+  static const luaL_Reg method_fns[] = {{"backward", m_backward},
+                                        {"detach", m_detach},
+                                        {"detach_", m_detach_},
+                                        {"requires_grad_", m_requires_grad_},
+                                        {NULL, NULL}};
+  luaL_setfuncs(L, module_fns, 0);
+  lua_newtable(L);
+  luaL_setfuncs(L, autograd_fns, 0);
+  lua_setfield(L, -2, "autograd");
+  lua_pushvalue(L, methods);
+  luaL_setfuncs(L, method_fns, 0);
+  lua_pop(L, 1);
+  luaL_getmetatable(L, LT_TENSOR_MT);
+  lua_getfield(L, -1, "__getters");
+  static const luaL_Reg getters[] = {{"grad", get_grad},
+                                     {"requires_grad", get_requires_grad},
+                                     {"grad_fn", get_grad_fn},
+                                     {"is_leaf", get_is_leaf},
+                                     {NULL, NULL}};
+  luaL_setfuncs(L, getters, 0);
+  lua_pop(L, 1);
+  lua_getfield(L, -1, "__setters");
+  static const luaL_Reg setters[] = {{"grad", set_grad}, {"requires_grad", set_requires_grad}, {NULL, NULL}};
+  luaL_setfuncs(L, setters, 0);
+  lua_pop(L, 2);
 }

@@ -2,11 +2,12 @@
  * lt.stack, split, chunk, index_select, gather, scatter(_), scatter_add(_),
  * index_add(_), lt.one_hot, sort, argsort, topk and cumsum.
  *
- * Lua speaks 1-based dims and 1-based index values; the op layer 0-based.
- * Index tensors coming in are copied minus 1 into a temporary (one cheap pass
- * over the index, never over the data), and indices going out get +1 in
- * place. split/chunk return views made by the Tensor `narrow` method, looked
- * up when called, so they share whatever narrow does (autograd included).
+ * Lua speaks 1-based dims and 1-based index values; the op layer 0-based
+ * dims but takes an index base: the user's index tensors go to the ops as
+ * they are (base 1, no copy minus 1), and returned indices are written
+ * 1-based by the kernels. split/chunk return views made by the Tensor
+ * `narrow` method, looked up when called, so they share whatever narrow does
+ * (autograd included).
  * Not here: the ops themselves (lt_ops_index.c). */
 #include <string.h>
 
@@ -30,17 +31,15 @@ static int opt_dim(lua_State *L, int idx, int ndim, const char *fname, int def) 
   return lt_lua_check_dim(L, idx, ndim, fname);
 }
 
-/* Pushes and returns a 0-based index tensor on x's device made from the
- * argument at idx: a tensor of 1-based indices (int64, or int32 when
- * allowed), or a Lua list of integers when allow_table. */
+/* The 1-based index tensor at argument idx (int64, or int32 when allowed),
+ * passed on as it is (the ops take base 1), or a new one made from a Lua
+ * list of integers when allow_table (pushed, so it is collected). */
 static lt_tensor *index_arg(lua_State *L, int idx, lt_tensor *x, const char *fname, bool allow_table, bool allow_int32) {
   if (luaL_testudata(L, idx, LT_TENSOR_MT)) {
     lt_tensor *t = lt_lua_check_tensor(L, idx, fname);
     if (t->dtype != LT_INT64 && !(allow_int32 && t->dtype == LT_INT32))
       lt_lua_argerror(L, idx, fname, "expected an int64 index tensor, got %s", lt_dtype_name(t->dtype));
-    lt_tensor **box = lt_lua_newbox(L);
-    LT_LUA_CHECK(L, lt_op_binary_scalar(LT_BIN_SUB, t, 1, true, false, box), fname);
-    return *box;
+    return t;
   }
   if (allow_table && lua_type(L, idx) == LUA_TTABLE) {
     int64_t n = (int64_t)luaL_len(L, idx);
@@ -51,12 +50,11 @@ static lt_tensor *index_arg(lua_State *L, int idx, lt_tensor *x, const char *fna
       lua_geti(L, idx, i + 1);
       if (!lua_isinteger(L, -1)) {
         double v = lua_tonumber(L, -1);
-        if (lua_type(L, -1) != LUA_TNUMBER || v != (double)(int64_t)v)
+        if (lua_type(L, -1) != LUA_TNUMBER || !(v >= -9.2e18 && v <= 9.2e18) || v != (double)(int64_t)v)
           lt_lua_argerror(L, idx, fname, "index list entry %lld is %s, expected an integer", (long long)i + 1,
                           lua_type(L, -1) == LUA_TNUMBER ? lua_tostring(L, -1) : luaL_typename(L, -1));
       }
-      int64_t v = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : (int64_t)lua_tonumber(L, -1);
-      p[i] = (int64_t)((uint64_t)v - 1); /* wraps for INT64_MIN; still out of range */
+      p[i] = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : (int64_t)lua_tonumber(L, -1);
       lua_pop(L, 1);
     }
     if (lt_tensor_device(x).type != LT_CPU) {
@@ -72,10 +70,6 @@ static lt_tensor *index_arg(lua_State *L, int idx, lt_tensor *x, const char *fna
                                              : "expected an int64 index tensor, got %s",
                   luaL_typename(L, idx));
   return NULL;
-}
-
-static void to_one_based(lua_State *L, lt_tensor *idx, const char *fname) {
-  LT_LUA_CHECK(L, lt_op_binary_scalar_(LT_BIN_ADD, idx, 1, true), fname);
 }
 
 /* The tensors of a Lua list at idx, in a userdata array pushed on the stack
@@ -103,6 +97,7 @@ static lt_tensor **tensor_list(lua_State *L, int idx, const char *fname, int *n)
 static int l_cat(lua_State *L) {
   const char *fname = "cat";
   int n;
+  lua_settop(L, 2);
   lt_tensor **ts = tensor_list(L, 1, fname, &n);
   /* dims count against the first tensor that is not a legacy [0] one */
   int ndim = 1;
@@ -117,6 +112,7 @@ static int l_cat(lua_State *L) {
 static int l_stack(lua_State *L) {
   const char *fname = "stack";
   int n;
+  lua_settop(L, 2);
   lt_tensor **ts = tensor_list(L, 1, fname, &n);
   int d = opt_dim(L, 2, n > 0 ? ts[0]->ndim + 1 : 1, fname, 0);
   lt_tensor **box = lt_lua_newbox(L);
@@ -223,7 +219,7 @@ static int l_index_select(lua_State *L) {
   int d = lt_lua_check_dim(L, 2, t->ndim, fname);
   lt_tensor *idx = index_arg(L, 3, t, fname, true, true);
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_op_index_select(t, d, idx, box), fname);
+  LT_LUA_CHECK(L, lt_op_index_select_base(t, d, idx, 1, box), fname);
   return 1;
 }
 
@@ -233,7 +229,7 @@ static int l_gather(lua_State *L) {
   int d = lt_lua_check_dim(L, 2, t->ndim, fname);
   lt_tensor *idx = index_arg(L, 3, t, fname, false, false);
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_op_gather(t, d, idx, box), fname);
+  LT_LUA_CHECK(L, lt_op_gather_base(t, d, idx, 1, box), fname);
   return 1;
 }
 
@@ -250,7 +246,7 @@ static void scatter_into(lua_State *L, lt_tensor *target, lt_tensor *t, scatter_
   } else if (lua_type(L, 4) == LUA_TNUMBER || lua_type(L, 4) == LUA_TBOOLEAN) {
     double v = lua_type(L, 4) == LUA_TBOOLEAN ? lua_toboolean(L, 4) : lua_tonumber(L, 4);
     if (kind == SC_SET) {
-      LT_LUA_CHECK(L, lt_op_scatter_value_(target, d, idx, v), fname);
+      LT_LUA_CHECK(L, lt_op_scatter_value_base_(target, d, idx, 1, v), fname);
       return;
     }
     /* a number to add: a 0-d tensor of the target's dtype, broadcast */
@@ -269,9 +265,8 @@ static void scatter_into(lua_State *L, lt_tensor *target, lt_tensor *t, scatter_
   } else {
     lt_lua_argerror(L, 4, fname, "expected a tensor or a number for src, got %s", luaL_typename(L, 4));
   }
-  lt_status st = kind == SC_SET ? lt_op_scatter_(target, d, idx, src)
-               : kind == SC_ADD ? lt_op_scatter_add_(target, d, idx, src)
-                                : lt_op_index_add_(target, d, idx, src);
+  lt_status st = kind == SC_INDEX_ADD ? lt_op_index_add_base_(target, d, idx, 1, src)
+                                      : lt_op_scatter_base_(target, d, idx, 1, src, kind == SC_ADD);
   LT_LUA_CHECK(L, st, fname);
 }
 
@@ -311,10 +306,8 @@ static int l_one_hot(lua_State *L) {
   }
   if (labels->dtype != LT_INT64)
     return lt_lua_argerror(L, 1, fname, "expected an int64 tensor of class labels, got %s", lt_dtype_name(labels->dtype));
-  lt_tensor **zb = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_op_binary_scalar(LT_BIN_SUB, labels, 1, true, false, zb), fname);
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_op_one_hot(*zb, c, box), fname);
+  LT_LUA_CHECK(L, lt_op_one_hot_base(labels, 1, c, box), fname);
   return 1;
 }
 
@@ -329,10 +322,9 @@ static int l_sort(lua_State *L) {
   lt_tensor **vbox = lt_lua_newbox(L);
   lt_tensor **ibox = lt_lua_newbox(L);
   lt_tensor *v = NULL, *i = NULL;
-  LT_LUA_CHECK(L, lt_op_sort(t, d, desc, &v, &i), fname);
+  LT_LUA_CHECK(L, lt_op_sort_base(t, d, desc, 1, &v, &i), fname);
   *vbox = v;
   *ibox = i;
-  to_one_based(L, i, fname);
   return 2;
 }
 
@@ -342,8 +334,7 @@ static int l_argsort(lua_State *L) {
   int d = opt_dim(L, 2, t->ndim, fname, -1);
   bool desc = opt_bool(L, 3, fname, "descending", false);
   lt_tensor **ibox = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_op_sort(t, d, desc, NULL, ibox), fname);
-  to_one_based(L, *ibox, fname);
+  LT_LUA_CHECK(L, lt_op_sort_base(t, d, desc, 1, NULL, ibox), fname);
   return 1;
 }
 
@@ -358,10 +349,9 @@ static int l_topk(lua_State *L) {
   lt_tensor **vbox = lt_lua_newbox(L);
   lt_tensor **ibox = lt_lua_newbox(L);
   lt_tensor *v = NULL, *i = NULL;
-  LT_LUA_CHECK(L, lt_op_topk(t, k, d, largest, sorted, &v, &i), fname);
+  LT_LUA_CHECK(L, lt_op_topk_base(t, k, d, largest, sorted, 1, &v, &i), fname);
   *vbox = v;
   *ibox = i;
-  to_one_based(L, i, fname);
   return 2;
 }
 

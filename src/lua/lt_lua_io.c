@@ -12,6 +12,7 @@
  * lt.load(path) rebuilds that table; a file without the "luatrain" key (one
  * written by PyTorch) loads as a flat table name -> tensor. The file is
  * replaced atomically (src/io/lt_atomic_file.h). */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,11 @@ static cJSON *lua_to_json(lua_State *L, int idx, int depth) {
     case LUA_TNIL: return cJSON_CreateNull();
     case LUA_TBOOLEAN: return cJSON_CreateBool(lua_toboolean(L, idx));
     case LUA_TNUMBER: {
+      if (lua_isinteger(L, idx)) { /* exact, even beyond 2^53 (a double would round) */
+        cJSON *j = cJSON_CreateRaw(lua_pushfstring(L, "%I", lua_tointeger(L, idx)));
+        lua_pop(L, 1);
+        return j;
+      }
       double v = lua_tonumber(L, idx);
       if (!isfinite(v)) { lua_pushstring(L, "JSON cannot represent nan or inf"); return NULL; }
       return cJSON_CreateNumber(v);
@@ -140,7 +146,9 @@ static json_holder *new_json_holder(lua_State *L) {
 }
 
 static int l_json_encode(lua_State *L) {
+  static const char *const allowed[] = {"indent", NULL};
   bool pretty = false;
+  lt_lua_check_opts(L, 2, "json.encode", allowed);
   if (lua_type(L, 2) == LUA_TTABLE) {
     lua_getfield(L, 2, "indent");
     pretty = lua_toboolean(L, -1);
@@ -158,18 +166,24 @@ static int l_json_encode(lua_State *L) {
 }
 
 static int l_json_decode(lua_State *L) {
+  if (lua_type(L, 1) != LUA_TSTRING)
+    return lt_lua_argerror(L, 1, "json.decode", "expected a string, got %s", luaL_typename(L, 1));
   size_t len;
-  const char *s = luaL_checklstring(L, 1, &len);
-  const char *end = NULL;
-  cJSON *j = cJSON_ParseWithLengthOpts(s, len, &end, 0);
-  if (!j) {
-    size_t at = end && end >= s ? (size_t)(end - s) : 0;
-    return lt_lua_argerror(L, 1, "json.decode", "invalid JSON near byte %d", (int)at);
-  }
-  /* a holder frees `j` even if building the Lua value raises */
+  const char *s = lua_tolstring(L, 1, &len);
+  /* the holder exists before the tree, so `j` is freed even if building the
+   * Lua value (or anything after the parse) raises */
   json_holder *h = new_json_holder(L);
-  h->j = j;
-  json_to_lua(L, j, 0);
+  const char *end = NULL;
+  h->j = cJSON_ParseWithLengthOpts(s, len, &end, 0);
+  if (!h->j) {
+    size_t at = end && end >= s ? (size_t)(end - s) : 0;
+    return lt_lua_argerror(L, 1, "json.decode", "invalid JSON near byte %d", (int)at + 1);
+  }
+  size_t at = end && end >= s ? (size_t)(end - s) : len;
+  while (at < len && (s[at] == ' ' || s[at] == '\t' || s[at] == '\n' || s[at] == '\r')) at++;
+  if (at < len)
+    return lt_lua_argerror(L, 1, "json.decode", "unexpected text after the JSON value at byte %d", (int)at + 1);
+  json_to_lua(L, h->j, 0);
   return 1;
 }
 
@@ -327,7 +341,9 @@ static cJSON *save_walk(lua_State *L, int idx, const char *prefix, save_list *sl
 }
 
 static int l_save(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
+  if (lua_type(L, 1) != LUA_TSTRING)
+    return lt_lua_argerror(L, 1, "save", "expected a file name, got %s", luaL_typename(L, 1));
+  const char *path = lua_tostring(L, 1);
   if (lua_type(L, 2) != LUA_TTABLE)
     return lt_lua_argerror(L, 2, "save", "expected a table of tensors and values, got %s", luaL_typename(L, 2));
   lua_settop(L, 2);
@@ -378,6 +394,18 @@ static void push_entry(lua_State *L, const lt_safetensors_entry *e, lt_device de
   }
 }
 
+/* The digits of a "#i" tag: an optional '-' and decimal digits, in range. */
+static bool parse_int_tag(const char *s, lua_Integer *out) {
+  const char *p = s + (*s == '-');
+  if (*p < '0' || *p > '9') return false;
+  errno = 0;
+  char *end;
+  long long v = strtoll(s, &end, 10);
+  if (*end || errno == ERANGE) return false;
+  *out = (lua_Integer)v;
+  return true;
+}
+
 /* Rebuilds a value from the tagged JSON tree; tensors from the table at `tensors`. */
 static void load_value(lua_State *L, const cJSON *j, int tensors, const char *path) {
   luaL_checkstack(L, 6, "load");
@@ -387,8 +415,19 @@ static void load_value(lua_State *L, const cJSON *j, int tensors, const char *pa
     const char *s = j->valuestring;
     if (s[0] != '#') { lua_pushstring(L, s); return; }
     if (s[1] == '#') { lua_pushstring(L, s + 1); return; }
-    if (s[1] == 'i') { lua_pushinteger(L, (lua_Integer)strtoll(s + 2, NULL, 10)); return; }
-    if (s[1] == 'f') { lua_pushnumber(L, strcmp(s + 2, "nan") == 0 ? NAN : (s[2] == '-' ? -INFINITY : INFINITY)); return; }
+    if (s[1] == 'i') {
+      lua_Integer v;
+      if (!parse_int_tag(s + 2, &v)) luaL_error(L, "load: '%s' is corrupt: bad integer '%s' in the luatrain metadata", path, s);
+      lua_pushinteger(L, v);
+      return;
+    }
+    if (s[1] == 'f') {
+      if (strcmp(s + 2, "nan") == 0) lua_pushnumber(L, NAN);
+      else if (strcmp(s + 2, "inf") == 0) lua_pushnumber(L, INFINITY);
+      else if (strcmp(s + 2, "-inf") == 0) lua_pushnumber(L, -INFINITY);
+      else luaL_error(L, "load: '%s' is corrupt: bad number '%s' in the luatrain metadata", path, s);
+      return;
+    }
     if (s[1] == 't') {
       if (lua_getfield(L, tensors, s + 2) == LUA_TNIL)
         luaL_error(L, "load: '%s' is corrupt: metadata names tensor '%s', which the file does not hold", path, s + 2);
@@ -409,8 +448,15 @@ static void load_value(lua_State *L, const cJSON *j, int tensors, const char *pa
     lua_newtable(L);
     for (const cJSON *c = j->child; c; c = c->next) {
       const char *k = c->string;
-      if (k[0] == '#' && k[1] == 'i') lua_pushinteger(L, (lua_Integer)strtoll(k + 2, NULL, 10));
-      else lua_pushstring(L, k[0] == '#' ? k + 1 : k);
+      if (k[0] == '#' && k[1] == 'i') {
+        lua_Integer v;
+        if (!parse_int_tag(k + 2, &v)) luaL_error(L, "load: '%s' is corrupt: bad integer key '%s' in the luatrain metadata", path, k);
+        lua_pushinteger(L, v);
+      } else if (k[0] == '#' && k[1] != '#') {
+        luaL_error(L, "load: '%s' is corrupt: bad tag in metadata key '%s'", path, k);
+      } else {
+        lua_pushstring(L, k[0] == '#' ? k + 1 : k);
+      }
       load_value(L, c, tensors, path);
       lua_rawset(L, -3);
     }
@@ -421,7 +467,9 @@ static void load_value(lua_State *L, const cJSON *j, int tensors, const char *pa
 
 static int l_load(lua_State *L) {
   static const char *const allowed[] = {"map_location", NULL};
-  const char *path = luaL_checkstring(L, 1);
+  if (lua_type(L, 1) != LUA_TSTRING)
+    return lt_lua_argerror(L, 1, "load", "expected a file name, got %s", luaL_typename(L, 1));
+  const char *path = lua_tostring(L, 1);
   lt_device dev = lt_cpu_device();
   if (!lua_isnoneornil(L, 2)) {
     lt_lua_check_opts(L, 2, "load", allowed);

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "lt_ag_ops.h"
 #include "lt_lua.h"
 
 /* --- unary ---------------------------------------------------------------------- */
@@ -12,13 +13,13 @@
 static int unary(lua_State *L, lt_unary_op op, const char *fname, const double *p) {
   lt_tensor *t = lt_lua_check_tensor(L, 1, fname);
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_op_unary(op, t, p, box), fname);
+  LT_LUA_CHECK(L, lt_ag_unary(op, t, p, box), fname);
   return 1;
 }
 
 static int unary_(lua_State *L, lt_unary_op op, const char *fname, const double *p) {
   lt_tensor *t = lt_lua_check_tensor(L, 1, fname);
-  LT_LUA_CHECK(L, lt_op_unary_(op, t, p), fname);
+  LT_LUA_CHECK(L, lt_ag_unary_(op, t, p), fname);
   lua_settop(L, 1);
   return 1;
 }
@@ -52,10 +53,10 @@ static int f_isnan(lua_State *L) { return unary(L, LT_UN_ISNAN, "isnan", NULL); 
 static void clamp_bounds(lua_State *L, const char *fname, double p[2]) {
   p[0] = p[1] = NAN;
   if (lua_type(L, 2) == LUA_TTABLE) { /* clamp{min=, max=} */
-    lua_getfield(L, 2, "min");
+    lua_settop(L, 2);
     lua_getfield(L, 2, "max");
-    lua_replace(L, 3);
-    lua_replace(L, 2);
+    lua_getfield(L, 2, "min");
+    lua_replace(L, 2); /* t, min, max */
   }
   if (!lua_isnoneornil(L, 2)) {
     if (lua_type(L, 2) != LUA_TNUMBER) lt_lua_argerror(L, 2, fname, "expected a number or nil for min, got %s", luaL_typename(L, 2));
@@ -109,9 +110,9 @@ static int binary(lua_State *L, lt_binary_op op, const char *fname) {
     return lt_lua_argerror(L, 2, fname, "expected a tensor or a number, got %s", luaL_typename(L, 2));
   lt_tensor **box = lt_lua_newbox(L);
   lt_status st;
-  if (a && b) st = lt_op_binary(op, a, b, box);
-  else if (a) st = lt_op_binary_scalar(op, a, scalar_value(L, 2), scalar_is_integer(L, 2), false, box);
-  else st = lt_op_binary_scalar(op, b, scalar_value(L, 1), scalar_is_integer(L, 1), true, box);
+  if (a && b) st = lt_ag_binary(op, a, b, box);
+  else if (a) st = lt_ag_binary_scalar(op, a, scalar_value(L, 2), scalar_is_integer(L, 2), false, box);
+  else st = lt_ag_binary_scalar(op, b, scalar_value(L, 1), scalar_is_integer(L, 1), true, box);
   LT_LUA_CHECK(L, st, fname);
   return 1;
 }
@@ -120,7 +121,7 @@ static int binary_(lua_State *L, lt_binary_op op, const char *fname) {
   lt_tensor *a = lt_lua_check_tensor(L, 1, fname), *b = lt_lua_to_tensor(L, 2);
   if (!b && !is_scalar(L, 2))
     return lt_lua_argerror(L, 2, fname, "expected a tensor or a number, got %s", luaL_typename(L, 2));
-  LT_LUA_CHECK(L, b ? lt_op_binary_(op, a, b) : lt_op_binary_scalar_(op, a, scalar_value(L, 2), scalar_is_integer(L, 2)),
+  LT_LUA_CHECK(L, b ? lt_ag_binary_(op, a, b) : lt_ag_binary_scalar_(op, a, scalar_value(L, 2), scalar_is_integer(L, 2)),
                fname);
   lua_settop(L, 1);
   return 1;
@@ -133,7 +134,7 @@ static int add_sub(lua_State *L, lt_binary_op op, const char *fname, bool inplac
     lt_tensor *b = lt_lua_to_tensor(L, 2);
     if (b) {
       lt_tensor **scaled = lt_lua_newbox(L);
-      LT_LUA_CHECK(L, lt_op_binary_scalar(LT_BIN_MUL, b, lua_tonumber(L, 3), lua_isinteger(L, 3), false, scaled), fname);
+      LT_LUA_CHECK(L, lt_ag_binary_scalar(LT_BIN_MUL, b, lua_tonumber(L, 3), lua_isinteger(L, 3), false, scaled), fname);
       lua_replace(L, 2);
     } else if (is_scalar(L, 2)) {
       lua_pushnumber(L, scalar_value(L, 2) * lua_tonumber(L, 3));
@@ -180,21 +181,21 @@ static int m_unm(lua_State *L) { lua_settop(L, 1); return unary(L, LT_UN_NEG, "u
 static int f_fill_(lua_State *L) {
   lt_tensor *t = lt_lua_check_tensor(L, 1, "fill_");
   if (!is_scalar(L, 2)) return lt_lua_argerror(L, 2, "fill_", "expected a number, got %s", luaL_typename(L, 2));
-  LT_LUA_CHECK(L, lt_op_fill_(t, scalar_value(L, 2)), "fill_");
+  LT_LUA_CHECK(L, lt_ag_fill_(t, scalar_value(L, 2)), "fill_");
   lua_settop(L, 1);
   return 1;
 }
 
 static int f_zero_(lua_State *L) {
   lt_tensor *t = lt_lua_check_tensor(L, 1, "zero_");
-  LT_LUA_CHECK(L, lt_op_fill_(t, 0), "zero_");
+  LT_LUA_CHECK(L, lt_ag_fill_(t, 0), "zero_");
   lua_settop(L, 1);
   return 1;
 }
 
 static int f_copy_(lua_State *L) {
   lt_tensor *t = lt_lua_check_tensor(L, 1, "copy_"), *s = lt_lua_check_tensor(L, 2, "copy_");
-  LT_LUA_CHECK(L, lt_op_copy_(t, s), "copy_");
+  LT_LUA_CHECK(L, lt_ag_copy_(t, s), "copy_");
   lua_settop(L, 1);
   return 1;
 }
@@ -214,7 +215,7 @@ static int f_where(lua_State *L) {
     lua_replace(L, i);
   }
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_op_where(c, lt_lua_to_tensor(L, 2), lt_lua_to_tensor(L, 3), box), fname);
+  LT_LUA_CHECK(L, lt_ag_where(c, lt_lua_to_tensor(L, 2), lt_lua_to_tensor(L, 3), box), fname);
   return 1;
 }
 
@@ -222,15 +223,14 @@ static int f_masked_fill(lua_State *L) {
   lt_tensor *t = lt_lua_check_tensor(L, 1, "masked_fill"), *m = lt_lua_check_tensor(L, 2, "masked_fill");
   if (!is_scalar(L, 3)) return lt_lua_argerror(L, 3, "masked_fill", "expected a number, got %s", luaL_typename(L, 3));
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_op_clone(t, box), "masked_fill");
-  LT_LUA_CHECK(L, lt_op_masked_fill_(*box, m, scalar_value(L, 3)), "masked_fill");
+  LT_LUA_CHECK(L, lt_ag_masked_fill(t, m, scalar_value(L, 3), box), "masked_fill");
   return 1;
 }
 
 static int f_masked_fill_(lua_State *L) {
   lt_tensor *t = lt_lua_check_tensor(L, 1, "masked_fill_"), *m = lt_lua_check_tensor(L, 2, "masked_fill_");
   if (!is_scalar(L, 3)) return lt_lua_argerror(L, 3, "masked_fill_", "expected a number, got %s", luaL_typename(L, 3));
-  LT_LUA_CHECK(L, lt_op_masked_fill_(t, m, scalar_value(L, 3)), "masked_fill_");
+  LT_LUA_CHECK(L, lt_ag_masked_fill_(t, m, scalar_value(L, 3)), "masked_fill_");
   lua_settop(L, 1);
   return 1;
 }
@@ -290,7 +290,7 @@ static int reduce(lua_State *L, lt_reduce_op op, const char *fname) {
   reduce_args r;
   parse_reduce(L, 2, t, fname, &r);
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_op_reduce(op, t, r.ndims, r.dims, r.keepdim, r.correction, box, NULL), fname);
+  LT_LUA_CHECK(L, lt_ag_reduce(op, t, r.ndims, r.dims, r.keepdim, r.correction, box, NULL), fname);
   return 1;
 }
 
@@ -302,9 +302,11 @@ static int f_all(lua_State *L) { return reduce(L, LT_RED_ALL, "all"); }
 static int f_var(lua_State *L) { return reduce(L, LT_RED_VAR, "var"); }
 
 static int f_std(lua_State *L) {
-  reduce(L, LT_RED_VAR, "std");
-  lt_tensor *v = lt_lua_to_tensor(L, -1);
-  LT_LUA_CHECK(L, lt_op_unary_(LT_UN_SQRT, v, NULL), "std");
+  lt_tensor *t = lt_lua_check_tensor(L, 1, "std");
+  reduce_args r;
+  parse_reduce(L, 2, t, "std", &r);
+  lt_tensor **box = lt_lua_newbox(L);
+  LT_LUA_CHECK(L, lt_ag_std(t, r.ndims, r.dims, r.keepdim, r.correction, box), "std");
   return 1;
 }
 
@@ -325,15 +327,18 @@ static int max_min(lua_State *L, bool is_max) {
   lt_reduce_op op = is_max ? LT_RED_MAX : LT_RED_MIN;
   lt_tensor **vbox = lt_lua_newbox(L);
   if (r.ndims == 0) {
-    LT_LUA_CHECK(L, lt_op_reduce(op, t, 0, NULL, r.keepdim, 0, vbox, NULL), fname);
+    LT_LUA_CHECK(L, lt_ag_reduce(op, t, 0, NULL, r.keepdim, 0, vbox, NULL), fname);
     return 1;
   }
-  lt_tensor **ibox = lt_lua_newbox(L);
+  lt_tensor **zbox = lt_lua_newbox(L);
   lt_tensor *vals = NULL, *idx = NULL;
-  LT_LUA_CHECK(L, lt_op_reduce(op, t, 1, r.dims, r.keepdim, 0, &vals, &idx), fname);
+  LT_LUA_CHECK(L, lt_ag_reduce(op, t, 1, r.dims, r.keepdim, 0, &vals, &idx), fname);
   *vbox = vals;
-  *ibox = idx;
-  to_one_based(L, idx, fname);
+  *zbox = idx;
+  /* 1-based indices as a new tensor: backward reads the 0-based ones */
+  lt_tensor **ibox = lt_lua_newbox(L);
+  LT_LUA_CHECK(L, lt_op_binary_scalar(LT_BIN_ADD, idx, 1, true, false, ibox), fname);
+  lua_remove(L, -2);
   return 2;
 }
 static int f_max(lua_State *L) { return max_min(L, true); }
@@ -375,7 +380,7 @@ static int f_norm(lua_State *L) {
   reduce_args r;
   parse_reduce(L, 3, t, fname, &r);
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_op_reduce(LT_RED_NORM, t, r.ndims, r.dims, r.keepdim, p, box, NULL), fname);
+  LT_LUA_CHECK(L, lt_ag_reduce(LT_RED_NORM, t, r.ndims, r.dims, r.keepdim, p, box, NULL), fname);
   return 1;
 }
 
@@ -384,19 +389,19 @@ static int f_norm(lua_State *L) {
 static int f_matmul(lua_State *L) {
   lt_tensor *a = lt_lua_check_tensor(L, 1, "matmul"), *b = lt_lua_check_tensor(L, 2, "matmul");
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_op_matmul(a, b, box), "matmul");
+  LT_LUA_CHECK(L, lt_ag_matmul(a, b, box), "matmul");
   return 1;
 }
 static int f_mm(lua_State *L) {
   lt_tensor *a = lt_lua_check_tensor(L, 1, "mm"), *b = lt_lua_check_tensor(L, 2, "mm");
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_op_mm(a, b, box), "mm");
+  LT_LUA_CHECK(L, lt_ag_mm(a, b, box), "mm");
   return 1;
 }
 static int f_bmm(lua_State *L) {
   lt_tensor *a = lt_lua_check_tensor(L, 1, "bmm"), *b = lt_lua_check_tensor(L, 2, "bmm");
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_op_bmm(a, b, box), "bmm");
+  LT_LUA_CHECK(L, lt_ag_bmm(a, b, box), "bmm");
   return 1;
 }
 

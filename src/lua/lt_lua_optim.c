@@ -20,16 +20,14 @@
  * hyper-parameters default as in PyTorch. Parameters and state are updated in
  * place. Not here: creating state, skipping parameters without gradients,
  * parameter groups (all in Lua). */
-#include <string.h>
-
 #include "lt_lua.h"
 #include "lt_ops_optim.h"
 
 /* The tensors of a list argument, in a userdata array left on the stack
  * (anchored until the call returns; the collector frees it, so a Lua error
  * never leaks it). nil gives NULL when `optional`. *n < 0: this list sets n
- * (the params list); else it must have *n entries. The tensors stay alive
- * because the argument tables hold them. */
+ * (the params list); else it must have *n entries. Raw access: the tensors
+ * stay alive because the argument tables themselves hold them. */
 static lt_tensor **check_list(lua_State *L, int idx, const char *fname, const char *what, int *n, bool optional) {
   if (lua_isnoneornil(L, idx)) {
     if (optional) return NULL;
@@ -37,13 +35,13 @@ static lt_tensor **check_list(lua_State *L, int idx, const char *fname, const ch
   }
   if (lua_type(L, idx) != LUA_TTABLE)
     lt_lua_argerror(L, idx, fname, "expected a list of %s, got %s", what, luaL_typename(L, idx));
-  lua_Integer len = luaL_len(L, idx);
+  lua_Integer len = (lua_Integer)lua_rawlen(L, idx);
   if (len > 1 << 24) lt_lua_argerror(L, idx, fname, "too many %s (%lld)", what, (long long)len);
   if (*n >= 0 && len != *n)
     lt_lua_argerror(L, idx, fname, "expected %d %s (one per parameter), got %lld", *n, what, (long long)len);
   lt_tensor **a = lua_newuserdatauv(L, sizeof(lt_tensor *) * (size_t)(len ? len : 1), 0);
   for (lua_Integer i = 1; i <= len; i++) {
-    lua_geti(L, idx, i);
+    lua_rawgeti(L, idx, i);
     a[i - 1] = lt_lua_to_tensor(L, -1);
     if (!a[i - 1])
       lt_lua_argerror(L, idx, fname, "%s[%lld] is a %s, expected a tensor", what, (long long)i, luaL_typename(L, -1));
@@ -56,11 +54,12 @@ static lt_tensor **check_list(lua_State *L, int idx, const char *fname, const ch
 static double *check_steps(lua_State *L, int idx, const char *fname, int n) {
   if (lua_type(L, idx) != LUA_TTABLE)
     lt_lua_argerror(L, idx, fname, "expected a list of step counts, got %s", luaL_typename(L, idx));
-  if (luaL_len(L, idx) != n)
-    lt_lua_argerror(L, idx, fname, "expected %d step counts (one per parameter), got %lld", n, (long long)luaL_len(L, idx));
+  if ((lua_Integer)lua_rawlen(L, idx) != n)
+    lt_lua_argerror(L, idx, fname, "expected %d step counts (one per parameter), got %lld", n,
+                    (long long)lua_rawlen(L, idx));
   double *s = lua_newuserdatauv(L, sizeof(double) * (size_t)(n ? n : 1), 0);
   for (int i = 1; i <= n; i++) {
-    if (lua_geti(L, idx, i) != LUA_TNUMBER)
+    if (lua_rawgeti(L, idx, i) != LUA_TNUMBER)
       lt_lua_argerror(L, idx, fname, "steps[%d] is a %s, expected a number", i, luaL_typename(L, -1));
     s[i - 1] = lua_tonumber(L, -1);
     lua_pop(L, 1);
@@ -72,11 +71,12 @@ static bool *check_fresh(lua_State *L, int idx, const char *fname, int n) {
   if (lua_isnoneornil(L, idx)) return NULL;
   if (lua_type(L, idx) != LUA_TTABLE)
     lt_lua_argerror(L, idx, fname, "expected a list of booleans (fresh buffers), got %s", luaL_typename(L, idx));
-  if (luaL_len(L, idx) != n)
-    lt_lua_argerror(L, idx, fname, "expected %d booleans (one per parameter), got %lld", n, (long long)luaL_len(L, idx));
+  if ((lua_Integer)lua_rawlen(L, idx) != n)
+    lt_lua_argerror(L, idx, fname, "expected %d booleans (one per parameter), got %lld", n,
+                    (long long)lua_rawlen(L, idx));
   bool *f = lua_newuserdatauv(L, sizeof(bool) * (size_t)(n ? n : 1), 0);
   for (int i = 1; i <= n; i++) {
-    lua_geti(L, idx, i);
+    lua_rawgeti(L, idx, i);
     f[i - 1] = lua_toboolean(L, -1);
     lua_pop(L, 1);
   }

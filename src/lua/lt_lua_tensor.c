@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "lt_ag_ops.h"
 #include "lt_cpu_iter.h"
 #include "lt_lua.h"
 #include "lt_philox.h"
@@ -67,6 +68,22 @@ static void fill_from_table(lua_State *L, int idx, lt_tensor *t, int64_t *pos) {
   else lt_dtype_store_f64(p, t->dtype, lua_tonumber(L, idx));
 }
 
+/* requires_grad=true in an options table at `opts`: applied to the new
+ * tensor at the top of the stack (a leaf). */
+static void creation_requires_grad(lua_State *L, int opts, const char *fname) {
+  if (lua_type(L, opts) != LUA_TTABLE) return;
+  int t = lua_getfield(L, opts, "requires_grad");
+  if (t == LUA_TNIL) { lua_pop(L, 1); return; }
+  if (t != LUA_TBOOLEAN)
+    lt_lua_argerror(L, opts, fname, "requires_grad must be a boolean, got %s", luaL_typename(L, -1));
+  bool on = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  lt_tensor *x = lt_lua_to_tensor(L, -1);
+  if (on && !lt_dtype_is_floating(x->dtype))
+    lt_lua_argerror(L, opts, fname, "only floating-point tensors can require gradients, got %s", lt_dtype_name(x->dtype));
+  x->requires_grad = on;
+}
+
 static int l_tensor(lua_State *L) {
   const char *fname = "tensor";
   int t = lua_type(L, 1);
@@ -98,6 +115,7 @@ static int l_tensor(lua_State *L) {
     lt_tensor **dbox = lt_lua_newbox(L);
     LT_LUA_CHECK(L, lt_op_to(host, dt, dev, dbox), fname);
   }
+  creation_requires_grad(L, 2, fname);
   return 1;
 }
 
@@ -124,6 +142,7 @@ static int creation(lua_State *L, const char *fname, int kind) {
     if (lt_error_arg() == 1) lt_error_set(lt_error_status(), 1, "%s", lt_error_message());
     lt_lua_raise(L, fname);
   }
+  creation_requires_grad(L, next, fname);
   return 1;
 }
 static int l_zeros(lua_State *L) { return creation(L, "zeros", 0); }
@@ -151,6 +170,7 @@ static int l_full(lua_State *L) {
   lt_lua_creation_opts(L, 3, fname, &dt, &dev);
   lt_tensor **box = lt_lua_newbox(L);
   LT_LUA_CHECK(L, lt_op_full(ndim, shape, v, dt, dev, box), fname);
+  creation_requires_grad(L, 3, fname);
   return 1;
 }
 
@@ -174,6 +194,7 @@ static int l_arange(lua_State *L) {
   lt_lua_creation_opts(L, top + 1, fname, &dt, &dev);
   lt_tensor **box = lt_lua_newbox(L);
   LT_LUA_CHECK(L, lt_op_arange(start, end, step, dt, dev, box), fname);
+  creation_requires_grad(L, top + 1, fname);
   return 1;
 }
 
@@ -186,6 +207,7 @@ static int l_linspace(lua_State *L) {
   lt_lua_creation_opts(L, 4, fname, &dt, &dev);
   lt_tensor **box = lt_lua_newbox(L);
   LT_LUA_CHECK(L, lt_op_linspace(a, b, steps, dt, dev, box), fname);
+  creation_requires_grad(L, 4, fname);
   return 1;
 }
 
@@ -199,6 +221,7 @@ static int l_eye(lua_State *L) {
   lt_lua_creation_opts(L, opts, fname, &dt, &dev);
   lt_tensor **box = lt_lua_newbox(L);
   LT_LUA_CHECK(L, lt_op_eye(n, m, dt, dev, box), fname);
+  creation_requires_grad(L, opts, fname);
   return 1;
 }
 
@@ -223,6 +246,7 @@ static int l_randint(lua_State *L) {
   lt_lua_creation_opts(L, shape_at + 1, fname, &dt, &dev);
   lt_tensor **box = lt_lua_newbox(L);
   LT_LUA_CHECK(L, lt_op_randint(low, high, ndim, shape, dt, dev, box), fname);
+  creation_requires_grad(L, shape_at + 1, fname);
   return 1;
 }
 
@@ -241,6 +265,7 @@ static int l_randperm(lua_State *L) {
     lt_tensor **b2 = lt_lua_newbox(L);
     LT_LUA_CHECK(L, lt_op_to(p, dt, dev, b2), fname);
   }
+  creation_requires_grad(L, 2, fname);
   return 1;
 }
 
@@ -264,6 +289,7 @@ static int like(lua_State *L, const char *fname, int kind) {
     default: st = lt_op_full(t->ndim, t->shape, v, dt, dev, box); break;
   }
   LT_LUA_CHECK(L, st, fname);
+  creation_requires_grad(L, opts, fname);
   return 1;
 }
 static int l_zeros_like(lua_State *L) { return like(L, "zeros_like", 0); }
@@ -349,7 +375,7 @@ static int view_like(lua_State *L, const char *fname, bool copy_ok) {
   int next = lt_lua_check_shape(L, 2, fname, true, &ndim, shape);
   if (!lua_isnone(L, next)) return lt_lua_argerror(L, next, fname, "expected integer sizes, got %s", luaL_typename(L, next));
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, copy_ok ? lt_op_reshape(t, ndim, shape, box) : lt_tensor_view(t, ndim, shape, box), fname);
+  LT_LUA_CHECK(L, copy_ok ? lt_ag_reshape(t, ndim, shape, box) : lt_ag_view(t, ndim, shape, box), fname);
   return 1;
 }
 static int l_view(lua_State *L) { return view_like(L, "view", false); }
@@ -358,7 +384,7 @@ static int l_reshape(lua_State *L) { return view_like(L, "reshape", true); }
 static int l_view_as(lua_State *L) {
   lt_tensor *t = lt_lua_check_tensor(L, 1, "view_as"), *o = lt_lua_check_tensor(L, 2, "view_as");
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_tensor_view(t, o->ndim, o->shape, box), "view_as");
+  LT_LUA_CHECK(L, lt_ag_view(t, o->ndim, o->shape, box), "view_as");
   return 1;
 }
 
@@ -373,7 +399,7 @@ static int l_narrow(lua_State *L) {
     return lt_lua_argerror(L, 3, "narrow", "start %lld out of range for dimension %d of size %lld",
                            (long long)lua_tointeger(L, 3), d + 1, (long long)t->shape[d]);
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_tensor_narrow(t, d, start - 1, len, box), "narrow");
+  LT_LUA_CHECK(L, lt_ag_narrow(t, d, start - 1, len, box), "narrow");
   return 1;
 }
 
@@ -393,7 +419,7 @@ static int l_select(lua_State *L) {
   int d = lt_lua_check_dim(L, 2, t->ndim, "select");
   int64_t i = check_index(L, 3, t->shape[d], d, "select");
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_tensor_select(t, d, i, box), "select");
+  LT_LUA_CHECK(L, lt_ag_select(t, d, i, box), "select");
   return 1;
 }
 
@@ -401,7 +427,7 @@ static int l_transpose(lua_State *L) {
   lt_tensor *t = lt_lua_check_tensor(L, 1, "transpose");
   int d0 = lt_lua_check_dim(L, 2, t->ndim, "transpose"), d1 = lt_lua_check_dim(L, 3, t->ndim, "transpose");
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_tensor_transpose(t, d0, d1, box), "transpose");
+  LT_LUA_CHECK(L, lt_ag_transpose(t, d0, d1, box), "transpose");
   return 1;
 }
 
@@ -409,7 +435,7 @@ static int l_t(lua_State *L) {
   lt_tensor *t = lt_lua_check_tensor(L, 1, "t");
   if (t->ndim > 2) return lt_lua_argerror(L, 1, "t", "expected a tensor with at most 2 dimensions, got %d", t->ndim);
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, t->ndim < 2 ? lt_tensor_alias(t, box) : lt_tensor_transpose(t, 0, 1, box), "t");
+  LT_LUA_CHECK(L, t->ndim < 2 ? lt_ag_alias(t, box) : lt_ag_transpose(t, 0, 1, box), "t");
   return 1;
 }
 
@@ -430,7 +456,7 @@ static int l_permute(lua_State *L) {
     for (int i = 2; i <= top; i++) dims[n++] = lt_lua_check_dim(L, i, t->ndim, "permute");
   }
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_tensor_permute(t, dims, box), "permute");
+  LT_LUA_CHECK(L, lt_ag_permute(t, dims, box), "permute");
   return 1;
 }
 
@@ -438,7 +464,7 @@ static int l_squeeze(lua_State *L) {
   lt_tensor *t = lt_lua_check_tensor(L, 1, "squeeze");
   int d = lua_isnoneornil(L, 2) ? -1 : lt_lua_check_dim(L, 2, t->ndim, "squeeze");
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_tensor_squeeze(t, d, box), "squeeze");
+  LT_LUA_CHECK(L, lt_ag_squeeze(t, d, box), "squeeze");
   return 1;
 }
 
@@ -446,7 +472,7 @@ static int l_unsqueeze(lua_State *L) {
   lt_tensor *t = lt_lua_check_tensor(L, 1, "unsqueeze");
   int d = lt_lua_check_dim(L, 2, t->ndim + 1, "unsqueeze");
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_tensor_unsqueeze(t, d, box), "unsqueeze");
+  LT_LUA_CHECK(L, lt_ag_unsqueeze(t, d, box), "unsqueeze");
   return 1;
 }
 
@@ -456,14 +482,14 @@ static int l_expand(lua_State *L) {
   int64_t shape[LT_MAX_DIMS];
   lt_lua_check_shape(L, 2, "expand", true, &ndim, shape);
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_tensor_expand(t, ndim, shape, box), "expand");
+  LT_LUA_CHECK(L, lt_ag_expand(t, ndim, shape, box), "expand");
   return 1;
 }
 
 static int l_expand_as(lua_State *L) {
   lt_tensor *t = lt_lua_check_tensor(L, 1, "expand_as"), *o = lt_lua_check_tensor(L, 2, "expand_as");
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_tensor_expand(t, o->ndim, o->shape, box), "expand_as");
+  LT_LUA_CHECK(L, lt_ag_expand(t, o->ndim, o->shape, box), "expand_as");
   return 1;
 }
 
@@ -472,7 +498,7 @@ static int l_flatten(lua_State *L) {
   int s = lua_isnoneornil(L, 2) ? 0 : lt_lua_check_dim(L, 2, t->ndim, "flatten");
   int e = lua_isnoneornil(L, 3) ? (t->ndim ? t->ndim - 1 : 0) : lt_lua_check_dim(L, 3, t->ndim, "flatten");
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_op_flatten(t, s, e, box), "flatten");
+  LT_LUA_CHECK(L, lt_ag_flatten(t, s, e, box), "flatten");
   return 1;
 }
 
@@ -480,14 +506,14 @@ static int l_contiguous(lua_State *L) {
   lt_tensor *t = lt_lua_check_tensor(L, 1, "contiguous");
   if (lt_tensor_is_contiguous(t)) { lua_settop(L, 1); return 1; }
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_op_clone(t, box), "contiguous");
+  LT_LUA_CHECK(L, lt_ag_clone(t, box), "contiguous");
   return 1;
 }
 
 static int l_clone(lua_State *L) {
   lt_tensor *t = lt_lua_check_tensor(L, 1, "clone");
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_op_clone(t, box), "clone");
+  LT_LUA_CHECK(L, lt_ag_clone(t, box), "clone");
   return 1;
 }
 
@@ -497,7 +523,7 @@ static int convert(lua_State *L, const char *fname, lt_dtype dt, lt_device dev) 
   lt_tensor *t = lt_lua_check_tensor(L, 1, fname);
   if (t->dtype == dt && lt_device_equal(lt_tensor_device(t), dev)) { lua_settop(L, 1); return 1; }
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_op_to(t, dt, dev, box), fname);
+  LT_LUA_CHECK(L, lt_ag_to(t, dt, dev, box), fname);
   return 1;
 }
 
@@ -615,7 +641,7 @@ static int tensor_index(lua_State *L) {
     if (t->ndim == 0) return lt_lua_argerror(L, 2, "index", "cannot index a 0-d tensor");
     int64_t i = check_index(L, 2, t->shape[0], 0, "index");
     lt_tensor **box = lt_lua_newbox(L);
-    LT_LUA_CHECK(L, lt_tensor_select(t, 0, i, box), "index");
+    LT_LUA_CHECK(L, lt_ag_select(t, 0, i, box), "index");
     return 1;
   }
   /* properties first (grad, requires_grad, ...), then methods */
@@ -641,15 +667,12 @@ static int tensor_newindex(lua_State *L) {
     lt_tensor *t = lt_lua_check_tensor(L, 1, "index assignment");
     if (t->ndim == 0) return lt_lua_argerror(L, 2, "index assignment", "cannot index a 0-d tensor");
     int64_t i = check_index(L, 2, t->shape[0], 0, "index assignment");
-    lt_tensor **box = lt_lua_newbox(L);
-    LT_LUA_CHECK(L, lt_tensor_select(t, 0, i, box), "index assignment");
-    lt_tensor *dst = *box;
     lt_tensor *src = lt_lua_to_tensor(L, 3);
     if (src) {
-      LT_LUA_CHECK(L, lt_op_copy_(dst, src), "index assignment");
+      LT_LUA_CHECK(L, lt_ag_select_copy_(t, 0, i, src), "index assignment");
     } else if (lua_type(L, 3) == LUA_TNUMBER || lua_type(L, 3) == LUA_TBOOLEAN) {
       double v = lua_type(L, 3) == LUA_TBOOLEAN ? lua_toboolean(L, 3) : lua_tonumber(L, 3);
-      LT_LUA_CHECK(L, lt_op_fill_(dst, v), "index assignment");
+      LT_LUA_CHECK(L, lt_ag_select_fill_(t, 0, i, v), "index assignment");
     } else {
       return lt_lua_argerror(L, 3, "index assignment", "expected a number, a boolean or a tensor, got %s",
                              luaL_typename(L, 3));

@@ -6,7 +6,6 @@
 --                             nn.BatchNorm2d(16), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
 --                             nn.Flatten(), nn.Linear(16, 10))
 --   local Block = nn.Module:extend("Block")   -- user layers: see nn/module.lua
-local lt = require "luatrain.core"
 local Module = require "luatrain.nn.module"
 
 local M = {}
@@ -20,7 +19,6 @@ for _, file in ipairs{"containers", "conv", "norm", "activation", "linear", "poo
   for name, cls in pairs(require("luatrain.nn.layers." .. file)) do M[name] = cls end
 end
 
-local ok, functional = pcall(require, "luatrain.nn.functional")
-if ok then M.functional = functional end
+M.functional = require "luatrain.nn.functional"
 
 return M

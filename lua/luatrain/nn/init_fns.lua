@@ -14,10 +14,7 @@ local lt = require "luatrain.core"
 
 local M = {}
 
-local function no_grad(f)
-  if lt.no_grad then return lt.no_grad(f) end
-  return f()
-end
+local no_grad = lt.no_grad
 
 local function check_tensor(fname, t)
   if not lt.is_tensor(t) then error(string.format("%s: expected a tensor, got %s", fname, type(t)), 3) end

@@ -75,16 +75,13 @@ end
 Module._shape_str = shape_str
 
 -- Runs f with gradient recording off (for in-place updates of parameters).
-local function no_grad(f)
-  if lt.no_grad then return lt.no_grad(f) end
-  return f()
-end
+local function no_grad(f) return lt.no_grad(f) end
 Module._no_grad = no_grad
 
 -- --- classes --------------------------------------------------------------------
 -- A class is the metatable of its instances; these metamethods are copied
 -- into each subclass (Lua looks metamethods up without __index).
-local METAMETHODS = {"__index", "__newindex", "__call", "__tostring", "__len", "__close"}
+local METAMETHODS = {"__index", "__newindex", "__call", "__tostring", "__len"}
 
 local function construct(cls, ...)
   local self = {
@@ -102,6 +99,8 @@ end
 
 local function new_class(name, parent)
   local cls = {_class_name = name, super = parent}
+  -- the REPL completes `m:` from __methods when __index is a function
+  cls.__methods = cls
   if parent then
     for _, mm in ipairs(METAMETHODS) do cls[mm] = rawget(parent, mm) end
   end
@@ -278,6 +277,7 @@ Module.__newindex = instance_newindex
 Module.__call = module_call
 Module.__tostring = function(self) return self:_repr() end
 Module._class_name = "Module"
+Module.__methods = Module
 setmetatable(Module, {__call = construct, __tostring = function() return "nn class Module" end})
 
 -- --- registration ----------------------------------------------------------------

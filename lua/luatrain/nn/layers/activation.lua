@@ -6,8 +6,8 @@ local U = require "luatrain.nn.layers.util"
 local M = {}
 
 local function inplace_opt(fn, opts)
-  local o = U.opts(fn, opts, {"inplace"}, 3)
-  return U.bool(fn, "inplace", o.inplace, false, 3)
+  local o = U.opts(fn, opts, {"inplace"}, 4)
+  return U.bool(fn, "inplace", o.inplace, false, 4)
 end
 
 --- nn.ReLU({inplace=false})
@@ -44,7 +44,7 @@ function M.GELU:__init(opts)
   local o = U.opts("nn.GELU", opts, {"approximate"})
   local a = o.approximate or "none"
   if a ~= "none" and a ~= "tanh" then
-    error("nn.GELU: approximate must be 'none' or 'tanh', got " .. tostring(a), 2)
+    error("nn.GELU: approximate must be 'none' or 'tanh', got " .. tostring(a), 3)
   end
   self.approximate = a
 end

@@ -29,9 +29,10 @@ local function renumber(self, list)
   end
 end
 
-local function check_module(fname, m, argn)
+-- level: the error level of the user's frame, seen from check_module's caller
+local function check_module(fname, m, argn, level)
   if not Module.is_module(m) then
-    error(string.format("%s: argument #%d must be a Module, got %s", fname, argn, type(m)), 3)
+    error(string.format("%s: argument #%d must be a Module, got %s", fname, argn, type(m)), level + 1)
   end
 end
 
@@ -56,7 +57,7 @@ local function listlike(cls, name)
     if m == nil then
       table.remove(list, j)
     else
-      check_module(name .. "[]=", m, 3)
+      check_module(name .. "[]=", m, 3, 3)
       list[j] = m
     end
     renumber(self, list)
@@ -65,7 +66,7 @@ local function listlike(cls, name)
   cls.__len = function(self) return #self._modules.names end
 
   function cls:append(m)
-    check_module(name .. ":append", m, 1)
+    check_module(name .. ":append", m, 1, 2)
     self:add_module(tostring(#self._modules.names), m)
     return self
   end
@@ -77,7 +78,7 @@ local function listlike(cls, name)
       error(name .. ":extend: expected an array of modules or a container", 2)
     end
     local list = Module.is_module(mods) and mods:children() or mods
-    for i, m in ipairs(list) do check_module(name .. ":extend", m, i) end
+    for i, m in ipairs(list) do check_module(name .. ":extend", m, i, 2) end
     for _, m in ipairs(list) do self:append(m) end
     return self
   end
@@ -86,7 +87,7 @@ local function listlike(cls, name)
   function cls:insert(i, m)
     local list = self:children()
     local j = position(self, name .. ":insert", i, #list, true)
-    check_module(name .. ":insert", m, 2)
+    check_module(name .. ":insert", m, 2, 2)
     table.insert(list, j, m)
     renumber(self, list)
     return self
@@ -106,7 +107,7 @@ end
 local function init_children(self, fname, ...)
   local list = {...}
   if select("#", ...) == 1 and type(list[1]) == "table" and not Module.is_module(list[1]) then list = list[1] end
-  for i, m in ipairs(list) do check_module(fname, m, i) end
+  for i, m in ipairs(list) do check_module(fname, m, i, 4) end
   for i, m in ipairs(list) do self:add_module(tostring(i - 1), m) end
 end
 
@@ -138,7 +139,7 @@ function M.ModuleList:__init(mods)
   Module.__init(self)
   if mods ~= nil then
     if type(mods) ~= "table" or Module.is_module(mods) then
-      error("nn.ModuleList: expected an array of modules, got " .. (Module.is_module(mods) and "a Module" or type(mods)), 2)
+      error("nn.ModuleList: expected an array of modules, got " .. (Module.is_module(mods) and "a Module" or type(mods)), 3)
     end
     init_children(self, "nn.ModuleList", mods)
   end

@@ -22,15 +22,15 @@ function M.Conv2d:__init(in_channels, out_channels, kernel_size, opts)
   local o = U.opts(fn, opts, CONV_OPTS)
   self.in_channels = U.int(fn, "in_channels", in_channels)
   self.out_channels = U.int(fn, "out_channels", out_channels)
-  if kernel_size == nil then error("nn.Conv2d: kernel_size is required (argument #3)", 2) end
+  if kernel_size == nil then error("nn.Conv2d: kernel_size is required (argument #3)", 3) end
   self.kernel_size = U.pair(fn, "kernel_size", kernel_size)
   self.stride = U.pair(fn, "stride", o.stride or 1)
   if type(o.padding) == "string" then
     if o.padding ~= "same" and o.padding ~= "valid" then
-      error("nn.Conv2d: padding must be an integer, a pair, 'same' or 'valid', got '" .. o.padding .. "'", 2)
+      error("nn.Conv2d: padding must be an integer, a pair, 'same' or 'valid', got '" .. o.padding .. "'", 3)
     end
     if o.padding == "same" and (self.stride[1] ~= 1 or self.stride[2] ~= 1) then
-      error("nn.Conv2d: padding='same' is not supported for strided convolutions", 2)
+      error("nn.Conv2d: padding='same' is not supported for strided convolutions", 3)
     end
     self.padding = o.padding
   else
@@ -39,14 +39,14 @@ function M.Conv2d:__init(in_channels, out_channels, kernel_size, opts)
   self.dilation = U.pair(fn, "dilation", o.dilation or 1)
   self.groups = U.int(fn, "groups", o.groups or 1)
   if self.in_channels % self.groups ~= 0 then
-    error(string.format("nn.Conv2d: in_channels (%d) must be divisible by groups (%d)", self.in_channels, self.groups), 2)
+    error(string.format("nn.Conv2d: in_channels (%d) must be divisible by groups (%d)", self.in_channels, self.groups), 3)
   end
   if self.out_channels % self.groups ~= 0 then
-    error(string.format("nn.Conv2d: out_channels (%d) must be divisible by groups (%d)", self.out_channels, self.groups), 2)
+    error(string.format("nn.Conv2d: out_channels (%d) must be divisible by groups (%d)", self.out_channels, self.groups), 3)
   end
   local mode = o.padding_mode or "zeros"
   if mode ~= "zeros" then
-    error("nn.Conv2d: padding_mode '" .. tostring(mode) .. "' is not supported (only 'zeros')", 2)
+    error("nn.Conv2d: padding_mode '" .. tostring(mode) .. "' is not supported (only 'zeros')", 3)
   end
   self.padding_mode = mode
   local f = U.factory(o)

@@ -69,7 +69,7 @@ function M.Flatten:__init(start_dim, end_dim)
   end
   start_dim, end_dim = start_dim or 2, end_dim or -1
   if math.type(start_dim) ~= "integer" or math.type(end_dim) ~= "integer" or start_dim == 0 or end_dim == 0 then
-    error("nn.Flatten: start_dim and end_dim must be non-zero integers (1-based, negative from the end)", 2)
+    error("nn.Flatten: start_dim and end_dim must be non-zero integers (1-based, negative from the end)", 3)
   end
   self.start_dim, self.end_dim = start_dim, end_dim
 end

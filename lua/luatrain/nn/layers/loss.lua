@@ -9,7 +9,7 @@ local M = {}
 local function reduction_opt(fn, r)
   r = r or "mean"
   if r ~= "mean" and r ~= "sum" and r ~= "none" then
-    error(string.format("%s: reduction must be 'mean', 'sum' or 'none', got %s", fn, tostring(r)), 3)
+    error(string.format("%s: reduction must be 'mean', 'sum' or 'none', got %s", fn, tostring(r)), 4)
   end
   return r
 end
@@ -24,13 +24,13 @@ function M.CrossEntropyLoss:__init(opts)
   local fn = "nn.CrossEntropyLoss"
   local o = U.opts(fn, opts, {"weight", "reduction", "label_smoothing", "ignore_index"})
   if o.weight ~= nil and not lt.is_tensor(o.weight) then
-    error("nn.CrossEntropyLoss: weight must be a tensor of class weights, got " .. type(o.weight), 2)
+    error("nn.CrossEntropyLoss: weight must be a tensor of class weights, got " .. type(o.weight), 3)
   end
   self:register_buffer("weight", o.weight)
   self.reduction = reduction_opt(fn, o.reduction)
   self.label_smoothing = U.number(fn, "label_smoothing", o.label_smoothing or 0.0, 0, 1)
   if o.ignore_index ~= nil and math.type(o.ignore_index) ~= "integer" then
-    error("nn.CrossEntropyLoss: ignore_index must be an integer, got " .. tostring(o.ignore_index), 2)
+    error("nn.CrossEntropyLoss: ignore_index must be an integer, got " .. tostring(o.ignore_index), 3)
   end
   self.ignore_index = o.ignore_index
 end

@@ -67,12 +67,12 @@ end
 function M.BatchNorm2d:_optional_state(name) return name == "num_batches_tracked" end
 
 function M.BatchNorm2d:forward(x)
-  if not lt.is_tensor(x) then error("expected a tensor input, got " .. type(x), 2) end
+  if not lt.is_tensor(x) then error("expected a tensor input, got " .. type(x), 0) end
   if x:dim() ~= 4 then
-    error(string.format("expected a 4-D input [N,C,H,W], got %s", Module._shape_str(x)), 2)
+    error(string.format("expected a 4-D input [N,C,H,W], got %s", Module._shape_str(x)), 0)
   end
   if x:size(2) ~= self.num_features then
-    error(string.format("expected %d channels, got input of shape %s", self.num_features, Module._shape_str(x)), 2)
+    error(string.format("expected %d channels, got input of shape %s", self.num_features, Module._shape_str(x)), 0)
   end
   local factor = self.momentum or 0.0
   if self.training and self.track_running_stats then

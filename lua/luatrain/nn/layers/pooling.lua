@@ -7,7 +7,7 @@ local M = {}
 
 -- An integer or a pair, kept as given (PyTorch prints what it was given).
 local function size_arg(fn, what, v, allow_zero)
-  U.pair(fn, what, v, allow_zero, 3) -- validates
+  U.pair(fn, what, v, allow_zero, 4) -- validates
   if type(v) == "table" then return {v[1], v[2]} end
   return v
 end
@@ -19,7 +19,7 @@ function M.MaxPool2d:__init(kernel_size, opts)
   Module.__init(self)
   local fn = "nn.MaxPool2d"
   local o = U.opts(fn, opts, {"stride", "padding", "dilation", "ceil_mode"})
-  if kernel_size == nil then error("nn.MaxPool2d: kernel_size is required (argument #1)", 2) end
+  if kernel_size == nil then error("nn.MaxPool2d: kernel_size is required (argument #1)", 3) end
   self.kernel_size = size_arg(fn, "kernel_size", kernel_size)
   self.stride = size_arg(fn, "stride", o.stride == nil and kernel_size or o.stride)
   self.padding = size_arg(fn, "padding", o.padding or 0, true)
@@ -28,7 +28,7 @@ function M.MaxPool2d:__init(kernel_size, opts)
   local k, p = U.pair(fn, "", self.kernel_size), U.pair(fn, "", self.padding, true)
   if p[1] > k[1] // 2 or p[2] > k[2] // 2 then
     error(string.format("nn.MaxPool2d: padding %s should be at most half of kernel_size %s", U.repr(self.padding),
-                        U.repr(self.kernel_size)), 2)
+                        U.repr(self.kernel_size)), 3)
   end
 end
 
@@ -49,7 +49,7 @@ function M.AvgPool2d:__init(kernel_size, opts)
   Module.__init(self)
   local fn = "nn.AvgPool2d"
   local o = U.opts(fn, opts, {"stride", "padding", "ceil_mode", "count_include_pad"})
-  if kernel_size == nil then error("nn.AvgPool2d: kernel_size is required (argument #1)", 2) end
+  if kernel_size == nil then error("nn.AvgPool2d: kernel_size is required (argument #1)", 3) end
   self.kernel_size = size_arg(fn, "kernel_size", kernel_size)
   self.stride = size_arg(fn, "stride", o.stride == nil and kernel_size or o.stride)
   self.padding = size_arg(fn, "padding", o.padding or 0, true)
@@ -58,7 +58,7 @@ function M.AvgPool2d:__init(kernel_size, opts)
   local k, p = U.pair(fn, "", self.kernel_size), U.pair(fn, "", self.padding, true)
   if p[1] > k[1] // 2 or p[2] > k[2] // 2 then
     error(string.format("nn.AvgPool2d: padding %s should be at most half of kernel_size %s", U.repr(self.padding),
-                        U.repr(self.kernel_size)), 2)
+                        U.repr(self.kernel_size)), 3)
   end
 end
 
@@ -77,7 +77,7 @@ M.AdaptiveAvgPool2d = Module:extend("AdaptiveAvgPool2d")
 
 function M.AdaptiveAvgPool2d:__init(output_size)
   Module.__init(self)
-  if output_size == nil then error("nn.AdaptiveAvgPool2d: output_size is required (argument #1)", 2) end
+  if output_size == nil then error("nn.AdaptiveAvgPool2d: output_size is required (argument #1)", 3) end
   self.output_size = size_arg("nn.AdaptiveAvgPool2d", "output_size", output_size)
 end
 

@@ -9,7 +9,7 @@ local M = {}
 --- Checks an options table: nil is an empty table; unknown keys are errors
 --- ("nn.Conv2d: unknown option 'strid' (allowed: bias, dilation, ...)").
 function M.opts(fname, o, allowed, level)
-  level = (level or 2) + 1
+  level = (level or 3) + 1
   if o == nil then return {} end
   if type(o) ~= "table" then error(string.format("%s: expected an options table, got %s", fname, type(o)), level) end
   local ok = {}
@@ -28,7 +28,7 @@ end
 
 --- A positive (or non-negative with allow_zero) integer argument.
 function M.int(fname, what, v, allow_zero, level)
-  level = (level or 2) + 1
+  level = (level or 3) + 1
   if math.type(v) == "float" and v == math.floor(v) then v = math.tointeger(v) end
   if math.type(v) ~= "integer" or v < 0 or (v == 0 and not allow_zero) then
     error(string.format("%s: %s must be a %s integer, got %s", fname, what,
@@ -39,7 +39,7 @@ end
 
 --- An integer or a pair {h, w} -> {h, w}.
 function M.pair(fname, what, v, allow_zero, level)
-  level = (level or 2) + 1
+  level = (level or 3) + 1
   if type(v) == "table" then
     if #v ~= 2 then
       error(string.format("%s: %s must be an integer or a pair {h, w}, got a table of %d", fname, what, #v), level)
@@ -53,7 +53,7 @@ end
 function M.bool(fname, what, v, default, level)
   if v == nil then return default end
   if type(v) ~= "boolean" then
-    error(string.format("%s: %s must be a boolean, got %s", fname, what, type(v)), (level or 2) + 1)
+    error(string.format("%s: %s must be a boolean, got %s", fname, what, type(v)), (level or 3) + 1)
   end
   return v
 end
@@ -62,7 +62,7 @@ end
 function M.number(fname, what, v, lo, hi, level)
   if type(v) ~= "number" or v ~= v or v < lo or v > hi then
     error(string.format("%s: %s must be a number in [%s, %s], got %s", fname, what, M.repr(lo), M.repr(hi),
-                        tostring(v)), (level or 2) + 1)
+                        tostring(v)), (level or 3) + 1)
   end
   return v
 end
@@ -135,14 +135,7 @@ function M.Parameter(t, requires_grad)
   return t
 end
 
---- lt.nn.functional, loaded when a layer first calls it (so that nn and
---- functional can be required in either order).
-local functional
-M.F = setmetatable({}, {__index = function(_, k)
-  functional = functional or require "luatrain.nn.functional"
-  local f = functional[k]
-  if f == nil then error("lt.nn.functional has no function '" .. tostring(k) .. "'", 2) end
-  return f
-end})
+--- lt.nn.functional, which the layers' forwards call.
+M.F = require "luatrain.nn.functional"
 
 return M

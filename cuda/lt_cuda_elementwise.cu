@@ -1,0 +1,745 @@
+/* lt_cuda_elementwise.cu — the elementwise kernels of the CUDA backend: copy
+ * (strided, with dtype conversion), fill, unary, binary (comparisons too),
+ * where, activation gradients and the pointwise losses.
+ *
+ * Each op has two paths, chosen on the host: a flat one when every operand
+ * is one contiguous run (inputs may also be broadcast scalars, stride 0),
+ * moving 16 bytes per load and store; and a strided one that maps each
+ * linear index onto every operand's offset after the dimensions that are
+ * contiguous for all operands have been merged (as the CPU's lt_cpu_foreach
+ * does), with 32-bit index arithmetic when the count allows.
+ *
+ * The element type is a template argument (the LT_CU_DISPATCH switch), the op
+ * a runtime argument: a switch on a value uniform across the grid costs a
+ * few instructions per element of a memory-bound kernel and keeps the number
+ * of instantiations (and the build time) small. Arithmetic is PyTorch's and
+ * the CPU backend's (src/cpu/lt_cpu_elementwise.c): bfloat16/float16 in
+ * float32, integers in int64 with wrap-around. Results may differ from the
+ * CPU's in the last bits where the CPU uses double (pow, atan2). */
+#include <math.h>
+
+#include "lt_cuda_common.cuh"
+
+/* --- math overloads (float32 and float64 versions of each function) ------------------------------- */
+__device__ __forceinline__ float m_exp(float x) { return expf(x); }
+__device__ __forceinline__ double m_exp(double x) { return exp(x); }
+__device__ __forceinline__ float m_log(float x) { return logf(x); }
+__device__ __forceinline__ double m_log(double x) { return log(x); }
+__device__ __forceinline__ float m_log1p(float x) { return log1pf(x); }
+__device__ __forceinline__ double m_log1p(double x) { return log1p(x); }
+__device__ __forceinline__ float m_sqrt(float x) { return sqrtf(x); }
+__device__ __forceinline__ double m_sqrt(double x) { return sqrt(x); }
+__device__ __forceinline__ float m_sin(float x) { return sinf(x); }
+__device__ __forceinline__ double m_sin(double x) { return sin(x); }
+__device__ __forceinline__ float m_cos(float x) { return cosf(x); }
+__device__ __forceinline__ double m_cos(double x) { return cos(x); }
+__device__ __forceinline__ float m_tanh(float x) { return tanhf(x); }
+__device__ __forceinline__ double m_tanh(double x) { return tanh(x); }
+__device__ __forceinline__ float m_erf(float x) { return erff(x); }
+__device__ __forceinline__ double m_erf(double x) { return erf(x); }
+__device__ __forceinline__ float m_floor(float x) { return floorf(x); }
+__device__ __forceinline__ double m_floor(double x) { return floor(x); }
+__device__ __forceinline__ float m_ceil(float x) { return ceilf(x); }
+__device__ __forceinline__ double m_ceil(double x) { return ceil(x); }
+__device__ __forceinline__ float m_rint(float x) { return rintf(x); }
+__device__ __forceinline__ double m_rint(double x) { return rint(x); }
+__device__ __forceinline__ float m_fabs(float x) { return fabsf(x); }
+__device__ __forceinline__ double m_fabs(double x) { return fabs(x); }
+__device__ __forceinline__ float m_pow(float x, float y) { return powf(x, y); }
+__device__ __forceinline__ double m_pow(double x, double y) { return pow(x, y); }
+__device__ __forceinline__ float m_fmod(float x, float y) { return fmodf(x, y); }
+__device__ __forceinline__ double m_fmod(double x, double y) { return fmod(x, y); }
+__device__ __forceinline__ float m_atan2(float x, float y) { return atan2f(x, y); }
+__device__ __forceinline__ double m_atan2(double x, double y) { return atan2(x, y); }
+
+/* --- unary ------------------------------------------------------------------------------------------- */
+template <typename C> __device__ __forceinline__ C un_apply(int op, C x, double p0, double p1) {
+  const C one = 1, zero = 0, half = 0.5;
+  switch (op) {
+    case LT_CU_UN_NEG: return -x;
+    case LT_CU_UN_ABS: return m_fabs(x);
+    case LT_CU_UN_EXP: return m_exp(x);
+    case LT_CU_UN_LOG: return m_log(x);
+    case LT_CU_UN_SQRT: return m_sqrt(x);
+    case LT_CU_UN_RSQRT: return one / m_sqrt(x);
+    case LT_CU_UN_SIN: return m_sin(x);
+    case LT_CU_UN_COS: return m_cos(x);
+    case LT_CU_UN_TANH: return m_tanh(x);
+    case LT_CU_UN_SIGMOID: return one / (one + m_exp(-x));
+    case LT_CU_UN_RELU: return x > zero ? x : (x != x ? x : zero);
+    case LT_CU_UN_FLOOR: return m_floor(x);
+    case LT_CU_UN_CEIL: return m_ceil(x);
+    case LT_CU_UN_ROUND: return m_rint(x); /* half to even */
+    case LT_CU_UN_SIGN: return x > zero ? one : (x < zero ? -one : x);
+    case LT_CU_UN_RECIPROCAL: return one / x;
+    case LT_CU_UN_SQUARE: return x * x;
+    case LT_CU_UN_LOGICAL_NOT: return x == zero ? one : zero;
+    case LT_CU_UN_ISNAN: return x != x ? one : zero;
+    case LT_CU_UN_CLAMP: {
+      if (x != x) return x;
+      const C lo = (C)p0, hi = (C)p1;
+      if (p0 == p0 && x < lo) x = lo;
+      if (p1 == p1 && x > hi) x = hi;
+      return x;
+    }
+    case LT_CU_UN_POW_SCALAR: return m_pow(x, (C)p0);
+    case LT_CU_UN_RPOW_SCALAR: return m_pow((C)p0, x);
+    case LT_CU_UN_LEAKY_RELU: return x > zero ? x : x * (C)p0;
+    case LT_CU_UN_GELU: return half * x * (one + m_erf(x * (C)0.7071067811865476));
+    case LT_CU_UN_GELU_TANH: {
+      const C k = (C)0.7978845608028654, a = (C)0.044715;
+      return half * x * (one + m_tanh(k * (x + a * x * x * x)));
+    }
+    case LT_CU_UN_SILU: return x / (one + m_exp(-x));
+    default: return (C)NAN;
+  }
+}
+
+/* b^e with wrap-around, as the CPU's ipow */
+__device__ __forceinline__ int64_t ipow(int64_t b, int64_t e) {
+  if (e < 0) return b == 1 ? 1 : (b == -1 ? ((e & 1) ? -1 : 1) : 0);
+  uint64_t r = 1, ub = (uint64_t)b;
+  while (e) {
+    if (e & 1) r *= ub;
+    ub *= ub;
+    e >>= 1;
+  }
+  return (int64_t)r;
+}
+
+__device__ __forceinline__ int64_t un_apply(int op, int64_t x, double p0, double p1) {
+  switch (op) {
+    case LT_CU_UN_NEG: return (int64_t)(0ull - (uint64_t)x);
+    case LT_CU_UN_ABS: return x < 0 ? (int64_t)(0ull - (uint64_t)x) : x;
+    case LT_CU_UN_RELU: return x > 0 ? x : 0;
+    case LT_CU_UN_SIGN: return (x > 0) - (x < 0);
+    case LT_CU_UN_SQUARE: return (int64_t)((uint64_t)x * (uint64_t)x);
+    case LT_CU_UN_LOGICAL_NOT: return x == 0;
+    case LT_CU_UN_ISNAN: return 0;
+    case LT_CU_UN_FLOOR: case LT_CU_UN_CEIL: case LT_CU_UN_ROUND: return x;
+    case LT_CU_UN_CLAMP:
+      if (p0 == p0 && (double)x < p0) x = (int64_t)ceil(p0);
+      if (p1 == p1 && (double)x > p1) x = (int64_t)floor(p1);
+      return x;
+    case LT_CU_UN_POW_SCALAR: return ipow(x, (int64_t)p0);
+    case LT_CU_UN_RPOW_SCALAR: return ipow((int64_t)p0, x);
+    default: return 0;
+  }
+}
+
+template <typename T, typename O, int N>
+__global__ void unary_flat(int op, O *__restrict__ out, const T *x, int64_t n, double p0, double p1) {
+  int64_t tid = blockIdx.x * (int64_t)blockDim.x + threadIdx.x, step = (int64_t)gridDim.x * blockDim.x;
+  int64_t nv = n / N;
+  for (int64_t v = tid; v < nv; v += step) {
+    Vec<T, N> a = reinterpret_cast<const Vec<T, N> *>(x)[v];
+    Vec<O, N> r;
+#pragma unroll
+    for (int j = 0; j < N; j++) r.v[j] = St<O>::f(un_apply(op, ld_c(a.v[j]), p0, p1));
+    reinterpret_cast<Vec<O, N> *>(out)[v] = r;
+  }
+  for (int64_t i = nv * N + tid; i < n; i += step) out[i] = St<O>::f(un_apply(op, ld_c(x[i]), p0, p1));
+}
+
+template <typename T, typename O, typename I>
+__global__ void unary_strided(int op, O *out, const T *x, Geo<2> g, int64_t n, double p0, double p1) {
+  I tid = (I)(blockIdx.x * blockDim.x + threadIdx.x), step = (I)(gridDim.x * blockDim.x);
+  for (I i = tid; i < (I)n; i += step) {
+    int64_t off[2];
+    geo_off<2, I>(g, i, off);
+    out[off[0]] = St<O>::f(un_apply(op, ld_c(x[off[1]]), p0, p1));
+  }
+}
+
+template <typename T, typename O>
+static lt_status unary_run(lt_cuda_ctx *c, int op, const lt_cuda_tensor *out, const lt_cuda_tensor *x, double p0,
+                           double p1) {
+  Geo<2> g;
+  const lt_cuda_tensor *ops[2] = {out, x};
+  int64_t n = geo_build<2>(g, ops);
+  if (n == 0) return LT_OK;
+  const int N = VecN<T, O>::value;
+  if (geo_flat(g, 0, false) && geo_flat(g, 1, false) && aligned16(out->data, sizeof(O) * N) &&
+      aligned16(x->data, sizeof(T) * N)) {
+    unary_flat<T, O, N><<<grid_for(c, (n + N - 1) / N, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
+        op, (O *)out->data, (const T *)x->data, n, p0, p1);
+    LT_CUDA_LAUNCHED(c, "unary_flat");
+  } else if (n < INT32_MAX) {
+    unary_strided<T, O, uint32_t><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
+        op, (O *)out->data, (const T *)x->data, g, n, p0, p1);
+    LT_CUDA_LAUNCHED(c, "unary_strided");
+  } else {
+    unary_strided<T, O, uint64_t><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
+        op, (O *)out->data, (const T *)x->data, g, n, p0, p1);
+    LT_CUDA_LAUNCHED(c, "unary_strided");
+  }
+  return LT_OK;
+}
+
+extern "C" lt_status lt_cuda_unary_k(lt_cuda_ctx *c, lt_cu_unary op, const lt_cuda_tensor *out,
+                                     const lt_cuda_tensor *x, double p0, double p1) {
+  if (out->dtype == LT_BOOL && x->dtype != LT_BOOL) {
+    /* isnan / logical_not of a non-bool tensor */
+    LT_CU_DISPATCH(x->dtype, T, return (unary_run<T, bool>(c, op, out, x, p0, p1)));
+  }
+  if (out->dtype != x->dtype)
+    return lt_error_set(LT_ERR_RUNTIME, 0, "unary kernel: output %s for input %s is not supported on cuda",
+                        lt_dtype_name(out->dtype), lt_dtype_name(x->dtype));
+  LT_CU_DISPATCH(x->dtype, T, return (unary_run<T, T>(c, op, out, x, p0, p1)));
+  return LT_OK;
+}
+
+/* --- binary --------------------------------------------------------------------------------------------- */
+template <typename C> __device__ __forceinline__ C bin_apply(int op, C a, C b, lt_cuda_derr *err) {
+  (void)err;
+  const C one = 1, zero = 0;
+  switch (op) {
+    case LT_CU_BIN_ADD: return a + b;
+    case LT_CU_BIN_SUB: return a - b;
+    case LT_CU_BIN_MUL: return a * b;
+    case LT_CU_BIN_DIV: return a / b;
+    case LT_CU_BIN_POW: return m_pow(a, b);
+    case LT_CU_BIN_MAXIMUM: return (a != a || a > b) ? a : b;
+    case LT_CU_BIN_MINIMUM: return (a != a || a < b) ? a : b;
+    case LT_CU_BIN_FMOD: return m_fmod(a, b);
+    case LT_CU_BIN_REMAINDER: {
+      C r = m_fmod(a, b);
+      return (r != zero && ((r < zero) != (b < zero))) ? r + b : r;
+    }
+    case LT_CU_BIN_ATAN2: return m_atan2(a, b);
+    case LT_CU_BIN_EQ: return a == b ? one : zero;
+    case LT_CU_BIN_NE: return a != b ? one : zero;
+    case LT_CU_BIN_LT: return a < b ? one : zero;
+    case LT_CU_BIN_LE: return a <= b ? one : zero;
+    case LT_CU_BIN_GT: return a > b ? one : zero;
+    case LT_CU_BIN_GE: return a >= b ? one : zero;
+    case LT_CU_BIN_AND: return (a != zero && b != zero) ? one : zero;
+    case LT_CU_BIN_OR: return (a != zero || b != zero) ? one : zero;
+    case LT_CU_BIN_XOR: return ((a != zero) != (b != zero)) ? one : zero;
+    default: return (C)NAN;
+  }
+}
+
+__device__ __forceinline__ int64_t bin_apply(int op, int64_t a, int64_t b, lt_cuda_derr *err) {
+  switch (op) {
+    case LT_CU_BIN_ADD: return (int64_t)((uint64_t)a + (uint64_t)b);
+    case LT_CU_BIN_SUB: return (int64_t)((uint64_t)a - (uint64_t)b);
+    case LT_CU_BIN_MUL: return (int64_t)((uint64_t)a * (uint64_t)b);
+    case LT_CU_BIN_POW: return ipow(a, b);
+    case LT_CU_BIN_MAXIMUM: return a > b ? a : b;
+    case LT_CU_BIN_MINIMUM: return a < b ? a : b;
+    case LT_CU_BIN_FMOD:
+    case LT_CU_BIN_REMAINDER: {
+      if (b == 0) {
+        derr_record(err, LT_CU_DERR_INTDIV, op == LT_CU_BIN_FMOD ? LT_CU_OP_FMOD : LT_CU_OP_REMAINDER, 0, 0, 0);
+        return 0;
+      }
+      if (b == -1) return 0; /* INT64_MIN % -1 would trap */
+      int64_t r = a % b;
+      if (op == LT_CU_BIN_REMAINDER && r != 0 && ((r < 0) != (b < 0))) r += b;
+      return r;
+    }
+    case LT_CU_BIN_EQ: return a == b;
+    case LT_CU_BIN_NE: return a != b;
+    case LT_CU_BIN_LT: return a < b;
+    case LT_CU_BIN_LE: return a <= b;
+    case LT_CU_BIN_GT: return a > b;
+    case LT_CU_BIN_GE: return a >= b;
+    case LT_CU_BIN_AND: return a && b;
+    case LT_CU_BIN_OR: return a || b;
+    case LT_CU_BIN_XOR: return (a != 0) != (b != 0);
+    default: return 0;
+  }
+}
+
+/* a and b each a contiguous run or a broadcast scalar (as_scalar/bs_scalar) */
+template <typename T, typename O, int N>
+__global__ void binary_flat(int op, O *__restrict__ out, const T *a, const T *b, bool a_scalar, bool b_scalar,
+                            int64_t n, lt_cuda_derr *err) {
+  typedef typename Compute<T>::type C;
+  int64_t tid = blockIdx.x * (int64_t)blockDim.x + threadIdx.x, step = (int64_t)gridDim.x * blockDim.x;
+  int64_t nv = n / N;
+  const C as = a_scalar ? ld_c(a[0]) : C(0), bs = b_scalar ? ld_c(b[0]) : C(0);
+  for (int64_t v = tid; v < nv; v += step) {
+    Vec<T, N> va, vb;
+    if (!a_scalar) va = reinterpret_cast<const Vec<T, N> *>(a)[v];
+    if (!b_scalar) vb = reinterpret_cast<const Vec<T, N> *>(b)[v];
+    Vec<O, N> r;
+#pragma unroll
+    for (int j = 0; j < N; j++)
+      r.v[j] = St<O>::f(bin_apply(op, a_scalar ? as : ld_c(va.v[j]), b_scalar ? bs : ld_c(vb.v[j]), err));
+    reinterpret_cast<Vec<O, N> *>(out)[v] = r;
+  }
+  for (int64_t i = nv * N + tid; i < n; i += step)
+    out[i] = St<O>::f(bin_apply(op, a_scalar ? as : ld_c(a[i]), b_scalar ? bs : ld_c(b[i]), err));
+}
+
+template <typename T, typename O, typename I>
+__global__ void binary_strided(int op, O *out, const T *a, const T *b, Geo<3> g, int64_t n, lt_cuda_derr *err) {
+  I tid = (I)(blockIdx.x * blockDim.x + threadIdx.x), step = (I)(gridDim.x * blockDim.x);
+  for (I i = tid; i < (I)n; i += step) {
+    int64_t off[3];
+    geo_off<3, I>(g, i, off);
+    out[off[0]] = St<O>::f(bin_apply(op, ld_c(a[off[1]]), ld_c(b[off[2]]), err));
+  }
+}
+
+template <typename T, typename O>
+static lt_status binary_run(lt_cuda_ctx *c, int op, const lt_cuda_tensor *out, const lt_cuda_tensor *a,
+                            const lt_cuda_tensor *b) {
+  Geo<3> g;
+  const lt_cuda_tensor *ops[3] = {out, a, b};
+  int64_t n = geo_build<3>(g, ops);
+  if (n == 0) return LT_OK;
+  const int N = VecN<T, O>::value;
+  bool a_scalar = g.ndim == 1 && g.stride[1][0] == 0, b_scalar = g.ndim == 1 && g.stride[2][0] == 0;
+  if (geo_flat(g, 0, false) && geo_flat(g, 1, true) && geo_flat(g, 2, true) && aligned16(out->data, sizeof(O) * N) &&
+      (a_scalar || aligned16(a->data, sizeof(T) * N)) && (b_scalar || aligned16(b->data, sizeof(T) * N))) {
+    binary_flat<T, O, N><<<grid_for(c, (n + N - 1) / N, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
+        op, (O *)out->data, (const T *)a->data, (const T *)b->data, a_scalar, b_scalar, n, c->derr);
+    LT_CUDA_LAUNCHED(c, "binary_flat");
+  } else if (n < INT32_MAX) {
+    binary_strided<T, O, uint32_t><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
+        op, (O *)out->data, (const T *)a->data, (const T *)b->data, g, n, c->derr);
+    LT_CUDA_LAUNCHED(c, "binary_strided");
+  } else {
+    binary_strided<T, O, uint64_t><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
+        op, (O *)out->data, (const T *)a->data, (const T *)b->data, g, n, c->derr);
+    LT_CUDA_LAUNCHED(c, "binary_strided");
+  }
+  return LT_OK;
+}
+
+extern "C" lt_status lt_cuda_binary_k(lt_cuda_ctx *c, lt_cu_binary op, const lt_cuda_tensor *out,
+                                      const lt_cuda_tensor *a, const lt_cuda_tensor *b) {
+  if (a->dtype != b->dtype)
+    return lt_error_set(LT_ERR_RUNTIME, 0, "binary kernel: operands of dtypes %s and %s", lt_dtype_name(a->dtype),
+                        lt_dtype_name(b->dtype));
+  if (op >= LT_CU_BIN_EQ || (out->dtype == LT_BOOL && a->dtype != LT_BOOL)) {
+    LT_CU_DISPATCH(a->dtype, T, return (binary_run<T, bool>(c, op, out, a, b)));
+  }
+  LT_CU_DISPATCH(a->dtype, T, return (binary_run<T, T>(c, op, out, a, b)));
+  return LT_OK;
+}
+
+/* --- where -------------------------------------------------------------------------------------------------
+ * Raw element moves: U is an unsigned type of the element's size. */
+template <typename U, typename I>
+__global__ void where_strided(U *out, const uint8_t *cond, const U *a, const U *b, Geo<4> g, int64_t n) {
+  I tid = (I)(blockIdx.x * blockDim.x + threadIdx.x), step = (I)(gridDim.x * blockDim.x);
+  for (I i = tid; i < (I)n; i += step) {
+    int64_t off[4];
+    geo_off<4, I>(g, i, off);
+    out[off[0]] = cond[off[1]] ? a[off[2]] : b[off[3]];
+  }
+}
+
+/* every operand contiguous; cond/a/b may be broadcast scalars (stride 0 -> s = 0) */
+template <typename U>
+__global__ void where_flat(U *out, const uint8_t *cond, const U *a, const U *b, int sc, int sa, int sb, int64_t n) {
+  int64_t tid = blockIdx.x * (int64_t)blockDim.x + threadIdx.x, step = (int64_t)gridDim.x * blockDim.x;
+  for (int64_t i = tid; i < n; i += step) out[i] = cond[i * sc] ? a[i * sa] : b[i * sb];
+}
+
+template <typename U>
+static lt_status where_run(lt_cuda_ctx *c, const lt_cuda_tensor *out, const lt_cuda_tensor *cond,
+                           const lt_cuda_tensor *a, const lt_cuda_tensor *b) {
+  Geo<4> g;
+  const lt_cuda_tensor *ops[4] = {out, cond, a, b};
+  int64_t n = geo_build<4>(g, ops);
+  if (n == 0) return LT_OK;
+  if (geo_flat(g, 0, false) && geo_flat(g, 1, true) && geo_flat(g, 2, true) && geo_flat(g, 3, true)) {
+    where_flat<U><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
+        (U *)out->data, (const uint8_t *)cond->data, (const U *)a->data, (const U *)b->data, (int)g.stride[1][0],
+        (int)g.stride[2][0], (int)g.stride[3][0], n);
+    LT_CUDA_LAUNCHED(c, "where_flat");
+  } else if (n < INT32_MAX) {
+    where_strided<U, uint32_t><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
+        (U *)out->data, (const uint8_t *)cond->data, (const U *)a->data, (const U *)b->data, g, n);
+    LT_CUDA_LAUNCHED(c, "where_strided");
+  } else {
+    where_strided<U, uint64_t><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
+        (U *)out->data, (const uint8_t *)cond->data, (const U *)a->data, (const U *)b->data, g, n);
+    LT_CUDA_LAUNCHED(c, "where_strided");
+  }
+  return LT_OK;
+}
+
+extern "C" lt_status lt_cuda_where_k(lt_cuda_ctx *c, const lt_cuda_tensor *out, const lt_cuda_tensor *cond,
+                                     const lt_cuda_tensor *a, const lt_cuda_tensor *b) {
+  switch (dtype_size(out->dtype)) {
+    case 1: return where_run<uint8_t>(c, out, cond, a, b);
+    case 2: return where_run<uint16_t>(c, out, cond, a, b);
+    case 4: return where_run<uint32_t>(c, out, cond, a, b);
+    default: return where_run<uint64_t>(c, out, cond, a, b);
+  }
+}
+
+/* --- fill --------------------------------------------------------------------------------------------------- */
+template <typename U, int N> __global__ void fill_flat(U *out, U v, int64_t n) {
+  int64_t tid = blockIdx.x * (int64_t)blockDim.x + threadIdx.x, step = (int64_t)gridDim.x * blockDim.x;
+  int64_t nv = n / N;
+  Vec<U, N> vv;
+#pragma unroll
+  for (int j = 0; j < N; j++) vv.v[j] = v;
+  for (int64_t i = tid; i < nv; i += step) reinterpret_cast<Vec<U, N> *>(out)[i] = vv;
+  for (int64_t i = nv * N + tid; i < n; i += step) out[i] = v;
+}
+
+template <typename U, typename I> __global__ void fill_strided(U *out, U v, Geo<1> g, int64_t n) {
+  I tid = (I)(blockIdx.x * blockDim.x + threadIdx.x), step = (I)(gridDim.x * blockDim.x);
+  for (I i = tid; i < (I)n; i += step) {
+    int64_t off[1];
+    geo_off<1, I>(g, i, off);
+    out[off[0]] = v;
+  }
+}
+
+template <typename U> static lt_status fill_run(lt_cuda_ctx *c, const lt_cuda_tensor *dst, const void *pattern) {
+  Geo<1> g;
+  const lt_cuda_tensor *ops[1] = {dst};
+  int64_t n = geo_build<1>(g, ops);
+  if (n == 0) return LT_OK;
+  U v;
+  memcpy(&v, pattern, sizeof v);
+  const int N = 16 / sizeof(U);
+  if (geo_flat(g, 0, false)) {
+    bool zero = true;
+    for (size_t i = 0; i < sizeof v; i++) zero = zero && ((const unsigned char *)pattern)[i] == 0;
+    if (zero) {
+      LT_CUDA_CHECK(cudaMemsetAsync(dst->data, 0, (size_t)n * sizeof(U), c->stream));
+      return LT_OK;
+    }
+    if (aligned16(dst->data, 16)) {
+      fill_flat<U, N><<<grid_for(c, (n + N - 1) / N, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>((U *)dst->data,
+                                                                                                    v, n);
+      LT_CUDA_LAUNCHED(c, "fill_flat");
+      return LT_OK;
+    }
+  }
+  if (n < INT32_MAX) {
+    fill_strided<U, uint32_t><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>((U *)dst->data, v, g, n);
+  } else {
+    fill_strided<U, uint64_t><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>((U *)dst->data, v, g, n);
+  }
+  LT_CUDA_LAUNCHED(c, "fill_strided");
+  return LT_OK;
+}
+
+extern "C" lt_status lt_cuda_fill_k(lt_cuda_ctx *c, const lt_cuda_tensor *dst, const void *pattern) {
+  switch (dtype_size(dst->dtype)) {
+    case 1: return fill_run<uint8_t>(c, dst, pattern);
+    case 2: return fill_run<uint16_t>(c, dst, pattern);
+    case 4: return fill_run<uint32_t>(c, dst, pattern);
+    default: return fill_run<uint64_t>(c, dst, pattern);
+  }
+}
+
+/* --- copy ----------------------------------------------------------------------------------------------------- */
+template <typename D, typename S, int N> __global__ void convert_flat(D *__restrict__ out, const S *x, int64_t n) {
+  int64_t tid = blockIdx.x * (int64_t)blockDim.x + threadIdx.x, step = (int64_t)gridDim.x * blockDim.x;
+  int64_t nv = n / N;
+  for (int64_t v = tid; v < nv; v += step) {
+    Vec<S, N> a = reinterpret_cast<const Vec<S, N> *>(x)[v];
+    Vec<D, N> r;
+#pragma unroll
+    for (int j = 0; j < N; j++) r.v[j] = St<D>::f(ld_c(a.v[j]));
+    reinterpret_cast<Vec<D, N> *>(out)[v] = r;
+  }
+  for (int64_t i = nv * N + tid; i < n; i += step) out[i] = St<D>::f(ld_c(x[i]));
+}
+
+template <typename D, typename S, typename I> __global__ void convert_strided(D *out, const S *x, Geo<2> g, int64_t n) {
+  I tid = (I)(blockIdx.x * blockDim.x + threadIdx.x), step = (I)(gridDim.x * blockDim.x);
+  for (I i = tid; i < (I)n; i += step) {
+    int64_t off[2];
+    geo_off<2, I>(g, i, off);
+    out[off[0]] = St<D>::f(ld_c(x[off[1]]));
+  }
+}
+
+/* Any pair of dtypes, switching on both at run time (the rare conversions). */
+template <typename I>
+__global__ void convert_generic(char *out, lt_dtype dd, const char *x, lt_dtype sd, Geo<2> g, int64_t n) {
+  I tid = (I)(blockIdx.x * blockDim.x + threadIdx.x), step = (I)(gridDim.x * blockDim.x);
+  size_t des = dtype_size(dd), ses = dtype_size(sd);
+  bool ints = (sd != LT_FLOAT32 && sd != LT_FLOAT64 && sd != LT_BFLOAT16 && sd != LT_FLOAT16) &&
+              (dd != LT_FLOAT32 && dd != LT_FLOAT64 && dd != LT_BFLOAT16 && dd != LT_FLOAT16);
+  for (I i = tid; i < (I)n; i += step) {
+    int64_t off[2];
+    geo_off<2, I>(g, i, off);
+    char *o = out + off[0] * (int64_t)des;
+    const char *s = x + off[1] * (int64_t)ses;
+    if (ints) st_i64(o, dd, ld_i64(s, sd));
+    else st_f64(o, dd, ld_f64(s, sd));
+  }
+}
+
+template <typename D, typename S>
+static lt_status convert_run(lt_cuda_ctx *c, const lt_cuda_tensor *dst, const lt_cuda_tensor *src, const Geo<2> &g,
+                             int64_t n) {
+  const int N = VecN<D, S>::value;
+  if (geo_flat(g, 0, false) && geo_flat(g, 1, false) && aligned16(dst->data, sizeof(D) * N) &&
+      aligned16(src->data, sizeof(S) * N)) {
+    convert_flat<D, S, N><<<grid_for(c, (n + N - 1) / N, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
+        (D *)dst->data, (const S *)src->data, n);
+    LT_CUDA_LAUNCHED(c, "convert_flat");
+  } else if (n < INT32_MAX) {
+    convert_strided<D, S, uint32_t><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
+        (D *)dst->data, (const S *)src->data, g, n);
+    LT_CUDA_LAUNCHED(c, "convert_strided");
+  } else {
+    convert_strided<D, S, uint64_t><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
+        (D *)dst->data, (const S *)src->data, g, n);
+    LT_CUDA_LAUNCHED(c, "convert_strided");
+  }
+  return LT_OK;
+}
+
+/* Same dtype: raw moves of U-sized elements. */
+template <typename U, typename I> __global__ void move_strided(U *out, const U *x, Geo<2> g, int64_t n) {
+  I tid = (I)(blockIdx.x * blockDim.x + threadIdx.x), step = (I)(gridDim.x * blockDim.x);
+  for (I i = tid; i < (I)n; i += step) {
+    int64_t off[2];
+    geo_off<2, I>(g, i, off);
+    out[off[0]] = x[off[1]];
+  }
+}
+
+template <typename U>
+static lt_status move_run(lt_cuda_ctx *c, const lt_cuda_tensor *dst, const lt_cuda_tensor *src, const Geo<2> &g,
+                          int64_t n) {
+  if (n < INT32_MAX)
+    move_strided<U, uint32_t><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
+        (U *)dst->data, (const U *)src->data, g, n);
+  else
+    move_strided<U, uint64_t><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
+        (U *)dst->data, (const U *)src->data, g, n);
+  LT_CUDA_LAUNCHED(c, "move_strided");
+  return LT_OK;
+}
+
+#define PAIR(d, s) ((int)(d) * 16 + (int)(s))
+
+extern "C" lt_status lt_cuda_copy_k(lt_cuda_ctx *c, const lt_cuda_tensor *dst, const lt_cuda_tensor *src) {
+  Geo<2> g;
+  const lt_cuda_tensor *ops[2] = {dst, src};
+  int64_t n = geo_build<2>(g, ops);
+  if (n == 0) return LT_OK;
+  if (dst->dtype == src->dtype) {
+    size_t es = dtype_size(dst->dtype);
+    if (geo_flat(g, 0, false) && geo_flat(g, 1, false)) {
+      if (dst->data != src->data)
+        LT_CUDA_CHECK(cudaMemcpyAsync(dst->data, src->data, (size_t)n * es, cudaMemcpyDeviceToDevice, c->stream));
+      return LT_OK;
+    }
+    switch (es) {
+      case 1: return move_run<uint8_t>(c, dst, src, g, n);
+      case 2: return move_run<uint16_t>(c, dst, src, g, n);
+      case 4: return move_run<uint32_t>(c, dst, src, g, n);
+      default: return move_run<uint64_t>(c, dst, src, g, n);
+    }
+  }
+  switch (PAIR(dst->dtype, src->dtype)) {
+    case PAIR(LT_FLOAT32, LT_BFLOAT16): return convert_run<float, bf16>(c, dst, src, g, n);
+    case PAIR(LT_BFLOAT16, LT_FLOAT32): return convert_run<bf16, float>(c, dst, src, g, n);
+    case PAIR(LT_FLOAT32, LT_FLOAT16): return convert_run<float, f16>(c, dst, src, g, n);
+    case PAIR(LT_FLOAT16, LT_FLOAT32): return convert_run<f16, float>(c, dst, src, g, n);
+    case PAIR(LT_FLOAT32, LT_FLOAT64): return convert_run<float, double>(c, dst, src, g, n);
+    case PAIR(LT_FLOAT64, LT_FLOAT32): return convert_run<double, float>(c, dst, src, g, n);
+    case PAIR(LT_BFLOAT16, LT_FLOAT64): return convert_run<bf16, double>(c, dst, src, g, n);
+    case PAIR(LT_FLOAT64, LT_BFLOAT16): return convert_run<double, bf16>(c, dst, src, g, n);
+    case PAIR(LT_FLOAT16, LT_FLOAT64): return convert_run<f16, double>(c, dst, src, g, n);
+    case PAIR(LT_FLOAT64, LT_FLOAT16): return convert_run<double, f16>(c, dst, src, g, n);
+    case PAIR(LT_BFLOAT16, LT_FLOAT16): return convert_run<bf16, f16>(c, dst, src, g, n);
+    case PAIR(LT_FLOAT16, LT_BFLOAT16): return convert_run<f16, bf16>(c, dst, src, g, n);
+    case PAIR(LT_FLOAT32, LT_UINT8): return convert_run<float, uint8_t>(c, dst, src, g, n);
+    case PAIR(LT_BFLOAT16, LT_UINT8): return convert_run<bf16, uint8_t>(c, dst, src, g, n);
+    case PAIR(LT_FLOAT16, LT_UINT8): return convert_run<f16, uint8_t>(c, dst, src, g, n);
+    case PAIR(LT_FLOAT32, LT_BOOL): return convert_run<float, bool>(c, dst, src, g, n);
+    case PAIR(LT_FLOAT32, LT_INT64): return convert_run<float, int64_t>(c, dst, src, g, n);
+    case PAIR(LT_FLOAT32, LT_INT32): return convert_run<float, int32_t>(c, dst, src, g, n);
+    case PAIR(LT_INT64, LT_FLOAT32): return convert_run<int64_t, float>(c, dst, src, g, n);
+    case PAIR(LT_INT32, LT_FLOAT32): return convert_run<int32_t, float>(c, dst, src, g, n);
+    case PAIR(LT_UINT8, LT_FLOAT32): return convert_run<uint8_t, float>(c, dst, src, g, n);
+    case PAIR(LT_BOOL, LT_FLOAT32): return convert_run<bool, float>(c, dst, src, g, n);
+    default: break;
+  }
+  if (n < INT32_MAX)
+    convert_generic<uint32_t><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
+        dst->data, dst->dtype, src->data, src->dtype, g, n);
+  else
+    convert_generic<uint64_t><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
+        dst->data, dst->dtype, src->data, src->dtype, g, n);
+  LT_CUDA_LAUNCHED(c, "convert_generic");
+  return LT_OK;
+}
+
+/* --- activation gradients: gx = gy * f'(x) ------------------------------------------------------------------------ */
+template <typename C> __device__ __forceinline__ C act_grad(int act, C x, C slope) {
+  const C one = 1, zero = 0, half = 0.5;
+  switch (act) {
+    case LT_CU_ACT_RELU: return x > zero ? one : zero;
+    case LT_CU_ACT_LEAKY_RELU: return x > zero ? one : slope;
+    case LT_CU_ACT_GELU: {
+      C cdf = half * (one + m_erf(x * (C)0.7071067811865476));
+      C pdf = (C)0.3989422804014327 * m_exp(-half * x * x);
+      return cdf + x * pdf;
+    }
+    case LT_CU_ACT_GELU_TANH: {
+      const C k = (C)0.7978845608028654, a = (C)0.044715;
+      C t = m_tanh(k * (x + a * x * x * x));
+      return half * (one + t) + half * x * (one - t * t) * k * (one + (C)3 * a * x * x);
+    }
+    default: { /* SILU */
+      C s = x >= zero ? one / (one + m_exp(-x)) : m_exp(x) / (one + m_exp(x));
+      return s * (one + x * (one - s));
+    }
+  }
+}
+
+template <typename T, int N>
+__global__ void act_flat(int act, T *__restrict__ gx, const T *gy, const T *x, int64_t n, double slope) {
+  typedef typename Compute<T>::type C;
+  int64_t tid = blockIdx.x * (int64_t)blockDim.x + threadIdx.x, step = (int64_t)gridDim.x * blockDim.x;
+  int64_t nv = n / N;
+  for (int64_t v = tid; v < nv; v += step) {
+    Vec<T, N> g = reinterpret_cast<const Vec<T, N> *>(gy)[v], xv = reinterpret_cast<const Vec<T, N> *>(x)[v], r;
+#pragma unroll
+    for (int j = 0; j < N; j++) r.v[j] = St<T>::f(ld_c(g.v[j]) * act_grad<C>(act, ld_c(xv.v[j]), (C)slope));
+    reinterpret_cast<Vec<T, N> *>(gx)[v] = r;
+  }
+  for (int64_t i = nv * N + tid; i < n; i += step)
+    gx[i] = St<T>::f(ld_c(gy[i]) * act_grad<C>(act, ld_c(x[i]), (C)slope));
+}
+
+template <typename T, typename I>
+__global__ void act_strided(int act, T *gx, const T *gy, const T *x, Geo<3> g, int64_t n, double slope) {
+  typedef typename Compute<T>::type C;
+  I tid = (I)(blockIdx.x * blockDim.x + threadIdx.x), step = (I)(gridDim.x * blockDim.x);
+  for (I i = tid; i < (I)n; i += step) {
+    int64_t off[3];
+    geo_off<3, I>(g, i, off);
+    gx[off[0]] = St<T>::f(ld_c(gy[off[1]]) * act_grad<C>(act, ld_c(x[off[2]]), (C)slope));
+  }
+}
+
+template <typename T>
+static lt_status act_run(lt_cuda_ctx *c, int act, const lt_cuda_tensor *gx, const lt_cuda_tensor *gy,
+                         const lt_cuda_tensor *x, double slope) {
+  Geo<3> g;
+  const lt_cuda_tensor *ops[3] = {gx, gy, x};
+  int64_t n = geo_build<3>(g, ops);
+  if (n == 0) return LT_OK;
+  const int N = 16 / sizeof(T);
+  if (geo_flat(g, 0, false) && geo_flat(g, 1, false) && geo_flat(g, 2, false) && aligned16(gx->data, 16) &&
+      aligned16(gy->data, 16) && aligned16(x->data, 16)) {
+    act_flat<T, N><<<grid_for(c, (n + N - 1) / N, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
+        act, (T *)gx->data, (const T *)gy->data, (const T *)x->data, n, slope);
+    LT_CUDA_LAUNCHED(c, "act_flat");
+  } else if (n < INT32_MAX) {
+    act_strided<T, uint32_t><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
+        act, (T *)gx->data, (const T *)gy->data, (const T *)x->data, g, n, slope);
+    LT_CUDA_LAUNCHED(c, "act_strided");
+  } else {
+    act_strided<T, uint64_t><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
+        act, (T *)gx->data, (const T *)gy->data, (const T *)x->data, g, n, slope);
+    LT_CUDA_LAUNCHED(c, "act_strided");
+  }
+  return LT_OK;
+}
+
+extern "C" lt_status lt_cuda_act_backward_k(lt_cuda_ctx *c, lt_cu_act act, const lt_cuda_tensor *gx,
+                                            const lt_cuda_tensor *gy, const lt_cuda_tensor *x, double param) {
+  LT_CU_DISPATCH_FLOAT(gx->dtype, T, return act_run<T>(c, act, gx, gy, x, param));
+  return LT_OK;
+}
+
+/* --- pointwise losses (all contiguous, of one shape) ------------------------------------------------------------ */
+/* log(1 + exp(-x)) without overflow */
+template <typename C> __device__ __forceinline__ C softplus_neg(C x) {
+  return m_log1p(m_exp(-m_fabs(x))) + (x < C(0) ? -x : C(0));
+}
+template <typename C> __device__ __forceinline__ C sigmoid_stable(C x) {
+  if (x >= C(0)) return C(1) / (C(1) + m_exp(-x));
+  C e = m_exp(x);
+  return e / (C(1) + e);
+}
+
+template <typename T>
+__global__ void ploss_fwd(int kind, T *loss, const T *x, const T *y, const T *w, const T *pw, int64_t n) {
+  typedef typename Compute<T>::type C;
+  int64_t tid = blockIdx.x * (int64_t)blockDim.x + threadIdx.x, step = (int64_t)gridDim.x * blockDim.x;
+  for (int64_t i = tid; i < n; i += step) {
+    C a = ld_c(x[i]), b = ld_c(y[i]), l;
+    if (kind == LT_CU_PLOSS_MSE) {
+      l = (a - b) * (a - b);
+    } else if (kind == LT_CU_PLOSS_L1) {
+      l = m_fabs(a - b);
+    } else {
+      C p = pw ? ld_c(pw[i]) : C(1);
+      l = (C(1) - b) * a + (C(1) + (p - C(1)) * b) * softplus_neg(a);
+      if (w) l *= ld_c(w[i]);
+    }
+    loss[i] = St<T>::f(l);
+  }
+}
+
+template <typename T>
+__global__ void ploss_bwd(int kind, T *gx, T *gy, const T *g, int64_t gs, const T *x, const T *y, const T *w,
+                          const T *pw, int64_t n) {
+  typedef typename Compute<T>::type C;
+  int64_t tid = blockIdx.x * (int64_t)blockDim.x + threadIdx.x, step = (int64_t)gridDim.x * blockDim.x;
+  for (int64_t i = tid; i < n; i += step) {
+    C a = ld_c(x[i]), b = ld_c(y[i]), gi = ld_c(g[i * gs]), da, db;
+    if (kind == LT_CU_PLOSS_MSE) {
+      da = C(2) * (a - b);
+      db = -da;
+    } else if (kind == LT_CU_PLOSS_L1) {
+      C d = a - b;
+      da = d != d ? d : (C)((a > b) - (a < b));
+      db = -da;
+    } else {
+      C p = pw ? ld_c(pw[i]) : C(1), wi = w ? ld_c(w[i]) : C(1);
+      C L = C(1) + (p - C(1)) * b;
+      da = wi * ((C(1) - b) - L * sigmoid_stable(-a));
+      db = wi * (-a + (p - C(1)) * softplus_neg(a));
+    }
+    if (gx) gx[i] = St<T>::f(gi * da);
+    if (gy) gy[i] = St<T>::f(gi * db);
+  }
+}
+
+static int64_t numel_of(const lt_cuda_tensor *t) {
+  int64_t n = 1;
+  for (int d = 0; d < t->ndim; d++) n *= t->shape[d];
+  return n;
+}
+
+extern "C" lt_status lt_cuda_ploss_forward_k(lt_cuda_ctx *c, lt_cu_ploss kind, const lt_cuda_tensor *loss,
+                                             const lt_cuda_tensor *x, const lt_cuda_tensor *y,
+                                             const lt_cuda_tensor *w, const lt_cuda_tensor *pw) {
+  int64_t n = numel_of(loss);
+  if (n == 0) return LT_OK;
+  LT_CU_DISPATCH_FLOAT(loss->dtype, T,
+    ploss_fwd<T><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
+        kind, (T *)loss->data, (const T *)x->data, (const T *)y->data, w ? (const T *)w->data : NULL,
+        pw ? (const T *)pw->data : NULL, n));
+  LT_CUDA_LAUNCHED(c, "ploss_fwd");
+  return LT_OK;
+}
+
+extern "C" lt_status lt_cuda_ploss_backward_k(lt_cuda_ctx *c, lt_cu_ploss kind, const lt_cuda_tensor *gx,
+                                              const lt_cuda_tensor *gy, const lt_cuda_tensor *g,
+                                              const lt_cuda_tensor *x, const lt_cuda_tensor *y,
+                                              const lt_cuda_tensor *w, const lt_cuda_tensor *pw) {
+  int64_t n = numel_of(x);
+  if (n == 0 || (!gx && !gy)) return LT_OK;
+  int64_t gs = numel_of(g) == 1 ? 0 : 1;
+  LT_CU_DISPATCH_FLOAT(x->dtype, T,
+    ploss_bwd<T><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
+        kind, gx ? (T *)gx->data : NULL, gy ? (T *)gy->data : NULL, (const T *)g->data, gs, (const T *)x->data,
+        (const T *)y->data, w ? (const T *)w->data : NULL, pw ? (const T *)pw->data : NULL, n));
+  LT_CUDA_LAUNCHED(c, "ploss_bwd");
+  return LT_OK;
+}

@@ -1,0 +1,473 @@
+-- luatrain.data (lt.data) — datasets and the DataLoader.
+--
+--   local ds = lt.data.CIFAR10{root = "data/cifar-10-batches-bin", train = true}
+--   local img, label = ds:get(1)      -- uint8 [3,32,32], a label in 1..10; #ds == 50000
+--   local loader = lt.data.DataLoader(ds, {batch_size = 128, shuffle = true, num_workers = 2,
+--                                          seed = 1, transform = tf})
+--   for i, images, labels in loader:iter() do ... end      -- i: the batch, 1-based
+--   for i, images, labels in loader:iter{epoch = 3, start_batch = 100} do ... end
+--
+-- Datasets: CIFAR10, CIFAR100, MNIST, FashionMNIST (read whole into memory;
+-- ds.data and ds.targets are the tensors), ImageFolder (decoded and resized
+-- in the loader's threads), TensorDataset, Subset, random_split. Each has
+-- #ds, ds:get(i) -> image, label (1-based i and labels) and ds.classes. A
+-- dataset written in Lua is any object with __len and get(self, i); the
+-- loader fetches its samples on the calling thread, as it must.
+--
+-- The loader: epoch e visits the samples in a permutation that depends only
+-- on (seed, e); batch b's random transform parameters come from
+-- Generator(seed, e, b). So the same seed gives the same batches on every
+-- machine and for any num_workers. Worker threads fetch native datasets and
+-- run the leading built-in transforms (lt.transforms); Lua transforms then
+-- run on the calling thread with the same generator. Images arrive as
+-- [B,C,H,W] (uint8 unless a transform says otherwise), labels int64 [B].
+-- With device ~= "cpu" both are moved there with :to(device) at the end (the
+-- hook the CUDA backend makes asynchronous); pin_memory is accepted and does
+-- nothing on the CPU.
+--
+-- Leaving the loop early (break, an error) stops the epoch and gives its
+-- buffers back: iter() returns a to-be-closed value as the generic for's
+-- fourth value. The worker threads end with the loader (loader:close() or
+-- the collector).
+local lt = require "luatrain.core"
+local T = require "luatrain.transforms"
+local D = lt._data
+
+local M = {}
+
+--- Generator(seed) or Generator(seed, epoch, batch): the random generator
+-- transforms draw from; the latter is the one the loader hands batch
+-- `batch` (1-based) of epoch `epoch`.
+M.Generator = D.Generator
+
+local function fail(fname, n, msg)
+  error(string.format("bad argument #%d to '%s' (%s)", n, fname, msg), 0)
+end
+
+local function keys_of(allowed)
+  local names = {}
+  for k in pairs(allowed) do names[#names + 1] = k end
+  table.sort(names)
+  return table.concat(names, ", ")
+end
+
+-- Rejects unknown keys, also in tables reached through __index (an options
+-- table may inherit shared defaults that way).
+local function check_opts(opts, n, fname, allowed)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then fail(fname, n, "expected an options table, got " .. type(opts)) end
+  local t, depth = opts, 0
+  while type(t) == "table" and depth < 16 do
+    for k in pairs(t) do
+      if not allowed[k] then fail(fname, n, string.format("unknown option '%s' (valid: %s)", tostring(k), keys_of(allowed))) end
+    end
+    local mt = getmetatable(t)
+    t = mt and type(mt) == "table" and mt.__index or nil
+    depth = depth + 1
+  end
+  return opts
+end
+
+local function opt_int(v, fname, n, what, min, max)
+  if v == nil then return nil end
+  local i = math.tointeger(v)
+  if not i then fail(fname, n, string.format("%s must be an integer, got %s", what, tostring(v))) end
+  if (min and i < min) or (max and i > max) then
+    fail(fname, n, string.format("%s must be in %s..%s, got %d", what, tostring(min or "-inf"), tostring(max or "inf"), i))
+  end
+  return i
+end
+
+local function opt_bool(v, fname, n, what)
+  if v ~= nil and type(v) ~= "boolean" then fail(fname, n, string.format("%s must be a boolean, got %s", what, type(v))) end
+  return v
+end
+
+local function opt_string(v, fname, n, what)
+  if v ~= nil and type(v) ~= "string" then fail(fname, n, string.format("%s must be a string, got %s", what, type(v))) end
+  return v
+end
+
+-- ---- native datasets ------------------------------------------------------------
+
+local Dataset = {}
+Dataset.__index = Dataset
+Dataset.__name = "Dataset"
+function Dataset.__len(self) return self._size end
+
+--- ds:get(i) -> image tensor, label (both 1-based)
+function Dataset:get(i) return D.src_get(self._source, i) end
+
+function Dataset.__tostring(self)
+  local shape = {}
+  for k, v in ipairs(self.sample_shape) do shape[k] = tostring(v) end
+  return string.format("%s(%d samples, %s [%s], %d classes)", self._kind, self._size, self.dtype,
+                       table.concat(shape, ","), #self.classes)
+end
+
+local function numbered_classes(n)
+  local c = {}
+  for k = 1, n do c[k] = tostring(k) end
+  return c
+end
+
+local function native(kind, source, classes, fields)
+  local size, dtype, shape, ncls = D.src_info(source)
+  local ds = fields or {}
+  ds._source, ds._size, ds._kind = source, size, kind
+  ds.dtype, ds.sample_shape = dtype, shape
+  ds.classes = classes or numbered_classes(ncls)
+  return setmetatable(ds, Dataset)
+end
+
+-- Adds how to get the data to a "not found" error.
+local function with_hint(err, hint)
+  err = tostring(err)
+  if err:find("does not exist", 1, true) or err:find("cannot open", 1, true) or err:find("cannot find", 1, true)
+     or err:find("is not a folder", 1, true) then
+    return err .. "; " .. hint
+  end
+  return err
+end
+
+local function cifar(fname, version, opts)
+  local allowed = {root = true, train = true}
+  if version == 100 then allowed.coarse = true end
+  opts = check_opts(opts, 1, fname, allowed)
+  local root = opt_string(opts.root, fname, 1, "root")
+    or (version == 10 and "data/cifar-10-batches-bin" or "data/cifar-100-binary")
+  local train = opt_bool(opts.train, fname, 1, "train")
+  if train == nil then train = true end
+  local coarse = opt_bool(opts.coarse, fname, 1, "coarse") or false
+  local hint = version == 10 and "get it with: bash scripts/get_cifar10.sh"
+    or "download cifar-100-binary.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html and unpack it into data/"
+  local ok, images, labels, ncls = pcall(D.cifar, root, version, train, coarse, fname)
+  if not ok then error(with_hint(images, hint), 0) end
+  local source = D.tensor_source(images, labels, ncls, fname)
+  local names = D.classes(version == 10 and "cifar10" or (coarse and "cifar100_coarse" or "cifar100"))
+  return native(fname, source, names, {root = root, train = train, data = images, targets = labels})
+end
+
+--- CIFAR10{root="data/cifar-10-batches-bin", train=true}: the binary
+-- release (data_batch_1..5.bin / test_batch.bin), uint8 [3,32,32].
+function M.CIFAR10(opts) return cifar("CIFAR10", 10, opts) end
+
+--- CIFAR100{root="data/cifar-100-binary", train=true, coarse=false}: the
+-- 100 fine classes, or the 20 superclasses with coarse=true.
+function M.CIFAR100(opts) return cifar("CIFAR100", 100, opts) end
+
+local function idx_dataset(fname, opts, default_root, hint, classes_name)
+  opts = check_opts(opts, 1, fname, {root = true, train = true})
+  local root = opt_string(opts.root, fname, 1, "root") or default_root
+  local train = opt_bool(opts.train, fname, 1, "train")
+  if train == nil then train = true end
+  local prefix = train and "train" or "t10k"
+  local ok, images, labels, ncls = pcall(D.idx, root, prefix .. "-images-idx3-ubyte", prefix .. "-labels-idx1-ubyte", 10, fname)
+  if not ok then error(with_hint(images, hint), 0) end
+  local source = D.tensor_source(images, labels, ncls, fname)
+  return native(fname, source, D.classes(classes_name), {root = root, train = train, data = images, targets = labels})
+end
+
+--- FashionMNIST{root="/usr/share/datasets/fashion-mnist", train=true}: IDX
+-- files, plain or gzipped, uint8 [1,28,28].
+function M.FashionMNIST(opts)
+  return idx_dataset("FashionMNIST", opts, "/usr/share/datasets/fashion-mnist",
+                     "install it with: apt-get install dataset-fashion-mnist", "fashion_mnist")
+end
+
+--- MNIST{root="data/mnist", train=true}
+function M.MNIST(opts)
+  return idx_dataset("MNIST", opts, "data/mnist",
+                     "put the four MNIST IDX files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+                     .. "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) there", "mnist")
+end
+
+--- ImageFolder{root=, size=, on_error="error"}: root/<class>/<image>.{jpg,png};
+-- images are decoded and resized (bilinearly) to size (a number or {h, w};
+-- default: the first image's size) in the loader's threads, always as 3
+-- channels. on_error="skip" drops unreadable images from their batch with a
+-- warning on stderr (once per file); "error" stops the loop.
+function M.ImageFolder(opts)
+  local fname = "ImageFolder"
+  opts = check_opts(opts, 1, fname, {root = true, size = true, on_error = true})
+  local root = opt_string(opts.root, fname, 1, "root")
+  if not root then fail(fname, 1, "root is required") end
+  local h, w = 0, 0
+  if type(opts.size) == "number" then
+    h = opt_int(opts.size, fname, 1, "size", 1)
+    w = h
+  elseif type(opts.size) == "table" and #opts.size == 2 then
+    h, w = opt_int(opts.size[1], fname, 1, "height", 1), opt_int(opts.size[2], fname, 1, "width", 1)
+  elseif opts.size ~= nil then
+    fail(fname, 1, "size must be a number or {h, w}")
+  end
+  local on_error = opts.on_error or "error"
+  if on_error ~= "error" and on_error ~= "skip" then
+    fail(fname, 1, "on_error must be 'error' or 'skip', got " .. tostring(on_error))
+  end
+  local source, classes = D.folder_source(root, h, w, on_error == "skip", fname)
+  return native(fname, source, classes, {root = root})
+end
+
+--- TensorDataset(images, labels [, {classes=, num_classes=}]): images a CPU
+-- tensor [N, ...] (uint8 [N,C,H,W] for the image transforms, or float),
+-- labels int64 [N] or a table, 1-based. Without classes or num_classes the
+-- largest label is the class count.
+function M.TensorDataset(images, labels, opts)
+  local fname = "TensorDataset"
+  opts = check_opts(opts, 3, fname, {classes = true, num_classes = true})
+  local classes = opts.classes
+  if classes ~= nil and type(classes) ~= "table" then fail(fname, 3, "classes must be a list of names") end
+  local n = classes and #classes or opt_int(opts.num_classes, fname, 3, "num_classes", 1) or 0
+  local source, ncls = D.tensor_source(images, labels, n, fname)
+  return native(fname, source, classes or numbered_classes(ncls), {data = images, targets = labels})
+end
+
+-- ---- subsets ------------------------------------------------------------------------
+
+local LuaSubset = {}
+LuaSubset.__index = LuaSubset
+LuaSubset.__name = "Subset"
+function LuaSubset.__len(self) return #self.indices end
+function LuaSubset:get(i)
+  local j = self.indices[i]
+  if math.type(i) ~= "integer" or not j then fail("get", 2, string.format("index %s is outside 1..%d", tostring(i), #self.indices)) end
+  return self.dataset:get(j)
+end
+function LuaSubset.__tostring(self) return string.format("Subset(%d of %d samples)", #self.indices, #self.dataset) end
+
+local function check_dataset(ds, fname, n)
+  if type(ds) == "table" and ds._source then return true end
+  local ok, len = pcall(function() return #ds end)
+  local has_get = (type(ds) == "table" or type(ds) == "userdata") and pcall(function() return ds.get end) and ds.get ~= nil
+  if not ok or math.type(len) ~= "integer" or not has_get then
+    fail(fname, n, "expected a dataset (an object with __len and get), got " .. type(ds))
+  end
+  return false
+end
+
+--- Subset(ds, indices): the samples of ds at indices (1-based; a table or
+-- an integer tensor), in that order.
+function M.Subset(ds, indices)
+  local fname = "Subset"
+  local is_native = check_dataset(ds, fname, 1)
+  if is_native then
+    local source = D.subset_source(ds._source, indices)
+    return native("Subset", source, ds.classes, {dataset = ds, indices = indices})
+  end
+  local list = indices
+  if lt.is_tensor(indices) then
+    if indices:dim() ~= 1 then fail(fname, 2, "expected a 1-D tensor of indices") end
+    list = indices:tolist()
+  elseif type(indices) ~= "table" then
+    fail(fname, 2, "expected indices as a table or an int64 tensor, got " .. type(indices))
+  end
+  local n, copy = #ds, {}
+  for k, j in ipairs(list) do
+    if math.type(j) ~= "integer" or j < 1 or j > n then
+      fail(fname, 2, string.format("index %s at position %d is outside 1..%d", tostring(j), k, n))
+    end
+    copy[k] = j
+  end
+  return setmetatable({dataset = ds, indices = copy, classes = ds.classes}, LuaSubset)
+end
+
+--- random_split(ds, lengths, seed): disjoint random Subsets of the given
+-- lengths (summing to #ds), or fractions summing to 1 (the remainder goes
+-- one by one to the first subsets, as PyTorch). seed: default from the
+-- global generator.
+function M.random_split(ds, lengths, seed)
+  local fname = "random_split"
+  check_dataset(ds, fname, 1)
+  local n = #ds
+  if type(lengths) ~= "table" or #lengths == 0 then fail(fname, 2, "expected a list of lengths") end
+  local sizes, total = {}, 0
+  local fractions = true
+  for _, v in ipairs(lengths) do
+    if type(v) ~= "number" or v < 0 then fail(fname, 2, "lengths must be non-negative numbers") end
+    if math.type(v) == "integer" then fractions = false end
+  end
+  if fractions then
+    local fsum = 0
+    for k, f in ipairs(lengths) do sizes[k] = math.floor(n * f) fsum = fsum + f end
+    if math.abs(fsum - 1) > 1e-6 then fail(fname, 2, string.format("fractions must sum to 1, got %g", fsum)) end
+    local given = 0
+    for _, s in ipairs(sizes) do given = given + s end
+    for k = 0, n - given - 1 do
+      local j = k % #sizes + 1
+      sizes[j] = sizes[j] + 1
+    end
+  else
+    for k, v in ipairs(lengths) do
+      sizes[k] = math.tointeger(v) or fail(fname, 2, "lengths must be integers (or fractions summing to 1)")
+    end
+  end
+  for _, s in ipairs(sizes) do total = total + s end
+  if total ~= n then fail(fname, 2, string.format("lengths sum to %d but the dataset has %d samples", total, n)) end
+  seed = opt_int(seed, fname, 3, "seed") or D.random_seed()
+  local perm = D.permutation(seed, 0, n)
+  local out, pos = {}, 0
+  for k, s in ipairs(sizes) do
+    local idx = table.move(perm, pos + 1, pos + s, 1, {})
+    pos = pos + s
+    out[k] = M.Subset(ds, idx)
+  end
+  return out
+end
+
+-- ---- the DataLoader --------------------------------------------------------------------
+
+local DataLoader = {}
+DataLoader.__index = DataLoader
+DataLoader.__name = "DataLoader"
+
+local loader_options = {batch_size = true, shuffle = true, drop_last = true, num_workers = true, prefetch = true,
+                        seed = true, transform = true, device = true, pin_memory = true}
+
+local function callable(f)
+  if type(f) == "function" then return true end
+  local mt = getmetatable(f)
+  return mt ~= nil and type(mt) == "table" and mt.__call ~= nil
+end
+
+--- DataLoader(ds, {batch_size=1, shuffle=false, drop_last=false,
+-- num_workers=0, prefetch=2*num_workers, seed=<from the global generator>,
+-- transform=nil, device="cpu", pin_memory=false})
+function M.DataLoader(ds, opts)
+  local fname = "DataLoader"
+  local is_native = check_dataset(ds, fname, 1)
+  opts = check_opts(opts, 2, fname, loader_options)
+  local self = setmetatable({dataset = ds}, DataLoader)
+  self.batch_size = opt_int(opts.batch_size, fname, 2, "batch_size", 1) or 1
+  self.shuffle = opt_bool(opts.shuffle, fname, 2, "shuffle") or false
+  self.drop_last = opt_bool(opts.drop_last, fname, 2, "drop_last") or false
+  self.num_workers = opt_int(opts.num_workers, fname, 2, "num_workers", 0, 256) or 0
+  self.prefetch = opt_int(opts.prefetch, fname, 2, "prefetch", 1, 1024)
+  self.seed = opt_int(opts.seed, fname, 2, "seed") or D.random_seed()
+  self.pin_memory = opt_bool(opts.pin_memory, fname, 2, "pin_memory") or false
+  self.device = opt_string(opts.device, fname, 2, "device") or "cpu"
+  self.transform = opts.transform
+  if self.transform ~= nil and not callable(self.transform) then
+    fail(fname, 2, "transform must be callable as transform(batch, gen), got " .. type(self.transform))
+  end
+  if self.device ~= "cpu" then
+    local ok, err = pcall(function() return lt.empty(0):to(self.device) end)
+    if not ok then error(string.format("%s: device '%s' is not usable: %s", fname, self.device, tostring(err)), 0) end
+  end
+  -- Leading built-ins run natively (in the workers); the rest here.
+  local list = T.flatten(self.transform)
+  local steps, rest = {}, {}
+  for _, tf in ipairs(list) do
+    if is_native and #rest == 0 and T.is_builtin(tf) then steps[#steps + 1] = tf._step else rest[#rest + 1] = tf end
+  end
+  self._rest = rest
+  self._next_epoch = 1
+  self._token = 0
+  if is_native then
+    self._h = D.loader(ds._source, {batch_size = self.batch_size, shuffle = self.shuffle, drop_last = self.drop_last,
+                                    num_workers = self.num_workers, prefetch = self.prefetch, seed = self.seed},
+                       #steps > 0 and steps or nil, #rest > 0)
+    self._nbatches = #self._h
+  else
+    local n = #ds
+    self._nbatches = self.drop_last and n // self.batch_size or (n + self.batch_size - 1) // self.batch_size
+  end
+  return self
+end
+
+--- #loader: batches per epoch
+function DataLoader.__len(self) return self._nbatches end
+
+function DataLoader.__tostring(self)
+  return string.format("DataLoader(%d samples, batch_size %d, %d batches, shuffle %s, %d workers, seed %d, device %s)",
+                       #self.dataset, self.batch_size, self._nbatches, tostring(self.shuffle), self.num_workers,
+                       self.seed, self.device)
+end
+
+--- loader:close(): stops the workers and frees the buffers now (the
+-- collector does it otherwise).
+function DataLoader:close()
+  if self._h then self._h:close() end
+end
+
+-- One batch of a Lua dataset, fetched here: positions first..last of order.
+local function lua_batch(ds, order, first, last)
+  local images, labels = {}, {}
+  local shape, dtype
+  for k = first, last do
+    local j = order and order[k] or k
+    local img, label = ds:get(j)
+    if not lt.is_tensor(img) then error(string.format("DataLoader: dataset:get(%d) returned a %s, expected an image tensor", j, type(img)), 0) end
+    if lt.is_tensor(label) then label = label:item() end
+    if math.type(label) ~= "integer" then
+      error(string.format("DataLoader: dataset:get(%d) returned the label %s, expected an integer", j, tostring(label)), 0)
+    end
+    local s = img:shape()
+    if not shape then
+      shape, dtype = s, img:dtype()
+    else
+      local same = #s == #shape and img:dtype() == dtype
+      for d = 1, #s do same = same and s[d] == shape[d] end
+      if not same then
+        error(string.format("DataLoader: dataset:get(%d) returned a %s [%s] image, the batch's first is %s [%s]", j,
+                            img:dtype(), table.concat(s, ","), dtype, table.concat(shape, ",")), 0)
+      end
+    end
+    images[#images + 1] = img
+    labels[#labels + 1] = label
+  end
+  local full = {#images}
+  for d = 1, #shape do full[d + 1] = shape[d] end
+  local batch = lt.empty(full, {dtype = dtype})
+  for k, img in ipairs(images) do batch[k] = img end
+  return batch, lt.tensor(labels, {dtype = "int64"})
+end
+
+--- for i, images, labels in loader:iter{epoch=, start_batch=} do ... end
+-- epoch: default the next one (1, 2, ... over successive calls);
+-- start_batch: begin at that batch (1-based), skipping the ones before it
+-- without fetching them, for an exact resume in the middle of an epoch.
+function DataLoader:iter(opts)
+  local fname = "iter"
+  opts = check_opts(opts, 1, fname, {epoch = true, start_batch = true})
+  local epoch = opt_int(opts.epoch, fname, 1, "epoch", 0) or self._next_epoch
+  local start = opt_int(opts.start_batch, fname, 1, "start_batch", 1, self._nbatches + 1) or 1
+  self._next_epoch = epoch + 1
+  self._token = self._token + 1
+  local token, h, rest, device = self._token, self._h, self._rest, self.device
+  local ds, bs, nb, seed = self.dataset, self.batch_size, self._nbatches, self.seed
+  local order, b = nil, start - 1
+  if h then
+    h:start(epoch, start - 1)
+  elseif self.shuffle then
+    order = D.permutation(seed, epoch, #ds)
+  end
+  local function step()
+    if self._token ~= token then
+      error("DataLoader: this loop's epoch was abandoned: iter() was called again on the same loader", 0)
+    end
+    local i, images, labels, gen
+    if h then
+      i, images, labels, gen = h:next()
+      if not i then return nil end
+    else
+      if b >= nb then return nil end
+      b = b + 1
+      i = b
+      images, labels = lua_batch(ds, order, (b - 1) * bs + 1, math.min(b * bs, #ds))
+      gen = #rest > 0 and D.Generator(seed, epoch, b) or nil
+    end
+    for _, tf in ipairs(rest) do images = tf(images, gen) end
+    if device ~= "cpu" then
+      images = images:to(device)
+      labels = labels:to(device)
+    end
+    return i, images, labels
+  end
+  local closer = setmetatable({}, {__close = function()
+    if h and self._token == token then h:stop() end
+  end})
+  return step, nil, nil, closer
+end
+
+return M

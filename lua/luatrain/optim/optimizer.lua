@@ -1,0 +1,443 @@
+-- luatrain.optim.Optimizer — the base class of every optimizer: parameter
+-- groups, per-parameter state, zero_grad, step, state_dict/load_state_dict
+-- and add_param_group, with PyTorch's semantics (torch.optim.Optimizer).
+-- The built-in algorithms (SGD, Adam, AdamW, RMSprop, Adadelta, Adagrad)
+-- subclass it and run their arithmetic in fused C kernels (lt._optim); this
+-- file holds no arithmetic.
+--
+-- Writing an optimizer in Lua (scripts/examples/lua_optimizer.lua is a
+-- complete, runnable one):
+--
+--   local Optimizer = lt.optim.Optimizer
+--   -- the hyper-parameters and their defaults: the only names accepted in
+--   -- the options table and in parameter groups (a typo is an error)
+--   local MySGD = Optimizer:extend("MySGD", {lr = 0.01, momentum = 0.9})
+--
+--   -- optional: reject bad values; fail(fmt, ...) raises an error naming
+--   -- the function, the argument and the parameter group
+--   function MySGD:check_group(group, fail)
+--     Optimizer.check_number(fail, "lr", group.lr, 0)           -- lr >= 0
+--     Optimizer.check_number(fail, "momentum", group.momentum, 0, 1, true)
+--   end
+--
+--   -- one step for one parameter group; step() calls it for every group
+--   -- with autograd off. Skip parameters whose gradient is nil.
+--   function MySGD:step_group(group)
+--     for _, p in ipairs(group.params) do
+--       local g = p.grad
+--       if g ~= nil then
+--         local state = self:param_state(p)     -- a table kept per parameter
+--         if state.buf == nil then state.buf = g:clone()
+--         else state.buf:mul_(group.momentum):add_(g) end
+--         p:add_(state.buf, -group.lr)          -- in place
+--       end
+--     end
+--   end
+--
+--   local opt = MySGD(net:parameters(), {lr = 0.1})
+--
+-- Tensors in the per-parameter state are saved by name by state_dict() and
+-- checked against the parameter's shape and cast to its dtype and device by
+-- load_state_dict(); numbers (a step count) are saved as they are. A
+-- subclass may list the state a parameter must have once it has any
+-- (MySGD.state_keys = function(self, group) return {"buf"} end) so that a
+-- state dict of another optimizer is rejected.
+--
+-- State dicts have PyTorch's structure with Lua's 1-based indices:
+--   {state = {[i] = {momentum_buffer = <tensor>, step = 3, ...}, ...},
+--    param_groups = {{lr = 0.1, momentum = 0.9, ..., params = {1, 2, 3}}, ...}}
+-- Parameter i is the i-th parameter in group order (PyTorch's index i-1).
+local lt = require "luatrain.core"
+local util = require "luatrain.optim.util"
+
+local Optimizer = util.class("Optimizer")
+Optimizer.hyper = {}
+
+-- A subclass named `name` whose hyper-parameters and PyTorch defaults are
+-- `hyper` (values are numbers, booleans or lists of numbers such as betas).
+function Optimizer:extend(name, hyper)
+  if type(name) ~= "string" then util.argerror("extend", 1, "expected a class name (string), got %s", util.typename(name)) end
+  if hyper ~= nil and type(hyper) ~= "table" then
+    util.argerror("extend", 2, "expected a table of hyper-parameter defaults, got %s", util.typename(hyper))
+  end
+  local cls = util.class(name, self)
+  cls.hyper = util.copy(hyper or self.hyper)
+  return cls
+end
+
+function Optimizer.new(cls, params, opts)
+  if cls == Optimizer then
+    util.raise("Optimizer is a base class: make an optimizer with Optimizer:extend(name, hyper) and define step_group")
+  end
+  local self = setmetatable({}, cls)
+  self:init(params, opts)
+  return self
+end
+
+-- "invalid <name> <v> (expected ...)" unless lo <= v <= hi (v < hi when
+-- hi_open); hi defaults to +inf (exclusive: lr = inf is rejected too).
+function Optimizer.check_number(fail, name, v, lo, hi, hi_open)
+  hi = hi or math.huge
+  if hi == math.huge then hi_open = true end
+  if v ~= v or v < lo or v > hi or (hi_open and v == hi) then
+    local num = util.num
+    if hi == math.huge then
+      fail("invalid %s %s (expected a number >= %s)", name, num(v), num(lo))
+    else
+      fail("invalid %s %s (expected %s <= %s %s %s)", name, num(v), num(lo), name, hi_open and "<" or "<=", num(hi))
+    end
+  end
+end
+
+-- Types of the hyper-parameters, then the subclass's check_group.
+function Optimizer:_check_group(group, fname, argn, where)
+  local function fail(fmt, ...) util.argerror(fname, argn, "%s" .. fmt, where, ...) end
+  for _, k in ipairs(util.sorted_keys(self.hyper)) do
+    local def, v = self.hyper[k], group[k]
+    if type(def) == "table" then
+      local ok = type(v) == "table" and not util.is_tensor(v) and #v == #def
+      for i = 1, #def do ok = ok and type(v[i]) == "number" end
+      if not ok then fail("hyper-parameter '%s' must be a list of %d numbers, got %s", k, #def, util.typename(v)) end
+    elseif type(v) ~= type(def) then
+      fail("hyper-parameter '%s' must be a %s, got %s", k, type(def), util.typename(v))
+    end
+  end
+  if self.check_group then self:check_group(group, fail) end
+end
+
+local function hyper_list(self)
+  local ks = util.sorted_keys(self.hyper)
+  ks[#ks + 1] = "params"
+  return table.concat(ks, ", ")
+end
+
+-- Adds one group (a table with `params`) after checking it; argn/fname name
+-- the Lua call for messages, label says which group ("parameter group 2: ").
+function Optimizer:_add_group(group, fname, argn, label)
+  if type(group) ~= "table" or util.is_tensor(group) then
+    util.argerror(fname, argn, "%sexpected a table {params = {...}, <hyper-parameters>}, got %s", label, util.typename(group))
+  end
+  local ps = group.params
+  if util.is_tensor(ps) then ps = {ps} end
+  if type(ps) ~= "table" then
+    util.argerror(fname, argn, "%s'params' must be a tensor or a list of tensors, got %s", label, util.typename(ps))
+  end
+  if #ps == 0 then util.argerror(fname, argn, "%soptimizer got an empty parameter list", label) end
+  for k in pairs(group) do
+    if k ~= "params" and (type(k) ~= "string" or self.hyper[k] == nil) then
+      util.argerror(fname, argn, "%sunknown hyper-parameter '%s' for %s (valid: %s)", label, tostring(k), self.__name,
+                    hyper_list(self))
+    end
+  end
+  local owner = {}
+  for gi, g in ipairs(self.param_groups) do
+    for _, p in ipairs(g.params) do owner[p] = gi end
+  end
+  local new = {params = {}}
+  local seen = {}
+  for i, p in ipairs(ps) do
+    if not util.is_tensor(p) then
+      util.argerror(fname, argn, "%sparams[%d] is a %s; an optimizer can only optimize tensors", label, i, util.typename(p))
+    end
+    if p.is_leaf == false then
+      util.argerror(fname, argn, "%sparams[%d] is not a leaf tensor (it was computed by an op); can't optimize it", label, i)
+    end
+    if seen[p] then
+      util.argerror(fname, argn, "%sparams[%d] is the same tensor as params[%d]: a parameter may appear only once", label, i,
+                    seen[p])
+    end
+    if owner[p] then
+      util.argerror(fname, argn, "%sparams[%d] is already in parameter group %d: a parameter may be in only one group",
+                    label, i, owner[p])
+    end
+    seen[p] = i
+    new.params[i] = p
+  end
+  for k, def in pairs(self.defaults) do
+    if group[k] ~= nil then new[k] = util.copy(group[k]) else new[k] = util.copy(def) end
+  end
+  self:_check_group(new, fname, argn, label)
+  self.param_groups[#self.param_groups + 1] = new
+  return new
+end
+
+-- params: a list of tensors, or a list of parameter groups; opts: the
+-- hyper-parameters' values for groups that don't set their own.
+function Optimizer:init(params, opts)
+  local fname = self.__name
+  if opts ~= nil and (type(opts) ~= "table" or util.is_tensor(opts)) then
+    util.argerror(fname, 2, "expected a table of hyper-parameters, got %s", util.typename(opts))
+  end
+  for k in pairs(opts or {}) do
+    if type(k) ~= "string" or self.hyper[k] == nil then
+      util.argerror(fname, 2, "unknown hyper-parameter '%s' for %s (valid: %s)", tostring(k), fname,
+                    table.concat(util.sorted_keys(self.hyper), ", "))
+    end
+  end
+  self.defaults = {}
+  for k, v in pairs(self.hyper) do self.defaults[k] = util.copy(v) end
+  for k, v in pairs(opts or {}) do self.defaults[k] = util.copy(v) end
+  self:_check_group(self.defaults, fname, 2, "")
+  self.state = {}
+  self.param_groups = {}
+
+  if type(params) ~= "table" or util.is_tensor(params) then
+    util.argerror(fname, 1, "expected a list of tensors or of parameter groups, got %s%s", util.typename(params),
+                  util.is_tensor(params) and " (wrap a single tensor in a list: {t})" or "")
+  end
+  if params[1] == nil then
+    if next(params) == nil then util.argerror(fname, 1, "optimizer got an empty parameter list") end
+    util.argerror(fname, 1, "expected a list (keys 1..n) of tensors or of parameter groups, got a table with key '%s'",
+                  tostring(next(params)))
+  end
+  if util.is_tensor(params[1]) then
+    self:_add_group({params = params}, fname, 1, "")
+  else
+    for i, g in ipairs(params) do
+      if util.is_tensor(g) or type(g) ~= "table" then
+        util.argerror(fname, 1, "params[%d] is a %s but params[1] is a parameter group: give a list of tensors or a list of groups",
+                      i, util.typename(g))
+      end
+      self:_add_group(g, fname, 1, string.format("parameter group %d: ", i))
+    end
+  end
+end
+
+-- PyTorch's add_param_group: the group's missing hyper-parameters come from
+-- the defaults given at construction.
+function Optimizer:add_param_group(group)
+  self:_add_group(group, "add_param_group", 1, "")
+end
+
+-- The state table of parameter p, created empty on first use.
+function Optimizer:param_state(p)
+  local s = self.state[p]
+  if s == nil then
+    s = {}
+    self.state[p] = s
+  end
+  return s
+end
+
+-- zero_grad{set_to_none = true}: drops the gradients (the default, as in
+-- PyTorch 2), or fills them with zeros in place when set_to_none = false.
+function Optimizer:zero_grad(opts)
+  opts = util.check_opts(opts, "zero_grad", 1, {set_to_none = true})
+  local none = opts.set_to_none
+  if none == nil then none = true end
+  if type(none) ~= "boolean" then
+    util.argerror("zero_grad", 1, "set_to_none must be a boolean, got %s", util.typename(none))
+  end
+  for _, group in ipairs(self.param_groups) do
+    for _, p in ipairs(group.params) do
+      local g = util.get_grad(p)
+      if g ~= nil then
+        if none then util.set_grad(p, nil) else g:zero_() end
+      end
+    end
+  end
+end
+
+-- step([closure]): closure (with autograd on) re-evaluates the model and
+-- returns the loss, which step returns; then every group is updated with
+-- autograd off.
+function Optimizer:step(closure)
+  if closure ~= nil and type(closure) ~= "function" then
+    util.argerror("step", 1, "expected a function (a closure returning the loss) or nil, got %s", util.typename(closure))
+  end
+  local loss
+  if closure then util.enable_grad(function() loss = closure() end) end
+  util.no_grad(function()
+    for gi, group in ipairs(self.param_groups) do self:step_group(group, gi) end
+  end)
+  return loss
+end
+
+function Optimizer:step_group()
+  util.raise("%s does not define step_group(group) (or step(closure)): an optimizer subclass must", self.__name)
+end
+
+-- A shallow copy of p's state (false when it has none), taken before a
+-- step changes it, so a failed kernel call can put it back.
+function Optimizer:_snapshot(p)
+  local st = self.state[p]
+  if st == nil then return false end
+  local c = {}
+  for k, v in pairs(st) do c[k] = v end
+  return c
+end
+
+-- Runs a fused kernel (lt._optim.*). On failure (the kernel checks every
+-- list before it writes anything) the state of params[k] goes back to
+-- snaps[k], and the error says which optimizer, group and parameter it was
+-- about: idx[k] is the position in the group of list entry k.
+function Optimizer:_run_kernel(gi, idx, params, snaps, f, ...)
+  local ok, err = pcall(f, ...)
+  if ok then return end
+  for k, p in ipairs(params) do
+    if snaps[k] ~= nil then self.state[p] = snaps[k] or nil end
+  end
+  err = tostring(err)
+  local msg = err:match("bad argument #%d+ to '[%w_]+' %((.*)%)$") or err:match("[%w_]+: (.*)$") or err
+  local k = tonumber(msg:match("%a+%[(%d+)%]"))
+  local which = (k and idx[k]) and string.format(", parameter %d", idx[k]) or ""
+  util.raise("%s:step(): parameter group %d%s: %s", self.__name, gi, which, msg)
+end
+
+-- --- state dicts ---------------------------------------------------------------
+
+-- Names of per-parameter state that are numbers rather than tensors shaped
+-- like the parameter (a PyTorch checkpoint may hold them as 1-element tensors).
+Optimizer.scalar_state = {step = true}
+
+function Optimizer:state_dict()
+  local index, n = {}, 0
+  local groups = {}
+  for gi, g in ipairs(self.param_groups) do
+    local packed = {}
+    for k, v in pairs(g) do
+      if k ~= "params" then packed[k] = util.copy(v) end
+    end
+    packed.params = {}
+    for j, p in ipairs(g.params) do
+      if index[p] == nil then
+        n = n + 1
+        index[p] = n
+      end
+      packed.params[j] = index[p]
+    end
+    groups[gi] = packed
+  end
+  local state = {}
+  for p, s in pairs(self.state) do
+    if index[p] and next(s) ~= nil then
+      local c = {}
+      for k, v in pairs(s) do c[k] = v end
+      state[index[p]] = c
+    end
+  end
+  return {state = state, param_groups = groups}
+end
+
+local function as_index_list(v)
+  if util.is_tensor(v) then return v:tolist() end
+  return v
+end
+
+local function shape_str(t) return "[" .. table.concat(t:shape(), ",") .. "]" end
+
+-- Loads a state dict made by state_dict() (of an optimizer of the same class
+-- over parameters of the same shapes, in the same groups): tensors are
+-- copied (cast to each parameter's dtype and device), hyper-parameters
+-- replace the groups' (parameters stay). Checks everything before changing
+-- anything.
+function Optimizer:load_state_dict(sd)
+  local F = "load_state_dict"
+  if type(sd) ~= "table" or type(sd.state) ~= "table" or type(sd.param_groups) ~= "table" then
+    util.argerror(F, 1, "expected a state dict {state = {...}, param_groups = {...}}, got %s%s", util.typename(sd),
+                  type(sd) == "table" and " without 'state' or 'param_groups'" or "")
+  end
+  local saved = sd.param_groups
+  if #saved ~= #self.param_groups then
+    util.argerror(F, 1, "the state dict has %d parameter groups, this %s has %d", #saved, self.__name, #self.param_groups)
+  end
+  local id_map = {}
+  local new_groups = {}
+  for gi, g in ipairs(self.param_groups) do
+    local sg = saved[gi]
+    if type(sg) ~= "table" then util.argerror(F, 1, "param_groups[%d] is a %s, expected a table", gi, util.typename(sg)) end
+    local sp = as_index_list(sg.params)
+    if type(sp) ~= "table" then util.argerror(F, 1, "param_groups[%d] has no list 'params'", gi) end
+    if #sp ~= #g.params then
+      util.argerror(F, 1, "parameter group %d of the state dict has %d parameters, this optimizer's group %d has %d", gi,
+                    #sp, gi, #g.params)
+    end
+    for j, p in ipairs(g.params) do
+      local id = math.tointeger(sp[j])
+      if id == nil then util.argerror(F, 1, "param_groups[%d].params[%d] is not an integer index", gi, j) end
+      id_map[id] = p
+    end
+    local ng = {params = g.params}
+    for _, k in ipairs(util.sorted_keys(self.hyper)) do
+      if sg[k] == nil then
+        util.argerror(F, 1, "parameter group %d of the state dict lacks hyper-parameter '%s' (is it the state of another optimizer than %s?)",
+                      gi, k, self.__name)
+      end
+    end
+    for k, v in pairs(sg) do
+      if k ~= "params" then ng[k] = util.copy(v) end
+    end
+    self:_check_group(ng, F, 1, string.format("parameter group %d of the state dict: ", gi))
+    new_groups[gi] = ng
+  end
+  local new_state = {}
+  for key, s in pairs(sd.state) do
+    local id = math.tointeger(key) or math.tointeger(tonumber(key))
+    local p = id and id_map[id]
+    if p == nil then
+      util.argerror(F, 1, "the state dict has state for parameter %s, which is in none of its parameter groups", tostring(key))
+    end
+    if type(s) ~= "table" then util.argerror(F, 1, "state[%s] is a %s, expected a table", tostring(key), util.typename(s)) end
+    local ns = {}
+    for k, v in pairs(s) do
+      if self.scalar_state[k] then
+        if util.is_tensor(v) then
+          if v:numel() ~= 1 then
+            util.argerror(F, 1, "state '%s' of parameter %d has shape %s, expected a number", k, id, shape_str(v))
+          end
+          v = v:item()
+        elseif type(v) ~= "number" then
+          util.argerror(F, 1, "state '%s' of parameter %d is a %s, expected a number", k, id, util.typename(v))
+        end
+        ns[k] = v
+      elseif util.is_tensor(v) then
+        local ps, vs = shape_str(p), shape_str(v)
+        if ps ~= vs then
+          util.argerror(F, 1, "state '%s' of parameter %d has shape %s, expected %s (the parameter's shape)", k, id, vs, ps)
+        end
+        local c = v:to(p:device()):to(p:dtype())
+        if lt.shares_storage(c, v) then c = c:clone() end
+        ns[k] = c
+      else
+        ns[k] = util.copy(v)
+      end
+    end
+    if self.state_keys and next(ns) ~= nil then
+      local gi
+      for i, g in ipairs(new_groups) do
+        for _, q in ipairs(g.params) do if q == p then gi = i end end
+      end
+      for _, k in ipairs(self:state_keys(new_groups[gi])) do
+        if ns[k] == nil then
+          util.argerror(F, 1, "state of parameter %d lacks '%s' (is it the state of another optimizer than %s?)", id, k,
+                        self.__name)
+        end
+      end
+    end
+    new_state[p] = ns
+  end
+  self.param_groups = new_groups
+  self.state = new_state
+end
+
+function Optimizer:__tostring()
+  local lines = {self.__name .. " ("}
+  for gi, g in ipairs(self.param_groups) do
+    lines[#lines + 1] = string.format("Parameter Group %d", gi)
+    for _, k in ipairs(util.sorted_keys(g)) do
+      if k ~= "params" then
+        local v = g[k]
+        if type(v) == "table" then
+          local parts = {}
+          for i, x in ipairs(v) do parts[i] = util.num(x) end
+          v = "(" .. table.concat(parts, ", ") .. ")"
+        end
+        lines[#lines + 1] = string.format("    %s: %s", k, util.num(v))
+      end
+    end
+  end
+  lines[#lines + 1] = ")"
+  return table.concat(lines, "\n")
+end
+
+return Optimizer

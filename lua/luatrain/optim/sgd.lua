@@ -1,0 +1,66 @@
+-- luatrain.optim.SGD — stochastic gradient descent with momentum, dampening,
+-- Nesterov momentum, weight decay and maximize, as torch.optim.SGD (same
+-- defaults: lr = 1e-3, everything else off). One fused kernel call per
+-- parameter group (lt._optim.sgd); this file only keeps the state.
+--
+-- State per parameter: momentum_buffer (only when momentum ~= 0), created on
+-- the parameter's first step with a gradient (it then equals the gradient,
+-- undampened, as in PyTorch).
+local lt = require "luatrain.core"
+local util = require "luatrain.optim.util"
+local Optimizer = require "luatrain.optim.optimizer"
+
+local SGD = Optimizer:extend("SGD", {
+  lr = 1e-3, momentum = 0, dampening = 0, weight_decay = 0, nesterov = false, maximize = false,
+})
+
+function SGD:check_group(g, fail)
+  Optimizer.check_number(fail, "lr", g.lr, 0)
+  Optimizer.check_number(fail, "momentum", g.momentum, 0)
+  Optimizer.check_number(fail, "weight_decay", g.weight_decay, 0)
+  if g.dampening ~= g.dampening or math.abs(g.dampening) == math.huge then
+    fail("invalid dampening %s (expected a finite number)", util.num(g.dampening))
+  end
+  if g.nesterov and (g.momentum <= 0 or g.dampening ~= 0) then
+    fail("nesterov momentum requires a momentum > 0 and zero dampening (got momentum %s, dampening %s)",
+         util.num(g.momentum), util.num(g.dampening))
+  end
+end
+
+function SGD:state_keys(g)
+  if g.momentum ~= 0 then return {"momentum_buffer"} end
+  return {}
+end
+
+function SGD:step_group(g, gi)
+  local params, grads, bufs, fresh, idx = {}, {}, {}, {}, {}
+  local mom = g.momentum ~= 0
+  local snaps = {}
+  local n = 0
+  for j, p in ipairs(g.params) do
+    local grad = util.get_grad(p)
+    if grad ~= nil then
+      local snap = self:_snapshot(p)
+      n = n + 1
+      snaps[n] = snap
+      params[n], grads[n], idx[n] = p, grad, j
+      if mom then
+        local st = self:param_state(p)
+        local buf = st.momentum_buffer
+        fresh[n] = buf == nil
+        if buf == nil then
+          buf = lt.empty_like(p)
+          st.momentum_buffer = buf
+        end
+        bufs[n] = buf
+      end
+    end
+  end
+  if n == 0 then return end
+  self:_run_kernel(gi, idx, params, snaps, lt._optim.sgd, params, grads, mom and bufs or nil, mom and fresh or nil, {
+    lr = g.lr, momentum = g.momentum, dampening = g.dampening, weight_decay = g.weight_decay,
+    nesterov = g.nesterov, maximize = g.maximize,
+  })
+end
+
+return SGD

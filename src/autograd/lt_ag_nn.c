@@ -1,0 +1,394 @@
+/* lt_ag_nn.c — autograd recording for the nn functions (see lt_ag_nn.h).
+ * Each forward runs the op layer, then (only when an input needs a gradient)
+ * creates a node, saves what the backward op needs and keeps op parameters
+ * in the node's ints/scalars. Backward functions call the op layer's
+ * backward ops, asking only for the gradients the graph needs. */
+#include "lt_ag_nn.h"
+
+#include "lt_ag_internal.h"
+
+#define NEED(n, i) lt_node_needs_input_grad((n), (i))
+
+/* Makes *out the node's output, drops the caller's node reference; on failure
+ * releases *out instead. */
+static lt_status finish(lt_node *n, lt_status st, lt_tensor **out) {
+  if (st == LT_OK) lt_ag_set_output(n, *out, 0);
+  lt_node_release(n);
+  if (st != LT_OK) {
+    lt_tensor_release(*out);
+    *out = NULL;
+  }
+  return st;
+}
+
+/* A new node over `inputs`; on failure releases *out. */
+static lt_status node(const char *name, lt_backward_fn fn, int n_in, lt_tensor *const *inputs, lt_tensor **out,
+                      lt_node **n) {
+  lt_status st = lt_ag_node_new(name, fn, n_in, inputs, 1, n);
+  if (st != LT_OK) {
+    lt_tensor_release(*out);
+    *out = NULL;
+  }
+  return st;
+}
+
+/* --- convolution ---------------------------------------------------------------------- */
+
+static lt_status conv_backward(lt_node *n, lt_tensor *const *g, lt_tensor **gi) {
+  if (!g[0]) return LT_OK;
+  lt_tensor *x, *w;
+  LT_TRY(lt_ag_saved(n, 0, &x));
+  LT_TRY(lt_ag_saved(n, 1, &w));
+  lt_conv2d_params p = {{n->ints[0], n->ints[1]}, {n->ints[2], n->ints[3]}, {n->ints[4], n->ints[5]}, n->ints[6]};
+  return lt_op_conv2d_backward(g[0], x, w, &p, NEED(n, 0) ? &gi[0] : NULL, NEED(n, 1) ? &gi[1] : NULL,
+                               NEED(n, 2) ? &gi[2] : NULL);
+}
+
+lt_status lt_ag_conv2d(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d_params *p, lt_tensor **out) {
+  LT_TRY(lt_op_conv2d(x, w, b, p, out));
+  lt_tensor *in[3] = {x, w, b};
+  if (!lt_ag_needs_grad(3, in)) return LT_OK;
+  lt_node *n;
+  LT_TRY(node("ConvolutionBackward", conv_backward, 3, in, out, &n));
+  lt_status st = lt_ag_save(n, x);
+  if (st == LT_OK) st = lt_ag_save(n, w);
+  const int64_t v[7] = {p->stride[0], p->stride[1], p->padding[0], p->padding[1],
+                        p->dilation[0], p->dilation[1], p->groups};
+  for (int i = 0; i < 7; i++) n->ints[i] = v[i];
+  return finish(n, st, out);
+}
+
+/* --- batch normalisation ------------------------------------------------------------------ */
+
+/* saved: x, mean, invstd[, weight]; ints: training, has_weight */
+static lt_status bn_backward(lt_node *n, lt_tensor *const *g, lt_tensor **gi) {
+  if (!g[0]) return LT_OK;
+  lt_tensor *x, *m, *is, *w = NULL;
+  LT_TRY(lt_ag_saved(n, 0, &x));
+  LT_TRY(lt_ag_saved(n, 1, &m));
+  LT_TRY(lt_ag_saved(n, 2, &is));
+  if (n->ints[1]) LT_TRY(lt_ag_saved(n, 3, &w));
+  return lt_op_batch_norm_backward(g[0], x, w, m, is, n->ints[0] != 0, NEED(n, 0) ? &gi[0] : NULL,
+                                   NEED(n, 1) ? &gi[1] : NULL, NEED(n, 2) ? &gi[2] : NULL);
+}
+
+lt_status lt_ag_batch_norm(lt_tensor *x, lt_tensor *running_mean, lt_tensor *running_var, lt_tensor *weight,
+                           lt_tensor *bias, bool training, double momentum, double eps, lt_tensor **out) {
+  lt_tensor *in[3] = {x, weight, bias};
+  bool rec = lt_ag_needs_grad(3, in);
+  lt_tensor *m = NULL, *is = NULL;
+  LT_TRY(lt_op_batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, out,
+                          rec ? &m : NULL, rec ? &is : NULL));
+  if (!rec) return LT_OK;
+  lt_node *n;
+  lt_status st = node("NativeBatchNormBackward", bn_backward, 3, in, out, &n);
+  if (st == LT_OK) {
+    st = lt_ag_save(n, x);
+    if (st == LT_OK) st = lt_ag_save(n, m);
+    if (st == LT_OK) st = lt_ag_save(n, is);
+    if (st == LT_OK && weight) st = lt_ag_save(n, weight);
+    n->ints[0] = training;
+    n->ints[1] = weight != NULL;
+    st = finish(n, st, out);
+  }
+  lt_tensor_release(m);
+  lt_tensor_release(is);
+  return st;
+}
+
+/* --- activations ----------------------------------------------------------------------------- */
+
+static const char *act_names[LT_ACT_COUNT] = {"ReluBackward", "LeakyReluBackward", "GeluBackward", "GeluBackward",
+                                              "SiluBackward"};
+
+/* saved: the input, or for relu (and leaky relu with a non-negative slope)
+ * the output, whose sign is the input's: it is usually saved by the next
+ * layer anyway, so this keeps no extra activation alive. */
+static bool saves_output(lt_activation act, double param) {
+  return act == LT_ACT_RELU || (act == LT_ACT_LEAKY_RELU && param >= 0);
+}
+
+static lt_status act_backward(lt_node *n, lt_tensor *const *g, lt_tensor **gi) {
+  if (!g[0] || !NEED(n, 0)) return LT_OK;
+  lt_tensor *s;
+  LT_TRY(lt_ag_saved(n, 0, &s));
+  return lt_op_activation_backward((lt_activation)n->ints[0], g[0], s, n->scalars[0], &gi[0]);
+}
+
+lt_status lt_ag_activation(lt_activation act, lt_tensor *x, double param, lt_tensor **out) {
+  LT_TRY(lt_op_activation(act, x, param, out));
+  if (!lt_ag_needs_grad(1, &x) || !lt_dtype_is_floating((*out)->dtype)) return LT_OK;
+  lt_node *n;
+  LT_TRY(node(act_names[act], act_backward, 1, &x, out, &n));
+  lt_status st = saves_output(act, param) ? lt_ag_save_output(n, *out) : lt_ag_save(n, x);
+  n->ints[0] = act;
+  n->scalars[0] = param;
+  return finish(n, st, out);
+}
+
+lt_status lt_ag_activation_(lt_activation act, lt_tensor *x, double param, const char *opname) {
+  if (!lt_ag_needs_grad(1, &x)) {
+    lt_tensor *r = NULL;
+    LT_TRY(lt_op_activation(act, x, param, &r));
+    lt_status st = r->dtype == x->dtype
+                       ? lt_op_copy_(x, r)
+                       : lt_error_set(LT_ERR_ARG, 1, "in-place result of type %s can't be stored in a %s tensor",
+                                      lt_dtype_name(r->dtype), lt_dtype_name(x->dtype));
+    lt_tensor_release(r);
+    return st;
+  }
+  LT_TRY(lt_ag_check_inplace(x, opname));
+  lt_tensor *r = NULL;
+  LT_TRY(lt_ag_activation(act, x, param, &r));
+  lt_status st = lt_ag_rebase(x, r);
+  lt_tensor_release(r);
+  return st;
+}
+
+/* --- linear ------------------------------------------------------------------------------------ */
+
+static lt_status linear_backward(lt_node *n, lt_tensor *const *g, lt_tensor **gi) {
+  if (!g[0]) return LT_OK;
+  lt_tensor *x, *w;
+  LT_TRY(lt_ag_saved(n, 0, &x));
+  LT_TRY(lt_ag_saved(n, 1, &w));
+  return lt_op_linear_backward(g[0], x, w, NEED(n, 0) ? &gi[0] : NULL, NEED(n, 1) ? &gi[1] : NULL,
+                               NEED(n, 2) ? &gi[2] : NULL);
+}
+
+lt_status lt_ag_linear(lt_tensor *x, lt_tensor *w, lt_tensor *b, lt_tensor **out) {
+  LT_TRY(lt_op_linear(x, w, b, out));
+  lt_tensor *in[3] = {x, w, b};
+  if (!lt_ag_needs_grad(3, in)) return LT_OK;
+  lt_node *n;
+  LT_TRY(node("LinearBackward", linear_backward, 3, in, out, &n));
+  lt_status st = lt_ag_save(n, x);
+  if (st == LT_OK) st = lt_ag_save(n, w);
+  return finish(n, st, out);
+}
+
+/* --- dropout ------------------------------------------------------------------------------------ */
+
+static lt_status dropout_backward(lt_node *n, lt_tensor *const *g, lt_tensor **gi) {
+  if (!g[0] || !NEED(n, 0)) return LT_OK;
+  lt_tensor *m;
+  LT_TRY(lt_ag_saved(n, 0, &m));
+  return lt_op_binary(LT_BIN_MUL, g[0], m, &gi[0]);
+}
+
+static lt_status check_p(double p) {
+  if (!(p >= 0 && p <= 1)) return lt_error_set(LT_ERR_ARG, 2, "dropout probability must be in [0, 1], got %g", p);
+  return LT_OK;
+}
+
+lt_status lt_ag_dropout(lt_tensor *x, double p, bool training, lt_tensor **out) {
+  LT_TRY(check_p(p));
+  if (!training || p == 0) {
+    lt_tensor_retain(x);
+    *out = x;
+    return LT_OK;
+  }
+  bool rec = lt_ag_needs_grad(1, &x);
+  lt_tensor *mask = NULL;
+  LT_TRY(lt_op_dropout(x, p, out, rec ? &mask : NULL));
+  if (!rec) return LT_OK;
+  lt_node *n;
+  lt_status st = node("DropoutBackward", dropout_backward, 1, &x, out, &n);
+  if (st == LT_OK) st = finish(n, lt_ag_save(n, mask), out);
+  lt_tensor_release(mask);
+  return st;
+}
+
+lt_status lt_ag_dropout_(lt_tensor *x, double p, bool training) {
+  LT_TRY(check_p(p));
+  if (!training || p == 0) return LT_OK;
+  if (lt_ag_needs_grad(1, &x)) LT_TRY(lt_ag_check_inplace(x, "dropout_"));
+  lt_tensor *r = NULL;
+  LT_TRY(lt_ag_dropout(x, p, training, &r));
+  lt_status st;
+  if (r->grad_fn) {
+    st = lt_ag_rebase(x, r);
+  } else {
+    bool prev = lt_ag_set_grad_enabled(false);
+    st = lt_op_copy_(x, r);
+    lt_ag_set_grad_enabled(prev);
+  }
+  lt_tensor_release(r);
+  return st;
+}
+
+/* --- pooling ------------------------------------------------------------------------------------- */
+
+static void pool_to_ints(lt_node *n, const lt_pool2d_params *p) {
+  const int64_t v[11] = {p->kernel[0], p->kernel[1], p->stride[0], p->stride[1], p->padding[0], p->padding[1],
+                         p->dilation[0], p->dilation[1], p->ceil_mode, p->count_include_pad, p->divisor_override};
+  for (int i = 0; i < 11; i++) n->ints[i] = v[i];
+}
+
+static lt_pool2d_params pool_from_ints(const lt_node *n) {
+  lt_pool2d_params p = {{n->ints[0], n->ints[1]}, {n->ints[2], n->ints[3]}, {n->ints[4], n->ints[5]},
+                        {n->ints[6], n->ints[7]}, n->ints[8] != 0, n->ints[9] != 0, n->ints[10]};
+  return p;
+}
+
+static lt_status maxpool_backward(lt_node *n, lt_tensor *const *g, lt_tensor **gi) {
+  if (!g[0] || !NEED(n, 0)) return LT_OK;
+  lt_tensor *x, *idx;
+  LT_TRY(lt_ag_saved(n, 0, &x));
+  LT_TRY(lt_ag_saved(n, 1, &idx));
+  return lt_op_max_pool2d_backward(g[0], x, idx, &gi[0]);
+}
+
+lt_status lt_ag_max_pool2d(lt_tensor *x, const lt_pool2d_params *p, lt_tensor **out, lt_tensor **indices) {
+  bool rec = lt_ag_needs_grad(1, &x);
+  lt_tensor *idx = NULL;
+  LT_TRY(lt_op_max_pool2d(x, p, out, &idx));
+  lt_status st = LT_OK;
+  if (rec) {
+    lt_node *n;
+    st = node("MaxPool2DWithIndicesBackward", maxpool_backward, 1, &x, out, &n);
+    if (st == LT_OK) {
+      st = lt_ag_save(n, x);
+      if (st == LT_OK) st = lt_ag_save(n, idx);
+      pool_to_ints(n, p);
+      st = finish(n, st, out);
+    }
+  }
+  if (st == LT_OK && indices) *indices = idx;
+  else lt_tensor_release(idx);
+  return st;
+}
+
+static lt_status avgpool_backward(lt_node *n, lt_tensor *const *g, lt_tensor **gi) {
+  if (!g[0] || !NEED(n, 0)) return LT_OK;
+  lt_tensor *x;
+  LT_TRY(lt_ag_saved(n, 0, &x));
+  lt_pool2d_params p = pool_from_ints(n);
+  return lt_op_avg_pool2d_backward(g[0], x, &p, &gi[0]);
+}
+
+lt_status lt_ag_avg_pool2d(lt_tensor *x, const lt_pool2d_params *p, lt_tensor **out) {
+  LT_TRY(lt_op_avg_pool2d(x, p, out));
+  if (!lt_ag_needs_grad(1, &x)) return LT_OK;
+  lt_node *n;
+  LT_TRY(node("AvgPool2DBackward", avgpool_backward, 1, &x, out, &n));
+  pool_to_ints(n, p);
+  return finish(n, lt_ag_save(n, x), out);
+}
+
+static lt_status adaptive_backward(lt_node *n, lt_tensor *const *g, lt_tensor **gi) {
+  if (!g[0] || !NEED(n, 0)) return LT_OK;
+  lt_tensor *x;
+  LT_TRY(lt_ag_saved(n, 0, &x));
+  return lt_op_adaptive_avg_pool2d_backward(g[0], x, &gi[0]);
+}
+
+lt_status lt_ag_adaptive_avg_pool2d(lt_tensor *x, int64_t oh, int64_t ow, lt_tensor **out) {
+  LT_TRY(lt_op_adaptive_avg_pool2d(x, oh, ow, out));
+  if (!lt_ag_needs_grad(1, &x)) return LT_OK;
+  lt_node *n;
+  LT_TRY(node("AdaptiveAvgPool2DBackward", adaptive_backward, 1, &x, out, &n));
+  return finish(n, lt_ag_save(n, x), out);
+}
+
+/* --- softmax ---------------------------------------------------------------------------------------- */
+
+static lt_status softmax_backward(lt_node *n, lt_tensor *const *g, lt_tensor **gi) {
+  if (!g[0] || !NEED(n, 0)) return LT_OK;
+  lt_tensor *y;
+  LT_TRY(lt_ag_saved(n, 0, &y));
+  return lt_op_softmax_backward(g[0], y, (int)n->ints[0], n->ints[1] != 0, &gi[0]);
+}
+
+lt_status lt_ag_softmax(lt_tensor *x, int dim, bool log, lt_tensor **out) {
+  LT_TRY(lt_op_softmax(x, dim, log, out));
+  if (!lt_ag_needs_grad(1, &x)) return LT_OK;
+  lt_node *n;
+  LT_TRY(node(log ? "LogSoftmaxBackward" : "SoftmaxBackward", softmax_backward, 1, &x, out, &n));
+  n->ints[0] = dim;
+  n->ints[1] = log;
+  return finish(n, lt_ag_save_output(n, *out), out);
+}
+
+/* --- losses ----------------------------------------------------------------------------------------- */
+
+/* saved: logp, target[, weight][, total_weight]; ints: reduction,
+ * ignore_index, has_weight, has_total; scalars: smoothing */
+static lt_status nll_backward(lt_node *n, lt_tensor *const *g, lt_tensor **gi) {
+  if (!g[0] || !NEED(n, 0)) return LT_OK;
+  lt_tensor *lp, *t, *w = NULL, *tw = NULL;
+  int k = 2;
+  LT_TRY(lt_ag_saved(n, 0, &lp));
+  LT_TRY(lt_ag_saved(n, 1, &t));
+  if (n->ints[2]) LT_TRY(lt_ag_saved(n, k++, &w));
+  if (n->ints[3]) LT_TRY(lt_ag_saved(n, k, &tw));
+  return lt_op_nll_loss_backward(g[0], lp, t, w, (lt_reduction)n->ints[0], n->scalars[0], n->ints[1], tw, &gi[0]);
+}
+
+lt_status lt_ag_nll_loss(lt_tensor *logp, lt_tensor *target, lt_tensor *weight, lt_reduction red, double smoothing,
+                         int64_t ignore_index, lt_tensor **out) {
+  bool rec = lt_ag_needs_grad(1, &logp);
+  lt_tensor *tw = NULL;
+  LT_TRY(lt_op_nll_loss(logp, target, weight, red, smoothing, ignore_index, out, rec ? &tw : NULL));
+  if (!rec) return LT_OK;
+  lt_node *n;
+  lt_status st = node("NllLossBackward", nll_backward, 1, &logp, out, &n);
+  if (st == LT_OK) {
+    st = lt_ag_save(n, logp);
+    if (st == LT_OK) st = lt_ag_save(n, target);
+    if (st == LT_OK && weight) st = lt_ag_save(n, weight);
+    if (st == LT_OK && tw) st = lt_ag_save(n, tw);
+    n->ints[0] = red;
+    n->ints[1] = ignore_index;
+    n->ints[2] = weight != NULL;
+    n->ints[3] = tw != NULL;
+    n->scalars[0] = smoothing;
+    st = finish(n, st, out);
+  }
+  lt_tensor_release(tw);
+  return st;
+}
+
+lt_status lt_ag_cross_entropy(lt_tensor *logits, lt_tensor *target, lt_tensor *weight, lt_reduction red,
+                              double smoothing, int64_t ignore_index, lt_tensor **out) {
+  if (logits->ndim < 1) return lt_error_set(LT_ERR_ARG, 1, "expected input [N,C], [N,C,...] or [C], got a 0-d tensor");
+  lt_tensor *lp = NULL;
+  LT_TRY(lt_ag_softmax(logits, logits->ndim == 1 ? 0 : 1, true, &lp));
+  lt_status st = lt_ag_nll_loss(lp, target, weight, red, smoothing, ignore_index, out);
+  lt_tensor_release(lp);
+  return st;
+}
+
+static const char *ploss_names[LT_PLOSS_COUNT] = {"MseLossBackward", "L1LossBackward",
+                                                  "BinaryCrossEntropyWithLogitsBackward"};
+
+/* saved: x, y[, w][, pw]; ints: kind, reduction, has_w, has_pw */
+static lt_status ploss_backward(lt_node *n, lt_tensor *const *g, lt_tensor **gi) {
+  if (!g[0]) return LT_OK;
+  lt_tensor *x, *y, *w = NULL, *pw = NULL;
+  int k = 2;
+  LT_TRY(lt_ag_saved(n, 0, &x));
+  LT_TRY(lt_ag_saved(n, 1, &y));
+  if (n->ints[2]) LT_TRY(lt_ag_saved(n, k++, &w));
+  if (n->ints[3]) LT_TRY(lt_ag_saved(n, k, &pw));
+  return lt_op_pointwise_loss_backward((lt_pointwise_loss)n->ints[0], g[0], x, y, w, pw, (lt_reduction)n->ints[1],
+                                       NEED(n, 0) ? &gi[0] : NULL, NEED(n, 1) ? &gi[1] : NULL);
+}
+
+lt_status lt_ag_pointwise_loss(lt_pointwise_loss kind, lt_tensor *x, lt_tensor *y, lt_tensor *w, lt_tensor *pw,
+                               lt_reduction red, lt_tensor **out) {
+  LT_TRY(lt_op_pointwise_loss(kind, x, y, w, pw, red, out));
+  lt_tensor *in[2] = {x, y};
+  if (!lt_ag_needs_grad(2, in)) return LT_OK;
+  lt_node *n;
+  LT_TRY(node(ploss_names[kind], ploss_backward, 2, in, out, &n));
+  lt_status st = lt_ag_save(n, x);
+  if (st == LT_OK) st = lt_ag_save(n, y);
+  if (st == LT_OK && w) st = lt_ag_save(n, w);
+  if (st == LT_OK && pw) st = lt_ag_save(n, pw);
+  n->ints[0] = kind;
+  n->ints[1] = red;
+  n->ints[2] = w != NULL;
+  n->ints[3] = pw != NULL;
+  return finish(n, st, out);
+}

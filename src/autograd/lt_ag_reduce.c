@@ -1,0 +1,269 @@
+/* lt_ag_reduce.c — differentiable reductions (sum, mean, prod, max/min, var,
+ * std, norm) and matrix products (matmul with all of torch.matmul's
+ * broadcasting, mm, bmm). Reduction gradients are expanded back over the
+ * reduced dims as stride-0 views; nothing is materialised until an op needs
+ * it. */
+#include <math.h>
+#include <string.h>
+
+#include "lt_ag_internal.h"
+
+/* --- reductions ------------------------------------------------------------------ */
+
+/* Node layout: ints[0] op, ints[1] bit mask of reduced dims, ints[2] keepdim,
+ * ints[3] the dim of a max/min with indices, ints[4] whether indices are
+ * used; scalars[0] the op's parameter (correction, p). */
+
+static int reduced_dims(const lt_node *n, int *dims) {
+  int nd = 0;
+  for (int i = 0; i < n->inputs[0].ndim; i++)
+    if (n->ints[1] & (1 << i)) dims[nd++] = i;
+  return nd;
+}
+
+static double reduced_count(const lt_node *n) {
+  double c = 1;
+  for (int i = 0; i < n->inputs[0].ndim; i++)
+    if (n->ints[1] & (1 << i)) c *= (double)n->inputs[0].shape[i];
+  return c;
+}
+
+/* A tensor of the reduction's output shape, expanded back to the input's. */
+static lt_tensor *unreduce(lt_ex *e, const lt_node *n, lt_tensor *t) {
+  const lt_input_meta *m = &n->inputs[0];
+  lt_tensor *k = t;
+  if (!n->ints[2]) {
+    int64_t ks[LT_MAX_DIMS];
+    for (int i = 0; i < m->ndim; i++) ks[i] = (n->ints[1] & (1 << i)) ? 1 : m->shape[i];
+    k = ex_reshape(e, t, m->ndim, ks);
+  }
+  return ex_expand(e, k, m->ndim, m->shape);
+}
+
+static lt_tensor *ex_arange(lt_ex *e, int64_t n, lt_device dev) {
+  lt_tensor *o = NULL;
+  if (e->st != LT_OK) return NULL;
+  lt_status st = lt_op_arange(0, (double)n, 1, LT_INT64, dev, &o);
+  return ex_keep(e, st, o);
+}
+
+static lt_status reduce_backward(lt_node *n, lt_tensor *const *go, lt_tensor **gi) {
+  lt_reduce_op op = (lt_reduce_op)n->ints[0];
+  const lt_input_meta *m = &n->inputs[0];
+  int dims[LT_MAX_DIMS], nd = reduced_dims(n, dims);
+  double count = reduced_count(n), p = n->scalars[0];
+  lt_tensor *g = go[0], *x = NULL, *y = NULL, *r = NULL;
+  lt_ex e = {0};
+  switch (op) {
+    case LT_RED_SUM: r = unreduce(&e, n, g); break;
+    case LT_RED_MEAN: r = unreduce(&e, n, ex_bins(&e, LT_BIN_MUL, g, 1.0 / count)); break;
+    case LT_RED_PROD: {
+      /* d prod / d x_i = product of the others, computed without dividing by
+       * zero: no zero in the slice -> prod/x_i; one zero -> the product of
+       * the rest at the zero, 0 elsewhere; more -> 0. */
+      LT_TRY(lt_ag_saved(n, 0, &x));
+      lt_tensor *z = ex_bins(&e, LT_BIN_EQ, x, 0);
+      lt_tensor *nz = ex_reduce(&e, LT_RED_SUM, z, nd, dims, true, 0);
+      lt_tensor *xnz = ex_where(&e, z, ex_scalar(&e, 1, x), x);
+      lt_tensor *pnz = ex_reduce(&e, LT_RED_PROD, xnz, nd, dims, true, 0);
+      lt_tensor *none = ex_bin(&e, LT_BIN_DIV, pnz, xnz);
+      lt_tensor *one = ex_keep_where(&e, ex_bin(&e, LT_BIN_AND, z, ex_bins(&e, LT_BIN_EQ, nz, 1)), pnz);
+      lt_tensor *d = ex_where(&e, ex_bins(&e, LT_BIN_EQ, nz, 0), none, one);
+      r = ex_bin(&e, LT_BIN_MUL, unreduce(&e, n, g), d);
+      break;
+    }
+    case LT_RED_MAX: case LT_RED_MIN:
+      if (n->ints[4]) {
+        /* to the element the index selected */
+        lt_tensor *idx;
+        LT_TRY(lt_ag_saved(n, 0, &idx));
+        int d = (int)n->ints[3];
+        lt_tensor *ik = n->ints[2] ? idx : ex_unsqueeze(&e, idx, d);
+        int64_t as[LT_MAX_DIMS];
+        for (int i = 0; i < m->ndim; i++) as[i] = i == d ? m->shape[i] : 1;
+        lt_tensor *ar = ex_reshape(&e, ex_arange(&e, m->shape[d], lt_tensor_device(g)), m->ndim, as);
+        r = ex_keep_where(&e, ex_bin(&e, LT_BIN_EQ, ar, ik), unreduce(&e, n, g));
+      } else {
+        /* shared evenly among the elements equal to the result */
+        LT_TRY(lt_ag_saved(n, 0, &x));
+        LT_TRY(lt_ag_saved(n, 1, &y));
+        lt_tensor *mask = ex_bin(&e, LT_BIN_EQ, x, unreduce(&e, n, y));
+        lt_tensor *cnt = ex_reduce(&e, LT_RED_SUM, mask, nd, dims, true, 0);
+        lt_tensor *share = ex_bin(&e, LT_BIN_DIV, unreduce(&e, n, g), cnt);
+        r = ex_keep_where(&e, mask, share);
+      }
+      break;
+    case LT_RED_VAR: {
+      LT_TRY(lt_ag_saved(n, 0, &x));
+      lt_tensor *mean = ex_reduce(&e, LT_RED_MEAN, x, nd, dims, true, 0);
+      lt_tensor *d = ex_bins(&e, LT_BIN_MUL, ex_bin(&e, LT_BIN_SUB, x, mean), 2.0 / (count - p));
+      r = ex_bin(&e, LT_BIN_MUL, unreduce(&e, n, g), d);
+      break;
+    }
+    case LT_RED_NORM: {
+      LT_TRY(lt_ag_saved(n, 0, &x));
+      LT_TRY(lt_ag_saved(n, 1, &y));
+      lt_tensor *gu = unreduce(&e, n, g), *yu = unreduce(&e, n, y);
+      if (p == 0) {
+        r = ex_full(&e, m->ndim, m->shape, 0, g);
+      } else if (p == 1) {
+        r = ex_bin(&e, LT_BIN_MUL, gu, ex_un(&e, LT_UN_SIGN, x));
+      } else if (isinf(p)) {
+        lt_tensor *mask = ex_bin(&e, LT_BIN_EQ, ex_un(&e, LT_UN_ABS, x), yu);
+        lt_tensor *cnt = ex_reduce(&e, LT_RED_SUM, mask, nd, dims, true, 0);
+        lt_tensor *share = ex_bin(&e, LT_BIN_DIV, ex_bin(&e, LT_BIN_MUL, gu, ex_un(&e, LT_UN_SIGN, x)), cnt);
+        r = ex_keep_where(&e, mask, share);
+      } else {
+        /* g sign(x) |x|^(p-1) / y^(p-1); 0 where the norm is 0 */
+        lt_tensor *num = p == 2 ? x : ex_bin(&e, LT_BIN_MUL, ex_un(&e, LT_UN_SIGN, x),
+                                             ex_unp(&e, LT_UN_POW_SCALAR, ex_un(&e, LT_UN_ABS, x), p - 1, 0));
+        lt_tensor *den = p == 2 ? yu : ex_unp(&e, LT_UN_POW_SCALAR, yu, p - 1, 0);
+        lt_tensor *d = ex_bin(&e, LT_BIN_MUL, gu, ex_bin(&e, LT_BIN_DIV, num, den));
+        r = ex_zero_where(&e, ex_bins(&e, LT_BIN_EQ, yu, 0), d);
+      }
+      break;
+    }
+    default:
+      e.st = lt_error_set(LT_ERR_RUNTIME, 0, "%s: unexpected op %d", n->name, (int)op);
+  }
+  ex_out(&e, r, &gi[0]);
+  return ex_end(&e);
+}
+
+static const char *reduce_name(lt_reduce_op op) {
+  switch (op) {
+    case LT_RED_SUM: return "SumBackward";
+    case LT_RED_MEAN: return "MeanBackward";
+    case LT_RED_PROD: return "ProdBackward";
+    case LT_RED_MAX: return "MaxBackward";
+    case LT_RED_MIN: return "MinBackward";
+    case LT_RED_VAR: return "VarBackward";
+    case LT_RED_NORM: return "NormBackward";
+    default: return NULL;
+  }
+}
+
+lt_status lt_ag_reduce(lt_reduce_op op, lt_tensor *x, int ndims, const int *dims, bool keepdim, double param,
+                       lt_tensor **values, lt_tensor **indices) {
+  const char *name = reduce_name(op);
+  if (!values || !name || !lt_ag_needs_grad(1, &x))
+    return lt_op_reduce(op, x, ndims, dims, keepdim, param, values, indices);
+  bool by_index = (op == LT_RED_MAX || op == LT_RED_MIN) && ndims == 1 && x->ndim > 0;
+  lt_tensor *idx = NULL;
+  LT_TRY(lt_op_reduce(op, x, ndims, dims, keepdim, param, values, by_index || indices ? &idx : NULL));
+  lt_tensor *out = *values;
+  lt_status st = LT_OK;
+  if (lt_dtype_is_floating(out->dtype)) {
+    int mask = 0;
+    if (ndims == 0) mask = (1 << x->ndim) - 1;
+    for (int i = 0; i < ndims && x->ndim > 0; i++) mask |= 1 << (dims[i] < 0 ? dims[i] + x->ndim : dims[i]);
+    lt_node *n;
+    st = lt_ag_node_new(name, reduce_backward, 1, &x, 1, &n);
+    if (st == LT_OK) {
+      n->ints[0] = op;
+      n->ints[1] = mask;
+      n->ints[2] = keepdim;
+      n->ints[3] = by_index ? (dims[0] < 0 ? dims[0] + x->ndim : dims[0]) : 0;
+      n->ints[4] = by_index;
+      n->scalars[0] = param;
+      if (by_index) st = lt_ag_save(n, idx);
+      else if (op == LT_RED_PROD || op == LT_RED_VAR || op == LT_RED_MAX || op == LT_RED_MIN || op == LT_RED_NORM)
+        st = lt_ag_save(n, x);
+      if (st == LT_OK && !by_index && (op == LT_RED_MAX || op == LT_RED_MIN || op == LT_RED_NORM))
+        st = lt_ag_save_output(n, out);
+      if (st == LT_OK) lt_ag_set_output(n, out, 0);
+      lt_node_release(n);
+    }
+  }
+  if (st != LT_OK) {
+    lt_tensor_release(out);
+    lt_tensor_release(idx);
+    *values = NULL;
+    return st;
+  }
+  if (indices) *indices = idx;
+  else lt_tensor_release(idx);
+  return LT_OK;
+}
+
+lt_status lt_ag_std(lt_tensor *x, int ndims, const int *dims, bool keepdim, double correction, lt_tensor **out) {
+  lt_tensor *v;
+  LT_TRY(lt_ag_reduce(LT_RED_VAR, x, ndims, dims, keepdim, correction, &v, NULL));
+  lt_status st = lt_ag_unary(LT_UN_SQRT, v, NULL, out);
+  lt_tensor_release(v);
+  return st;
+}
+
+/* --- matrix products ------------------------------------------------------------------- */
+
+/* saved: a, b (as given). The gradient is worked out on the operands
+ * promoted to matrices (1-D a -> [1,K], 1-D b -> [K,1]) with the output's
+ * batch dims, then summed over broadcast batch dims and reshaped back. */
+static lt_status matmul_backward(lt_node *n, lt_tensor *const *go, lt_tensor **gi) {
+  lt_tensor *a, *b;
+  LT_TRY(lt_ag_saved(n, 0, &a));
+  LT_TRY(lt_ag_saved(n, 1, &b));
+  lt_ex e = {0};
+  lt_tensor *a2 = a->ndim == 1 ? ex_unsqueeze(&e, a, 0) : a;
+  lt_tensor *b2 = b->ndim == 1 ? ex_unsqueeze(&e, b, 1) : b;
+  if (e.st != LT_OK) return ex_end(&e);
+  int64_t M = a2->shape[a2->ndim - 2], K = a2->shape[a2->ndim - 1], N = b2->shape[b2->ndim - 1];
+  int nb;
+  int64_t gs[LT_MAX_DIMS];
+  e.st = lt_broadcast_shape(a2->ndim - 2, a2->shape, b2->ndim - 2, b2->shape, &nb, gs);
+  if (e.st != LT_OK) return ex_end(&e);
+  gs[nb] = M;
+  gs[nb + 1] = N;
+  lt_tensor *g2 = ex_reshape(&e, go[0], nb + 2, gs);
+  if (lt_node_needs_input_grad(n, 0)) {
+    lt_tensor *ga = ex_matmul(&e, g2, ex_transpose(&e, b2, b2->ndim - 2, b2->ndim - 1));
+    lt_tensor *gas = ex_sum_to(&e, ga, a2->ndim, a2->shape);
+    ex_out(&e, ex_reshape(&e, gas, a->ndim, a->shape), &gi[0]);
+  }
+  if (lt_node_needs_input_grad(n, 1)) {
+    lt_tensor *gb;
+    if (b2->ndim == 2 && nb > 0) {
+      /* a batched against a matrix: one [K, B*M] x [B*M, N] product instead
+       * of a batch of products summed afterwards */
+      int64_t af[2] = {-1, K}, gf[2] = {-1, N}; /* b2 has no batch dims, so a2 has them all */
+      lt_tensor *af2 = ex_reshape(&e, a2, 2, af);
+      lt_tensor *gf2 = ex_reshape(&e, g2, 2, gf);
+      gb = ex_matmul(&e, ex_transpose(&e, af2, 0, 1), gf2);
+    } else {
+      gb = ex_matmul(&e, ex_transpose(&e, a2, a2->ndim - 2, a2->ndim - 1), g2);
+    }
+    lt_tensor *gbs = ex_sum_to(&e, gb, b2->ndim, b2->shape);
+    ex_out(&e, ex_reshape(&e, gbs, b->ndim, b->shape), &gi[1]);
+  }
+  return ex_end(&e);
+}
+
+static lt_status record_matmul(const char *name, lt_tensor *a, lt_tensor *b, lt_tensor **out) {
+  lt_tensor *in[2] = {a, b};
+  if (!lt_ag_needs_grad(2, in) || !lt_dtype_is_floating((*out)->dtype)) return LT_OK;
+  lt_node *n;
+  lt_status st = lt_ag_node_new(name, matmul_backward, 2, in, 1, &n);
+  if (st == LT_OK) {
+    st = lt_ag_save(n, a);
+    if (st == LT_OK) st = lt_ag_save(n, b);
+    if (st == LT_OK) lt_ag_set_output(n, *out, 0);
+    lt_node_release(n);
+  }
+  if (st != LT_OK) { lt_tensor_release(*out); *out = NULL; }
+  return st;
+}
+
+lt_status lt_ag_matmul(lt_tensor *a, lt_tensor *b, lt_tensor **out) {
+  LT_TRY(lt_op_matmul(a, b, out));
+  return record_matmul("MatmulBackward", a, b, out);
+}
+
+lt_status lt_ag_mm(lt_tensor *a, lt_tensor *b, lt_tensor **out) {
+  LT_TRY(lt_op_mm(a, b, out));
+  return record_matmul("MmBackward", a, b, out);
+}
+
+lt_status lt_ag_bmm(lt_tensor *a, lt_tensor *b, lt_tensor **out) {
+  LT_TRY(lt_op_bmm(a, b, out));
+  return record_matmul("BmmBackward", a, b, out);
+}
