@@ -192,8 +192,6 @@ lt_status lt_cuda_ploss_backward_k(lt_cuda_ctx *c, lt_cu_ploss kind, const lt_cu
 /* lt_cuda_reduce.cu: out and idx may be NULL */
 lt_status lt_cuda_reduce_k(lt_cuda_ctx *c, lt_cu_reduce op, const lt_cuda_tensor *out, const lt_cuda_tensor *idx,
                            const lt_cuda_tensor *x, int64_t outer, int64_t r, int64_t inner, double param);
-/* out [C] (x's dtype) = sum over n and s of x [N,C,S] (contiguous): the bias gradient */
-lt_status lt_cuda_channel_sum_k(lt_cuda_ctx *c, const lt_cuda_tensor *out, const lt_cuda_tensor *x);
 
 /* lt_cuda_rand.cu: normal when `normal`, else uniform in [a, b) */
 lt_status lt_cuda_rand_k(lt_cuda_ctx *c, bool normal, const lt_cuda_tensor *out, uint64_t seed, uint64_t first_block,
@@ -206,6 +204,10 @@ lt_status lt_cuda_matmul_int_k(lt_cuda_ctx *c, const lt_cuda_tensor *out, const 
                                const lt_cuda_tensor *b, double alpha, double beta);
 
 /* lt_cuda_nn.cu */
+/* out [C] = sum over n and the spatial dims of x [N,C,...] (contiguous): a bias gradient */
+lt_status lt_cuda_channel_sum_k(lt_cuda_ctx *c, const lt_cuda_tensor *out, const lt_cuda_tensor *x);
+/* y [N,C,H,W] (any strides) += b [C] */
+lt_status lt_cuda_bias_add_k(lt_cuda_ctx *c, const lt_cuda_tensor *y, const lt_cuda_tensor *b);
 lt_status lt_cuda_bn_forward_k(lt_cuda_ctx *c, const lt_cuda_tensor *y, const lt_cuda_tensor *mean,
                                const lt_cuda_tensor *invstd, const lt_cuda_tensor *x, const lt_cuda_tensor *weight,
                                const lt_cuda_tensor *bias, const lt_cuda_tensor *running_mean,

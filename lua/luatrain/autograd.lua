@@ -15,6 +15,10 @@
 --     end,
 --   }
 --   local y = Square(x)                          -- or Square:apply(x)
+--
+-- Keep tensors for backward with ctx:save_for_backward; plain ctx fields are
+-- for numbers and other values (an output stored in a ctx field would keep its
+-- own graph alive, so that is refused).
 --   lt.autograd.gradcheck(Square, {lt.randn(3, {dtype = "float64", requires_grad = true})})
 local lt = require "luatrain.core"
 

@@ -32,13 +32,14 @@ lt.autograd.gradcheck(Squareplus, {probe})
 print("gradcheck: squareplus backward matches finite differences")
 
 -- 2. a 2-64-1 MLP fits y = sin(3 x1) + x2^2 on [-1, 1]^2
-local N, H = 512, 64
+local N, H = 256, 32
 local X = lt.rand(N, 2) * 2 - 1
 local Y = ((X:select(2, 1) * 3):sin() + X:select(2, 2):square()):view(N, 1)
 
-local W1 = (lt.randn(2, H) * 0.7):requires_grad_()
-local b1 = lt.zeros(H, {requires_grad = true})
-local W2 = (lt.randn(H, 1) * (1 / math.sqrt(H))):requires_grad_()
+-- first-layer kinks spread over the input range, a small output layer
+local W1 = (lt.randn(2, H) * 2):requires_grad_()
+local b1 = (lt.rand(H) * 4 - 2):requires_grad_()
+local W2 = (lt.randn(H, 1) * (0.1 / math.sqrt(H))):requires_grad_()
 local b2 = lt.zeros(1, {requires_grad = true})
 local params = {W1, b1, W2, b2}
 
@@ -47,8 +48,8 @@ local function forward(x)
   return h:matmul(W2) + b2
 end
 
-local steps = tonumber(arg and arg[1]) or 400
-local lr = 0.1
+local steps = tonumber(arg and arg[1]) or 500
+local lr = 0.005
 local first, last
 for step = 1, steps do
   local loss = ((forward(X) - Y) ^ 2):mean()

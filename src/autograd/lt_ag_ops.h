@@ -72,6 +72,22 @@ lt_status lt_ag_clone(lt_tensor *t, lt_tensor **out);
 /* `t` itself (retained) when nothing changes; the gradient is cast back. */
 lt_status lt_ag_to(lt_tensor *t, lt_dtype dtype, lt_device device, lt_tensor **out);
 
+/* --- indexing and joining (lt_ag_index.c) ------------------------------------------ */
+/* As the lt_op_*_base functions of lt_ops.h: index tensors hold positions
+ * counted from `base`. The gradient of index_select/gather adds into the
+ * selected positions (duplicates accumulate); sort and topk send each
+ * value's gradient back to where it came from. split and chunk are narrow
+ * views (lt_ag_narrow). Don't modify returned indices in place: backward
+ * reads them (a version check catches it). */
+lt_status lt_ag_cat(int n, lt_tensor *const *ts, int dim, lt_tensor **out);
+lt_status lt_ag_stack(int n, lt_tensor *const *ts, int dim, lt_tensor **out);
+lt_status lt_ag_index_select(lt_tensor *x, int dim, lt_tensor *index, int64_t base, lt_tensor **out);
+lt_status lt_ag_gather(lt_tensor *x, int dim, lt_tensor *index, int64_t base, lt_tensor **out);
+lt_status lt_ag_sort(lt_tensor *x, int dim, bool descending, int64_t base, lt_tensor **values, lt_tensor **indices);
+lt_status lt_ag_topk(lt_tensor *x, int64_t k, int dim, bool largest, bool sorted, int64_t base, lt_tensor **values,
+                     lt_tensor **indices);
+lt_status lt_ag_cumsum(lt_tensor *x, int dim, lt_tensor **out);
+
 /* --- detaching ------------------------------------------------------------------- */
 /* A new tensor over the same storage with no history (t:detach()). */
 lt_status lt_ag_detach(lt_tensor *t, lt_tensor **out);

@@ -71,6 +71,7 @@ void lt_lua_open_io(lua_State *L, int methods);
 void lt_lua_open_autograd(lua_State *L, int methods);
 void lt_lua_open_nn(lua_State *L, int methods);
 void lt_lua_open_data(lua_State *L, int methods);
+void lt_lua_open_bench(lua_State *L, int methods); /* lt._bench: reference kernels for bench/ */
 void lt_lua_open_optim(lua_State *L, int methods);
 void lt_lua_open_cuda(lua_State *L, int methods);
 

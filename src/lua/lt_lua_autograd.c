@@ -495,6 +495,22 @@ static int l_record_function(lua_State *L) {
       break;
     }
   }
+  /* an output kept as a ctx field would keep its own graph alive (output ->
+   * node -> registry -> ctx -> output): never collected */
+  lua_pushnil(L);
+  while (lua_next(L, 1)) {
+    lt_tensor *v = lt_lua_to_tensor(L, -1);
+    for (int k = 0; v && k < nouts; k++) {
+      lua_rawgeti(L, 5, k + 1);
+      lt_tensor *o = lt_lua_to_tensor(L, -1);
+      lua_pop(L, 1);
+      if (o == v && lua_type(L, -2) == LUA_TSTRING && lt_dtype_is_floating(o->dtype) && !list_find(L, 8, o))
+        return luaL_error(L, "output %d of %s is stored in ctx.%s; keep outputs with ctx:save_for_backward (a ctx "
+                             "field holding an output would keep the graph alive forever)",
+                          k + 1, name, lua_tostring(L, -2));
+    }
+    lua_pop(L, 1);
+  }
   fn_handle *h = lua_newuserdatauv(L, sizeof *h, 0); /* 9 */
   h->node = NULL;
   lua_pushvalue(L, 9);

@@ -547,8 +547,6 @@ static int l_loader(lua_State *L) {
   cfg.fetch = src_fetch;
   cfg.fetch_ctx = src;
   cfg.sample_bytes = src->sample_bytes;
-  cfg.ndim = src->ndim;
-  memcpy(cfg.shape, src->shape, sizeof cfg.shape);
   cfg.size = src->size;
   cfg.transform = loader_hook;
   cfg.transform_ctx = l;

@@ -6,8 +6,8 @@
  * JSON in which strings are tagged so that nothing is ambiguous:
  *   Lua integer 42 -> "#i42" (int64 exact), tensor -> "#t<name>",
  *   a string starting with '#' gets one more '#', other strings as they are,
- *   floats and booleans as JSON (non-finite floats as "#fnan", "#finf",
- *   "#f-inf"), tables with keys 1..n as arrays, others as objects (integer
+ *   floats as "#f" and 17 significant digits ("#f0.10000000000000001",
+ *   "#fnan", "#finf", "#f-inf"), booleans as JSON, tables with keys 1..n as arrays, others as objects (integer
  *   keys tagged like integer values).
  * lt.load(path) rebuilds that table; a file without the "luatrain" key (one
  * written by PyTorch) loads as a flat table name -> tensor. The file is
@@ -266,10 +266,14 @@ static cJSON *save_walk(lua_State *L, int idx, const char *prefix, save_list *sl
         lua_pop(L, 1);
         return j;
       }
+      /* tagged text with 17 significant digits: cJSON's own number
+       * printing does not round-trip every double exactly */
       double v = lua_tonumber(L, idx);
-      if (isnan(v)) return cJSON_CreateString("#fnan");
-      if (isinf(v)) return cJSON_CreateString(v > 0 ? "#finf" : "#f-inf");
-      return cJSON_CreateNumber(v);
+      char buf[40];
+      if (isnan(v)) snprintf(buf, sizeof buf, "#fnan");
+      else if (isinf(v)) snprintf(buf, sizeof buf, v > 0 ? "#finf" : "#f-inf");
+      else snprintf(buf, sizeof buf, "#f%.17g", v);
+      return cJSON_CreateString(buf);
     }
     case LUA_TSTRING: {
       cJSON *j = cJSON_CreateString(tag_string(L, lua_tostring(L, idx)));
@@ -425,7 +429,12 @@ static void load_value(lua_State *L, const cJSON *j, int tensors, const char *pa
       if (strcmp(s + 2, "nan") == 0) lua_pushnumber(L, NAN);
       else if (strcmp(s + 2, "inf") == 0) lua_pushnumber(L, INFINITY);
       else if (strcmp(s + 2, "-inf") == 0) lua_pushnumber(L, -INFINITY);
-      else luaL_error(L, "load: '%s' is corrupt: bad number '%s' in the luatrain metadata", path, s);
+      else {
+        char *end;
+        double v = strtod(s + 2, &end);
+        if (end == s + 2 || *end) luaL_error(L, "load: '%s' is corrupt: bad number '%s' in the luatrain metadata", path, s);
+        lua_pushnumber(L, v);
+      }
       return;
     }
     if (s[1] == 't') {

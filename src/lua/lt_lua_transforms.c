@@ -718,6 +718,7 @@ static int raise_batch(lua_State *L, const char *fname) {
 
 /* lt._data.apply(step, batch [, gen]) -> a new batch */
 static int l_apply(lua_State *L) {
+  lua_settop(L, 3); /* absent arguments read as nil below the values pushed later */
   tf_step *s = check_step(L, 1, "apply");
   const char *fname = s->name;
   lt_tf_geom in, out;
@@ -904,6 +905,7 @@ lt_status lt_tf_plan_run(const lt_tf_plan *p, lt_tf_gen *g, int64_t n, void *x, 
  * pipeline (fused where it can be), on the calling thread, for tests and
  * for users who want it. */
 static int l_run_plan(lua_State *L) {
+  lua_settop(L, 3); /* absent arguments read as nil below the values pushed later */
   const char *fname = "run_plan";
   lt_tf_geom in;
   int64_t n;
@@ -1045,6 +1047,7 @@ static int raise_kernel(lua_State *L, const char *fname) {
  * sample i is the size crop at offset (tops[i], lefts[i]) of the padded
  * image; offsets count rows/columns skipped (0-based, as torchvision). */
 static int f_crop(lua_State *L) {
+  lua_settop(L, 5); /* absent arguments read as nil below the values pushed later */
   const char *fname = "crop";
   lt_tf_geom in;
   int64_t n, oh, ow, pad;
@@ -1068,6 +1071,7 @@ static int f_crop(lua_State *L) {
 /* F.hflip(x [, mask]) / F.vflip(x [, mask]): flips the samples whose mask
  * entry is true (all without a mask). */
 static int flip(lua_State *L, const char *fname, bool horizontal) {
+  lua_settop(L, 2); /* absent arguments read as nil below the values pushed later */
   lt_tf_geom in;
   int64_t n;
   lt_tensor *x = check_batch(L, 1, 1, fname, &in, &n);
@@ -1089,6 +1093,7 @@ static int f_vflip(lua_State *L) { return flip(L, "vflip", false); }
 
 /* F.resized_crop(x, boxes, size): boxes [B,4] = (top, left, height, width). */
 static int f_resized_crop(lua_State *L) {
+  lua_settop(L, 3); /* absent arguments read as nil below the values pushed later */
   const char *fname = "resized_crop";
   lt_tf_geom in;
   int64_t n, oh, ow;
@@ -1106,6 +1111,7 @@ static int f_resized_crop(lua_State *L) {
 
 /* F.to_float(x): uint8 -> float32 / 255 */
 static int f_to_float(lua_State *L) {
+  lua_settop(L, 1); /* absent arguments read as nil below the values pushed later */
   const char *fname = "to_float";
   lt_tf_geom in;
   int64_t n;
@@ -1148,6 +1154,7 @@ static lt_tensor *float_batch_copy(lua_State *L, const char *fname, lt_tf_geom *
 
 /* F.normalize(x, mean, std): (x - mean[c]) / std[c] on a float32 batch */
 static int f_normalize(lua_State *L) {
+  lua_settop(L, 3); /* absent arguments read as nil below the values pushed later */
   const char *fname = "normalize";
   lt_tf_geom in;
   int64_t n;
@@ -1162,6 +1169,7 @@ static int f_normalize(lua_State *L) {
 /* F.erase(x, boxes [, value]): boxes [B,4] = (top, left, height, width),
  * a 0 x 0 box leaves its sample alone; value per channel (default 0). */
 static int f_erase(lua_State *L) {
+  lua_settop(L, 3); /* absent arguments read as nil below the values pushed later */
   const char *fname = "erase";
   lt_tf_geom in;
   int64_t n;
@@ -1175,6 +1183,7 @@ static int f_erase(lua_State *L) {
 }
 
 static int adjust(lua_State *L, const char *fname, bool contrast) {
+  lua_settop(L, 2); /* absent arguments read as nil below the values pushed later */
   lt_tf_geom in;
   int64_t n;
   lt_tensor *y = float_batch_copy(L, fname, &in, &n);
@@ -1194,6 +1203,7 @@ static int f_adjust_contrast(lua_State *L) { return adjust(L, "adjust_contrast",
 /* F.crop_flip_normalize(x, tops, lefts, size, mask, mean, std [, pad opts]):
  * the fused kernel of the seed's pipeline, uint8 in, float32 out. */
 static int f_crop_flip_normalize(lua_State *L) {
+  lua_settop(L, 8); /* absent arguments read as nil below the values pushed later */
   const char *fname = "crop_flip_normalize";
   lt_tf_geom in;
   int64_t n, oh, ow, pad;
@@ -1219,6 +1229,7 @@ static int f_crop_flip_normalize(lua_State *L) {
 
 /* F.resize(x, size): bilinear to exactly size ({h, w} or a square). */
 static int f_resize(lua_State *L) {
+  lua_settop(L, 2); /* absent arguments read as nil below the values pushed later */
   const char *fname = "resize";
   lt_tf_geom in;
   int64_t n, oh, ow;

@@ -941,6 +941,12 @@ static void test_op_errors(void) {
   LT_CHECK(err_is(lt_op_matmul(a, a, &o), LT_ERR_ARG, 2, "shapes [2,3] and [2,3] cannot be multiplied (inner sizes 3 and 2 differ)"));
   LT_CHECK(err_is(lt_op_mm(c, a, &o), LT_ERR_ARG, 1, "expected a 2-D tensor, got shape [4]"));
   LT_CHECK(err_is(lt_op_bmm(a, a, &o), LT_ERR_ARG, 1, "expected a 3-D tensor, got shape [2,3]"));
+  int64_t s223[3] = {2, 2, 3}, s334[3] = {3, 3, 4};
+  lt_tensor *b3a = iota(3, s223), *b3b = iota(3, s334);
+  LT_CHECK(err_is(lt_op_matmul(b3a, b3b, &o), LT_ERR_ARG, 2,
+                  "batch dimensions of shapes [2,2,3] and [3,3,4] cannot be broadcast together"));
+  lt_tensor_release(b3a);
+  lt_tensor_release(b3b);
   lt_tensor *s = NULL, *bo = NULL;
   lt_op_full(0, NULL, 1, LT_FLOAT32, CPU, &s);
   LT_CHECK(err_is(lt_op_matmul(a, s, &o), LT_ERR_ARG, 2, "at least 1 dimension"));

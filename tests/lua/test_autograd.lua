@@ -347,6 +347,10 @@ T.test("Function edge cases", function()
     backward = function(ctx, g) return lt.zeros(2, f64) + g end,
   }
   local v, i = Idx(leaf{1, 5})
+  T.checkerr("output 1 of KeepBackward is stored in ctx.out; keep outputs with ctx:save_for_backward", function()
+    lt.autograd.Function{name = "Keep", forward = function(ctx, a) ctx.out = a * 2; return ctx.out end,
+                         backward = function(ctx, g) return g end}(leaf{1})
+  end)
   T.check(v.requires_grad and not i.requires_grad, "mark_non_differentiable")
   local SaveOut = lt.autograd.Function{
     forward = function(ctx, x) local y = x:exp(); ctx:save_for_backward(y); return y end,
@@ -410,6 +414,38 @@ T.test("gradcheck catches a wrong backward", function()
   T.checkerr("gradcheck: input 1 is float32", lt.autograd.gradcheck, MyRelu, {lt.randn(2, {requires_grad = true})})
   T.checkerr("gradcheck: no input requires grad", lt.autograd.gradcheck, MyRelu, {lt.randn(2, f64)})
   T.checkerr("unknown option 'tol'", lt.autograd.gradcheck, MyRelu, {x}, {tol = 1})
+end)
+
+T.test("graphs are freed", function()
+  -- nodes, saved tensors and Function contexts must not keep each other
+  -- alive: after dropping every tensor, the bytes in use return to where
+  -- they were
+  collectgarbage(); collectgarbage()
+  local before = lt.memory_stats().cpu_bytes
+  do
+    local x = leaf{1, 2, 3}
+    local y = x:exp():narrow(1, 1, 2):sum()
+    y:backward{retain_graph = true}
+    local SaveOut = lt.autograd.Function{
+      forward = function(ctx, a) local r = a:exp(); ctx:save_for_backward(r, a); ctx.n = 1; return r end,
+      backward = function(ctx, g) local r = ctx:saved_tensors(); return g * r end,
+    }
+    local z = SaveOut(x)
+    local kept = z * 2 -- z's graph stays referenced until the block ends
+    z:sum():backward{retain_graph = true}
+    local Bad = lt.autograd.Function{forward = function(ctx, a) ctx:save_for_backward(a); return a * 1 end,
+                                     backward = function(ctx, g) error("no") end}
+    pcall(function() Bad(x):sum():backward() end)
+    local g = lt.autograd.grad((x * x):sum(), x)
+    local w = x * 1
+    w:log_()
+    local buf = lt.zeros(2, 3, f64)
+    buf[1] = x
+    local _ = kept, g, buf
+  end
+  collectgarbage(); collectgarbage()
+  T.check(lt.memory_stats().cpu_bytes == before,
+          string.format("bytes in use: %d before, %d after", before, lt.memory_stats().cpu_bytes))
 end)
 
 os.exit(T.done())

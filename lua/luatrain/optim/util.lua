@@ -98,8 +98,8 @@ function M.copy(v)
   return t
 end
 
--- A parameter's gradient (nil: none). The only place the optimizers touch
--- p.grad, so a test can run them before a tensor has a grad field.
+-- A parameter's gradient (nil: none), and setting it. The only place the
+-- optimizers touch p.grad.
 function M.get_grad(p) return p.grad end
 function M.set_grad(p, g) p.grad = g end
 

@@ -1,0 +1,393 @@
+/* lt_cudnn.c — 2-D convolution on the GPU through cuDNN: the backend's
+ * conv2d_forward and conv2d_backward entries (data and filter gradients by
+ * cuDNN, the bias gradient by the per-channel sum kernel).
+ *
+ * It uses cuDNN's convolution API of v7/v8 (cudnnConvolutionForward and
+ * friends), which cuDNN 9 still ships (9.14 is what the GPU machine has).
+ * Descriptors are built from the tensors' real strides, so NCHW-contiguous
+ * and channels-last (NHWC) activations both work without copies; a weight
+ * may be NCHW- or NHWC-contiguous.
+ *
+ * Algorithms are chosen by measurement, like PyTorch's cudnn.benchmark: the
+ * first time a geometry (shapes, strides, dtype, padding/stride/dilation/
+ * groups, TF32 setting, device) is seen for one of the three directions,
+ * cudnnFind*AlgorithmEx times the candidates on the call's own buffers with a
+ * workspace of at most min(1 GiB, a quarter of free memory); the fastest
+ * that fits is cached with its descriptors, and later calls with the same
+ * geometry only allocate its workspace from the stream-ordered pool and run.
+ * The search synchronises the device once per new geometry, so warm up
+ * before capturing a step as a CUDA graph. float32 may use TF32 tensor cores
+ * (lt_cuda_set_allow_tf32); bfloat16/float16 accumulate in float32. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lt_cuda_entries.h"
+
+enum { DIR_FWD, DIR_BWD_DATA, DIR_BWD_FILTER };
+
+/* Everything an algorithm choice depends on. Zeroed before filling, so it
+ * compares with memcmp. */
+typedef struct {
+  int device, dir, dtype, tf32, wfmt;
+  int64_t x[4], xs[4], w[4], y[4], ys[4];
+  int64_t pad[2], stride[2], dil[2], groups;
+} conv_key;
+
+typedef struct {
+  conv_key key;
+  cudnnTensorDescriptor_t xd, yd;
+  cudnnFilterDescriptor_t wd;
+  cudnnConvolutionDescriptor_t cd;
+  int algo;
+  size_t ws_bytes;
+  cudnnMathType_t math;
+} conv_plan;
+
+static pthread_mutex_t plans_mu = PTHREAD_MUTEX_INITIALIZER;
+static conv_plan **plans;
+static int nplans, cap_plans;
+
+static lt_status data_type(lt_dtype dt, cudnnDataType_t *data, cudnnDataType_t *compute) {
+  switch (dt) {
+    case LT_FLOAT32: *data = CUDNN_DATA_FLOAT; *compute = CUDNN_DATA_FLOAT; return LT_OK;
+    case LT_FLOAT64: *data = CUDNN_DATA_DOUBLE; *compute = CUDNN_DATA_DOUBLE; return LT_OK;
+    case LT_FLOAT16: *data = CUDNN_DATA_HALF; *compute = CUDNN_DATA_FLOAT; return LT_OK;
+    case LT_BFLOAT16: *data = CUDNN_DATA_BFLOAT16; *compute = CUDNN_DATA_FLOAT; return LT_OK;
+    default:
+      return lt_error_set(LT_ERR_ARG, 0, "conv2d on cuda needs a floating dtype, got %s", lt_dtype_name(dt));
+  }
+}
+
+static bool fits_int(int64_t v) { return v >= 0 && v <= 0x7fffffff; }
+
+/* 0: the weight is NCHW-contiguous, 1: NHWC (channels last), -1: neither */
+static int filter_format(const lt_tensor *w) {
+  int64_t K = w->shape[0], C = w->shape[1], H = w->shape[2], W = w->shape[3];
+  (void)K;
+  if (lt_tensor_is_contiguous(w)) return 0;
+  if (w->stride[1] == 1 && w->stride[3] == C && w->stride[2] == W * C && w->stride[0] == H * W * C) return 1;
+  return -1;
+}
+
+static void plan_free(conv_plan *p) {
+  if (!p) return;
+  if (p->xd) cudnnDestroyTensorDescriptor(p->xd);
+  if (p->yd) cudnnDestroyTensorDescriptor(p->yd);
+  if (p->wd) cudnnDestroyFilterDescriptor(p->wd);
+  if (p->cd) cudnnDestroyConvolutionDescriptor(p->cd);
+  free(p);
+}
+
+static lt_status tensor_desc(cudnnTensorDescriptor_t d, cudnnDataType_t dt, const int64_t *s, const int64_t *st) {
+  for (int i = 0; i < 4; i++)
+    if (!fits_int(s[i]) || !fits_int(st[i]))
+      return lt_error_set(LT_ERR_ARG, 0, "conv2d on cuda: a size or stride exceeds 2^31-1");
+  LT_CUDNN_CHECK(cudnnSetTensor4dDescriptorEx(d, dt, (int)s[0], (int)s[1], (int)s[2], (int)s[3], (int)st[0],
+                                              (int)st[1], (int)st[2], (int)st[3]));
+  return LT_OK;
+}
+
+/* Builds the descriptors of a plan from its key. x/y here are the
+ * convolution's input and output geometry whatever the direction. */
+static lt_status plan_descriptors(conv_plan *p) {
+  cudnnDataType_t dt, ct;
+  LT_TRY(data_type((lt_dtype)p->key.dtype, &dt, &ct));
+  LT_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->xd));
+  LT_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->yd));
+  LT_CUDNN_CHECK(cudnnCreateFilterDescriptor(&p->wd));
+  LT_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&p->cd));
+  LT_TRY(tensor_desc(p->xd, dt, p->key.x, p->key.xs));
+  LT_TRY(tensor_desc(p->yd, dt, p->key.y, p->key.ys));
+  for (int i = 0; i < 4; i++)
+    if (!fits_int(p->key.w[i])) return lt_error_set(LT_ERR_ARG, 0, "conv2d on cuda: a weight size exceeds 2^31-1");
+  LT_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->wd, dt, p->key.wfmt ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW,
+                                            (int)p->key.w[0], (int)p->key.w[1], (int)p->key.w[2], (int)p->key.w[3]));
+  for (int i = 0; i < 2; i++)
+    if (!fits_int(p->key.pad[i]) || !fits_int(p->key.stride[i]) || !fits_int(p->key.dil[i]))
+      return lt_error_set(LT_ERR_ARG, 0, "conv2d on cuda: padding, stride or dilation exceeds 2^31-1");
+  LT_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(p->cd, (int)p->key.pad[0], (int)p->key.pad[1], (int)p->key.stride[0],
+                                                 (int)p->key.stride[1], (int)p->key.dil[0], (int)p->key.dil[1],
+                                                 CUDNN_CROSS_CORRELATION, ct));
+  LT_CUDNN_CHECK(cudnnSetConvolutionGroupCount(p->cd, (int)p->key.groups));
+  int n, c, h, w;
+  LT_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(p->cd, p->xd, p->wd, &n, &c, &h, &w));
+  if (n != p->key.y[0] || c != p->key.y[1] || h != p->key.y[2] || w != p->key.y[3])
+    return lt_error_set(LT_ERR_RUNTIME, 0, "conv2d on cuda: cuDNN computes an output of [%d,%d,%d,%d], the op layer "
+                        "allocated [%lld,%lld,%lld,%lld]", n, c, h, w, (long long)p->key.y[0], (long long)p->key.y[1],
+                        (long long)p->key.y[2], (long long)p->key.y[3]);
+  return LT_OK;
+}
+
+/* The math modes a search may use: TF32 only where allowed. */
+static cudnnMathType_t search_math(const conv_key *k) {
+  if (k->dtype == LT_FLOAT32) return k->tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+  if (k->dtype == LT_FLOAT16 || k->dtype == LT_BFLOAT16) return CUDNN_TENSOR_OP_MATH;
+  return CUDNN_DEFAULT_MATH;
+}
+
+static bool math_ok(const conv_key *k, cudnnMathType_t m) {
+  return !(k->dtype == LT_FLOAT32 && !k->tf32 && m != CUDNN_FMA_MATH);
+}
+
+/* A workspace for the search: as large as the limit allows, halving on failure. */
+static void search_workspace(lt_cuda_ctx *c, void **ws, size_t *bytes) {
+  size_t fr = 0, total = 0;
+  if (cudaMemGetInfo(&fr, &total) != cudaSuccess) {
+    cudaGetLastError();
+    fr = 0;
+  }
+  size_t want = (size_t)1 << 30;
+  if (want > fr / 4) want = fr / 4;
+  *ws = NULL;
+  *bytes = 0;
+  while (want >= ((size_t)1 << 20)) {
+    if (lt_cuda_malloc(c, want, ws) == LT_OK) {
+      *bytes = want;
+      return;
+    }
+    want /= 2;
+  }
+  lt_error_clear();
+}
+
+/* The operand pointers of a search/run: for each direction the two inputs
+ * and the output, in cuDNN's argument order. */
+typedef struct { const void *a, *b; void *out; } operands;
+
+static lt_status find_algo(lt_cuda_ctx *c, cudnnHandle_t h, conv_plan *p, const operands *o) {
+  LT_CUDNN_CHECK(cudnnSetConvolutionMathType(p->cd, search_math(&p->key)));
+  void *ws = NULL;
+  size_t ws_bytes = 0;
+  search_workspace(c, &ws, &ws_bytes);
+  int max = 0, got = 0;
+  cudnnStatus_t s;
+  lt_status st = LT_OK;
+  bool picked = false;
+  if (p->key.dir == DIR_FWD) {
+    s = cudnnGetConvolutionForwardAlgorithmMaxCount(h, &max);
+    cudnnConvolutionFwdAlgoPerf_t perf[32];
+    if (max > 32) max = 32;
+    if (s == CUDNN_STATUS_SUCCESS)
+      s = cudnnFindConvolutionForwardAlgorithmEx(h, p->xd, o->a, p->wd, o->b, p->cd, p->yd, o->out, max, &got, perf,
+                                                 ws, ws_bytes);
+    for (int i = 0; s == CUDNN_STATUS_SUCCESS && i < got && !picked; i++)
+      if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= ws_bytes && math_ok(&p->key, perf[i].mathType)) {
+        p->algo = perf[i].algo;
+        p->ws_bytes = perf[i].memory;
+        p->math = perf[i].mathType;
+        picked = true;
+      }
+    if (s != CUDNN_STATUS_SUCCESS) st = lt_cudnn_fail(s, "cudnnFindConvolutionForwardAlgorithmEx", __FILE__, __LINE__);
+  } else if (p->key.dir == DIR_BWD_DATA) {
+    s = cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &max);
+    cudnnConvolutionBwdDataAlgoPerf_t perf[32];
+    if (max > 32) max = 32;
+    if (s == CUDNN_STATUS_SUCCESS)
+      s = cudnnFindConvolutionBackwardDataAlgorithmEx(h, p->wd, o->a, p->yd, o->b, p->cd, p->xd, o->out, max, &got,
+                                                      perf, ws, ws_bytes);
+    for (int i = 0; s == CUDNN_STATUS_SUCCESS && i < got && !picked; i++)
+      if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= ws_bytes && math_ok(&p->key, perf[i].mathType)) {
+        p->algo = perf[i].algo;
+        p->ws_bytes = perf[i].memory;
+        p->math = perf[i].mathType;
+        picked = true;
+      }
+    if (s != CUDNN_STATUS_SUCCESS)
+      st = lt_cudnn_fail(s, "cudnnFindConvolutionBackwardDataAlgorithmEx", __FILE__, __LINE__);
+  } else {
+    s = cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, &max);
+    cudnnConvolutionBwdFilterAlgoPerf_t perf[32];
+    if (max > 32) max = 32;
+    if (s == CUDNN_STATUS_SUCCESS)
+      s = cudnnFindConvolutionBackwardFilterAlgorithmEx(h, p->xd, o->a, p->yd, o->b, p->cd, p->wd, o->out, max, &got,
+                                                        perf, ws, ws_bytes);
+    for (int i = 0; s == CUDNN_STATUS_SUCCESS && i < got && !picked; i++)
+      if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= ws_bytes && math_ok(&p->key, perf[i].mathType)) {
+        p->algo = perf[i].algo;
+        p->ws_bytes = perf[i].memory;
+        p->math = perf[i].mathType;
+        picked = true;
+      }
+    if (s != CUDNN_STATUS_SUCCESS)
+      st = lt_cudnn_fail(s, "cudnnFindConvolutionBackwardFilterAlgorithmEx", __FILE__, __LINE__);
+  }
+  lt_cuda_free_async(c, ws);
+  if (st == LT_OK && !picked)
+    st = lt_error_set(LT_ERR_RUNTIME, 0, "conv2d on cuda: cuDNN found no algorithm for this %s convolution within a "
+                      "%zu-byte workspace%s", lt_dtype_name((lt_dtype)p->key.dtype), ws_bytes,
+                      p->key.dtype == LT_FLOAT32 && !p->key.tf32 ? " without TF32" : "");
+  return st;
+}
+
+/* The cached plan for `key`, searching for its algorithm on first use. */
+static lt_status get_plan(lt_cuda_ctx *c, cudnnHandle_t h, const conv_key *key, const operands *o, conv_plan **out) {
+  pthread_mutex_lock(&plans_mu);
+  for (int i = 0; i < nplans; i++)
+    if (memcmp(&plans[i]->key, key, sizeof *key) == 0) {
+      *out = plans[i];
+      pthread_mutex_unlock(&plans_mu);
+      return LT_OK;
+    }
+  pthread_mutex_unlock(&plans_mu);
+  conv_plan *p = calloc(1, sizeof *p);
+  if (!p) return lt_error_set(LT_ERR_OOM, 0, "out of host memory for a convolution plan");
+  p->key = *key;
+  lt_status st = plan_descriptors(p);
+  if (st == LT_OK) st = find_algo(c, h, p, o);
+  if (st == LT_OK) {
+    pthread_mutex_lock(&plans_mu);
+    if (nplans == cap_plans) {
+      int ncap = cap_plans ? cap_plans * 2 : 32;
+      conv_plan **np = realloc(plans, sizeof(conv_plan *) * (size_t)ncap);
+      if (np) {
+        plans = np;
+        cap_plans = ncap;
+      }
+    }
+    if (nplans < cap_plans) plans[nplans++] = p;
+    else st = lt_error_set(LT_ERR_OOM, 0, "out of host memory for the convolution plan cache");
+    pthread_mutex_unlock(&plans_mu);
+  }
+  if (st != LT_OK) {
+    plan_free(p);
+    return st;
+  }
+  *out = p;
+  return LT_OK;
+}
+
+static void fill_key(conv_key *k, int device, int dir, const lt_tensor *x, const lt_tensor *w, const lt_tensor *y,
+                     const lt_conv2d_params *prm, int wfmt) {
+  memset(k, 0, sizeof *k);
+  k->device = device;
+  k->dir = dir;
+  k->dtype = (int)x->dtype;
+  k->tf32 = x->dtype == LT_FLOAT32 && lt_cuda_allow_tf32();
+  k->wfmt = wfmt;
+  for (int i = 0; i < 4; i++) {
+    k->x[i] = x->shape[i];
+    k->xs[i] = x->stride[i];
+    k->w[i] = w->shape[i];
+    k->y[i] = y->shape[i];
+    k->ys[i] = y->stride[i];
+  }
+  for (int i = 0; i < 2; i++) {
+    k->pad[i] = prm->padding[i];
+    k->stride[i] = prm->stride[i];
+    k->dil[i] = prm->dilation[i];
+  }
+  k->groups = prm->groups;
+}
+
+/* Runs one direction of a plan. */
+static lt_status run_plan(lt_cuda_ctx *c, cudnnHandle_t h, conv_plan *p, const operands *o) {
+  double one_d = 1, zero_d = 0;
+  float one_f = 1, zero_f = 0;
+  const void *one = p->key.dtype == LT_FLOAT64 ? (const void *)&one_d : (const void *)&one_f;
+  const void *zero = p->key.dtype == LT_FLOAT64 ? (const void *)&zero_d : (const void *)&zero_f;
+  void *ws = NULL;
+  LT_TRY(lt_cuda_malloc(c, p->ws_bytes, &ws));
+  lt_status st = LT_OK;
+  cudnnStatus_t s = cudnnSetConvolutionMathType(p->cd, p->math);
+  if (s != CUDNN_STATUS_SUCCESS) {
+    st = lt_cudnn_fail(s, "cudnnSetConvolutionMathType(p->cd, p->math)", __FILE__, __LINE__);
+  } else if (p->key.dir == DIR_FWD) {
+    s = cudnnConvolutionForward(h, one, p->xd, o->a, p->wd, o->b, p->cd, (cudnnConvolutionFwdAlgo_t)p->algo, ws,
+                                p->ws_bytes, zero, p->yd, o->out);
+    if (s != CUDNN_STATUS_SUCCESS) st = lt_cudnn_fail(s, "cudnnConvolutionForward", __FILE__, __LINE__);
+  } else if (p->key.dir == DIR_BWD_DATA) {
+    s = cudnnConvolutionBackwardData(h, one, p->wd, o->a, p->yd, o->b, p->cd, (cudnnConvolutionBwdDataAlgo_t)p->algo,
+                                     ws, p->ws_bytes, zero, p->xd, o->out);
+    if (s != CUDNN_STATUS_SUCCESS) st = lt_cudnn_fail(s, "cudnnConvolutionBackwardData", __FILE__, __LINE__);
+  } else {
+    s = cudnnConvolutionBackwardFilter(h, one, p->xd, o->a, p->yd, o->b, p->cd,
+                                       (cudnnConvolutionBwdFilterAlgo_t)p->algo, ws, p->ws_bytes, zero, p->wd, o->out);
+    if (s != CUDNN_STATUS_SUCCESS) st = lt_cudnn_fail(s, "cudnnConvolutionBackwardFilter", __FILE__, __LINE__);
+  }
+  lt_cuda_free_async(c, ws);
+  return st;
+}
+
+static lt_status fill_zero(lt_cuda_ctx *c, lt_tensor *t) {
+  unsigned char zero[8] = {0};
+  lt_cuda_tensor v = lt_cuda_view(t);
+  return lt_cuda_fill_k(c, &v, zero);
+}
+
+static lt_status check_weight(const lt_tensor *w, int *fmt) {
+  *fmt = filter_format(w);
+  if (*fmt < 0)
+    return lt_error_set(LT_ERR_ARG, 0, "conv2d on cuda: the weight must be contiguous (NCHW) or channels-last");
+  return LT_OK;
+}
+
+lt_status lt_cuda_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
+                                 const lt_conv2d_params *p) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(x, &c));
+  if (lt_tensor_numel(y) == 0) return LT_OK;
+  if (lt_tensor_numel(x) == 0 || lt_tensor_numel(w) == 0) {
+    /* no input channels: the output is the bias alone */
+    LT_TRY(fill_zero(c, y));
+  } else {
+    int fmt;
+    LT_TRY(check_weight(w, &fmt));
+    cudnnHandle_t h;
+    LT_TRY(lt_cuda_get_cudnn(c, &h));
+    conv_key k;
+    fill_key(&k, c->device, DIR_FWD, x, w, y, p, fmt);
+    operands o = {lt_tensor_data(x), lt_tensor_data(w), lt_tensor_data(y)};
+    conv_plan *plan;
+    LT_TRY(get_plan(c, h, &k, &o, &plan));
+    LT_TRY(run_plan(c, h, plan, &o));
+  }
+  if (b) {
+    lt_cuda_tensor yv = lt_cuda_view(y), bv = lt_cuda_view(b);
+    LT_TRY(lt_cuda_bias_add_k(c, &yv, &bv));
+  }
+  return LT_OK;
+}
+
+lt_status lt_cuda_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const lt_tensor *gy,
+                                  const lt_tensor *x, const lt_tensor *w, const lt_conv2d_params *p) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(x, &c));
+  if (gb) {
+    if (!lt_tensor_is_contiguous(gy))
+      return lt_error_set(LT_ERR_RUNTIME, 0, "conv2d_backward on cuda: the bias gradient needs a contiguous output "
+                          "gradient");
+    lt_cuda_tensor gbv = lt_cuda_view(gb), gyv = lt_cuda_view(gy);
+    LT_TRY(lt_cuda_channel_sum_k(c, &gbv, &gyv));
+  }
+  if (!gx && !gw) return LT_OK;
+  if (lt_tensor_numel(gy) == 0 || lt_tensor_numel(x) == 0 || lt_tensor_numel(w) == 0) {
+    /* an empty batch or no channels: nothing flows, the gradients are zero */
+    if (gx) LT_TRY(fill_zero(c, gx));
+    if (gw) LT_TRY(fill_zero(c, gw));
+    return LT_OK;
+  }
+  int fmt;
+  LT_TRY(check_weight(w, &fmt));
+  cudnnHandle_t h;
+  LT_TRY(lt_cuda_get_cudnn(c, &h));
+  if (gx) {
+    conv_key k;
+    fill_key(&k, c->device, DIR_BWD_DATA, gx, w, gy, p, fmt);
+    operands o = {lt_tensor_data(w), lt_tensor_data(gy), lt_tensor_data(gx)};
+    conv_plan *plan;
+    LT_TRY(get_plan(c, h, &k, &o, &plan));
+    LT_TRY(run_plan(c, h, plan, &o));
+  }
+  if (gw) {
+    int gfmt;
+    LT_TRY(check_weight(gw, &gfmt));
+    conv_key k;
+    fill_key(&k, c->device, DIR_BWD_FILTER, x, gw, gy, p, gfmt);
+    operands o = {lt_tensor_data(x), lt_tensor_data(gy), lt_tensor_data(gw)};
+    conv_plan *plan;
+    LT_TRY(get_plan(c, h, &k, &o, &plan));
+    LT_TRY(run_plan(c, h, plan, &o));
+  }
+  return LT_OK;
+}
