@@ -2,6 +2,7 @@
  * (lt_backend_index.h): index_select, gather, scatter (assign or add), sort
  * and topk (cub's segmented radix sort), cumsum, over tensors of any strides.
  *
+ * Index values count from `base` (0, or 1 for a user's Lua index tensor).
  * A bad index cannot be returned without the host waiting, so kernels record
  * the first one they meet (lt_cuda_internal.h) and it is reported at the next
  * synchronisation, with the CPU's message ("index V is out of range for
@@ -29,13 +30,14 @@ static int64_t numel_of(const lt_cuda_tensor *t) {
 }
 
 /* --- index_select and gather ----------------------------------------------------------------------------------
- * out[p] = x[p with p[dim] = index[p]]; the index is read through its own
- * strides (for index_select: its 1-D stride along dim, 0 elsewhere). */
+ * out[p] = x[p with p[dim] = index[p] - base]; the index is read through
+ * its own strides (for index_select: its 1-D stride along dim, 0 elsewhere). */
 struct PickGeo {
   int ndim, dim;
   int64_t shape[LT_CUDA_MAX_DIMS];
   int64_t os[LT_CUDA_MAX_DIMS], xs[LT_CUDA_MAX_DIMS], is[LT_CUDA_MAX_DIMS];
   int64_t limit; /* x's size along dim */
+  int64_t base;  /* what index value means position 0 */
 };
 
 template <typename U>
@@ -49,7 +51,7 @@ __global__ void pick_k(U *out, const U *x, const int64_t *index, PickGeo g, int6
       io += i * g.is[d];
       if (d != g.dim) xo += i * g.xs[d];
     }
-    int64_t v = index[io];
+    int64_t v = index[io] - g.base;
     if (v < 0 || v >= g.limit) {
       derr_record(err, LT_CU_DERR_INDEX, op, v, g.dim, g.limit);
       continue;
@@ -59,13 +61,14 @@ __global__ void pick_k(U *out, const U *x, const int64_t *index, PickGeo g, int6
 }
 
 static lt_status pick(lt_cuda_ctx *c, const lt_cuda_tensor *out, const lt_cuda_tensor *x, int dim,
-                      const int64_t *istride, const int64_t *index, int op) {
+                      const int64_t *istride, const int64_t *index, int64_t base, int op) {
   int64_t n = numel_of(out);
   if (n == 0) return LT_OK;
   PickGeo g;
   g.ndim = out->ndim;
   g.dim = dim;
   g.limit = x->ndim ? x->shape[dim] : 1;
+  g.base = base;
   for (int d = 0; d < out->ndim; d++) {
     g.shape[d] = out->shape[d];
     g.os[d] = out->stride[d];
@@ -90,15 +93,15 @@ static lt_status pick(lt_cuda_ctx *c, const lt_cuda_tensor *out, const lt_cuda_t
 }
 
 extern "C" lt_status lt_cuda_index_select_k(lt_cuda_ctx *c, const lt_cuda_tensor *out, const lt_cuda_tensor *x,
-                                            int dim, const lt_cuda_tensor *index) {
+                                            int dim, const lt_cuda_tensor *index, int64_t base) {
   int64_t is[LT_CUDA_MAX_DIMS] = {0};
   if (out->ndim > 0) is[dim] = index->ndim ? index->stride[0] : 0;
-  return pick(c, out, x, dim, is, (const int64_t *)index->data, LT_CU_OP_INDEX_SELECT);
+  return pick(c, out, x, dim, is, (const int64_t *)index->data, base, LT_CU_OP_INDEX_SELECT);
 }
 
 extern "C" lt_status lt_cuda_gather_k(lt_cuda_ctx *c, const lt_cuda_tensor *out, const lt_cuda_tensor *x, int dim,
-                                      const lt_cuda_tensor *index) {
-  return pick(c, out, x, dim, index->stride, (const int64_t *)index->data, LT_CU_OP_GATHER);
+                                      const lt_cuda_tensor *index, int64_t base) {
+  return pick(c, out, x, dim, index->stride, (const int64_t *)index->data, base, LT_CU_OP_GATHER);
 }
 
 /* --- lines along a dim ---------------------------------------------------------------------------------------------
@@ -138,12 +141,12 @@ static void line_geo(LineGeo &g, int nops, const lt_cuda_tensor *const *ops, int
 
 /* --- scatter --------------------------------------------------------------------------------------------------------- */
 /* Every index of the index tensor (any strides) checked; flag set if one is bad. */
-__global__ void check_index_k(const int64_t *index, Geo<1> g, int64_t n, int64_t limit, int dim, int *flag,
-                              lt_cuda_derr *err) {
+__global__ void check_index_k(const int64_t *index, Geo<1> g, int64_t n, int64_t base, int64_t limit, int dim,
+                              int *flag, lt_cuda_derr *err) {
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {
     int64_t off[1];
     geo_off<1, int64_t>(g, e, off);
-    int64_t v = index[off[0]];
+    int64_t v = index[off[0]] - base;
     if (v < 0 || v >= limit) {
       *flag = 1;
       derr_record(err, LT_CU_DERR_INDEX, LT_CU_OP_SCATTER, v, dim, limit);
@@ -157,14 +160,15 @@ template <> __device__ __forceinline__ void add_into<bool>(bool *d, bool s) { *d
 
 /* ops: x, index, src; one thread per line, sequential along it */
 template <typename U>
-__global__ void scatter_lines_k(U *x, const int64_t *index, const U *src, LineGeo g, bool add, const int *flag) {
+__global__ void scatter_lines_k(U *x, const int64_t *index, int64_t base, const U *src, LineGeo g, bool add,
+                                const int *flag) {
   if (*flag) return;
   for (int64_t line = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; line < g.lines;
        line += (int64_t)gridDim.x * blockDim.x) {
     int64_t off[3];
     line_off(g, line, off);
     for (int64_t i = 0; i < g.len; i++) {
-      int64_t v = index[off[1] + i * g.dstride[1]];
+      int64_t v = index[off[1] + i * g.dstride[1]] - base;
       U *d = x + off[0] + v * g.dstride[0];
       U s = src[off[2] + i * g.dstride[2]];
       if (add) add_into<U>(d, s);
@@ -181,39 +185,52 @@ __device__ __forceinline__ void atomic_add_el(int32_t *p, int32_t v) { atomicAdd
 __device__ __forceinline__ void atomic_add_el(int64_t *p, int64_t v) {
   atomicAdd((unsigned long long *)p, (unsigned long long)v);
 }
+/* bytes: compare-and-swap on the aligned 32-bit word holding them */
+__device__ __forceinline__ void atomic_byte(uint8_t *p, uint8_t v, bool logical_or) {
+  unsigned int *w = (unsigned int *)((uintptr_t)p & ~(uintptr_t)3);
+  unsigned int shift = (unsigned int)((uintptr_t)p & 3) * 8, old = *w, assumed;
+  do {
+    assumed = old;
+    unsigned int b = (assumed >> shift) & 0xffu;
+    unsigned int nb = logical_or ? (unsigned int)(b != 0 || v != 0) : ((b + v) & 0xffu);
+    old = atomicCAS(w, assumed, (assumed & ~(0xffu << shift)) | (nb << shift));
+  } while (assumed != old);
+}
+__device__ __forceinline__ void atomic_add_el(uint8_t *p, uint8_t v) { atomic_byte(p, v, false); }
+__device__ __forceinline__ void atomic_add_el(bool *p, bool v) { atomic_byte((uint8_t *)p, (uint8_t)v, true); }
 
 /* element-parallel scatter-add (iteration over the index's elements) */
 template <typename T>
-__global__ void scatter_add_atomic_k(T *x, const int64_t *index, const T *src, LineGeo g, const int *flag) {
+__global__ void scatter_add_atomic_k(T *x, const int64_t *index, int64_t base, const T *src, LineGeo g,
+                                     const int *flag) {
   if (*flag) return;
   const int64_t total = g.lines * g.len;
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
     int64_t line = e / g.len, i = e - line * g.len, off[3];
     line_off(g, line, off);
-    int64_t v = index[off[1] + i * g.dstride[1]];
+    int64_t v = index[off[1] + i * g.dstride[1]] - base;
     atomic_add_el(x + off[0] + v * g.dstride[0], src[off[2] + i * g.dstride[2]]);
   }
 }
 
 template <typename T>
-static lt_status scatter_run(lt_cuda_ctx *c, const lt_cuda_tensor *x, const lt_cuda_tensor *index,
+static lt_status scatter_run(lt_cuda_ctx *c, const lt_cuda_tensor *x, const lt_cuda_tensor *index, int64_t base,
                              const lt_cuda_tensor *src, bool add, const LineGeo &g, const int *flag) {
-  bool atomic_ok = dtype_size(x->dtype) >= 2; /* no byte atomics */
-  if (add && atomic_ok && g.lines < (int64_t)c->sm_count * 32 && g.len >= 64) {
+  if (add && g.lines < (int64_t)c->sm_count * 32 && g.len >= 64) {
     int64_t total = g.lines * g.len;
     scatter_add_atomic_k<T><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        (T *)x->data, (const int64_t *)index->data, (const T *)src->data, g, flag);
+        (T *)x->data, (const int64_t *)index->data, base, (const T *)src->data, g, flag);
     LT_CUDA_LAUNCHED(c, "scatter_add_atomic_k");
   } else {
-    scatter_lines_k<T><<<grid_for(c, g.lines, 128), 128, 0, c->stream>>>((T *)x->data, (const int64_t *)index->data,
-                                                                          (const T *)src->data, g, add, flag);
+    scatter_lines_k<T><<<grid_for(c, g.lines, 128), 128, 0, c->stream>>>(
+        (T *)x->data, (const int64_t *)index->data, base, (const T *)src->data, g, add, flag);
     LT_CUDA_LAUNCHED(c, "scatter_lines_k");
   }
   return LT_OK;
 }
 
 extern "C" lt_status lt_cuda_scatter_k(lt_cuda_ctx *c, const lt_cuda_tensor *x, int dim, const lt_cuda_tensor *index,
-                                       const lt_cuda_tensor *src, bool add) {
+                                       int64_t base, const lt_cuda_tensor *src, bool add) {
   int64_t n = numel_of(index);
   if (n == 0) return LT_OK;
   int64_t limit = x->ndim ? x->shape[dim] : 1;
@@ -227,7 +244,7 @@ extern "C" lt_status lt_cuda_scatter_k(lt_cuda_ctx *c, const lt_cuda_tensor *x, 
     const lt_cuda_tensor *ops1[1] = {index};
     geo_build<1>(g1, ops1);
     check_index_k<<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        (const int64_t *)index->data, g1, n, limit, dim, flag, c->derr);
+        (const int64_t *)index->data, g1, n, base, limit, dim, flag, c->derr);
     st = lt_cuda_after_launch(c, "check_index_k", __FILE__, __LINE__);
   }
   if (st == LT_OK) {
@@ -235,14 +252,14 @@ extern "C" lt_status lt_cuda_scatter_k(lt_cuda_ctx *c, const lt_cuda_tensor *x, 
     const lt_cuda_tensor *ops[3] = {x, index, src};
     line_geo(g, 3, ops, index->ndim, index->shape, dim);
     switch (x->dtype) {
-      case LT_FLOAT32: st = scatter_run<float>(c, x, index, src, add, g, flag); break;
-      case LT_FLOAT64: st = scatter_run<double>(c, x, index, src, add, g, flag); break;
-      case LT_BFLOAT16: st = scatter_run<bf16>(c, x, index, src, add, g, flag); break;
-      case LT_FLOAT16: st = scatter_run<f16>(c, x, index, src, add, g, flag); break;
-      case LT_INT64: st = scatter_run<int64_t>(c, x, index, src, add, g, flag); break;
-      case LT_INT32: st = scatter_run<int32_t>(c, x, index, src, add, g, flag); break;
-      case LT_UINT8: st = scatter_run<uint8_t>(c, x, index, src, add, g, flag); break;
-      case LT_BOOL: st = scatter_run<bool>(c, x, index, src, add, g, flag); break;
+      case LT_FLOAT32: st = scatter_run<float>(c, x, index, base, src, add, g, flag); break;
+      case LT_FLOAT64: st = scatter_run<double>(c, x, index, base, src, add, g, flag); break;
+      case LT_BFLOAT16: st = scatter_run<bf16>(c, x, index, base, src, add, g, flag); break;
+      case LT_FLOAT16: st = scatter_run<f16>(c, x, index, base, src, add, g, flag); break;
+      case LT_INT64: st = scatter_run<int64_t>(c, x, index, base, src, add, g, flag); break;
+      case LT_INT32: st = scatter_run<int32_t>(c, x, index, base, src, add, g, flag); break;
+      case LT_UINT8: st = scatter_run<uint8_t>(c, x, index, base, src, add, g, flag); break;
+      case LT_BOOL: st = scatter_run<bool>(c, x, index, base, src, add, g, flag); break;
       default: st = lt_error_set(LT_ERR_RUNTIME, 0, "scatter on cuda: unknown dtype %d", (int)x->dtype);
     }
   }
@@ -283,19 +300,20 @@ __global__ void segment_offsets_k(int *off, int64_t lines, int64_t len) {
 
 /* values/indices [.., k, ..] from the first k sorted positions of each line */
 template <typename U>
-__global__ void sort_write_k(U *values, int64_t *indices, const U *x, const int64_t *pos, LineGeo g, int64_t k) {
+__global__ void sort_write_k(U *values, int64_t *indices, const U *x, const int64_t *pos, LineGeo g, int64_t k,
+                             int64_t base) {
   const int64_t total = g.lines * k;
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
     int64_t line = e / k, j = e - line * k, off[3];
     line_off(g, line, off);
     int64_t p = pos[line * g.len + j];
     values[off[1] + j * g.dstride[1]] = x[off[0] + p * g.dstride[0]];
-    indices[off[2] + j * g.dstride[2]] = p;
+    indices[off[2] + j * g.dstride[2]] = p + base;
   }
 }
 
 extern "C" lt_status lt_cuda_sort_k(lt_cuda_ctx *c, const lt_cuda_tensor *values, const lt_cuda_tensor *indices,
-                                    const lt_cuda_tensor *x, int dim, bool descending) {
+                                    const lt_cuda_tensor *x, int dim, bool descending, int64_t base) {
   int64_t total = numel_of(x), k = values->ndim ? values->shape[dim] : 1;
   if (total == 0 || k == 0) return LT_OK;
   if (total > 0x7fffffff)
@@ -345,10 +363,10 @@ extern "C" lt_status lt_cuda_sort_k(lt_cuda_ctx *c, const lt_cuda_tensor *values
     unsigned grid = grid_for(c, nw, LT_CU_THREADS);
     int64_t *ip = (int64_t *)indices->data;
     switch (dtype_size(x->dtype)) {
-      case 1: sort_write_k<uint8_t><<<grid, LT_CU_THREADS, 0, c->stream>>>((uint8_t *)values->data, ip, (const uint8_t *)x->data, pout, g, k); break;
-      case 2: sort_write_k<uint16_t><<<grid, LT_CU_THREADS, 0, c->stream>>>((uint16_t *)values->data, ip, (const uint16_t *)x->data, pout, g, k); break;
-      case 4: sort_write_k<uint32_t><<<grid, LT_CU_THREADS, 0, c->stream>>>((uint32_t *)values->data, ip, (const uint32_t *)x->data, pout, g, k); break;
-      default: sort_write_k<uint64_t><<<grid, LT_CU_THREADS, 0, c->stream>>>((uint64_t *)values->data, ip, (const uint64_t *)x->data, pout, g, k); break;
+      case 1: sort_write_k<uint8_t><<<grid, LT_CU_THREADS, 0, c->stream>>>((uint8_t *)values->data, ip, (const uint8_t *)x->data, pout, g, k, base); break;
+      case 2: sort_write_k<uint16_t><<<grid, LT_CU_THREADS, 0, c->stream>>>((uint16_t *)values->data, ip, (const uint16_t *)x->data, pout, g, k, base); break;
+      case 4: sort_write_k<uint32_t><<<grid, LT_CU_THREADS, 0, c->stream>>>((uint32_t *)values->data, ip, (const uint32_t *)x->data, pout, g, k, base); break;
+      default: sort_write_k<uint64_t><<<grid, LT_CU_THREADS, 0, c->stream>>>((uint64_t *)values->data, ip, (const uint64_t *)x->data, pout, g, k, base); break;
     }
     st = lt_cuda_after_launch(c, "sort_write_k", __FILE__, __LINE__);
   }

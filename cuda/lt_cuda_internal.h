@@ -237,15 +237,15 @@ lt_status lt_cuda_nll_backward_k(lt_cuda_ctx *c, const lt_cuda_tensor *glogp, co
                                  const lt_cuda_tensor *target, const lt_cuda_tensor *weight, double smoothing,
                                  int64_t ignore_index);
 
-/* lt_cuda_index.cu */
+/* lt_cuda_index.cu: index values count from `base` (0 or 1) */
 lt_status lt_cuda_index_select_k(lt_cuda_ctx *c, const lt_cuda_tensor *out, const lt_cuda_tensor *x, int dim,
-                                 const lt_cuda_tensor *index);
+                                 const lt_cuda_tensor *index, int64_t base);
 lt_status lt_cuda_gather_k(lt_cuda_ctx *c, const lt_cuda_tensor *out, const lt_cuda_tensor *x, int dim,
-                           const lt_cuda_tensor *index);
+                           const lt_cuda_tensor *index, int64_t base);
 lt_status lt_cuda_scatter_k(lt_cuda_ctx *c, const lt_cuda_tensor *x, int dim, const lt_cuda_tensor *index,
-                            const lt_cuda_tensor *src, bool add);
+                            int64_t base, const lt_cuda_tensor *src, bool add);
 lt_status lt_cuda_sort_k(lt_cuda_ctx *c, const lt_cuda_tensor *values, const lt_cuda_tensor *indices,
-                         const lt_cuda_tensor *x, int dim, bool descending);
+                         const lt_cuda_tensor *x, int dim, bool descending, int64_t base);
 lt_status lt_cuda_cumsum_k(lt_cuda_ctx *c, const lt_cuda_tensor *out, const lt_cuda_tensor *x, int dim, bool reverse);
 
 /* lt_cuda_optim.cu: n rows of contiguous tensors of `numel[i]` elements of

@@ -318,32 +318,34 @@ static const lt_nn_kernels cuda_nn = {
 };
 
 /* --- index --------------------------------------------------------------------------------------------------- */
-static lt_status cu_index_select(lt_tensor *out, const lt_tensor *x, int dim, const lt_tensor *index) {
+static lt_status cu_index_select(lt_tensor *out, const lt_tensor *x, int dim, const lt_tensor *index, int64_t base) {
   lt_cuda_ctx *c = NULL;
   LT_TRY(lt_cuda_ctx_of(x, &c));
   lt_cuda_tensor o = lt_cuda_view(out), xv = lt_cuda_view(x), iv = lt_cuda_view(index);
-  return lt_cuda_index_select_k(c, &o, &xv, dim, &iv);
+  return lt_cuda_index_select_k(c, &o, &xv, dim, &iv, base);
 }
 
-static lt_status cu_gather(lt_tensor *out, const lt_tensor *x, int dim, const lt_tensor *index) {
+static lt_status cu_gather(lt_tensor *out, const lt_tensor *x, int dim, const lt_tensor *index, int64_t base) {
   lt_cuda_ctx *c = NULL;
   LT_TRY(lt_cuda_ctx_of(x, &c));
   lt_cuda_tensor o = lt_cuda_view(out), xv = lt_cuda_view(x), iv = lt_cuda_view(index);
-  return lt_cuda_gather_k(c, &o, &xv, dim, &iv);
+  return lt_cuda_gather_k(c, &o, &xv, dim, &iv, base);
 }
 
-static lt_status cu_scatter(lt_tensor *x, int dim, const lt_tensor *index, const lt_tensor *src, bool add) {
+static lt_status cu_scatter(lt_tensor *x, int dim, const lt_tensor *index, int64_t base, const lt_tensor *src,
+                            bool add) {
   lt_cuda_ctx *c = NULL;
   LT_TRY(lt_cuda_ctx_of(x, &c));
   lt_cuda_tensor xv = lt_cuda_view(x), iv = lt_cuda_view(index), sv = lt_cuda_view(src);
-  return lt_cuda_scatter_k(c, &xv, dim, &iv, &sv, add);
+  return lt_cuda_scatter_k(c, &xv, dim, &iv, base, &sv, add);
 }
 
-static lt_status cu_sort(lt_tensor *values, lt_tensor *indices, const lt_tensor *x, int dim, bool descending) {
+static lt_status cu_sort(lt_tensor *values, lt_tensor *indices, const lt_tensor *x, int dim, bool descending,
+                         int64_t base) {
   lt_cuda_ctx *c = NULL;
   LT_TRY(lt_cuda_ctx_of(x, &c));
   lt_cuda_tensor v = lt_cuda_view(values), i = lt_cuda_view(indices), xv = lt_cuda_view(x);
-  return lt_cuda_sort_k(c, &v, &i, &xv, dim, descending);
+  return lt_cuda_sort_k(c, &v, &i, &xv, dim, descending, base);
 }
 
 static lt_status cu_cumsum(lt_tensor *out, const lt_tensor *x, int dim, bool reverse) {

@@ -91,7 +91,7 @@ static lt_status tensor_desc(cudnnTensorDescriptor_t d, cudnnDataType_t dt, cons
 /* Builds the descriptors of a plan from its key. x/y here are the
  * convolution's input and output geometry whatever the direction. */
 static lt_status plan_descriptors(conv_plan *p) {
-  cudnnDataType_t dt, ct;
+  cudnnDataType_t dt = CUDNN_DATA_FLOAT, ct = CUDNN_DATA_FLOAT;
   LT_TRY(data_type((lt_dtype)p->key.dtype, &dt, &ct));
   LT_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->xd));
   LT_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->yd));

@@ -2,7 +2,7 @@
 -- whole batches with tensor ops (no C), mixed with the built-in transforms
 -- and used in a short training run.
 --
---   luatrain scripts/examples/custom_augmentation.lua [epochs=2] [train_images=12000]
+--   luatrain scripts/examples/custom_augmentation.lua [epochs=2] [train_images=8000]
 --
 -- A transform is any callable tf(batch, gen) that returns the new batch.
 -- `gen` is the loader's generator for this batch, determined by (seed,
@@ -39,7 +39,7 @@ local function RandomNoise(p, sigma)
 end
 
 local epochs = tonumber(arg and arg[1]) or 2
-local limit = tonumber(arg and arg[2]) or 12000
+local limit = tonumber(arg and arg[2]) or 8000
 
 -- the data
 local train_set, test_set

@@ -1,5 +1,6 @@
 /* lt_ag_index.c — differentiable indexing and joining: cat, stack,
- * index_select, gather, sort, topk, cumsum (see lt_ag_ops.h). Gradients of
+ * index_select, gather, sort, topk, cumsum, and the in-place scatters
+ * (scatter_, scatter_add_, index_add_) (see lt_ag_ops.h). Gradients of
  * the selecting ops are scattered back with the index ops themselves
  * (index_add_, scatter_add_), so they run on any backend that has those. */
 #include <string.h>
@@ -153,4 +154,88 @@ lt_status lt_ag_cumsum(lt_tensor *x, int dim, lt_tensor **out) {
   if (st != LT_OK) { lt_tensor_release(*out); *out = NULL; return st; }
   if (n) n->ints[0] = dim < 0 ? dim + (x->ndim ? x->ndim : 1) : dim;
   return LT_OK;
+}
+
+/* --- scatters (in place) --------------------------------------------------------------------- */
+
+enum { SC_SET, SC_ADD, SC_INDEX_ADD, SC_VALUE };
+
+/* saved[0] index; ints[0] dim, ints[1] base, ints[2] kind; inputs x, src */
+static lt_status scatter_backward(lt_node *n, lt_tensor *const *go, lt_tensor **gi) {
+  lt_tensor *idx;
+  LT_TRY(lt_ag_saved(n, 0, &idx));
+  int d = (int)n->ints[0], kind = (int)n->ints[2];
+  int64_t base = n->ints[1];
+  lt_tensor *g = go[0];
+  lt_ex e = {0};
+  if (lt_node_needs_input_grad(n, 0)) {
+    if (kind == SC_ADD || kind == SC_INDEX_ADD) {
+      ex_out(&e, g, &gi[0]);
+    } else { /* overwritten positions get nothing */
+      lt_tensor *c = ex_clone(&e, g);
+      if (c) ex_do(&e, lt_op_scatter_value_base_(c, d, idx, base, 0));
+      ex_out(&e, c, &gi[0]);
+    }
+  }
+  if (lt_node_needs_input_grad(n, 1)) {
+    lt_tensor *gs = NULL;
+    if (e.st == LT_OK) {
+      e.st = kind == SC_INDEX_ADD ? lt_op_index_select_base(g, d, idx, base, &gs) : lt_op_gather_base(g, d, idx, base, &gs);
+      ex_keep(&e, e.st, gs);
+    }
+    const lt_input_meta *m = &n->inputs[1];
+    bool same = gs && gs->ndim == m->ndim;
+    for (int k = 0; same && k < m->ndim; k++) same = gs->shape[k] == m->shape[k];
+    if (gs && !same) {
+      /* src may be larger than index: only its leading corner was used */
+      lt_tensor *z = ex_full(&e, m->ndim, m->shape, 0, g), *v = z;
+      for (int k = 0; v && k < gs->ndim; k++) v = ex_narrow(&e, v, k, 0, gs->shape[k]);
+      if (v) ex_do(&e, lt_op_copy_(v, gs));
+      gs = z;
+    }
+    ex_out(&e, gs, &gi[1]);
+  }
+  return ex_end(&e);
+}
+
+static lt_status scatter_record(int kind, const char *name, lt_tensor *x, int dim, lt_tensor *index, int64_t base,
+                                lt_tensor *src) {
+  if (!lt_dtype_is_floating(x->dtype)) {
+    lt_ag_detach_(x);
+    return LT_OK;
+  }
+  lt_tensor *in[2] = {x, src};
+  lt_node *n;
+  LT_TRY(lt_ag_node_new(name, scatter_backward, 2, in, 1, &n));
+  n->ints[0] = dim < 0 ? dim + (x->ndim ? x->ndim : 1) : dim;
+  n->ints[1] = base;
+  n->ints[2] = kind;
+  lt_status st = lt_ag_save(n, index);
+  if (st == LT_OK) lt_ag_set_output(n, x, 0);
+  lt_node_release(n);
+  return st;
+}
+
+lt_status lt_ag_scatter_(lt_tensor *x, int dim, lt_tensor *index, int64_t base, lt_tensor *src, bool add) {
+  lt_tensor *in[2] = {x, src};
+  if (!lt_ag_needs_grad(2, in)) return lt_op_scatter_base_(x, dim, index, base, src, add);
+  const char *name = add ? "scatter_add_" : "scatter_";
+  LT_TRY(lt_ag_check_inplace(x, name));
+  LT_TRY(lt_op_scatter_base_(x, dim, index, base, src, add));
+  return scatter_record(add ? SC_ADD : SC_SET, add ? "ScatterAddBackward" : "ScatterBackward", x, dim, index, base, src);
+}
+
+lt_status lt_ag_scatter_value_(lt_tensor *x, int dim, lt_tensor *index, int64_t base, double v) {
+  if (!lt_ag_needs_grad(1, &x)) return lt_op_scatter_value_base_(x, dim, index, base, v);
+  LT_TRY(lt_ag_check_inplace(x, "scatter_"));
+  LT_TRY(lt_op_scatter_value_base_(x, dim, index, base, v));
+  return scatter_record(SC_VALUE, "ScatterBackward", x, dim, index, base, NULL);
+}
+
+lt_status lt_ag_index_add_(lt_tensor *x, int dim, lt_tensor *index, int64_t base, lt_tensor *src) {
+  lt_tensor *in[2] = {x, src};
+  if (!lt_ag_needs_grad(2, in)) return lt_op_index_add_base_(x, dim, index, base, src);
+  LT_TRY(lt_ag_check_inplace(x, "index_add_"));
+  LT_TRY(lt_op_index_add_base_(x, dim, index, base, src));
+  return scatter_record(SC_INDEX_ADD, "IndexAddBackward", x, dim, index, base, src);
 }

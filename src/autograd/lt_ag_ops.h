@@ -87,6 +87,12 @@ lt_status lt_ag_sort(lt_tensor *x, int dim, bool descending, int64_t base, lt_te
 lt_status lt_ag_topk(lt_tensor *x, int64_t k, int dim, bool largest, bool sorted, int64_t base, lt_tensor **values,
                      lt_tensor **indices);
 lt_status lt_ag_cumsum(lt_tensor *x, int dim, lt_tensor **out);
+/* In place, with the rules of in-place ops: x.scatter_(dim, index, src)
+ * (add: scatter_add_), x.scatter_(dim, index, v), x.index_add_(dim, index,
+ * src). The gradient flows to x (outside overwritten positions) and to src. */
+lt_status lt_ag_scatter_(lt_tensor *x, int dim, lt_tensor *index, int64_t base, lt_tensor *src, bool add);
+lt_status lt_ag_scatter_value_(lt_tensor *x, int dim, lt_tensor *index, int64_t base, double v);
+lt_status lt_ag_index_add_(lt_tensor *x, int dim, lt_tensor *index, int64_t base, lt_tensor *src);
 
 /* --- detaching ------------------------------------------------------------------- */
 /* A new tensor over the same storage with no history (t:detach()). */

@@ -438,7 +438,8 @@ lt_status lt_op_masked_fill_(lt_tensor *t, lt_tensor *mask, double v) {
     return lt_error_set(LT_ERR_ARG, 2, "mask of shape %s does not broadcast to shape %s",
                         lt_shape_str(mask->ndim, mask->shape, b1, sizeof b1), lt_shape_str(t->ndim, t->shape, b2, sizeof b2));
   }
-  st = lt_op_scalar_tensor(v, t->dtype, lt_tensor_device(t), &val);
+  st = unalias(t, &me); /* a mask that is a view of t itself */
+  if (st == LT_OK) st = lt_op_scalar_tensor(v, t->dtype, lt_tensor_device(t), &val);
   if (st == LT_OK) st = lt_tensor_expand(val, t->ndim, t->shape, &ve);
   if (st == LT_OK) st = be_of(t)->where(t, me, ve, t);
   lt_tensor_release(me); lt_tensor_release(val); lt_tensor_release(ve);

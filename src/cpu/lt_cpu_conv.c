@@ -63,10 +63,10 @@ typedef struct {
   int threads;         /* > 1: threads over chunks; 1: parallel inside each chunk */
 } plan;
 
-static plan make_plan(const geom *g) {
+static plan make_plan(const geom *g, int64_t target_cols) {
   plan p;
   int T = lt_cpu_num_threads();
-  int64_t nb = (CONV_TARGET_COLS + g->OHW - 1) / g->OHW;
+  int64_t nb = (target_cols + g->OHW - 1) / g->OHW;
   int64_t per_image = g->K * g->OHW * (int64_t)g->es;
   int64_t cap = per_image > 0 ? (int64_t)CONV_COL_BYTES / per_image : nb;
   if (nb > cap) nb = cap;
@@ -227,47 +227,61 @@ static lt_status oom(size_t bytes) {
   return lt_error_set(LT_ERR_OOM, 0, "out of host memory allocating a %zu-byte convolution workspace", bytes);
 }
 
-/* One thread's scratch: column matrix, its gradient, a chunk of gy or y
- * gathered into one matrix, and (backward) a private weight gradient. */
-typedef struct { char *col, *gcol, *mat, *gw; } work;
+/* The workspace is kept between calls (grown, never shrunk) by the thread
+ * that calls the kernels: training calls the same shapes every step, and
+ * fresh multi-megabyte allocations would cost a page fault per 4 KiB. */
+static _Thread_local struct { char *p; size_t n; } ws_cache;
 
-typedef struct { size_t col, gcol, mat, gw; } work_sizes;
+static char *workspace(size_t bytes) {
+  if (bytes <= ws_cache.n) return ws_cache.p;
+  free(ws_cache.p);
+  ws_cache.p = aligned_alloc(64, align64(bytes));
+  ws_cache.n = ws_cache.p ? bytes : 0;
+  return ws_cache.p;
+}
+
+/* One thread's scratch: column matrix, the column matrix of the input
+ * gradient, y or gy of a multi-image chunk gathered into one matrix (two
+ * shapes: mat [COg, m*OHW], mat2 [Cg, m*HW]), a private weight gradient. */
+typedef struct { char *col, *gcol, *mat, *mat2, *gw; } work;
+
+typedef struct { size_t col, gcol, mat, mat2, gw; } work_sizes;
 
 static size_t work_total(const work_sizes *s) {
-  return align64(s->col) + align64(s->gcol) + align64(s->mat) + align64(s->gw);
+  return align64(s->col) + align64(s->gcol) + align64(s->mat) + align64(s->mat2) + align64(s->gw);
 }
 
 static work work_at(char *base, const work_sizes *s) {
   work w;
-  w.col = s->col ? base : NULL;
-  base += align64(s->col);
-  w.gcol = s->gcol ? base : NULL;
-  base += align64(s->gcol);
-  w.mat = s->mat ? base : NULL;
-  base += align64(s->mat);
-  w.gw = s->gw ? base : NULL;
+  char **slot[5] = {&w.col, &w.gcol, &w.mat, &w.mat2, &w.gw};
+  const size_t sz[5] = {s->col, s->gcol, s->mat, s->mat2, s->gw};
+  for (int i = 0; i < 5; i++) {
+    *slot[i] = sz[i] ? base : NULL;
+    base += align64(sz[i]);
+  }
   return w;
 }
 
+/* y of images n0..n0+m-1 (col and mat: the thread's buffers) */
 static void fwd_chunk(const geom *g, char *yd, const char *xd, const char *wd, const lt_tensor *b, int64_t n0,
-                      int64_t m, const work *wk, bool par) {
+                      int64_t m, char *col, char *mat, bool par) {
   int64_t ncol = m * g->OHW;
   for (int64_t grp = 0; grp < g->G; grp++) {
-    const char *B = wk->col;
+    const char *B = col;
     int64_t ldb = ncol;
     if (g->direct && m == 1) {
       B = xd + (size_t)((n0 * g->C + grp * g->Cg) * g->HW) * g->es;
       ldb = g->HW;
     } else {
-      im2col(g, wk->col, xd, n0, m, grp, par);
+      im2col(g, col, xd, n0, m, grp, par);
     }
     const char *A = wd + (size_t)(grp * g->COg * g->K) * g->es;
     if (m == 1) {
       gemm(g->dbl, false, false, g->COg, g->OHW, g->K, A, g->K, B, ldb, 0.0,
            yd + (size_t)((n0 * g->CO + grp * g->COg) * g->OHW) * g->es, g->OHW);
     } else {
-      gemm(g->dbl, false, false, g->COg, ncol, g->K, A, g->K, B, ldb, 0.0, wk->mat, ncol);
-      shuffle(g, yd, wk->mat, n0, m, grp, true, par);
+      gemm(g->dbl, false, false, g->COg, ncol, g->K, A, g->K, B, ldb, 0.0, mat, ncol);
+      shuffle(g, yd, mat, n0, m, grp, true, par);
     }
   }
   if (b) add_bias(g, yd, b, n0, m, par);
@@ -285,17 +299,17 @@ lt_status lt_cpu_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tenso
     if (b) add_bias(&g, yd, b, 0, g.N, true);
     return LT_OK;
   }
-  plan pl = make_plan(&g);
-  work_sizes ws = {0, 0, 0, 0};
+  plan pl = make_plan(&g, CONV_TARGET_COLS);
+  work_sizes ws = {0, 0, 0, 0, 0};
   if (!(g.direct && pl.nb == 1)) ws.col = (size_t)(g.K * pl.nb * g.OHW) * g.es;
   if (pl.nb > 1) ws.mat = (size_t)(g.COg * pl.nb * g.OHW) * g.es;
   size_t per = work_total(&ws), total = per * (size_t)pl.threads;
-  char *buf = total ? aligned_alloc(64, total) : NULL;
+  char *buf = total ? workspace(total) : NULL;
   if (total && !buf) return oom(total);
   if (pl.threads == 1) {
     work wk = work_at(buf, &ws);
     for (int64_t n0 = 0; n0 < g.N; n0 += pl.nb)
-      fwd_chunk(&g, yd, xd, wd, b, n0, g.N - n0 < pl.nb ? g.N - n0 : pl.nb, &wk, true);
+      fwd_chunk(&g, yd, xd, wd, b, n0, g.N - n0 < pl.nb ? g.N - n0 : pl.nb, wk.col, wk.mat, true);
   } else {
     int prev = blas_serial_begin();
 #pragma omp parallel num_threads(pl.threads)
@@ -304,12 +318,11 @@ lt_status lt_cpu_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tenso
 #pragma omp for schedule(static)
       for (int64_t c = 0; c < pl.nchunks; c++) {
         int64_t n0 = c * pl.nb;
-        fwd_chunk(&g, yd, xd, wd, b, n0, g.N - n0 < pl.nb ? g.N - n0 : pl.nb, &wk, false);
+        fwd_chunk(&g, yd, xd, wd, b, n0, g.N - n0 < pl.nb ? g.N - n0 : pl.nb, wk.col, wk.mat, false);
       }
     }
     blas_serial_end(prev);
   }
-  free(buf);
   return LT_OK;
 }
 
@@ -335,12 +348,45 @@ static void bias_grad(const geom *g, lt_tensor *gb, const char *gyd) {
   }
 }
 
-/* Gradients from images n0..n0+m-1: gx planes written, gw accumulated into
- * gwacc ([CO, K]; overwritten when `first`). */
-static void bwd_chunk(const geom *g, char *gxd, char *gwacc, const char *gyd, const char *xd, const char *wd,
-                      int64_t n0, int64_t m, const work *wk, bool first, bool par) {
+/* For stride 1, the input gradient is itself a convolution: of gy, with the
+ * kernel flipped and its in/out channels swapped, padding d*(k-1) - p. That
+ * runs as the efficient forward GEMM [Cg, COg*KH*KW] x [COg*KH*KW, HW] and
+ * writes gx directly, instead of a GEMM with inner size COg into a column
+ * matrix that col2im then scatters back. Fills *t and returns true when it
+ * applies. */
+static bool transposed_geom(const geom *g, geom *t) {
+  int64_t ph = g->dh * (g->KH - 1) - g->ph, pw = g->dw * (g->KW - 1) - g->pw;
+  if (g->sh != 1 || g->sw != 1 || ph < 0 || pw < 0 || g->direct) return false;
+  *t = *g;
+  t->C = g->CO; t->H = g->OH; t->W = g->OW;
+  t->CO = g->C; t->OH = g->H; t->OW = g->W;
+  t->ph = ph; t->pw = pw;
+  t->Cg = g->COg; t->COg = g->Cg;
+  t->K = g->COg * g->KH * g->KW;
+  t->HW = g->OHW; t->OHW = g->HW;
+  return true;
+}
+
+/* wt[grp][c][(co*KH + kh)*KW + kw] = w[grp*COg + co][c][KH-1-kh][KW-1-kw] */
+static void flip_weight(const geom *g, char *wt, const char *wd) {
+  int64_t KHW = g->KH * g->KW, total = g->CO * g->Cg * KHW;
+  for (int64_t i = 0; i < total; i++) {
+    int64_t k = i % KHW, c = (i / KHW) % g->Cg, co = i / (KHW * g->Cg); /* i indexes w */
+    int64_t grp = co / g->COg, col = co % g->COg;
+    int64_t j = (grp * g->Cg + c) * (g->COg * KHW) + col * KHW + (KHW - 1 - k);
+    memcpy(wt + (size_t)j * g->es, wd + (size_t)i * g->es, g->es);
+  }
+}
+
+/* Gradients from images n0..n0+m-1: gx planes written (through the
+ * transposed geometry t when not NULL, with the flipped weight wt), gw
+ * accumulated into gwacc ([CO, K]; overwritten when `first`). */
+static void bwd_chunk(const geom *g, const geom *t, char *gxd, char *gwacc, const char *gyd, const char *xd,
+                      const char *wd, const char *wt, int64_t n0, int64_t m, const work *wk, bool first, bool par) {
   int64_t ncol = m * g->OHW;
   bool direct = g->direct && m == 1;
+  if (gxd && t) fwd_chunk(t, gxd, gyd, wt, NULL, n0, m, wk->gcol, wk->mat2, par);
+  if (!gwacc && (!gxd || t)) return;
   for (int64_t grp = 0; grp < g->G; grp++) {
     const char *GY;
     int64_t ldg;
@@ -365,7 +411,7 @@ static void bwd_chunk(const geom *g, char *gxd, char *gwacc, const char *gyd, co
       gemm(g->dbl, false, true, g->COg, g->K, ncol, GY, ldg, B, ldb, first ? 0.0 : 1.0,
            gwacc + (size_t)(grp * g->COg * g->K) * g->es, g->K);
     }
-    if (gxd) {
+    if (gxd && !t) {
       /* gcol [K, ncol] = w_g^T @ GY, scattered back onto the image */
       const char *wg = wd + (size_t)(grp * g->COg * g->K) * g->es;
       if (direct) {
@@ -381,7 +427,7 @@ static void bwd_chunk(const geom *g, char *gxd, char *gwacc, const char *gyd, co
 
 lt_status lt_cpu_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const lt_tensor *gy,
                                   const lt_tensor *x, const lt_tensor *w, const lt_conv2d_params *p) {
-  geom g;
+  geom g, tg;
   geom_init(&g, x, w, gy, p);
   const char *gyd = lt_tensor_data(gy), *xd = lt_tensor_data(x), *wd = lt_tensor_data(w);
   char *gxd = gx ? lt_tensor_data(gx) : NULL, *gwd = gw ? lt_tensor_data(gw) : NULL;
@@ -392,21 +438,26 @@ lt_status lt_cpu_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, co
     if (gw) memset(gwd, 0, (size_t)lt_tensor_numel(gw) * g.es);
     return LT_OK;
   }
-  plan pl = make_plan(&g);
-  bool direct = g.direct && pl.nb == 1;
-  work_sizes ws = {0, 0, 0, 0};
-  size_t cbytes = (size_t)(g.K * pl.nb * g.OHW) * g.es, wbytes = (size_t)(g.CO * g.K) * g.es;
-  if (gw && !direct) ws.col = cbytes;
-  if (gx && !direct) ws.gcol = cbytes;
-  if (pl.nb > 1) ws.mat = (size_t)(g.COg * pl.nb * g.OHW) * g.es;
+  plan pl = make_plan(&g, CONV_TARGET_COLS);
+  bool direct = g.direct && pl.nb == 1, flip = gx && transposed_geom(&g, &tg);
+  work_sizes ws = {0, 0, 0, 0, 0};
+  size_t wbytes = (size_t)(g.CO * g.K) * g.es;
+  if (gw && !direct) ws.col = (size_t)(g.K * pl.nb * g.OHW) * g.es;
+  if (flip) ws.gcol = (size_t)(tg.K * pl.nb * tg.OHW) * g.es;
+  else if (gx && !direct) ws.gcol = (size_t)(g.K * pl.nb * g.OHW) * g.es;
+  if (pl.nb > 1 && (gw || !flip)) ws.mat = (size_t)(g.COg * pl.nb * g.OHW) * g.es;
+  if (pl.nb > 1 && flip) ws.mat2 = (size_t)(tg.COg * pl.nb * tg.OHW) * g.es;
   if (gw && pl.threads > 1) ws.gw = wbytes;
-  size_t per = work_total(&ws), total = per * (size_t)pl.threads;
-  char *buf = total ? aligned_alloc(64, total) : NULL;
-  if (total && !buf) return oom(total);
+  size_t per = work_total(&ws), shared = flip ? align64(wbytes) : 0, total = shared + per * (size_t)pl.threads;
+  char *buf = workspace(total);
+  if (!buf) return oom(total);
+  char *wt = flip ? buf : NULL, *pbuf = buf + shared;
+  if (flip) flip_weight(&g, wt, wd);
+  const geom *t = flip ? &tg : NULL;
   if (pl.threads == 1) {
-    work wk = work_at(buf, &ws);
+    work wk = work_at(pbuf, &ws);
     for (int64_t n0 = 0; n0 < g.N; n0 += pl.nb)
-      bwd_chunk(&g, gxd, gwd, gyd, xd, wd, n0, g.N - n0 < pl.nb ? g.N - n0 : pl.nb, &wk, n0 == 0, true);
+      bwd_chunk(&g, t, gxd, gwd, gyd, xd, wd, wt, n0, g.N - n0 < pl.nb ? g.N - n0 : pl.nb, &wk, n0 == 0, true);
   } else {
     int prev = blas_serial_begin();
     bool touched[256] = {false}; /* threads that accumulated a weight gradient */
@@ -414,12 +465,12 @@ lt_status lt_cpu_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, co
 #pragma omp parallel num_threads(T)
     {
       int tid = omp_get_thread_num();
-      work wk = work_at(buf + per * (size_t)tid, &ws);
+      work wk = work_at(pbuf + per * (size_t)tid, &ws);
       bool first = true;
 #pragma omp for schedule(static)
       for (int64_t c = 0; c < pl.nchunks; c++) {
         int64_t n0 = c * pl.nb;
-        bwd_chunk(&g, gxd, wk.gw, gyd, xd, wd, n0, g.N - n0 < pl.nb ? g.N - n0 : pl.nb, &wk, first, false);
+        bwd_chunk(&g, t, gxd, wk.gw, gyd, xd, wd, wt, n0, g.N - n0 < pl.nb ? g.N - n0 : pl.nb, &wk, first, false);
         first = false;
       }
       touched[tid] = !first;
@@ -428,12 +479,13 @@ lt_status lt_cpu_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, co
     if (gw) {
       /* sum the per-thread weight gradients in thread order (deterministic) */
       int64_t nw = g.CO * g.K;
+      size_t gw_off = work_total(&ws) - align64(ws.gw);
 #pragma omp parallel for schedule(static) if (nw * T > LT_CPU_PARALLEL_GRAIN)
       for (int64_t i = 0; i < nw; i++) {
         double s = 0;
-        for (int t = 0; t < T; t++) {
-          if (!touched[t]) continue;
-          const char *acc = buf + per * (size_t)t + align64(ws.col) + align64(ws.gcol) + align64(ws.mat);
+        for (int k = 0; k < T; k++) {
+          if (!touched[k]) continue;
+          const char *acc = pbuf + per * (size_t)k + gw_off;
           s += g.dbl ? ((const double *)acc)[i] : ((const float *)acc)[i];
         }
         if (g.dbl) ((double *)gwd)[i] = s;
@@ -441,6 +493,5 @@ lt_status lt_cpu_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, co
       }
     }
   }
-  free(buf);
   return LT_OK;
 }

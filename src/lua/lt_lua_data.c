@@ -355,7 +355,7 @@ typedef struct {
   uint64_t gen_pos;   /* the generator's position after the native steps */
 } slot;
 
-enum { LENT_MAX = 8 };
+enum { LENT_MAX = 16 };
 
 typedef struct {
   lt_loader *loader;
@@ -444,8 +444,7 @@ static int loader_gc(lua_State *L) {
 }
 
 /* A storage for one output batch: a lent one Lua no longer uses, or a new
- * one. The collector is told about the bytes it cannot see, so dropped
- * batches are collected about as fast as they are made. */
+ * one. */
 static lt_storage *batch_storage(lua_State *L, loader_ud *l) {
   for (int k = 0; k < l->nlent; k++) {
     if (atomic_load(&l->lent[k]->refcount) == 1) {
@@ -461,7 +460,6 @@ static lt_storage *batch_storage(lua_State *L, loader_ud *l) {
     luaL_error(L, "DataLoader: %s", lt_error_message());
     return NULL;
   }
-  lua_gc(L, LUA_GCSTEP, (int)(bytes >> 10) + 1);
   return s;
 }
 
@@ -605,6 +603,10 @@ static int ldr_next(lua_State *L) {
     st = lt_tensor_from_storage(dest, 0, l->out_ndim + 1, shape, stride, l->out_dt, ibox);
   }
   lend(l, dest); /* our reference; the tensor holds its own */
+  /* The collector cannot see the batch's bytes: count them as allocated,
+   * so dropped batches are collected (and their storages reused) about as
+   * fast as they are handed out. */
+  lua_gc(L, LUA_GCSTEP, (int)((l->out_sample_bytes * (size_t)l->batch_size) >> 10) + 1);
   if (st != LT_OK) return luaL_error(L, "%s: %s", fname, lt_error_message());
   if (index + l->K < l->nbatches) {
     lt_storage *s = batch_storage(L, l);

@@ -8,9 +8,11 @@
  * 1-based by the kernels. split/chunk return views made by the Tensor
  * `narrow` method, looked up when called, so they share whatever narrow does
  * (autograd included).
+ * The differentiable ones go through their autograd wrappers (lt_ag_ops.h).
  * Not here: the ops themselves (lt_ops_index.c). */
 #include <string.h>
 
+#include "lt_ag_ops.h"
 #include "lt_lua.h"
 
 /* --- argument helpers ------------------------------------------------------------------ */
@@ -105,7 +107,7 @@ static int l_cat(lua_State *L) {
     if (!(ts[i]->ndim == 1 && ts[i]->shape[0] == 0)) { ndim = ts[i]->ndim; break; }
   int d = opt_dim(L, 2, ndim, fname, 0);
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_op_cat(n, ts, d, box), fname);
+  LT_LUA_CHECK(L, lt_ag_cat(n, ts, d, box), fname);
   return 1;
 }
 
@@ -116,7 +118,7 @@ static int l_stack(lua_State *L) {
   lt_tensor **ts = tensor_list(L, 1, fname, &n);
   int d = opt_dim(L, 2, n > 0 ? ts[0]->ndim + 1 : 1, fname, 0);
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_op_stack(n, ts, d, box), fname);
+  LT_LUA_CHECK(L, lt_ag_stack(n, ts, d, box), fname);
   return 1;
 }
 
@@ -219,7 +221,7 @@ static int l_index_select(lua_State *L) {
   int d = lt_lua_check_dim(L, 2, t->ndim, fname);
   lt_tensor *idx = index_arg(L, 3, t, fname, true, true);
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_op_index_select_base(t, d, idx, 1, box), fname);
+  LT_LUA_CHECK(L, lt_ag_index_select(t, d, idx, 1, box), fname);
   return 1;
 }
 
@@ -229,7 +231,7 @@ static int l_gather(lua_State *L) {
   int d = lt_lua_check_dim(L, 2, t->ndim, fname);
   lt_tensor *idx = index_arg(L, 3, t, fname, false, false);
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_op_gather_base(t, d, idx, 1, box), fname);
+  LT_LUA_CHECK(L, lt_ag_gather(t, d, idx, 1, box), fname);
   return 1;
 }
 
@@ -246,7 +248,7 @@ static void scatter_into(lua_State *L, lt_tensor *target, lt_tensor *t, scatter_
   } else if (lua_type(L, 4) == LUA_TNUMBER || lua_type(L, 4) == LUA_TBOOLEAN) {
     double v = lua_type(L, 4) == LUA_TBOOLEAN ? lua_toboolean(L, 4) : lua_tonumber(L, 4);
     if (kind == SC_SET) {
-      LT_LUA_CHECK(L, lt_op_scatter_value_base_(target, d, idx, 1, v), fname);
+      LT_LUA_CHECK(L, lt_ag_scatter_value_(target, d, idx, 1, v), fname);
       return;
     }
     /* a number to add: a 0-d tensor of the target's dtype, broadcast */
@@ -265,8 +267,8 @@ static void scatter_into(lua_State *L, lt_tensor *target, lt_tensor *t, scatter_
   } else {
     lt_lua_argerror(L, 4, fname, "expected a tensor or a number for src, got %s", luaL_typename(L, 4));
   }
-  lt_status st = kind == SC_INDEX_ADD ? lt_op_index_add_base_(target, d, idx, 1, src)
-                                      : lt_op_scatter_base_(target, d, idx, 1, src, kind == SC_ADD);
+  lt_status st = kind == SC_INDEX_ADD ? lt_ag_index_add_(target, d, idx, 1, src)
+                                      : lt_ag_scatter_(target, d, idx, 1, src, kind == SC_ADD);
   LT_LUA_CHECK(L, st, fname);
 }
 
@@ -282,7 +284,7 @@ static int scatter_copy(lua_State *L, scatter_kind kind, const char *fname) {
   lt_tensor *t = lt_lua_check_tensor(L, 1, fname);
   lua_settop(L, 4);
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_op_clone(t, box), fname);
+  LT_LUA_CHECK(L, lt_ag_clone(t, box), fname);
   scatter_into(L, *box, t, kind, fname);
   lua_settop(L, 5);
   return 1;
@@ -322,7 +324,7 @@ static int l_sort(lua_State *L) {
   lt_tensor **vbox = lt_lua_newbox(L);
   lt_tensor **ibox = lt_lua_newbox(L);
   lt_tensor *v = NULL, *i = NULL;
-  LT_LUA_CHECK(L, lt_op_sort_base(t, d, desc, 1, &v, &i), fname);
+  LT_LUA_CHECK(L, lt_ag_sort(t, d, desc, 1, &v, &i), fname);
   *vbox = v;
   *ibox = i;
   return 2;
@@ -349,7 +351,7 @@ static int l_topk(lua_State *L) {
   lt_tensor **vbox = lt_lua_newbox(L);
   lt_tensor **ibox = lt_lua_newbox(L);
   lt_tensor *v = NULL, *i = NULL;
-  LT_LUA_CHECK(L, lt_op_topk_base(t, k, d, largest, sorted, 1, &v, &i), fname);
+  LT_LUA_CHECK(L, lt_ag_topk(t, k, d, largest, sorted, 1, &v, &i), fname);
   *vbox = v;
   *ibox = i;
   return 2;
@@ -360,7 +362,7 @@ static int l_cumsum(lua_State *L) {
   lt_tensor *t = lt_lua_check_tensor(L, 1, fname);
   int d = lt_lua_check_dim(L, 2, t->ndim, fname);
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_op_cumsum(t, d, box), fname);
+  LT_LUA_CHECK(L, lt_ag_cumsum(t, d, box), fname);
   return 1;
 }
 

@@ -106,6 +106,7 @@ static int binary(lua_State *L, lt_binary_op op, const char *fname) {
     lt_lua_check_tensor(L, 2, fname);
   }
   if (!a && !is_scalar(L, 1)) lt_lua_check_tensor(L, 1, fname);
+  if (!b && luaL_testudata(L, 2, LT_TENSOR_MT)) lt_lua_check_tensor(L, 2, fname); /* a closed tensor */
   if (!b && !is_scalar(L, 2))
     return lt_lua_argerror(L, 2, fname, "expected a tensor or a number, got %s", luaL_typename(L, 2));
   lt_tensor **box = lt_lua_newbox(L);
@@ -119,6 +120,7 @@ static int binary(lua_State *L, lt_binary_op op, const char *fname) {
 
 static int binary_(lua_State *L, lt_binary_op op, const char *fname) {
   lt_tensor *a = lt_lua_check_tensor(L, 1, fname), *b = lt_lua_to_tensor(L, 2);
+  if (!b && luaL_testudata(L, 2, LT_TENSOR_MT)) lt_lua_check_tensor(L, 2, fname); /* a closed tensor */
   if (!b && !is_scalar(L, 2))
     return lt_lua_argerror(L, 2, fname, "expected a tensor or a number, got %s", luaL_typename(L, 2));
   LT_LUA_CHECK(L, b ? lt_ag_binary_(op, a, b) : lt_ag_binary_scalar_(op, a, scalar_value(L, 2), scalar_is_integer(L, 2)),

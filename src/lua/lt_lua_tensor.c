@@ -3,6 +3,7 @@
  * metatable (__index, __newindex, __len, __gc, __close). Printing lives in
  * lua/luatrain/tensor_format.lua; arithmetic in lt_lua_math.c. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "lt_ag_ops.h"
@@ -18,6 +19,7 @@ typedef struct {
   int ndim;
   int64_t shape[LT_MAX_DIMS];
   bool any_float, any_bool, any_number;
+  bool leaf_seen; /* ndim is fixed once a number was met */
 } table_info;
 
 static void scan_table(lua_State *L, int idx, int depth, table_info *ti, const char *fname) {
@@ -26,7 +28,10 @@ static void scan_table(lua_State *L, int idx, int depth, table_info *ti, const c
     if (lua_isuserdata(L, idx)) lt_lua_argerror(L, 1, fname, "nested tensors are not supported; use lt.stack");
     if (depth >= LT_MAX_DIMS) lt_lua_argerror(L, 1, fname, "table nested deeper than %d levels", LT_MAX_DIMS);
     lua_Integer n = luaL_len(L, idx);
-    if (depth == ti->ndim) {
+    if (depth == ti->ndim && ti->leaf_seen) {
+      lt_lua_argerror(L, 1, fname, "ragged nested table: a table at depth %d where a %s was expected", depth + 1,
+                      "number");
+    } else if (depth == ti->ndim) {
       ti->shape[ti->ndim++] = n;
     } else if (depth > ti->ndim || ti->shape[depth] != n) {
       lt_lua_argerror(L, 1, fname, "ragged nested table: a row at depth %d has %d elements, expected %lld", depth + 1,
@@ -42,6 +47,7 @@ static void scan_table(lua_State *L, int idx, int depth, table_info *ti, const c
   if (depth != ti->ndim)
     lt_lua_argerror(L, 1, fname, "ragged nested table: a %s where a table of length %lld was expected",
                     luaL_typename(L, idx), (long long)ti->shape[depth]);
+  ti->leaf_seen = true;
   if (t == LUA_TNUMBER) {
     ti->any_number = true;
     if (!lua_isinteger(L, idx)) ti->any_float = true;
@@ -92,7 +98,9 @@ static int l_tensor(lua_State *L) {
                            luaL_typename(L, 1));
   table_info ti = {0};
   scan_table(L, 1, 0, &ti, fname);
-  lt_dtype dt = ti.any_float ? lt_lua_default_dtype() : (ti.any_bool && !ti.any_number ? LT_BOOL : LT_INT64);
+  /* an empty table gives the default dtype, as torch.tensor([]) */
+  lt_dtype dt = ti.any_float || (!ti.any_number && !ti.any_bool) ? lt_lua_default_dtype()
+                                                                 : (ti.any_bool && !ti.any_number ? LT_BOOL : LT_INT64);
   if (ti.any_bool && ti.any_number) return lt_lua_argerror(L, 1, fname, "table mixes booleans and numbers");
   lt_device dev = lt_cpu_device();
   bool dtype_given = false;
@@ -139,7 +147,13 @@ static int creation(lua_State *L, const char *fname, int kind) {
     default: st = lt_op_rand(LT_RAND_NORMAL, ndim, shape, 0, 1, dt, dev, box); break;
   }
   if (st != LT_OK) {
-    if (lt_error_arg() == 1) lt_error_set(lt_error_status(), 1, "%s", lt_error_message());
+    /* shape errors stay on argument 1; the rest (a dtype the op refuses) are
+     * the options table's */
+    if (lt_error_arg() != 1) {
+      char msg[512];
+      snprintf(msg, sizeof msg, "%s", lt_error_message());
+      lt_error_set(lt_error_status(), next, "%s", msg);
+    }
     lt_lua_raise(L, fname);
   }
   creation_requires_grad(L, next, fname);
@@ -287,6 +301,11 @@ static int like(lua_State *L, const char *fname, int kind) {
     case 3: st = lt_op_rand(LT_RAND_UNIFORM, t->ndim, t->shape, 0, 1, dt, dev, box); break;
     case 4: st = lt_op_rand(LT_RAND_NORMAL, t->ndim, t->shape, 0, 1, dt, dev, box); break;
     default: st = lt_op_full(t->ndim, t->shape, v, dt, dev, box); break;
+  }
+  if (st != LT_OK && lt_error_arg() == 0) { /* a dtype the op refuses: the options' fault */
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", lt_error_message());
+    lt_error_set(lt_error_status(), opts, "%s", msg);
   }
   LT_LUA_CHECK(L, st, fname);
   creation_requires_grad(L, opts, fname);

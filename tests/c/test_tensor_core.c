@@ -277,6 +277,90 @@ static void test_view(void) {
   lt_tensor_release(a);
 }
 
+/* view() against an oracle: a view of shape S exists iff the storage
+ * offsets of the old tensor's elements, in row-major order, are an affine
+ * function of the new multi-index. Random small geometries (gaps, transposes,
+ * size-1 dims with odd strides, stride-0 dims) and random target shapes. */
+static uint64_t rng_state = 88172645463325252ULL;
+static int rnd(int n) {
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return (int)(rng_state % (uint64_t)n);
+}
+
+static void test_view_oracle(void) {
+  int64_t big[1] = {4096};
+  lt_tensor *base = iota(1, big);
+  int mismatches = 0, views = 0, refusals = 0;
+  for (int trial = 0; trial < 4000; trial++) {
+    int nd = 1 + rnd(4);
+    int64_t shape[4], stride[4], numel = 1;
+    for (int i = 0; i < nd; i++) { shape[i] = 1 + rnd(3); numel *= shape[i]; }
+    /* strides: contiguous for a random permutation of the dims, then maybe
+     * a gap, a zero or an arbitrary value on one dim */
+    int perm[4] = {0, 1, 2, 3};
+    for (int i = nd - 1; i > 0; i--) { int j = rnd(i + 1), t = perm[i]; perm[i] = perm[j]; perm[j] = t; }
+    int64_t run = 1;
+    for (int i = nd - 1; i >= 0; i--) { stride[perm[i]] = run; run *= shape[perm[i]] + (rnd(3) == 0); }
+    if (rnd(3) == 0) stride[rnd(nd)] = rnd(2) ? 0 : rnd(7);
+    lt_tensor *t = NULL;
+    if (lt_tensor_as_strided(base, nd, shape, stride, rnd(5), &t) != LT_OK) { mismatches++; continue; }
+    /* a random target shape with the same numel */
+    int64_t ns[LT_MAX_DIMS];
+    int nn = 0;
+    int64_t left = numel;
+    while (left > 1 && nn < 5) {
+      int64_t f = 2;
+      while (left % f) f++;
+      if (rnd(2)) { ns[nn++] = f; left /= f; }
+      else if (nn > 0 && rnd(2)) { ns[nn - 1] *= f; left /= f; }
+      else ns[nn++] = 1;
+    }
+    if (left > 1) { if (nn < LT_MAX_DIMS) ns[nn++] = left; else ns[nn - 1] *= left; }
+    if (rnd(3) == 0 && nn < LT_MAX_DIMS) { int at = rnd(nn + 1); memmove(ns + at + 1, ns + at, sizeof(int64_t) * (size_t)(nn - at)); ns[at] = 1; nn++; }
+    /* the oracle */
+    double addr[81];
+    int64_t idx[4] = {0};
+    for (int64_t k = 0; k < numel; k++) {
+      int64_t off = t->offset;
+      for (int i = 0; i < nd; i++) off += idx[i] * t->stride[i];
+      addr[k] = (double)off;
+      for (int d = nd - 1; d >= 0; d--) { if (++idx[d] < shape[d]) break; idx[d] = 0; }
+    }
+    int64_t step[LT_MAX_DIMS], cand[LT_MAX_DIMS], st = 1;
+    for (int d = nn - 1; d >= 0; d--) { step[d] = st; st *= ns[d]; }
+    for (int d = 0; d < nn; d++) cand[d] = ns[d] > 1 ? (int64_t)(addr[step[d]] - addr[0]) : 0;
+    bool affine = true;
+    for (int64_t k = 0; k < numel && affine; k++) {
+      int64_t r = k, off = (int64_t)addr[0];
+      for (int d = 0; d < nn; d++) { off += (r / step[d]) * cand[d]; r %= step[d]; }
+      if ((double)off != addr[k]) affine = false;
+    }
+    lt_tensor *v = NULL;
+    lt_status s = lt_tensor_view(t, nn, ns, &v);
+    if (affine != (s == LT_OK)) {
+      mismatches++;
+      char b1[64], b2[64], b3[64];
+      fprintf(stderr, "  view of %s strides %s as %s: oracle %d, view %d\n", lt_shape_str(nd, shape, b1, sizeof b1),
+              lt_shape_str(nd, stride, b2, sizeof b2), lt_shape_str(nn, ns, b3, sizeof b3), affine, s == LT_OK);
+    } else if (s == LT_OK) {
+      views++;
+      double want[81];
+      for (int64_t k = 0; k < numel; k++) want[k] = addr[k];
+      if (!values_are(v, want)) mismatches++; /* base holds i at offset i */
+    } else {
+      refusals++;
+      if (!strstr(lt_error_message(), "use reshape")) mismatches++;
+    }
+    lt_tensor_release(v);
+    lt_tensor_release(t);
+  }
+  LT_CHECK(mismatches == 0);
+  LT_CHECK(views > 1000 && refusals > 200); /* both outcomes were exercised */
+  lt_tensor_release(base);
+}
+
 static void test_narrow_select(void) {
   int64_t sh[2] = {4, 5};
   lt_tensor *a = iota(2, sh), *v = NULL, *w = NULL;
@@ -1037,6 +1121,7 @@ int main(void) {
   test_refcounts();
   test_contiguous_strides();
   test_view();
+  test_view_oracle();
   test_narrow_select();
   test_transpose_permute();
   test_squeeze_unsqueeze();

@@ -253,4 +253,43 @@ T.test("composites", function()
   end, {rnd{2}, rnd{1}})
 end)
 
+T.test("indexing and joining", function()
+  check("cat", function(a, b) return lt.cat({a, b}, 1) end, {rnd{2, 3}, rnd{1, 3}})
+  check("cat dim 2, non-contiguous", function(a, b, c) return lt.cat({a, b, c}, 2) end, {nc{2, 3}, rnd{2, 1}, nc{2, 2}})
+  check("cat negative dim", function(a, b) return lt.cat({a, b}, -1) end, {rnd{2, 2}, rnd{2, 3}})
+  check("cat with a constant and an empty", function(a)
+    return lt.cat({a, lt.ones(2, 3, {dtype = "float64"}), lt.zeros(0, {dtype = "float64"})}, 1)
+  end, {rnd{1, 3}})
+  check("stack", function(a, b) return lt.stack({a, b}) end, {rnd{2, 3}, rnd{2, 3}})
+  check("stack last dim", function(a, b) return lt.stack({a, b}, 3) end, {rnd{2, 3}, nc{2, 3}})
+  check("stack 0-d", function(a, b) return lt.stack{a, b, a} end, {scalar(), scalar()})
+  local idx = lt.tensor{3, 1, 3}
+  check("index_select", function(x) return x:index_select(1, idx) end, {rnd{4, 2}})
+  check("index_select dim 2", function(x) return x:index_select(2, {2, 2, 1}) end, {nc{3, 2}})
+  local gidx = lt.tensor{{1, 2, 2}, {3, 3, 1}}
+  check("gather", function(x) return x:gather(2, gidx) end, {rnd{2, 3}})
+  check("gather dim 1", function(x) return x:gather(1, gidx) end, {rnd{3, 3}})
+  check("sort", function(x) return (x:sort(2)) end, {rnd{3, 4}})
+  check("sort descending dim 1", function(x) return (x:sort(1, true)) end, {nc{3, 4}})
+  check("topk", function(x) return (x:topk(2)) end, {rnd{3, 5}})
+  check("topk smallest dim 1", function(x) return (x:topk(2, 1, false)) end, {rnd{4, 3}})
+  check("split", function(x) local p = x:split(2); return p[1] * 2 + p[2] end, {rnd{4, 3}})
+  check("chunk", function(x) local p = x:chunk(3, 2); return p[1] - p[3] * p[2] end, {rnd{2, 6}})
+  check("cumsum", function(x) return x:cumsum(2) end, {rnd{3, 4}})
+  check("cumsum dim 1", function(x) return x:cumsum(1) end, {nc{3, 4}})
+  local sidx = lt.tensor{{2, 1}, {1, 3}}
+  check("scatter_add", function(x, src) return x:scatter_add(2, sidx, src) end, {rnd{2, 3}, rnd{2, 2}})
+  check("scatter_add larger src", function(x, src) return x:scatter_add(2, sidx, src) end, {rnd{2, 3}, rnd{3, 4}})
+  check("scatter", function(x, src) return x:scatter(2, sidx, src) end, {rnd{2, 3}, rnd{2, 2}})
+  check("scatter value", function(x) return x:scatter(2, sidx, 0.5) end, {rnd{2, 3}})
+  check("index_add", function(x, src) return x:index_add(1, lt.tensor{2, 1, 2}, src) end, {rnd{2, 3}, rnd{3, 3}})
+  check("scatter_add_ on a non-leaf", function(x, src) local y = x * 1; y:scatter_add_(2, sidx, src); return y end,
+        {rnd{2, 3}, rnd{2, 2}})
+  local w = rnd{2, 3}
+  T.checkerr("a leaf tensor that requires grad is used in an in-place operation (scatter_add_)",
+             function() w:scatter_add_(2, sidx, lt.ones(2, 2, {dtype = "float64"})) end)
+  local _, i = w:sort(2)
+  T.check(not i.requires_grad and i:dtype() == "int64", "sort indices carry no gradient")
+end)
+
 os.exit(T.done())

@@ -570,6 +570,9 @@ T.test("fill, zero, copy", function()
   local sq2 = lt.arange(9):view(3, 3):float()
   sq2:mul_(sq2)
   check_list(sq2, {{0.0, 1.0, 4.0}, {9.0, 16.0, 25.0}, {36.0, 49.0, 64.0}}, "a *= a (same elements) is fine")
+  local bm = lt.tensor{{true, true}, {true, true}}
+  bm:masked_fill_(bm:t(), false)
+  check_list(bm, {{false, false}, {false, false}}, "masked_fill_ with a mask that is a view of the target")
 end)
 
 -- ------------------------------------------------------------------ reductions

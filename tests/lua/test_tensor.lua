@@ -403,6 +403,13 @@ T.test("printing", function()
      "tensor([ 0.,  1.,  2.,  3.,  4.,  5.,  6.,  7.,  8.,  9., 10., 11., 12., 13.,\n" ..
      "        14., 15., 16., 17., 18., 19., 20., 21., 22., 23., 24., 25., 26., 27.,\n" ..
      "        28., 29.], shape=[30], dtype=float32, device=cpu)", "wrapped vector")
+  is(lt.arange(40):float():view(2, 20),
+     "tensor([[ 0.,  1.,  2.,  3.,  4.,  5.,  6.,  7.,  8.,  9., 10., 11., 12., 13.,\n" ..
+     "         14., 15., 16., 17., 18., 19.],\n" ..
+     "        [20., 21., 22., 23., 24., 25., 26., 27., 28., 29., 30., 31., 32., 33.,\n" ..
+     "         34., 35., 36., 37., 38., 39.]], shape=[2,20], dtype=float32, device=cpu)", "wrapped rows")
+  is(lt.tensor{0 / 0}, "tensor([nan], shape=[1], dtype=float32, device=cpu)", "only nan")
+  is(lt.tensor{-5, 123}:int(), "tensor([ -5, 123], shape=[2], dtype=int32, device=cpu)", "int32")
   -- more than 1000 elements: 3 at each end
   is(lt.arange(2000), "tensor([   0,    1,    2,  ..., 1997, 1998, 1999], shape=[2000], dtype=int64, device=cpu)",
      "large, elided")
