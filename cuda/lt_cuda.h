@@ -15,11 +15,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "lt_error.h"
-
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+#include "lt_error.h"
 
 /* Installs the backend table for LT_CUDA with the core (idempotent; only
  * stores a pointer). Also done by a constructor when this library is linked. */

@@ -412,7 +412,7 @@ extern "C" lt_status lt_cuda_after_launch(lt_cuda_ctx *c, const char *kernel, co
 extern "C" lt_status lt_cuda_copy_to_host_dev(int device, void *dst, const void *src, size_t nbytes) {
   lt_cuda_ctx *c = NULL;
   LT_TRY(lt_cuda_ctx_get(device, &c));
-  if (nbytes) LT_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, c->stream));
+  if (nbytes) LT_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDefault, c->stream));
   return lt_cuda_sync_check(c);
 }
 
@@ -422,12 +422,23 @@ extern "C" lt_status lt_cuda_copy_from_host_dev(int device, void *dst, const voi
   if (!nbytes) return LT_OK;
   /* From pageable memory the runtime stages the source before returning, so
    * the caller may reuse it at once. Pinned memory is read by the DMA engine
-   * later, so then wait: the caller owns that buffer again on return. */
+   * later, so then wait: the caller owns that buffer again on return. The
+   * core also stages GPU-to-GPU copies through here, with `src` on another
+   * device: that device's queued work must finish first. */
   cudaPointerAttributes attr;
   bool pinned = false;
-  if (cudaPointerGetAttributes(&attr, src) == cudaSuccess) pinned = attr.type == cudaMemoryTypeHost;
-  else cudaGetLastError();
-  LT_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyHostToDevice, c->stream));
+  if (cudaPointerGetAttributes(&attr, src) == cudaSuccess) {
+    pinned = attr.type == cudaMemoryTypeHost;
+    if (attr.type == cudaMemoryTypeDevice && attr.device != device) {
+      lt_cuda_ctx *o = NULL;
+      LT_TRY(lt_cuda_ctx_get(attr.device, &o));
+      LT_TRY(lt_cuda_sync_check(o));
+      LT_TRY(lt_cuda_ctx_get(device, &c));
+    }
+  } else {
+    cudaGetLastError();
+  }
+  LT_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDefault, c->stream));
   if (pinned) LT_CUDA_CHECK(cudaStreamSynchronize(c->stream));
   return LT_OK;
 }

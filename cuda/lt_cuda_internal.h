@@ -25,9 +25,16 @@
 #include <cuda_runtime_api.h>
 #include <cudnn.h>
 
-#include "lt_cuda.h"
+/* The core's C headers have no extern "C" of their own. */
+#ifdef __cplusplus
+extern "C" {
+#endif
 #include "lt_dtype.h"
 #include "lt_error.h"
+#ifdef __cplusplus
+}
+#endif
+#include "lt_cuda.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,7 +1,7 @@
 /* lt_cpu_backend.c — the CPU entry of the backend table: host memory (64-byte
- * aligned, so vector loads never split cache lines) and the CPU kernels. */
-#include <stdlib.h>
-
+ * aligned, so vector loads never split cache lines; see lt_cpu_alloc.h) and
+ * the CPU kernels. */
+#include "lt_cpu_alloc.h"
 #include "lt_cpu_kernels.h"
 
 extern const lt_index_kernels lt_cpu_index_kernels;
@@ -10,8 +10,7 @@ extern const lt_optim_kernels lt_cpu_optim_kernels;
 
 static lt_status cpu_alloc(lt_device dev, size_t nbytes, void **out) {
   (void)dev;
-  size_t rounded = (nbytes + 63) & ~(size_t)63;
-  void *p = aligned_alloc(64, rounded);
+  void *p = lt_cpu_alloc_block(nbytes);
   if (!p) return lt_error_set(LT_ERR_OOM, 0, "out of host memory allocating %zu bytes", nbytes);
   *out = p;
   return LT_OK;
@@ -19,7 +18,7 @@ static lt_status cpu_alloc(lt_device dev, size_t nbytes, void **out) {
 
 static void cpu_free(lt_device dev, void *p) {
   (void)dev;
-  free(p);
+  lt_cpu_free_block(p);
 }
 
 static lt_status cpu_sync(lt_device dev) {

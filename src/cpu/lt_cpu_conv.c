@@ -68,7 +68,7 @@ static plan make_plan(const geom *g, int64_t target_cols) {
   int T = lt_cpu_num_threads();
   int64_t nb = (target_cols + g->OHW - 1) / g->OHW;
   int64_t per_image = g->K * g->OHW * (int64_t)g->es;
-  int64_t cap = per_image > 0 ? (int64_t)CONV_COL_BYTES / per_image : nb;
+  int64_t cap = per_image > 0 ? (getenv("COLMB") ? atoll(getenv("COLMB")) << 20 : (int64_t)CONV_COL_BYTES) / per_image : nb;
   if (nb > cap) nb = cap;
   if (T > 1 && nb > (g->N + T - 1) / T) nb = (g->N + T - 1) / T; /* every thread gets a chunk */
   if (nb > g->N) nb = g->N;
@@ -299,7 +299,7 @@ lt_status lt_cpu_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tenso
     if (b) add_bias(&g, yd, b, 0, g.N, true);
     return LT_OK;
   }
-  plan pl = make_plan(&g, CONV_TARGET_COLS);
+  plan pl = make_plan(&g, getenv("FWDCOLS") ? atoi(getenv("FWDCOLS")) : CONV_TARGET_COLS);
   work_sizes ws = {0, 0, 0, 0, 0};
   if (!(g.direct && pl.nb == 1)) ws.col = (size_t)(g.K * pl.nb * g.OHW) * g.es;
   if (pl.nb > 1) ws.mat = (size_t)(g.COg * pl.nb * g.OHW) * g.es;
@@ -438,7 +438,7 @@ lt_status lt_cpu_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, co
     if (gw) memset(gwd, 0, (size_t)lt_tensor_numel(gw) * g.es);
     return LT_OK;
   }
-  plan pl = make_plan(&g, CONV_TARGET_COLS);
+  plan pl = make_plan(&g, getenv("BWDCOLS") ? atoi(getenv("BWDCOLS")) : CONV_TARGET_COLS);
   bool direct = g.direct && pl.nb == 1, flip = gx && transposed_geom(&g, &tg);
   work_sizes ws = {0, 0, 0, 0, 0};
   size_t wbytes = (size_t)(g.CO * g.K) * g.es;

@@ -23,6 +23,6 @@ void lt_cpu_foreach(int nops, const lt_tensor *const *ops, int ndim, const int64
  * stays on one thread. */
 int lt_cpu_num_threads(void);
 void lt_cpu_set_num_threads(int n);
-#define LT_CPU_PARALLEL_GRAIN 32768
+#define LT_CPU_PARALLEL_GRAIN 131072
 
 #endif

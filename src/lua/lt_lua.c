@@ -12,7 +12,24 @@
 
 /* --- tensor boxes ----------------------------------------------------------------- */
 
+/* The Lua collector sees a 8-byte box where a tensor may hold gigabytes, so
+ * garbage tensors would pile up between its cycles. Count the real bytes:
+ * when storages in use reach twice what was live after the last forced
+ * collection (at least 256 MiB more), collect now. */
+static size_t gc_trigger = (size_t)256 << 20;
+
+static void collect_if_needed(lua_State *L) {
+  size_t in_use = 0;
+  for (int d = 0; d < LT_NDEVICE_TYPES; d++) in_use += lt_storage_bytes_in_use((lt_device_type)d);
+  if (in_use < gc_trigger) return;
+  lua_gc(L, LUA_GCCOLLECT);
+  size_t live = 0;
+  for (int d = 0; d < LT_NDEVICE_TYPES; d++) live += lt_storage_bytes_in_use((lt_device_type)d);
+  gc_trigger = live * 2 > live + ((size_t)256 << 20) ? live * 2 : live + ((size_t)256 << 20);
+}
+
 lt_tensor **lt_lua_newbox(lua_State *L) {
+  collect_if_needed(L);
   lt_tensor **box = lua_newuserdatauv(L, sizeof *box, 1);
   *box = NULL;
   luaL_setmetatable(L, LT_TENSOR_MT);
@@ -130,11 +147,12 @@ bool lt_lua_parse_dtype(const char *name, lt_dtype *out) {
 }
 
 lt_dtype lt_lua_check_dtype(lua_State *L, int idx, const char *fname) {
-  const char *s = lua_tostring(L, idx);
   lt_dtype dt = LT_FLOAT32;
-  if (lua_type(L, idx) != LUA_TSTRING || !lt_lua_parse_dtype(s, &dt))
+  /* check the type first: lua_tostring would turn a number into a string */
+  bool is_string = lua_type(L, idx) == LUA_TSTRING;
+  if (!is_string || !lt_lua_parse_dtype(lua_tostring(L, idx), &dt))
     lt_lua_argerror(L, idx, fname, "expected a dtype (float32, float64, int64, int32, uint8, bool, bfloat16, float16), got %s",
-                    lua_type(L, idx) == LUA_TSTRING ? s : luaL_typename(L, idx));
+                    is_string ? lua_tostring(L, idx) : luaL_typename(L, idx));
   return dt;
 }
 
@@ -157,7 +175,9 @@ void lt_lua_check_opts(lua_State *L, int idx, const char *fname, const char *con
         luaL_addstring(&b, allowed[i]);
       }
       luaL_pushresult(&b);
-      lt_lua_argerror(L, idx, fname, "unknown option '%s' (valid: %s)", luaL_tolstring(L, -2, NULL), lua_tostring(L, -2));
+      const char *valid = lua_tostring(L, -1);      /* the list just built */
+      const char *key = luaL_tolstring(L, -2, NULL); /* the offending key */
+      lt_lua_argerror(L, idx, fname, "unknown option '%s' (valid: %s)", key, valid);
     }
   }
 }
@@ -171,10 +191,10 @@ void lt_lua_creation_opts(lua_State *L, int idx, const char *fname, lt_dtype *dt
   if (lua_isnoneornil(L, idx)) return;
   lt_lua_check_opts(L, idx, fname, allowed);
   if (lua_getfield(L, idx, "dtype") != LUA_TNIL) {
-    const char *s = lua_tostring(L, -1);
-    if (lua_type(L, -1) != LUA_TSTRING || !lt_lua_parse_dtype(s, dtype))
+    bool is_string = lua_type(L, -1) == LUA_TSTRING;
+    if (!is_string || !lt_lua_parse_dtype(lua_tostring(L, -1), dtype))
       lt_lua_argerror(L, idx, fname, "dtype must be a dtype name such as 'float32', got %s",
-                      lua_type(L, -1) == LUA_TSTRING ? s : luaL_typename(L, -1));
+                      is_string ? lua_tostring(L, -1) : luaL_typename(L, -1));
   }
   lua_pop(L, 1);
   if (lua_getfield(L, idx, "device") != LUA_TNIL) {

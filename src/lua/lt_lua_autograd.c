@@ -4,6 +4,7 @@
  * and lt.autograd.backward; and the native half of lt.autograd.Function (a
  * node whose backward calls a Lua function). The Lua half (Function, ctx,
  * gradcheck) is lua/luatrain/autograd.lua. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -652,6 +652,8 @@ static int l_step(lua_State *L) {
   bool sized = s->kind == TF_CROP || s->kind == TF_CENTER_CROP || s->kind == TF_RESIZED_CROP || s->kind == TF_RESIZE;
   if (sized && (s->oh < 1 || s->ow < 0 || (s->kind != TF_RESIZE && s->ow < 1)))
     lt_lua_argerror(L, 1, "step", "size must be positive, got %lldx%lld", (long long)s->oh, (long long)s->ow);
+  if (s->oh > (1 << 20) || s->ow > (1 << 20) || s->pad > (1 << 20) || s->size > (1 << 20))
+    lt_lua_argerror(L, 1, "step", "sizes must be at most 2^20");
   if (s->pad < 0) lt_lua_argerror(L, 1, "step", "padding must be >= 0, got %lld", (long long)s->pad);
   if (!(s->p >= 0 && s->p <= 1)) lt_lua_argerror(L, 1, "step", "p must be in [0, 1], got %g", s->p);
   if (s->kind == TF_CUTOUT && s->size < 1) lt_lua_argerror(L, 1, "step", "cutout size must be >= 1");
@@ -764,6 +766,7 @@ lt_tf_plan *lt_tf_plan_push(lua_State *L, int idx, lt_tf_geom in, int64_t max_ba
   luaL_checktype(L, idx, LUA_TTABLE);
   lua_Integer n = luaL_len(L, idx);
   if (n > 1000) luaL_error(L, "%s: a transform pipeline of %d steps is too long", fname, (int)n);
+  /* one block: the plan, steps, geometries (8-byte aligned), then ops */
   size_t bytes = sizeof(lt_tf_plan) + (size_t)n * (sizeof(tf_step) + sizeof(tf_op)) + (size_t)(n + 1) * sizeof(lt_tf_geom);
   lt_tf_plan *p = lua_newuserdatauv(L, bytes, 0);
   memset(p, 0, bytes);
@@ -771,8 +774,8 @@ lt_tf_plan *lt_tf_plan_push(lua_State *L, int idx, lt_tf_geom in, int64_t max_ba
   p->nsteps = (int)n;
   p->max_batch = max_batch;
   p->steps = (tf_step *)(p + 1);
-  p->ops = (tf_op *)(p->steps + n);
-  p->geoms = (lt_tf_geom *)(p->ops + n);
+  p->geoms = (lt_tf_geom *)(p->steps + n);
+  p->ops = (tf_op *)(p->geoms + n + 1);
   p->geoms[0] = in;
   size_t scratch = 0;
   for (int i = 0; i < p->nsteps; i++) {
@@ -787,9 +790,11 @@ lt_tf_plan *lt_tf_plan_push(lua_State *L, int idx, lt_tf_geom in, int64_t max_ba
       luaL_error(L, "%s: transform %d (%s) cannot take %s images %s: %s", fname, i + 1, p->steps[i].name,
                  lt_dtype_name(p->geoms[i].dt), lt_shape_str(3, shape, b, sizeof b), lt_error_message());
     }
-    size_t gb = geom_bytes(p->geoms[i + 1]);
-    if (gb > ((size_t)1 << 40) / (size_t)(max_batch > 0 ? max_batch : 1))
-      luaL_error(L, "%s: transform %d (%s) makes batches too large", fname, i + 1, p->steps[i].name);
+    lt_tf_geom o = p->geoms[i + 1];
+    if ((double)o.c * (double)o.h * (double)o.w * (double)lt_dtype_size(o.dt) * (double)max_batch > 0x1p40)
+      luaL_error(L, "%s: transform %d (%s) makes batches of %lldx%lld images too large", fname, i + 1, p->steps[i].name,
+                 (long long)o.h, (long long)o.w);
+    size_t gb = geom_bytes(o);
     if (i + 1 < p->nsteps && gb * (size_t)max_batch > scratch) scratch = gb * (size_t)max_batch;
   }
   p->scratch_bytes = scratch;

@@ -427,8 +427,41 @@ static void test_memory_source(void) {
   LT_CHECK(lt_loader_fetch_memory(&src, 5, img, &lab) == LT_ERR_ARG);
 }
 
+/* lt_loader_start_epoch_at: batches first..end of the epoch, exactly the
+ * tail of a full run, without fetching the skipped samples. */
+static void test_start_at(void) {
+  for (int workers = 0; workers <= 2; workers += 2) {
+    source s = {.size = 53, .fail_at = -1};
+    lt_loader_config c = base_config(&s, 5, workers);
+    lt_loader *l;
+    LT_CHECK(lt_loader_create(&c, &l) == LT_OK);
+    int64_t full[53], tail[53];
+    int errors = 0;
+    LT_CHECK(run_epoch(l, 3, 5, full, &errors) == 53 && errors == 0);
+    atomic_store(&s.fetches, 0);
+    LT_CHECK(lt_loader_start_epoch_at(l, 3, 7) == LT_OK);
+    lt_batch *b;
+    int64_t n = 0, expect = 7;
+    while (lt_loader_next(l, &b) == LT_OK && b) {
+      if (b->index != expect++) errors++;
+      for (int64_t k = 0; k < b->count; k++) tail[n++] = b->indices[k];
+      lt_loader_release(l, b);
+    }
+    LT_CHECK(errors == 0 && expect == 11 && n == 53 - 35);
+    LT_CHECK(memcmp(tail, full + 35, (size_t)n * sizeof(int64_t)) == 0);
+    LT_CHECK(atomic_load(&s.fetches) == n); /* nothing before batch 7 was fetched */
+    LT_CHECK(lt_loader_start_epoch_at(l, 3, 11) == LT_OK); /* the end: an empty epoch */
+    LT_CHECK(lt_loader_next(l, &b) == LT_OK && b == NULL);
+    LT_CHECK(lt_loader_start_epoch_at(l, 3, 12) == LT_ERR_ARG);
+    LT_CHECK(strstr(lt_error_message(), "first batch 12 is outside 0..11") != NULL);
+    LT_CHECK(lt_loader_start_epoch_at(l, 3, -1) == LT_ERR_ARG);
+    lt_loader_destroy(l);
+  }
+}
+
 int main(void) {
   test_orders();
+  test_start_at();
   test_uniformity();
   test_in_order_delivery();
   test_hooks_and_holding();

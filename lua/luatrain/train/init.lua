@@ -78,9 +78,9 @@ function Progress:update(f)
     self.out:flush()
   end
 end
+-- Ends the in-place line; the summary line is printed even when quiet.
 function Progress:finish(summary)
-  if self.quiet then return end
-  if self.tty then self.out:write("\r\27[K") end
+  if self.tty and not self.quiet then self.out:write("\r\27[K") end
   if summary then self.out:write(summary, "\n") end
   self.out:flush()
 end

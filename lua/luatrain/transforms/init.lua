@@ -58,12 +58,14 @@ local function check_opts(opts, n, fname, allowed)
   return opts
 end
 
+local MAX_SIZE = 1 << 20 -- sizes and paddings beyond this are surely mistakes
+
 local function check_int(v, fname, n, what, min)
-  if math.type(v) ~= "integer" and not (type(v) == "number" and v == math.floor(v)) then
-    fail(fname, n, string.format("%s must be an integer, got %s", what, tostring(v)))
-  end
-  v = math.tointeger(v)
+  local i = type(v) == "number" and math.tointeger(v) or nil
+  if not i then fail(fname, n, string.format("%s must be an integer, got %s", what, tostring(v))) end
+  v = i
   if min and v < min then fail(fname, n, string.format("%s must be >= %d, got %d", what, min, v)) end
+  if v > MAX_SIZE then fail(fname, n, string.format("%s must be at most %d, got %d", what, MAX_SIZE, v)) end
   return v
 end
 

@@ -1,0 +1,912 @@
+-- test_ops_cuda.lua — the CUDA backend against the CPU backend: every op
+-- family run on the GPU and compared with the same op on the CPU (float32
+-- with TF32 off within 1e-5 relative, TF32 within 1e-3, bfloat16 within
+-- 1e-2, float64 within 1e-12, integers, bools, conversions, random draws and
+-- index results exactly), plus what only a GPU has: memory statistics, the
+-- out-of-memory message, mixing devices, errors that kernels report at the
+-- next synchronisation, TF32.
+--
+-- Without a GPU it prints "skipped: no GPU" and exits 77 (ctest: skipped).
+-- LUATRAIN_TEST_DEVICE=cpu runs the same comparisons CPU against CPU, which
+-- checks this file itself on machines without a GPU.
+local T = require "luatrain.testing"
+local lt = require "luatrain"
+local F = lt.nn.functional
+
+local DEV = os.getenv("LUATRAIN_TEST_DEVICE") or "cuda"
+local ON_GPU = DEV ~= "cpu"
+if ON_GPU and not lt.cuda.is_available() then
+  print("skipped: no GPU")
+  os.exit(77)
+end
+local DEV_NAME = ON_GPU and "cuda:0" or "cpu"
+if ON_GPU then lt.backends.allow_tf32(false) end
+
+math.randomseed(20261128)
+
+-- ------------------------------------------------------------------ helpers
+local function dev(t) return t:to(DEV) end
+
+local function shape_str(t) return "[" .. table.concat(t:shape(), ",") .. "]" end
+
+-- ‖a − ref‖ / ‖ref‖ in float64 on the CPU (‖a − ref‖ when ref is 0)
+local function relerr(a, ref)
+  local x, r = a:cpu():double(), ref:cpu():double()
+  local d = (x - r):norm():item()
+  local n = r:norm():item()
+  return n > 0 and d / n or d
+end
+
+local function same_shape(a, b)
+  local sa, sb = a:shape(), b:shape()
+  if #sa ~= #sb then return false end
+  for i = 1, #sa do if sa[i] ~= sb[i] then return false end end
+  return true
+end
+
+-- a (any device) equals ref exactly: shape, dtype, values, NaN positions
+local function same(a, ref, what)
+  local x, r = a:cpu(), ref:cpu()
+  if not T.check(same_shape(x, r), string.format("%s: shape %s, expected %s", what, shape_str(x), shape_str(r))) then
+    return false
+  end
+  if not T.check(x:dtype() == r:dtype(), string.format("%s: dtype %s, expected %s", what, x:dtype(), r:dtype())) then
+    return false
+  end
+  if x:numel() == 0 then return true end
+  local ok
+  if x:is_floating_point() then
+    local xd, rd = x:double(), r:double()
+    local xn, rn = xd:isnan(), rd:isnan()
+    ok = xn:eq(rn):all():item() and xd:masked_fill(xn, 0):eq(rd:masked_fill(rn, 0)):all():item()
+  else
+    ok = x:eq(r):all():item()
+  end
+  return T.check(ok, what .. ": values differ from the CPU's")
+end
+
+-- a (any device) within tol (relative, float64 norms) of ref; NaNs must match
+local function close(a, ref, tol, what)
+  local x, r = a:cpu(), ref:cpu()
+  if not T.check(same_shape(x, r), string.format("%s: shape %s, expected %s", what, shape_str(x), shape_str(r))) then
+    return false
+  end
+  if x:numel() == 0 then return true end
+  local xd, rd = x:double(), r:double()
+  local xn, rn = xd:isnan(), rd:isnan()
+  if not T.check(xn:eq(rn):all():item(), what .. ": NaN positions differ") then return false end
+  local e = relerr(xd:masked_fill(xn, 0), rd:masked_fill(rn, 0))
+  return T.check(e <= tol, string.format("%s: relative error %.3g > %.3g", what, e, tol))
+end
+
+local TOL = {float32 = 1e-5, float64 = 1e-12, bfloat16 = 1e-2, float16 = 2e-3}
+
+-- a float32 tensor of normal draws from Lua's generator (independent of lt's)
+local function randn(...)
+  local shape = {...}
+  local n = 1
+  for _, s in ipairs(shape) do n = n * s end
+  local v = {}
+  for i = 1, n do
+    local u1, u2 = math.random(), math.random()
+    v[i] = math.sqrt(-2 * math.log(1 - u1)) * math.cos(2 * math.pi * u2)
+  end
+  return lt.tensor(v):view(table.unpack(shape))
+end
+
+local function randint(lo, hi, ...)
+  local shape = {...}
+  local n = 1
+  for _, s in ipairs(shape) do n = n * s end
+  local v = {}
+  for i = 1, n do v[i] = math.random(lo, hi) end
+  return lt.tensor(v, {dtype = "int64"}):view(table.unpack(shape))
+end
+
+local FLOATS = {"float32", "float64", "bfloat16", "float16"}
+local ALL = {"float32", "float64", "int64", "int32", "uint8", "bool", "bfloat16", "float16"}
+
+-- ------------------------------------------------------------------ devices and copies
+T.test("devices and copies", function()
+  for _, dt in ipairs(ALL) do
+    local x = randint(0, 100, 3, 5):to(dt)
+    local g = dev(x)
+    T.check(g:device() == DEV_NAME, "device name " .. g:device())
+    same(g, x, "round trip " .. dt)
+    same(dev(x:t()), x:t(), "non-contiguous upload " .. dt)
+    same(g:t():contiguous(), x:t():contiguous(), "contiguous() on the device " .. dt)
+    same(g:narrow(2, 2, 3):clone(), x:narrow(2, 2, 3), "narrowed clone " .. dt)
+    local y = dev(lt.zeros(5, 3, {dtype = dt}))
+    y:copy_(g:t())
+    same(y, x:t(), "copy_ of a transposed view " .. dt)
+  end
+  -- a broadcasting copy and a copy into a strided destination
+  local x = randn(4, 1)
+  local d = dev(lt.zeros(4, 6))
+  d:copy_(dev(x))
+  same(d, x:expand(4, 6), "broadcast copy_")
+  local e = dev(lt.zeros(6, 4))
+  e:t():copy_(dev(randn(4, 6)))
+  T.check(e:numel() == 24, "strided destination")
+  -- a large tensor takes the vectorised path; an odd length leaves a tail
+  local big = randn(100003)
+  same(dev(big), big, "large round trip")
+  same(dev(big):narrow(1, 2, 100001):clone(), big:narrow(1, 2, 100001), "misaligned clone")
+  same(dev(big):to("bfloat16"), big:to("bfloat16"), "large float32 -> bfloat16")
+end)
+
+T.test("dtype conversions", function()
+  local vals = {0, -0.0, 1, -1, 0.5, -2.5, 2.5, 3.7, -3.7, 255, 256, 300.7, -129, 65504, 65520, 1e10, -1e10,
+                1e-8, 1 / 0, -1 / 0, 0 / 0, 2 ^ 31, -(2 ^ 31) - 1, 2 ^ 63, 1.00390625, 1.01171875}
+  local base = lt.tensor(vals, {dtype = "float64"})
+  for _, s in ipairs(ALL) do
+    local src = base:to(s) -- the CPU's conversion defines the source values
+    local gsrc = dev(src)
+    for _, d in ipairs(ALL) do
+      same(gsrc:to(d), src:to(d), string.format("%s -> %s", s, d))
+      same(dev(src:view(2, 13):t()):to(d), src:view(2, 13):t():to(d), string.format("strided %s -> %s", s, d))
+    end
+  end
+end)
+
+T.test("creation and fill", function()
+  for _, dt in ipairs(ALL) do
+    same(lt.full({3, 4}, 2.5, {dtype = dt, device = DEV}), lt.full({3, 4}, 2.5, {dtype = dt}), "full " .. dt)
+    same(lt.zeros(2, 3, {dtype = dt, device = DEV}), lt.zeros(2, 3, {dtype = dt}), "zeros " .. dt)
+    same(lt.ones(2, 3, {dtype = dt, device = DEV}), lt.ones(2, 3, {dtype = dt}), "ones " .. dt)
+    local x = dev(lt.zeros(4, 5, {dtype = dt}))
+    x:t():fill_(3)
+    same(x, lt.full({4, 5}, 3, {dtype = dt}), "fill_ through a view " .. dt)
+    x:narrow(1, 2, 2):fill_(-7.9)
+    local r = lt.full({4, 5}, 3, {dtype = dt})
+    r:narrow(1, 2, 2):fill_(-7.9)
+    same(x, r, "fill_ of a narrowed view " .. dt)
+  end
+  same(lt.arange(1, 20, 3, {device = DEV}), lt.arange(1, 20, 3), "arange")
+  same(lt.linspace(0, 1, 7, {device = DEV}), lt.linspace(0, 1, 7), "linspace")
+  same(lt.eye(4, 3, {device = DEV}), lt.eye(4, 3), "eye")
+  same(lt.zeros(0, 3, {device = DEV}), lt.zeros(0, 3), "empty tensor")
+end)
+
+-- ------------------------------------------------------------------ random numbers
+T.test("Philox draws equal the CPU's", function()
+  for _, seed in ipairs({0, 7, 123456789}) do
+    for _, n in ipairs({1, 3, 4, 1001, 65536 + 5}) do
+      for _, dt in ipairs({"float32", "float64", "bfloat16"}) do
+        lt.manual_seed(seed)
+        local a = lt.rand(n, {device = DEV, dtype = dt})
+        local a2 = lt.rand(n, {device = DEV, dtype = dt}) -- the stream moved on
+        lt.manual_seed(seed)
+        local b = lt.rand(n, {dtype = dt})
+        local b2 = lt.rand(n, {dtype = dt})
+        same(a, b, string.format("rand seed %d n %d %s", seed, n, dt))
+        same(a2, b2, string.format("second rand seed %d n %d %s", seed, n, dt))
+        lt.manual_seed(seed)
+        local c = lt.randn(n, {device = DEV, dtype = dt})
+        lt.manual_seed(seed)
+        local d = lt.randn(n, {dtype = dt})
+        close(c, d, dt == "float64" and 1e-14 or (dt == "float32" and 1e-7 or 1e-2),
+              string.format("randn seed %d n %d %s", seed, n, dt))
+      end
+    end
+  end
+  lt.manual_seed(5)
+  local u = lt.rand(200000, {device = DEV})
+  T.check(u:min():item() >= 0 and u:max():item() < 1, "uniforms in [0, 1)")
+  T.close(u:mean():item(), 0.5, 0.01, "uniform mean")
+  -- dropout masks come from the same stream
+  local x = dev(lt.ones(1000))
+  lt.manual_seed(9)
+  local y = F.dropout(x, {p = 0.3, training = true})
+  lt.manual_seed(9)
+  local z = F.dropout(lt.ones(1000), {p = 0.3, training = true})
+  same(y, z, "dropout mask")
+end)
+
+-- ------------------------------------------------------------------ elementwise
+local UNARY = {"neg", "abs", "exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "relu", "floor",
+               "ceil", "round", "sign", "reciprocal", "square"}
+local POSITIVE = {log = true, sqrt = true, rsqrt = true}
+
+T.test("unary ops", function()
+  local base = randn(6, 7) * 3
+  base[1][1] = 0
+  base[1][2] = 2.5 -- round: half to even
+  base[1][3] = -0.5
+  for _, dt in ipairs(FLOATS) do
+    local x = base:to(dt)
+    for _, op in ipairs(UNARY) do
+      local xi = POSITIVE[op] and (x:abs() + 0.1) or x
+      local g = dev(xi)
+      close(g[op](g), xi[op](xi), TOL[dt], op .. " " .. dt)
+      close(g:t()[op](g:t()), xi:t()[op](xi:t()), TOL[dt], op .. " strided " .. dt)
+      local gi = g:clone()
+      gi[op .. "_"](gi)
+      close(gi, xi[op](xi), TOL[dt], op .. "_ " .. dt)
+    end
+    local g = dev(x)
+    close(g:clamp(-1, 2), x:clamp(-1, 2), TOL[dt], "clamp " .. dt)
+    close(g:clamp(nil, 0.5), x:clamp(nil, 0.5), TOL[dt], "clamp max only " .. dt)
+    close(g:abs():pow(2.5), x:abs():pow(2.5), TOL[dt], "pow scalar " .. dt)
+    close(lt.pow(2, g), lt.pow(2, x), TOL[dt], "scalar ^ tensor " .. dt)
+    close(F.gelu(g), F.gelu(x), TOL[dt], "gelu " .. dt)
+    close(F.gelu(g, "tanh"), F.gelu(x, "tanh"), TOL[dt], "gelu tanh " .. dt)
+    close(F.silu(g), F.silu(x), TOL[dt], "silu " .. dt)
+    close(F.leaky_relu(g, 0.2), F.leaky_relu(x, 0.2), TOL[dt], "leaky_relu " .. dt)
+    same(g:isnan(), x:isnan(), "isnan " .. dt)
+  end
+  -- NaN and infinities
+  local s = lt.tensor({0 / 0, 1 / 0, -1 / 0, 0, -0.0, 1})
+  for _, op in ipairs({"relu", "sign", "abs", "neg", "exp", "tanh", "sigmoid", "floor"}) do
+    same(dev(s)[op](dev(s)), s[op](s), op .. " of NaN/inf")
+  end
+  same(dev(s):isnan(), s:isnan(), "isnan of NaN/inf")
+  same(dev(s):logical_not(), s:logical_not(), "logical_not of floats")
+  same(dev(s):clamp(-2, 2), s:clamp(-2, 2), "clamp keeps NaN")
+  -- integers
+  for _, dt in ipairs({"int64", "int32", "uint8"}) do
+    local x = randint(0, 50, 4, 5):to(dt)
+    if dt ~= "uint8" then x = x - 25 end
+    for _, op in ipairs({"neg", "abs", "sign", "square", "relu"}) do
+      same(dev(x)[op](dev(x)), x[op](x), op .. " " .. dt)
+    end
+    same(dev(x):clamp(-3, 7), x:clamp(-3, 7), "clamp " .. dt)
+    same(dev(x):pow(3), x:pow(3), "pow " .. dt)
+    same(dev(x):logical_not(), x:logical_not(), "logical_not " .. dt)
+  end
+  local b = lt.tensor({true, false, true})
+  same(dev(b):logical_not(), b:logical_not(), "logical_not bool")
+end)
+
+local BINARY = {"add", "sub", "mul", "div", "pow", "maximum", "minimum", "fmod", "remainder", "atan2"}
+local COMPARE = {"eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor"}
+local SHAPES = {{{4, 5}, {4, 5}}, {{4, 5}, {5}}, {{4, 1}, {1, 5}}, {{2, 3, 4}, {3, 1}}, {{5}, {}}, {{3, 1, 2}, {4, 1}}}
+
+T.test("binary ops", function()
+  for _, dt in ipairs(FLOATS) do
+    for _, sh in ipairs(SHAPES) do
+      local a = randn(table.unpack(sh[1])):to(dt)
+      local b = #sh[2] == 0 and lt.tensor(1.7):to(dt) or (randn(table.unpack(sh[2])) + 0.1):to(dt)
+      local ga, gb = dev(a), dev(b)
+      local what = shape_str(a) .. " x " .. shape_str(b) .. " " .. dt
+      for _, op in ipairs(BINARY) do
+        local x, y = a, b
+        if op == "pow" then x = a:abs() + 0.5 end
+        close(dev(x)[op](dev(x), dev(y)), x[op](x, y), TOL[dt], op .. " " .. what)
+      end
+      for _, op in ipairs(COMPARE) do same(ga[op](ga, gb), a[op](a, b), op .. " " .. what) end
+    end
+    -- operators, scalars on either side, in-place with broadcasting, transposed operands
+    local a, b = randn(5, 6):to(dt), randn(6, 5):to(dt)
+    local ga, gb = dev(a), dev(b)
+    close(ga + gb:t(), a + b:t(), TOL[dt], "a + b:t() " .. dt)
+    close(ga * 2, a * 2, TOL[dt], "a * 2 " .. dt)
+    close(2 - ga, 2 - a, TOL[dt], "2 - a " .. dt)
+    close(ga / 3, a / 3, TOL[dt], "a / 3 " .. dt)
+    close(-ga, -a, TOL[dt], "-a " .. dt)
+    local gi, ci = ga:clone(), a:clone()
+    gi:add_(dev(b:t():narrow(1, 1, 1)))
+    ci:add_(b:t():narrow(1, 1, 1))
+    close(gi, ci, TOL[dt], "add_ broadcast row " .. dt)
+    gi:mul_(0.5)
+    ci:mul_(0.5)
+    close(gi, ci, TOL[dt], "mul_ scalar " .. dt)
+  end
+  -- NaN through maximum/minimum
+  local n = lt.tensor({0 / 0, 1, 2, 0 / 0})
+  local m = lt.tensor({1, 0 / 0, 3, 0 / 0})
+  same(dev(n):maximum(dev(m)), n:maximum(m), "maximum NaN")
+  same(dev(n):minimum(dev(m)), n:minimum(m), "minimum NaN")
+  -- the flat, vectorised path: long contiguous operands, a scalar, odd lengths
+  local big, big2 = randn(100003), randn(100003)
+  close(dev(big) + dev(big2), big + big2, 1e-6, "large add")
+  close(dev(big) * 1.5, big * 1.5, 1e-6, "large scalar mul")
+  same(dev(big):gt(dev(big2)), big:gt(big2), "large compare")
+  close(dev(big):narrow(1, 2, 1000) + dev(big2):narrow(1, 1, 1000), big:narrow(1, 2, 1000) + big2:narrow(1, 1, 1000),
+        1e-6, "misaligned add")
+  -- integers (no zero divisors)
+  for _, dt in ipairs({"int64", "int32", "uint8"}) do
+    local a = randint(0, 40, 4, 5):to(dt)
+    local b = randint(1, 6, 5):to(dt)
+    for _, op in ipairs({"add", "sub", "mul", "maximum", "minimum", "fmod", "remainder"}) do
+      same(dev(a)[op](dev(a), dev(b)), a[op](a, b), op .. " " .. dt)
+    end
+    same(dev(a):pow(dev(b)), a:pow(b), "pow " .. dt)
+    same(dev(a) / dev(b), a / b, "true division " .. dt)
+    for _, op in ipairs(COMPARE) do same(dev(a)[op](dev(a), dev(b)), a[op](a, b), op .. " " .. dt) end
+  end
+  local neg = lt.tensor({-7, 7, -7, 7})
+  local d = lt.tensor({2, -2, -2, 2})
+  same(dev(neg):remainder(dev(d)), neg:remainder(d), "remainder signs")
+  same(dev(neg):fmod(dev(d)), neg:fmod(d), "fmod signs")
+  same(dev(lt.tensor({2 ^ 62}, {dtype = "int64"})) * 4, lt.tensor({2 ^ 62}, {dtype = "int64"}) * 4, "int64 wraps")
+  local ba, bb = lt.tensor({true, true, false}), lt.tensor({true, false, false})
+  same(dev(ba) + dev(bb), ba + bb, "bool + bool")
+  same(dev(ba):logical_xor(dev(bb)), ba:logical_xor(bb), "bool xor")
+end)
+
+T.test("integer division by zero", function()
+  local a, b = lt.tensor({5, 7}), lt.tensor({0, 2})
+  T.checkerr("integer division by zero", function() return dev(a):fmod(dev(b)):cpu() end)
+  T.checkerr("integer division by zero", function() return dev(a):remainder(dev(b)):tolist() end)
+  -- the error was reported once; the device works on
+  same(dev(a) + 1, a + 1, "after the error")
+end)
+
+T.test("where and masked_fill", function()
+  for _, dt in ipairs(ALL) do
+    local a, b = randint(0, 9, 3, 4):to(dt), randint(0, 9, 4):to(dt)
+    local c = randn(3, 1):gt(0)
+    same(lt.where(dev(c), dev(a), dev(b)), lt.where(c, a, b), "where " .. dt)
+    local m = randn(3, 4):gt(0.3)
+    local x, gx = a:clone(), dev(a)
+    x:masked_fill_(m, 1)
+    gx:masked_fill_(dev(m), 1)
+    same(gx, x, "masked_fill_ " .. dt)
+  end
+  local a = randn(100003)
+  same(lt.where(dev(a:gt(0)), dev(a), 0), lt.where(a:gt(0), a, 0), "large where with a scalar")
+end)
+
+-- ------------------------------------------------------------------ reductions
+T.test("reductions", function()
+  local x = randn(6, 7, 8)
+  local dims = {{}, {1}, {2}, {3}, {1, 3}, {-1}}
+  for _, dt in ipairs(FLOATS) do
+    local xd = x:to(dt)
+    local g = dev(xd)
+    local tol = dt == "float32" and 1e-6 or TOL[dt]
+    for _, d in ipairs(dims) do
+      local what = "dims {" .. table.concat(d, ",") .. "} " .. dt
+      if #d == 0 then
+        close(g:sum(), xd:sum(), tol, "sum " .. what)
+        close(g:mean(), xd:mean(), tol, "mean " .. what)
+        close(g:var(), xd:var(), tol, "var " .. what)
+        close(g:norm(), xd:norm(), tol, "norm " .. what)
+      else
+        close(g:sum(d), xd:sum(d), tol, "sum " .. what)
+        close(g:sum(d, true), xd:sum(d, true), tol, "sum keepdim " .. what)
+        close(g:mean(d), xd:mean(d), tol, "mean " .. what)
+        close(g:var(d), xd:var(d), tol, "var " .. what)
+        close(g:var(d, {correction = 0}), xd:var(d, {correction = 0}), tol, "var correction 0 " .. what)
+        close(g:std(d), xd:std(d), tol, "std " .. what)
+        for _, p in ipairs({1, 2, 3, math.huge, 0}) do
+          close(g:norm(p, d), xd:norm(p, d), tol, "norm p=" .. p .. " " .. what)
+        end
+        close((g * 0.3):prod(d), (xd * 0.3):prod(d), tol, "prod " .. what)
+        same(g:any(d), xd:any(d), "any " .. what)
+        same(g:all(d), xd:all(d), "all " .. what)
+      end
+    end
+    for _, d in ipairs({1, 2, 3}) do
+      local gv, gi = g:max(d)
+      local cv, ci = xd:max(d)
+      same(gv, cv, "max values dim " .. d .. " " .. dt)
+      same(gi, ci, "max indices dim " .. d .. " " .. dt)
+      gv, gi = g:min(d, true)
+      cv, ci = xd:min(d, true)
+      same(gv, cv, "min values keepdim dim " .. d .. " " .. dt)
+      same(gi, ci, "min indices keepdim dim " .. d .. " " .. dt)
+      same(g:argmax(d), xd:argmax(d), "argmax dim " .. d .. " " .. dt)
+      same(g:argmin(d), xd:argmin(d), "argmin dim " .. d .. " " .. dt)
+    end
+    same(g:max(), xd:max(), "max " .. dt)
+    same(g:argmin(), xd:argmin(), "argmin over all " .. dt)
+  end
+  -- ties take the first index; NaN wins and its first index is reported
+  local t = lt.tensor({{1, 3, 3, 2}, {0 / 0, 5, 0 / 0, 1}, {-1, -1, -2, -2}})
+  local gv, gi = dev(t):max(2)
+  local cv, ci = t:max(2)
+  same(gv, cv, "max with ties and NaN")
+  same(gi, ci, "argmax with ties and NaN")
+  T.check(gi:cpu()[1]:item() == 2 and gi:cpu()[2]:item() == 1, "first index of the maximum / of NaN")
+  same(dev(t):argmin(2), t:argmin(2), "argmin with ties and NaN")
+  same(dev(t):sum(2), t:sum(2), "sum with NaN")
+  close(dev(t):norm(math.huge, 2), t:norm(math.huge, 2), 1e-6, "inf-norm with NaN")
+  -- integers and bools: exact, int64 accumulation
+  for _, dt in ipairs({"int64", "int32", "uint8", "bool"}) do
+    local xi = randint(0, 3, 5, 6):to(dt)
+    same(dev(xi):sum(), xi:sum(), "sum " .. dt)
+    same(dev(xi):sum(2), xi:sum(2), "sum dim 2 " .. dt)
+    same(dev(xi):prod(1), xi:prod(1), "prod dim 1 " .. dt)
+    same(dev(xi):max(), xi:max(), "max " .. dt)
+    same(dev(xi):argmax(2), xi:argmax(2), "argmax " .. dt)
+    same(dev(xi):any(2), xi:any(2), "any " .. dt)
+    same(dev(xi):all(1), xi:all(1), "all " .. dt)
+  end
+  same(dev(lt.tensor({2 ^ 62, 2 ^ 62}, {dtype = "int64"})):sum(), lt.tensor({2 ^ 62, 2 ^ 62}, {dtype = "int64"}):sum(),
+       "int64 sum wraps")
+  -- shapes that split r across blocks, and wide outputs
+  local long = randn(3000000)
+  close(dev(long):sum(), long:sum(), 1e-6, "sum of 3M elements")
+  close(dev(long):var(), long:var(), 1e-6, "var of 3M elements")
+  long[1500000] = 0 / 0
+  same(dev(long):argmax(), long:argmax(), "argmax of 3M elements with a NaN")
+  local tall = randn(200000, 3)
+  close(dev(tall):mean(1), tall:mean(1), 1e-6, "mean over 200000 rows, 3 columns")
+  same(dev(tall):argmin(1), tall:argmin(1), "argmin over 200000 rows")
+  local wide = randn(3, 70000)
+  close(dev(wide):sum(1), wide:sum(1), 1e-6, "sum over 3 rows of 70000")
+  close(dev(wide):sum(2), wide:sum(2), 1e-6, "sum over 70000 columns")
+  -- an empty reduction is the op layer's (identity fill)
+  same(dev(lt.zeros(0, 3)):sum(1), lt.zeros(0, 3):sum(1), "sum of empty")
+end)
+
+-- ------------------------------------------------------------------ matrix products
+T.test("matmul", function()
+  local cases = {{{5, 7}, {7, 3}}, {{1, 9}, {9, 1}}, {{7}, {7, 4}}, {{4, 7}, {7}}, {{3, 5, 6}, {6, 2}},
+                 {{2, 1, 5, 6}, {3, 6, 4}}, {{33, 65}, {65, 17}}}
+  local function run(dt, tol, label)
+    for _, c in ipairs(cases) do
+      local a, b = randn(table.unpack(c[1])):to(dt), randn(table.unpack(c[2])):to(dt)
+      close(lt.matmul(dev(a), dev(b)), lt.matmul(a, b), tol, label .. " " .. shape_str(a) .. " @ " .. shape_str(b))
+    end
+    local a, b = randn(6, 5):to(dt), randn(7, 6):to(dt)
+    close(dev(a):t():mm(dev(b):t()), a:t():mm(b:t()), tol, label .. " transposed operands")
+    local x, y = randn(4, 3, 5):to(dt), randn(4, 5, 2):to(dt)
+    close(lt.bmm(dev(x), dev(y)), lt.bmm(x, y), tol, label .. " bmm")
+    close(lt.bmm(dev(x):transpose(2, 3):contiguous():transpose(2, 3), dev(y)), lt.bmm(x, y), tol, label .. " bmm column-major")
+    local big_a, big_b = randn(256, 384):to(dt), randn(384, 200):to(dt)
+    close(dev(big_a):mm(dev(big_b)), big_a:mm(big_b), tol, label .. " 256x384x200")
+  end
+  run("float64", 1e-12, "float64")
+  run("float32", 1e-5, "float32 (TF32 off)")
+  if ON_GPU then
+    T.check(lt.backends.allow_tf32(true) == false, "allow_tf32 returns the previous setting")
+    run("float32", 1e-3, "float32 (TF32)")
+    lt.backends.allow_tf32(false)
+    T.check(lt.backends.allow_tf32() == false, "allow_tf32() reads the setting")
+    run("bfloat16", 1e-2, "bfloat16")
+    run("float16", 2e-3, "float16")
+  end
+  local ia, ib = randint(-5, 5, 4, 6), randint(-5, 5, 6, 3)
+  same(dev(ia):mm(dev(ib)), ia:mm(ib), "int64 mm")
+  same(dev(ia:int()):mm(dev(ib:int())), ia:int():mm(ib:int()), "int32 mm")
+  same(lt.matmul(dev(lt.zeros(3, 0)), dev(lt.zeros(0, 4))), lt.zeros(3, 4), "K = 0")
+end)
+
+-- ------------------------------------------------------------------ indexing
+T.test("index ops", function()
+  local x = randn(5, 6, 4)
+  local gx = dev(x)
+  for d = 1, 3 do
+    local n = x:size(d)
+    local idx = randint(1, n, 7)
+    same(gx:index_select(d, dev(idx)), x:index_select(d, idx), "index_select dim " .. d)
+    local shape = x:shape()
+    shape[d] = 3
+    local gi = randint(1, n, table.unpack(shape))
+    same(gx:gather(d, dev(gi)), x:gather(d, gi), "gather dim " .. d)
+    local src = randn(table.unpack(shape))
+    local y, gy = x:clone(), gx:clone()
+    y:scatter_(d, gi, src)
+    gy:scatter_(d, dev(gi), dev(src))
+    same(gy, y, "scatter_ (duplicates: the last wins) dim " .. d)
+    y, gy = x:clone(), gx:clone()
+    y:scatter_add_(d, gi, src)
+    gy:scatter_add_(d, dev(gi), dev(src))
+    close(gy, y, 1e-6, "scatter_add_ dim " .. d)
+  end
+  -- index_add_ along a long index: the element-parallel path with atomics
+  local acc = lt.zeros(10, 3)
+  local idx = randint(1, 10, 5000)
+  local src = randn(5000, 3)
+  local gacc = dev(acc)
+  acc:index_add_(1, idx, src)
+  gacc:index_add_(1, dev(idx), dev(src))
+  close(gacc, acc, 1e-5, "index_add_ of 5000 rows into 10")
+  for _, dt in ipairs({"int64", "uint8", "bool", "bfloat16"}) do
+    local base = lt.zeros(8, {dtype = dt})
+    local j = randint(1, 8, 300)
+    local s = randint(0, 1, 300):to(dt)
+    local gb = dev(base)
+    base:scatter_add_(1, j, s)
+    gb:scatter_add_(1, dev(j), dev(s))
+    close(gb:double(), base:double(), dt == "bfloat16" and 1e-2 or 0, "scatter_add_ " .. dt)
+  end
+  -- sort and topk: ties keep their order, NaN is the largest
+  local v = lt.tensor({{3, 1, 0 / 0, 1, -0.0, 0, 2, 0 / 0}, {5, 5, 5, 1, 1, 9, -1, 0}})
+  for _, desc in ipairs({false, true}) do
+    local gs, gi = dev(v):sort(2, desc)
+    local cs, ci = v:sort(2, desc)
+    same(gs, cs, "sort values descending=" .. tostring(desc))
+    same(gi, ci, "sort indices descending=" .. tostring(desc))
+  end
+  local gs, gi = dev(v):sort(1)
+  local cs, ci = v:sort(1)
+  same(gs, cs, "sort along dim 1")
+  same(gi, ci, "sort indices along dim 1")
+  for _, dt in ipairs({"float32", "int64", "uint8", "bfloat16"}) do
+    local r = randint(0, 20, 30, 50):to(dt)
+    local a1, a2 = dev(r):sort(2)
+    local b1, b2 = r:sort(2)
+    same(a1, b1, "sort " .. dt)
+    same(a2, b2, "sort indices " .. dt)
+    local t1, t2 = dev(r):topk(5, 2)
+    local u1, u2 = r:topk(5, 2)
+    same(t1, u1, "topk " .. dt)
+    same(t2, u2, "topk indices " .. dt)
+  end
+  local long = randn(100000)
+  local l1, l2 = dev(long):sort(1, true)
+  local m1, m2 = long:sort(1, true)
+  same(l1, m1, "sort of 100000")
+  same(l2, m2, "sort indices of 100000")
+  -- cumsum
+  for _, dt in ipairs({"float32", "float64", "int64", "int32", "uint8", "bool", "bfloat16"}) do
+    local c = randint(0, 3, 4, 9):to(dt)
+    for d = 1, 2 do
+      close(dev(c):cumsum(d):double(), c:cumsum(d):double(), dt == "bfloat16" and 1e-2 or 1e-12,
+            "cumsum dim " .. d .. " " .. dt)
+    end
+  end
+  close(dev(long):cumsum(1), long:cumsum(1), 1e-6, "cumsum of 100000")
+  -- join ops build on copy
+  same(lt.cat({dev(x), dev(x)}, 2), lt.cat({x, x}, 2), "cat")
+  same(lt.stack({dev(x), dev(x)}, 1), lt.stack({x, x}, 1), "stack")
+  same(lt.one_hot(dev(randint(1, 5, 7):clamp(1, 5)), 5):sum(), lt.tensor(7, {dtype = "int64"}), "one_hot")
+end)
+
+T.test("bad indices", function()
+  local x = dev(randn(10, 3))
+  T.checkerr("index 11 is out of range for dimension 1 of size 10", function()
+    return x:index_select(1, dev(lt.tensor({1, 11}, {dtype = "int64"}))):cpu()
+  end)
+  T.checkerr("index 0 is out of range for dimension 2 of size 3", function()
+    return x:gather(2, dev(lt.tensor({{1}, {0}}, {dtype = "int64"}))):cpu()
+  end)
+  -- a scatter with a bad index writes nothing
+  local y = dev(lt.zeros(4))
+  T.checkerr("index 9 is out of range for dimension 1 of size 4", function()
+    y:scatter_(1, dev(lt.tensor({1, 9, 2}, {dtype = "int64"})), dev(lt.ones(3)))
+    return y:cpu()
+  end)
+  same(y, lt.zeros(4), "scatter with a bad index changed nothing")
+  -- and the next op is fine
+  same(x:index_select(1, dev(lt.tensor({2}, {dtype = "int64"}))), x:cpu():narrow(1, 2, 1), "index_select after an error")
+end)
+
+-- ------------------------------------------------------------------ nn
+local function grads_of(fn, ...)
+  -- runs fn(...) -> scalar loss on fresh leaves; returns the output and the grads
+  local leaves = {}
+  for i, t in ipairs({...}) do leaves[i] = t:detach():clone():requires_grad_(true) end
+  local out, loss = fn(table.unpack(leaves))
+  loss:backward()
+  local grads = {}
+  for i, t in ipairs(leaves) do grads[i] = t.grad end
+  return out:detach(), grads
+end
+
+local function compare_fn(label, tol, fn, ...)
+  local cpu_args, gpu_args = {...}, {}
+  for i, t in ipairs(cpu_args) do gpu_args[i] = dev(t) end
+  local yc, gc = grads_of(fn, table.unpack(cpu_args))
+  local yg, gg = grads_of(fn, table.unpack(gpu_args))
+  T.check(yg:device() == DEV_NAME, label .. ": output on " .. yg:device())
+  close(yg, yc, tol, label .. " forward")
+  for i = 1, #gc do
+    if gc[i] then close(gg[i], gc[i], tol, label .. " gradient " .. i) end
+  end
+end
+
+T.test("convolution", function()
+  local configs = {
+    {x = {2, 3, 9, 9}, w = {4, 3, 3, 3}, o = {stride = 2, padding = 1}},
+    {x = {2, 4, 8, 7}, w = {6, 2, 3, 3}, o = {padding = 2, dilation = 2, groups = 2}},
+    {x = {3, 8, 5, 5}, w = {16, 8, 1, 1}, o = {}},
+    {x = {1, 2, 6, 6}, w = {3, 2, 5, 3}, o = {stride = {2, 1}, padding = {2, 1}}},
+  }
+  for ci, c in ipairs(configs) do
+    for _, dt in ipairs(ON_GPU and {"float32", "float64", "bfloat16"} or {"float32", "float64"}) do
+      local x, w, b = randn(table.unpack(c.x)):to(dt), (randn(table.unpack(c.w)) * 0.3):to(dt), randn(c.w[1]):to(dt)
+      local tol = dt == "float32" and 1e-5 or TOL[dt]
+      if dt == "bfloat16" then
+        -- the CPU has no bfloat16 convolution: compare with float32 on the CPU
+        local yg, gg = grads_of(function(xx, ww, bb)
+          local y = F.conv2d(xx, ww, bb, c.o)
+          return y, (y * y):sum()
+        end, dev(x), dev(w), dev(b))
+        local yc, gcpu = grads_of(function(xx, ww, bb)
+          local y = F.conv2d(xx, ww, bb, c.o)
+          return y, (y * y):sum()
+        end, x:float(), w:float(), b:float())
+        close(yg:float(), yc, 3e-2, "conv2d bfloat16 config " .. ci)
+        close(gg[2]:float(), gcpu[2], 5e-2, "conv2d bfloat16 weight gradient config " .. ci)
+      else
+        compare_fn("conv2d " .. dt .. " config " .. ci, tol, function(xx, ww, bb)
+          local y = F.conv2d(xx, ww, bb, c.o)
+          return y, (y * y * 0.7):sum()
+        end, x, w, b)
+        compare_fn("conv2d without bias " .. dt .. " config " .. ci, tol, function(xx, ww)
+          local y = F.conv2d(xx, ww, nil, c.o)
+          return y, (y * y):sum()
+        end, x, w)
+      end
+    end
+  end
+  if ON_GPU then
+    -- TF32 (the default) within 1e-3
+    lt.backends.allow_tf32(true)
+    local x, w = randn(4, 16, 12, 12), randn(32, 16, 3, 3) * 0.1
+    close(F.conv2d(dev(x), dev(w), nil, {padding = 1}), F.conv2d(x, w, nil, {padding = 1}), 1e-3, "conv2d with TF32")
+    lt.backends.allow_tf32(false)
+  end
+end)
+
+T.test("batch norm", function()
+  for _, dt in ipairs(ON_GPU and {"float32", "float64", "bfloat16"} or {"float32", "float64"}) do
+    -- the CPU has no bfloat16 batch norm: its reference is float32 on the same (rounded) values
+    local rdt = dt == "bfloat16" and "float32" or dt
+    for _, shape in ipairs({{8, 5, 6, 6}, {16, 3}, {4, 7, 10}}) do
+      local C = shape[2]
+      local x = (randn(table.unpack(shape)) * 2 + 3):to(dt)
+      local w, b = (randn(C) + 1):to(dt), randn(C):to(dt)
+      local tol = dt == "float32" and 1e-5 or (dt == "bfloat16" and 2e-2 or TOL[dt])
+      local gtol = dt == "float32" and 1e-4 or (dt == "bfloat16" and 5e-2 or TOL[dt])
+      local label = dt .. " " .. shape_str(x)
+      local rm_c, rv_c = lt.zeros(C, {dtype = rdt}), lt.ones(C, {dtype = rdt})
+      local rm_g, rv_g = dev(lt.zeros(C, {dtype = dt})), dev(lt.ones(C, {dtype = dt}))
+      local function bn(rm, rv)
+        return function(xx, ww, bb)
+          local y = F.batch_norm(xx, rm, rv, {weight = ww, bias = bb, training = true, momentum = 0.2, eps = 1e-5})
+          return y, (y * y * y):sum()
+        end
+      end
+      local yc, gc = grads_of(bn(rm_c, rv_c), x:to(rdt), w:to(rdt), b:to(rdt))
+      local yg, gg = grads_of(bn(rm_g, rv_g), dev(x), dev(w), dev(b))
+      close(yg, yc, tol, "batch_norm train " .. label)
+      close(rm_g, rm_c, tol, "running_mean " .. label)
+      close(rv_g, rv_c, tol, "running_var " .. label)
+      for i = 1, 3 do close(gg[i], gc[i], gtol, "batch_norm gradient " .. i .. " " .. label) end
+      if dt ~= "bfloat16" then
+        compare_fn("batch_norm eval " .. label, tol, function(xx, ww, bb)
+          local on_cpu = xx:device() == "cpu"
+          local y = F.batch_norm(xx, on_cpu and rm_c or rm_g, on_cpu and rv_c or rv_g,
+                                 {weight = ww, bias = bb, training = false})
+          return y, (y * y):sum()
+        end, x, w, b)
+      end
+    end
+  end
+end)
+
+T.test("pooling", function()
+  local x = randn(2, 3, 11, 10)
+  local cases = {
+    {k = 2, o = {}},
+    {k = 3, o = {stride = 2, padding = 1}},
+    {k = {3, 2}, o = {stride = {2, 1}, padding = {1, 0}, ceil_mode = true}},
+    {k = 3, o = {stride = 2, dilation = 2}},
+  }
+  for i, c in ipairs(cases) do
+    compare_fn("max_pool2d case " .. i, 1e-6, function(xx)
+      local y = F.max_pool2d(xx, c.k, c.o)
+      return y, (y * y):sum()
+    end, x)
+    if not c.o.dilation then
+      for _, cip in ipairs({true, false}) do
+        local o = {count_include_pad = cip}
+        for k, v in pairs(c.o) do o[k] = v end
+        compare_fn("avg_pool2d case " .. i .. " count_include_pad=" .. tostring(cip), 1e-6, function(xx)
+          local y = F.avg_pool2d(xx, c.k, o)
+          return y, (y * y):sum()
+        end, x)
+      end
+    end
+  end
+  local o = {stride = 2, return_indices = true}
+  local _, gi = F.max_pool2d(dev(x), 3, o)
+  local _, ci = F.max_pool2d(x, 3, o)
+  same(gi, ci, "max_pool2d indices")
+  compare_fn("avg_pool2d divisor_override", 1e-6, function(xx)
+    local y = F.avg_pool2d(xx, 2, {divisor_override = 3})
+    return y, (y * y):sum()
+  end, x)
+  for _, out in ipairs({{1, 1}, {3, 4}, {11, 10}, {15, 13}}) do
+    compare_fn("adaptive_avg_pool2d " .. out[1] .. "x" .. out[2], 1e-6, function(xx)
+      local y = F.adaptive_avg_pool2d(xx, out)
+      return y, (y * y):sum()
+    end, x)
+  end
+  -- NaN wins the max
+  local n = lt.tensor({{{{1, 0 / 0}, {3, 4}}}})
+  same(F.max_pool2d(dev(n), 2), F.max_pool2d(n, 2), "max_pool2d NaN")
+end)
+
+T.test("softmax and losses", function()
+  for _, dt in ipairs(FLOATS) do
+    if ON_GPU or dt == "float32" or dt == "float64" then
+      local tol = dt == "float32" and 1e-5 or TOL[dt]
+      for _, sh in ipairs({{{4, 10}, 2}, {{3, 5, 6}, 2}, {{2, 3000}, 2}, {{5, 4}, 1}, {{6}, 1}}) do
+        local x = (randn(table.unpack(sh[1])) * 3):to(dt)
+        for _, fn in ipairs({"softmax", "log_softmax"}) do
+          if dt == "float32" or dt == "float64" then
+            compare_fn(fn .. " " .. shape_str(x) .. " dim " .. sh[2] .. " " .. dt, tol, function(xx)
+              local y = F[fn](xx, sh[2])
+              return y, (y * y):sum()
+            end, x)
+          else
+            close(F[fn](dev(x), sh[2]):float(), F[fn](x:float(), sh[2]), 2e-2, fn .. " " .. dt)
+          end
+        end
+      end
+    end
+  end
+  local row = lt.tensor({{-1 / 0, -1 / 0}, {0 / 0, 1}, {1, 2}})
+  same(F.softmax(dev(row), 2), F.softmax(row, 2), "softmax of -inf and NaN rows")
+  -- cross entropy with class weights, label smoothing and ignore_index
+  local logits = randn(16, 10) * 2
+  local target = randint(1, 10, 16)
+  target[3] = -100
+  local weight = lt.rand(10) + 0.5
+  for _, opts in ipairs({{}, {label_smoothing = 0.1}, {weight = weight}, {weight = weight, label_smoothing = 0.2},
+                         {reduction = "sum"}, {reduction = "none", label_smoothing = 0.05}}) do
+    local label = "cross_entropy"
+    for k, v in pairs(opts) do label = label .. " " .. k .. "=" .. (type(v) == "number" and v or (type(v) == "string" and v or "t")) end
+    compare_fn(label, 1e-5, function(xx)
+      local o = {}
+      for k, v in pairs(opts) do o[k] = (k == "weight") and v:to(xx:device()) or v end
+      local l = F.cross_entropy(xx, target:to(xx:device()), o)
+      return l, (opts.reduction == "none") and (l * l):sum() or l
+    end, logits)
+  end
+  -- spatial targets [N,C,H,W]
+  local lx, lt2 = randn(2, 5, 3, 4), randint(1, 5, 2, 3, 4)
+  compare_fn("cross_entropy spatial", 1e-5, function(xx)
+    local l = F.cross_entropy(xx, lt2:to(xx:device()), {label_smoothing = 0.1})
+    return l, l
+  end, lx)
+  -- a bad label is reported (on the GPU at the next synchronisation)
+  T.checkerr("is out of range 1..10", function()
+    return F.cross_entropy(dev(logits:narrow(1, 1, 2)), dev(lt.tensor({1, 11}, {dtype = "int64"}))):item()
+  end)
+  -- pointwise losses
+  local a, b = randn(7, 5), lt.rand(7, 5)
+  for _, fn in ipairs({"mse_loss", "l1_loss", "binary_cross_entropy_with_logits"}) do
+    for _, red in ipairs({"mean", "sum", "none"}) do
+      compare_fn(fn .. " " .. red, 1e-5, function(xx, yy)
+        local l = F[fn](xx, yy, {reduction = red})
+        return l, red == "none" and (l * l):sum() or l
+      end, a, b)
+    end
+  end
+  compare_fn("binary_cross_entropy_with_logits weight and pos_weight", 1e-5, function(xx, yy)
+    local l = F.binary_cross_entropy_with_logits(xx, yy, {weight = (lt.ones(5) * 0.7):to(xx:device()),
+                                                            pos_weight = (lt.ones(5) * 2):to(xx:device())})
+    return l, l
+  end, a, b)
+  -- activation gradients
+  for _, act in ipairs({"relu", "silu", "gelu", "leaky_relu"}) do
+    compare_fn(act .. " backward", 1e-5, function(xx)
+      local y = F[act](xx)
+      return y, (y * y):sum()
+    end, randn(9, 11))
+  end
+  compare_fn("relu backward strided", 1e-5, function(xx)
+    local y = F.relu(xx:t())
+    return y, (y * y):sum()
+  end, randn(9, 11))
+end)
+
+-- ------------------------------------------------------------------ optimizers
+T.test("optimizers", function()
+  local configs = {
+    {"SGD", {lr = 0.1}}, {"SGD", {lr = 0.1, momentum = 0.9, weight_decay = 1e-2}},
+    {"SGD", {lr = 0.05, momentum = 0.9, nesterov = true}}, {"SGD", {lr = 0.1, momentum = 0.5, dampening = 0.3, maximize = true}},
+    {"Adam", {lr = 1e-2}}, {"Adam", {lr = 1e-2, weight_decay = 0.1, amsgrad = true}},
+    {"AdamW", {lr = 1e-2, weight_decay = 0.1}}, {"RMSprop", {lr = 1e-2, centered = true, momentum = 0.9}},
+    {"RMSprop", {lr = 1e-2}}, {"Adadelta", {lr = 1.0, weight_decay = 0.01}}, {"Adagrad", {lr = 0.1, lr_decay = 0.01}},
+  }
+  for _, c in ipairs(configs) do
+    for _, dt in ipairs({"float32", "float64"}) do
+      local p0 = {randn(3, 4):to(dt), randn(5):to(dt), randn(40000):to(dt)}
+      local function run(device)
+        local params = {}
+        for i, p in ipairs(p0) do params[i] = p:to(device):clone():requires_grad_(true) end
+        local opt = lt.optim[c[1]](params, c[2])
+        for step = 1, 3 do
+          lt.no_grad(function()
+            for i, p in ipairs(params) do p.grad = (p * 0.5 + step * 0.1):detach() end
+          end)
+          opt:step()
+        end
+        return params
+      end
+      local pc, pg = run("cpu"), run(DEV)
+      for i = 1, #p0 do
+        close(pg[i], pc[i], dt == "float32" and 1e-6 or 1e-12, string.format("%s %s param %d", c[1], dt, i))
+      end
+    end
+  end
+end)
+
+-- ------------------------------------------------------------------ a whole model
+T.test("resnet18 step", function()
+  lt.manual_seed(3)
+  local net_c = lt.models.resnet18{num_classes = 10, width = 8}
+  lt.manual_seed(3)
+  local net_g = lt.models.resnet18{num_classes = 10, width = 8}:to(DEV)
+  local x = randn(4, 3, 32, 32)
+  local y = randint(1, 10, 4)
+  local function step(net, device)
+    local opt = lt.optim.SGD(net:parameters(), {lr = 0.1, momentum = 0.9, weight_decay = 5e-4})
+    local logits = net(x:to(device))
+    local loss = F.cross_entropy(logits, y:to(device))
+    opt:zero_grad()
+    loss:backward()
+    opt:step()
+    return logits, loss
+  end
+  local lc, losc = step(net_c, "cpu")
+  local lg, losg = step(net_g, DEV)
+  close(lg, lc, 1e-4, "resnet18 logits")
+  T.close(losg:item(), losc:item(), 1e-4, "resnet18 loss")
+  local pc, pg = {}, {}
+  for name, p in net_c:named_parameters() do pc[name] = p end
+  for name, p in net_g:named_parameters() do pg[name] = p end
+  local n = 0
+  for name, p in pairs(pc) do
+    n = n + 1
+    close(pg[name], p, 1e-4, "parameter after one step: " .. name)
+  end
+  T.check(n > 50, "resnet18 has its parameters")
+  for name, b in net_c:named_buffers() do
+    if b:is_floating_point() then
+      local gb
+      for name2, b2 in net_g:named_buffers() do if name2 == name then gb = b2 end end
+      close(gb, b, 1e-4, "buffer " .. name)
+    end
+  end
+end)
+
+-- ------------------------------------------------------------------ GPU only
+if ON_GPU then
+  T.test("memory statistics", function()
+    collectgarbage()
+    collectgarbage()
+    lt.cuda.synchronize()
+    local before = lt.cuda.memory_allocated()
+    lt.cuda.reset_peak_memory_stats()
+    T.check(lt.cuda.max_memory_allocated() == before, "reset_peak_memory_stats sets the peak to the current use")
+    do
+      local t <close> = lt.empty({1024, 1024}, {device = "cuda"})
+      local during = lt.cuda.memory_allocated()
+      T.check(during - before >= 4 * 1024 * 1024, string.format("4 MiB tensor counted (%d -> %d)", before, during))
+      T.check(lt.cuda.max_memory_allocated() >= during, "peak at least the current use")
+      T.check(lt.cuda.memory_reserved() >= during, "the pool holds what is allocated")
+    end
+    local after = lt.cuda.memory_allocated()
+    T.check(after <= before, string.format("freed with <close> (%d -> %d)", before, after))
+    T.check(lt.cuda.max_memory_allocated() >= before + 4 * 1024 * 1024, "the peak remembers the tensor")
+    lt.cuda.empty_cache()
+    local free, total = lt.cuda.mem_get_info()
+    T.check(free > 0 and total >= free, "mem_get_info")
+    T.check(lt.cuda.device_count() >= 1, "device_count")
+    T.check(#lt.cuda.get_device_name() > 0, "device name: " .. lt.cuda.get_device_name())
+    lt.cuda.synchronize(0)
+    lt.cuda.synchronize("cuda:0")
+  end)
+
+  T.test("errors", function()
+    T.checkerr("expected all tensors on one device", function() return lt.ones(3) + lt.ones(3):cuda() end)
+    T.checkerr("on one device", function() return lt.matmul(lt.ones(2, 2), lt.ones(2, 2):cuda()) end)
+    T.checkerr("CUDA out of memory on cuda:0: tried to allocate", function()
+      return lt.empty({2 ^ 38}, {device = "cuda"})
+    end)
+    -- the device still works after an out-of-memory error
+    same(lt.ones(3, {device = "cuda"}) * 2, lt.full({3}, 2), "after out of memory")
+    T.checkerr("does not exist", function() return lt.zeros(3, {device = "cuda:" .. lt.cuda.device_count()}) end)
+    T.checkerr("expected a CUDA device", function() return lt.cuda.synchronize("cpu") end)
+  end)
+
+  T.test("sync debug mode", function()
+    lt.cuda.set_sync_debug(true)
+    T.checkerr("index 5 is out of range for dimension 1 of size 4", function()
+      return lt.zeros(4, {device = "cuda"}):index_select(1, lt.tensor({5}, {dtype = "int64"}):cuda())
+    end)
+    lt.cuda.set_sync_debug(false)
+  end)
+end
+
+os.exit(T.done())
