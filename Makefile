@@ -32,7 +32,7 @@ bench: build
 
 # The C and Lua tests again under AddressSanitizer + UBSan (CUDA left out).
 asan: deps
-	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DLT_SANITIZE=address,undefined -DLT_CUDA=OFF
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Release -DLT_SANITIZE=address,undefined -DLT_CUDA=OFF
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS) -LE "cuda|slow"
 

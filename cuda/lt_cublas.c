@@ -12,6 +12,7 @@
 #include <limits.h>
 
 #include "lt_cuda_entries.h"
+#include "lt_cuda_libs.h"
 
 /* For a [B, R, C] operand: stored transposed (column-major) or not, and the
  * leading dimension, as the CPU backend reads it. */
@@ -46,6 +47,8 @@ lt_status lt_cuda_matmul(lt_tensor *out, const lt_tensor *a, const lt_tensor *b,
     return lt_error_set(LT_ERR_ARG, 0, "matmul on cuda: a matrix dimension exceeds 2^31-1 (M=%lld, N=%lld, K=%lld)",
                         (long long)M, (long long)N, (long long)K);
   cublasHandle_t h;
+  const lt_cublas_api *blas;
+  LT_TRY(lt_cuda_cublas_api(&blas));
   LT_TRY(lt_cuda_get_cublas(c, &h));
   cudaDataType_t type;
   cublasComputeType_t compute;
@@ -80,7 +83,7 @@ lt_status lt_cuda_matmul(lt_tensor *out, const lt_tensor *a, const lt_tensor *b,
   const int64_t max_batch = 65535;
   for (int64_t b0 = 0; b0 < B; b0 += max_batch) {
     int nb = (int)(B - b0 < max_batch ? B - b0 : max_batch);
-    LT_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
+    LT_CUBLAS_CHECK(blas->cublasGemmStridedBatchedEx(
         h, opb, opa, (int)N, (int)M, (int)K, alpha_p, pb + (size_t)(b0 * sb) * es, type, (int)ldb, sb,
         pa + (size_t)(b0 * sa) * es, type, (int)lda, sa, beta_p, po + (size_t)(b0 * so) * es, type, (int)N, so, nb,
         compute, CUBLAS_GEMM_DEFAULT));

@@ -32,36 +32,6 @@ extern "C" lt_status lt_cuda_fail(cudaError_t e, const char *stmt, const char *f
                       base, line);
 }
 
-static const char *cublas_name(cublasStatus_t s) {
-  switch (s) {
-    case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
-    case CUBLAS_STATUS_ALLOC_FAILED: return "CUBLAS_STATUS_ALLOC_FAILED";
-    case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
-    case CUBLAS_STATUS_ARCH_MISMATCH: return "CUBLAS_STATUS_ARCH_MISMATCH";
-    case CUBLAS_STATUS_MAPPING_ERROR: return "CUBLAS_STATUS_MAPPING_ERROR";
-    case CUBLAS_STATUS_EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
-    case CUBLAS_STATUS_INTERNAL_ERROR: return "CUBLAS_STATUS_INTERNAL_ERROR";
-    case CUBLAS_STATUS_NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
-    case CUBLAS_STATUS_LICENSE_ERROR: return "CUBLAS_STATUS_LICENSE_ERROR";
-    default: return "unknown cuBLAS status";
-  }
-}
-
-extern "C" lt_status lt_cublas_fail(cublasStatus_t s, const char *stmt, const char *file, int line) {
-  const char *base = strrchr(file, '/');
-  base = base ? base + 1 : file;
-  lt_status st = s == CUBLAS_STATUS_ALLOC_FAILED ? LT_ERR_OOM : LT_ERR_RUNTIME;
-  return lt_error_set(st, 0, "cuBLAS error: %s (%d) in `%s` at %s:%d", cublas_name(s), (int)s, stmt, base, line);
-}
-
-extern "C" lt_status lt_cudnn_fail(cudnnStatus_t s, const char *stmt, const char *file, int line) {
-  const char *base = strrchr(file, '/');
-  base = base ? base + 1 : file;
-  lt_status st = s == CUDNN_STATUS_ALLOC_FAILED ? LT_ERR_OOM : LT_ERR_RUNTIME;
-  return lt_error_set(st, 0, "cuDNN error: %s (%d) in `%s` at %s:%d", cudnnGetErrorString(s), (int)s, stmt, base,
-                      line);
-}
-
 /* --- discovery ----------------------------------------------------------------------------------- */
 
 static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
@@ -74,7 +44,15 @@ static void probe(void) {
   int n = 0;
   cudaError_t e = cudaGetDeviceCount(&n);
   if (e != cudaSuccess) {
-    snprintf(unavailable, sizeof unavailable, "%s (%s)", cudaGetErrorString(e), cudaGetErrorName(e));
+    int drv = 0;
+    if (cudaDriverGetVersion(&drv) != cudaSuccess) drv = 0;
+    if (e == cudaErrorInsufficientDriver && drv == 0)
+      snprintf(unavailable, sizeof unavailable, "no NVIDIA driver is installed");
+    else if (e == cudaErrorInsufficientDriver)
+      snprintf(unavailable, sizeof unavailable, "the NVIDIA driver supports CUDA %d.%d, this build needs %d.%d", drv / 1000,
+               (drv % 1000) / 10, CUDART_VERSION / 1000, (CUDART_VERSION % 1000) / 10);
+    else
+      snprintf(unavailable, sizeof unavailable, "%s (%s)", cudaGetErrorString(e), cudaGetErrorName(e));
     cudaGetLastError(); /* not sticky, but leave nothing behind */
     n = 0;
   } else if (n == 0) {
@@ -259,47 +237,6 @@ extern "C" lt_status lt_cuda_ctx_get(int dev, lt_cuda_ctx **out) {
     current_device = dev;
   }
   *out = &ctxs[dev];
-  return LT_OK;
-}
-
-/* cuBLAS keeps its own workspace unless given one; a pool block keeps it
- * stream-ordered (and capturable). 32 MiB is what cuBLAS asks for on Hopper. */
-#define CUBLAS_WORKSPACE_BYTES ((size_t)32 << 20)
-
-extern "C" lt_status lt_cuda_get_cublas(lt_cuda_ctx *c, cublasHandle_t *out) {
-  if (!c->cublas) {
-    cublasHandle_t h;
-    LT_CUBLAS_CHECK(cublasCreate(&h));
-    cublasStatus_t s = cublasSetStream(h, c->stream);
-    void *ws = NULL;
-    lt_status st = LT_OK;
-    if (s == CUBLAS_STATUS_SUCCESS) st = lt_cuda_malloc(c, CUBLAS_WORKSPACE_BYTES, &ws);
-    if (s == CUBLAS_STATUS_SUCCESS && st == LT_OK) s = cublasSetWorkspace(h, ws, CUBLAS_WORKSPACE_BYTES);
-    if (s == CUBLAS_STATUS_SUCCESS && st == LT_OK) s = cublasSetPointerMode(h, CUBLAS_POINTER_MODE_HOST);
-    if (s != CUBLAS_STATUS_SUCCESS || st != LT_OK) {
-      if (ws) lt_cuda_free_async(c, ws);
-      cublasDestroy(h);
-      return st != LT_OK ? st : lt_cublas_fail(s, "cublasSetStream/SetWorkspace", __FILE__, __LINE__);
-    }
-    c->cublas = h;
-    c->cublas_ws = ws;
-  }
-  *out = c->cublas;
-  return LT_OK;
-}
-
-extern "C" lt_status lt_cuda_get_cudnn(lt_cuda_ctx *c, cudnnHandle_t *out) {
-  if (!c->cudnn) {
-    cudnnHandle_t h;
-    LT_CUDNN_CHECK(cudnnCreate(&h));
-    cudnnStatus_t s = cudnnSetStream(h, c->stream);
-    if (s != CUDNN_STATUS_SUCCESS) {
-      cudnnDestroy(h);
-      return lt_cudnn_fail(s, "cudnnSetStream(h, c->stream)", __FILE__, __LINE__);
-    }
-    c->cudnn = h;
-  }
-  *out = c->cudnn;
   return LT_OK;
 }
 
@@ -494,8 +431,11 @@ extern "C" lt_status lt_cuda_empty_cache(int device) {
 
 extern "C" lt_status lt_cuda_device_name(int device, char *buf, size_t len) {
   pthread_once(&probe_once, probe);
+  if (ndevices == 0)
+    return lt_error_set(LT_ERR_RUNTIME, 0, "device 'cuda:%d' is not available (%s)", device, unavailable);
   if (device < 0 || device >= ndevices)
-    return lt_error_set(LT_ERR_ARG, 0, "device 'cuda:%d' does not exist (%d GPUs found)", device, ndevices);
+    return lt_error_set(LT_ERR_ARG, 0, "device 'cuda:%d' does not exist (%d GPU%s found)", device, ndevices,
+                        ndevices == 1 ? "" : "s");
   cudaDeviceProp prop;
   LT_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
   snprintf(buf, len, "%s", prop.name);

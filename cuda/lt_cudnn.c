@@ -3,7 +3,8 @@
  * cuDNN, the bias gradient by the per-channel sum kernel).
  *
  * It uses cuDNN's convolution API of v7/v8 (cudnnConvolutionForward and
- * friends), which cuDNN 9 still ships (9.14 is what the GPU machine has).
+ * friends), which cuDNN 9 still ships (9.14 is what the GPU machine has),
+ * through the table lt_cuda_libs.c loads on first use.
  * Descriptors are built from the tensors' real strides, so NCHW-contiguous
  * and channels-last (NHWC) activations both work without copies; a weight
  * may be NCHW- or NHWC-contiguous.
@@ -23,6 +24,7 @@
 #include <string.h>
 
 #include "lt_cuda_entries.h"
+#include "lt_cuda_libs.h"
 
 enum { DIR_FWD, DIR_BWD_DATA, DIR_BWD_FILTER };
 
@@ -45,6 +47,8 @@ typedef struct {
 } conv_plan;
 
 static pthread_mutex_t plans_mu = PTHREAD_MUTEX_INITIALIZER;
+/* cuDNN's functions, loaded by the first convolution (lt_cuda_libs.h) */
+static const lt_cudnn_api *dnn;
 static conv_plan **plans;
 static int nplans, cap_plans;
 
@@ -72,10 +76,10 @@ static int filter_format(const lt_tensor *w) {
 
 static void plan_free(conv_plan *p) {
   if (!p) return;
-  if (p->xd) cudnnDestroyTensorDescriptor(p->xd);
-  if (p->yd) cudnnDestroyTensorDescriptor(p->yd);
-  if (p->wd) cudnnDestroyFilterDescriptor(p->wd);
-  if (p->cd) cudnnDestroyConvolutionDescriptor(p->cd);
+  if (p->xd) dnn->cudnnDestroyTensorDescriptor(p->xd);
+  if (p->yd) dnn->cudnnDestroyTensorDescriptor(p->yd);
+  if (p->wd) dnn->cudnnDestroyFilterDescriptor(p->wd);
+  if (p->cd) dnn->cudnnDestroyConvolutionDescriptor(p->cd);
   free(p);
 }
 
@@ -83,7 +87,7 @@ static lt_status tensor_desc(cudnnTensorDescriptor_t d, cudnnDataType_t dt, cons
   for (int i = 0; i < 4; i++)
     if (!fits_int(s[i]) || !fits_int(st[i]))
       return lt_error_set(LT_ERR_ARG, 0, "conv2d on cuda: a size or stride exceeds 2^31-1");
-  LT_CUDNN_CHECK(cudnnSetTensor4dDescriptorEx(d, dt, (int)s[0], (int)s[1], (int)s[2], (int)s[3], (int)st[0],
+  LT_CUDNN_CHECK(dnn->cudnnSetTensor4dDescriptorEx(d, dt, (int)s[0], (int)s[1], (int)s[2], (int)s[3], (int)st[0],
                                               (int)st[1], (int)st[2], (int)st[3]));
   return LT_OK;
 }
@@ -93,25 +97,25 @@ static lt_status tensor_desc(cudnnTensorDescriptor_t d, cudnnDataType_t dt, cons
 static lt_status plan_descriptors(conv_plan *p) {
   cudnnDataType_t dt = CUDNN_DATA_FLOAT, ct = CUDNN_DATA_FLOAT;
   LT_TRY(data_type((lt_dtype)p->key.dtype, &dt, &ct));
-  LT_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->xd));
-  LT_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->yd));
-  LT_CUDNN_CHECK(cudnnCreateFilterDescriptor(&p->wd));
-  LT_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&p->cd));
+  LT_CUDNN_CHECK(dnn->cudnnCreateTensorDescriptor(&p->xd));
+  LT_CUDNN_CHECK(dnn->cudnnCreateTensorDescriptor(&p->yd));
+  LT_CUDNN_CHECK(dnn->cudnnCreateFilterDescriptor(&p->wd));
+  LT_CUDNN_CHECK(dnn->cudnnCreateConvolutionDescriptor(&p->cd));
   LT_TRY(tensor_desc(p->xd, dt, p->key.x, p->key.xs));
   LT_TRY(tensor_desc(p->yd, dt, p->key.y, p->key.ys));
   for (int i = 0; i < 4; i++)
     if (!fits_int(p->key.w[i])) return lt_error_set(LT_ERR_ARG, 0, "conv2d on cuda: a weight size exceeds 2^31-1");
-  LT_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->wd, dt, p->key.wfmt ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW,
+  LT_CUDNN_CHECK(dnn->cudnnSetFilter4dDescriptor(p->wd, dt, p->key.wfmt ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW,
                                             (int)p->key.w[0], (int)p->key.w[1], (int)p->key.w[2], (int)p->key.w[3]));
   for (int i = 0; i < 2; i++)
     if (!fits_int(p->key.pad[i]) || !fits_int(p->key.stride[i]) || !fits_int(p->key.dil[i]))
       return lt_error_set(LT_ERR_ARG, 0, "conv2d on cuda: padding, stride or dilation exceeds 2^31-1");
-  LT_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(p->cd, (int)p->key.pad[0], (int)p->key.pad[1], (int)p->key.stride[0],
+  LT_CUDNN_CHECK(dnn->cudnnSetConvolution2dDescriptor(p->cd, (int)p->key.pad[0], (int)p->key.pad[1], (int)p->key.stride[0],
                                                  (int)p->key.stride[1], (int)p->key.dil[0], (int)p->key.dil[1],
                                                  CUDNN_CROSS_CORRELATION, ct));
-  LT_CUDNN_CHECK(cudnnSetConvolutionGroupCount(p->cd, (int)p->key.groups));
+  LT_CUDNN_CHECK(dnn->cudnnSetConvolutionGroupCount(p->cd, (int)p->key.groups));
   int n, c, h, w;
-  LT_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(p->cd, p->xd, p->wd, &n, &c, &h, &w));
+  LT_CUDNN_CHECK(dnn->cudnnGetConvolution2dForwardOutputDim(p->cd, p->xd, p->wd, &n, &c, &h, &w));
   if (n != p->key.y[0] || c != p->key.y[1] || h != p->key.y[2] || w != p->key.y[3])
     return lt_error_set(LT_ERR_RUNTIME, 0, "conv2d on cuda: cuDNN computes an output of [%d,%d,%d,%d], the op layer "
                         "allocated [%lld,%lld,%lld,%lld]", n, c, h, w, (long long)p->key.y[0], (long long)p->key.y[1],
@@ -156,7 +160,7 @@ static void search_workspace(lt_cuda_ctx *c, void **ws, size_t *bytes) {
 typedef struct { const void *a, *b; void *out; } operands;
 
 static lt_status find_algo(lt_cuda_ctx *c, cudnnHandle_t h, conv_plan *p, const operands *o) {
-  LT_CUDNN_CHECK(cudnnSetConvolutionMathType(p->cd, search_math(&p->key)));
+  LT_CUDNN_CHECK(dnn->cudnnSetConvolutionMathType(p->cd, search_math(&p->key)));
   void *ws = NULL;
   size_t ws_bytes = 0;
   search_workspace(c, &ws, &ws_bytes);
@@ -165,11 +169,11 @@ static lt_status find_algo(lt_cuda_ctx *c, cudnnHandle_t h, conv_plan *p, const 
   lt_status st = LT_OK;
   bool picked = false;
   if (p->key.dir == DIR_FWD) {
-    s = cudnnGetConvolutionForwardAlgorithmMaxCount(h, &max);
+    s = dnn->cudnnGetConvolutionForwardAlgorithmMaxCount(h, &max);
     cudnnConvolutionFwdAlgoPerf_t perf[32];
     if (max > 32) max = 32;
     if (s == CUDNN_STATUS_SUCCESS)
-      s = cudnnFindConvolutionForwardAlgorithmEx(h, p->xd, o->a, p->wd, o->b, p->cd, p->yd, o->out, max, &got, perf,
+      s = dnn->cudnnFindConvolutionForwardAlgorithmEx(h, p->xd, o->a, p->wd, o->b, p->cd, p->yd, o->out, max, &got, perf,
                                                  ws, ws_bytes);
     for (int i = 0; s == CUDNN_STATUS_SUCCESS && i < got && !picked; i++)
       if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= ws_bytes && math_ok(&p->key, perf[i].mathType)) {
@@ -180,11 +184,11 @@ static lt_status find_algo(lt_cuda_ctx *c, cudnnHandle_t h, conv_plan *p, const 
       }
     if (s != CUDNN_STATUS_SUCCESS) st = lt_cudnn_fail(s, "cudnnFindConvolutionForwardAlgorithmEx", __FILE__, __LINE__);
   } else if (p->key.dir == DIR_BWD_DATA) {
-    s = cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &max);
+    s = dnn->cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &max);
     cudnnConvolutionBwdDataAlgoPerf_t perf[32];
     if (max > 32) max = 32;
     if (s == CUDNN_STATUS_SUCCESS)
-      s = cudnnFindConvolutionBackwardDataAlgorithmEx(h, p->wd, o->a, p->yd, o->b, p->cd, p->xd, o->out, max, &got,
+      s = dnn->cudnnFindConvolutionBackwardDataAlgorithmEx(h, p->wd, o->a, p->yd, o->b, p->cd, p->xd, o->out, max, &got,
                                                       perf, ws, ws_bytes);
     for (int i = 0; s == CUDNN_STATUS_SUCCESS && i < got && !picked; i++)
       if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= ws_bytes && math_ok(&p->key, perf[i].mathType)) {
@@ -196,11 +200,11 @@ static lt_status find_algo(lt_cuda_ctx *c, cudnnHandle_t h, conv_plan *p, const 
     if (s != CUDNN_STATUS_SUCCESS)
       st = lt_cudnn_fail(s, "cudnnFindConvolutionBackwardDataAlgorithmEx", __FILE__, __LINE__);
   } else {
-    s = cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, &max);
+    s = dnn->cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, &max);
     cudnnConvolutionBwdFilterAlgoPerf_t perf[32];
     if (max > 32) max = 32;
     if (s == CUDNN_STATUS_SUCCESS)
-      s = cudnnFindConvolutionBackwardFilterAlgorithmEx(h, p->xd, o->a, p->yd, o->b, p->cd, p->wd, o->out, max, &got,
+      s = dnn->cudnnFindConvolutionBackwardFilterAlgorithmEx(h, p->xd, o->a, p->yd, o->b, p->cd, p->wd, o->out, max, &got,
                                                         perf, ws, ws_bytes);
     for (int i = 0; s == CUDNN_STATUS_SUCCESS && i < got && !picked; i++)
       if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= ws_bytes && math_ok(&p->key, perf[i].mathType)) {
@@ -289,19 +293,19 @@ static lt_status run_plan(lt_cuda_ctx *c, cudnnHandle_t h, conv_plan *p, const o
   void *ws = NULL;
   LT_TRY(lt_cuda_malloc(c, p->ws_bytes, &ws));
   lt_status st = LT_OK;
-  cudnnStatus_t s = cudnnSetConvolutionMathType(p->cd, p->math);
+  cudnnStatus_t s = dnn->cudnnSetConvolutionMathType(p->cd, p->math);
   if (s != CUDNN_STATUS_SUCCESS) {
     st = lt_cudnn_fail(s, "cudnnSetConvolutionMathType(p->cd, p->math)", __FILE__, __LINE__);
   } else if (p->key.dir == DIR_FWD) {
-    s = cudnnConvolutionForward(h, one, p->xd, o->a, p->wd, o->b, p->cd, (cudnnConvolutionFwdAlgo_t)p->algo, ws,
+    s = dnn->cudnnConvolutionForward(h, one, p->xd, o->a, p->wd, o->b, p->cd, (cudnnConvolutionFwdAlgo_t)p->algo, ws,
                                 p->ws_bytes, zero, p->yd, o->out);
     if (s != CUDNN_STATUS_SUCCESS) st = lt_cudnn_fail(s, "cudnnConvolutionForward", __FILE__, __LINE__);
   } else if (p->key.dir == DIR_BWD_DATA) {
-    s = cudnnConvolutionBackwardData(h, one, p->wd, o->a, p->yd, o->b, p->cd, (cudnnConvolutionBwdDataAlgo_t)p->algo,
+    s = dnn->cudnnConvolutionBackwardData(h, one, p->wd, o->a, p->yd, o->b, p->cd, (cudnnConvolutionBwdDataAlgo_t)p->algo,
                                      ws, p->ws_bytes, zero, p->xd, o->out);
     if (s != CUDNN_STATUS_SUCCESS) st = lt_cudnn_fail(s, "cudnnConvolutionBackwardData", __FILE__, __LINE__);
   } else {
-    s = cudnnConvolutionBackwardFilter(h, one, p->xd, o->a, p->yd, o->b, p->cd,
+    s = dnn->cudnnConvolutionBackwardFilter(h, one, p->xd, o->a, p->yd, o->b, p->cd,
                                        (cudnnConvolutionBwdFilterAlgo_t)p->algo, ws, p->ws_bytes, zero, p->wd, o->out);
     if (s != CUDNN_STATUS_SUCCESS) st = lt_cudnn_fail(s, "cudnnConvolutionBackwardFilter", __FILE__, __LINE__);
   }
@@ -326,6 +330,7 @@ lt_status lt_cuda_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tens
                                  const lt_conv2d_params *p) {
   lt_cuda_ctx *c = NULL;
   LT_TRY(lt_cuda_ctx_of(x, &c));
+  LT_TRY(lt_cuda_cudnn_api(&dnn));
   if (lt_tensor_numel(y) == 0) return LT_OK;
   if (lt_tensor_numel(x) == 0 || lt_tensor_numel(w) == 0) {
     /* no input channels: the output is the bias alone */
@@ -353,6 +358,7 @@ lt_status lt_cuda_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, c
                                   const lt_tensor *x, const lt_tensor *w, const lt_conv2d_params *p) {
   lt_cuda_ctx *c = NULL;
   LT_TRY(lt_cuda_ctx_of(x, &c));
+  LT_TRY(lt_cuda_cudnn_api(&dnn));
   if (gb) {
     if (!lt_tensor_is_contiguous(gy))
       return lt_error_set(LT_ERR_RUNTIME, 0, "conv2d_backward on cuda: the bias gradient needs a contiguous output "

@@ -2,30 +2,38 @@
 -- Debian's dataset-fashion-mnist package installs), a few minutes on a CPU.
 --
 --   luatrain scripts/fashion_mnist.lua [--epochs 2] [--batch 64] [--lr 0.05]
+--   luatrain scripts/fashion_mnist.lua --limit 512 --limit-test 500 --epochs 1   # a quick look
 --
 -- The whole loop is here, to read and change: no training helper hides it.
 local nn, F, T = lt.nn, lt.nn.functional, lt.transforms
 local train = lt.train
 
-local opt = train.parse_args(arg, {
+local ok, opt = pcall(train.parse_args, arg, {
   {"epochs", 2, "epochs"},
   {"batch", 64, "batch size"},
   {"lr", 0.05, "learning rate (SGD, momentum 0.9, cosine decay)"},
   {"data", "", "folder with the IDX files (default: the Debian package's)"},
   {"limit", 0, "train on the first N images only (0: all)"},
+  {"limit-test", 0, "test on the first N images only (0: all)"},
   {"seed", 1, "random seed"},
   {"quiet", false, "no progress display"},
 }, "usage: luatrain scripts/fashion_mnist.lua [options]")
+if not ok then
+  io.stderr:write("fashion_mnist: ", tostring(opt), "\n")
+  os.exit(2)
+end
 
 lt.manual_seed(opt.seed)
 local root = opt.data ~= "" and opt.data or nil
 local train_set = lt.data.FashionMNIST{root = root, train = true}
 local test_set = lt.data.FashionMNIST{root = root, train = false}
-if opt.limit > 0 and opt.limit < #train_set then
+local function first(ds, n)
+  if n <= 0 or n >= #ds then return ds end
   local idx = {}
-  for i = 1, opt.limit do idx[i] = i end
-  train_set = lt.data.Subset(train_set, idx)
+  for i = 1, n do idx[i] = i end
+  return lt.data.Subset(ds, idx)
 end
+train_set, test_set = first(train_set, opt.limit), first(test_set, opt.limit_test)
 
 local norm = T.Normalize({0.2860}, {0.3530})
 local train_loader = lt.data.DataLoader(train_set, {batch_size = opt.batch, shuffle = true, seed = opt.seed,
@@ -60,7 +68,7 @@ local progress = train.Progress{quiet = opt.quiet}
 for epoch = 1, opt.epochs do
   model:train()
   local loss_m, acc_m = train.AverageMeter(), train.AverageMeter()
-  local t0 = os.time()
+  local t0 = train.clock()
   for i, images, labels in train_loader:iter() do
     local out = model(images)
     local loss = F.cross_entropy(out, labels)
@@ -70,8 +78,10 @@ for epoch = 1, opt.epochs do
     scheduler:step()
     loss_m:update(loss:item(), labels:size(1))
     acc_m:update(train.accuracy(out, labels, {1}), labels:size(1))
+    local dt = train.clock() - t0
     progress:update{epoch = epoch, epochs = opt.epochs, batch = i, batches = #train_loader, loss = loss_m.avg,
-                    acc = acc_m.avg, lr = optimizer.param_groups[1].lr, ips = 0, eta = 0}
+                    acc = acc_m.avg, lr = optimizer.param_groups[1].lr, ips = loss_m.count / dt,
+                    eta = dt / i * (#train_loader - i)}
   end
   model:eval()
   local correct, total = 0, 0
@@ -81,6 +91,6 @@ for epoch = 1, opt.epochs do
       total = total + labels:size(1)
     end
   end)
-  progress:finish(string.format("epoch %d: train loss %.4f, train top-1 %.2f%%, test accuracy %.2f%% (%ds)",
-    epoch, loss_m.avg, acc_m.avg, 100 * correct / total, os.time() - t0))
+  progress:finish(string.format("epoch %d: train loss %.4f, train top-1 %.2f%%, test accuracy %.2f%% (%s)",
+    epoch, loss_m.avg, acc_m.avg, 100 * correct / total, train.format_time(train.clock() - t0)))
 end

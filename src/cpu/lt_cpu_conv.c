@@ -112,44 +112,61 @@ static void valid_range(int64_t in, int64_t out, int64_t s, int64_t pad, int64_t
   *hi = h;
 }
 
+/* Zero n elements / copy n elements read with a stride. Short runs (deep
+ * layers have 4-wide rows) are plain loops: a libc call per 16 bytes would
+ * cost more than the copy. */
+static inline void zero_n(char *d, int64_t n, bool dbl) {
+  if (n <= 0) return;
+  if (n >= 32) { memset(d, 0, (size_t)n * (dbl ? 8 : 4)); return; }
+  if (dbl) for (int64_t i = 0; i < n; i++) ((double *)d)[i] = 0;
+  else for (int64_t i = 0; i < n; i++) ((float *)d)[i] = 0;
+}
+
+static inline void copy_n(char *d, const char *s, int64_t n, int64_t stride, bool dbl) {
+  if (stride == 1 && n >= 32) { memcpy(d, s, (size_t)n * (dbl ? 8 : 4)); return; }
+  if (dbl) {
+    double *dd = (double *)d;
+    const double *ss = (const double *)s;
+    if (stride == 2) for (int64_t i = 0; i < n; i++) dd[i] = ss[2 * i]; /* constant stride: vectorised */
+    else for (int64_t i = 0; i < n; i++) dd[i] = ss[i * stride];
+  } else {
+    float *dd = (float *)d;
+    const float *ss = (const float *)s;
+    if (stride == 1) for (int64_t i = 0; i < n; i++) dd[i] = ss[i];
+    else if (stride == 2) for (int64_t i = 0; i < n; i++) dd[i] = ss[2 * i];
+    else for (int64_t i = 0; i < n; i++) dd[i] = ss[i * stride];
+  }
+}
+
 /* One row of the column matrix for one image: dst [OH*OW] from plane [H*W]. */
 static void im2col_row(const geom *g, char *dst, const char *plane, int64_t kh, int64_t kw) {
   size_t es = g->es;
   int64_t lo, hi, hlo, hhi;
   valid_range(g->W, g->OW, g->sw, g->pw, kw * g->dw, &lo, &hi);
   valid_range(g->H, g->OH, g->sh, g->ph, kh * g->dh, &hlo, &hhi);
-  memset(dst, 0, (size_t)(hlo * g->OW) * es);
+  zero_n(dst, hlo * g->OW, g->dbl);
   for (int64_t oh = hlo; oh < hhi; oh++) {
     char *d = dst + (size_t)(oh * g->OW) * es;
-    if (lo > 0) memset(d, 0, (size_t)lo * es);
+    zero_n(d, lo, g->dbl);
     if (hi > lo) {
       int64_t ih = oh * g->sh - g->ph + kh * g->dh;
-      const char *s = plane + (size_t)(ih * g->W + lo * g->sw - g->pw + kw * g->dw) * es;
-      int64_t n = hi - lo;
-      if (g->sw == 1) memcpy(d + (size_t)lo * es, s, (size_t)n * es);
-      else if (g->dbl) {
-        double *dd = (double *)d + lo;
-        const double *ss = (const double *)s;
-        for (int64_t i = 0; i < n; i++) dd[i] = ss[i * g->sw];
-      } else {
-        float *dd = (float *)d + lo;
-        const float *ss = (const float *)s;
-        for (int64_t i = 0; i < n; i++) dd[i] = ss[i * g->sw];
-      }
+      copy_n(d + (size_t)lo * es, plane + (size_t)(ih * g->W + lo * g->sw - g->pw + kw * g->dw) * es, hi - lo, g->sw,
+             g->dbl);
     }
-    if (hi < g->OW) memset(d + (size_t)hi * es, 0, (size_t)(g->OW - hi) * es);
+    zero_n(d + (size_t)hi * es, g->OW - hi, g->dbl);
   }
-  memset(dst + (size_t)(hhi * g->OW) * es, 0, (size_t)((g->OH - hhi) * g->OW) * es);
+  zero_n(dst + (size_t)(hhi * g->OW) * es, (g->OH - hhi) * g->OW, g->dbl);
 }
 
-/* col [K, m*OHW] from images n0..n0+m-1, channels of group grp. */
+/* col [K, m*OHW] from images n0..n0+m-1, channels of group grp. Row-major
+ * task order, so consecutive tasks write consecutive memory. */
 static void im2col(const geom *g, char *col, const char *x, int64_t n0, int64_t m, int64_t grp, bool par) {
-  int64_t K = g->K, KHW = g->KH * g->KW, ncol = m * g->OHW;
+  int64_t KHW = g->KH * g->KW, ncol = m * g->OHW;
   size_t es = g->es;
-  int64_t tasks = m * K;
+  int64_t tasks = m * g->K;
 #pragma omp parallel for schedule(static) if (par && tasks * g->OHW > LT_CPU_PARALLEL_GRAIN)
   for (int64_t t = 0; t < tasks; t++) {
-    int64_t j = t / K, r = t % K;
+    int64_t r = t / m, j = t % m;
     int64_t c = r / KHW, kh = (r % KHW) / g->KW, kw = r % g->KW;
     const char *plane = x + (size_t)(((n0 + j) * g->C + grp * g->Cg + c) * g->HW) * es;
     im2col_row(g, col + (size_t)(r * ncol + j * g->OHW) * es, plane, kh, kw);
@@ -173,7 +190,9 @@ static void col2im_row(const geom *g, char *plane, const char *src, int64_t kh, 
     } else {
       float *d = (float *)plane + base;
       const float *s = (const float *)src + oh * g->OW + lo;
-      for (int64_t i = 0; i < n; i++) d[i * sw] += s[i];
+      if (sw == 1) for (int64_t i = 0; i < n; i++) d[i] += s[i];
+      else if (sw == 2) for (int64_t i = 0; i < n; i++) d[2 * i] += s[i];
+      else for (int64_t i = 0; i < n; i++) d[i * sw] += s[i];
     }
   }
 }
@@ -369,12 +388,20 @@ static bool transposed_geom(const geom *g, geom *t) {
 
 /* wt[grp][c][(co*KH + kh)*KW + kw] = w[grp*COg + co][c][KH-1-kh][KW-1-kw] */
 static void flip_weight(const geom *g, char *wt, const char *wd) {
-  int64_t KHW = g->KH * g->KW, total = g->CO * g->Cg * KHW;
-  for (int64_t i = 0; i < total; i++) {
-    int64_t k = i % KHW, c = (i / KHW) % g->Cg, co = i / (KHW * g->Cg); /* i indexes w */
-    int64_t grp = co / g->COg, col = co % g->COg;
-    int64_t j = (grp * g->Cg + c) * (g->COg * KHW) + col * KHW + (KHW - 1 - k);
-    memcpy(wt + (size_t)j * g->es, wd + (size_t)i * g->es, g->es);
+  int64_t KHW = g->KH * g->KW, rows = g->CO * g->Cg;
+#pragma omp parallel for schedule(static) if (rows * KHW > LT_CPU_PARALLEL_GRAIN)
+  for (int64_t i = 0; i < rows; i++) { /* i = co*Cg + c: one kernel of w */
+    int64_t co = i / g->Cg, c = i % g->Cg, grp = co / g->COg;
+    int64_t j = ((grp * g->Cg + c) * g->COg + co % g->COg) * KHW;
+    if (g->dbl) {
+      const double *s = (const double *)wd + i * KHW;
+      double *d = (double *)wt + j;
+      for (int64_t k = 0; k < KHW; k++) d[k] = s[KHW - 1 - k];
+    } else {
+      const float *s = (const float *)wd + i * KHW;
+      float *d = (float *)wt + j;
+      for (int64_t k = 0; k < KHW; k++) d[k] = s[KHW - 1 - k];
+    }
   }
 }
 

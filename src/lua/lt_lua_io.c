@@ -11,11 +11,22 @@
  *   keys tagged like integer values).
  * lt.load(path) rebuilds that table; a file without the "luatrain" key (one
  * written by PyTorch) loads as a flat table name -> tensor. The file is
- * replaced atomically (src/io/lt_atomic_file.h). */
+ * replaced atomically (src/io/lt_atomic_file.h).
+ *
+ * A writer killed mid-save (SIGKILL, power loss) leaves its temporary file
+ * "<path>.tmp.<pid>.<n>" behind, never a damaged <path>. After each
+ * successful save, lt.save deletes the temporaries of the same path whose
+ * writer process no longer exists (kill(pid, 0) says ESRCH); those of live
+ * processes (a concurrent save) and of this process are left alone. Not
+ * handled: writers in another PID namespace or on another host sharing the
+ * folder would look dead, so do not point such writers at one path. */
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -344,10 +355,66 @@ static cJSON *save_walk(lua_State *L, int idx, const char *prefix, save_list *sl
   return out;
 }
 
+/* Parses "<pid>.<n>" (decimal, nothing else); the pid must be positive. */
+static bool parse_tmp_suffix(const char *s, pid_t *pid) {
+  const char *p = s;
+  long long v = 0;
+  if (*p < '0' || *p > '9') return false;
+  for (; *p >= '0' && *p <= '9'; p++) {
+    v = v * 10 + (*p - '0');
+    if (v > 0x7fffffff) return false;
+  }
+  if (*p++ != '.' || *p < '0' || *p > '9') return false;
+  while (*p >= '0' && *p <= '9') p++;
+  if (*p || v <= 0) return false;
+  *pid = (pid_t)v;
+  return true;
+}
+
+/* Best effort, after a save succeeded: removes "<path>.tmp.<pid>.<n>" files
+ * left by dead writers (see the header comment). Errors are ignored: the
+ * checkpoint itself is already in place. */
+static void remove_stale_temporaries(const char *path) {
+  const char *slash = strrchr(path, '/');
+  const char *base = slash ? slash + 1 : path;
+  size_t dlen = slash ? (size_t)(slash - path) + 1 : 0; /* folder with its '/' */
+  size_t blen = strlen(base);
+  char *dir = malloc(dlen + 2);
+  if (!dir) return;
+  if (dlen) {
+    memcpy(dir, path, dlen);
+    dir[dlen] = 0;
+  } else {
+    strcpy(dir, ".");
+  }
+  DIR *d = opendir(dir);
+  if (!d) { free(dir); return; }
+  pid_t self = getpid();
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    const char *n = e->d_name;
+    pid_t pid;
+    if (strncmp(n, base, blen) != 0 || strncmp(n + blen, ".tmp.", 5) != 0) continue;
+    if (!parse_tmp_suffix(n + blen + 5, &pid) || pid == self) continue;
+    if (kill(pid, 0) == 0 || errno != ESRCH) continue; /* alive, or not ours to judge (EPERM) */
+    size_t nl = strlen(n);
+    char *full = malloc(dlen + nl + 1);
+    if (!full) break;
+    memcpy(full, path, dlen);
+    memcpy(full + dlen, n, nl + 1);
+    unlink(full);
+    free(full);
+  }
+  closedir(d);
+  free(dir);
+}
+
 static int l_save(lua_State *L) {
   if (lua_type(L, 1) != LUA_TSTRING)
     return lt_lua_argerror(L, 1, "save", "expected a file name, got %s", luaL_typename(L, 1));
   const char *path = lua_tostring(L, 1);
+  if (lt_lua_to_tensor(L, 2))
+    return lt_lua_argerror(L, 2, "save", "expected a table of tensors and values, got a tensor (name it: {weight = t})");
   if (lua_type(L, 2) != LUA_TTABLE)
     return lt_lua_argerror(L, 2, "save", "expected a table of tensors and values, got %s", luaL_typename(L, 2));
   lua_settop(L, 2);
@@ -370,6 +437,7 @@ static int l_save(lua_State *L) {
     if (st == LT_ERR_IO) return luaL_error(L, "save: %s", lt_error_message());
     return lt_lua_argerror(L, 2, "save", "%s", lt_error_message());
   }
+  remove_stale_temporaries(path);
   return 0;
 }
 

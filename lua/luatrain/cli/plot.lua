@@ -1,97 +1,113 @@
 -- luatrain.cli.plot — `luatrain plot runs/<name>`: renders the training
--- curves of a run (loss, accuracy, learning rate) from its metrics.jsonl to
--- PNG files in the run folder with gnuplot, and prints their names.
+-- curves of a run from its metrics.jsonl to PNG files in the run folder with
+-- gnuplot (Debian's gnuplot-nox), and prints their names:
+--   loss.png      train and validation loss per epoch (per logged step when
+--                 no epoch has finished yet)
+--   accuracy.png  train top-1, validation top-1 and top-5 per epoch
+--   lr.png        the learning rate per logged step (per epoch without steps)
+-- The data and the gnuplot script stay beside them (plot_*.dat,
+-- plot.gnuplot), to tweak and rerun by hand. Not here: reading checkpoints.
 local train = require "luatrain.train"
 
 local M = {}
 
 local function write(path, text)
-  local f = assert(io.open(path, "w"))
+  local f, err = io.open(path, "w")
+  if not f then error("plot: cannot write '" .. path .. "': " .. tostring(err), 0) end
   f:write(text)
   f:close()
-end
-
-local function column(rows, key)
-  for _, r in ipairs(rows) do if r[key] ~= nil then return true end end
-  return false
 end
 
 -- Writes "x y1 y2 ..." lines (NaN for missing values) for the given keys.
 local function data_file(path, rows, xkey, keys)
   local lines = {}
   for _, r in ipairs(rows) do
-    if r[xkey] ~= nil then
-      local cols = {tostring(r[xkey])}
-      for _, k in ipairs(keys) do
-        local v = r[k]
-        cols[#cols + 1] = type(v) == "number" and string.format("%.10g", v) or "NaN"
-      end
-      lines[#lines + 1] = table.concat(cols, " ")
+    local cols = {string.format("%.10g", r[xkey])}
+    for _, k in ipairs(keys) do
+      local v = r[k]
+      cols[#cols + 1] = type(v) == "number" and string.format("%.10g", v) or "NaN"
     end
+    lines[#lines + 1] = table.concat(cols, " ")
   end
   write(path, table.concat(lines, "\n") .. "\n")
 end
 
+-- a gnuplot string, and a shell word
+local function quote(s) return "'" .. s:gsub("'", "''") .. "'" end
+local function shq(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+-- plot(dir) -> list of the PNG files written.
 function M.plot(dir)
   local metrics = dir .. "/metrics.jsonl"
+  local f = io.open(metrics, "r")
+  if not f then error("plot: no metrics in '" .. dir .. "' (expected " .. metrics .. ")", 0) end
+  f:close()
   local rows = train.read_metrics(metrics)
-  if #rows == 0 then error("plot: '" .. metrics .. "' holds no records", 0) end
+  -- epoch records carry val_acc1; step records (every --log-every batches) do not
+  local epochs, steps = {}, {}
+  for _, r in ipairs(rows) do
+    if type(r) == "table" then
+      if type(r.epoch) == "number" and type(r.val_acc1) == "number" then epochs[#epochs + 1] = r
+      elseif type(r.step) == "number" then steps[#steps + 1] = r end
+    end
+  end
+  if #epochs == 0 and #steps == 0 then error("plot: '" .. metrics .. "' holds no records", 0) end
   if os.execute("command -v gnuplot >/dev/null 2>&1") ~= true then
     error("plot: gnuplot is not installed (apt-get install gnuplot-nox, or run scripts/install-deps.sh)", 0)
   end
-  -- epoch-level records carry val_acc1; step-level ones carry train_loss only
-  local epochs = {}
-  for _, r in ipairs(rows) do if r.val_acc1 ~= nil then epochs[#epochs + 1] = r end end
-  local data = dir .. "/plot_epochs.dat"
-  data_file(data, epochs, "epoch", {"train_loss", "val_loss", "train_acc1", "val_acc1", "val_acc5", "lr"})
-  local steps = {}
-  for _, r in ipairs(rows) do if r.step ~= nil and r.lr ~= nil then steps[#steps + 1] = r end end
-  local sdata = dir .. "/plot_steps.dat"
-  data_file(sdata, steps, "step", {"lr", "train_loss"})
-  local files = {loss = dir .. "/loss.png", accuracy = dir .. "/accuracy.png", lr = dir .. "/lr.png"}
-  local script = {
-    "set terminal pngcairo size 900,540 noenhanced",
-    "set grid",
-    "set key outside right",
-    string.format("set output '%s'", files.loss),
-    "set title 'loss'; set xlabel 'epoch'; set ylabel 'cross-entropy'",
-    string.format("plot '%s' using 1:2 with linespoints title 'train', '' using 1:3 with linespoints title 'validation'", data),
-    string.format("set output '%s'", files.accuracy),
-    "set title 'accuracy'; set xlabel 'epoch'; set ylabel 'percent'",
-    string.format("plot '%s' using 1:4 with linespoints title 'train top-1', '' using 1:5 with linespoints title 'val top-1', '' using 1:6 with linespoints title 'val top-5'", data),
-    string.format("set output '%s'", files.lr),
-    "set title 'learning rate'; set ylabel 'lr'",
-  }
-  if #steps > 0 then
-    script[#script + 1] = "set xlabel 'step'"
-    script[#script + 1] = string.format("plot '%s' using 1:2 with lines title 'lr'", sdata)
-  else
-    script[#script + 1] = "set xlabel 'epoch'"
-    script[#script + 1] = string.format("plot '%s' using 1:7 with linespoints title 'lr'", data)
+
+  local edata, sdata = dir .. "/plot_epochs.dat", dir .. "/plot_steps.dat"
+  data_file(edata, epochs, "epoch", {"train_loss", "val_loss", "train_acc1", "val_acc1", "val_acc5", "lr"})
+  data_file(sdata, steps, "step", {"train_loss", "lr"})
+  -- points as well as lines: a run of one epoch is a single point
+  local style = "with linespoints pointtype 7 pointsize 0.6"
+  local files = {}
+  local script = {"set terminal pngcairo size 900,540 noenhanced", "set grid", "set key outside right"}
+  local function add(name, lines)
+    local path = dir .. "/" .. name
+    files[#files + 1] = path
+    script[#script + 1] = "set output " .. quote(path)
+    for _, l in ipairs(lines) do script[#script + 1] = l end
   end
+  if #epochs > 0 then
+    add("loss.png", {"set title 'loss'", "set xlabel 'epoch'", "set ylabel 'cross-entropy'",
+      string.format("plot %s using 1:2 %s title 'train', '' using 1:3 %s title 'validation'", quote(edata), style, style)})
+    add("accuracy.png", {"set title 'accuracy'", "set xlabel 'epoch'", "set ylabel 'percent'",
+      string.format("plot %s using 1:4 %s title 'train top-1', '' using 1:5 %s title 'validation top-1', "
+        .. "'' using 1:6 %s title 'validation top-5'", quote(edata), style, style, style)})
+  else
+    add("loss.png", {"set title 'training loss (no epoch finished yet)'", "set xlabel 'step'", "set ylabel 'cross-entropy'",
+      string.format("plot %s using 1:2 %s title 'train (batch)'", quote(sdata), style)})
+  end
+  if #steps > 0 then
+    add("lr.png", {"set title 'learning rate'", "set xlabel 'step'", "set ylabel 'lr'",
+      string.format("plot %s using 1:3 %s title 'lr'", quote(sdata), style)})
+  else
+    add("lr.png", {"set title 'learning rate'", "set xlabel 'epoch'", "set ylabel 'lr'",
+      string.format("plot %s using 1:7 %s title 'lr (last batch of the epoch)'", quote(edata), style)})
+  end
+
   local gp = dir .. "/plot.gnuplot"
   write(gp, table.concat(script, "\n") .. "\n")
-  local ok = os.execute(string.format("gnuplot %q 2>%q", gp, dir .. "/plot.log"))
+  local log = dir .. "/plot.log"
+  local ok = os.execute(string.format("gnuplot %s 2>%s", shq(gp), shq(log)))
   if ok ~= true then
-    local f = io.open(dir .. "/plot.log")
-    local log = f and f:read("a") or ""
-    if f then f:close() end
-    error("plot: gnuplot failed: " .. log, 0)
+    local lf = io.open(log)
+    local text = lf and lf:read("a") or ""
+    if lf then lf:close() end
+    error("plot: gnuplot failed on " .. gp .. ": " .. text, 0)
   end
   return files
 end
 
 function M.main(args)
   local dir = args[1]
-  if not dir or dir == "-h" or dir == "--help" then
-    print("usage: luatrain plot runs/<name>   (writes loss.png, accuracy.png, lr.png there)")
-    return dir and 0 or 1
+  if not dir or dir == "-h" or dir == "--help" or #args > 1 then
+    print("usage: luatrain plot runs/<name>   (writes loss.png, accuracy.png and lr.png there)")
+    return dir and (dir == "-h" or dir == "--help") and 0 or 1
   end
   dir = dir:gsub("/+$", "")
-  local files = M.plot(dir)
-  print(files.loss)
-  print(files.accuracy)
-  print(files.lr)
+  for _, file in ipairs(M.plot(dir)) do print(file) end
   return 0
 end
 

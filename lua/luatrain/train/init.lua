@@ -1,27 +1,55 @@
--- luatrain.train — the pieces of a training loop that every script repeats:
--- meters, top-k accuracy, a progress display, metrics as JSON lines, run
--- folders, atomic checkpoints and command-line options. Scripts keep their
--- loop visible and call these; nothing here hides the loop.
+-- luatrain.train (lt.train) — the pieces of a training loop that every script
+-- repeats: meters, top-k accuracy, a progress display, metrics as JSON lines,
+-- run folders, checkpoint helpers, a guard that makes a training step
+-- immune to Ctrl-C half-way, and command-line options. Scripts keep their loop
+-- visible and call these; nothing here hides or runs the loop.
+--
+--   local train = lt.train
+--   local opt, given = train.parse_args(arg, spec, "usage: ...")
+--   local run = train.Run("runs/x", config)         -- config.json, metrics.jsonl
+--   local loss_m = train.AverageMeter()
+--   local top1, top5 = train.accuracy(output, labels, {1, 5})   -- percent
+--   train.atomic(function() ... one step ... end)   -- Ctrl-C waits for it
+--   run:log{epoch = 1, step = 390, train_loss = 1.2, ...}
 local lt = require "luatrain.core"
 local M = {}
+
+-- --- meters --------------------------------------------------------------------------
 
 -- AverageMeter: running average of a value weighted by counts (as the seed's).
 local AverageMeter = {}
 AverageMeter.__index = AverageMeter
 function M.AverageMeter(name)
-  return setmetatable({name = name, sum = 0, count = 0, avg = 0, val = 0}, AverageMeter)
+  return setmetatable({name = name, sum = 0.0, count = 0, avg = 0.0, val = 0.0}, AverageMeter)
 end
 function AverageMeter:update(val, n)
   n = n or 1
-  if type(val) ~= "number" then error("AverageMeter:update: expected a number, got " .. type(val), 2) end
+  if type(val) ~= "number" then error("bad argument #1 to 'update' (expected a number, got " .. type(val) .. ")", 2) end
+  if type(n) ~= "number" or n < 0 then error("bad argument #2 to 'update' (expected a count >= 0)", 2) end
   self.val, self.sum, self.count = val, self.sum + val * n, self.count + n
-  self.avg = self.sum / self.count
+  if self.count > 0 then self.avg = self.sum / self.count end
 end
-function AverageMeter:reset() self.sum, self.count, self.avg, self.val = 0, 0, 0, 0 end
+function AverageMeter:reset() self.sum, self.count, self.avg, self.val = 0.0, 0, 0.0, 0.0 end
+-- The meter's numbers, for a checkpoint (floats are saved exactly).
+function AverageMeter:state_dict() return {sum = self.sum, count = self.count, avg = self.avg, val = self.val} end
+function AverageMeter:load_state_dict(sd)
+  for _, k in ipairs{"sum", "count", "avg", "val"} do
+    if type(sd) ~= "table" or type(sd[k]) ~= "number" then
+      error("bad argument #1 to 'load_state_dict' (expected an AverageMeter state with a number '" .. k .. "')", 2)
+    end
+  end
+  self.sum, self.count, self.avg, self.val = sd.sum, sd.count, sd.avg, sd.val
+end
+function AverageMeter:__tostring()
+  return string.format("AverageMeter(%s: avg %.6g over %s)", tostring(self.name or "?"), self.avg, tostring(self.count))
+end
 
--- Top-k accuracy in percent (not the error rate, unlike the seed's helper).
--- output [N, C] scores, target [N] 1-based labels; ks a list like {1, 5}.
--- Returns one number per k, in the order given.
+-- --- accuracy --------------------------------------------------------------------------
+
+-- Top-k accuracy in percent (the share of samples whose label is among the k
+-- highest scores) — not the error rate the seed's helper returns.
+-- output [N, C] scores, target [N] 1-based labels; ks a list like {1, 5}
+-- (a k above C counts as C). Returns one number per k, in the order given.
 function M.accuracy(output, target, ks)
   ks = ks or {1}
   if not lt.is_tensor(output) or output:dim() ~= 2 then
@@ -30,92 +58,97 @@ function M.accuracy(output, target, ks)
   if not lt.is_tensor(target) or target:dim() ~= 1 or target:size(1) ~= output:size(1) then
     error(string.format("bad argument #2 to 'accuracy' (expected labels [%d])", output:size(1)), 2)
   end
+  if type(ks) ~= "table" or #ks == 0 then error("bad argument #3 to 'accuracy' (expected a list of k, e.g. {1, 5})", 2) end
   local n, c = output:size(1), output:size(2)
+  if n == 0 then error("bad argument #1 to 'accuracy' (no samples)", 2) end
   local maxk = 1
   for _, k in ipairs(ks) do
     if math.type(k) ~= "integer" or k < 1 then error("bad argument #3 to 'accuracy' (k must be a positive integer)", 2) end
     maxk = math.max(maxk, math.min(k, c))
   end
-  local _, pred = output:topk(maxk, 2, true, true)                 -- [N, maxk], 1-based
+  local _, pred = output:topk(maxk, 2, true, true)                      -- [N, maxk], 1-based
   local correct = pred:eq(target:to(pred:device()):long():view(n, 1))  -- [N, maxk]
   local res = {}
   for i, k in ipairs(ks) do
-    local kk = math.min(k, c)
-    res[i] = correct:narrow(2, 1, kk):any(2):sum():item() * 100.0 / n
+    res[i] = correct:narrow(2, 1, math.min(k, c)):any(2):sum():item() * 100.0 / n
   end
   return table.unpack(res)
 end
 
+-- --- time ---------------------------------------------------------------------------------
+
+-- Seconds on a monotonic wall clock (os.clock is processor time: wrong with
+-- worker threads and while waiting for a GPU).
+M.clock = (lt._bench and lt._bench.now) or os.time
+
 -- Formats seconds as 1h02m03s / 4m05s / 6s.
 function M.format_time(s)
-  s = math.floor(s + 0.5)
+  if s ~= s or s == math.huge then return "?" end
+  s = math.floor(math.max(s, 0) + 0.5)
   local h, m = s // 3600, (s % 3600) // 60
   if h > 0 then return string.format("%dh%02dm%02ds", h, m, s % 60) end
   if m > 0 then return string.format("%dm%02ds", m, s % 60) end
   return string.format("%ds", s)
 end
 
--- Progress: on a terminal, one line per epoch rewritten in place; otherwise
--- a plain line every `every` batches and at the end. quiet: nothing.
+-- --- progress -------------------------------------------------------------------------------
+
+-- Progress{quiet=, tty=, every=, out=}: on a terminal, one line per epoch
+-- rewritten in place; otherwise a plain line every `every` batches and at
+-- the epoch's last batch. quiet: nothing but the summaries given to finish.
 local Progress = {}
 Progress.__index = Progress
 function M.Progress(opts)
   opts = opts or {}
+  for k in pairs(opts) do
+    if k ~= "quiet" and k ~= "tty" and k ~= "every" and k ~= "out" then
+      error("bad argument #1 to 'Progress' (unknown option '" .. tostring(k) .. "' (valid: every, out, quiet, tty))", 2)
+    end
+  end
   local tty = opts.tty
   if tty == nil then tty = lt.isatty(1) end
-  return setmetatable({tty = tty, quiet = opts.quiet, every = opts.every or 50, out = opts.out or io.stdout}, Progress)
+  return setmetatable({tty = tty, quiet = opts.quiet, every = opts.every or 50, out = opts.out or io.stdout,
+                       open = false}, Progress)
 end
--- fields: epoch, epochs, batch, batches, loss, acc, lr, ips (images/s), eta (s)
+
+-- fields: epoch, epochs, batch, batches, loss, acc (top-1 %), lr, ips
+-- (images/s), eta (s).
+function Progress:line(f)
+  return string.format("epoch %d/%d  %d/%d  loss %.4f  top1 %.2f%%  lr %.5g  %.0f img/s  eta %s",
+    f.epoch, f.epochs, f.batch, f.batches, f.loss, f.acc, f.lr, f.ips or 0, M.format_time(f.eta or 0))
+end
+
 function Progress:update(f)
   if self.quiet then return end
-  local line = string.format("epoch %d/%d  %d/%d  loss %.4f  top1 %.2f%%  lr %.5g  %.0f img/s  eta %s",
-    f.epoch, f.epochs, f.batch, f.batches, f.loss, f.acc, f.lr, f.ips, M.format_time(f.eta or 0))
   if self.tty then
-    self.out:write("\r\27[K" .. line)
+    self.out:write("\r\27[K", self:line(f))
     self.out:flush()
+    self.open = true
   elseif f.batch % self.every == 0 or f.batch == f.batches then
-    self.out:write(line, "\n")
+    self.out:write(self:line(f), "\n")
     self.out:flush()
   end
 end
+
 -- Ends the in-place line; the summary line is printed even when quiet.
 function Progress:finish(summary)
-  if self.tty and not self.quiet then self.out:write("\r\27[K") end
+  if self.open then self.out:write("\r\27[K") self.open = false end
   if summary then self.out:write(summary, "\n") end
   self.out:flush()
 end
 
--- Run folders: runs/<name>/ with config.json and metrics.jsonl.
-local Run = {}
-Run.__index = Run
-function M.Run(dir, config, opts)
-  opts = opts or {}
-  os.execute(string.format("mkdir -p %q", dir))
-  local f = io.open(dir .. "/.probe", "w")
-  if not f then error("Run: cannot write into run folder '" .. dir .. "'", 2) end
-  f:close()
-  os.remove(dir .. "/.probe")
-  local self = setmetatable({dir = dir, config = config}, Run)
-  M.write_file_atomic(dir .. "/config.json", lt.json.encode(config, {indent = true}) .. "\n")
-  self.metrics = io.open(dir .. "/metrics.jsonl", opts.resume and "a" or "w")
-  return self
-end
-function Run:log(record)
-  self.metrics:write(lt.json.encode(record), "\n")
-  self.metrics:flush()
-end
-function Run:close()
-  if self.metrics then self.metrics:close() end
-  self.metrics = nil
-end
+-- --- run folders and metrics --------------------------------------------------------------
 
 -- Writes a small text file atomically (temporary file, then rename).
 function M.write_file_atomic(path, text)
   local tmp = path .. ".tmp"
-  local f = assert(io.open(tmp, "w"))
-  f:write(text)
+  local f, err = io.open(tmp, "w")
+  if not f then error("cannot write '" .. tmp .. "': " .. tostring(err), 2) end
+  local ok, werr = f:write(text)
   f:close()
-  assert(os.rename(tmp, path))
+  if not ok then os.remove(tmp) error("cannot write '" .. tmp .. "': " .. tostring(werr), 2) end
+  local rok, rerr = os.rename(tmp, path)
+  if not rok then error("cannot rename '" .. tmp .. "' to '" .. path .. "': " .. tostring(rerr), 2) end
 end
 
 -- Reads metrics.jsonl back as a list of records.
@@ -123,67 +156,246 @@ function M.read_metrics(path)
   local rows = {}
   local f = io.open(path, "r")
   if not f then error("read_metrics: cannot open '" .. path .. "'", 2) end
+  local n = 0
   for line in f:lines() do
-    if line:match("%S") then rows[#rows + 1] = lt.json.decode(line) end
+    n = n + 1
+    if line:match("%S") then
+      local ok, rec = pcall(lt.json.decode, line)
+      if not ok then f:close() error(string.format("read_metrics: line %d of '%s' is not JSON: %s", n, path, rec), 2) end
+      rows[#rows + 1] = rec
+    end
   end
   f:close()
   return rows
 end
 
--- Command-line options. spec: list of {name, default, help}; the type of the
--- default decides parsing (number, string, boolean flag). Unknown options are
--- an error listing the valid ones. Returns a table name -> value (dashes in
--- names become underscores: --cuda-graph -> cuda_graph) and the set of
--- options given explicitly.
-function M.parse_args(argv, spec, usage)
-  local by_name, opts, given = {}, {}, {}
+-- Run(dir, config, {resume = false, keep_until_step = nil}): the run folder
+-- runs/<name>/ with config.json (the full configuration, rewritten) and
+-- metrics.jsonl (one JSON object per line). A resumed run appends to the
+-- metrics; with keep_until_step, the records of steps after it are dropped
+-- first (they were written after the checkpoint the run resumes from).
+local Run = {}
+Run.__index = Run
+function M.Run(dir, config, opts)
+  opts = opts or {}
+  if type(dir) ~= "string" or dir == "" then error("bad argument #1 to 'Run' (expected a folder name)", 2) end
+  os.execute(string.format("mkdir -p '%s' 2>/dev/null", (dir:gsub("'", "'\\''"))))
+  local probe = io.open(dir .. "/.probe", "w")
+  if not probe then error("Run: cannot write into run folder '" .. dir .. "'", 2) end
+  probe:close()
+  os.remove(dir .. "/.probe")
+  local self = setmetatable({dir = dir, config = config, metrics_path = dir .. "/metrics.jsonl"}, Run)
+  M.write_file_atomic(dir .. "/config.json", lt.json.encode(config or {}, {indent = true}) .. "\n")
+  if opts.resume and opts.keep_until_step then
+    local f = io.open(self.metrics_path, "r")
+    if f then
+      local kept = {}
+      for line in f:lines() do
+        local ok, rec = pcall(lt.json.decode, line)
+        if ok and type(rec) == "table" and type(rec.step) == "number" and rec.step <= opts.keep_until_step then
+          kept[#kept + 1] = line .. "\n"
+        end
+      end
+      f:close()
+      M.write_file_atomic(self.metrics_path, table.concat(kept))
+    end
+  end
+  local err
+  self.metrics, err = io.open(self.metrics_path, opts.resume and "a" or "w")
+  if not self.metrics then error("Run: cannot open '" .. self.metrics_path .. "': " .. tostring(err), 2) end
+  return self
+end
+-- One JSON object per line, keys in a fixed order (the usual ones first,
+-- then the others sorted) so that the file reads well and diffs cleanly.
+local key_order = {"epoch", "step", "batch", "train_loss", "train_acc1", "val_loss", "val_acc1", "val_acc5", "lr",
+                   "images_per_s", "wall_time"}
+local key_rank = {}
+for i, k in ipairs(key_order) do key_rank[k] = i end
+function M.json_line(record)
+  local keys = {}
+  for k in pairs(record) do
+    if type(k) ~= "string" then error("bad argument #1 to 'log' (record keys must be strings)", 3) end
+    keys[#keys + 1] = k
+  end
+  table.sort(keys, function(a, b)
+    local ra, rb = key_rank[a] or math.huge, key_rank[b] or math.huge
+    if ra ~= rb then return ra < rb end
+    return a < b
+  end)
+  local parts = {}
+  for i, k in ipairs(keys) do
+    local ok, v = pcall(lt.json.encode, record[k])
+    if not ok then error(string.format("bad argument #1 to 'log' (field '%s': %s)", k, v), 3) end
+    parts[i] = lt.json.encode(k) .. ":" .. v
+  end
+  return "{" .. table.concat(parts, ",") .. "}"
+end
+function Run:log(record)
+  if type(record) ~= "table" then error("bad argument #1 to 'log' (expected a record table)", 2) end
+  self.metrics:write(M.json_line(record), "\n")
+  self.metrics:flush()
+end
+function Run:close()
+  if self.metrics then self.metrics:close() end
+  self.metrics = nil
+end
+
+-- --- checkpoints and safety --------------------------------------------------------------------
+
+-- Whether every floating-point tensor in a (nested) table is free of NaN and
+-- infinity: x * 0 is NaN exactly where x is not finite, so one sum per
+-- tensor and a single read at the end tell.
+function M.all_finite(tensors)
+  local acc
+  local function walk(v, depth)
+    if lt.is_tensor(v) then
+      if v:is_floating_point() and v:numel() > 0 then
+        local s = (v * 0):sum():double()
+        acc = acc and acc:to(s:device()) + s or s
+      end
+    elseif type(v) == "table" and depth < 32 then
+      for _, x in pairs(v) do walk(x, depth + 1) end
+    end
+  end
+  walk(tensors, 0)
+  if acc == nil then return true end
+  return acc:item() == 0
+end
+
+-- Runs fn(...) so that a Ctrl-C cannot stop it half-way: the host turns
+-- SIGINT into a hook on the main Lua thread, and hooks belong to a thread,
+-- so fn runs in a coroutine and "interrupted!" is raised on the main thread
+-- only once fn has returned. A training step (forward, backward, update,
+-- schedulers, counters) wrapped in it is either done or not started, which
+-- is what makes a checkpoint taken after Ctrl-C resume exactly. Errors in fn
+-- propagate (strings with fn's traceback, other values as they are).
+function M.atomic(fn, ...)
+  local co = coroutine.create(function(...)
+    return table.pack(xpcall(fn, function(e)
+      if type(e) == "string" then return debug.traceback(e, 2) end
+      return e
+    end, ...))
+  end)
+  local ok, res = coroutine.resume(co, ...)
+  if not ok then error(res, 0) end
+  if not res[1] then error(res[2], 0) end
+  return table.unpack(res, 2, res.n)
+end
+
+-- --- command-line options ---------------------------------------------------------------------
+
+-- Option spec: a list of {name, default, help, choices = {...}, hidden = true}.
+-- The default's type decides parsing: a boolean is a flag (--quiet, or
+-- --quiet=false), an integer takes an integer, a float any number, a string
+-- any text (one of `choices` when given). Hidden options are accepted but
+-- not listed (test hooks).
+
+local function kind(default)
+  if type(default) == "boolean" then return "flag" end
+  if math.type(default) == "integer" then return "integer" end
+  if type(default) == "number" then return "number" end
+  return "string"
+end
+
+-- The help text: one line per visible option.
+function M.usage(spec, usage)
+  local lines = {usage or "options:"}
   for _, s in ipairs(spec) do
+    if not s.hidden then
+      local def = tostring(s[2])
+      if s[2] == "" then def = "none" end
+      local text = s[3] or ""
+      if s.choices then text = text .. " [" .. table.concat(s.choices, "|") .. "]" end
+      lines[#lines + 1] = string.format("  --%-14s %s (default: %s)", s[1] .. (kind(s[2]) == "flag" and "" or " X"),
+                                        text, def)
+    end
+  end
+  return table.concat(lines, "\n")
+end
+
+-- parse_args(argv, spec[, usage]) -> opts, given. opts maps each option to
+-- its value (dashes in names become underscores: --cuda-graph -> cuda_graph);
+-- given is the set of options present on the command line. -h / --help
+-- prints the usage and exits. Errors (raised without position, for the
+-- script to print): an unknown option lists the valid ones; a value of the
+-- wrong type or outside the choices says what was expected.
+function M.parse_args(argv, spec, usage)
+  if type(argv) ~= "table" then error("bad argument #1 to 'parse_args' (expected the argument list)", 2) end
+  if type(spec) ~= "table" then error("bad argument #2 to 'parse_args' (expected a list of {name, default, help})", 2) end
+  local by_name, opts, given = {}, {}, {}
+  for i, s in ipairs(spec) do
+    if type(s) ~= "table" or type(s[1]) ~= "string" or s[2] == nil then
+      error(string.format("bad argument #2 to 'parse_args' (entry %d must be {name, default, help})", i), 2)
+    end
     by_name[s[1]] = s
-    opts[s[1]:gsub("-", "_")] = s[2]
+    opts[(s[1]:gsub("-", "_"))] = s[2]
   end
   local function valid()
     local names = {}
-    for _, s in ipairs(spec) do names[#names + 1] = "--" .. s[1] end
+    for _, s in ipairs(spec) do if not s.hidden then names[#names + 1] = "--" .. s[1] end end
     return table.concat(names, " ")
   end
   local i = 1
   while i <= #argv do
     local a = argv[i]
     if a == "-h" or a == "--help" then
-      print(usage or "options:")
-      for _, s in ipairs(spec) do
-        print(string.format("  --%-14s %s (default: %s)", s[1], s[3] or "", tostring(s[2])))
-      end
+      print(M.usage(spec, usage))
       os.exit(0)
     end
     local name, inline = a:match("^%-%-([%w%-_]+)=(.*)$")
     if not name then name = a:match("^%-%-([%w%-_]+)$") end
     local s = name and by_name[name]
     if not s then
-      error(string.format("unknown option '%s'; valid options: %s", a, valid()), 0)
+      error(string.format("unknown option '%s'; valid options: %s (--help explains them)", a, valid()), 0)
     end
     local key = name:gsub("-", "_")
     given[key] = true
-    if type(s[2]) == "boolean" then
-      if inline then opts[key] = inline ~= "false" and inline ~= "0" else opts[key] = true end
+    local k = kind(s[2])
+    if k == "flag" then
+      if inline == nil or inline == "true" or inline == "1" then opts[key] = true
+      elseif inline == "false" or inline == "0" then opts[key] = false
+      else error(string.format("option --%s is a flag: give it alone, or =true / =false, not '%s'", name, inline), 0) end
     else
       local v = inline
-      if not v then
+      if v == nil then
         i = i + 1
         v = argv[i]
         if v == nil then error(string.format("option --%s needs a value", name), 0) end
       end
-      if type(s[2]) == "number" then
-        local n = tonumber(v)
-        if not n then error(string.format("option --%s expects a number, got '%s'", name, v), 0) end
+      if k == "integer" then
+        local n = math.tointeger(tonumber(v))
+        if not n then error(string.format("option --%s expects an integer, got '%s'", name, v), 0) end
         opts[key] = n
+      elseif k == "number" then
+        local n = tonumber(v)
+        if not n or n ~= n then error(string.format("option --%s expects a number, got '%s'", name, v), 0) end
+        opts[key] = n + 0.0
       else
+        if s.choices then
+          local okc = false
+          for _, c in ipairs(s.choices) do if c == v then okc = true end end
+          if not okc then
+            error(string.format("option --%s must be one of %s, got '%s'", name, table.concat(s.choices, ", "), v), 0)
+          end
+        end
         opts[key] = v
       end
     end
     i = i + 1
   end
   return opts, given
+end
+
+-- "name=value ..." for the visible options, in the spec's order (for the log).
+function M.format_options(opts, spec)
+  local shown = {}
+  for _, s in ipairs(spec) do
+    if not s.hidden then
+      local v = opts[(s[1]:gsub("-", "_"))]
+      shown[#shown + 1] = string.format("%s=%s", s[1], v == "" and "''" or tostring(v))
+    end
+  end
+  return table.concat(shown, " ")
 end
 
 return M
