@@ -1,9 +1,9 @@
 /* lt_cuda_backend.cu — the CUDA backend's device layer: lazy discovery of
  * GPUs, one context per device (a non-blocking compute stream, the device's
- * stream-ordered memory pool, cuBLAS/cuDNN handles made on first use),
- * allocation with byte accounting and out-of-memory reports, host<->device
- * copies, synchronisation with the errors kernels recorded, and the error
- * formatting behind LT_CUDA_CHECK and friends.
+ * stream-ordered memory pool; the cuBLAS/cuDNN handles, made on first use,
+ * are lt_cuda_libs.c's), allocation with byte accounting and out-of-memory
+ * reports, host<->device copies, synchronisation with the errors kernels
+ * recorded, and the error formatting behind LT_CUDA_CHECK.
  *
  * Nothing runs at start-up: the first call that needs the driver probes it,
  * so a CUDA build runs CPU code on machines without a GPU or driver. Memory

@@ -128,7 +128,7 @@ __device__ __forceinline__ int64_t un_apply(int op, int64_t x, double p0, double
 }
 
 template <typename T, typename O, int N>
-__global__ void unary_flat(int op, O *__restrict__ out, const T *x, int64_t n, double p0, double p1) {
+__global__ void unary_flat(int op, O *out, const T *x, int64_t n, double p0, double p1) {
   int64_t tid = blockIdx.x * (int64_t)blockDim.x + threadIdx.x, step = (int64_t)gridDim.x * blockDim.x;
   int64_t nv = n / N;
   for (int64_t v = tid; v < nv; v += step) {
@@ -254,7 +254,7 @@ __device__ __forceinline__ int64_t bin_apply(int op, int64_t a, int64_t b, lt_cu
 
 /* a and b each a contiguous run or a broadcast scalar (as_scalar/bs_scalar) */
 template <typename T, typename O, int N>
-__global__ void binary_flat(int op, O *__restrict__ out, const T *a, const T *b, bool a_scalar, bool b_scalar,
+__global__ void binary_flat(int op, O *out, const T *a, const T *b, bool a_scalar, bool b_scalar,
                             int64_t n, lt_cuda_derr *err) {
   typedef typename Compute<T>::type C;
   int64_t tid = blockIdx.x * (int64_t)blockDim.x + threadIdx.x, step = (int64_t)gridDim.x * blockDim.x;
@@ -436,7 +436,7 @@ extern "C" lt_status lt_cuda_fill_k(lt_cuda_ctx *c, const lt_cuda_tensor *dst, c
 }
 
 /* --- copy ----------------------------------------------------------------------------------------------------- */
-template <typename D, typename S, int N> __global__ void convert_flat(D *__restrict__ out, const S *x, int64_t n) {
+template <typename D, typename S, int N> __global__ void convert_flat(D *out, const S *x, int64_t n) {
   int64_t tid = blockIdx.x * (int64_t)blockDim.x + threadIdx.x, step = (int64_t)gridDim.x * blockDim.x;
   int64_t nv = n / N;
   for (int64_t v = tid; v < nv; v += step) {
@@ -599,7 +599,7 @@ template <typename C> __device__ __forceinline__ C act_grad(int act, C x, C slop
 }
 
 template <typename T, int N>
-__global__ void act_flat(int act, T *__restrict__ gx, const T *gy, const T *x, int64_t n, double slope) {
+__global__ void act_flat(int act, T *gx, const T *gy, const T *x, int64_t n, double slope) {
   typedef typename Compute<T>::type C;
   int64_t tid = blockIdx.x * (int64_t)blockDim.x + threadIdx.x, step = (int64_t)gridDim.x * blockDim.x;
   int64_t nv = n / N;

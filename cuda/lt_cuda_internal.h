@@ -93,6 +93,8 @@ typedef struct lt_cuda_ctx {
  * current for the calling thread. Fails with a clear message when there is
  * no GPU, no such device, or the GPU is too old for this build. */
 lt_status lt_cuda_ctx_get(int device, lt_cuda_ctx **out);
+/* The context's cuBLAS/cuDNN handle, loading the library and making the
+ * handle (bound to the context's stream) on first use (lt_cuda_libs.c). */
 lt_status lt_cuda_get_cublas(lt_cuda_ctx *c, cublasHandle_t *out);
 lt_status lt_cuda_get_cudnn(lt_cuda_ctx *c, cudnnHandle_t *out);
 
@@ -112,7 +114,8 @@ lt_status lt_cuda_copy_from_host_dev(int device, void *dst, const void *src, siz
 lt_status lt_cuda_sync_check(lt_cuda_ctx *c);
 
 /* Error helpers behind the macros: they format "CUDA error ... in `stmt` at
- * file:line" and map out-of-memory to LT_ERR_OOM. */
+ * file:line" and map out-of-memory to LT_ERR_OOM (lt_cuda_fail is in
+ * lt_cuda_backend.cu, the cuBLAS and cuDNN ones in lt_cuda_libs.c). */
 lt_status lt_cuda_fail(cudaError_t e, const char *stmt, const char *file, int line);
 lt_status lt_cublas_fail(cublasStatus_t s, const char *stmt, const char *file, int line);
 lt_status lt_cudnn_fail(cudnnStatus_t s, const char *stmt, const char *file, int line);

@@ -44,14 +44,14 @@ local spec = {
   {"optim", "sgd", "optimizer", choices = {"sgd", "nesterov", "adam", "adamw"}},
   {"width", 64, "ResNet18 base width (64 is the seed's)"},
   {"device", "auto", "auto: the GPU when there is one", choices = {"auto", "cpu", "cuda"}},
-  {"data", "", "data folder (default data/cifar-10-batches-bin, data/cifar-100-binary, Debian's Fashion-MNIST)"},
+  {"data", "", "data folder; without it data/cifar-10-batches-bin, data/cifar-100-binary or Debian's Fashion-MNIST"},
   {"dataset", "cifar10", "data set", choices = {"cifar10", "cifar100", "fashion-mnist", "imagefolder"}},
   {"image-size", 32, "image size for imagefolder data"},
   {"amp", "none", "mixed precision on the GPU", choices = {"none", "bf16"}},
   {"cuda-graph", false, "capture the training step as one CUDA graph"},
   {"workers", 2, "loader worker threads"},
   {"seed", 1, "random seed (model init, shuffling, augmentation)"},
-  {"name", "", "run name: the run folder is runs/<name> (default <dataset>-<date>-<time>)"},
+  {"name", "", "run name: the run folder is runs/<name>; without it <dataset>-<date>-<time>"},
   {"resume", "", "continue from a checkpoint (runs/<name>/last.safetensors)"},
   {"limit-train", 0, "use only the first N training images (0: all)"},
   {"limit-test", 0, "validate on the first N test images only (0: all)"},
@@ -234,7 +234,7 @@ local config = {options = options, device = device, run_dir = run_dir, luatrain 
 local pos = {epoch = 0, batches = iters, complete = true}
 local best_acc, step, wall0 = 0, 0, 0
 local loss_m, top1_m = train.AverageMeter("loss"), train.AverageMeter("top1")
-local seen, train_time = 0, 0
+local seen, train_time, last_lr = 0, 0, 0   -- this epoch's images, seconds, rate of its last batch
 
 if ck then
   model:load_state_dict(ck.model)
@@ -250,7 +250,7 @@ if ck then
   if not pos.complete then
     loss_m:load_state_dict(ck.meters.loss)
     top1_m:load_state_dict(ck.meters.top1)
-    seen, train_time = ck.meters.seen, ck.meters.time
+    seen, train_time, last_lr = ck.meters.seen, ck.meters.time, ck.meters.lr
   end
 end
 
@@ -269,7 +269,7 @@ local function checkpoint()
   local c = {model = model:state_dict(), optimizer = optimizer:state_dict(), rng = lt.get_rng_state(),
              epoch = pos.epoch, batches_done = pos.batches, epoch_complete = pos.complete, iters_per_epoch = iters,
              best_acc = best_acc, step = step, wall_time = wall0, config = config,
-             meters = {loss = loss_m:state_dict(), top1 = top1_m:state_dict(), seen = seen, time = train_time}}
+             meters = {loss = loss_m:state_dict(), top1 = top1_m:state_dict(), seen = seen, time = train_time, lr = last_lr}}
   if scheduler then c.scheduler = scheduler:state_dict() end
   if warmup then c.warmup = warmup:state_dict() end
   return c
@@ -313,7 +313,7 @@ local function run_training()
       first_batch = pos.batches + 1      -- the meters hold the batches before it
     else
       loss_m:reset() top1_m:reset()
-      seen, train_time = 0, 0
+      seen, train_time, last_lr = 0, 0, 0
       pos = {epoch = epoch, batches = 0, complete = false}
     end
     model:train()
@@ -338,7 +338,7 @@ local function run_training()
         local n = labels:size(1)
         loss_m:update(l, n)
         top1_m:update(train.accuracy(out, labels, {1}), n)
-        seen, step = seen + n, step + 1
+        seen, step, last_lr = seen + n, step + 1, lr
         train_time = train.clock() - t0
         pos.batches = i
         if i % opt.log_every == 0 then
@@ -359,7 +359,7 @@ local function run_training()
       if is_best then best_acc = v1 end
       local ips = seen / math.max(train_time, 1e-9)
       run:log{epoch = epoch, step = step, train_loss = loss_m.avg, train_acc1 = top1_m.avg, val_loss = vl, val_acc1 = v1,
-              val_acc5 = v5, lr = optimizer.param_groups[1].lr, images_per_s = ips, wall_time = wall()}
+              val_acc5 = v5, lr = last_lr, images_per_s = ips, wall_time = wall()}
       progress:finish(string.format("epoch %d/%d  train loss %.4f top1 %.2f%%  |  val loss %.4f top1 %.2f%% top5 %.2f%%  |  %.0f img/s%s",
         epoch, opt.epochs, loss_m.avg, top1_m.avg, vl, v1, v5, ips, is_best and "  (best)" or ""))
       pos.complete = true

@@ -19,7 +19,7 @@
 # STEPS (30), TORCH_MODES (fp32,bf16-cl,compile-bf16).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cd "$ROOT"
+cd "$ROOT" || exit 1
 BIN=${1:-${LUATRAIN_BIN:-build-gpu/luatrain}}
 case "$BIN" in /*) ;; *) BIN="$ROOT/$BIN" ;; esac
 OUT=${OUT:-/tmp/device_check}
@@ -82,13 +82,13 @@ for f in tests/lua/test_*_cuda.lua; do
   } >> "$CT/CTestTestfile.cmake"
 done
 if command -v ctest >/dev/null; then
-  (cd "$CT" && timeout 170 ctest -L cuda --output-on-failure) > "$OUT/ctest.log" 2>&1 || status=1
+  (cd "$CT" && timeout 170 ctest -L cuda -V) > "$OUT/ctest.log" 2>&1 || status=1
 else
   echo "ctest not found; running the test files directly" > "$OUT/ctest.log"
   for f in tests/lua/test_*_cuda.lua; do timeout 150 "$BIN" "$f" >> "$OUT/ctest.log" 2>&1 || status=1; done
 fi
 rm -rf "$CT"
-grep -E "tests passed|tests failed|Passed|Failed|\*\*\*|FAIL|passed, .* failed" "$OUT/ctest.log" | head -40
+grep -E "tests passed|tests failed|Passed|Failed|\*\*\*|FAIL|skipped|passed, .* failed" "$OUT/ctest.log" | head -40
 
 section "luatrain ResNet18 step"
 timeout 100 "$BIN" bench/bench_resnet18_gpu.lua "$BATCHES" "$STEPS" > "$OUT/bench_luatrain.log" 2>&1 || status=1
@@ -103,8 +103,9 @@ section "summary"
 {
   echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')   commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
   echo "gpu: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || echo unknown)"
-  echo "tests: $(grep -E "tests passed|tests failed" "$OUT/ctest.log" | tail -1)"
-  echo "$(grep -hE "^[0-9]+ passed, [0-9]+ failed" "$OUT/ctest.log" | tail -1)"
+  echo "tests: $(grep -E "tests passed|tests failed" "$OUT/ctest.log" | tail -1);" \
+       "skipped: $(grep -c "(Skipped)" "$OUT/ctest.log");" \
+       "checks: $(grep -hoE "[0-9]+ passed, [0-9]+ failed" "$OUT/ctest.log" | tail -1)"
   printf '%-9s %-14s %6s %12s %10s %11s\n' impl mode batch ms/step img/s "peak MiB"
   grep -h "^RESULT" "$OUT/bench_luatrain.log" "$OUT/bench_torch.log" | sort -k5,5n -s |
     awk '{

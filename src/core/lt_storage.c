@@ -8,6 +8,7 @@
 
 static atomic_size_t bytes_in_use[LT_NDEVICE_TYPES];
 static atomic_size_t bytes_peak[LT_NDEVICE_TYPES];
+static atomic_size_t bytes_allocated_total; /* monotonic, all devices */
 static void (*oom_hook)(void *);
 static void *oom_hook_ctx;
 
@@ -17,6 +18,7 @@ void lt_storage_set_oom_hook(void (*hook)(void *ctx), void *ctx) {
 }
 
 static void count_alloc(lt_device_type type, size_t n) {
+  atomic_fetch_add(&bytes_allocated_total, n);
   size_t now = atomic_fetch_add(&bytes_in_use[type], n) + n;
   size_t peak = atomic_load(&bytes_peak[type]);
   while (now > peak && !atomic_compare_exchange_weak(&bytes_peak[type], &peak, now)) {}
@@ -24,6 +26,7 @@ static void count_alloc(lt_device_type type, size_t n) {
 
 size_t lt_storage_bytes_in_use(lt_device_type type) { return atomic_load(&bytes_in_use[type]); }
 size_t lt_storage_peak_bytes(lt_device_type type) { return atomic_load(&bytes_peak[type]); }
+size_t lt_storage_bytes_allocated_total(void) { return atomic_load(&bytes_allocated_total); }
 void lt_storage_reset_peak(lt_device_type type) { atomic_store(&bytes_peak[type], atomic_load(&bytes_in_use[type])); }
 
 lt_status lt_storage_new(lt_device device, size_t nbytes, lt_storage **out) {

@@ -38,6 +38,9 @@ void lt_storage_release(lt_storage *s);
 size_t lt_storage_bytes_in_use(lt_device_type type);
 size_t lt_storage_peak_bytes(lt_device_type type);
 void lt_storage_reset_peak(lt_device_type type);
+/* Bytes ever allocated (a monotonic counter): the Lua glue reports its growth
+ * to the Lua collector as allocation debt. */
+size_t lt_storage_bytes_allocated_total(void);
 /* Called once when an allocation fails, before retrying (the Lua glue
  * installs a hook that runs a full garbage collection). */
 void lt_storage_set_oom_hook(void (*hook)(void *ctx), void *ctx);

@@ -9,7 +9,7 @@
 
 #define HEADER 64
 #define LARGE ((size_t)1 << 20)
-#define MAX_BLOCKS 64
+#define MAX_BLOCKS 1024
 #define MAX_CACHED ((size_t)1 << 30)
 
 typedef struct {
@@ -68,10 +68,10 @@ void lt_cpu_free_block(void *p) {
     release(p);
     return;
   }
-  void *evict[MAX_BLOCKS];
+  void *evict[16];
   size_t nevict = 0;
   pthread_mutex_lock(&lock);
-  while (cached_count > 0 && (cached_count == MAX_BLOCKS || cached_total + size > MAX_CACHED)) {
+  while (cached_count > 0 && nevict < 16 && (cached_count == MAX_BLOCKS || cached_total + size > MAX_CACHED)) {
     evict[nevict++] = cached[0];
     remove_at(0);
   }
@@ -82,14 +82,17 @@ void lt_cpu_free_block(void *p) {
 }
 
 size_t lt_cpu_empty_cache(void) {
+  static void *all[MAX_BLOCKS]; /* guarded by `drain` */
+  static pthread_mutex_t drain = PTHREAD_MUTEX_INITIALIZER;
+  pthread_mutex_lock(&drain);
   pthread_mutex_lock(&lock);
   size_t n = cached_count, total = cached_total;
-  void *all[MAX_BLOCKS];
   for (size_t i = 0; i < n; i++) all[i] = cached[i];
   cached_count = 0;
   cached_total = 0;
   pthread_mutex_unlock(&lock);
   for (size_t i = 0; i < n; i++) release(all[i]);
+  pthread_mutex_unlock(&drain);
   return total;
 }
 

@@ -505,18 +505,30 @@ lt_status lt_cpu_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, co
     blas_serial_end(prev);
     if (gw) {
       /* sum the per-thread weight gradients in thread order (deterministic) */
-      int64_t nw = g.CO * g.K;
+      const char *acc[256];
+      int na = 0;
       size_t gw_off = work_total(&ws) - align64(ws.gw);
-#pragma omp parallel for schedule(static) if (nw * T > LT_CPU_PARALLEL_GRAIN)
-      for (int64_t i = 0; i < nw; i++) {
-        double s = 0;
-        for (int k = 0; k < T; k++) {
-          if (!touched[k]) continue;
-          const char *acc = pbuf + per * (size_t)k + gw_off;
-          s += g.dbl ? ((const double *)acc)[i] : ((const float *)acc)[i];
+      for (int k = 0; k < T; k++)
+        if (touched[k]) acc[na++] = pbuf + per * (size_t)k + gw_off;
+      int64_t nw = g.CO * g.K, blk = 4096, nblk = (nw + blk - 1) / blk;
+#pragma omp parallel for schedule(static) if (nw * na > LT_CPU_PARALLEL_GRAIN)
+      for (int64_t bi = 0; bi < nblk; bi++) {
+        int64_t i0 = bi * blk, n = nw - i0 < blk ? nw - i0 : blk;
+        if (g.dbl) {
+          double *d = (double *)gwd + i0;
+          for (int64_t i = 0; i < n; i++) d[i] = 0;
+          for (int k = 0; k < na; k++) {
+            const double *a = (const double *)acc[k] + i0;
+            for (int64_t i = 0; i < n; i++) d[i] += a[i];
+          }
+        } else {
+          float *d = (float *)gwd + i0;
+          for (int64_t i = 0; i < n; i++) d[i] = 0;
+          for (int k = 0; k < na; k++) {
+            const float *a = (const float *)acc[k] + i0;
+            for (int64_t i = 0; i < n; i++) d[i] += a[i];
+          }
         }
-        if (g.dbl) ((double *)gwd)[i] = s;
-        else ((float *)gwd)[i] = (float)s;
       }
     }
   }

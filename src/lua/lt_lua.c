@@ -12,20 +12,21 @@
 
 /* --- tensor boxes ----------------------------------------------------------------- */
 
-/* The Lua collector sees a 8-byte box where a tensor may hold gigabytes, so
- * garbage tensors would pile up between its cycles. Count the real bytes:
- * when storages in use reach twice what was live after the last forced
- * collection (at least 256 MiB more), collect now. */
-static size_t gc_trigger = (size_t)256 << 20;
+/* The Lua collector sees an 8-byte box where a tensor may hold gigabytes, so
+ * garbage tensors would pile up between its cycles while each new tensor
+ * takes fresh, page-faulting memory. So tensor bytes allocated since the
+ * last box count as Lua allocation debt (LUA_GCSTEP with their size in KiB):
+ * the collector then keeps pace with the tensors, and freed blocks return to
+ * the allocators' caches for reuse. */
+static size_t gc_reported;
 
 static void collect_if_needed(lua_State *L) {
-  size_t in_use = 0;
-  for (int d = 0; d < LT_NDEVICE_TYPES; d++) in_use += lt_storage_bytes_in_use((lt_device_type)d);
-  if (in_use < gc_trigger) return;
-  lua_gc(L, LUA_GCCOLLECT);
-  size_t live = 0;
-  for (int d = 0; d < LT_NDEVICE_TYPES; d++) live += lt_storage_bytes_in_use((lt_device_type)d);
-  gc_trigger = live * 2 > live + ((size_t)256 << 20) ? live * 2 : live + ((size_t)256 << 20);
+  size_t total = lt_storage_bytes_allocated_total();
+  size_t debt = total - gc_reported;
+  if (debt < ((size_t)1 << 20)) return;
+  gc_reported = total;
+  size_t kib = debt >> 10;
+  lua_gc(L, LUA_GCSTEP, kib > (size_t)INT32_MAX ? INT32_MAX : (int)kib);
 }
 
 lt_tensor **lt_lua_newbox(lua_State *L) {

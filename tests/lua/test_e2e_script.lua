@@ -80,7 +80,8 @@ for b = 1, 5 do write_cifar(tmp .. "/cifar/data_batch_" .. b .. ".bin", 32) end
 write_cifar(tmp .. "/cifar/test_batch.bin", 64)
 
 -- 160 images, batch 32: 5 batches per epoch
-local common = "--data cifar --width 4 --batch 32 --workers 1 --quiet --log-every 1"
+-- (a 4-wide ResNet18 diverges at the seed's lr 0.1; 0.05 learns this set steadily)
+local common = "--data cifar --width 4 --batch 32 --lr 0.05 --workers 1 --quiet --log-every 1"
 local iters = 5
 
 local function records(name)
@@ -114,7 +115,7 @@ T.test("a short run: output, metrics, config, checkpoints", function()
   local out, rc = main_script(common .. " --epochs 3 --milestones 2 --name a")
   T.check(rc == 0, "exit status 0, got " .. tostring(rc) .. ":\n" .. out)
   T.check(out:find("device cpu | cifar10: 160 train / 64 test images, 10 classes", 1, true), "device and data printed")
-  T.check(out:find("options: epochs=3 lr=0.1 momentum=0.9 wd=0.0001 batch=32 sched=multistep milestones=2", 1, true),
+  T.check(out:find("options: epochs=3 lr=0.05 momentum=0.9 wd=0.0001 batch=32 sched=multistep milestones=2", 1, true),
           "options printed")
   T.check(out:find("run folder: runs/a", 1, true) and out:find("done: best val top-1", 1, true), "run folder and result")
   local epochs, steps = records("a")
@@ -134,18 +135,22 @@ T.test("a short run: output, metrics, config, checkpoints", function()
           epochs[1].train_loss, epochs[3].train_loss))
   T.check(epochs[3].train_loss < 2.0, "train loss below ln(10) = 2.30: " .. epochs[3].train_loss)
   T.check(steps[#steps].train_loss < steps[1].train_loss, "the last batch's loss is below the first's")
-  -- accuracy, not the error rate: a model that learns gets high numbers
-  T.check(epochs[3].train_acc1 > 40, "train top-1 well above chance (10%): " .. epochs[3].train_acc1)
+  -- accuracy, not the error rate: a model that learns gets high numbers, and
+  -- top-5 >= top-1 (checked above) holds for accuracies only
+  T.check(epochs[3].train_acc1 > 30 and epochs[3].train_acc1 > epochs[1].train_acc1,
+          "train top-1 rises well above chance (10%): " .. epochs[3].train_acc1)
+  T.check(epochs[3].val_acc1 > 25, "validation top-1 well above chance: " .. epochs[3].val_acc1)
 
-  -- the seed's bugs: the warm-up is stepped, batch i of the first epoch at 0.1 * i / 5 ...
+  -- the seed's bugs: the warm-up is stepped, batch i of the first epoch at 0.05 * i / 5 ...
   for i = 1, iters do
-    T.close(steps[i].lr, 0.1 * i / iters, 1e-6, "warm-up lr of batch " .. i)
+    T.close(steps[i].lr, 0.05 * i / iters, 1e-6, "warm-up lr of batch " .. i)
     if i > 1 then T.check(steps[i].lr > steps[i - 1].lr, "the warm-up raises the rate") end
   end
   -- ... and MultiStepLR (milestone 2) steps after each epoch's training: epoch 2
-  -- still at 0.1, epoch 3 at 0.01 (stepped before training, epoch 2 would run at 0.01)
-  for i = iters + 1, 2 * iters do T.close(steps[i].lr, 0.1, 1e-6, "epoch 2 lr") end
-  for i = 2 * iters + 1, 3 * iters do T.close(steps[i].lr, 0.01, 1e-6, "epoch 3 lr") end
+  -- still at 0.05, epoch 3 at 0.005 (stepped before training, epoch 2 would run at 0.005)
+  for i = iters + 1, 2 * iters do T.close(steps[i].lr, 0.05, 1e-6, "epoch 2 lr") end
+  for i = 2 * iters + 1, 3 * iters do T.close(steps[i].lr, 0.005, 1e-6, "epoch 3 lr") end
+  for e = 1, 3 do T.check(epochs[e].lr == steps[e * iters].lr, "the epoch record holds the rate of its last batch") end
 
   local cfg = lt.json.decode(slurp(tmp .. "/runs/a/config.json"))
   T.check(cfg.options.epochs == 3 and cfg.options.width == 4 and cfg.options.milestones == "2" and cfg.device == "cpu"
@@ -199,12 +204,17 @@ T.test("interrupted and resumed: bit-identical to the uninterrupted run", functi
   local ck = lt.load(tmp .. "/runs/b/last.safetensors")
   T.check(ck.epoch == 1 and ck.batches_done == 3 and ck.epoch_complete == false and ck.meters.loss.count == 96,
           "mid-epoch checkpoint: epoch 1, 3 batches, their meters")
-  -- the printed command, stopped again in epoch 2 (batch 2)
-  out, rc = sh(env .. cmd .. " --stop-after-batches 4")
+  -- the printed command, stopped again after the epoch's last batch, before
+  -- its validation
+  out, rc = sh(env .. cmd .. " --stop-after-batches 2")
   T.check(rc == 130 and out:find("resumed from runs/b/last.safetensors: epoch 1, 3 of 5 batches done", 1, true)
-          and out:find("interrupted in epoch 2 after batch 2 of 5", 1, true), "second leg:\n" .. out)
+          and out:find("interrupted in epoch 1 after batch 5 of 5", 1, true), "second leg:\n" .. out)
+  -- and in epoch 2 (batch 4)
+  out, rc = sh(env .. cmd .. " --stop-after-batches 4")
+  T.check(rc == 130 and out:find("epoch 1/3  train loss", 1, true)
+          and out:find("interrupted in epoch 2 after batch 4 of 5", 1, true), "third leg:\n" .. out)
   out, rc = sh(env .. cmd)
-  T.check(rc == 0 and out:find("done:", 1, true), "third leg runs to the end:\n" .. out)
+  T.check(rc == 0 and out:find("done:", 1, true), "last leg runs to the end:\n" .. out)
 
   local a, b = lt.load(tmp .. "/runs/a/last.safetensors"), lt.load(tmp .. "/runs/b/last.safetensors")
   local bad = {}

@@ -121,6 +121,10 @@ end
 function Progress:update(f)
   if self.quiet then return end
   if self.tty then
+    -- at most ~10 redraws a second: a fast GPU does hundreds of batches
+    local now = M.clock()
+    if self.open and f.batch ~= f.batches and now - (self.drawn or 0) < 0.1 then return end
+    self.drawn = now
     self.out:write("\r\27[K", self:line(f))
     self.out:flush()
     self.open = true
