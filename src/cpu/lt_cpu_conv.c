@@ -15,8 +15,13 @@
  * and OpenMP and OpenBLAS threads never take turns on the cores (spinning
  * OpenMP workers would otherwise starve OpenBLAS's). The weight gradient is
  * accumulated per thread and summed in thread order. With fewer chunks than
- * threads (a batch of one), chunks run one after another with OpenMP inside
- * im2col/col2im and OpenBLAS threading each GEMM.
+ * threads (a batch of one) the chunks run on the calling thread and only
+ * OpenBLAS threads (its GEMMs).
+ *
+ * For stride 1 the input gradient is computed as a forward convolution of gy
+ * with the flipped kernel (see transposed_geom), which avoids col2im and runs
+ * the efficient GEMM shape; strided convolutions use GEMM + col2im. Scratch
+ * memory is kept between calls (see workspace).
  *
  * Inner loops have no per-element bounds tests: the range of output columns
  * whose input lies inside the image is worked out once per kernel offset and
@@ -68,7 +73,7 @@ static plan make_plan(const geom *g, int64_t target_cols) {
   int T = lt_cpu_num_threads();
   int64_t nb = (target_cols + g->OHW - 1) / g->OHW;
   int64_t per_image = g->K * g->OHW * (int64_t)g->es;
-  int64_t cap = per_image > 0 ? (getenv("COLMB") ? atoll(getenv("COLMB")) << 20 : (int64_t)CONV_COL_BYTES) / per_image : nb;
+  int64_t cap = per_image > 0 ? (int64_t)CONV_COL_BYTES / per_image : nb;
   if (nb > cap) nb = cap;
   if (T > 1 && nb > (g->N + T - 1) / T) nb = (g->N + T - 1) / T; /* every thread gets a chunk */
   if (nb > g->N) nb = g->N;
@@ -160,11 +165,10 @@ static void im2col_row(const geom *g, char *dst, const char *plane, int64_t kh, 
 
 /* col [K, m*OHW] from images n0..n0+m-1, channels of group grp. Row-major
  * task order, so consecutive tasks write consecutive memory. */
-static void im2col(const geom *g, char *col, const char *x, int64_t n0, int64_t m, int64_t grp, bool par) {
+static void im2col(const geom *g, char *col, const char *x, int64_t n0, int64_t m, int64_t grp) {
   int64_t KHW = g->KH * g->KW, ncol = m * g->OHW;
   size_t es = g->es;
   int64_t tasks = m * g->K;
-#pragma omp parallel for schedule(static) if (par && tasks * g->OHW > LT_CPU_PARALLEL_GRAIN)
   for (int64_t t = 0; t < tasks; t++) {
     int64_t r = t / m, j = t % m;
     int64_t c = r / KHW, kh = (r % KHW) / g->KW, kw = r % g->KW;
@@ -198,10 +202,9 @@ static void col2im_row(const geom *g, char *plane, const char *src, int64_t kh, 
 }
 
 /* gx planes of images n0..n0+m-1, group grp = col2im(gcol [K, m*OHW]). */
-static void col2im(const geom *g, char *gx, const char *gcol, int64_t n0, int64_t m, int64_t grp, bool par) {
+static void col2im(const geom *g, char *gx, const char *gcol, int64_t n0, int64_t m, int64_t grp) {
   int64_t KHW = g->KH * g->KW, ncol = m * g->OHW, tasks = m * g->Cg;
   size_t es = g->es;
-#pragma omp parallel for schedule(static) if (par && tasks * KHW * g->OHW > LT_CPU_PARALLEL_GRAIN)
   for (int64_t t = 0; t < tasks; t++) {
     int64_t j = t / g->Cg, c = t % g->Cg;
     char *plane = gx + (size_t)(((n0 + j) * g->C + grp * g->Cg + c) * g->HW) * es;
@@ -213,10 +216,9 @@ static void col2im(const geom *g, char *gx, const char *gcol, int64_t n0, int64_
 
 /* Moves between a chunk matrix [COg, m*OHW] and the planes of a [N,CO,OH,OW]
  * tensor for group grp. to_tensor: matrix -> tensor. */
-static void shuffle(const geom *g, char *t, char *mat, int64_t n0, int64_t m, int64_t grp, bool to_tensor, bool par) {
+static void shuffle(const geom *g, char *t, char *mat, int64_t n0, int64_t m, int64_t grp, bool to_tensor) {
   int64_t tasks = m * g->COg, ncol = m * g->OHW;
   size_t bytes = (size_t)g->OHW * g->es;
-#pragma omp parallel for schedule(static) if (par && tasks * g->OHW > LT_CPU_PARALLEL_GRAIN)
   for (int64_t i = 0; i < tasks; i++) {
     int64_t j = i / g->COg, co = i % g->COg;
     char *tp = t + (size_t)(((n0 + j) * g->CO + grp * g->COg + co) * g->OHW) * g->es;
@@ -227,9 +229,8 @@ static void shuffle(const geom *g, char *t, char *mat, int64_t n0, int64_t m, in
 }
 
 /* y planes of images n0..n0+m-1 += bias */
-static void add_bias(const geom *g, char *y, const lt_tensor *b, int64_t n0, int64_t m, bool par) {
+static void add_bias(const geom *g, char *y, const lt_tensor *b, int64_t n0, int64_t m) {
   int64_t p0 = n0 * g->CO, planes = m * g->CO;
-#pragma omp parallel for schedule(static) if (par && planes * g->OHW > LT_CPU_PARALLEL_GRAIN)
   for (int64_t i = p0; i < p0 + planes; i++) {
     int64_t co = i % g->CO;
     if (g->dbl) {
@@ -283,7 +284,7 @@ static work work_at(char *base, const work_sizes *s) {
 
 /* y of images n0..n0+m-1 (col and mat: the thread's buffers) */
 static void fwd_chunk(const geom *g, char *yd, const char *xd, const char *wd, const lt_tensor *b, int64_t n0,
-                      int64_t m, char *col, char *mat, bool par) {
+                      int64_t m, char *col, char *mat) {
   int64_t ncol = m * g->OHW;
   for (int64_t grp = 0; grp < g->G; grp++) {
     const char *B = col;
@@ -292,7 +293,7 @@ static void fwd_chunk(const geom *g, char *yd, const char *xd, const char *wd, c
       B = xd + (size_t)((n0 * g->C + grp * g->Cg) * g->HW) * g->es;
       ldb = g->HW;
     } else {
-      im2col(g, col, xd, n0, m, grp, par);
+      im2col(g, col, xd, n0, m, grp);
     }
     const char *A = wd + (size_t)(grp * g->COg * g->K) * g->es;
     if (m == 1) {
@@ -300,10 +301,10 @@ static void fwd_chunk(const geom *g, char *yd, const char *xd, const char *wd, c
            yd + (size_t)((n0 * g->CO + grp * g->COg) * g->OHW) * g->es, g->OHW);
     } else {
       gemm(g->dbl, false, false, g->COg, ncol, g->K, A, g->K, B, ldb, 0.0, mat, ncol);
-      shuffle(g, yd, mat, n0, m, grp, true, par);
+      shuffle(g, yd, mat, n0, m, grp, true);
     }
   }
-  if (b) add_bias(g, yd, b, n0, m, par);
+  if (b) add_bias(g, yd, b, n0, m);
 }
 
 lt_status lt_cpu_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
@@ -315,10 +316,10 @@ lt_status lt_cpu_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tenso
   if (g.N == 0 || g.CO == 0 || g.OHW == 0) return LT_OK;
   if (g.K == 0) { /* no input channels: the bias alone */
     memset(yd, 0, (size_t)lt_tensor_numel(y) * g.es);
-    if (b) add_bias(&g, yd, b, 0, g.N, true);
+    if (b) add_bias(&g, yd, b, 0, g.N);
     return LT_OK;
   }
-  plan pl = make_plan(&g, getenv("FWDCOLS") ? atoi(getenv("FWDCOLS")) : CONV_TARGET_COLS);
+  plan pl = make_plan(&g, CONV_TARGET_COLS);
   work_sizes ws = {0, 0, 0, 0, 0};
   if (!(g.direct && pl.nb == 1)) ws.col = (size_t)(g.K * pl.nb * g.OHW) * g.es;
   if (pl.nb > 1) ws.mat = (size_t)(g.COg * pl.nb * g.OHW) * g.es;
@@ -328,7 +329,7 @@ lt_status lt_cpu_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tenso
   if (pl.threads == 1) {
     work wk = work_at(buf, &ws);
     for (int64_t n0 = 0; n0 < g.N; n0 += pl.nb)
-      fwd_chunk(&g, yd, xd, wd, b, n0, g.N - n0 < pl.nb ? g.N - n0 : pl.nb, wk.col, wk.mat, true);
+      fwd_chunk(&g, yd, xd, wd, b, n0, g.N - n0 < pl.nb ? g.N - n0 : pl.nb, wk.col, wk.mat);
   } else {
     int prev = blas_serial_begin();
 #pragma omp parallel num_threads(pl.threads)
@@ -337,7 +338,7 @@ lt_status lt_cpu_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tenso
 #pragma omp for schedule(static)
       for (int64_t c = 0; c < pl.nchunks; c++) {
         int64_t n0 = c * pl.nb;
-        fwd_chunk(&g, yd, xd, wd, b, n0, g.N - n0 < pl.nb ? g.N - n0 : pl.nb, wk.col, wk.mat, false);
+        fwd_chunk(&g, yd, xd, wd, b, n0, g.N - n0 < pl.nb ? g.N - n0 : pl.nb, wk.col, wk.mat);
       }
     }
     blas_serial_end(prev);
@@ -409,10 +410,10 @@ static void flip_weight(const geom *g, char *wt, const char *wd) {
  * transposed geometry t when not NULL, with the flipped weight wt), gw
  * accumulated into gwacc ([CO, K]; overwritten when `first`). */
 static void bwd_chunk(const geom *g, const geom *t, char *gxd, char *gwacc, const char *gyd, const char *xd,
-                      const char *wd, const char *wt, int64_t n0, int64_t m, const work *wk, bool first, bool par) {
+                      const char *wd, const char *wt, int64_t n0, int64_t m, const work *wk, bool first) {
   int64_t ncol = m * g->OHW;
   bool direct = g->direct && m == 1;
-  if (gxd && t) fwd_chunk(t, gxd, gyd, wt, NULL, n0, m, wk->gcol, wk->mat2, par);
+  if (gxd && t) fwd_chunk(t, gxd, gyd, wt, NULL, n0, m, wk->gcol, wk->mat2);
   if (!gwacc && (!gxd || t)) return;
   for (int64_t grp = 0; grp < g->G; grp++) {
     const char *GY;
@@ -421,7 +422,7 @@ static void bwd_chunk(const geom *g, const geom *t, char *gxd, char *gwacc, cons
       GY = gyd + (size_t)((n0 * g->CO + grp * g->COg) * g->OHW) * g->es;
       ldg = g->OHW;
     } else {
-      shuffle(g, (char *)gyd, wk->mat, n0, m, grp, false, par);
+      shuffle(g, (char *)gyd, wk->mat, n0, m, grp, false);
       GY = wk->mat;
       ldg = ncol;
     }
@@ -432,7 +433,7 @@ static void bwd_chunk(const geom *g, const geom *t, char *gxd, char *gwacc, cons
         B = xd + (size_t)((n0 * g->C + grp * g->Cg) * g->HW) * g->es;
         ldb = g->HW;
       } else {
-        im2col(g, wk->col, xd, n0, m, grp, par);
+        im2col(g, wk->col, xd, n0, m, grp);
       }
       /* gw_g [COg, K] (+)= GY [COg, ncol] @ col^T */
       gemm(g->dbl, false, true, g->COg, g->K, ncol, GY, ldg, B, ldb, first ? 0.0 : 1.0,
@@ -446,7 +447,7 @@ static void bwd_chunk(const geom *g, const geom *t, char *gxd, char *gwacc, cons
              gxd + (size_t)((n0 * g->C + grp * g->Cg) * g->HW) * g->es, g->HW);
       } else {
         gemm(g->dbl, true, false, g->K, ncol, g->COg, wg, g->K, GY, ldg, 0.0, wk->gcol, ncol);
-        col2im(g, gxd, wk->gcol, n0, m, grp, par);
+        col2im(g, gxd, wk->gcol, n0, m, grp);
       }
     }
   }
@@ -465,7 +466,7 @@ lt_status lt_cpu_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, co
     if (gw) memset(gwd, 0, (size_t)lt_tensor_numel(gw) * g.es);
     return LT_OK;
   }
-  plan pl = make_plan(&g, getenv("BWDCOLS") ? atoi(getenv("BWDCOLS")) : CONV_TARGET_COLS);
+  plan pl = make_plan(&g, CONV_TARGET_COLS);
   bool direct = g.direct && pl.nb == 1, flip = gx && transposed_geom(&g, &tg);
   work_sizes ws = {0, 0, 0, 0, 0};
   size_t wbytes = (size_t)(g.CO * g.K) * g.es;
@@ -484,7 +485,7 @@ lt_status lt_cpu_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, co
   if (pl.threads == 1) {
     work wk = work_at(pbuf, &ws);
     for (int64_t n0 = 0; n0 < g.N; n0 += pl.nb)
-      bwd_chunk(&g, t, gxd, gwd, gyd, xd, wd, wt, n0, g.N - n0 < pl.nb ? g.N - n0 : pl.nb, &wk, n0 == 0, true);
+      bwd_chunk(&g, t, gxd, gwd, gyd, xd, wd, wt, n0, g.N - n0 < pl.nb ? g.N - n0 : pl.nb, &wk, n0 == 0);
   } else {
     int prev = blas_serial_begin();
     bool touched[256] = {false}; /* threads that accumulated a weight gradient */
@@ -497,18 +498,20 @@ lt_status lt_cpu_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, co
 #pragma omp for schedule(static)
       for (int64_t c = 0; c < pl.nchunks; c++) {
         int64_t n0 = c * pl.nb;
-        bwd_chunk(&g, t, gxd, wk.gw, gyd, xd, wd, wt, n0, g.N - n0 < pl.nb ? g.N - n0 : pl.nb, &wk, first, false);
+        /* thread 0 (which always has the first chunk) accumulates into gw itself */
+        bwd_chunk(&g, t, gxd, tid == 0 ? gwd : wk.gw, gyd, xd, wd, wt, n0, g.N - n0 < pl.nb ? g.N - n0 : pl.nb, &wk,
+                  first);
         first = false;
       }
       touched[tid] = !first;
     }
     blas_serial_end(prev);
     if (gw) {
-      /* sum the per-thread weight gradients in thread order (deterministic) */
+      /* add the other threads' weight gradients in thread order (deterministic) */
       const char *acc[256];
       int na = 0;
       size_t gw_off = work_total(&ws) - align64(ws.gw);
-      for (int k = 0; k < T; k++)
+      for (int k = 1; k < T; k++)
         if (touched[k]) acc[na++] = pbuf + per * (size_t)k + gw_off;
       int64_t nw = g.CO * g.K, blk = 4096, nblk = (nw + blk - 1) / blk;
 #pragma omp parallel for schedule(static) if (nw * na > LT_CPU_PARALLEL_GRAIN)
@@ -516,14 +519,12 @@ lt_status lt_cpu_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, co
         int64_t i0 = bi * blk, n = nw - i0 < blk ? nw - i0 : blk;
         if (g.dbl) {
           double *d = (double *)gwd + i0;
-          for (int64_t i = 0; i < n; i++) d[i] = 0;
           for (int k = 0; k < na; k++) {
             const double *a = (const double *)acc[k] + i0;
             for (int64_t i = 0; i < n; i++) d[i] += a[i];
           }
         } else {
           float *d = (float *)gwd + i0;
-          for (int64_t i = 0; i < n; i++) d[i] = 0;
           for (int k = 0; k < na; k++) {
             const float *a = (const float *)acc[k] + i0;
             for (int64_t i = 0; i < n; i++) d[i] += a[i];

@@ -236,6 +236,32 @@ T.test("conv2d options: scalars, pairs, 'same', 'valid', non-contiguous input", 
         "batch 17")
 end)
 
+T.test("conv2d: one thread and many agree, gradients are deterministic", function()
+  local x, w = randn({6, 4, 5, 5}), randn({6, 2, 3, 3})
+  local gy = randn({6, 6, 5, 5})
+  local function run()
+    local xl, wl = x:clone(), w:clone()
+    xl.requires_grad, wl.requires_grad = true, true
+    local y = F.conv2d(xl, wl, nil, {padding = 1, groups = 2})
+    y:backward(gy)
+    return y:_flat_values(), xl.grad:_flat_values(), wl.grad:_flat_values()
+  end
+  local threads = lt.get_num_threads()
+  local y1, gx1, gw1 = run()
+  local y2, gx2, gw2 = run()
+  close(lt.tensor(y2, D), y1, 0, "same threads: identical output")
+  close(lt.tensor(gw2, D), gw1, 0, "same threads: identical weight gradient")
+  lt.set_num_threads(1)
+  local ok, y3, gx3, gw3 = pcall(run)
+  lt.set_num_threads(threads)
+  T.check(ok, "single-threaded run: " .. tostring(y3))
+  if ok then
+    close(lt.tensor(y3, D), y1, 1e-12, "one thread vs " .. threads .. ": output")
+    close(lt.tensor(gx3, D), gx1, 1e-12, "one thread vs " .. threads .. ": input gradient")
+    close(lt.tensor(gw3, D), gw1, 1e-12, "one thread vs " .. threads .. ": weight gradient")
+  end
+end)
+
 -- --- pooling --------------------------------------------------------------------------------------
 
 T.test("max_pool2d against a naive loop, with indices", function()

@@ -241,6 +241,7 @@ T.test("luatrain plot", function()
   end
   run:close()
   T.checkerr("no metrics in", plot.plot, tmp .. "/runs/none")
+  T.check(plot.main({}) == 1 and plot.main({"a", "b"}) == 1 and plot.main({"--help"}) == 0, "usage and exit status")
   if os.execute("command -v gnuplot >/dev/null 2>&1") ~= true then
     print("skipped: gnuplot is not installed")
     T.checkerr("gnuplot is not installed", plot.plot, dir)

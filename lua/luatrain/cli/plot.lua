@@ -102,9 +102,14 @@ end
 
 function M.main(args)
   local dir = args[1]
-  if not dir or dir == "-h" or dir == "--help" or #args > 1 then
-    print("usage: luatrain plot runs/<name>   (writes loss.png, accuracy.png and lr.png there)")
-    return dir and (dir == "-h" or dir == "--help") and 0 or 1
+  local usage = "usage: luatrain plot runs/<name>   (writes loss.png, accuracy.png and lr.png there)\n"
+  if dir == "-h" or dir == "--help" then
+    io.stdout:write(usage)
+    return 0
+  end
+  if not dir or #args > 1 then
+    io.stderr:write(usage)
+    return 1
   end
   dir = dir:gsub("/+$", "")
   for _, file in ipairs(M.plot(dir)) do print(file) end
