@@ -75,11 +75,13 @@ static plan make_plan(const geom *g, int64_t target_cols) {
   int64_t per_image = g->K * g->OHW * (int64_t)g->es;
   int64_t cap = per_image > 0 ? (int64_t)CONV_COL_BYTES / per_image : nb;
   if (nb > cap) nb = cap;
-  if (T > 1 && nb > (g->N + T - 1) / T) nb = (g->N + T - 1) / T; /* every thread gets a chunk */
   if (nb > g->N) nb = g->N;
   if (nb < 1) nb = 1;
-  p.nb = nb;
-  p.nchunks = (g->N + nb - 1) / nb;
+  /* balance: a multiple of T chunks of (nearly) equal size */
+  int64_t nchunks = (g->N + nb - 1) / nb;
+  if (T > 1 && g->N >= T) nchunks = (nchunks + T - 1) / T * T;
+  p.nb = (g->N + nchunks - 1) / nchunks;
+  p.nchunks = (g->N + p.nb - 1) / p.nb;
   p.threads = T > 1 && p.nchunks >= T ? T : 1;
   return p;
 }

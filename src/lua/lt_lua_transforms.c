@@ -132,31 +132,24 @@ static void *push_vector(lua_State *L, int64_t n, lt_dtype dt, const char *fname
   return lt_tensor_data(*box);
 }
 
-/* gen:uniform([n]): a number, or a float64 tensor [n], uniform in [0, 1). */
-static int g_uniform(lua_State *L) {
-  lt_tf_gen *g = check_gen(L, 1, "uniform");
-  int64_t n = opt_count(L, 2, "uniform");
+/* gen:<fname>([n]): one number from draw, or a float64 tensor of n. */
+static int draw_numbers(lua_State *L, const char *fname, double (*draw)(lt_tf_gen *)) {
+  lt_tf_gen *g = check_gen(L, 1, fname);
+  int64_t n = opt_count(L, 2, fname);
   if (n < 0) {
-    lua_pushnumber(L, gen_uniform(g));
+    lua_pushnumber(L, draw(g));
     return 1;
   }
-  double *p = push_vector(L, n, LT_FLOAT64, "uniform");
-  for (int64_t i = 0; i < n; i++) p[i] = gen_uniform(g);
+  double *p = push_vector(L, n, LT_FLOAT64, fname);
+  for (int64_t i = 0; i < n; i++) p[i] = draw(g);
   return 1;
 }
 
+/* gen:uniform([n]): a number, or a float64 tensor [n], uniform in [0, 1). */
+static int g_uniform(lua_State *L) { return draw_numbers(L, "uniform", gen_uniform); }
+
 /* gen:normal([n]): standard normal numbers. */
-static int g_normal(lua_State *L) {
-  lt_tf_gen *g = check_gen(L, 1, "normal");
-  int64_t n = opt_count(L, 2, "normal");
-  if (n < 0) {
-    lua_pushnumber(L, gen_normal(g));
-    return 1;
-  }
-  double *p = push_vector(L, n, LT_FLOAT64, "normal");
-  for (int64_t i = 0; i < n; i++) p[i] = gen_normal(g);
-  return 1;
-}
+static int g_normal(lua_State *L) { return draw_numbers(L, "normal", gen_normal); }
 
 /* gen:randint(lo, hi [, n]): uniform integers in [lo, hi) (PyTorch's range,
  * as lt.randint), hi - lo in 1..2^32. */
@@ -713,6 +706,14 @@ static lt_tensor *push_output(lua_State *L, const lt_tensor *x, int64_t n, lt_tf
   return *box;
 }
 
+/* push_output for n samples of in's dtype and channels, resized to oh x ow. */
+static lt_tensor *push_sized_output(lua_State *L, const lt_tensor *x, int64_t n, lt_tf_geom in, int64_t oh, int64_t ow,
+                                    const char *fname) {
+  in.h = oh;
+  in.w = ow;
+  return push_output(L, x, n, in, fname);
+}
+
 /* Raises a geometry or kernel failure as "bad argument #1 to 'Name' (...)". */
 static int raise_batch(lua_State *L, const char *fname) {
   return lt_lua_argerror(L, 1, fname, "%s", lt_error_message());
@@ -1063,10 +1064,7 @@ static int f_crop(lua_State *L) {
   lt_tensor *x = check_batch(L, 1, 1, fname, &in, &n);
   int64_t *top = sample_params(L, 2, fname, "tops", n, 1, 'i');
   int64_t *left = sample_params(L, 3, fname, "lefts", n, 1, 'i');
-  lt_tf_geom out = in;
-  out.h = oh;
-  out.w = ow;
-  lt_tensor *y = push_output(L, x, n, out, fname);
+  lt_tensor *y = push_sized_output(L, x, n, in, oh, ow, fname);
   if (lt_transforms_crop_pad(in.dt, lt_tensor_data(x), lt_tensor_data(y), n, in.c, in.h, in.w, oh, ow, top, left, pad,
                              mode, fill) != LT_OK)
     return raise_kernel(L, fname);
@@ -1105,10 +1103,7 @@ static int f_resized_crop(lua_State *L) {
   check_size(L, 3, fname, &oh, &ow);
   lt_tensor *x = check_batch(L, 1, 1, fname, &in, &n);
   int64_t *boxes = sample_params(L, 2, fname, "boxes", n, 4, 'i');
-  lt_tf_geom out = in;
-  out.h = oh;
-  out.w = ow;
-  lt_tensor *y = push_output(L, x, n, out, fname);
+  lt_tensor *y = push_sized_output(L, x, n, in, oh, ow, fname);
   if (lt_transforms_resized_crop(in.dt, lt_tensor_data(x), lt_tensor_data(y), n, in.c, in.h, in.w, boxes, oh, ow) != LT_OK)
     return raise_kernel(L, fname);
   return 1;
@@ -1240,10 +1235,7 @@ static int f_resize(lua_State *L) {
   int64_t n, oh, ow;
   check_size(L, 2, fname, &oh, &ow);
   lt_tensor *x = check_batch(L, 1, 1, fname, &in, &n);
-  lt_tf_geom out = in;
-  out.h = oh;
-  out.w = ow;
-  lt_tensor *y = push_output(L, x, n, out, fname);
+  lt_tensor *y = push_sized_output(L, x, n, in, oh, ow, fname);
   if (lt_transforms_resize(in.dt, lt_tensor_data(x), lt_tensor_data(y), n, in.c, in.h, in.w, oh, ow) != LT_OK)
     return raise_kernel(L, fname);
   return 1;

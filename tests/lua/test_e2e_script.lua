@@ -4,7 +4,8 @@
 -- short run, its metrics, config and checkpoints; the seed's bugs not
 -- reproduced (accuracy not error, the warm-up raises the rate over the first
 -- epoch, the main schedule steps after each epoch); an interrupted run
--- resumed from its checkpoint gives bit-identical parameters; a real SIGINT;
+-- resumed from its checkpoint gives bit-identical parameters (MultiStepLR
+-- with the warm-up, and the per-batch OneCycle); a real SIGINT;
 -- a NaN loss keeps the last good checkpoint; the option and data errors; the
 -- plots. The binary is $LUATRAIN_BIN, or the one running this file.
 local T = require "luatrain.testing"
@@ -81,7 +82,7 @@ write_cifar(tmp .. "/cifar/test_batch.bin", 64)
 
 -- 160 images, batch 32: 5 batches per epoch
 -- (a 4-wide ResNet18 diverges at the seed's lr 0.1; 0.05 learns this set steadily)
-local common = "--data cifar --width 4 --batch 32 --lr 0.05 --workers 1 --quiet --log-every 1"
+local common = "--device cpu --data cifar --width 4 --batch 32 --lr 0.05 --workers 1 --quiet --log-every 1"
 local iters = 5
 
 local function records(name)
@@ -233,6 +234,28 @@ T.test("interrupted and resumed: bit-identical to the uninterrupted run", functi
   for i = 1, #sa do T.check(sa[i].lr == sb[i].lr and sa[i].train_loss == sb[i].train_loss, "step record " .. i) end
 end)
 
+T.test("the per-batch OneCycle schedule resumes exactly too (and --workers may change)", function()
+  local oc = "--device cpu --data cifar --width 4 --batch 32 --workers 2 --quiet --log-every 1 --sched onecycle --optim nesterov "
+             .. "--wd 5e-4 --epochs 2"
+  local out, rc = main_script(oc .. " --name o1")
+  T.check(rc == 0, "uninterrupted:\n" .. out)
+  out, rc = main_script(oc .. " --name o2 --stop-after-batches 7")
+  T.check(rc == 130 and out:find("interrupted in epoch 2 after batch 2 of 5", 1, true), "interrupted:\n" .. out)
+  out, rc = main_script("--resume runs/o2/last.safetensors --workers 1")
+  T.check(rc == 0, "resumed:\n" .. out)
+  local a, b = lt.load(tmp .. "/runs/o1/last.safetensors"), lt.load(tmp .. "/runs/o2/last.safetensors")
+  local bad = {}
+  local n = same_tensors(a.model, b.model, "model", bad) + same_tensors(a.optimizer, b.optimizer, "optimizer", bad)
+  T.check(n > 100 and #bad == 0, "bit-identical: " .. table.concat(bad, " "))
+  T.check(a.scheduler.last_epoch == 10 and b.scheduler.last_epoch == 10 and a.optimizer.param_groups[1].lr
+          == b.optimizer.param_groups[1].lr, "the schedule at the same step and rate")
+  local _, sa = records("o1")
+  local _, sb = records("o2")
+  T.check(#sa == 10 and #sb == 10, "one step record per batch")
+  for i = 1, 10 do T.check(sa[i].lr == sb[i].lr, "the same rate at step " .. i) end
+  T.check(sa[3].lr > sa[1].lr and sa[10].lr < sa[3].lr, "OneCycle rises, then falls")
+end)
+
 T.test("a real SIGINT saves and exits cleanly", function()
   local name = "c"
   local launch = string.format("(%s%s %s %s --epochs 20 --name %s > c.out 2>&1 & echo $! > c.pid; wait $!; echo $? > c.rc) &",
@@ -302,7 +325,7 @@ T.test("option and data errors", function()
     return
   end
   fm:close()
-  out, rc = main_script("--data nowhere --width 4 --batch 32 --workers 1 --quiet --limit-train 64 --limit-test 64 "
+  out, rc = main_script("--device cpu --data nowhere --width 4 --batch 32 --workers 1 --quiet --limit-train 64 --limit-test 64 "
                         .. "--name f --stop-after-batches 1")
   T.check(rc == 130 and out:find("notice: CIFAR-10 not found in 'nowhere'", 1, true)
           and out:find("Training on Fashion-MNIST", 1, true)

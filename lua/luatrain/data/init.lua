@@ -31,6 +31,7 @@
 -- the collector).
 local lt = require "luatrain.core"
 local T = require "luatrain.transforms"
+local argcheck = require "luatrain.argcheck"
 local D = lt._data
 
 local M = {}
@@ -40,32 +41,12 @@ local M = {}
 -- `batch` (1-based) of epoch `epoch`.
 M.Generator = D.Generator
 
-local function fail(fname, n, msg)
-  error(string.format("bad argument #%d to '%s' (%s)", n, fname, msg), 0)
-end
-
-local function keys_of(allowed)
-  local names = {}
-  for k in pairs(allowed) do names[#names + 1] = k end
-  table.sort(names)
-  return table.concat(names, ", ")
-end
+local fail = argcheck.fail
 
 -- Rejects unknown keys, also in tables reached through __index (an options
 -- table may inherit shared defaults that way).
 local function check_opts(opts, n, fname, allowed)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then fail(fname, n, "expected an options table, got " .. type(opts)) end
-  local t, depth = opts, 0
-  while type(t) == "table" and depth < 16 do
-    for k in pairs(t) do
-      if not allowed[k] then fail(fname, n, string.format("unknown option '%s' (valid: %s)", tostring(k), keys_of(allowed))) end
-    end
-    local mt = getmetatable(t)
-    t = mt and type(mt) == "table" and mt.__index or nil
-    depth = depth + 1
-  end
-  return opts
+  return argcheck.check_opts(opts, n, fname, allowed, true)
 end
 
 local function opt_int(v, fname, n, what, min, max)

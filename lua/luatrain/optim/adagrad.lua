@@ -7,7 +7,6 @@
 -- the parameter joins the optimizer, so a state dict taken before the first
 -- step already holds it.
 local lt = require "luatrain.core"
-local util = require "luatrain.optim.util"
 local Optimizer = require "luatrain.optim.optimizer"
 
 local Adagrad = Optimizer:extend("Adagrad", {
@@ -15,46 +14,31 @@ local Adagrad = Optimizer:extend("Adagrad", {
 })
 
 function Adagrad:check_group(g, fail)
-  Optimizer.check_number(fail, "lr", g.lr, 0)
-  Optimizer.check_number(fail, "lr_decay", g.lr_decay, 0)
-  Optimizer.check_number(fail, "weight_decay", g.weight_decay, 0)
-  Optimizer.check_number(fail, "initial_accumulator_value", g.initial_accumulator_value, 0)
-  Optimizer.check_number(fail, "eps", g.eps, 0)
+  Optimizer.check_nonnegative(fail, g, "lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
 end
 
 function Adagrad:state_keys() return {"step", "sum"} end
 
+local function fresh_state(st, p, g)
+  st.step = 0
+  st.sum = lt.full_like(p, g.initial_accumulator_value)
+end
+
 function Adagrad:_add_group(group, fname, argn, label)
   local g = Optimizer._add_group(self, group, fname, argn, label)
-  for _, p in ipairs(g.params) do
-    local st = self:param_state(p)
-    st.step = 0
-    st.sum = lt.full_like(p, g.initial_accumulator_value)
-  end
+  for _, p in ipairs(g.params) do fresh_state(self:param_state(p), p, g) end
   return g
 end
 
 function Adagrad:step_group(g, gi)
-  local params, grads, sums, steps, idx = {}, {}, {}, {}, {}
-  local snaps = {}
-  local n = 0
-  for j, p in ipairs(g.params) do
-    local grad = util.get_grad(p)
-    if grad ~= nil then
-      local snap = self:_snapshot(p)
-      local st = self:param_state(p)
-      if st.sum == nil then -- state dropped by hand, or loaded without it
-        st.step = 0
-        st.sum = lt.full_like(p, g.initial_accumulator_value)
-      end
-      st.step = st.step + 1
-      n = n + 1
-      snaps[n] = snap
-      params[n], grads[n], sums[n], steps[n], idx[n] = p, grad, st.sum, st.step, j
-    end
+  local sums, steps = {}, {}
+  local function prepare(p, n)
+    local st = self:param_state(p)
+    if st.sum == nil then fresh_state(st, p, g) end -- state dropped by hand, or loaded without it
+    st.step = st.step + 1
+    sums[n], steps[n] = st.sum, st.step
   end
-  if n == 0 then return end
-  self:_run_kernel(gi, idx, params, snaps, lt._optim.adagrad, params, grads, sums, steps, {
+  self:_fused_step(g, gi, prepare, lt._optim.adagrad, sums, steps, {
     lr = g.lr, lr_decay = g.lr_decay, weight_decay = g.weight_decay, eps = g.eps, maximize = g.maximize,
   })
 end

@@ -7,15 +7,13 @@
 -- number: the steps taken), exp_avg, exp_avg_sq and, with amsgrad,
 -- max_exp_avg_sq (tensors shaped like the parameter).
 local lt = require "luatrain.core"
-local util = require "luatrain.optim.util"
 local Optimizer = require "luatrain.optim.optimizer"
 
 local function check(_, g, fail)
-  Optimizer.check_number(fail, "lr", g.lr, 0)
-  Optimizer.check_number(fail, "eps", g.eps, 0)
+  Optimizer.check_nonnegative(fail, g, "lr", "eps")
   Optimizer.check_number(fail, "betas[1]", g.betas[1], 0, 1, true)
   Optimizer.check_number(fail, "betas[2]", g.betas[2], 0, 1, true)
-  Optimizer.check_number(fail, "weight_decay", g.weight_decay, 0)
+  Optimizer.check_nonnegative(fail, g, "weight_decay")
 end
 
 local function state_keys(_, g)
@@ -24,29 +22,13 @@ local function state_keys(_, g)
 end
 
 local function step_group(self, g, gi, decoupled)
-  local params, grads, m, v, vmax, steps, idx = {}, {}, {}, {}, {}, {}, {}
-  local snaps = {}
-  local n = 0
-  for j, p in ipairs(g.params) do
-    local grad = util.get_grad(p)
-    if grad ~= nil then
-      local snap = self:_snapshot(p)
-      local st = self:param_state(p)
-      if st.step == nil then
-        st.step = 0
-        st.exp_avg = lt.zeros_like(p)
-        st.exp_avg_sq = lt.zeros_like(p)
-      end
-      if g.amsgrad and st.max_exp_avg_sq == nil then st.max_exp_avg_sq = lt.zeros_like(p) end
-      st.step = st.step + 1
-      n = n + 1
-      snaps[n] = snap
-      params[n], grads[n], idx[n] = p, grad, j
-      m[n], v[n], vmax[n], steps[n] = st.exp_avg, st.exp_avg_sq, st.max_exp_avg_sq, st.step
-    end
+  local m, v, vmax, steps = {}, {}, {}, {}
+  local function prepare(p, n)
+    local st = self:_counted_state(p, "exp_avg", "exp_avg_sq")
+    if g.amsgrad and st.max_exp_avg_sq == nil then st.max_exp_avg_sq = lt.zeros_like(p) end
+    m[n], v[n], vmax[n], steps[n] = st.exp_avg, st.exp_avg_sq, st.max_exp_avg_sq, st.step
   end
-  if n == 0 then return end
-  self:_run_kernel(gi, idx, params, snaps, lt._optim.adam, params, grads, m, v, g.amsgrad and vmax or nil, steps, {
+  self:_fused_step(g, gi, prepare, lt._optim.adam, m, v, g.amsgrad and vmax or nil, steps, {
     lr = g.lr, beta1 = g.betas[1], beta2 = g.betas[2], eps = g.eps, weight_decay = g.weight_decay,
     amsgrad = g.amsgrad, maximize = g.maximize, decoupled_weight_decay = decoupled,
   })

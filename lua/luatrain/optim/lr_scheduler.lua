@@ -71,14 +71,19 @@ end
 
 local function is_integer(v) return math.type(v) == "integer" or (type(v) == "number" and v == math.floor(v) and v == v) end
 
-function LRScheduler:init(optimizer, last_epoch)
-  local fname = self.__name
-  check_optimizer(fname, optimizer)
+-- last_epoch as an integer: -1 (the default) starts a new schedule.
+local function check_last_epoch(fname, last_epoch)
   if last_epoch == nil then last_epoch = -1 end
   if not is_integer(last_epoch) or last_epoch < -1 then
     util.argerror(fname, 2, "last_epoch must be an integer >= -1, got %s", util.num(last_epoch))
   end
-  last_epoch = math.tointeger(last_epoch)
+  return math.tointeger(last_epoch)
+end
+
+function LRScheduler:init(optimizer, last_epoch)
+  local fname = self.__name
+  check_optimizer(fname, optimizer)
+  last_epoch = check_last_epoch(fname, last_epoch)
   for i, group in ipairs(optimizer.param_groups) do
     if last_epoch == -1 then
       if group.initial_lr == nil then group.initial_lr = group.lr end
@@ -112,6 +117,16 @@ local function current_lrs(self)
   for i, group in ipairs(self.optimizer.param_groups) do lrs[i] = group.lr end
   return lrs
 end
+
+-- lrs[i] * f for every i, in place; returns lrs. For the schedules that
+-- multiply every group's rate by one factor: scale(current_lrs(self), f) in
+-- the chainable form, scale(base_lrs(self), f) in the closed form.
+local function scale(lrs, f)
+  for i, lr in ipairs(lrs) do lrs[i] = lr * f end
+  return lrs
+end
+
+local function base_lrs(self) return util.copy(self.base_lrs) end
 
 -- step(): the next epoch; step(epoch): jump to `epoch` (PyTorch's deprecated
 -- form), using the closed form when the class has one.
@@ -178,7 +193,11 @@ end
 
 -- --- option helpers -------------------------------------------------------------------
 
-local function options(fname, opts, allowed)
+-- The checks every constructor starts with: argument 1 is an optimizer,
+-- argument 2 an options table holding only last_epoch and the names in
+-- `allowed`. Returns the options.
+local function options(fname, optimizer, opts, allowed)
+  check_optimizer(fname, optimizer)
   local set = {last_epoch = true}
   for _, k in ipairs(allowed) do set[k] = true end
   return util.check_opts(opts, fname, 2, set)
@@ -220,22 +239,17 @@ local StepLR = LRScheduler:extend("StepLR")
 M.StepLR = StepLR
 function StepLR:init(optimizer, opts)
   local F = "StepLR"
-  check_optimizer(F, optimizer)
-  local o = options(F, opts, {"step_size", "gamma"})
+  local o = options(F, optimizer, opts, {"step_size", "gamma"})
   self.step_size = opt_int(F, o, "step_size", nil, 1)
   self.gamma = opt_number(F, o, "gamma", 0.1)
   LRScheduler.init(self, optimizer, o.last_epoch)
 end
 function StepLR:get_lr()
   if self.last_epoch == 0 or self.last_epoch % self.step_size ~= 0 then return current_lrs(self) end
-  local lrs = current_lrs(self)
-  for i, lr in ipairs(lrs) do lrs[i] = lr * self.gamma end
-  return lrs
+  return scale(current_lrs(self), self.gamma)
 end
 function StepLR:closed_form_lr()
-  local lrs = {}
-  for i, b in ipairs(self.base_lrs) do lrs[i] = b * self.gamma ^ (self.last_epoch // self.step_size) end
-  return lrs
+  return scale(base_lrs(self), self.gamma ^ (self.last_epoch // self.step_size))
 end
 
 -- MultiStepLR: lr * gamma at each milestone (strictly increasing epochs).
@@ -260,8 +274,7 @@ end
 
 function MultiStepLR:init(optimizer, opts)
   local F = "MultiStepLR"
-  check_optimizer(F, optimizer)
-  local o = options(F, opts, {"milestones", "gamma"})
+  local o = options(F, optimizer, opts, {"milestones", "gamma"})
   if o.milestones == nil then util.argerror(F, 2, "missing required option 'milestones'") end
   self.milestones = check_milestones(F, o.milestones, "milestones")
   self.gamma = opt_number(F, o, "gamma", 0.1)
@@ -270,18 +283,14 @@ end
 function MultiStepLR:get_lr()
   local lrs = current_lrs(self)
   for _, m in ipairs(self.milestones) do
-    if m == self.last_epoch then
-      for i, lr in ipairs(lrs) do lrs[i] = lr * self.gamma end
-    end
+    if m == self.last_epoch then scale(lrs, self.gamma) end
   end
   return lrs
 end
 function MultiStepLR:closed_form_lr()
   local passed = 0
   for _, m in ipairs(self.milestones) do if m <= self.last_epoch then passed = passed + 1 end end
-  local lrs = {}
-  for i, b in ipairs(self.base_lrs) do lrs[i] = b * self.gamma ^ passed end
-  return lrs
+  return scale(base_lrs(self), self.gamma ^ passed)
 end
 
 -- ConstantLR: lr * factor until total_iters, then lr.
@@ -289,8 +298,7 @@ local ConstantLR = LRScheduler:extend("ConstantLR")
 M.ConstantLR = ConstantLR
 function ConstantLR:init(optimizer, opts)
   local F = "ConstantLR"
-  check_optimizer(F, optimizer)
-  local o = options(F, opts, {"factor", "total_iters"})
+  local o = options(F, optimizer, opts, {"factor", "total_iters"})
   self.factor = opt_number(F, o, "factor", 1.0 / 3)
   opt_range(F, "factor", self.factor, 0, 1)
   self.total_iters = opt_int(F, o, "total_iters", 5, 0)
@@ -299,17 +307,15 @@ end
 function ConstantLR:get_lr()
   local lrs = current_lrs(self)
   if self.last_epoch == 0 then
-    for i, lr in ipairs(lrs) do lrs[i] = lr * self.factor end
+    scale(lrs, self.factor)
   elseif self.last_epoch == self.total_iters then
-    for i, lr in ipairs(lrs) do lrs[i] = lr * (1.0 / self.factor) end
+    scale(lrs, 1.0 / self.factor)
   end
   return lrs
 end
 function ConstantLR:closed_form_lr()
-  local lrs = {}
   local f = self.factor + (self.last_epoch >= self.total_iters and (1 - self.factor) or 0)
-  for i, b in ipairs(self.base_lrs) do lrs[i] = b * f end
-  return lrs
+  return scale(base_lrs(self), f)
 end
 
 -- LinearLR: the factor goes linearly from start_factor to end_factor over
@@ -318,8 +324,7 @@ local LinearLR = LRScheduler:extend("LinearLR")
 M.LinearLR = LinearLR
 function LinearLR:init(optimizer, opts)
   local F = "LinearLR"
-  check_optimizer(F, optimizer)
-  local o = options(F, opts, {"start_factor", "end_factor", "total_iters"})
+  local o = options(F, optimizer, opts, {"start_factor", "end_factor", "total_iters"})
   self.start_factor = opt_number(F, o, "start_factor", 1.0 / 3)
   opt_range(F, "start_factor", self.start_factor, 0, 1, true)
   self.end_factor = opt_number(F, o, "end_factor", 1.0)
@@ -331,19 +336,17 @@ function LinearLR:get_lr()
   local lrs = current_lrs(self)
   local e, s, t = self.last_epoch, self.start_factor, self.total_iters
   if e == 0 then
-    for i, lr in ipairs(lrs) do lrs[i] = lr * s end
+    scale(lrs, s)
   elseif e <= t then
     local d = self.end_factor - s
-    for i, lr in ipairs(lrs) do lrs[i] = lr * (1.0 + d / (t * s + (e - 1) * d)) end
+    scale(lrs, 1.0 + d / (t * s + (e - 1) * d))
   end
   return lrs
 end
 function LinearLR:closed_form_lr()
-  local lrs = {}
   local f = self.start_factor + (self.end_factor - self.start_factor) * math.min(self.total_iters, self.last_epoch)
             / self.total_iters
-  for i, b in ipairs(self.base_lrs) do lrs[i] = b * f end
-  return lrs
+  return scale(base_lrs(self), f)
 end
 
 -- ExponentialLR: lr * gamma every epoch.
@@ -351,22 +354,17 @@ local ExponentialLR = LRScheduler:extend("ExponentialLR")
 M.ExponentialLR = ExponentialLR
 function ExponentialLR:init(optimizer, opts)
   local F = "ExponentialLR"
-  check_optimizer(F, optimizer)
-  local o = options(F, opts, {"gamma"})
+  local o = options(F, optimizer, opts, {"gamma"})
   self.gamma = opt_number(F, o, "gamma")
   LRScheduler.init(self, optimizer, o.last_epoch)
 end
 function ExponentialLR:get_lr()
   local lrs = current_lrs(self)
-  if self.last_epoch ~= 0 then
-    for i, lr in ipairs(lrs) do lrs[i] = lr * self.gamma end
-  end
+  if self.last_epoch ~= 0 then scale(lrs, self.gamma) end
   return lrs
 end
 function ExponentialLR:closed_form_lr()
-  local lrs = {}
-  for i, b in ipairs(self.base_lrs) do lrs[i] = b * self.gamma ^ self.last_epoch end
-  return lrs
+  return scale(base_lrs(self), self.gamma ^ self.last_epoch)
 end
 
 -- CosineAnnealingLR: half a cosine from the base rate to eta_min over T_max
@@ -375,8 +373,7 @@ local CosineAnnealingLR = LRScheduler:extend("CosineAnnealingLR")
 M.CosineAnnealingLR = CosineAnnealingLR
 function CosineAnnealingLR:init(optimizer, opts)
   local F = "CosineAnnealingLR"
-  check_optimizer(F, optimizer)
-  local o = options(F, opts, {"T_max", "eta_min"})
+  local o = options(F, optimizer, opts, {"T_max", "eta_min"})
   self.T_max = opt_int(F, o, "T_max", nil, 1)
   self.eta_min = opt_number(F, o, "eta_min", 0.0)
   LRScheduler.init(self, optimizer, o.last_epoch)
@@ -409,8 +406,7 @@ local PolynomialLR = LRScheduler:extend("PolynomialLR")
 M.PolynomialLR = PolynomialLR
 function PolynomialLR:init(optimizer, opts)
   local F = "PolynomialLR"
-  check_optimizer(F, optimizer)
-  local o = options(F, opts, {"total_iters", "power"})
+  local o = options(F, optimizer, opts, {"total_iters", "power"})
   self.total_iters = opt_int(F, o, "total_iters", 5, 1)
   self.power = opt_number(F, o, "power", 1.0)
   LRScheduler.init(self, optimizer, o.last_epoch)
@@ -419,16 +415,10 @@ function PolynomialLR:get_lr()
   local e, t = self.last_epoch, self.total_iters
   local lrs = current_lrs(self)
   if e == 0 or e > t then return lrs end
-  local f = ((1.0 - e / t) / (1.0 - (e - 1) / t)) ^ self.power
-  for i, lr in ipairs(lrs) do lrs[i] = lr * f end
-  return lrs
+  return scale(lrs, ((1.0 - e / t) / (1.0 - (e - 1) / t)) ^ self.power)
 end
 function PolynomialLR:closed_form_lr()
-  local lrs = {}
-  for i, b in ipairs(self.base_lrs) do
-    lrs[i] = b * (1.0 - math.min(self.total_iters, self.last_epoch) / self.total_iters) ^ self.power
-  end
-  return lrs
+  return scale(base_lrs(self), (1.0 - math.min(self.total_iters, self.last_epoch) / self.total_iters) ^ self.power)
 end
 
 -- LambdaLR: base_lr * lr_lambda(epoch); lr_lambda a function or one per group.
@@ -437,9 +427,8 @@ M.LambdaLR = LambdaLR
 LambdaLR._not_saved = {optimizer = true, lr_lambdas = true}
 function LambdaLR:init(optimizer, opts)
   local F = "LambdaLR"
-  check_optimizer(F, optimizer)
   if type(opts) == "function" then opts = {lr_lambda = opts} end
-  local o = options(F, opts, {"lr_lambda"})
+  local o = options(F, optimizer, opts, {"lr_lambda"})
   local f = o.lr_lambda
   local n = #optimizer.param_groups
   self.lr_lambdas = {}
@@ -491,8 +480,7 @@ local OneCycleLR = LRScheduler:extend("OneCycleLR")
 M.OneCycleLR = OneCycleLR
 function OneCycleLR:init(optimizer, opts)
   local F = "OneCycleLR"
-  check_optimizer(F, optimizer)
-  local o = options(F, opts, {"max_lr", "total_steps", "epochs", "steps_per_epoch", "pct_start", "anneal_strategy",
+  local o = options(F, optimizer, opts, {"max_lr", "total_steps", "epochs", "steps_per_epoch", "pct_start", "anneal_strategy",
                               "cycle_momentum", "base_momentum", "max_momentum", "div_factor", "final_div_factor",
                               "three_phase"})
   if o.max_lr == nil then util.argerror(F, 2, "missing required option 'max_lr'") end
@@ -604,8 +592,7 @@ local CosineAnnealingWarmRestarts = LRScheduler:extend("CosineAnnealingWarmResta
 M.CosineAnnealingWarmRestarts = CosineAnnealingWarmRestarts
 function CosineAnnealingWarmRestarts:init(optimizer, opts)
   local F = "CosineAnnealingWarmRestarts"
-  check_optimizer(F, optimizer)
-  local o = options(F, opts, {"T_0", "T_mult", "eta_min"})
+  local o = options(F, optimizer, opts, {"T_0", "T_mult", "eta_min"})
   self.T_0 = opt_int(F, o, "T_0", nil, 1)
   self.T_i = self.T_0
   self.T_mult = opt_int(F, o, "T_mult", 1, 1)
@@ -711,22 +698,18 @@ local SequentialLR = LRScheduler:extend("SequentialLR")
 M.SequentialLR = SequentialLR
 function SequentialLR:init(optimizer, opts)
   local F = "SequentialLR"
-  check_optimizer(F, optimizer)
-  local o = options(F, opts, {"schedulers", "milestones"})
+  local o = options(F, optimizer, opts, {"schedulers", "milestones"})
   check_schedulers(F, o.schedulers, optimizer, 2)
   local ms = check_milestones(F, o.milestones or {}, "milestones")
   if #ms ~= #o.schedulers - 1 then
     util.argerror(F, 2, "expected %d milestones (one fewer than the %d schedulers), got %d", #o.schedulers - 1,
                   #o.schedulers, #ms)
   end
-  local last_epoch = o.last_epoch or -1
-  if not is_integer(last_epoch) or last_epoch < -1 then
-    util.argerror(F, 2, "last_epoch must be an integer >= -1, got %s", util.num(last_epoch))
-  end
+  local last_epoch = check_last_epoch(F, o.last_epoch or -1)
   self._schedulers = {}
   for i, s in ipairs(o.schedulers) do self._schedulers[i] = s end
   self._milestones = ms
-  self.last_epoch = math.tointeger(last_epoch) + 1
+  self.last_epoch = last_epoch + 1
   self.optimizer = optimizer
   for _, group in ipairs(optimizer.param_groups) do group.lr = group.initial_lr end
   recursive_undo(self)

@@ -3,7 +3,8 @@
 -- and add_param_group, with PyTorch's semantics (torch.optim.Optimizer).
 -- The built-in algorithms (SGD, Adam, AdamW, RMSprop, Adadelta, Adagrad)
 -- subclass it and run their arithmetic in fused C kernels (lt._optim); this
--- file holds no arithmetic.
+-- file holds no arithmetic, only what they share: the step loop around a
+-- kernel call (_fused_step), step counting (_counted_state) and range checks.
 --
 -- Writing an optimizer in Lua (scripts/examples/lua_optimizer.lua is a
 -- complete, runnable one):
@@ -86,6 +87,15 @@ function Optimizer.check_number(fail, name, v, lo, hi, hi_open)
     else
       fail("invalid %s %s (expected %s <= %s %s %s)", name, num(v), num(lo), name, hi_open and "<" or "<=", num(hi))
     end
+  end
+end
+
+-- check_number(fail, name, group[name], 0) for each name in turn: for the
+-- hyper-parameters that must be finite numbers >= 0 (lr, eps, weight_decay).
+function Optimizer.check_nonnegative(fail, group, ...)
+  for i = 1, select("#", ...) do
+    local name = select(i, ...)
+    Optimizer.check_number(fail, name, group[name], 0)
   end
 end
 
@@ -219,6 +229,19 @@ function Optimizer:param_state(p)
   return s
 end
 
+-- The state of parameter p for the step being prepared, for optimizers that
+-- count steps: on p's first step, step = 0 and each state named in ... (e.g.
+-- "exp_avg") starts as zeros shaped like p; then step counts this one.
+function Optimizer:_counted_state(p, ...)
+  local st = self:param_state(p)
+  if st.step == nil then
+    st.step = 0
+    for i = 1, select("#", ...) do st[select(i, ...)] = lt.zeros_like(p) end
+  end
+  st.step = st.step + 1
+  return st
+end
+
 -- zero_grad{set_to_none = true}: drops the gradients (the default, as in
 -- PyTorch 2), or fills them with zeros in place when set_to_none = false.
 function Optimizer:zero_grad(opts)
@@ -259,7 +282,7 @@ end
 
 -- A shallow copy of p's state (false when it has none), taken before a
 -- step changes it, so a failed kernel call can put it back.
-function Optimizer:_snapshot(p)
+local function snapshot(self, p)
   local st = self.state[p]
   if st == nil then return false end
   local c = {}
@@ -267,16 +290,31 @@ function Optimizer:_snapshot(p)
   return c
 end
 
--- Runs a fused kernel (lt._optim.*). On failure (the kernel checks every
--- list before it writes anything) the state of params[k] goes back to
--- snaps[k], and the error says which optimizer, group and parameter it was
--- about: idx[k] is the position in the group of list entry k.
-function Optimizer:_run_kernel(gi, idx, params, snaps, f, ...)
-  local ok, err = pcall(f, ...)
-  if ok then return end
-  for k, p in ipairs(params) do
-    if snaps[k] ~= nil then self.state[p] = snaps[k] or nil end
+-- One step of group g (number gi) as one call of a fused kernel
+-- (lt._optim.*), the way every built-in optimizer steps. For each parameter
+-- with a gradient, in group order, prepare(p, n) creates or advances its
+-- state and puts what the kernel needs at position n of the caller's lists
+-- (n counts the parameters with a gradient); then kernel(params, grads, ...)
+-- runs, unless no parameter had a gradient. On failure (the kernel checks
+-- every list before it writes anything) each parameter's state goes back to
+-- what it was before prepare, and the error says which optimizer, group and
+-- parameter it was about.
+function Optimizer:_fused_step(g, gi, prepare, kernel, ...)
+  local params, grads, idx, snaps = {}, {}, {}, {}
+  local n = 0
+  for j, p in ipairs(g.params) do
+    local grad = util.get_grad(p)
+    if grad ~= nil then
+      n = n + 1
+      snaps[n] = snapshot(self, p)
+      params[n], grads[n], idx[n] = p, grad, j
+      prepare(p, n)
+    end
   end
+  if n == 0 then return end
+  local ok, err = pcall(kernel, params, grads, ...)
+  if ok then return end
+  for k, p in ipairs(params) do self.state[p] = snaps[k] or nil end
   err = tostring(err)
   local msg = err:match("bad argument #%d+ to '[%w_]+' %((.*)%)$") or err:match("[%w_]+: (.*)$") or err
   local k = tonumber(msg:match("%a+%[(%d+)%]"))

@@ -6,7 +6,6 @@
 -- number), square_avg, momentum_buffer (when momentum > 0) and grad_avg
 -- (when centered), tensors shaped like the parameter, starting at zero.
 local lt = require "luatrain.core"
-local util = require "luatrain.optim.util"
 local Optimizer = require "luatrain.optim.optimizer"
 
 local RMSprop = Optimizer:extend("RMSprop", {
@@ -14,11 +13,7 @@ local RMSprop = Optimizer:extend("RMSprop", {
 })
 
 function RMSprop:check_group(g, fail)
-  Optimizer.check_number(fail, "lr", g.lr, 0)
-  Optimizer.check_number(fail, "eps", g.eps, 0)
-  Optimizer.check_number(fail, "momentum", g.momentum, 0)
-  Optimizer.check_number(fail, "weight_decay", g.weight_decay, 0)
-  Optimizer.check_number(fail, "alpha", g.alpha, 0)
+  Optimizer.check_nonnegative(fail, g, "lr", "eps", "momentum", "weight_decay", "alpha")
 end
 
 function RMSprop:state_keys(g)
@@ -29,30 +24,15 @@ function RMSprop:state_keys(g)
 end
 
 function RMSprop:step_group(g, gi)
-  local params, grads, sq, ga, bufs, idx = {}, {}, {}, {}, {}, {}
+  local sq, ga, bufs = {}, {}, {}
   local mom = g.momentum > 0
-  local snaps = {}
-  local n = 0
-  for j, p in ipairs(g.params) do
-    local grad = util.get_grad(p)
-    if grad ~= nil then
-      local snap = self:_snapshot(p)
-      local st = self:param_state(p)
-      if st.step == nil then
-        st.step = 0
-        st.square_avg = lt.zeros_like(p)
-      end
-      if mom and st.momentum_buffer == nil then st.momentum_buffer = lt.zeros_like(p) end
-      if g.centered and st.grad_avg == nil then st.grad_avg = lt.zeros_like(p) end
-      st.step = st.step + 1
-      n = n + 1
-      snaps[n] = snap
-      params[n], grads[n], idx[n] = p, grad, j
-      sq[n], ga[n], bufs[n] = st.square_avg, st.grad_avg, st.momentum_buffer
-    end
+  local function prepare(p, n)
+    local st = self:_counted_state(p, "square_avg")
+    if mom and st.momentum_buffer == nil then st.momentum_buffer = lt.zeros_like(p) end
+    if g.centered and st.grad_avg == nil then st.grad_avg = lt.zeros_like(p) end
+    sq[n], ga[n], bufs[n] = st.square_avg, st.grad_avg, st.momentum_buffer
   end
-  if n == 0 then return end
-  self:_run_kernel(gi, idx, params, snaps, lt._optim.rmsprop, params, grads, sq, g.centered and ga or nil, mom and bufs or nil, {
+  self:_fused_step(g, gi, prepare, lt._optim.rmsprop, sq, g.centered and ga or nil, mom and bufs or nil, {
     lr = g.lr, alpha = g.alpha, eps = g.eps, weight_decay = g.weight_decay, momentum = g.momentum,
     centered = g.centered, maximize = g.maximize,
   })

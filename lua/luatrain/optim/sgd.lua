@@ -15,9 +15,7 @@ local SGD = Optimizer:extend("SGD", {
 })
 
 function SGD:check_group(g, fail)
-  Optimizer.check_number(fail, "lr", g.lr, 0)
-  Optimizer.check_number(fail, "momentum", g.momentum, 0)
-  Optimizer.check_number(fail, "weight_decay", g.weight_decay, 0)
+  Optimizer.check_nonnegative(fail, g, "lr", "momentum", "weight_decay")
   if g.dampening ~= g.dampening or math.abs(g.dampening) == math.huge then
     fail("invalid dampening %s (expected a finite number)", util.num(g.dampening))
   end
@@ -33,31 +31,20 @@ function SGD:state_keys(g)
 end
 
 function SGD:step_group(g, gi)
-  local params, grads, bufs, fresh, idx = {}, {}, {}, {}, {}
+  local bufs, fresh = {}, {}
   local mom = g.momentum ~= 0
-  local snaps = {}
-  local n = 0
-  for j, p in ipairs(g.params) do
-    local grad = util.get_grad(p)
-    if grad ~= nil then
-      local snap = self:_snapshot(p)
-      n = n + 1
-      snaps[n] = snap
-      params[n], grads[n], idx[n] = p, grad, j
-      if mom then
-        local st = self:param_state(p)
-        local buf = st.momentum_buffer
-        fresh[n] = buf == nil
-        if buf == nil then
-          buf = lt.empty_like(p)
-          st.momentum_buffer = buf
-        end
-        bufs[n] = buf
-      end
+  local function prepare(p, n)
+    if not mom then return end
+    local st = self:param_state(p)
+    local buf = st.momentum_buffer
+    fresh[n] = buf == nil
+    if buf == nil then
+      buf = lt.empty_like(p)
+      st.momentum_buffer = buf
     end
+    bufs[n] = buf
   end
-  if n == 0 then return end
-  self:_run_kernel(gi, idx, params, snaps, lt._optim.sgd, params, grads, mom and bufs or nil, mom and fresh or nil, {
+  self:_fused_step(g, gi, prepare, lt._optim.sgd, mom and bufs or nil, mom and fresh or nil, {
     lr = g.lr, momentum = g.momentum, dampening = g.dampening, weight_decay = g.weight_decay,
     nesterov = g.nesterov, maximize = g.maximize,
   })

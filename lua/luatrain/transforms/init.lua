@@ -35,28 +35,11 @@
 -- adjust_contrast, crop_flip_normalize. Crop offsets count the rows and
 -- columns skipped (0-based, as torchvision's F.crop).
 local D = require("luatrain.core")._data
+local argcheck = require "luatrain.argcheck"
 
 local M = {}
 
-local function fail(fname, n, msg)
-  error(string.format("bad argument #%d to '%s' (%s)", n, fname, msg), 0)
-end
-
-local function keys_of(allowed)
-  local names = {}
-  for k in pairs(allowed) do names[#names + 1] = k end
-  table.sort(names)
-  return table.concat(names, ", ")
-end
-
-local function check_opts(opts, n, fname, allowed)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then fail(fname, n, "expected an options table, got " .. type(opts)) end
-  for k in pairs(opts) do
-    if not allowed[k] then fail(fname, n, string.format("unknown option '%s' (valid: %s)", tostring(k), keys_of(allowed))) end
-  end
-  return opts
-end
+local fail, check_opts = argcheck.fail, argcheck.check_opts
 
 local MAX_SIZE = 1 << 20 -- sizes and paddings beyond this are surely mistakes
 
