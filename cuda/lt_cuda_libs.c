@@ -15,6 +15,14 @@
 #define LT_STR2(x) #x
 #define LT_STR(x) LT_STR2(x)
 
+/* The folders CMake found the libraries in at build time, when it did. */
+#ifndef LT_CUDA_LIB_DIR
+#define LT_CUDA_LIB_DIR NULL
+#endif
+#ifndef LT_CUDNN_LIB_DIR
+#define LT_CUDNN_LIB_DIR NULL
+#endif
+
 static void *open_lib(const char *soname, const char *build_dir, char *why, size_t len) {
   void *h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
   if (h) return h;
@@ -44,6 +52,14 @@ static bool resolve(void *lib, void **slots, const char *const *names, int n, ch
   return true;
 }
 
+/* Opens library `soname` and fills its table of n functions from their
+ * names; false (with the reason in `why`) if either fails. */
+static bool load_table(const char *soname, const char *build_dir, void **table, const char *const *names, int n,
+                       char *why, size_t len) {
+  void *lib = open_lib(soname, build_dir, why, len);
+  return lib && resolve(lib, table, names, n, why, len);
+}
+
 /* --- cuBLAS ------------------------------------------------------------------------------------------ */
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 static lt_cublas_api blas;
@@ -56,14 +72,8 @@ static void load_blas(void) {
                                       "cublasSetWorkspace_v2", "cublasSetPointerMode_v2",
                                       "cublasGemmStridedBatchedEx"};
   _Static_assert(sizeof(lt_cublas_api) == sizeof names / sizeof names[0] * sizeof(void *), "cuBLAS table size");
-#ifdef LT_CUDA_LIB_DIR
-  const char *dir = LT_CUDA_LIB_DIR;
-#else
-  const char *dir = NULL;
-#endif
-  void *lib = open_lib(CUBLAS_SONAME, dir, blas_why, sizeof blas_why);
-  if (!lib) return;
-  blas_ok = resolve(lib, (void **)&blas, names, (int)(sizeof names / sizeof names[0]), blas_why, sizeof blas_why);
+  blas_ok = load_table(CUBLAS_SONAME, LT_CUDA_LIB_DIR, (void **)&blas, names, (int)(sizeof names / sizeof names[0]),
+                       blas_why, sizeof blas_why);
 }
 
 lt_status lt_cuda_cublas_api(const lt_cublas_api **out) {
@@ -93,14 +103,9 @@ static void load_dnn(void) {
     "cudnnFindConvolutionBackwardDataAlgorithmEx", "cudnnFindConvolutionBackwardFilterAlgorithmEx",
     "cudnnConvolutionForward", "cudnnConvolutionBackwardData", "cudnnConvolutionBackwardFilter"};
   _Static_assert(sizeof(lt_cudnn_api) == sizeof names / sizeof names[0] * sizeof(void *), "cuDNN table size");
-#ifdef LT_CUDNN_LIB_DIR
-  const char *dir = LT_CUDNN_LIB_DIR;
-#else
-  const char *dir = NULL;
-#endif
-  void *lib = open_lib(CUDNN_SONAME, dir, dnn_why, sizeof dnn_why);
-  if (!lib) return;
-  if (!resolve(lib, (void **)&dnn, names, (int)(sizeof names / sizeof names[0]), dnn_why, sizeof dnn_why)) return;
+  if (!load_table(CUDNN_SONAME, LT_CUDNN_LIB_DIR, (void **)&dnn, names, (int)(sizeof names / sizeof names[0]),
+                  dnn_why, sizeof dnn_why))
+    return;
   size_t v = dnn.cudnnGetVersion();
   if (v / 10000 != CUDNN_MAJOR) {
     snprintf(dnn_why, sizeof dnn_why, "it is version %zu.%zu, luatrain was built for cuDNN %d", v / 10000,

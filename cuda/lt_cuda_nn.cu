@@ -590,43 +590,29 @@ extern "C" lt_status lt_cuda_adaptive_avg_pool_backward_k(lt_cuda_ctx *c, const 
 }
 
 /* --- softmax ----------------------------------------------------------------------------------------------------------- */
-template <typename A> __device__ __forceinline__ A warp_max_nan(A v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) {
-    A u = __shfl_xor_sync(0xffffffffu, v, o);
-    if (u > v || u != u) v = u;
-  }
-  return v;
-}
-template <typename A> __device__ __forceinline__ A warp_sum_t(A v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
+/* The reductions of a row: max (NaN wins) and sum, each with the value
+ * its block-level combination starts from. */
+template <typename A> struct MaxNaN {
+  static __device__ __forceinline__ A start() { return A(-INFINITY); }
+  static __device__ __forceinline__ A f(A a, A b) { return b > a || b != b ? b : a; }
+};
+template <typename A> struct Sum {
+  static __device__ __forceinline__ A start() { return A(0); }
+  static __device__ __forceinline__ A f(A a, A b) { return a + b; }
+};
 
-/* Max (NaN wins) and sum over a group of `g` threads (a warp, or the block
- * when g > 32); every thread of the group gets the result. */
-template <typename A> __device__ __forceinline__ A group_max(A v, int g, A *sm) {
-  v = warp_max_nan(v);
+/* Op over a group of `g` threads (a warp, or the block when g > 32); every
+ * thread of the group gets the result. */
+template <template <typename> class Op, typename A> __device__ __forceinline__ A group_reduce(A v, int g, A *sm) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = Op<A>::f(v, __shfl_xor_sync(0xffffffffu, v, o));
   if (g <= 32) return v;
   int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
   __syncthreads();
   if (lane == 0) sm[w] = v;
   __syncthreads();
-  A r = sm[0];
-  for (int i = 1; i < nw; i++)
-    if (sm[i] > r || sm[i] != sm[i]) r = sm[i];
-  return r;
-}
-template <typename A> __device__ __forceinline__ A group_sum(A v, int g, A *sm) {
-  v = warp_sum_t(v);
-  if (g <= 32) return v;
-  int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
-  __syncthreads();
-  if (lane == 0) sm[w] = v;
-  __syncthreads();
-  A r = 0;
-  for (int i = 0; i < nw; i++) r += sm[i];
+  A r = Op<A>::start();
+  for (int i = 0; i < nw; i++) r = Op<A>::f(r, sm[i]);
   return r;
 }
 
@@ -652,12 +638,12 @@ __global__ void softmax_rows_k(T *y, const T *x, int64_t rows, int64_t n, bool l
         A v = ld_c(xr[k]);
         if (v > mx || v != v) mx = v;
       }
-    mx = group_max(mx, g, sm);
+    mx = group_reduce<MaxNaN>(mx, g, sm);
     if (isinf(mx) && mx < 0) mx = 0; /* an all -inf row gives NaN below, as PyTorch */
     A s = 0;
     if (live)
       for (int64_t k = lane; k < n; k += g) s += m_exp(ld_c(xr[k]) - mx);
-    s = group_sum(s, g, sm);
+    s = group_reduce<Sum>(s, g, sm);
     if (live) {
       T *yr = y + row * n;
       if (log) {
@@ -709,7 +695,7 @@ __global__ void softmax_bwd_rows_k(T *gx, const T *gy, const T *y, int64_t rows,
     A s = 0;
     if (live)
       for (int64_t k = lane; k < n; k += g) s += log ? ld_c(gy[off + k]) : ld_c(gy[off + k]) * ld_c(y[off + k]);
-    s = group_sum(s, g, sm);
+    s = group_reduce<Sum>(s, g, sm);
     if (live)
       for (int64_t k = lane; k < n; k += g) {
         A gv = ld_c(gy[off + k]), yv = ld_c(y[off + k]);

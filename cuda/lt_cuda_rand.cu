@@ -10,13 +10,12 @@
 #include "lt_cuda_common.cuh"
 #include "lt_cuda_philox.h"
 
-/* out: contiguous, dtype odt; normal: a + b*z, uniform: a + (b-a)*u */
-__global__ void rand_k(char *out, lt_dtype odt, int64_t n, uint64_t seed, uint64_t first, bool normal, double a,
-                       double b) {
+/* The walk of a fill of n elements: a grid-stride loop in which a thread
+ * draws Philox block first + blk and calls put(i, w, j) for its elements
+ * i = 4*blk + j < n, each to use word j of the block w. */
+template <typename Put>
+__device__ __forceinline__ void for_each_word(int64_t n, uint64_t seed, uint64_t first, Put put) {
   const int64_t nblocks = (n + 3) / 4;
-  const size_t es = dtype_size(odt);
-  const double width = __dsub_rn(b, a);
-  const float af = (float)a, wf = (float)width;
   for (int64_t blk = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; blk < nblocks;
        blk += (int64_t)gridDim.x * blockDim.x) {
     lt_philox4 w = lt_philox_block4(seed, first + (uint64_t)blk);
@@ -24,37 +23,40 @@ __global__ void rand_k(char *out, lt_dtype odt, int64_t n, uint64_t seed, uint64
     for (int j = 0; j < 4; j++) {
       int64_t i = blk * 4 + j;
       if (i >= n) break;
-      char *o = out + i * (int64_t)es;
-      if (normal) {
-        st_f64(o, odt, __dadd_rn(a, __dmul_rn(b, lt_philox_normal4(&w, j))));
-      } else if (odt == LT_FLOAT32) {
-        *(float *)o = __fadd_rn(af, __fmul_rn(wf, lt_philox_u01f(w.w[j])));
-      } else {
-        st_f64(o, odt, __dadd_rn(a, __dmul_rn(width, lt_philox_u01d(w.w[j]))));
-      }
+      put(i, w, j);
     }
   }
+}
+
+/* out: contiguous, dtype odt; normal: a + b*z, uniform: a + (b-a)*u */
+__global__ void rand_k(char *out, lt_dtype odt, int64_t n, uint64_t seed, uint64_t first, bool normal, double a,
+                       double b) {
+  const size_t es = dtype_size(odt);
+  const double width = __dsub_rn(b, a);
+  const float af = (float)a, wf = (float)width;
+  for_each_word(n, seed, first, [=](int64_t i, const lt_philox4 &w, int j) {
+    char *o = out + i * (int64_t)es;
+    if (normal) {
+      st_f64(o, odt, __dadd_rn(a, __dmul_rn(b, lt_philox_normal4(&w, j))));
+    } else if (odt == LT_FLOAT32) {
+      *(float *)o = __fadd_rn(af, __fmul_rn(wf, lt_philox_u01f(w.w[j])));
+    } else {
+      st_f64(o, odt, __dadd_rn(a, __dmul_rn(width, lt_philox_u01d(w.w[j]))));
+    }
+  });
 }
 
 /* mask[i] = u_i >= p ? 1/(1-p) : 0, u as lt_philox.h defines it for the
  * mask's dtype (float64: 32-bit uniform in double; otherwise float32's). */
 __global__ void dropout_k(char *mask, lt_dtype odt, int64_t n, uint64_t seed, uint64_t first, double p, double scale) {
-  const int64_t nblocks = (n + 3) / 4;
   const size_t es = dtype_size(odt);
   const float pf = (float)p, sf = (float)scale;
-  for (int64_t blk = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; blk < nblocks;
-       blk += (int64_t)gridDim.x * blockDim.x) {
-    lt_philox4 w = lt_philox_block4(seed, first + (uint64_t)blk);
-#pragma unroll
-    for (int j = 0; j < 4; j++) {
-      int64_t i = blk * 4 + j;
-      if (i >= n) break;
-      char *o = mask + i * (int64_t)es;
-      if (odt == LT_FLOAT64) *(double *)o = lt_philox_u01d(w.w[j]) >= p ? scale : 0.0;
-      else if (odt == LT_FLOAT32) *(float *)o = lt_philox_u01f(w.w[j]) >= pf ? sf : 0.0f;
-      else st_f64(o, odt, lt_philox_u01f(w.w[j]) >= pf ? (double)sf : 0.0);
-    }
-  }
+  for_each_word(n, seed, first, [=](int64_t i, const lt_philox4 &w, int j) {
+    char *o = mask + i * (int64_t)es;
+    if (odt == LT_FLOAT64) *(double *)o = lt_philox_u01d(w.w[j]) >= p ? scale : 0.0;
+    else if (odt == LT_FLOAT32) *(float *)o = lt_philox_u01f(w.w[j]) >= pf ? sf : 0.0f;
+    else st_f64(o, odt, lt_philox_u01f(w.w[j]) >= pf ? (double)sf : 0.0);
+  });
 }
 
 static int64_t numel_of(const lt_cuda_tensor *t) {

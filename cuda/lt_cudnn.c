@@ -159,63 +159,79 @@ static void search_workspace(lt_cuda_ctx *c, void **ws, size_t *bytes) {
  * and the output, in cuDNN's argument order. */
 typedef struct { const void *a, *b; void *out; } operands;
 
+/* One result of a search, whatever the direction: cuDNN has a perf type per
+ * direction, all with these fields. */
+typedef struct {
+  int algo;
+  cudnnStatus_t status;
+  size_t memory;
+  cudnnMathType_t math;
+} candidate;
+
+#define MAX_CANDIDATES 32
+
+/* cuDNN's timed search for the plan's direction, into cand (fastest
+ * first, *got of them); *call names the search for messages. */
+static cudnnStatus_t search(cudnnHandle_t h, const conv_plan *p, const operands *o, void *ws, size_t ws_bytes,
+                            candidate *cand, int *got, const char **call) {
+  int max = 0;
+  cudnnStatus_t s;
+  *got = 0;
+  if (p->key.dir == DIR_FWD) {
+    *call = "cudnnFindConvolutionForwardAlgorithmEx";
+    cudnnConvolutionFwdAlgoPerf_t perf[MAX_CANDIDATES];
+    s = dnn->cudnnGetConvolutionForwardAlgorithmMaxCount(h, &max);
+    if (max > MAX_CANDIDATES) max = MAX_CANDIDATES;
+    if (s == CUDNN_STATUS_SUCCESS)
+      s = dnn->cudnnFindConvolutionForwardAlgorithmEx(h, p->xd, o->a, p->wd, o->b, p->cd, p->yd, o->out, max, got, perf,
+                                                 ws, ws_bytes);
+    for (int i = 0; s == CUDNN_STATUS_SUCCESS && i < *got; i++)
+      cand[i] = (candidate){(int)perf[i].algo, perf[i].status, perf[i].memory, perf[i].mathType};
+  } else if (p->key.dir == DIR_BWD_DATA) {
+    *call = "cudnnFindConvolutionBackwardDataAlgorithmEx";
+    cudnnConvolutionBwdDataAlgoPerf_t perf[MAX_CANDIDATES];
+    s = dnn->cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &max);
+    if (max > MAX_CANDIDATES) max = MAX_CANDIDATES;
+    if (s == CUDNN_STATUS_SUCCESS)
+      s = dnn->cudnnFindConvolutionBackwardDataAlgorithmEx(h, p->wd, o->a, p->yd, o->b, p->cd, p->xd, o->out, max, got,
+                                                      perf, ws, ws_bytes);
+    for (int i = 0; s == CUDNN_STATUS_SUCCESS && i < *got; i++)
+      cand[i] = (candidate){(int)perf[i].algo, perf[i].status, perf[i].memory, perf[i].mathType};
+  } else {
+    *call = "cudnnFindConvolutionBackwardFilterAlgorithmEx";
+    cudnnConvolutionBwdFilterAlgoPerf_t perf[MAX_CANDIDATES];
+    s = dnn->cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, &max);
+    if (max > MAX_CANDIDATES) max = MAX_CANDIDATES;
+    if (s == CUDNN_STATUS_SUCCESS)
+      s = dnn->cudnnFindConvolutionBackwardFilterAlgorithmEx(h, p->xd, o->a, p->yd, o->b, p->cd, p->wd, o->out, max, got,
+                                                        perf, ws, ws_bytes);
+    for (int i = 0; s == CUDNN_STATUS_SUCCESS && i < *got; i++)
+      cand[i] = (candidate){(int)perf[i].algo, perf[i].status, perf[i].memory, perf[i].mathType};
+  }
+  return s;
+}
+
+/* Picks the fastest candidate that ran, fits the search's workspace and
+ * uses an allowed math mode. */
 static lt_status find_algo(lt_cuda_ctx *c, cudnnHandle_t h, conv_plan *p, const operands *o) {
   LT_CUDNN_CHECK(dnn->cudnnSetConvolutionMathType(p->cd, search_math(&p->key)));
   void *ws = NULL;
   size_t ws_bytes = 0;
   search_workspace(c, &ws, &ws_bytes);
-  int max = 0, got = 0;
-  cudnnStatus_t s;
+  candidate cand[MAX_CANDIDATES];
+  int got = 0;
+  const char *call = NULL;
+  cudnnStatus_t s = search(h, p, o, ws, ws_bytes, cand, &got, &call);
   lt_status st = LT_OK;
   bool picked = false;
-  if (p->key.dir == DIR_FWD) {
-    s = dnn->cudnnGetConvolutionForwardAlgorithmMaxCount(h, &max);
-    cudnnConvolutionFwdAlgoPerf_t perf[32];
-    if (max > 32) max = 32;
-    if (s == CUDNN_STATUS_SUCCESS)
-      s = dnn->cudnnFindConvolutionForwardAlgorithmEx(h, p->xd, o->a, p->wd, o->b, p->cd, p->yd, o->out, max, &got, perf,
-                                                 ws, ws_bytes);
-    for (int i = 0; s == CUDNN_STATUS_SUCCESS && i < got && !picked; i++)
-      if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= ws_bytes && math_ok(&p->key, perf[i].mathType)) {
-        p->algo = perf[i].algo;
-        p->ws_bytes = perf[i].memory;
-        p->math = perf[i].mathType;
-        picked = true;
-      }
-    if (s != CUDNN_STATUS_SUCCESS) st = lt_cudnn_fail(s, "cudnnFindConvolutionForwardAlgorithmEx", __FILE__, __LINE__);
-  } else if (p->key.dir == DIR_BWD_DATA) {
-    s = dnn->cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &max);
-    cudnnConvolutionBwdDataAlgoPerf_t perf[32];
-    if (max > 32) max = 32;
-    if (s == CUDNN_STATUS_SUCCESS)
-      s = dnn->cudnnFindConvolutionBackwardDataAlgorithmEx(h, p->wd, o->a, p->yd, o->b, p->cd, p->xd, o->out, max, &got,
-                                                      perf, ws, ws_bytes);
-    for (int i = 0; s == CUDNN_STATUS_SUCCESS && i < got && !picked; i++)
-      if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= ws_bytes && math_ok(&p->key, perf[i].mathType)) {
-        p->algo = perf[i].algo;
-        p->ws_bytes = perf[i].memory;
-        p->math = perf[i].mathType;
-        picked = true;
-      }
-    if (s != CUDNN_STATUS_SUCCESS)
-      st = lt_cudnn_fail(s, "cudnnFindConvolutionBackwardDataAlgorithmEx", __FILE__, __LINE__);
-  } else {
-    s = dnn->cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, &max);
-    cudnnConvolutionBwdFilterAlgoPerf_t perf[32];
-    if (max > 32) max = 32;
-    if (s == CUDNN_STATUS_SUCCESS)
-      s = dnn->cudnnFindConvolutionBackwardFilterAlgorithmEx(h, p->xd, o->a, p->yd, o->b, p->cd, p->wd, o->out, max, &got,
-                                                        perf, ws, ws_bytes);
-    for (int i = 0; s == CUDNN_STATUS_SUCCESS && i < got && !picked; i++)
-      if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= ws_bytes && math_ok(&p->key, perf[i].mathType)) {
-        p->algo = perf[i].algo;
-        p->ws_bytes = perf[i].memory;
-        p->math = perf[i].mathType;
-        picked = true;
-      }
-    if (s != CUDNN_STATUS_SUCCESS)
-      st = lt_cudnn_fail(s, "cudnnFindConvolutionBackwardFilterAlgorithmEx", __FILE__, __LINE__);
-  }
+  for (int i = 0; s == CUDNN_STATUS_SUCCESS && i < got && !picked; i++)
+    if (cand[i].status == CUDNN_STATUS_SUCCESS && cand[i].memory <= ws_bytes && math_ok(&p->key, cand[i].math)) {
+      p->algo = cand[i].algo;
+      p->ws_bytes = cand[i].memory;
+      p->math = cand[i].math;
+      picked = true;
+    }
+  if (s != CUDNN_STATUS_SUCCESS) st = lt_cudnn_fail(s, call, __FILE__, __LINE__);
   lt_cuda_free_async(c, ws);
   if (st == LT_OK && !picked)
     st = lt_error_set(LT_ERR_RUNTIME, 0, "conv2d on cuda: cuDNN found no algorithm for this %s convolution within a "
@@ -313,6 +329,18 @@ static lt_status run_plan(lt_cuda_ctx *c, cudnnHandle_t h, conv_plan *p, const o
   return st;
 }
 
+/* One direction of a convolution: the cached plan for this geometry
+ * (searched for on first use), then the run. x, w, y are the convolution's
+ * input, weight and output geometry; o the direction's operands. */
+static lt_status convolve(lt_cuda_ctx *c, cudnnHandle_t h, int dir, const lt_tensor *x, const lt_tensor *w,
+                          const lt_tensor *y, const lt_conv2d_params *prm, int wfmt, operands o) {
+  conv_key k;
+  fill_key(&k, c->device, dir, x, w, y, prm, wfmt);
+  conv_plan *plan = NULL;
+  LT_TRY(get_plan(c, h, &k, &o, &plan));
+  return run_plan(c, h, plan, &o);
+}
+
 static lt_status fill_zero(lt_cuda_ctx *c, lt_tensor *t) {
   unsigned char zero[8] = {0};
   lt_cuda_tensor v = lt_cuda_view(t);
@@ -340,12 +368,8 @@ lt_status lt_cuda_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tens
     LT_TRY(check_weight(w, &fmt));
     cudnnHandle_t h;
     LT_TRY(lt_cuda_get_cudnn(c, &h));
-    conv_key k;
-    fill_key(&k, c->device, DIR_FWD, x, w, y, p, fmt);
-    operands o = {lt_tensor_data(x), lt_tensor_data(w), lt_tensor_data(y)};
-    conv_plan *plan;
-    LT_TRY(get_plan(c, h, &k, &o, &plan));
-    LT_TRY(run_plan(c, h, plan, &o));
+    LT_TRY(convolve(c, h, DIR_FWD, x, w, y, p, fmt,
+                    (operands){lt_tensor_data(x), lt_tensor_data(w), lt_tensor_data(y)}));
   }
   if (b) {
     lt_cuda_tensor yv = lt_cuda_view(y), bv = lt_cuda_view(b);
@@ -377,23 +401,14 @@ lt_status lt_cuda_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, c
   LT_TRY(check_weight(w, &fmt));
   cudnnHandle_t h;
   LT_TRY(lt_cuda_get_cudnn(c, &h));
-  if (gx) {
-    conv_key k;
-    fill_key(&k, c->device, DIR_BWD_DATA, gx, w, gy, p, fmt);
-    operands o = {lt_tensor_data(w), lt_tensor_data(gy), lt_tensor_data(gx)};
-    conv_plan *plan;
-    LT_TRY(get_plan(c, h, &k, &o, &plan));
-    LT_TRY(run_plan(c, h, plan, &o));
-  }
+  if (gx)
+    LT_TRY(convolve(c, h, DIR_BWD_DATA, gx, w, gy, p, fmt,
+                    (operands){lt_tensor_data(w), lt_tensor_data(gy), lt_tensor_data(gx)}));
   if (gw) {
     int gfmt;
     LT_TRY(check_weight(gw, &gfmt));
-    conv_key k;
-    fill_key(&k, c->device, DIR_BWD_FILTER, x, gw, gy, p, gfmt);
-    operands o = {lt_tensor_data(x), lt_tensor_data(gy), lt_tensor_data(gw)};
-    conv_plan *plan;
-    LT_TRY(get_plan(c, h, &k, &o, &plan));
-    LT_TRY(run_plan(c, h, plan, &o));
+    LT_TRY(convolve(c, h, DIR_BWD_FILTER, x, gw, gy, p, gfmt,
+                    (operands){lt_tensor_data(x), lt_tensor_data(gy), lt_tensor_data(gw)}));
   }
   return LT_OK;
 }

@@ -7,6 +7,26 @@
 
 #include "lt_ag_internal.h"
 
+/* A dim as the nodes keep it: -1 counts from the end (a 0-d tensor has one
+ * position). */
+static int wrapped_dim(int dim, int ndim) { return dim < 0 ? dim + (ndim ? ndim : 1) : dim; }
+
+/* A node of an indexing op whose first input is the indexed tensor in[0]:
+ * saved[0] the index; ints[0] the dim, ints[1] the index base, ints[2] the
+ * kind of op (fn's comment lists them). */
+static lt_status record_indexed(const char *name, lt_backward_fn fn, int n_in, lt_tensor *const *in, lt_tensor *idx,
+                                int dim, int64_t base, int kind, lt_tensor *out) {
+  lt_node *n;
+  LT_TRY(lt_ag_node_new(name, fn, n_in, in, 1, &n));
+  n->ints[0] = wrapped_dim(dim, in[0]->ndim);
+  n->ints[1] = base;
+  n->ints[2] = kind;
+  lt_status st = lt_ag_save(n, idx);
+  if (st == LT_OK) lt_ag_set_output(n, out, 0);
+  lt_node_release(n);
+  return st;
+}
+
 /* --- cat, stack ------------------------------------------------------------------------- */
 
 /* ints[0]: the (wrapped) dim of the output */
@@ -83,31 +103,26 @@ static lt_status select_backward(lt_node *n, lt_tensor *const *go, lt_tensor **g
 
 static lt_status record_select(const char *name, lt_tensor *x, lt_tensor *idx, int dim, int64_t base, int kind,
                                lt_tensor *out) {
-  lt_node *n;
-  LT_TRY(lt_ag_node_new(name, select_backward, 1, &x, 1, &n));
-  n->ints[0] = dim < 0 ? dim + (x->ndim ? x->ndim : 1) : dim;
-  n->ints[1] = base;
-  n->ints[2] = kind;
-  lt_status st = lt_ag_save(n, idx);
-  if (st == LT_OK) lt_ag_set_output(n, out, 0);
-  lt_node_release(n);
+  return record_indexed(name, select_backward, 1, &x, idx, dim, base, kind, out);
+}
+
+/* index_select and gather: the op (lt_op_*_base), then the node when x
+ * needs a gradient. */
+static lt_status select_op(lt_status (*op)(lt_tensor *, int, lt_tensor *, int64_t, lt_tensor **), const char *name,
+                           int kind, lt_tensor *x, int dim, lt_tensor *index, int64_t base, lt_tensor **out) {
+  LT_TRY(op(x, dim, index, base, out));
+  if (!lt_ag_needs_grad(1, &x) || !lt_dtype_is_floating((*out)->dtype)) return LT_OK;
+  lt_status st = record_select(name, x, index, dim, base, kind, *out);
+  if (st != LT_OK) { lt_tensor_release(*out); *out = NULL; }
   return st;
 }
 
 lt_status lt_ag_index_select(lt_tensor *x, int dim, lt_tensor *index, int64_t base, lt_tensor **out) {
-  LT_TRY(lt_op_index_select_base(x, dim, index, base, out));
-  if (!lt_ag_needs_grad(1, &x) || !lt_dtype_is_floating((*out)->dtype)) return LT_OK;
-  lt_status st = record_select("IndexSelectBackward", x, index, dim, base, 0, *out);
-  if (st != LT_OK) { lt_tensor_release(*out); *out = NULL; }
-  return st;
+  return select_op(lt_op_index_select_base, "IndexSelectBackward", 0, x, dim, index, base, out);
 }
 
 lt_status lt_ag_gather(lt_tensor *x, int dim, lt_tensor *index, int64_t base, lt_tensor **out) {
-  LT_TRY(lt_op_gather_base(x, dim, index, base, out));
-  if (!lt_ag_needs_grad(1, &x) || !lt_dtype_is_floating((*out)->dtype)) return LT_OK;
-  lt_status st = record_select("GatherBackward", x, index, dim, base, 1, *out);
-  if (st != LT_OK) { lt_tensor_release(*out); *out = NULL; }
-  return st;
+  return select_op(lt_op_gather_base, "GatherBackward", 1, x, dim, index, base, out);
 }
 
 /* sort and topk: the values' gradient goes back through the indices */
@@ -152,7 +167,7 @@ lt_status lt_ag_cumsum(lt_tensor *x, int dim, lt_tensor **out) {
   lt_node *n;
   lt_status st = lt_ag_record1("CumsumBackward", cumsum_backward, x, *out, &n);
   if (st != LT_OK) { lt_tensor_release(*out); *out = NULL; return st; }
-  if (n) n->ints[0] = dim < 0 ? dim + (x->ndim ? x->ndim : 1) : dim;
+  if (n) n->ints[0] = wrapped_dim(dim, x->ndim);
   return LT_OK;
 }
 
@@ -205,15 +220,7 @@ static lt_status scatter_record(int kind, const char *name, lt_tensor *x, int di
     return LT_OK;
   }
   lt_tensor *in[2] = {x, src};
-  lt_node *n;
-  LT_TRY(lt_ag_node_new(name, scatter_backward, 2, in, 1, &n));
-  n->ints[0] = dim < 0 ? dim + (x->ndim ? x->ndim : 1) : dim;
-  n->ints[1] = base;
-  n->ints[2] = kind;
-  lt_status st = lt_ag_save(n, index);
-  if (st == LT_OK) lt_ag_set_output(n, x, 0);
-  lt_node_release(n);
-  return st;
+  return record_indexed(name, scatter_backward, 2, in, index, dim, base, kind, x);
 }
 
 lt_status lt_ag_scatter_(lt_tensor *x, int dim, lt_tensor *index, int64_t base, lt_tensor *src, bool add) {

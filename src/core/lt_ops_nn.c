@@ -94,7 +94,7 @@ static void hand_out(lt_tensor *t, lt_tensor **out) {
   else lt_tensor_release(t);
 }
 
-static lt_status check_bump(lt_tensor *t, int arg, const char *what) {
+static lt_status check_updatable(lt_tensor *t, int arg, const char *what) {
   if (!lt_tensor_is_contiguous(t))
     return lt_error_set(LT_ERR_ARG, arg, "%s must be contiguous: it is updated in place", what);
   return LT_OK;
@@ -237,8 +237,8 @@ lt_status lt_op_batch_norm(lt_tensor *x, lt_tensor *running_mean, lt_tensor *run
   if (!(eps >= 0) || isinf(eps)) return lt_error_set(LT_ERR_ARG, 8, "eps must be a non-negative number, got %g", eps);
   if (!isfinite(momentum)) return lt_error_set(LT_ERR_ARG, 7, "momentum must be a finite number, got %g", momentum);
   if (training && running_mean) {
-    LT_TRY(check_bump(running_mean, 2, "running_mean"));
-    LT_TRY(check_bump(running_var, 3, "running_var"));
+    LT_TRY(check_updatable(running_mean, 2, "running_mean"));
+    LT_TRY(check_updatable(running_var, 3, "running_var"));
   }
   const lt_nn_kernels *nn = nn_of(x);
   if (!nn || !nn->batch_norm_forward) return missing("batch_norm");

@@ -65,7 +65,7 @@ static void geom_init(geom *g, const lt_tensor *x, const lt_tensor *w, const lt_
 
 typedef struct {
   int64_t nb, nchunks; /* images per chunk, number of chunks */
-  int threads;         /* > 1: threads over chunks; 1: parallel inside each chunk */
+  int threads;         /* > 1: OpenMP threads over chunks; 1: chunks on the calling thread */
 } plan;
 
 static plan make_plan(const geom *g, int64_t target_cols) {
@@ -145,37 +145,38 @@ static inline void copy_n(char *d, const char *s, int64_t n, int64_t stride, boo
   }
 }
 
-/* One row of the column matrix for one image: dst [OH*OW] from plane [H*W]. */
-static void im2col_row(const geom *g, char *dst, const char *plane, int64_t kh, int64_t kw) {
-  size_t es = g->es;
-  int64_t lo, hi, hlo, hhi;
-  valid_range(g->W, g->OW, g->sw, g->pw, kw * g->dw, &lo, &hi);
-  valid_range(g->H, g->OH, g->sh, g->ph, kh * g->dh, &hlo, &hhi);
-  zero_n(dst, hlo * g->OW, g->dbl);
-  for (int64_t oh = hlo; oh < hhi; oh++) {
-    char *d = dst + (size_t)(oh * g->OW) * es;
-    zero_n(d, lo, g->dbl);
-    if (hi > lo) {
-      int64_t ih = oh * g->sh - g->ph + kh * g->dh;
-      copy_n(d + (size_t)lo * es, plane + (size_t)(ih * g->W + lo * g->sw - g->pw + kw * g->dw) * es, hi - lo, g->sw,
-             g->dbl);
-    }
-    zero_n(d + (size_t)hi * es, g->OW - hi, g->dbl);
-  }
-  zero_n(dst + (size_t)(hhi * g->OW) * es, (g->OH - hhi) * g->OW, g->dbl);
-}
-
-/* col [K, m*OHW] from images n0..n0+m-1, channels of group grp. Row-major
- * task order, so consecutive tasks write consecutive memory. */
+/* col [K, m*OHW] from images n0..n0+m-1, channels of group grp: row r is
+ * input channel c seen through kernel offset (kh, kw). The valid rectangle of
+ * a row is worked out once for all images; rows without horizontal clipping
+ * or stride (the kernel's centre column in a stride-1 'same' convolution)
+ * are one contiguous copy per image. */
 static void im2col(const geom *g, char *col, const char *x, int64_t n0, int64_t m, int64_t grp) {
-  int64_t KHW = g->KH * g->KW, ncol = m * g->OHW;
+  int64_t KHW = g->KH * g->KW, ncol = m * g->OHW, OW = g->OW;
   size_t es = g->es;
-  int64_t tasks = m * g->K;
-  for (int64_t t = 0; t < tasks; t++) {
-    int64_t r = t / m, j = t % m;
+  for (int64_t r = 0; r < g->K; r++) {
     int64_t c = r / KHW, kh = (r % KHW) / g->KW, kw = r % g->KW;
-    const char *plane = x + (size_t)(((n0 + j) * g->C + grp * g->Cg + c) * g->HW) * es;
-    im2col_row(g, col + (size_t)(r * ncol + j * g->OHW) * es, plane, kh, kw);
+    int64_t lo, hi, hlo, hhi;
+    valid_range(g->W, g->OW, g->sw, g->pw, kw * g->dw, &lo, &hi);
+    valid_range(g->H, g->OH, g->sh, g->ph, kh * g->dh, &hlo, &hhi);
+    bool whole_rows = g->sw == 1 && g->sh == 1 && lo == 0 && hi == OW && g->W == OW;
+    int64_t in0 = (hlo * g->sh - g->ph + kh * g->dh) * g->W + lo * g->sw - g->pw + kw * g->dw;
+    for (int64_t j = 0; j < m; j++) {
+      const char *plane = x + (size_t)(((n0 + j) * g->C + grp * g->Cg + c) * g->HW) * es;
+      char *dst = col + (size_t)(r * ncol + j * g->OHW) * es;
+      zero_n(dst, hlo * OW, g->dbl);
+      if (whole_rows) {
+        if (hhi > hlo) copy_n(dst + (size_t)(hlo * OW) * es, plane + (size_t)in0 * es, (hhi - hlo) * OW, 1, g->dbl);
+      } else {
+        for (int64_t oh = hlo; oh < hhi; oh++) {
+          char *d = dst + (size_t)(oh * OW) * es;
+          zero_n(d, lo, g->dbl);
+          if (hi > lo) copy_n(d + (size_t)lo * es, plane + (size_t)(in0 + (oh - hlo) * g->sh * g->W) * es, hi - lo, g->sw,
+                              g->dbl);
+          zero_n(d + (size_t)hi * es, OW - hi, g->dbl);
+        }
+      }
+      zero_n(dst + (size_t)(hhi * OW) * es, (g->OH - hhi) * OW, g->dbl);
+    }
   }
 }
 
@@ -464,8 +465,8 @@ lt_status lt_cpu_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, co
   if (gb) bias_grad(&g, gb, gyd);
   if (!gx && !gw) return LT_OK;
   if (g.N == 0 || g.CO == 0 || g.OHW == 0 || g.K == 0) {
-    if (gx) memset(gxd, 0, (size_t)lt_tensor_numel(gx) * g.es);
-    if (gw) memset(gwd, 0, (size_t)lt_tensor_numel(gw) * g.es);
+    if (gx && lt_tensor_numel(gx) > 0) memset(gxd, 0, (size_t)lt_tensor_numel(gx) * g.es);
+    if (gw && lt_tensor_numel(gw) > 0) memset(gwd, 0, (size_t)lt_tensor_numel(gw) * g.es);
     return LT_OK;
   }
   plan pl = make_plan(&g, CONV_TARGET_COLS);

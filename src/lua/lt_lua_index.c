@@ -215,25 +215,20 @@ static int l_chunk(lua_State *L) {
 
 /* --- index_select, gather, scatter -------------------------------------------------------- */
 
-static int l_index_select(lua_State *L) {
-  const char *fname = "index_select";
+/* t:<fname>(dim, index) -> a new tensor, by op (lt_ag_index_select or
+ * lt_ag_gather); loose_index also takes a Lua list or an int32 tensor. */
+static int select_along(lua_State *L, const char *fname, bool loose_index,
+                        lt_status (*op)(lt_tensor *, int, lt_tensor *, int64_t, lt_tensor **)) {
   lt_tensor *t = lt_lua_check_tensor(L, 1, fname);
   int d = lt_lua_check_dim(L, 2, t->ndim, fname);
-  lt_tensor *idx = index_arg(L, 3, t, fname, true, true);
+  lt_tensor *idx = index_arg(L, 3, t, fname, loose_index, loose_index);
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_ag_index_select(t, d, idx, 1, box), fname);
+  LT_LUA_CHECK(L, op(t, d, idx, 1, box), fname);
   return 1;
 }
 
-static int l_gather(lua_State *L) {
-  const char *fname = "gather";
-  lt_tensor *t = lt_lua_check_tensor(L, 1, fname);
-  int d = lt_lua_check_dim(L, 2, t->ndim, fname);
-  lt_tensor *idx = index_arg(L, 3, t, fname, false, false);
-  lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_ag_gather(t, d, idx, 1, box), fname);
-  return 1;
-}
+static int l_index_select(lua_State *L) { return select_along(L, "index_select", true, lt_ag_index_select); }
+static int l_gather(lua_State *L) { return select_along(L, "gather", false, lt_ag_gather); }
 
 typedef enum { SC_SET, SC_ADD, SC_INDEX_ADD } scatter_kind;
 

@@ -128,6 +128,16 @@ end
 
 local function base_lrs(self) return util.copy(self.base_lrs) end
 
+-- Every group's rate at point t of a half cosine of length T from its base
+-- rate down to eta_min.
+local function cosine_lrs(self, t, T)
+  local lrs = {}
+  for i, b in ipairs(self.base_lrs) do
+    lrs[i] = self.eta_min + (b - self.eta_min) * (1 + math.cos(math.pi * t / T)) / 2
+  end
+  return lrs
+end
+
 -- step(): the next epoch; step(epoch): jump to `epoch` (PyTorch's deprecated
 -- form), using the closed form when the class has one.
 function LRScheduler:step(epoch)
@@ -393,13 +403,7 @@ function CosineAnnealingLR:get_lr()
   end
   return lrs
 end
-function CosineAnnealingLR:closed_form_lr()
-  local lrs = {}
-  for i, b in ipairs(self.base_lrs) do
-    lrs[i] = self.eta_min + (b - self.eta_min) * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
-  end
-  return lrs
-end
+function CosineAnnealingLR:closed_form_lr() return cosine_lrs(self, self.last_epoch, self.T_max) end
 
 -- PolynomialLR: lr * (1 - epoch/total_iters)^power, then constant.
 local PolynomialLR = LRScheduler:extend("PolynomialLR")
@@ -600,13 +604,7 @@ function CosineAnnealingWarmRestarts:init(optimizer, opts)
   self.T_cur = o.last_epoch or -1
   LRScheduler.init(self, optimizer, o.last_epoch)
 end
-function CosineAnnealingWarmRestarts:get_lr()
-  local lrs = {}
-  for i, b in ipairs(self.base_lrs) do
-    lrs[i] = self.eta_min + (b - self.eta_min) * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
-  end
-  return lrs
-end
+function CosineAnnealingWarmRestarts:get_lr() return cosine_lrs(self, self.T_cur, self.T_i) end
 function CosineAnnealingWarmRestarts:step(epoch)
   if epoch == nil and self.last_epoch < 0 then epoch = 0 end
   if epoch == nil then
