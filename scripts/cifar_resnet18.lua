@@ -57,7 +57,7 @@ local spec = {
   {"limit-test", 0, "validate on the first N test images only (0: all)"},
   {"log-every", 50, "write a step record to metrics.jsonl every N batches"},
   {"quiet", false, "no progress display (the per-epoch summaries stay)"},
-  {"demo", false, "the make-demo preset: Fashion-MNIST, width 16, 3 epochs, OneCycle"},
+  {"demo", false, "the make-demo preset: Fashion-MNIST, width 8, 3 epochs, OneCycle"},
   -- test hooks: an "interrupted!" after N batches of this process, as Ctrl-C
   -- would raise; a NaN loss at the N-th batch of this process
   {"stop-after-batches", 0, "", hidden = true},
@@ -102,7 +102,7 @@ if opt.resume ~= "" then
   end
 elseif opt.demo then
   -- Small enough for a 2-core CPU in a few minutes, good enough for ~90%.
-  local preset = {dataset = "fashion-mnist", width = 16, epochs = 3, sched = "onecycle", lr = 0.1, batch = 128,
+  local preset = {dataset = "fashion-mnist", width = 8, epochs = 3, sched = "onecycle", lr = 0.1, batch = 128,
                   warmup = 0, wd = 5e-4, optim = "nesterov", limit_train = 0}
   for k, v in pairs(preset) do if not given[k] then opt[k] = v end end
 end
