@@ -92,12 +92,20 @@ int64_t lt_lua_check_integer(lua_State *L, int idx, const char *fname, const cha
   return 0;
 }
 
-int lt_lua_check_dim(lua_State *L, int idx, int ndim, const char *fname) {
-  int64_t d = lt_lua_check_integer(L, idx, fname, "dimension");
+int lt_lua_check_dim_at(lua_State *L, int slot, int arg, int ndim, const char *fname) {
+  int isnum = 0;
+  lua_Integer d = lua_tointegerx(L, slot, &isnum);
+  if (!isnum)
+    lt_lua_argerror(L, arg, fname, "expected an integer dimension, got %s",
+                    lua_type(L, slot) == LUA_TNUMBER ? lua_tostring(L, slot) : luaL_typename(L, slot));
   int n = ndim > 0 ? ndim : 1;
   if (d == 0 || d > n || d < -n)
-    lt_lua_argerror(L, idx, fname, "dimension %lld out of range (expected 1..%d or -%d..-1)", (long long)d, n, n);
+    lt_lua_argerror(L, arg, fname, "dimension %lld out of range (expected 1..%d or -%d..-1)", (long long)d, n, n);
   return (int)(d > 0 ? d - 1 : d + n);
+}
+
+int lt_lua_check_dim(lua_State *L, int idx, int ndim, const char *fname) {
+  return lt_lua_check_dim_at(L, idx, idx, ndim, fname);
 }
 
 int lt_lua_check_shape(lua_State *L, int idx, const char *fname, bool allow_minus1, int *ndim, int64_t *shape) {

@@ -45,6 +45,9 @@ int lt_lua_argerror(lua_State *L, int arg, const char *fname, const char *fmt, .
 int64_t lt_lua_check_integer(lua_State *L, int idx, const char *fname, const char *what);
 /* A 1-based (or negative) dim of a tensor with `ndim` dims -> 0-based. */
 int lt_lua_check_dim(lua_State *L, int idx, int ndim, const char *fname);
+/* The same for a value at stack slot `slot` that came from argument `arg`
+ * (a dim inside a table argument): errors name `arg`. */
+int lt_lua_check_dim_at(lua_State *L, int slot, int arg, int ndim, const char *fname);
 /* A shape given as integers from idx on (stops at the first non-number) or
  * as one table; `allow_minus1` admits -1 entries (view/reshape/expand).
  * Returns the index after the shape arguments. */

@@ -246,20 +246,6 @@ typedef struct {
   double correction;
 } reduce_args;
 
-/* A dim read into stack slot `slot` from the table at argument `arg` -> 0-based;
- * errors name `arg` (not the slot). */
-static int dim_at(lua_State *L, int slot, int arg, int ndim, const char *fname) {
-  int isnum = 0;
-  lua_Integer d = lua_tointegerx(L, slot, &isnum);
-  if (!isnum)
-    lt_lua_argerror(L, arg, fname, "expected an integer dimension, got %s",
-                    lua_type(L, slot) == LUA_TNUMBER ? lua_tostring(L, slot) : luaL_typename(L, slot));
-  int n = ndim > 0 ? ndim : 1;
-  if (d == 0 || d > n || d < -n)
-    lt_lua_argerror(L, arg, fname, "dimension %lld out of range (expected 1..%d or -%d..-1)", (long long)d, n, n);
-  return (int)(d > 0 ? d - 1 : d + n);
-}
-
 /* (dim | {dims} | nil, [keepdim | {keepdim=, unbiased=, correction=}]) from idx */
 static void parse_reduce(lua_State *L, int idx, lt_tensor *t, const char *fname, reduce_args *r) {
   static const char *const allowed[] = {"keepdim", "unbiased", "correction", "dim", NULL};
@@ -274,7 +260,7 @@ static void parse_reduce(lua_State *L, int idx, lt_tensor *t, const char *fname,
     if (n > LT_MAX_DIMS) lt_lua_argerror(L, idx, fname, "too many dims");
     for (lua_Integer i = 1; i <= n; i++) {
       lua_geti(L, idx, i);
-      r->dims[r->ndims++] = dim_at(L, lua_gettop(L), idx, t->ndim, fname);
+      r->dims[r->ndims++] = lt_lua_check_dim_at(L, lua_gettop(L), idx, t->ndim, fname);
       lua_pop(L, 1);
     }
   } else if (lua_type(L, idx) == LUA_TTABLE || lua_type(L, idx) == LUA_TBOOLEAN) {
@@ -292,7 +278,7 @@ static void parse_reduce(lua_State *L, int idx, lt_tensor *t, const char *fname,
     if (lua_getfield(L, opt, "unbiased") != LUA_TNIL) r->correction = lua_toboolean(L, -1) ? 1 : 0;
     if (lua_getfield(L, opt, "correction") != LUA_TNIL) r->correction = lua_tonumber(L, -1);
     if (lua_getfield(L, opt, "dim") != LUA_TNIL) {
-      r->dims[0] = dim_at(L, lua_gettop(L), opt, t->ndim, fname);
+      r->dims[0] = lt_lua_check_dim_at(L, lua_gettop(L), opt, t->ndim, fname);
       r->ndims = 1;
     }
     lua_pop(L, 4);

@@ -458,20 +458,6 @@ static int l_t(lua_State *L) {
   return 1;
 }
 
-/* A dim read into stack slot `slot` from the table at argument `arg` -> 0-based;
- * errors name `arg` (not the slot). */
-static int dim_at(lua_State *L, int slot, int arg, int ndim, const char *fname) {
-  int isnum = 0;
-  lua_Integer d = lua_tointegerx(L, slot, &isnum);
-  if (!isnum)
-    lt_lua_argerror(L, arg, fname, "expected an integer dimension, got %s",
-                    lua_type(L, slot) == LUA_TNUMBER ? lua_tostring(L, slot) : luaL_typename(L, slot));
-  int n = ndim > 0 ? ndim : 1;
-  if (d == 0 || d > n || d < -n)
-    lt_lua_argerror(L, arg, fname, "dimension %lld out of range (expected 1..%d or -%d..-1)", (long long)d, n, n);
-  return (int)(d > 0 ? d - 1 : d + n);
-}
-
 static int l_permute(lua_State *L) {
   lt_tensor *t = lt_lua_check_tensor(L, 1, "permute");
   int n = 0, dims[LT_MAX_DIMS];
@@ -480,7 +466,7 @@ static int l_permute(lua_State *L) {
     if (len != t->ndim) return lt_lua_argerror(L, 2, "permute", "expected %d dims, got %d", t->ndim, (int)len);
     for (int i = 1; i <= len; i++) {
       lua_geti(L, 2, i);
-      dims[n++] = dim_at(L, lua_gettop(L), 2, t->ndim, "permute");
+      dims[n++] = lt_lua_check_dim_at(L, lua_gettop(L), 2, t->ndim, "permute");
       lua_pop(L, 1);
     }
   } else {
