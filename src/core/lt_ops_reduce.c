@@ -85,13 +85,7 @@ lt_status lt_op_reduce(lt_reduce_op op, lt_tensor *x, int ndims, const int *dims
   lt_tensor *vo = NULL, *io = NULL;
   bool want_values = values != NULL && op != LT_RED_ARGMAX && op != LT_RED_ARGMIN;
   bool want_idx = indices != NULL || op == LT_RED_ARGMAX || op == LT_RED_ARGMIN;
-  if (want_values) {
-    lt_reduce_op kop = op;
-    st = lt_tensor_empty(on, oshape, odt, lt_tensor_device(x), &vo);
-    (void)kop;
-  } else {
-    st = LT_OK;
-  }
+  st = want_values ? lt_tensor_empty(on, oshape, odt, lt_tensor_device(x), &vo) : LT_OK;
   if (st == LT_OK && want_idx) st = lt_tensor_empty(on, oshape, LT_INT64, lt_tensor_device(x), &io);
   if (st == LT_OK) {
     const lt_backend *be = lt_backend_get(lt_tensor_device(x).type);

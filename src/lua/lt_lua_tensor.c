@@ -103,16 +103,11 @@ static int l_tensor(lua_State *L) {
                                                                  : (ti.any_bool && !ti.any_number ? LT_BOOL : LT_INT64);
   if (ti.any_bool && ti.any_number) return lt_lua_argerror(L, 1, fname, "table mixes booleans and numbers");
   lt_device dev = lt_cpu_device();
-  bool dtype_given = false;
   if (lua_type(L, 2) == LUA_TTABLE) {
-    lt_dtype want = dt;
-    lt_lua_creation_opts(L, 2, fname, &want, &dev);
-    dtype_given = want != dt;
-    dt = want;
+    lt_lua_creation_opts(L, 2, fname, &dt, &dev);
   } else if (!lua_isnoneornil(L, 2)) {
     return lt_lua_argerror(L, 2, fname, "expected an options table {dtype=, device=}, got %s", luaL_typename(L, 2));
   }
-  (void)dtype_given;
   lt_tensor *host = NULL;
   lt_tensor **box = lt_lua_newbox(L);
   LT_LUA_CHECK(L, lt_tensor_empty(ti.ndim, ti.shape, dt, lt_cpu_device(), box), fname);
