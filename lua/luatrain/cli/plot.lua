@@ -112,7 +112,13 @@ function M.main(args)
     return 1
   end
   dir = dir:gsub("/+$", "")
-  for _, file in ipairs(M.plot(dir)) do print(file) end
+  -- a user's mistake (no such run, no gnuplot) is a message, not a traceback
+  local ok, files = pcall(M.plot, dir)
+  if not ok then
+    io.stderr:write("luatrain ", tostring(files), "\n")
+    return 1
+  end
+  for _, file in ipairs(files) do print(file) end
   return 0
 end
 
