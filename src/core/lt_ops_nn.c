@@ -88,6 +88,23 @@ static void release_all(int n, lt_tensor **t) {
   for (int i = 0; i < n; i++) lt_tensor_release(t[i]);
 }
 
+/* Ends a backward op: on success moves each computed gradient to the
+ * caller's slot (slots may be NULL when that gradient was not asked for), on
+ * failure releases them all. Returns st. */
+static lt_status hand_over_grads(lt_status st, lt_tensor **g1, lt_tensor *t1, lt_tensor **g2, lt_tensor *t2,
+                                 lt_tensor **g3, lt_tensor *t3) {
+  if (st != LT_OK) {
+    lt_tensor_release(t1);
+    lt_tensor_release(t2);
+    lt_tensor_release(t3);
+    return st;
+  }
+  if (g1) *g1 = t1;
+  if (g2) *g2 = t2;
+  if (g3) *g3 = t3;
+  return LT_OK;
+}
+
 /* Stores `t` into *out when out is not NULL, else drops it. */
 static void hand_out(lt_tensor *t, lt_tensor **out) {
   if (out) *out = t;
@@ -193,16 +210,7 @@ lt_status lt_op_conv2d_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *w, const
   if (st == LT_OK && gb) st = lt_tensor_empty(1, &w->shape[0], x->dtype, lt_tensor_device(x), &ob);
   if (st == LT_OK) st = nn->conv2d_backward(ox, ow, ob, c[0], c[1], c[2], p);
   release_all(3, c);
-  if (st != LT_OK) {
-    lt_tensor_release(ox);
-    lt_tensor_release(ow);
-    lt_tensor_release(ob);
-    return st;
-  }
-  if (gx) *gx = ox;
-  if (gw) *gw = ow;
-  if (gb) *gb = ob;
-  return LT_OK;
+  return hand_over_grads(st, gx, ox, gw, ow, gb, ob);
 }
 
 /* ================================ batch normalisation ================================ */
@@ -300,16 +308,7 @@ lt_status lt_op_batch_norm_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *weig
   lt_tensor_release(g3);
   lt_tensor_release(x3);
   lt_tensor_release(ox3);
-  if (st != LT_OK) {
-    lt_tensor_release(ox);
-    lt_tensor_release(ow);
-    lt_tensor_release(ob);
-    return st;
-  }
-  if (gx) *gx = ox;
-  if (gw) *gw = ow;
-  if (gb) *gb = ob;
-  return LT_OK;
+  return hand_over_grads(st, gx, ox, gw, ow, gb, ob);
 }
 
 /* ============================ activations, linear, dropout ============================ */
@@ -456,16 +455,7 @@ lt_status lt_op_linear_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *w, lt_te
   lt_tensor_release(wc);
   lt_tensor_release(g2t);
   lt_tensor_release(ox2);
-  if (st != LT_OK) {
-    lt_tensor_release(ox);
-    lt_tensor_release(ow);
-    lt_tensor_release(ob);
-    return st;
-  }
-  if (gx) *gx = ox;
-  if (gw) *gw = ow;
-  if (gb) *gb = ob;
-  return LT_OK;
+  return hand_over_grads(st, gx, ox, gw, ow, gb, ob);
 }
 
 lt_status lt_op_dropout(lt_tensor *x, double p, lt_tensor **y, lt_tensor **mask) {
@@ -922,12 +912,5 @@ lt_status lt_op_pointwise_loss_backward(lt_pointwise_loss kind, lt_tensor *g, lt
   lt_tensor_release(ge);
   lt_tensor_release(wc);
   lt_tensor_release(pc);
-  if (st != LT_OK) {
-    lt_tensor_release(ox);
-    lt_tensor_release(oy);
-    return st;
-  }
-  if (gx) *gx = ox;
-  if (gy) *gy = oy;
-  return LT_OK;
+  return hand_over_grads(st, gx, ox, gy, oy, NULL, NULL);
 }
