@@ -7,6 +7,9 @@
 --   T.close(a, b, tol, "what")           -- numbers: |a-b| <= tol*(1+|b|)
 --   T.test("name", function() ... end)    -- a named group; an error inside
 --                                         -- counts as one failure, the file goes on
+--   T.relerr(a, b)                        -- ‖a − b‖ / ‖b‖ of two tensors, in float64
+--   local bin, root = T.luatrain_paths()  -- the running binary and the repository
+--                                         -- root (for tests that start child processes)
 --   os.exit(T.done())                     -- prints "N passed, N failed"
 local M = {}
 local passed, failed = 0, 0
@@ -61,6 +64,28 @@ function M.test(name, fn)
 end
 
 function M.counts() return passed, failed end
+
+function M.relerr(a, b)
+  a, b = a:double():reshape(-1), b:double():reshape(-1)
+  return (a - b):norm():item() / b:norm():item()
+end
+
+-- The luatrain binary ($LUATRAIN_BIN, or the program running this file: the
+-- lowest negative index of `arg`) and the repository root (from the test
+-- file's path tests/lua/<name>.lua), both absolute.
+function M.luatrain_paths()
+  local bin = os.getenv("LUATRAIN_BIN")
+  if not bin then
+    local i = -1
+    while arg[i - 1] do i = i - 1 end
+    bin = arg[i]
+  end
+  local cwd = io.popen("pwd"):read("l")
+  if not bin:find("^/") and bin:find("/") then bin = cwd .. "/" .. bin end
+  local root = (arg[0]:match("^(.*)/tests/lua/[^/]*$") or ".")
+  if not root:find("^/") then root = cwd .. "/" .. root end
+  return bin, root
+end
 
 function M.done()
   print(string.format("%d passed, %d failed", passed, failed))

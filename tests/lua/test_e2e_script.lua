@@ -21,17 +21,8 @@ local function slurp(path)
   return s
 end
 
--- the binary: the first of arg's negative indices is the program
-local bin = os.getenv("LUATRAIN_BIN")
-if not bin then
-  local i = -1
-  while arg[i - 1] do i = i - 1 end
-  bin = arg[i]
-end
+local bin, root = T.luatrain_paths()
 local cwd = io.popen("pwd"):read("l")
-if not bin:find("^/") and bin:find("/") then bin = cwd .. "/" .. bin end
-local root = (arg[0]:match("^(.*)/tests/lua/[^/]*$") or ".")
-if not root:find("^/") then root = cwd .. "/" .. root end
 local script = root .. "/scripts/cifar_resnet18.lua"
 -- the children run elsewhere: a relative LUATRAIN_PATH must become absolute
 local lpath = os.getenv("LUATRAIN_PATH")

@@ -18,11 +18,7 @@ local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
 local g = lt.load(here .. "/../golden/resnet18_w16_golden.safetensors")
 local ref = lt.load(here .. "/../golden/resnet18_w16_golden_steps.safetensors")
 
--- ‖a − b‖ / ‖b‖, in float64
-local function relerr(a, b)
-  a, b = a:double():reshape(-1), b:double():reshape(-1)
-  return (a - b):norm():item() / b:norm():item()
-end
+local relerr = T.relerr
 
 -- Every parameter and running statistic against `<prefix><name>`; returns
 -- how many were compared.

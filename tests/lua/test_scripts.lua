@@ -5,16 +5,8 @@
 local T = require "luatrain.testing"
 
 local function shq(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-local bin = os.getenv("LUATRAIN_BIN")
-if not bin then
-  local i = -1
-  while arg[i - 1] do i = i - 1 end
-  bin = arg[i]
-end
+local bin, root = T.luatrain_paths()
 local cwd = io.popen("pwd"):read("l")
-if not bin:find("^/") and bin:find("/") then bin = cwd .. "/" .. bin end
-local root = (arg[0]:match("^(.*)/tests/lua/[^/]*$") or ".")
-if not root:find("^/") then root = cwd .. "/" .. root end
 local lpath = os.getenv("LUATRAIN_PATH")
 local env = ""
 if lpath and lpath ~= "" then
