@@ -2,10 +2,13 @@
  * Each forward runs the op layer, then (only when an input needs a gradient)
  * creates a node, saves what the backward op needs and keeps op parameters
  * in the node's ints/scalars. Backward functions call the op layer's
- * backward ops, asking only for the gradients the graph needs. */
+ * backward ops, asking only for the gradients the graph needs.
+ * The public entry points at the end apply autocast's input casts (one
+ * place for all of them) and then record through the *_rec functions. */
 #include "lt_ag_nn.h"
 
 #include "lt_ag_internal.h"
+#include "lt_autocast.h"
 
 #define NEED(n, i) lt_node_needs_input_grad((n), (i))
 
@@ -44,7 +47,7 @@ static lt_status conv_backward(lt_node *n, lt_tensor *const *g, lt_tensor **gi) 
                                NEED(n, 2) ? &gi[2] : NULL);
 }
 
-lt_status lt_ag_conv2d(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d_params *p, lt_tensor **out) {
+static lt_status conv2d_rec(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d_params *p, lt_tensor **out) {
   LT_TRY(lt_op_conv2d(x, w, b, p, out));
   lt_tensor *in[3] = {x, w, b};
   if (!lt_ag_needs_grad(3, in)) return LT_OK;
@@ -72,7 +75,7 @@ static lt_status bn_backward(lt_node *n, lt_tensor *const *g, lt_tensor **gi) {
                                    NEED(n, 1) ? &gi[1] : NULL, NEED(n, 2) ? &gi[2] : NULL);
 }
 
-lt_status lt_ag_batch_norm(lt_tensor *x, lt_tensor *running_mean, lt_tensor *running_var, lt_tensor *weight,
+static lt_status batch_norm_rec(lt_tensor *x, lt_tensor *running_mean, lt_tensor *running_var, lt_tensor *weight,
                            lt_tensor *bias, bool training, double momentum, double eps, lt_tensor **out) {
   lt_tensor *in[3] = {x, weight, bias};
   bool rec = lt_ag_needs_grad(3, in);
@@ -156,7 +159,7 @@ static lt_status linear_backward(lt_node *n, lt_tensor *const *g, lt_tensor **gi
                                NEED(n, 2) ? &gi[2] : NULL);
 }
 
-lt_status lt_ag_linear(lt_tensor *x, lt_tensor *w, lt_tensor *b, lt_tensor **out) {
+static lt_status linear_rec(lt_tensor *x, lt_tensor *w, lt_tensor *b, lt_tensor **out) {
   LT_TRY(lt_op_linear(x, w, b, out));
   lt_tensor *in[3] = {x, w, b};
   if (!lt_ag_needs_grad(3, in)) return LT_OK;
@@ -300,7 +303,7 @@ static lt_status softmax_backward(lt_node *n, lt_tensor *const *g, lt_tensor **g
   return lt_op_softmax_backward(g[0], y, (int)n->ints[0], n->ints[1] != 0, &gi[0]);
 }
 
-lt_status lt_ag_softmax(lt_tensor *x, int dim, bool log, lt_tensor **out) {
+static lt_status softmax_rec(lt_tensor *x, int dim, bool log, lt_tensor **out) {
   LT_TRY(lt_op_softmax(x, dim, log, out));
   if (!lt_ag_needs_grad(1, &x)) return LT_OK;
   lt_node *n;
@@ -325,7 +328,7 @@ static lt_status nll_backward(lt_node *n, lt_tensor *const *g, lt_tensor **gi) {
   return lt_op_nll_loss_backward(g[0], lp, t, w, (lt_reduction)n->ints[0], n->scalars[0], n->ints[1], tw, &gi[0]);
 }
 
-lt_status lt_ag_nll_loss(lt_tensor *logp, lt_tensor *target, lt_tensor *weight, lt_reduction red, double smoothing,
+static lt_status nll_loss_rec(lt_tensor *logp, lt_tensor *target, lt_tensor *weight, lt_reduction red, double smoothing,
                          int64_t ignore_index, lt_tensor **out) {
   bool rec = lt_ag_needs_grad(1, &logp);
   lt_tensor *tw = NULL;
@@ -375,7 +378,7 @@ static lt_status ploss_backward(lt_node *n, lt_tensor *const *g, lt_tensor **gi)
                                        NEED(n, 0) ? &gi[0] : NULL, NEED(n, 1) ? &gi[1] : NULL);
 }
 
-lt_status lt_ag_pointwise_loss(lt_pointwise_loss kind, lt_tensor *x, lt_tensor *y, lt_tensor *w, lt_tensor *pw,
+static lt_status pointwise_loss_rec(lt_pointwise_loss kind, lt_tensor *x, lt_tensor *y, lt_tensor *w, lt_tensor *pw,
                                lt_reduction red, lt_tensor **out) {
   LT_TRY(lt_op_pointwise_loss(kind, x, y, w, pw, red, out));
   lt_tensor *in[2] = {x, y};
@@ -391,4 +394,66 @@ lt_status lt_ag_pointwise_loss(lt_pointwise_loss kind, lt_tensor *x, lt_tensor *
   n->ints[2] = w != NULL;
   n->ints[3] = pw != NULL;
   return finish(n, st, out);
+}
+
+/* --- autocast entry points ------------------------------------------------------------------ */
+
+lt_status lt_ag_conv2d(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d_params *p, lt_tensor **out) {
+  if (!lt_autocast_enabled()) return conv2d_rec(x, w, b, p, out);
+  lt_tensor *in[3] = {x, w, b}, *c[3];
+  LT_TRY(lt_autocast_inputs(3, in, LT_AUTOCAST_LOWER, c));
+  lt_status st = conv2d_rec(c[0], c[1], c[2], p, out);
+  lt_autocast_release(3, c);
+  return st;
+}
+
+lt_status lt_ag_linear(lt_tensor *x, lt_tensor *w, lt_tensor *b, lt_tensor **out) {
+  if (!lt_autocast_enabled()) return linear_rec(x, w, b, out);
+  lt_tensor *in[3] = {x, w, b}, *c[3];
+  LT_TRY(lt_autocast_inputs(3, in, LT_AUTOCAST_LOWER, c));
+  lt_status st = linear_rec(c[0], c[1], c[2], out);
+  lt_autocast_release(3, c);
+  return st;
+}
+
+/* The running statistics are updated in place, so they are never cast: with
+ * float32 buffers (the usual case) the statistics stay float32. */
+lt_status lt_ag_batch_norm(lt_tensor *x, lt_tensor *running_mean, lt_tensor *running_var, lt_tensor *weight,
+                           lt_tensor *bias, bool training, double momentum, double eps, lt_tensor **out) {
+  if (!lt_autocast_enabled())
+    return batch_norm_rec(x, running_mean, running_var, weight, bias, training, momentum, eps, out);
+  lt_tensor *in[3] = {x, weight, bias}, *c[3];
+  LT_TRY(lt_autocast_inputs(3, in, LT_AUTOCAST_FP32, c));
+  lt_status st = batch_norm_rec(c[0], running_mean, running_var, c[1], c[2], training, momentum, eps, out);
+  lt_autocast_release(3, c);
+  return st;
+}
+
+lt_status lt_ag_softmax(lt_tensor *x, int dim, bool log, lt_tensor **out) {
+  if (!lt_autocast_enabled()) return softmax_rec(x, dim, log, out);
+  lt_tensor *c;
+  LT_TRY(lt_autocast_input(x, LT_AUTOCAST_FP32, &c));
+  lt_status st = softmax_rec(c, dim, log, out);
+  lt_tensor_release(c);
+  return st;
+}
+
+lt_status lt_ag_nll_loss(lt_tensor *logp, lt_tensor *target, lt_tensor *weight, lt_reduction red, double smoothing,
+                         int64_t ignore_index, lt_tensor **out) {
+  if (!lt_autocast_enabled()) return nll_loss_rec(logp, target, weight, red, smoothing, ignore_index, out);
+  lt_tensor *in[2] = {logp, weight}, *c[2];
+  LT_TRY(lt_autocast_inputs(2, in, LT_AUTOCAST_FP32, c));
+  lt_status st = nll_loss_rec(c[0], target, c[1], red, smoothing, ignore_index, out);
+  lt_autocast_release(2, c);
+  return st;
+}
+
+lt_status lt_ag_pointwise_loss(lt_pointwise_loss kind, lt_tensor *x, lt_tensor *y, lt_tensor *w, lt_tensor *pw,
+                               lt_reduction red, lt_tensor **out) {
+  if (!lt_autocast_enabled()) return pointwise_loss_rec(kind, x, y, w, pw, red, out);
+  lt_tensor *in[4] = {x, y, w, pw}, *c[4];
+  LT_TRY(lt_autocast_inputs(4, in, LT_AUTOCAST_FP32, c));
+  lt_status st = pointwise_loss_rec(kind, c[0], c[1], c[2], c[3], red, out);
+  lt_autocast_release(4, c);
+  return st;
 }

@@ -6,7 +6,10 @@
  *
  * Not differentiated (as in PyTorch): batch norm's running statistics, class
  * weights of nll/cross-entropy, weight and pos_weight of the BCE loss, and
- * class labels. Dims and labels are 0-based here, as in lt_ops_nn.h. */
+ * class labels. Dims and labels are 0-based here, as in lt_ops_nn.h.
+ *
+ * Under lt.autocast (lt_autocast.h) conv2d and linear take their floating
+ * inputs in bfloat16, batch_norm, softmax and the losses in float32. */
 #ifndef LT_AG_NN_H
 #define LT_AG_NN_H
 

@@ -49,6 +49,7 @@ lt_status lt_ag_reduce(lt_reduce_op op, lt_tensor *x, int ndims, const int *dims
 lt_status lt_ag_std(lt_tensor *x, int ndims, const int *dims, bool keepdim, double correction, lt_tensor **out);
 
 /* --- linear algebra ----------------------------------------------------------- */
+/* Under lt.autocast the floating operands are cast to bfloat16 first. */
 lt_status lt_ag_matmul(lt_tensor *a, lt_tensor *b, lt_tensor **out);
 lt_status lt_ag_mm(lt_tensor *a, lt_tensor *b, lt_tensor **out);
 lt_status lt_ag_bmm(lt_tensor *a, lt_tensor *b, lt_tensor **out);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lt_ag_internal.h"
+#include "lt_autocast.h"
 
 /* --- reductions ------------------------------------------------------------------ */
 
@@ -253,17 +254,24 @@ static lt_status record_matmul(const char *name, lt_tensor *a, lt_tensor *b, lt_
   return st;
 }
 
-lt_status lt_ag_matmul(lt_tensor *a, lt_tensor *b, lt_tensor **out) {
-  LT_TRY(lt_op_matmul(a, b, out));
-  return record_matmul("MatmulBackward", a, b, out);
+/* The three products share one body; under autocast their operands are cast
+ * to bfloat16 first (lt_autocast.h). */
+static lt_status product(lt_status (*op)(lt_tensor *, lt_tensor *, lt_tensor **), const char *name, lt_tensor *a,
+                         lt_tensor *b, lt_tensor **out) {
+  lt_tensor *in[2] = {a, b}, *c[2];
+  LT_TRY(lt_autocast_inputs(2, in, LT_AUTOCAST_LOWER, c));
+  lt_status st = op(c[0], c[1], out);
+  if (st == LT_OK) st = record_matmul(name, c[0], c[1], out);
+  lt_autocast_release(2, c);
+  return st;
 }
 
-lt_status lt_ag_mm(lt_tensor *a, lt_tensor *b, lt_tensor **out) {
-  LT_TRY(lt_op_mm(a, b, out));
-  return record_matmul("MmBackward", a, b, out);
+lt_status lt_ag_matmul(lt_tensor *a, lt_tensor *b, lt_tensor **out) {
+  return product(lt_op_matmul, "MatmulBackward", a, b, out);
 }
+
+lt_status lt_ag_mm(lt_tensor *a, lt_tensor *b, lt_tensor **out) { return product(lt_op_mm, "MmBackward", a, b, out); }
 
 lt_status lt_ag_bmm(lt_tensor *a, lt_tensor *b, lt_tensor **out) {
-  LT_TRY(lt_op_bmm(a, b, out));
-  return record_matmul("BmmBackward", a, b, out);
+  return product(lt_op_bmm, "BmmBackward", a, b, out);
 }

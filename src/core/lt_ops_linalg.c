@@ -24,13 +24,16 @@ static bool blas_layout(const lt_tensor *m3) {
 static lt_status bmm3(lt_tensor *a3, lt_tensor *b3, lt_tensor **out) {
   lt_dtype dt = lt_promote_types(a3->dtype, b3->dtype);
   if (dt == LT_BOOL) return lt_error_set(LT_ERR_ARG, 1, "matmul is not defined for bool tensors");
+  /* bfloat16 on the CPU: multiply float32 copies with BLAS (float32
+   * accumulation) and round the product, instead of the kernel's scalar loop */
+  lt_dtype kdt = dt == LT_BFLOAT16 && lt_tensor_device(a3).type == LT_CPU ? LT_FLOAT32 : dt;
   lt_tensor *ac = NULL, *bc = NULL, *o = NULL, *tmp = NULL;
-  lt_status st = lt_op_to(a3, dt, lt_tensor_device(a3), &ac);
-  if (st == LT_OK) st = lt_op_to(b3, dt, lt_tensor_device(b3), &bc);
+  lt_status st = lt_op_to(a3, kdt, lt_tensor_device(a3), &ac);
+  if (st == LT_OK) st = lt_op_to(b3, kdt, lt_tensor_device(b3), &bc);
   if (st == LT_OK && !blas_layout(ac)) { st = lt_op_clone(ac, &tmp); lt_tensor_release(ac); ac = tmp; tmp = NULL; }
   if (st == LT_OK && !blas_layout(bc)) { st = lt_op_clone(bc, &tmp); lt_tensor_release(bc); bc = tmp; tmp = NULL; }
   int64_t shape[3] = {a3->shape[0], a3->shape[1], b3->shape[2]};
-  if (st == LT_OK) st = lt_tensor_empty(3, shape, dt, lt_tensor_device(a3), &o);
+  if (st == LT_OK) st = lt_tensor_empty(3, shape, kdt, lt_tensor_device(a3), &o);
   if (st == LT_OK) {
     const lt_backend *be = lt_backend_get(lt_tensor_device(a3).type);
     if (a3->shape[2] == 0) st = be->fill(o, 0);
@@ -39,6 +42,11 @@ static lt_status bmm3(lt_tensor *a3, lt_tensor *b3, lt_tensor **out) {
   }
   lt_tensor_release(ac);
   lt_tensor_release(bc);
+  if (st == LT_OK && kdt != dt) {
+    st = lt_op_to(o, dt, lt_tensor_device(o), &tmp);
+    lt_tensor_release(o);
+    o = tmp;
+  }
   if (st != LT_OK) { lt_tensor_release(o); return st; }
   *out = o;
   return LT_OK;

@@ -117,6 +117,50 @@ static lt_status check_updatable(lt_tensor *t, int arg, const char *what) {
   return LT_OK;
 }
 
+/* ==================================== bfloat16 ==================================== */
+
+/* The CPU kernels take float32/float64 only. A bfloat16 conv2d, linear,
+ * pooling, dropout or activation backward on the CPU (what autocast produces)
+ * runs as float32 on converted operands and rounds its results to
+ * bfloat16: bf16 storage with float32 accumulation, the arithmetic of bf16
+ * GEMMs on GPUs too. Other devices (cuDNN, cuBLAS) take bfloat16 tensors as
+ * they are. float32/float64 never come through here. */
+static bool bf16_on_cpu(const lt_tensor *t) {
+  return t->dtype == LT_BFLOAT16 && lt_tensor_device(t).type == LT_CPU;
+}
+
+/* float32 copies of n tensors (NULL stays NULL); on failure nothing is left. */
+static lt_status f32_all(int n, lt_tensor *const *in, lt_tensor **out) {
+  for (int i = 0; i < n; i++) out[i] = NULL;
+  for (int i = 0; i < n; i++) {
+    if (!in[i]) continue;
+    lt_status st = lt_op_to(in[i], LT_FLOAT32, lt_tensor_device(in[i]), &out[i]);
+    if (st != LT_OK) {
+      for (int j = 0; j < i; j++) lt_tensor_release(out[j]);
+      return st;
+    }
+  }
+  return LT_OK;
+}
+
+/* Ends a bf16-via-float32 op whose float32 form returned st: rounds each
+ * result the caller asked for (slots may be NULL) to bfloat16; when st or a
+ * rounding failed, no result is left. */
+static lt_status round_bf16(lt_status st, int n, lt_tensor **const *slots) {
+  if (st != LT_OK) return st;
+  for (int i = 0; i < n; i++) {
+    if (!slots[i] || !*slots[i]) continue;
+    lt_tensor *r = NULL;
+    if (st == LT_OK) st = lt_op_to(*slots[i], LT_BFLOAT16, lt_tensor_device(*slots[i]), &r);
+    lt_tensor_release(*slots[i]);
+    *slots[i] = r;
+  }
+  if (st != LT_OK)
+    for (int i = 0; i < n; i++)
+      if (slots[i]) { lt_tensor_release(*slots[i]); *slots[i] = NULL; }
+  return st;
+}
+
 /* =================================== convolution =================================== */
 
 static lt_status conv_check(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d_params *p, int64_t out[4]) {
@@ -176,6 +220,16 @@ static lt_status conv_check(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_c
 }
 
 lt_status lt_op_conv2d(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d_params *p, lt_tensor **y) {
+  if (bf16_on_cpu(x)) {
+    LT_TRY(check_like(w, x, 2, "weight"));
+    if (b) LT_TRY(check_like(b, x, 3, "bias"));
+    lt_tensor *in[3] = {x, w, b}, *c[3];
+    LT_TRY(f32_all(3, in, c));
+    lt_status st = lt_op_conv2d(c[0], c[1], c[2], p, y);
+    release_all(3, c);
+    lt_tensor **slots[1] = {y};
+    return round_bf16(st, 1, slots);
+  }
   int64_t oshape[4];
   LT_TRY(conv_check(x, w, b, p, oshape));
   const lt_nn_kernels *nn = nn_of(x);
@@ -192,6 +246,16 @@ lt_status lt_op_conv2d(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d
 
 lt_status lt_op_conv2d_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *w, const lt_conv2d_params *p, lt_tensor **gx,
                                 lt_tensor **gw, lt_tensor **gb) {
+  if (bf16_on_cpu(x)) {
+    LT_TRY(check_like(w, x, 3, "weight"));
+    LT_TRY(check_like(gy, x, 1, "gradient"));
+    lt_tensor *in[3] = {gy, x, w}, *c[3];
+    LT_TRY(f32_all(3, in, c));
+    lt_status st = lt_op_conv2d_backward(c[0], c[1], c[2], p, gx, gw, gb);
+    release_all(3, c);
+    lt_tensor **slots[3] = {gx, gw, gb};
+    return round_bf16(st, 3, slots);
+  }
   int64_t oshape[4];
   LT_TRY(conv_check(x, w, NULL, p, oshape));
   LT_TRY(check_like(gy, x, 1, "gradient"));
@@ -330,6 +394,15 @@ lt_status lt_op_activation(lt_activation act, lt_tensor *x, double param, lt_ten
 }
 
 lt_status lt_op_activation_backward(lt_activation act, lt_tensor *gy, lt_tensor *x, double param, lt_tensor **gx) {
+  if (bf16_on_cpu(gy)) {
+    LT_TRY(check_like(x, gy, 2, "input"));
+    lt_tensor *in[2] = {gy, x}, *c[2];
+    LT_TRY(f32_all(2, in, c));
+    lt_status st = lt_op_activation_backward(act, c[0], c[1], param, gx);
+    release_all(2, c);
+    lt_tensor **slots[1] = {gx};
+    return round_bf16(st, 1, slots);
+  }
   if (act >= LT_ACT_COUNT) return lt_error_set(LT_ERR_ARG, 0, "unknown activation %d", (int)act);
   LT_TRY(check_float(gy, 1, "gradient"));
   LT_TRY(check_like(x, gy, 2, "input"));
@@ -392,6 +465,16 @@ static lt_status rows_of(lt_tensor *x, lt_tensor **out) {
 }
 
 lt_status lt_op_linear(lt_tensor *x, lt_tensor *w, lt_tensor *b, lt_tensor **y) {
+  if (bf16_on_cpu(x)) {
+    LT_TRY(check_like(w, x, 2, "weight"));
+    if (b) LT_TRY(check_like(b, x, 3, "bias"));
+    lt_tensor *in[3] = {x, w, b}, *c[3];
+    LT_TRY(f32_all(3, in, c));
+    lt_status st = lt_op_linear(c[0], c[1], c[2], y);
+    release_all(3, c);
+    lt_tensor **slots[1] = {y};
+    return round_bf16(st, 1, slots);
+  }
   LT_TRY(linear_check(x, w, b));
   lt_tensor *x2 = NULL, *wc = NULL, *wt = NULL, *y2 = NULL, *be_ = NULL, *res = NULL;
   int64_t out_f = w->shape[0];
@@ -423,6 +506,16 @@ lt_status lt_op_linear(lt_tensor *x, lt_tensor *w, lt_tensor *b, lt_tensor **y) 
 
 lt_status lt_op_linear_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *w, lt_tensor **gx, lt_tensor **gw,
                                 lt_tensor **gb) {
+  if (bf16_on_cpu(x)) {
+    LT_TRY(check_like(w, x, 3, "weight"));
+    LT_TRY(check_like(gy, x, 1, "gradient"));
+    lt_tensor *in[3] = {gy, x, w}, *c[3];
+    LT_TRY(f32_all(3, in, c));
+    lt_status st = lt_op_linear_backward(c[0], c[1], c[2], gx, gw, gb);
+    release_all(3, c);
+    lt_tensor **slots[3] = {gx, gw, gb};
+    return round_bf16(st, 3, slots);
+  }
   LT_TRY(linear_check(x, w, NULL));
   LT_TRY(check_like(gy, x, 1, "gradient"));
   bool ok = gy->ndim == x->ndim && gy->shape[gy->ndim - 1] == w->shape[0];
@@ -459,6 +552,17 @@ lt_status lt_op_linear_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *w, lt_te
 }
 
 lt_status lt_op_dropout(lt_tensor *x, double p, lt_tensor **y, lt_tensor **mask) {
+  if (bf16_on_cpu(x)) {
+    lt_tensor *c;
+    LT_TRY(f32_all(1, &x, &c));
+    lt_tensor *m = NULL;
+    lt_status st = lt_op_dropout(c, p, y, &m);
+    lt_tensor_release(c);
+    lt_tensor **slots[2] = {y, &m};
+    st = round_bf16(st, 2, slots);
+    if (st == LT_OK) hand_out(m, mask);
+    return st;
+  }
   LT_TRY(check_float(x, 1, "input"));
   if (!(p >= 0 && p <= 1)) return lt_error_set(LT_ERR_ARG, 2, "dropout probability must be in [0, 1], got %g", p);
   const lt_nn_kernels *nn = nn_of(x);
@@ -541,6 +645,17 @@ static lt_status check_grad_shape(lt_tensor *gy, int ndim, const int64_t *shape,
 }
 
 lt_status lt_op_max_pool2d(lt_tensor *x, const lt_pool2d_params *p, lt_tensor **y, lt_tensor **indices) {
+  if (bf16_on_cpu(x)) {
+    lt_tensor *c;
+    LT_TRY(f32_all(1, &x, &c));
+    lt_status st = lt_op_max_pool2d(c, p, y, indices);
+    lt_tensor_release(c);
+    if (st != LT_OK) return st;
+    lt_tensor **slots[1] = {y};
+    st = round_bf16(st, 1, slots); /* the indices stay int64 */
+    if (st != LT_OK && indices) { lt_tensor_release(*indices); *indices = NULL; }
+    return st;
+  }
   int64_t os[4];
   LT_TRY(pool_check(x, p, true, os));
   const lt_nn_kernels *nn = nn_of(x);
@@ -562,6 +677,15 @@ lt_status lt_op_max_pool2d(lt_tensor *x, const lt_pool2d_params *p, lt_tensor **
 }
 
 lt_status lt_op_max_pool2d_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *indices, lt_tensor **gx) {
+  if (bf16_on_cpu(x)) {
+    LT_TRY(check_like(gy, x, 1, "gradient"));
+    lt_tensor *in[2] = {gy, x}, *c[2];
+    LT_TRY(f32_all(2, in, c));
+    lt_status st = lt_op_max_pool2d_backward(c[0], c[1], indices, gx);
+    release_all(2, c);
+    lt_tensor **slots[1] = {gx};
+    return round_bf16(st, 1, slots);
+  }
   LT_TRY(check_float(x, 2, "input"));
   if (x->ndim != 4) return lt_error_set(LT_ERR_ARG, 2, "expected 4-D input [N,C,H,W]");
   if (indices->dtype != LT_INT64 || !lt_device_equal(lt_tensor_device(indices), lt_tensor_device(x)))
@@ -582,6 +706,14 @@ lt_status lt_op_max_pool2d_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *indi
 }
 
 lt_status lt_op_avg_pool2d(lt_tensor *x, const lt_pool2d_params *p, lt_tensor **y) {
+  if (bf16_on_cpu(x)) {
+    lt_tensor *c;
+    LT_TRY(f32_all(1, &x, &c));
+    lt_status st = lt_op_avg_pool2d(c, p, y);
+    lt_tensor_release(c);
+    lt_tensor **slots[1] = {y};
+    return round_bf16(st, 1, slots);
+  }
   int64_t os[4];
   LT_TRY(pool_check(x, p, false, os));
   const lt_nn_kernels *nn = nn_of(x);
@@ -597,6 +729,15 @@ lt_status lt_op_avg_pool2d(lt_tensor *x, const lt_pool2d_params *p, lt_tensor **
 }
 
 lt_status lt_op_avg_pool2d_backward(lt_tensor *gy, lt_tensor *x, const lt_pool2d_params *p, lt_tensor **gx) {
+  if (bf16_on_cpu(x)) {
+    LT_TRY(check_like(gy, x, 1, "gradient"));
+    lt_tensor *in[2] = {gy, x}, *c[2];
+    LT_TRY(f32_all(2, in, c));
+    lt_status st = lt_op_avg_pool2d_backward(c[0], c[1], p, gx);
+    release_all(2, c);
+    lt_tensor **slots[1] = {gx};
+    return round_bf16(st, 1, slots);
+  }
   int64_t os[4];
   LT_TRY(pool_check(x, p, false, os));
   LT_TRY(check_grad_shape(gy, 4, os, x));
@@ -624,6 +765,14 @@ static lt_status adaptive_check(lt_tensor *x, int64_t oh, int64_t ow) {
 }
 
 lt_status lt_op_adaptive_avg_pool2d(lt_tensor *x, int64_t oh, int64_t ow, lt_tensor **y) {
+  if (bf16_on_cpu(x)) {
+    lt_tensor *c;
+    LT_TRY(f32_all(1, &x, &c));
+    lt_status st = lt_op_adaptive_avg_pool2d(c, oh, ow, y);
+    lt_tensor_release(c);
+    lt_tensor **slots[1] = {y};
+    return round_bf16(st, 1, slots);
+  }
   LT_TRY(adaptive_check(x, oh, ow));
   const lt_nn_kernels *nn = nn_of(x);
   if (!nn || !nn->adaptive_avg_pool2d_forward) return missing("adaptive_avg_pool2d");
@@ -639,6 +788,15 @@ lt_status lt_op_adaptive_avg_pool2d(lt_tensor *x, int64_t oh, int64_t ow, lt_ten
 }
 
 lt_status lt_op_adaptive_avg_pool2d_backward(lt_tensor *gy, lt_tensor *x, lt_tensor **gx) {
+  if (bf16_on_cpu(x)) {
+    LT_TRY(check_like(gy, x, 1, "gradient"));
+    lt_tensor *in[2] = {gy, x}, *c[2];
+    LT_TRY(f32_all(2, in, c));
+    lt_status st = lt_op_adaptive_avg_pool2d_backward(c[0], c[1], gx);
+    release_all(2, c);
+    lt_tensor **slots[1] = {gx};
+    return round_bf16(st, 1, slots);
+  }
   LT_TRY(check_float(x, 2, "input"));
   if (x->ndim != 4 || gy->ndim != 4) return lt_error_set(LT_ERR_ARG, 1, "expected 4-D gradient and input");
   int64_t os[4] = {x->shape[0], x->shape[1], gy->shape[2], gy->shape[3]};

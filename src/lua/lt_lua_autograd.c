@@ -1,14 +1,16 @@
 /* lt_lua_autograd.c — Lua glue for autograd: the tensor properties grad,
  * requires_grad, grad_fn and is_leaf; backward, detach, requires_grad_;
- * grad mode (lt.no_grad, lt.enable_grad, lt.set_grad_enabled); lt.autograd.grad
- * and lt.autograd.backward; and the native half of lt.autograd.Function (a
- * node whose backward calls a Lua function). The Lua half (Function, ctx,
- * gradcheck) is lua/luatrain/autograd.lua. */
+ * grad mode (lt.no_grad, lt.enable_grad, lt.set_grad_enabled); bf16 mixed
+ * precision (lt.autocast); lt.autograd.grad and lt.autograd.backward; and
+ * the native half of lt.autograd.Function (a node whose backward calls a Lua
+ * function). The Lua half (Function, ctx, gradcheck) is
+ * lua/luatrain/autograd.lua. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lt_ag_ops.h"
+#include "lt_autocast.h"
 #include "lt_lua.h"
 
 /* The Lua state running the engine, so Lua backward functions run on the
@@ -193,6 +195,31 @@ static int with_grad_mode(lua_State *L, bool on, const char *fname) {
 
 static int l_no_grad(lua_State *L) { return with_grad_mode(L, false, "no_grad"); }
 static int l_enable_grad(lua_State *L) { return with_grad_mode(L, true, "enable_grad"); }
+
+/* lt.autocast(dtype, fn, ...): fn(...) with bf16 mixed precision on (see
+ * lt_autocast.h), restored even when fn raises; returns fn's results. */
+static int l_autocast(lua_State *L) {
+  const char *fname = "autocast";
+  lt_dtype dt = LT_FLOAT32;
+  const char *name = lua_type(L, 1) == LUA_TSTRING ? lua_tostring(L, 1) : NULL;
+  bool ok = name && (strcmp(name, "bf16") == 0 || (lt_lua_parse_dtype(name, &dt) && dt == LT_BFLOAT16));
+  if (!ok)
+    return lt_lua_argerror(L, 1, fname, "autocast supports bfloat16 only ('bf16' or 'bfloat16'), got %s",
+                           name ? name : luaL_typename(L, 1));
+  if (lua_type(L, 2) != LUA_TFUNCTION)
+    return lt_lua_argerror(L, 2, fname, "expected a function, got %s", luaL_typename(L, 2));
+  lua_remove(L, 1);
+  bool prev = lt_autocast_set_enabled(true);
+  int status = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
+  lt_autocast_set_enabled(prev);
+  if (status != LUA_OK) return lua_error(L);
+  return lua_gettop(L);
+}
+
+static int l_is_autocast_enabled(lua_State *L) {
+  lua_pushboolean(L, lt_autocast_enabled());
+  return 1;
+}
 
 static int l_is_grad_enabled(lua_State *L) {
   lua_pushboolean(L, lt_ag_grad_enabled());
@@ -613,6 +640,8 @@ void lt_lua_open_autograd(lua_State *L, int methods) {
                                         {"enable_grad", l_enable_grad},
                                         {"is_grad_enabled", l_is_grad_enabled},
                                         {"set_grad_enabled", l_set_grad_enabled},
+                                        {"autocast", l_autocast},
+                                        {"is_autocast_enabled", l_is_autocast_enabled},
                                         {NULL, NULL}};
   static const luaL_Reg autograd_fns[] = {{"grad", l_grad},
                                           {"backward", l_backward},

@@ -1,0 +1,252 @@
+-- bf16 mixed precision (lt.autocast): which ops compute in bfloat16 and which
+-- in float32, that float32 parameters get float32 gradients close to the
+-- float32-only ones, that the state is restored on return and on error, that
+-- a tiny model trains under it, and the ResNet18 golden logits in a bf16
+-- forward. Tolerances: 1e-2 relative for bf16 results (tests/golden/README.md
+-- and the issue's bf16 tolerance), 2e-2 for the 18-layer forward.
+local T = require "luatrain.testing"
+local lt = require "luatrain"
+local nn, F = lt.nn, lt.nn.functional
+
+local relerr = T.relerr
+local function bf16(fn, ...) return lt.autocast("bf16", fn, ...) end
+
+T.test("conv2d, linear and the products compute in bfloat16", function()
+  lt.manual_seed(1)
+  local x, w, b = lt.randn(2, 3, 8, 8), lt.randn(4, 3, 3, 3), lt.randn(4)
+  local y = bf16(function() return F.conv2d(x, w, b, {padding = 1}) end)
+  T.check(y:dtype() == "bfloat16", "conv2d output dtype " .. y:dtype())
+  T.check(relerr(y, F.conv2d(x, w, b, {padding = 1})) < 1e-2, "conv2d close to float32")
+
+  local xl, wl, bl = lt.randn(5, 7), lt.randn(3, 7), lt.randn(3)
+  local yl = bf16(F.linear, xl, wl, bl)
+  T.check(yl:dtype() == "bfloat16", "linear output dtype " .. yl:dtype())
+  T.check(relerr(yl, F.linear(xl, wl, bl)) < 1e-2, "linear close to float32")
+
+  local a, m = lt.randn(2, 4, 6), lt.randn(6, 5)
+  local r = bf16(lt.matmul, a, m)
+  T.check(r:dtype() == "bfloat16" and relerr(r, lt.matmul(a, m)) < 1e-2, "matmul (batched x matrix)")
+  local a2, b2 = lt.randn(4, 6), lt.randn(6, 3)
+  r = bf16(lt.mm, a2, b2)
+  T.check(r:dtype() == "bfloat16" and relerr(r, lt.mm(a2, b2)) < 1e-2, "mm")
+  local a3, b3 = lt.randn(3, 4, 6), lt.randn(3, 6, 2)
+  r = bf16(lt.bmm, a3, b3)
+  T.check(r:dtype() == "bfloat16" and relerr(r, lt.bmm(a3, b3)) < 1e-2, "bmm")
+  -- a method call goes through the same wrapper
+  r = bf16(function() return a2:matmul(b2) end)
+  T.check(r:dtype() == "bfloat16", "t:matmul under autocast")
+  -- the inputs themselves are left float32
+  T.check(x:dtype() == "float32" and w:dtype() == "float32", "inputs not modified")
+  -- float64 is never cast (as in PyTorch)
+  local yd = bf16(F.linear, xl:double(), wl:double())
+  T.check(yd:dtype() == "float64", "float64 linear stays float64, got " .. yd:dtype())
+end)
+
+T.test("batch_norm, softmax and the losses compute in float32", function()
+  lt.manual_seed(2)
+  local xb = lt.randn(4, 3, 5, 5)
+  local rm, rv = lt.zeros(3), lt.ones(3)
+  local wt, bs = lt.randn(3), lt.randn(3)
+  local y = bf16(function() return F.batch_norm(xb:bfloat16(), rm, rv, wt, bs, true) end)
+  T.check(y:dtype() == "float32", "batch_norm of a bf16 input is float32, got " .. y:dtype())
+  T.check(rm:dtype() == "float32" and rv:dtype() == "float32", "running statistics stay float32")
+  local rm2, rv2 = lt.zeros(3), lt.ones(3)
+  local ref = F.batch_norm(xb:bfloat16():float(), rm2, rv2, wt, bs, true)
+  T.check(relerr(y, ref) < 1e-6, "batch_norm in float32 on the bf16 values")
+  T.check(relerr(rm, rm2) < 1e-6 and relerr(rv, rv2) < 1e-6, "running statistics in float32")
+
+  local logits = lt.randn(6, 5):bfloat16()
+  local target = lt.tensor({1, 2, 3, 4, 5, 1}):long()
+  bf16(function()
+    local s = F.softmax(logits, 2)
+    T.check(s:dtype() == "float32", "softmax dtype " .. s:dtype())
+    T.check(F.log_softmax(logits, 2):dtype() == "float32", "log_softmax dtype")
+    local ce = F.cross_entropy(logits, target)
+    T.check(ce:dtype() == "float32", "cross_entropy dtype " .. ce:dtype())
+    T.close(ce:item(), F.cross_entropy(logits:float(), target):item(), 1e-6, "cross_entropy value")
+    T.check(F.nll_loss(F.log_softmax(logits, 2), target):dtype() == "float32", "nll_loss dtype")
+    local mse = F.mse_loss(logits, lt.zeros(6, 5))
+    T.check(mse:dtype() == "float32", "mse_loss dtype " .. mse:dtype())
+    T.check(F.l1_loss(logits, logits:float()):dtype() == "float32", "l1_loss dtype")
+  end)
+end)
+
+T.test("elementwise ops follow ordinary promotion", function()
+  local a, b = lt.randn(3):bfloat16(), lt.randn(3)
+  bf16(function()
+    T.check((a + a):dtype() == "bfloat16", "bf16 + bf16 is bf16")
+    T.check((a + b):dtype() == "float32", "bf16 + f32 is f32")
+    T.check(F.relu(a):dtype() == "bfloat16", "relu keeps bf16")
+  end)
+end)
+
+-- conv -> bn -> relu -> pool -> linear, with float32 parameters
+local function small_model()
+  return nn.Sequential(nn.Conv2d(3, 8, 3, {padding = 1, bias = false}), nn.BatchNorm2d(8), nn.ReLU(),
+                       nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
+end
+
+T.test("float32 parameters get float32 gradients close to the float32 run", function()
+  lt.manual_seed(3)
+  local w = (lt.randn(8, 3, 3, 3) * 0.2):requires_grad_()
+  local gamma, beta = (lt.rand(8) + 0.5):requires_grad_(), (lt.randn(8) * 0.1):requires_grad_()
+  local lw, lb = (lt.randn(4, 8) * 0.3):requires_grad_(), (lt.randn(4) * 0.1):requires_grad_()
+  local params = {w = w, gamma = gamma, beta = beta, lw = lw, lb = lb}
+  local x, y = lt.randn(16, 3, 6, 6), lt.randint(1, 5, {16}):long()
+  local function forward(xx, ww)
+    local h = F.conv2d(xx, ww, nil, {padding = 1})
+    h = F.relu(F.batch_norm(h, nil, nil, gamma, beta, true))
+    h = F.adaptive_avg_pool2d(h, {1, 1}):flatten(2)
+    local out = F.linear(h, lw, lb)
+    return out, F.cross_entropy(out, y)
+  end
+  local function grads(fn)
+    for _, p in pairs(params) do p.grad = nil end
+    fn()
+    local g = {}
+    for k, p in pairs(params) do g[k] = p.grad end
+    return g
+  end
+  local ref = grads(function() select(2, forward(x, w)):backward() end)
+  -- the same in float32 with the convolution's operands rounded to bf16
+  -- first: the gradient of a conv weight is sensitive to that rounding (a few
+  -- per cent here), so it is compared with what bf16 operands should give
+  local ref_rounded = grads(function() select(2, forward(x:bfloat16():float(), w:bfloat16():float())):backward() end)
+  local out, loss
+  local g = grads(function()
+    out, loss = bf16(forward, x, w)
+    T.check(not lt.is_autocast_enabled(), "off again after autocast returns")
+    loss:backward() -- outside autocast, as in PyTorch
+  end)
+  T.check(out:dtype() == "bfloat16", "logits from the bf16 linear, got " .. out:dtype())
+  T.check(loss:dtype() == "float32", "loss is float32, got " .. loss:dtype())
+  T.close(loss:item(), select(2, forward(x, w)):item(), 1e-2, "loss")
+  for k, p in pairs(params) do
+    T.check(p:dtype() == "float32", k .. " stays float32")
+    T.check(g[k] ~= nil and g[k]:dtype() == "float32", k .. " gradient is float32")
+    local e = relerr(g[k], k == "w" and ref_rounded[k] or ref[k])
+    T.check(e < 1e-2, string.format("%s gradient: relative error %.3g", k, e))
+  end
+  -- and the conv weight's gradient still points the same way as float32's
+  local e = relerr(g.w, ref.w)
+  T.check(e < 3e-2, string.format("conv weight gradient vs pure float32: relative error %.3g", e))
+end)
+
+T.test("a module model under autocast: dtypes of outputs and gradients", function()
+  lt.manual_seed(6)
+  local model = small_model()
+  local x, y = lt.randn(8, 3, 6, 6), lt.tensor({1, 2, 3, 4, 1, 2, 3, 4}):long()
+  local loss = bf16(function() return F.cross_entropy(model(x), y) end)
+  T.check(loss:dtype() == "float32", "loss float32")
+  loss:backward()
+  for name, p in model:named_parameters() do
+    T.check(p.grad ~= nil and p.grad:dtype() == "float32", name .. " gradient is float32")
+  end
+  for name, b in model:named_buffers() do
+    if name:match("running_") then T.check(b:dtype() == "float32", name .. " stays float32") end
+  end
+end)
+
+T.test("bfloat16 conv2d and linear on the CPU without autocast (op layer)", function()
+  lt.manual_seed(4)
+  local x = lt.randn(2, 3, 5, 5):bfloat16():requires_grad_()
+  local w = lt.randn(4, 3, 3, 3):bfloat16():requires_grad_()
+  local y = F.conv2d(x, w, nil, {stride = 2})
+  T.check(y:dtype() == "bfloat16", "conv2d bf16 output")
+  y:sum():backward()
+  T.check(x.grad:dtype() == "bfloat16" and w.grad:dtype() == "bfloat16", "bf16 gradients")
+  local xf, wf = x:detach():float():requires_grad_(), w:detach():float():requires_grad_()
+  F.conv2d(xf, wf, nil, {stride = 2}):sum():backward()
+  T.check(relerr(x.grad, xf.grad) < 1e-2 and relerr(w.grad, wf.grad) < 1e-2, "bf16 conv gradients")
+  local l = F.linear(lt.randn(3, 4):bfloat16(), lt.randn(2, 4):bfloat16(), lt.randn(2):bfloat16())
+  T.check(l:dtype() == "bfloat16", "linear bf16 output")
+  -- mixed dtypes outside autocast are still an error
+  T.checkerr("weight has dtype float32 but the input has bfloat16", F.conv2d, x:detach(), lt.randn(4, 3, 3, 3))
+  T.checkerr("weight has dtype float32 but the input has bfloat16", F.linear, lt.randn(3, 4):bfloat16(),
+             lt.randn(2, 4))
+end)
+
+T.test("state is restored on return and on error; results and arguments pass through", function()
+  T.check(lt.is_autocast_enabled() == false, "off by default")
+  local a, b, c = lt.autocast("bf16", function(p, q)
+    T.check(lt.is_autocast_enabled(), "on inside")
+    return p + 1, q, "three"
+  end, 1, "two")
+  T.check(a == 2 and b == "two" and c == "three", "results and arguments")
+  T.checkerr("boom", lt.autocast, "bf16", function() error("boom") end)
+  T.check(lt.is_autocast_enabled() == false, "off after an error")
+  -- nested autocast keeps it on until the outer one ends
+  lt.autocast("bfloat16", function()
+    lt.autocast("bf16", function() end)
+    T.check(lt.is_autocast_enabled(), "still on after a nested autocast")
+  end)
+  T.check(not lt.is_autocast_enabled(), "off after the outer one")
+end)
+
+T.test("nesting with no_grad", function()
+  local w = lt.randn(3, 4):requires_grad_()
+  local x = lt.randn(2, 4)
+  local y = lt.no_grad(function() return bf16(F.linear, x, w) end)
+  T.check(y:dtype() == "bfloat16" and not y.requires_grad, "no_grad outside: bf16, no history")
+  lt.autocast("bf16", function()
+    local z = lt.no_grad(F.linear, x, w)
+    T.check(z:dtype() == "bfloat16" and not z.requires_grad, "no_grad inside: still bf16, no history")
+    T.check(lt.is_autocast_enabled() and lt.is_grad_enabled(), "both modes restored inside")
+    local v = F.linear(x, w)
+    T.check(v.requires_grad, "grad recorded again under autocast")
+  end)
+end)
+
+T.test("a tiny model trains under autocast", function()
+  lt.manual_seed(5)
+  local model = small_model()
+  local x = lt.randn(16, 3, 6, 6)
+  local y = lt.tensor({1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4}):long()
+  local opt = lt.optim.SGD(model:parameters(), {lr = 0.1, momentum = 0.9})
+  local first, last
+  for i = 1, 30 do
+    local loss = bf16(function() return F.cross_entropy(model(x), y) end)
+    opt:zero_grad()
+    loss:backward()
+    opt:step()
+    if i == 1 then first = loss:item() end
+    last = loss:item()
+  end
+  T.check(last < 0.85 * first, string.format("loss %.4f -> %.4f", first, last))
+  for name, p in model:named_parameters() do T.check(p:dtype() == "float32", name .. " master weight float32") end
+end)
+
+T.test("bad arguments", function()
+  T.checkerr("bad argument #1 to 'autocast' (autocast supports bfloat16 only ('bf16' or 'bfloat16'), got float16)",
+             lt.autocast, "float16", function() end)
+  T.checkerr("got float32", lt.autocast, "float32", function() end)
+  T.checkerr("got fp8", lt.autocast, "fp8", function() end)
+  T.checkerr("got number", lt.autocast, 16, function() end)
+  T.checkerr("bad argument #2 to 'autocast' (expected a function, got no value)", lt.autocast, "bf16")
+  T.check(not lt.is_autocast_enabled(), "still off")
+end)
+
+T.test("ResNet18 width 16 golden logits in a bf16 forward", function()
+  local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
+  local g = lt.load(here .. "/../golden/resnet18_w16_golden.safetensors")
+  local model = lt.models.resnet18{num_classes = 10, width = 16, in_channels = 3}
+  local weights, sd = {}, model:state_dict()
+  for k, v in pairs(g) do if sd[k] then weights[k] = v end end
+  model:load_state_dict(weights)
+  model:train()
+  local logits, loss = bf16(function()
+    local out = model(g.input)
+    return out, F.cross_entropy(out, g.target + 1)
+  end)
+  T.check(logits:dtype() == "bfloat16", "bf16 logits")
+  local e = relerr(logits, g["step1.logits"])
+  T.check(e < 3e-2, string.format("logits: relative error %.3g", e))
+  e = relerr(loss, g["step1.loss"])
+  T.check(loss:dtype() == "float32" and e < 3e-2, string.format("float32 loss: relative error %.3g", e))
+  loss:backward()
+  for name, p in model:named_parameters() do
+    if not (p.grad and p.grad:dtype() == "float32") then T.check(false, name .. " float32 gradient") end
+  end
+end)
+
+os.exit(T.done())
