@@ -20,5 +20,6 @@ lt.train = require "luatrain.train"
 lt.data = require "luatrain.data"
 lt.transforms = require "luatrain.transforms"
 lt.optim = require "luatrain.optim"
+lt.help = require("luatrain.help").help
 
 return lt
