@@ -177,8 +177,16 @@ input 'for i = 1, 2 do\n'
 run -i
 has "-i incomplete at end of input" "$err" "^luatrain: stdin:1: 'end' expected"
 
-# ---- Ctrl-C while a script runs
-out=$(timeout --preserve-status -s INT 1 "$BIN" -e 'while true do end' 2>"$TMP/stderr" </dev/null)
+# ---- Ctrl-C while a script runs: the signal is sent once the script is
+# running (it writes a file first), so a slow start-up (a sanitizer build on a
+# busy machine) cannot make the signal arrive before the handler exists.
+rm -f "$TMP/running"
+LT_RUNNING_FILE="$TMP/running" "$BIN" -e 'io.open(os.getenv("LT_RUNNING_FILE"), "w"):close() while true do end' \
+  2>"$TMP/stderr" </dev/null &
+pid=$!
+for _ in $(seq 1 300); do [ -e "$TMP/running" ] && break; sleep 0.1; done
+kill -INT "$pid"
+wait "$pid"
 rc=$?
 err=$(cat "$TMP/stderr")
 status "SIGINT in a script" 1
