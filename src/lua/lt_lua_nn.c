@@ -320,18 +320,29 @@ static void kernel_arg(lua_State *L, const char *fn, int64_t k[2]) {
   lua_pop(L, 1);
 }
 
+/* What max_pool2d and avg_pool2d share: the kernel size (argument 2) and an
+ * options table (argument 3) with stride (default: the kernel) and padding.
+ * Fills `p` with those and the defaults; returns the options' stack index. */
+static int pool_args(lua_State *L, const char *fn, const char *const *keys, lt_pool2d_params *p) {
+  static const lt_pool2d_params defaults = {{0, 0}, {0, 0}, {0, 0}, {1, 1}, false, true, 0};
+  static const int64_t zero[2] = {0, 0};
+  *p = defaults;
+  kernel_arg(L, fn, p->kernel);
+  if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TTABLE)
+    lt_lua_argerror(L, 3, fn, "expected an options table, got %s", luaL_typename(L, 3));
+  int t = opts_at(L, 3, fn, keys);
+  opt_pair(L, t, "stride", p->kernel, fn, p->stride);
+  opt_pair(L, t, "padding", zero, fn, p->padding);
+  return t;
+}
+
 static int f_max_pool2d(lua_State *L) {
   const char *fn = "max_pool2d";
   static const char *const keys[] = {"stride", "padding", "dilation", "ceil_mode", "return_indices", NULL};
   lt_tensor *x = lt_lua_check_tensor(L, 1, fn);
-  lt_pool2d_params p = {{0, 0}, {0, 0}, {0, 0}, {1, 1}, false, true, 0};
-  kernel_arg(L, fn, p.kernel);
-  if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TTABLE)
-    lt_lua_argerror(L, 3, fn, "expected an options table, got %s", luaL_typename(L, 3));
-  int t = opts_at(L, 3, fn, keys);
-  static const int64_t zero[2] = {0, 0}, one[2] = {1, 1};
-  opt_pair(L, t, "stride", p.kernel, fn, p.stride);
-  opt_pair(L, t, "padding", zero, fn, p.padding);
+  lt_pool2d_params p;
+  int t = pool_args(L, fn, keys, &p);
+  static const int64_t one[2] = {1, 1};
   opt_pair(L, t, "dilation", one, fn, p.dilation);
   p.ceil_mode = opt_bool(L, t, "ceil_mode", 0, false, fn);
   bool ret_idx = opt_bool(L, t, "return_indices", 0, false, fn);
@@ -352,14 +363,8 @@ static int f_avg_pool2d(lua_State *L) {
   const char *fn = "avg_pool2d";
   static const char *const keys[] = {"stride", "padding", "ceil_mode", "count_include_pad", "divisor_override", NULL};
   lt_tensor *x = lt_lua_check_tensor(L, 1, fn);
-  lt_pool2d_params p = {{0, 0}, {0, 0}, {0, 0}, {1, 1}, false, true, 0};
-  kernel_arg(L, fn, p.kernel);
-  if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TTABLE)
-    lt_lua_argerror(L, 3, fn, "expected an options table, got %s", luaL_typename(L, 3));
-  int t = opts_at(L, 3, fn, keys);
-  static const int64_t zero[2] = {0, 0};
-  opt_pair(L, t, "stride", p.kernel, fn, p.stride);
-  opt_pair(L, t, "padding", zero, fn, p.padding);
+  lt_pool2d_params p;
+  int t = pool_args(L, fn, keys, &p);
   p.ceil_mode = opt_bool(L, t, "ceil_mode", 0, false, fn);
   p.count_include_pad = opt_bool(L, t, "count_include_pad", 0, true, fn);
   p.divisor_override = opt_int(L, t, "divisor_override", 0, 0, fn);
