@@ -276,7 +276,9 @@ if ck then
 end
 
 local last_path, best_path = run_dir .. "/last.safetensors", run_dir .. "/best.safetensors"
+local read_window
 local function checkpoint()
+  read_window(pos.epoch, pos.batches)   -- the meters must include every finished step
   local c = {model = model:state_dict(), optimizer = optimizer:state_dict(), rng = lt.get_rng_state(),
              epoch = pos.epoch, batches_done = pos.batches, epoch_complete = pos.complete, iters_per_epoch = iters,
              best_acc = best_acc, step = step, wall_time = wall0, config = config,
@@ -316,6 +318,39 @@ local function evaluate()
   return loss.avg, top1.avg, top5.avg
 end
 
+-- The step's loss and correct count are summed on the device and read back
+-- only every `read_every` batches: on a GPU, reading a value makes the host
+-- wait for the queue to drain, which would stall it every step. On the CPU
+-- reading is free, so every batch is read (and a NaN is named exactly).
+local read_every = device == "cpu" and 1 or 25
+local window = {loss = lt.zeros({}, {device = device, dtype = "float64"}),
+                correct = lt.zeros({}, {device = device, dtype = "int64"}), n = 0, first = 0}
+
+-- Adds one step's loss (mean over the batch) and correct count to the window.
+local function account(out, loss, labels)
+  local n = labels:size(1)
+  lt.no_grad(function()
+    window.loss:add_(loss:detach():double() * n)
+    window.correct:add_(out:detach():argmax(2):eq(labels):sum())
+  end)
+end
+
+-- Moves the window into the meters; stops the run on a NaN or infinite loss.
+function read_window(epoch, last_batch)
+  if window.n == 0 then return end
+  local sum, correct, n = window.loss:item(), window.correct:item(), window.n
+  if not finite(sum) then
+    local where = window.first == last_batch and string.format("batch %d (step %d)", last_batch, step)
+      or string.format("one of batches %d..%d (steps %d..%d)", window.first, last_batch, step - (last_batch - window.first), step)
+    error({stop = string.format("the loss is %s at epoch %d, %s", what(sum), epoch, where)})
+  end
+  loss_m:update(sum / n, n)
+  top1_m:update(correct * 100.0 / n, n)
+  window.loss:zero_()
+  window.correct:zero_()
+  window.n = 0
+end
+
 local function run_training()
   local start_epoch = pos.complete and pos.epoch + 1 or pos.epoch
   for epoch = start_epoch, opt.epochs do
@@ -341,18 +376,16 @@ local function run_training()
         loss:backward()
         optimizer:step()
         if per_iteration then scheduler:step() end
-        local l = loss:item()
-        if not finite(l) then
-          error({stop = string.format("the loss is %s at epoch %d, batch %d (step %d)", what(l), epoch, i, step + 1)})
-        end
+        account(out, loss, labels)
+        if window.n == 0 then window.first = i end
         local n = labels:size(1)
-        loss_m:update(l, n)
-        top1_m:update(train.accuracy(out, labels, {1}), n)
+        window.n = window.n + n
         seen, step, last_lr = seen + n, step + 1, lr
+        if i % read_every == 0 or i == iters or i % opt.log_every == 0 then read_window(epoch, i) end
         train_time = train.clock() - t0
         pos.batches = i
         if i % opt.log_every == 0 then
-          run:log{epoch = epoch, step = step, batch = i, train_loss = l, lr = lr, wall_time = wall()}
+          run:log{epoch = epoch, step = step, batch = i, train_loss = loss_m.val, lr = lr, wall_time = wall()}
         end
       end)
       batches_run = batches_run + 1
