@@ -21,6 +21,7 @@
 #include <atomic>
 
 #include "lt_cuda_internal.h"
+#include "lt_cuda_transfer.h"
 
 /* --- error formatting -------------------------------------------------------------------------- */
 
@@ -161,6 +162,10 @@ static void ledger_remove(ledger *l, void *p) {
 
 static lt_cuda_ctx ctxs[LT_CUDA_MAX_DEVICES];
 static ledger ledgers[LT_CUDA_MAX_DEVICES];
+
+extern "C" void lt_cuda_ledger_drop(int device, void *p) {
+  if (device >= 0 && device < LT_CUDA_MAX_DEVICES && p) ledger_remove(&ledgers[device], p);
+}
 static std::atomic<bool> ready[LT_CUDA_MAX_DEVICES];
 static pthread_mutex_t init_mu = PTHREAD_MUTEX_INITIALIZER;
 static __thread int current_device = -1;
@@ -210,7 +215,22 @@ static lt_status init_device(int dev) {
   return LT_OK;
 }
 
+static lt_status ctx_lookup(int dev, lt_cuda_ctx **out);
+
 extern "C" lt_status lt_cuda_ctx_get(int dev, lt_cuda_ctx **out) {
+  /* Work queued on another device's stream would run now, once, instead of
+   * being recorded in the graph being captured. */
+  int cap = lt_cuda_graph_capture_device();
+  if (cap >= 0 && dev != cap) {
+    char what[64];
+    snprintf(what, sizeof what, "an operation on cuda:%d", dev);
+    return lt_cuda_graph_refuse(what, "the graph being captured is on another device");
+  }
+  return ctx_lookup(dev, out);
+}
+
+/* lt_cuda_ctx_get without the capture check (frees must always find their device). */
+static lt_status ctx_lookup(int dev, lt_cuda_ctx **out) {
   if (dev >= 0 && dev < LT_CUDA_MAX_DEVICES && ready[dev].load(std::memory_order_acquire)) {
     if (current_device != dev) {
       LT_CUDA_CHECK(cudaSetDevice(dev));
@@ -254,9 +274,12 @@ extern "C" lt_status lt_cuda_malloc(lt_cuda_ctx *c, size_t nbytes, void **out) {
     return LT_OK;
   }
   void *p = NULL;
+  /* During a capture this records an allocation node (lt_cuda_graph.cu). */
+  bool capturing = lt_cuda_capturing();
   cudaError_t e = cudaMallocFromPoolAsync(&p, nbytes, c->pool, c->stream);
-  if (e == cudaErrorMemoryAllocation) {
-    /* The pool may hold free blocks that don't fit: hand them back and retry once. */
+  if (e == cudaErrorMemoryAllocation && !capturing) {
+    /* The pool may hold free blocks that don't fit: hand them back and retry
+     * once (not while capturing: synchronising the stream would end it). */
     cudaGetLastError();
     cudaStreamSynchronize(c->stream);
     cudaMemPoolTrimTo(c->pool, 0);
@@ -273,8 +296,8 @@ extern "C" lt_status lt_cuda_malloc(lt_cuda_ctx *c, size_t nbytes, void **out) {
     fmt_bytes(f, sizeof f, fr);
     fmt_bytes(t, sizeof t, total);
     return lt_error_set(LT_ERR_OOM, 0,
-                        "CUDA out of memory on cuda:%d: tried to allocate %s; %s in use by luatrain, %s free of %s",
-                        c->device, want, used, f, t);
+                        "CUDA out of memory on cuda:%d%s: tried to allocate %s; %s in use by luatrain, %s free of %s",
+                        c->device, capturing ? " during lt.cuda.graph capture" : "", want, used, f, t);
   }
   if (e != cudaSuccess) return lt_cuda_fail(e, "cudaMallocFromPoolAsync(&p, nbytes, c->pool, c->stream)", __FILE__,
                                             __LINE__);
@@ -282,13 +305,25 @@ extern "C" lt_status lt_cuda_malloc(lt_cuda_ctx *c, size_t nbytes, void **out) {
     cudaFreeAsync(p, c->stream);
     return lt_error_set(LT_ERR_OOM, 0, "out of host memory for the CUDA allocation table");
   }
+  if (capturing) {
+    lt_status st = lt_cuda_graph_on_alloc(c, p, nbytes);
+    if (st != LT_OK) {
+      ledger_remove(&ledgers[c->device], p);
+      cudaFreeAsync(p, c->stream); /* a free node for the allocation node just made */
+      return st;
+    }
+  }
   *out = p;
   return LT_OK;
 }
 
 extern "C" void lt_cuda_free_async(lt_cuda_ctx *c, void *p) {
   if (!p) return;
+  /* A CUDA graph may own it, keep it, or need the free recorded (lt_cuda_graph.cu). */
+  int how = lt_cuda_graph_on_free(c, p);
+  if (how == LT_CU_FREE_KEEP) return;
   ledger_remove(&ledgers[c->device], p);
+  if (how == LT_CU_FREE_FORGET) return;
   /* Fails only after a fatal device error or at process exit, when the
    * runtime is being torn down; there is nobody to tell then. */
   if (cudaFreeAsync(p, c->stream) != cudaSuccess) cudaGetLastError();
@@ -302,17 +337,21 @@ extern "C" lt_status lt_cuda_alloc_dev(int device, size_t nbytes, void **out) {
 
 extern "C" void lt_cuda_free_dev(int device, void *p) {
   lt_cuda_ctx *c = NULL;
-  if (lt_cuda_ctx_get(device, &c) != LT_OK) return;
+  if (ctx_lookup(device, &c) != LT_OK) return;
   lt_cuda_free_async(c, p);
 }
 
 extern "C" lt_status lt_cuda_sync_check(lt_cuda_ctx *c) {
+  if (lt_cuda_capturing())
+    return lt_cuda_graph_refuse("waiting for the GPU (lt.cuda.synchronize(), reading a value)",
+                                "the captured step would not wait at replay");
   LT_CUDA_CHECK(cudaMemcpyAsync(c->derr_host, c->derr, sizeof(lt_cuda_derr), cudaMemcpyDeviceToHost, c->stream));
   LT_CUDA_CHECK(cudaStreamSynchronize(c->stream));
   lt_cuda_derr *d = c->derr_host;
   int kind = d->kind;
   if (kind == LT_CU_DERR_NONE) return LT_OK;
-  static const char *const names[] = {"?", "index_select", "gather", "scatter", "nll_loss", "fmod", "remainder"};
+  static const char *const names[] = {"?", "index_select", "gather", "scatter", "nll_loss", "fmod", "remainder",
+                                      "cross_entropy"};
   int op = d->op;
   const char *name = op > 0 && op < (int)(sizeof names / sizeof names[0]) ? names[op] : "a kernel";
   long long v0 = d->v[0], v1 = d->v[1], v2 = d->v[2];
@@ -336,7 +375,7 @@ extern "C" lt_status lt_cuda_sync_check(lt_cuda_ctx *c) {
 extern "C" lt_status lt_cuda_after_launch(lt_cuda_ctx *c, const char *kernel, const char *file, int line) {
   cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess) return lt_cuda_fail(e, kernel, file, line);
-  if (sync_debug.load(std::memory_order_relaxed)) {
+  if (sync_debug.load(std::memory_order_relaxed) && !lt_cuda_capturing()) { /* no waiting inside a capture */
     e = cudaStreamSynchronize(c->stream);
     if (e != cudaSuccess) return lt_cuda_fail(e, kernel, file, line);
     return lt_cuda_sync_check(c);
@@ -347,6 +386,11 @@ extern "C" lt_status lt_cuda_after_launch(lt_cuda_ctx *c, const char *kernel, co
 /* --- copies and synchronisation --------------------------------------------------------------------- */
 
 extern "C" lt_status lt_cuda_copy_to_host_dev(int device, void *dst, const void *src, size_t nbytes) {
+  if (lt_cuda_capturing())
+    return lt_cuda_graph_refuse("reading a CUDA tensor on the host (item(), tolist(), cpu(), printing)",
+                                "the captured step would not read it at replay; return the tensor from the step and "
+                                "read it after g:replay()");
+  LT_TRY(lt_cuda_graph_check_read(device, src, nbytes));
   lt_cuda_ctx *c = NULL;
   LT_TRY(lt_cuda_ctx_get(device, &c));
   if (nbytes) LT_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDefault, c->stream));
@@ -354,6 +398,10 @@ extern "C" lt_status lt_cuda_copy_to_host_dev(int device, void *dst, const void 
 }
 
 extern "C" lt_status lt_cuda_copy_from_host_dev(int device, void *dst, const void *src, size_t nbytes) {
+  if (lt_cuda_capturing())
+    return lt_cuda_graph_refuse("copying a CPU tensor to the GPU",
+                                "the graph would read the same host memory at every replay; copy each batch into "
+                                "the static inputs before g:replay()");
   lt_cuda_ctx *c = NULL;
   LT_TRY(lt_cuda_ctx_get(device, &c));
   if (!nbytes) return LT_OK;
@@ -387,11 +435,15 @@ static lt_status sync_one(int dev) {
 }
 
 extern "C" lt_status lt_cuda_synchronize(int device) {
-  if (device >= 0) return sync_one(device);
-  pthread_once(&probe_once, probe);
-  for (int d = 0; d < ndevices; d++)
-    if (ready[d].load()) LT_TRY(sync_one(d));
-  return LT_OK;
+  if (device >= 0) {
+    LT_TRY(sync_one(device));
+  } else {
+    pthread_once(&probe_once, probe);
+    for (int d = 0; d < ndevices; d++)
+      if (ready[d].load()) LT_TRY(sync_one(d));
+  }
+  /* Copies that have finished hand their pinned sources back now. */
+  return lt_cuda_transfer_poll(false);
 }
 
 /* --- statistics ------------------------------------------------------------------------------------- */
@@ -422,6 +474,7 @@ extern "C" lt_status lt_cuda_reset_peak_memory_stats(int device) {
 }
 
 extern "C" lt_status lt_cuda_empty_cache(int device) {
+  if (lt_cuda_capturing()) return lt_cuda_graph_refuse("lt.cuda.empty_cache()", "it waits for the GPU");
   lt_cuda_ctx *c = NULL;
   LT_TRY(lt_cuda_ctx_get(device, &c));
   LT_CUDA_CHECK(cudaStreamSynchronize(c->stream));

@@ -29,6 +29,8 @@ static inline lt_status lt_cuda_ctx_of(const lt_tensor *t, lt_cuda_ctx **out) {
 
 /* lt_cublas.c */
 lt_status lt_cuda_matmul(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, double alpha, double beta);
+/* the nn table's linear_forward: y [M,O] = x [M,I]·w [O,I]ᵀ (+ b [O]) */
+lt_status lt_cuda_linear(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b);
 
 /* lt_cudnn.c */
 lt_status lt_cuda_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 #include <cudnn.h>
@@ -67,7 +68,7 @@ typedef enum {
 
 typedef enum {
   LT_CU_OP_INDEX_SELECT = 1, LT_CU_OP_GATHER, LT_CU_OP_SCATTER, LT_CU_OP_NLL_LOSS, LT_CU_OP_FMOD,
-  LT_CU_OP_REMAINDER
+  LT_CU_OP_REMAINDER, LT_CU_OP_CROSS_ENTROPY
 } lt_cuda_op_name;
 
 typedef struct {
@@ -86,7 +87,10 @@ typedef struct lt_cuda_ctx {
   lt_cuda_derr *derr_host; /* pinned: its copy at each synchronisation */
   cublasHandle_t cublas;   /* lazily, with its workspace from the pool */
   void *cublas_ws;
+  cublasLtHandle_t cublaslt; /* lazily; its workspace (pool memory) is passed to each matmul */
+  void *cublaslt_ws;
   cudnnHandle_t cudnn;     /* lazily */
+  cudaStream_t copy_stream; /* lazily (lt_cuda_transfer.cu): non_blocking copies from pinned memory */
 } lt_cuda_ctx;
 
 /* The context of `device`, initialised on first use, with the device made
@@ -96,6 +100,8 @@ lt_status lt_cuda_ctx_get(int device, lt_cuda_ctx **out);
 /* The context's cuBLAS/cuDNN handle, loading the library and making the
  * handle (bound to the context's stream) on first use (lt_cuda_libs.c). */
 lt_status lt_cuda_get_cublas(lt_cuda_ctx *c, cublasHandle_t *out);
+/* The context's cuBLASLt handle and its workspace of *ws_bytes bytes. */
+lt_status lt_cuda_get_cublaslt(lt_cuda_ctx *c, cublasLtHandle_t *out, void **ws, size_t *ws_bytes);
 lt_status lt_cuda_get_cudnn(lt_cuda_ctx *c, cudnnHandle_t *out);
 
 /* Stream-ordered device memory from the pool, counted in the memory
@@ -112,6 +118,23 @@ lt_status lt_cuda_copy_from_host_dev(int device, void *dst, const void *src, siz
 /* Waits for the stream, then reports (and clears) an error a kernel
  * recorded since the last time; LT_OK when none. */
 lt_status lt_cuda_sync_check(lt_cuda_ctx *c);
+
+/* --- CUDA graph capture (lt_cuda_graph.cu) ---------------------------------------------------
+ * The device layer (lt_cuda_backend.cu) tells the graph module about every
+ * allocation and asks it about every free; see lt_cuda_graph.cu for why. */
+enum { LT_CU_FREE_NOW = 0, /* free it: remove it from the ledger and cudaFreeAsync it */
+       LT_CU_FREE_KEEP,    /* a graph keeps it and frees it later: do nothing now */
+       LT_CU_FREE_FORGET   /* it never existed (or a graph frees it): only remove it from the ledger */ };
+lt_status lt_cuda_graph_on_alloc(lt_cuda_ctx *c, void *p, size_t nbytes);
+int lt_cuda_graph_on_free(lt_cuda_ctx *c, void *p);
+/* The device this thread captures on, -1 when it captures nothing. */
+int lt_cuda_graph_capture_device(void);
+/* LT_ERR_RUNTIME "<what> cannot run inside lt.cuda.graph capture: <why>". */
+lt_status lt_cuda_graph_refuse(const char *what, const char *why);
+/* An error when [src, src+nbytes) is memory of a graph not launched yet. */
+lt_status lt_cuda_graph_check_read(int device, const void *src, size_t nbytes);
+/* Removes p from the byte ledger without freeing it (lt_cuda_backend.cu). */
+void lt_cuda_ledger_drop(int device, void *p);
 
 /* Error helpers behind the macros: they format "CUDA error ... in `stmt` at
  * file:line" and map out-of-memory to LT_ERR_OOM (lt_cuda_fail is in
@@ -172,11 +195,22 @@ typedef struct {
   int64_t divisor_override;
 } lt_cu_pool;
 
-typedef struct { double lr, momentum, dampening, weight_decay; bool nesterov, maximize; } lt_cu_sgd;
-typedef struct { double lr, beta1, beta2, eps, weight_decay; bool amsgrad, maximize, decoupled; } lt_cu_adam;
-typedef struct { double lr, alpha, eps, weight_decay, momentum; bool centered, maximize; } lt_cu_rmsprop;
-typedef struct { double lr, rho, eps, weight_decay; bool maximize; } lt_cu_adadelta;
-typedef struct { double lr, lr_decay, weight_decay, eps; bool maximize; } lt_cu_adagrad;
+/* `dev` (NULL: none) points at the device scalars of lt_backend_optim.h,
+ * which then replace the numeric fields and step counts when the kernel runs. */
+typedef struct { double lr, momentum, dampening, weight_decay; bool nesterov, maximize; const double *dev; } lt_cu_sgd;
+typedef struct {
+  double lr, beta1, beta2, eps, weight_decay;
+  bool amsgrad, maximize, decoupled;
+  const double *dev;
+} lt_cu_adam;
+typedef struct {
+  double lr, alpha, eps, weight_decay, momentum;
+  bool centered, maximize;
+  const double *dev;
+} lt_cu_rmsprop;
+typedef struct { double lr, rho, eps, weight_decay; bool maximize; const double *dev; } lt_cu_adadelta;
+typedef struct { double lr, lr_decay, weight_decay, eps; bool maximize; const double *dev; } lt_cu_adagrad;
+#define LT_CU_OPTIM_SCALARS 8 /* == LT_OPTIM_SCALARS (checked in lt_cuda_table.c) */
 
 /* --- launchers (contracts: the matching entries of lt_backend*.h) ------------------------ */
 /* lt_cuda_elementwise.cu */
@@ -247,6 +281,16 @@ lt_status lt_cuda_nll_backward_k(lt_cuda_ctx *c, const lt_cuda_tensor *glogp, co
                                  const lt_cuda_tensor *target, const lt_cuda_tensor *weight, double smoothing,
                                  int64_t ignore_index);
 
+/* lt_cuda_loss.cu: fused cross-entropy (lse float64) */
+lt_status lt_cuda_cross_entropy_forward_k(lt_cuda_ctx *c, const lt_cuda_tensor *loss, const lt_cuda_tensor *wt,
+                                          const lt_cuda_tensor *lse, const lt_cuda_tensor *x,
+                                          const lt_cuda_tensor *target, const lt_cuda_tensor *weight,
+                                          double smoothing, int64_t ignore_index);
+lt_status lt_cuda_cross_entropy_backward_k(lt_cuda_ctx *c, const lt_cuda_tensor *gx, const lt_cuda_tensor *g,
+                                           const lt_cuda_tensor *x, const lt_cuda_tensor *lse,
+                                           const lt_cuda_tensor *target, const lt_cuda_tensor *weight,
+                                           double smoothing, int64_t ignore_index);
+
 /* lt_cuda_index.cu: index values count from `base` (0 or 1) */
 lt_status lt_cuda_index_select_k(lt_cuda_ctx *c, const lt_cuda_tensor *out, const lt_cuda_tensor *x, int dim,
                                  const lt_cuda_tensor *index, int64_t base);
@@ -274,6 +318,8 @@ lt_status lt_cuda_adadelta_k(lt_cuda_ctx *c, int n, const lt_dtype *dtype, const
                              const lt_cu_adadelta *h);
 lt_status lt_cuda_adagrad_k(lt_cuda_ctx *c, int n, const lt_dtype *dtype, const int64_t *numel, void *const *param,
                             void *const *grad, void *const *sum, const double *step, const lt_cu_adagrad *h);
+/* dst[0..n) = v[0..n) (n <= LT_CU_OPTIM_SCALARS), the values passed as kernel parameters */
+lt_status lt_cuda_optim_scalars_k(lt_cuda_ctx *c, double *dst, const double *v, int n);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,7 @@
-/* lt_cuda_libs.c — loading cuBLAS and cuDNN on first use (see lt_cuda_libs.h),
- * the per-device handles made from them, and the formatting of their error
- * codes for LT_CUBLAS_CHECK / LT_CUDNN_CHECK.
+/* lt_cuda_libs.c — loading cuBLAS, cuBLASLt and cuDNN on first use (see
+ * lt_cuda_libs.h), the per-device handles made from them, the formatting of
+ * their error codes for LT_CUBLAS_CHECK / LT_CUDNN_CHECK, and the version
+ * report (`luatrain -v`, lt.cuda.cudnn_version()).
  *
  * Each library is looked up by its soname (the loader's search: the
  * binary's RUNPATH, LD_LIBRARY_PATH, ldconfig), then in the folder CMake
@@ -70,7 +71,7 @@ static char blas_why[512];
 static void load_blas(void) {
   static const char *const names[] = {"cublasCreate_v2", "cublasDestroy_v2", "cublasSetStream_v2",
                                       "cublasSetWorkspace_v2", "cublasSetPointerMode_v2",
-                                      "cublasGemmStridedBatchedEx"};
+                                      "cublasGemmStridedBatchedEx", "cublasGetProperty"};
   _Static_assert(sizeof(lt_cublas_api) == sizeof names / sizeof names[0] * sizeof(void *), "cuBLAS table size");
   blas_ok = load_table(CUBLAS_SONAME, LT_CUDA_LIB_DIR, (void **)&blas, names, (int)(sizeof names / sizeof names[0]),
                        blas_why, sizeof blas_why);
@@ -81,6 +82,41 @@ lt_status lt_cuda_cublas_api(const lt_cublas_api **out) {
   if (!blas_ok)
     return lt_error_set(LT_ERR_RUNTIME, 0, "cuBLAS (%s) could not be loaded: %s", CUBLAS_SONAME, blas_why);
   *out = &blas;
+  return LT_OK;
+}
+
+/* --- cuBLASLt ---------------------------------------------------------------------------------------- */
+static pthread_once_t blaslt_once = PTHREAD_ONCE_INIT;
+static lt_cublaslt_api blaslt;
+static bool blaslt_ok;
+static char blaslt_why[512];
+#define CUBLASLT_SONAME "libcublasLt.so." LT_STR(CUBLAS_VER_MAJOR)
+
+static void load_blaslt(void) {
+  static const char *const names[] = {
+    "cublasLtGetVersion", "cublasLtCreate", "cublasLtDestroy", "cublasLtMatmulDescCreate",
+    "cublasLtMatmulDescDestroy", "cublasLtMatmulDescSetAttribute", "cublasLtMatrixLayoutCreate",
+    "cublasLtMatrixLayoutDestroy", "cublasLtMatrixLayoutSetAttribute", "cublasLtMatmulPreferenceCreate",
+    "cublasLtMatmulPreferenceDestroy", "cublasLtMatmulPreferenceSetAttribute", "cublasLtMatmulAlgoGetHeuristic",
+    "cublasLtMatmul"};
+  _Static_assert(sizeof(lt_cublaslt_api) == sizeof names / sizeof names[0] * sizeof(void *), "cuBLASLt table size");
+  if (!load_table(CUBLASLT_SONAME, LT_CUDA_LIB_DIR, (void **)&blaslt, names, (int)(sizeof names / sizeof names[0]),
+                  blaslt_why, sizeof blaslt_why))
+    return;
+  size_t v = blaslt.cublasLtGetVersion();
+  if (v / 10000 != CUBLAS_VER_MAJOR) {
+    snprintf(blaslt_why, sizeof blaslt_why, "it is version %zu.%zu, luatrain was built for cuBLAS %d", v / 10000,
+             (v % 10000) / 100, CUBLAS_VER_MAJOR);
+    return;
+  }
+  blaslt_ok = true;
+}
+
+lt_status lt_cuda_cublaslt_api(const lt_cublaslt_api **out) {
+  pthread_once(&blaslt_once, load_blaslt);
+  if (!blaslt_ok)
+    return lt_error_set(LT_ERR_RUNTIME, 0, "cuBLASLt (%s) could not be loaded: %s", CUBLASLT_SONAME, blaslt_why);
+  *out = &blaslt;
   return LT_OK;
 }
 
@@ -107,6 +143,11 @@ static void load_dnn(void) {
                   dnn_why, sizeof dnn_why))
     return;
   size_t v = dnn.cudnnGetVersion();
+  if (v < 90000) { /* cuDNN 8 and older encoded major*1000 + minor*100 + patch */
+    snprintf(dnn_why, sizeof dnn_why, "it is version %zu.%zu.%zu, luatrain needs cuDNN 9.0 or newer", v / 1000,
+             (v % 1000) / 100, v % 100);
+    return;
+  }
   if (v / 10000 != CUDNN_MAJOR) {
     snprintf(dnn_why, sizeof dnn_why, "it is version %zu.%zu, luatrain was built for cuDNN %d", v / 10000,
              (v % 10000) / 100, CUDNN_MAJOR);
@@ -120,6 +161,72 @@ lt_status lt_cuda_cudnn_api(const lt_cudnn_api **out) {
   if (!dnn_ok) return lt_error_set(LT_ERR_RUNTIME, 0, "cuDNN (%s) could not be loaded: %s", CUDNN_SONAME, dnn_why);
   *out = &dnn;
   return LT_OK;
+}
+
+/* --- versions ------------------------------------------------------------------------------------------- */
+int lt_cuda_runtime_version(void) {
+  int v = 0;
+  if (cudaRuntimeGetVersion(&v) != cudaSuccess) v = CUDART_VERSION;
+  return v;
+}
+
+int lt_cuda_driver_version(void) {
+  int v = 0;
+  if (cudaDriverGetVersion(&v) != cudaSuccess) v = 0;
+  return v;
+}
+
+lt_status lt_cuda_cudnn_version(size_t *out) {
+  const lt_cudnn_api *d;
+  LT_TRY(lt_cuda_cudnn_api(&d));
+  *out = d->cudnnGetVersion();
+  return LT_OK;
+}
+
+lt_status lt_cuda_cublas_version(size_t *out) {
+  const lt_cublas_api *b;
+  LT_TRY(lt_cuda_cublas_api(&b));
+  int v[3] = {0, 0, 0};
+  const libraryPropertyType props[3] = {MAJOR_VERSION, MINOR_VERSION, PATCH_LEVEL};
+  for (int i = 0; i < 3; i++) LT_CUBLAS_CHECK(b->cublasGetProperty(props[i], &v[i]));
+  *out = (size_t)v[0] * 10000 + (size_t)v[1] * 100 + (size_t)v[2];
+  return LT_OK;
+}
+
+lt_status lt_cuda_cublaslt_version(size_t *out) {
+  const lt_cublaslt_api *b;
+  LT_TRY(lt_cuda_cublaslt_api(&b));
+  *out = b->cublasLtGetVersion();
+  return LT_OK;
+}
+
+/* CUDA's 13000 as "13.0" */
+static void cuda_ver(char *buf, size_t len, int v) { snprintf(buf, len, "%d.%d", v / 1000, (v % 1000) / 10); }
+
+void lt_cuda_describe(char *buf, size_t len) {
+  char rt[16], drv[16];
+  cuda_ver(rt, sizeof rt, lt_cuda_runtime_version());
+  int dv = lt_cuda_driver_version();
+  if (dv == 0) { /* no driver: probe nothing else */
+    snprintf(buf, len, "CUDA runtime %s; no NVIDIA driver", rt);
+    return;
+  }
+  cuda_ver(drv, sizeof drv, dv);
+  if (!lt_cuda_is_available()) {
+    snprintf(buf, len, "CUDA runtime %s, driver %s; no GPU (%s)", rt, drv, lt_cuda_unavailable_reason());
+    return;
+  }
+  char dnn_s[96];
+  size_t v = 0;
+  if (lt_cuda_cudnn_version(&v) == LT_OK)
+    snprintf(dnn_s, sizeof dnn_s, "cuDNN %zu.%zu.%zu", v / 10000, (v % 10000) / 100, v % 100);
+  else
+    snprintf(dnn_s, sizeof dnn_s, "cuDNN not loadable (%.60s)", lt_error_message());
+  int n = lt_cuda_device_count();
+  char name[128] = "?";
+  if (lt_cuda_device_name(0, name, sizeof name) != LT_OK) snprintf(name, sizeof name, "?");
+  snprintf(buf, len, "CUDA runtime %s, driver %s, %s, %d GPU%s (%s%s)", rt, drv, dnn_s, n, n == 1 ? "" : "s", name,
+           n > 1 ? ", ..." : "");
 }
 
 /* --- error formatting ----------------------------------------------------------------------------------- */
@@ -188,6 +295,27 @@ lt_status lt_cuda_get_cublas(lt_cuda_ctx *c, cublasHandle_t *out) {
     c->cublas_ws = ws;
   }
   *out = c->cublas;
+  return LT_OK;
+}
+
+lt_status lt_cuda_get_cublaslt(lt_cuda_ctx *c, cublasLtHandle_t *out, void **ws, size_t *ws_bytes) {
+  if (!c->cublaslt) {
+    const lt_cublaslt_api *b;
+    LT_TRY(lt_cuda_cublaslt_api(&b));
+    cublasLtHandle_t h;
+    LT_CUBLAS_CHECK(b->cublasLtCreate(&h));
+    void *w = NULL;
+    lt_status st = lt_cuda_malloc(c, CUBLAS_WORKSPACE_BYTES, &w);
+    if (st != LT_OK) {
+      b->cublasLtDestroy(h);
+      return st;
+    }
+    c->cublaslt = h;
+    c->cublaslt_ws = w;
+  }
+  *out = c->cublaslt;
+  *ws = c->cublaslt_ws;
+  *ws_bytes = CUBLAS_WORKSPACE_BYTES;
   return LT_OK;
 }
 

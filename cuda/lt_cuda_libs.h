@@ -1,10 +1,11 @@
-/* lt_cuda_libs.h — cuBLAS and cuDNN, loaded on first use.
+/* lt_cuda_libs.h — cuBLAS, cuBLASLt and cuDNN, loaded on first use.
  *
  * Linking them would make every start of luatrain load and initialise
  * cuBLAS (its library registers thousands of kernels: about a second), even
  * for CPU-only scripts and the REPL, and would stop the binary from starting
  * where they are not installed. Instead the first matrix product or
- * convolution on a GPU dlopen()s libcublas.so.<major> / libcudnn.so.<major>
+ * convolution on a GPU dlopen()s libcublasLt.so.<major> (matrix products),
+ * libcublas.so.<major> (their fallback) / libcudnn.so.<major>
  * (the versions of the headers this was compiled with) and resolves the
  * handful of functions the backend calls into the tables below; calls go
  * through them (blas->cublasGemmStridedBatchedEx(...)). A missing library is
@@ -25,7 +26,25 @@ typedef struct {
   LT_FN(cublasSetWorkspace_v2);
   LT_FN(cublasSetPointerMode_v2);
   LT_FN(cublasGemmStridedBatchedEx);
+  LT_FN(cublasGetProperty);
 } lt_cublas_api;
+
+typedef struct {
+  LT_FN(cublasLtGetVersion);
+  LT_FN(cublasLtCreate);
+  LT_FN(cublasLtDestroy);
+  LT_FN(cublasLtMatmulDescCreate);
+  LT_FN(cublasLtMatmulDescDestroy);
+  LT_FN(cublasLtMatmulDescSetAttribute);
+  LT_FN(cublasLtMatrixLayoutCreate);
+  LT_FN(cublasLtMatrixLayoutDestroy);
+  LT_FN(cublasLtMatrixLayoutSetAttribute);
+  LT_FN(cublasLtMatmulPreferenceCreate);
+  LT_FN(cublasLtMatmulPreferenceDestroy);
+  LT_FN(cublasLtMatmulPreferenceSetAttribute);
+  LT_FN(cublasLtMatmulAlgoGetHeuristic);
+  LT_FN(cublasLtMatmul);
+} lt_cublaslt_api;
 
 typedef struct {
   LT_FN(cudnnGetVersion);
@@ -61,6 +80,9 @@ typedef struct {
 /* The loaded tables (loading once, thread-safely); an error naming the
  * library when it cannot be loaded or lacks a function. */
 lt_status lt_cuda_cublas_api(const lt_cublas_api **out);
+lt_status lt_cuda_cublaslt_api(const lt_cublaslt_api **out);
+/* cuDNN older than 9.0 (or of another major version than the headers) is
+ * refused here, naming the version found. */
 lt_status lt_cuda_cudnn_api(const lt_cudnn_api **out);
 
 #endif

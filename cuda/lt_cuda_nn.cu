@@ -3,11 +3,17 @@
  * update, backward), the per-channel sum (a convolution's bias gradient) and
  * bias add, 2-D max/average/adaptive pooling, softmax/log_softmax and the
  * negative log-likelihood with class weights and label smoothing.
- * Contracts: lt_backend_nn.h (tensors contiguous, [N,C,S] for batch norm).
+ * Contracts: lt_backend_nn.h ([N,C,S] for batch norm). Activation-shaped
+ * tensors are contiguous (NCHW) or channels-last (NHWC, [N,C,S] strides
+ * (C*S, 1, C)); every kernel reads the layout from the strides of the
+ * call's main tensor and indexes in memory order, so both run without a
+ * transpose.
  *
  * Batch norm runs in three steps: a per-channel reduction (blocks over
  * channel x slice of the N*S elements, sums in double, shifted by the
- * channel's first element so E[x^2] - E[x]^2 does not cancel), a tiny
+ * channel's first element so E[x^2] - E[x]^2 does not cancel; in NHWC a
+ * block covers 32 neighbouring channels x a chunk of rows, so a warp reads
+ * 32 consecutive elements), a tiny
  * per-channel kernel that combines the slices, writes mean/invstd and the
  * running statistics and turns them into y = a[c]*x + b[c], and an
  * elementwise pass. Pooling backward gathers (each input sums the outputs
@@ -90,10 +96,87 @@ __global__ void chan_stats_k(int mode, const T *x, const T *gy, const char *mean
   if (threadIdx.x == 0) part[(int64_t)blockIdx.y * C + c] = make_double2(s1, s2);
 }
 
-/* Launches chan_stats_k; *part receives [splits][C] (caller frees). */
+/* The same sums over a channels-last [N,C,S]: M = N*S rows of C channels.
+ * Block (32, CL_ROWS): threadIdx.x picks one of the block's 32 channels,
+ * threadIdx.y a phase of the rows of chunk blockIdx.y. */
+#define CL_ROWS 8
+template <typename T>
+__global__ void chan_stats_cl_k(int mode, const T *x, const T *gy, const char *mean, lt_dtype mdt, int64_t M, int64_t C,
+                                int64_t chunk, double2 *part) {
+  __shared__ double sa[CL_ROWS][33], sb[CL_ROWS][33];
+  const int64_t c = (int64_t)blockIdx.x * 32 + threadIdx.x;
+  const int64_t r0 = (int64_t)blockIdx.y * chunk, r1 = r0 + chunk < M ? r0 + chunk : M;
+  double s1 = 0, s2 = 0;
+  if (c < C) {
+    double shift = 0;
+    if (mode == CS_MOMENTS && M > 0) shift = (double)ld_c(x[c]); /* row 0: the channel's first element */
+    if (mode == CS_GRADS) shift = ld_f64(mean + c * (int64_t)dtype_size(mdt), mdt);
+    for (int64_t r = r0 + threadIdx.y; r < r1; r += CL_ROWS) {
+      int64_t off = r * C + c;
+      double v = (double)ld_c(x[off]);
+      if (mode == CS_MOMENTS) {
+        double d = v - shift;
+        s1 += d;
+        s2 += d * d;
+      } else if (mode == CS_GRADS) {
+        double g = (double)ld_c(gy[off]);
+        s1 += g;
+        s2 += g * (v - shift);
+      } else {
+        s1 += v;
+      }
+    }
+  }
+  sa[threadIdx.y][threadIdx.x] = s1;
+  sb[threadIdx.y][threadIdx.x] = s2;
+  __syncthreads();
+  if (threadIdx.y == 0 && c < C) {
+    for (int k = 1; k < CL_ROWS; k++) {
+      s1 += sa[k][threadIdx.x];
+      s2 += sb[k][threadIdx.x];
+    }
+    part[(int64_t)blockIdx.y * C + c] = make_double2(s1, s2);
+  }
+}
+
+/* Whether a [N,C,S] (or [N,C,H,W]) tensor is laid out channels-last. The
+ * ambiguous cases (C == 1, S == 1) have the same memory in both layouts. */
+static bool is_cl(const lt_cuda_tensor *t) {
+  int64_t S = 1;
+  for (int d = 2; d < t->ndim; d++) S *= t->shape[d];
+  return t->ndim >= 3 && t->shape[1] > 1 && S > 1 && t->stride[1] == 1;
+}
+
+/* Launches chan_stats_k or chan_stats_cl_k (x's layout; gy shares it);
+ * *part receives [splits][C] (caller frees). */
 template <typename T>
 static lt_status chan_stats(lt_cuda_ctx *c, int mode, const lt_cuda_tensor *x, const lt_cuda_tensor *gy,
                             const lt_cuda_tensor *mean, int64_t N, int64_t C, int64_t S, double2 **part, int *splits) {
+  if (is_cl(x)) {
+    int64_t M = N * S, cb = (C + 31) / 32, want = (int64_t)c->sm_count * 4;
+    int64_t s = cb >= want ? 1 : (want + cb - 1) / cb;
+    int64_t most = (M + 8 * CL_ROWS - 1) / (8 * CL_ROWS); /* at least 8 rows per thread */
+    if (s > most) s = most;
+    if (s < 1) s = 1;
+    if (s > 65535) s = 65535;
+    int64_t chunk = (M + s - 1) / s;
+    if (chunk < 1) chunk = 1;
+    s = (M + chunk - 1) / chunk;
+    if (s < 1) s = 1;
+    if (cb > 0x7fffffff) return lt_error_set(LT_ERR_ARG, 0, "batch_norm on cuda: %lld channels are too many", (long long)C);
+    LT_TRY(lt_cuda_malloc(c, sizeof(double2) * (size_t)(s * C), (void **)part));
+    dim3 grid((unsigned)cb, (unsigned)s), block(32, CL_ROWS);
+    chan_stats_cl_k<T><<<grid, block, 0, c->stream>>>(mode, (const T *)x->data, gy ? (const T *)gy->data : NULL,
+                                                      mean ? mean->data : NULL, mean ? mean->dtype : LT_FLOAT32, M, C,
+                                                      chunk, *part);
+    lt_status st = lt_cuda_after_launch(c, "chan_stats_cl_k", __FILE__, __LINE__);
+    if (st != LT_OK) {
+      lt_cuda_free_async(c, *part);
+      *part = NULL;
+    }
+    *splits = (int)s;
+    return st;
+  }
   int64_t M = N * S, want = (int64_t)c->sm_count * 4;
   int64_t s = C >= want ? 1 : (want + C - 1) / C;
   int64_t most = (M + 4095) / 4096;
@@ -136,7 +219,7 @@ static Param param_of(const lt_cuda_tensor *t) {
 /* --- batch norm forward -------------------------------------------------------------------------------------------- */
 /* One thread per channel: combine the slices, write mean/invstd and the
  * running statistics, and the coefficients of y = a*x + b. */
-__global__ void bn_fwd_finalize_k(const double2 *part, int splits, const char *x0, lt_dtype xdt, int64_t C, int64_t S,
+__global__ void bn_fwd_finalize_k(const double2 *part, int splits, const char *x0, lt_dtype xdt, int64_t C, int64_t cs,
                                   int64_t M, bool training, double momentum, double eps, Param w, Param b,
                                   char *rmean, char *rvar, lt_dtype rdt, char *mean, char *invstd, lt_dtype mdt,
                                   double2 *coef) {
@@ -150,7 +233,8 @@ __global__ void bn_fwd_finalize_k(const double2 *part, int splits, const char *x
       s1 += part[(int64_t)y * C + c].x;
       s2 += part[(int64_t)y * C + c].y;
     }
-    double shift = M > 0 ? ld_f64(x0 + c * S * (int64_t)dtype_size(xdt), xdt) : 0;
+    /* the shift chan_stats used: the channel's first element, at c * (x's channel stride) */
+    double shift = M > 0 ? ld_f64(x0 + c * cs * (int64_t)dtype_size(xdt), xdt) : 0;
     double dm = M > 0 ? s1 / (double)M : NAN;
     mu = shift + dm;
     double ss = s2 - s1 * dm; /* sum of squared deviations from the mean */
@@ -176,18 +260,22 @@ __global__ void bn_fwd_finalize_k(const double2 *part, int splits, const char *x
   coef[c] = make_double2(a, b.at(c, 0.0) - mu * a);
 }
 
-template <typename T, int V>
-__global__ void bn_apply_k(T *y, const T *x, const double2 *coef, int64_t C, int64_t S, int64_t total) {
+/* Element e (memory order) is in channel (e / D) % C: D = S in NCHW, 1 in
+ * NHWC. PER: the V elements of a step may lie in different channels (NHWC);
+ * otherwise D % V == 0 and a step never crosses channels. */
+template <typename T, int V, bool PER>
+__global__ void bn_apply_k(T *y, const T *x, const double2 *coef, int64_t C, int64_t D, int64_t total) {
   typedef typename Compute<T>::type Cm;
-  /* V elements per step; S % V == 0, so a step never crosses channels */
   const int64_t steps = total / V;
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < steps; i += (int64_t)gridDim.x * blockDim.x) {
-    int64_t e = i * V, ch = (e / S) % C;
-    double2 k = coef[ch];
-    Cm a = (Cm)k.x, b = (Cm)k.y;
+    int64_t e = i * V;
+    double2 k = coef[(e / D) % C];
     Vec<T, V> xv = reinterpret_cast<const Vec<T, V> *>(x)[i], r;
 #pragma unroll
-    for (int j = 0; j < V; j++) r.v[j] = St<T>::f(ld_c(xv.v[j]) * a + b);
+    for (int j = 0; j < V; j++) {
+      if (PER && j > 0) k = coef[((e + j) / D) % C];
+      r.v[j] = St<T>::f(ld_c(xv.v[j]) * (Cm)k.x + (Cm)k.y);
+    }
     reinterpret_cast<Vec<T, V> *>(y)[i] = r;
   }
 }
@@ -208,19 +296,25 @@ static lt_status bn_forward(lt_cuda_ctx *c, const lt_cuda_tensor *y, const lt_cu
     double2 *p = part;
     int sp = part ? splits : 0;
     bn_fwd_finalize_k<<<(unsigned)((C + 127) / 128), 128, 0, c->stream>>>(
-        p, sp, x->data, x->dtype, C, S, M, training, momentum, eps, param_of(weight), param_of(bias),
+        p, sp, x->data, x->dtype, C, x->stride[1], M, training, momentum, eps, param_of(weight), param_of(bias),
         rmean ? rmean->data : NULL, rvar ? rvar->data : NULL, rmean ? rmean->dtype : (rvar ? rvar->dtype : x->dtype),
         mean->data, invstd->data, mean->dtype, coef);
     st = lt_cuda_after_launch(c, "bn_fwd_finalize_k", __FILE__, __LINE__);
   }
   if (st == LT_OK && total > 0) {
     const int V = 16 / sizeof(T);
-    if (S % V == 0 && aligned16(x->data, 16) && aligned16(y->data, 16)) {
-      bn_apply_k<T, V><<<grid_for(c, total / V, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-          (T *)y->data, (const T *)x->data, coef, C, S, total);
+    const bool cl = is_cl(x);
+    const int64_t D = cl ? 1 : S;
+    bool vec = total % V == 0 && aligned16(x->data, 16) && aligned16(y->data, 16);
+    if (vec && cl) {
+      bn_apply_k<T, V, true><<<grid_for(c, total / V, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
+          (T *)y->data, (const T *)x->data, coef, C, D, total);
+    } else if (vec && D % V == 0) {
+      bn_apply_k<T, V, false><<<grid_for(c, total / V, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
+          (T *)y->data, (const T *)x->data, coef, C, D, total);
     } else {
-      bn_apply_k<T, 1><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-          (T *)y->data, (const T *)x->data, coef, C, S, total);
+      bn_apply_k<T, 1, false><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
+          (T *)y->data, (const T *)x->data, coef, C, D, total);
     }
     st = lt_cuda_after_launch(c, "bn_apply_k", __FILE__, __LINE__);
   }
@@ -265,11 +359,12 @@ __global__ void bn_bwd_finalize_k(const double2 *part, int splits, int64_t C, in
 }
 
 template <typename T>
-__global__ void bn_bwd_apply_k(T *gx, const T *gy, const T *x, const Coef4 *coef, int64_t C, int64_t S,
+__global__ void bn_bwd_apply_k(T *gx, const T *gy, const T *x, const Coef4 *coef, int64_t C, int64_t D,
                                int64_t total) {
   typedef typename Compute<T>::type Cm;
+  /* channel of element e as in bn_apply_k: (e / D) % C */
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
-    Coef4 k = coef[(e / S) % C];
+    Coef4 k = coef[(e / D) % C];
     Cm a = (Cm)k.a, k1 = (Cm)k.k1, k2 = (Cm)k.k2, mu = (Cm)k.mu;
     gx[e] = St<T>::f(a * (ld_c(gy[e]) - k1 - (ld_c(x[e]) - mu) * k2));
   }
@@ -298,7 +393,7 @@ static lt_status bn_backward(lt_cuda_ctx *c, const lt_cuda_tensor *gx, const lt_
   }
   if (st == LT_OK && gx && total > 0) {
     bn_bwd_apply_k<T><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        (T *)gx->data, (const T *)gy->data, (const T *)x->data, coef, C, S, total);
+        (T *)gx->data, (const T *)gy->data, (const T *)x->data, coef, C, is_cl(x) ? 1 : S, total);
     st = lt_cuda_after_launch(c, "bn_bwd_apply_k", __FILE__, __LINE__);
   }
   lt_cuda_free_async(c, part);
@@ -376,13 +471,43 @@ __device__ __forceinline__ void taps(int64_t start, int64_t in, int64_t k, int64
   *hi = h;
 }
 
+/* Position of element e (memory order) of a [N,C,H,W] tensor, NCHW or
+ * NHWC (cl), and where the (n, c) plane of another [N,C,H2,W2] tensor of
+ * that layout starts; positions within a plane are `es` apart (1, or C).
+ * The launchers take cl from either tensor of the call: an input or output
+ * of one layout in both (C == 1, 1x1) is indexed alike either way. */
+struct Pos { int64_t n, c, h, w; };
+__device__ __forceinline__ Pos pos_of(int64_t e, bool cl, int64_t C, int64_t H, int64_t W) {
+  Pos q;
+  if (cl) {
+    q.c = e % C;
+    int64_t r = e / C;
+    q.w = r % W;
+    r /= W;
+    q.h = r % H;
+    q.n = r / H;
+  } else {
+    q.w = e % W;
+    int64_t r = e / W;
+    q.h = r % H;
+    r /= H;
+    q.c = r % C;
+    q.n = r / C;
+  }
+  return q;
+}
+__device__ __forceinline__ int64_t plane_at(const Pos &q, bool cl, int64_t C, int64_t H2, int64_t W2) {
+  return cl ? q.n * H2 * W2 * C + q.c : (q.n * C + q.c) * H2 * W2;
+}
+
 template <typename T>
 __global__ void max_pool_fwd_k(T *y, int64_t *idx, const T *x, int64_t P, int64_t H, int64_t W, int64_t OH, int64_t OW,
-                               lt_cu_pool p) {
-  const int64_t total = P * OH * OW;
+                               lt_cu_pool p, int64_t C, bool cl) {
+  const int64_t total = P * OH * OW, es = cl ? C : 1;
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
-    int64_t ow = e % OW, oh = (e / OW) % OH, pl = e / (OW * OH);
-    const T *xp = x + pl * H * W;
+    Pos q = pos_of(e, cl, C, OH, OW);
+    int64_t ow = q.w, oh = q.h;
+    const T *xp = x + plane_at(q, cl, C, H, W);
     int64_t hs = oh * p.stride[0] - p.padding[0], ws = ow * p.stride[1] - p.padding[1], khl, khh, kwl, kwh;
     taps(hs, H, p.kernel[0], p.dilation[0], &khl, &khh);
     taps(ws, W, p.kernel[1], p.dilation[1], &kwl, &kwh);
@@ -392,7 +517,7 @@ __global__ void max_pool_fwd_k(T *y, int64_t *idx, const T *x, int64_t P, int64_
       int64_t row = (hs + kh * p.dilation[0]) * W;
       for (int64_t kw = kwl; kw < kwh; kw++) {
         int64_t i = row + ws + kw * p.dilation[1];
-        double v = (double)ld_c(xp[i]);
+        double v = (double)ld_c(xp[i * es]);
         if (v > best || v != v) {
           best = v;
           bi = i;
@@ -411,7 +536,7 @@ extern "C" lt_status lt_cuda_max_pool_forward_k(lt_cuda_ctx *c, const lt_cuda_te
   LT_CU_DISPATCH_FLOAT(x->dtype, T,
     max_pool_fwd_k<T><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
         (T *)y->data, (int64_t *)idx->data, (const T *)x->data, P, x->shape[2], x->shape[3], y->shape[2],
-        y->shape[3], *p));
+        y->shape[3], *p, x->shape[1], is_cl(x) || is_cl(y)));
   LT_CUDA_LAUNCHED(c, "max_pool_fwd_k");
   return LT_OK;
 }
@@ -421,11 +546,15 @@ __device__ __forceinline__ void atomic_add_t(double *p, double v) { atomicAdd(p,
 __device__ __forceinline__ void atomic_add_t(bf16 *p, float v) { atomicAdd(p, __float2bfloat16_rn(v)); }
 __device__ __forceinline__ void atomic_add_t(f16 *p, float v) { atomicAdd(p, __float2half_rn(v)); }
 
+/* e runs over gy/idx in memory order; idx holds plane positions ih*W + iw */
 template <typename T>
-__global__ void max_pool_bwd_k(T *gx, const T *gy, const int64_t *idx, int64_t HW, int64_t OHW, int64_t total) {
+__global__ void max_pool_bwd_k(T *gx, const T *gy, const int64_t *idx, int64_t HW, int64_t OHW, int64_t total, int64_t C,
+                               bool cl) {
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
     int64_t i = idx[e];
-    if (i >= 0) atomic_add_t(gx + (e / OHW) * HW + i, ld_c(gy[e]));
+    if (i < 0) continue;
+    int64_t at = cl ? (e / (OHW * C)) * HW * C + i * C + e % C : (e / OHW) * HW + i;
+    atomic_add_t(gx + at, ld_c(gy[e]));
   }
 }
 
@@ -438,7 +567,8 @@ extern "C" lt_status lt_cuda_max_pool_backward_k(lt_cuda_ctx *c, const lt_cuda_t
   if (total == 0) return LT_OK;
   LT_CU_DISPATCH_FLOAT(gx->dtype, T,
     max_pool_bwd_k<T><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        (T *)gx->data, (const T *)gy->data, (const int64_t *)idx->data, HW, OHW, total));
+        (T *)gx->data, (const T *)gy->data, (const int64_t *)idx->data, HW, OHW, total, gx->shape[1],
+        is_cl(gx) || is_cl(gy)));
   LT_CUDA_LAUNCHED(c, "max_pool_bwd_k");
   return LT_OK;
 }
@@ -464,26 +594,30 @@ __device__ __forceinline__ AvgWin avg_window(const lt_cu_pool &p, int64_t H, int
 }
 
 template <typename T>
-__global__ void avg_pool_fwd_k(T *y, const T *x, int64_t P, int64_t H, int64_t W, int64_t OH, int64_t OW, lt_cu_pool p) {
-  const int64_t total = P * OH * OW;
+__global__ void avg_pool_fwd_k(T *y, const T *x, int64_t P, int64_t H, int64_t W, int64_t OH, int64_t OW, lt_cu_pool p,
+                               int64_t C, bool cl) {
+  const int64_t total = P * OH * OW, es = cl ? C : 1;
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
-    int64_t ow = e % OW, oh = (e / OW) % OH, pl = e / (OW * OH);
-    const T *xp = x + pl * H * W;
+    Pos q = pos_of(e, cl, C, OH, OW);
+    int64_t ow = q.w, oh = q.h;
+    const T *xp = x + plane_at(q, cl, C, H, W);
     AvgWin a = avg_window(p, H, W, oh, ow);
     double s = 0;
     for (int64_t ih = a.h0; ih < a.h1; ih++)
-      for (int64_t iw = a.w0; iw < a.w1; iw++) s += (double)ld_c(xp[ih * W + iw]);
+      for (int64_t iw = a.w0; iw < a.w1; iw++) s += (double)ld_c(xp[(ih * W + iw) * es]);
     y[e] = St<T>::f(a.h0 >= a.h1 || a.w0 >= a.w1 ? 0.0 : s / a.div);
   }
 }
 
 /* Each input element sums gy/div over the windows that contain it. */
 template <typename T>
-__global__ void avg_pool_bwd_k(T *gx, const T *gy, int64_t P, int64_t H, int64_t W, int64_t OH, int64_t OW, lt_cu_pool p) {
-  const int64_t total = P * H * W;
+__global__ void avg_pool_bwd_k(T *gx, const T *gy, int64_t P, int64_t H, int64_t W, int64_t OH, int64_t OW, lt_cu_pool p,
+                               int64_t C, bool cl) {
+  const int64_t total = P * H * W, es = cl ? C : 1;
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
-    int64_t iw = e % W, ih = (e / W) % H, pl = e / (W * H);
-    const T *gp = gy + pl * OH * OW;
+    Pos q = pos_of(e, cl, C, H, W);
+    int64_t iw = q.w, ih = q.h;
+    const T *gp = gy + plane_at(q, cl, C, OH, OW);
     /* windows starting at o*s - pad <= i and ending after i */
     int64_t hn = ih + p.padding[0] - p.kernel[0] + 1, wn = iw + p.padding[1] - p.kernel[1] + 1;
     int64_t oh0 = hn <= 0 ? 0 : (hn + p.stride[0] - 1) / p.stride[0];
@@ -495,7 +629,7 @@ __global__ void avg_pool_bwd_k(T *gx, const T *gy, int64_t P, int64_t H, int64_t
     for (int64_t oh = oh0; oh <= oh1; oh++)
       for (int64_t ow = ow0; ow <= ow1; ow++) {
         AvgWin a = avg_window(p, H, W, oh, ow);
-        if (ih >= a.h0 && ih < a.h1 && iw >= a.w0 && iw < a.w1) s += (double)ld_c(gp[oh * OW + ow]) / a.div;
+        if (ih >= a.h0 && ih < a.h1 && iw >= a.w0 && iw < a.w1) s += (double)ld_c(gp[(oh * OW + ow) * es]) / a.div;
       }
     gx[e] = St<T>::f(s);
   }
@@ -507,7 +641,8 @@ extern "C" lt_status lt_cuda_avg_pool_forward_k(lt_cuda_ctx *c, const lt_cuda_te
   if (total == 0) return LT_OK;
   LT_CU_DISPATCH_FLOAT(x->dtype, T,
     avg_pool_fwd_k<T><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        (T *)y->data, (const T *)x->data, P, x->shape[2], x->shape[3], y->shape[2], y->shape[3], *p));
+        (T *)y->data, (const T *)x->data, P, x->shape[2], x->shape[3], y->shape[2], y->shape[3], *p, x->shape[1],
+        is_cl(x) || is_cl(y)));
   LT_CUDA_LAUNCHED(c, "avg_pool_fwd_k");
   return LT_OK;
 }
@@ -519,7 +654,7 @@ extern "C" lt_status lt_cuda_avg_pool_backward_k(lt_cuda_ctx *c, const lt_cuda_t
   LT_CU_DISPATCH_FLOAT(gx->dtype, T,
     avg_pool_bwd_k<T><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
         (T *)gx->data, (const T *)gy->data, gx->shape[0] * gx->shape[1], gx->shape[2], gx->shape[3], gy->shape[2],
-        gy->shape[3], *p));
+        gy->shape[3], *p, gx->shape[1], is_cl(gx) || is_cl(gy)));
   LT_CUDA_LAUNCHED(c, "avg_pool_bwd_k");
   return LT_OK;
 }
@@ -528,25 +663,29 @@ __device__ __forceinline__ int64_t ad_start(int64_t o, int64_t in, int64_t out) 
 __device__ __forceinline__ int64_t ad_end(int64_t o, int64_t in, int64_t out) { return ((o + 1) * in + out - 1) / out; }
 
 template <typename T>
-__global__ void adaptive_fwd_k(T *y, const T *x, int64_t P, int64_t H, int64_t W, int64_t OH, int64_t OW) {
-  const int64_t total = P * OH * OW;
+__global__ void adaptive_fwd_k(T *y, const T *x, int64_t P, int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t C,
+                               bool cl) {
+  const int64_t total = P * OH * OW, es = cl ? C : 1;
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
-    int64_t ow = e % OW, oh = (e / OW) % OH, pl = e / (OW * OH);
-    const T *xp = x + pl * H * W;
+    Pos q = pos_of(e, cl, C, OH, OW);
+    int64_t ow = q.w, oh = q.h;
+    const T *xp = x + plane_at(q, cl, C, H, W);
     int64_t h0 = ad_start(oh, H, OH), h1 = ad_end(oh, H, OH), w0 = ad_start(ow, W, OW), w1 = ad_end(ow, W, OW);
     double s = 0;
     for (int64_t ih = h0; ih < h1; ih++)
-      for (int64_t iw = w0; iw < w1; iw++) s += (double)ld_c(xp[ih * W + iw]);
+      for (int64_t iw = w0; iw < w1; iw++) s += (double)ld_c(xp[(ih * W + iw) * es]);
     y[e] = St<T>::f(s / (double)((h1 - h0) * (w1 - w0)));
   }
 }
 
 template <typename T>
-__global__ void adaptive_bwd_k(T *gx, const T *gy, int64_t P, int64_t H, int64_t W, int64_t OH, int64_t OW) {
-  const int64_t total = P * H * W;
+__global__ void adaptive_bwd_k(T *gx, const T *gy, int64_t P, int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t C,
+                               bool cl) {
+  const int64_t total = P * H * W, es = cl ? C : 1;
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
-    int64_t iw = e % W, ih = (e / W) % H, pl = e / (W * H);
-    const T *gp = gy + pl * OH * OW;
+    Pos q = pos_of(e, cl, C, H, W);
+    int64_t iw = q.w, ih = q.h;
+    const T *gp = gy + plane_at(q, cl, C, OH, OW);
     /* outputs whose window [start, end) contains the input position */
     int64_t oh0 = (ih * OH) / H, oh1 = ((ih + 1) * OH + H - 1) / H - 1;
     int64_t ow0 = (iw * OW) / W, ow1 = ((iw + 1) * OW + W - 1) / W - 1;
@@ -559,7 +698,7 @@ __global__ void adaptive_bwd_k(T *gx, const T *gy, int64_t P, int64_t H, int64_t
       for (int64_t ow = ow0; ow <= ow1; ow++) {
         int64_t w0 = ad_start(ow, W, OW), w1 = ad_end(ow, W, OW);
         if (iw < w0 || iw >= w1) continue;
-        s += (double)ld_c(gp[oh * OW + ow]) / (double)((h1 - h0) * (w1 - w0));
+        s += (double)ld_c(gp[(oh * OW + ow) * es]) / (double)((h1 - h0) * (w1 - w0));
       }
     }
     gx[e] = St<T>::f(s);
@@ -572,7 +711,8 @@ extern "C" lt_status lt_cuda_adaptive_avg_pool_forward_k(lt_cuda_ctx *c, const l
   if (total == 0) return LT_OK;
   LT_CU_DISPATCH_FLOAT(x->dtype, T,
     adaptive_fwd_k<T><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        (T *)y->data, (const T *)x->data, P, x->shape[2], x->shape[3], y->shape[2], y->shape[3]));
+        (T *)y->data, (const T *)x->data, P, x->shape[2], x->shape[3], y->shape[2], y->shape[3], x->shape[1],
+        is_cl(x) || is_cl(y)));
   LT_CUDA_LAUNCHED(c, "adaptive_fwd_k");
   return LT_OK;
 }
@@ -584,7 +724,7 @@ extern "C" lt_status lt_cuda_adaptive_avg_pool_backward_k(lt_cuda_ctx *c, const 
   LT_CU_DISPATCH_FLOAT(gx->dtype, T,
     adaptive_bwd_k<T><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
         (T *)gx->data, (const T *)gy->data, gx->shape[0] * gx->shape[1], gx->shape[2], gx->shape[3], gy->shape[2],
-        gy->shape[3]));
+        gy->shape[3], gx->shape[1], is_cl(gx) || is_cl(gy)));
   LT_CUDA_LAUNCHED(c, "adaptive_bwd_k");
   return LT_OK;
 }

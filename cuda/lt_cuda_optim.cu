@@ -9,7 +9,14 @@
  * parameter block, so a step needs no host-to-device copy and can be
  * captured in a CUDA graph. Each block owns a chunk of MT_CHUNK elements of
  * one tensor. The per-element arithmetic is the CPU backend's
- * (src/cpu/lt_cpu_optim.c), in double with one rounding per stored value. */
+ * (src/cpu/lt_cpu_optim.c), in double with one rounding per stored value.
+ *
+ * With device scalars (h->dev, lt_backend_optim.h) every thread reads the
+ * hyper-parameters and the step count from device memory when the kernel
+ * runs and forms the per-step factors (Adam's bias corrections, Adagrad's
+ * decayed lr) itself, so a step captured in a CUDA graph follows a learning
+ * rate schedule: the values are written before each replay by a one-thread-
+ * block kernel whose parameters carry them (lt_cuda_optim_scalars_k). */
 #include <math.h>
 
 #include "lt_cuda_common.cuh"
@@ -32,6 +39,10 @@ __device__ __forceinline__ double nan_max(double a, double b) { return (a != a |
 /* Each algorithm: st[0..2] are the state lists 2..4 of its call. */
 struct SgdAlg {
   lt_cu_sgd h;
+  __device__ void load(double &, double &) {
+    const double *d = h.dev;
+    h.lr = d[0], h.momentum = d[1], h.dampening = d[2], h.weight_decay = d[3];
+  }
   __device__ void operator()(double &p, double g, double *st, bool has_st0, bool, bool, double fresh, double) const {
     if (h.maximize) g = -g;
     if (h.weight_decay != 0) g += h.weight_decay * p;
@@ -46,6 +57,14 @@ struct SgdAlg {
 
 struct AdamAlg {
   lt_cu_adam h;
+  /* k0: step size lr / (1 - beta1^step), k1: sqrt(1 - beta2^step), as the host forms them */
+  __device__ void load(double &k0, double &k1) {
+    const double *d = h.dev;
+    h.lr = d[0], h.beta1 = d[1], h.beta2 = d[2], h.eps = d[3], h.weight_decay = d[4];
+    double step = d[5];
+    k0 = h.lr / (1 - pow(h.beta1, step));
+    k1 = sqrt(1 - pow(h.beta2, step));
+  }
   __device__ void operator()(double &p, double g, double *st, bool, bool, bool has_max, double step_size,
                              double bc2_sqrt) const {
     if (h.maximize) g = -g;
@@ -64,6 +83,10 @@ struct AdamAlg {
 
 struct RmspropAlg {
   lt_cu_rmsprop h;
+  __device__ void load(double &, double &) {
+    const double *d = h.dev;
+    h.lr = d[0], h.alpha = d[1], h.eps = d[2], h.weight_decay = d[3], h.momentum = d[4];
+  }
   __device__ void operator()(double &p, double g, double *st, bool, bool has_avg, bool has_buf, double, double) const {
     if (h.maximize) g = -g;
     if (h.weight_decay != 0) g += h.weight_decay * p;
@@ -86,6 +109,10 @@ struct RmspropAlg {
 
 struct AdadeltaAlg {
   lt_cu_adadelta h;
+  __device__ void load(double &, double &) {
+    const double *d = h.dev;
+    h.lr = d[0], h.rho = d[1], h.eps = d[2], h.weight_decay = d[3];
+  }
   __device__ void operator()(double &p, double g, double *st, bool, bool, bool, double, double) const {
     if (h.maximize) g = -g;
     if (h.weight_decay != 0) g += h.weight_decay * p;
@@ -99,6 +126,12 @@ struct AdadeltaAlg {
 
 struct AdagradAlg {
   lt_cu_adagrad h;
+  /* k0: lr / (1 + (step - 1) * lr_decay) */
+  __device__ void load(double &k0, double &) {
+    const double *d = h.dev;
+    h.lr = d[0], h.lr_decay = d[1], h.weight_decay = d[2], h.eps = d[3];
+    k0 = h.lr / (1 + (d[4] - 1) * h.lr_decay);
+  }
   __device__ void operator()(double &p, double g, double *st, bool, bool, bool, double clr, double) const {
     if (h.maximize) g = -g;
     if (h.weight_decay != 0) g += h.weight_decay * p;
@@ -108,7 +141,7 @@ struct AdagradAlg {
   }
 };
 
-template <typename T, typename Alg> __global__ void mt_kernel(MTArgs a, Alg alg) {
+template <typename T, typename Alg> __global__ void mt_kernel(MTArgs a, Alg alg_in) {
   const int64_t b = blockIdx.x;
   int t = 0;
   while (t + 1 < a.n && a.first_block[t + 1] <= b) t++;
@@ -118,7 +151,9 @@ template <typename T, typename Alg> __global__ void mt_kernel(MTArgs a, Alg alg)
   T *p = (T *)a.ptr[0][t];
   const T *g = (const T *)a.ptr[1][t];
   T *s0 = (T *)a.ptr[2][t], *s1 = (T *)a.ptr[3][t], *s2 = (T *)a.ptr[4][t];
-  const double k0 = a.s0[t], k1 = a.s1[t];
+  double k0 = a.s0[t], k1 = a.s1[t];
+  Alg alg = alg_in;
+  if (alg.h.dev) alg.load(k0, k1); /* the same few words for every thread: served by the cache */
   for (int64_t i = start + threadIdx.x; i < end; i += blockDim.x) {
     double pv = (double)p[i], st[3];
     st[0] = s0 ? (double)s0[i] : 0;
@@ -236,4 +271,23 @@ extern "C" lt_status lt_cuda_adagrad_k(lt_cuda_ctx *c, int n, const lt_dtype *dt
   lt_status st = mt_run(c, n, dtype, numel, lists, clr, NULL, alg);
   free(clr);
   return st;
+}
+
+struct ScalarArgs {
+  double v[LT_CU_OPTIM_SCALARS];
+};
+
+__global__ void scalars_kernel(double *dst, ScalarArgs a, int n) {
+  if ((int)threadIdx.x < n) dst[threadIdx.x] = a.v[threadIdx.x];
+}
+
+extern "C" lt_status lt_cuda_optim_scalars_k(lt_cuda_ctx *c, double *dst, const double *v, int n) {
+  if (n <= 0) return LT_OK;
+  if (n > LT_CU_OPTIM_SCALARS)
+    return lt_error_set(LT_ERR_RUNTIME, 0, "optimizer scalars: %d values, at most %d fit", n, LT_CU_OPTIM_SCALARS);
+  ScalarArgs a;
+  for (int i = 0; i < LT_CU_OPTIM_SCALARS; i++) a.v[i] = i < n ? v[i] : 0;
+  scalars_kernel<<<1, LT_CU_OPTIM_SCALARS, 0, c->stream>>>(dst, a, n);
+  LT_CUDA_LAUNCHED(c, "scalars_kernel");
+  return LT_OK;
 }

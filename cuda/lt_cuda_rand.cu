@@ -65,8 +65,14 @@ static int64_t numel_of(const lt_cuda_tensor *t) {
   return n;
 }
 
+/* The seed and the stream offset travel by value: a captured RNG kernel
+ * would draw the same numbers at every replay. */
+static const char *const rng_why = "the graph would repeat the same random numbers at every replay";
+
 extern "C" lt_status lt_cuda_rand_k(lt_cuda_ctx *c, bool normal, const lt_cuda_tensor *out, uint64_t seed,
                                     uint64_t first_block, double a, double b) {
+  if (lt_cuda_capturing())
+    return lt_cuda_graph_refuse(normal ? "random numbers on the GPU (randn)" : "random numbers on the GPU (rand)", rng_why);
   int64_t n = numel_of(out);
   if (n == 0) return LT_OK;
   int64_t nblocks = (n + 3) / 4;
@@ -78,6 +84,7 @@ extern "C" lt_status lt_cuda_rand_k(lt_cuda_ctx *c, bool normal, const lt_cuda_t
 
 extern "C" lt_status lt_cuda_dropout_mask_k(lt_cuda_ctx *c, const lt_cuda_tensor *mask, double p, uint64_t seed,
                                             uint64_t first_block) {
+  if (lt_cuda_capturing()) return lt_cuda_graph_refuse("dropout on the GPU (a random mask)", rng_why);
   int64_t n = numel_of(mask);
   if (n == 0) return LT_OK;
   int64_t nblocks = (n + 3) / 4;

@@ -266,6 +266,26 @@ static lt_status cu_nll_bwd(lt_tensor *glogp, const lt_tensor *g, const lt_tenso
   return lt_cuda_nll_backward_k(c, &gl, &gv, &t, OPT(w, weight), smoothing, ignore_index);
 }
 
+static lt_status cu_ce_fwd(lt_tensor *loss, lt_tensor *wt, lt_tensor *lse, const lt_tensor *x, const lt_tensor *target,
+                           const lt_tensor *weight, double smoothing, int64_t ignore_index) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(x, &c));
+  lt_cuda_tensor l = lt_cuda_view(loss), wtv = lt_cuda_view(wt), sv = lt_cuda_view(lse), xv = lt_cuda_view(x),
+                 t = lt_cuda_view(target);
+  OPT_VIEW(w, weight);
+  return lt_cuda_cross_entropy_forward_k(c, &l, &wtv, &sv, &xv, &t, OPT(w, weight), smoothing, ignore_index);
+}
+
+static lt_status cu_ce_bwd(lt_tensor *gx, const lt_tensor *g, const lt_tensor *x, const lt_tensor *lse,
+                           const lt_tensor *target, const lt_tensor *weight, double smoothing, int64_t ignore_index) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(x, &c));
+  lt_cuda_tensor gxv = lt_cuda_view(gx), gv = lt_cuda_view(g), xv = lt_cuda_view(x), sv = lt_cuda_view(lse),
+                 t = lt_cuda_view(target);
+  OPT_VIEW(w, weight);
+  return lt_cuda_cross_entropy_backward_k(c, &gxv, &gv, &xv, &sv, &t, OPT(w, weight), smoothing, ignore_index);
+}
+
 static const signed char ploss_map[LT_PLOSS_COUNT] = {
   [LT_PLOSS_MSE] = LT_CU_PLOSS_MSE, [LT_PLOSS_L1] = LT_CU_PLOSS_L1, [LT_PLOSS_BCE_LOGITS] = LT_CU_PLOSS_BCE_LOGITS,
 };
@@ -297,6 +317,7 @@ static lt_status cu_ploss_bwd(lt_pointwise_loss kind, lt_tensor *gx, lt_tensor *
 }
 
 static const lt_nn_kernels cuda_nn = {
+  .channels_last = true, /* conv (cuDNN), batch norm and pooling read NHWC as they are */
   .conv2d_forward = lt_cuda_conv2d_forward,
   .conv2d_backward = lt_cuda_conv2d_backward,
   .batch_norm_forward = cu_bn_forward,
@@ -315,6 +336,9 @@ static const lt_nn_kernels cuda_nn = {
   .nll_loss_backward = cu_nll_bwd,
   .pointwise_loss_forward = cu_ploss_fwd,
   .pointwise_loss_backward = cu_ploss_bwd,
+  .cross_entropy_forward = cu_ce_fwd,
+  .cross_entropy_backward = cu_ce_bwd,
+  .linear_forward = lt_cuda_linear,
 };
 
 /* --- index --------------------------------------------------------------------------------------------------- */
@@ -389,6 +413,10 @@ static lt_status flatten(int n, lt_tensor *const *const *lists, int nl, flat_lis
 
 #define LIST(f, n, k, present) ((present) ? (f).ptr + (size_t)(k) * (n) : NULL)
 
+_Static_assert(LT_CU_OPTIM_SCALARS == LT_OPTIM_SCALARS, "optimizer device scalars: one layout");
+/* The device scalars of lt_backend_optim.h, NULL when the step is by value. */
+#define DEV_SCALARS(h) ((h)->scalars ? (const double *)lt_tensor_data((h)->scalars) : NULL)
+
 static lt_status cu_sgd(int n, lt_tensor *const *param, lt_tensor *const *grad, lt_tensor *const *buf,
                         const bool *fresh, const lt_sgd_hparams *h) {
   if (n == 0) return LT_OK;
@@ -398,7 +426,7 @@ static lt_status cu_sgd(int n, lt_tensor *const *param, lt_tensor *const *grad, 
   lt_tensor *const *lists[3] = {param, grad, has_buf ? buf : NULL};
   flat_lists f;
   LT_TRY(flatten(n, lists, 3, &f));
-  lt_cu_sgd q = {h->lr, h->momentum, h->dampening, h->weight_decay, h->nesterov, h->maximize};
+  lt_cu_sgd q = {h->lr, h->momentum, h->dampening, h->weight_decay, h->nesterov, h->maximize, DEV_SCALARS(h)};
   lt_status st = lt_cuda_sgd_k(c, n, f.dtype, f.numel, f.ptr, f.ptr + n, LIST(f, n, 2, has_buf), fresh, &q);
   free(f.ptr);
   return st;
@@ -415,7 +443,7 @@ static lt_status cu_adam(int n, lt_tensor *const *param, lt_tensor *const *grad,
   flat_lists f;
   LT_TRY(flatten(n, lists, 5, &f));
   lt_cu_adam q = {h->lr, h->beta1, h->beta2, h->eps, h->weight_decay, h->amsgrad, h->maximize,
-                  h->decoupled_weight_decay};
+                  h->decoupled_weight_decay, DEV_SCALARS(h)};
   lt_status st = lt_cuda_adam_k(c, n, f.dtype, f.numel, f.ptr, f.ptr + n, f.ptr + 2 * n, f.ptr + 3 * n,
                                 LIST(f, n, 4, has_max), step, &q);
   free(f.ptr);
@@ -431,7 +459,7 @@ static lt_status cu_rmsprop(int n, lt_tensor *const *param, lt_tensor *const *gr
   lt_tensor *const *lists[5] = {param, grad, square_avg, has_avg ? grad_avg : NULL, has_buf ? buf : NULL};
   flat_lists f;
   LT_TRY(flatten(n, lists, 5, &f));
-  lt_cu_rmsprop q = {h->lr, h->alpha, h->eps, h->weight_decay, h->momentum, h->centered, h->maximize};
+  lt_cu_rmsprop q = {h->lr, h->alpha, h->eps, h->weight_decay, h->momentum, h->centered, h->maximize, DEV_SCALARS(h)};
   lt_status st = lt_cuda_rmsprop_k(c, n, f.dtype, f.numel, f.ptr, f.ptr + n, f.ptr + 2 * n, LIST(f, n, 3, has_avg),
                                    LIST(f, n, 4, has_buf), &q);
   free(f.ptr);
@@ -446,7 +474,7 @@ static lt_status cu_adadelta(int n, lt_tensor *const *param, lt_tensor *const *g
   lt_tensor *const *lists[4] = {param, grad, square_avg, acc_delta};
   flat_lists f;
   LT_TRY(flatten(n, lists, 4, &f));
-  lt_cu_adadelta q = {h->lr, h->rho, h->eps, h->weight_decay, h->maximize};
+  lt_cu_adadelta q = {h->lr, h->rho, h->eps, h->weight_decay, h->maximize, DEV_SCALARS(h)};
   lt_status st = lt_cuda_adadelta_k(c, n, f.dtype, f.numel, f.ptr, f.ptr + n, f.ptr + 2 * n, f.ptr + 3 * n, &q);
   free(f.ptr);
   return st;
@@ -460,13 +488,20 @@ static lt_status cu_adagrad(int n, lt_tensor *const *param, lt_tensor *const *gr
   lt_tensor *const *lists[3] = {param, grad, sum};
   flat_lists f;
   LT_TRY(flatten(n, lists, 3, &f));
-  lt_cu_adagrad q = {h->lr, h->lr_decay, h->weight_decay, h->eps, h->maximize};
+  lt_cu_adagrad q = {h->lr, h->lr_decay, h->weight_decay, h->eps, h->maximize, DEV_SCALARS(h)};
   lt_status st = lt_cuda_adagrad_k(c, n, f.dtype, f.numel, f.ptr, f.ptr + n, f.ptr + 2 * n, step, &q);
   free(f.ptr);
   return st;
 }
 
+static lt_status cu_write_scalars(lt_tensor *dst, const double *v, int n) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(dst, &c));
+  return lt_cuda_optim_scalars_k(c, (double *)lt_tensor_data(dst), v, n);
+}
+
 static const lt_optim_kernels cuda_optim = {
+  .write_scalars = cu_write_scalars,
   .sgd = cu_sgd,
   .adam = cu_adam,
   .rmsprop = cu_rmsprop,

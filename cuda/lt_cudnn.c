@@ -7,7 +7,11 @@
  * through the table lt_cuda_libs.c loads on first use.
  * Descriptors are built from the tensors' real strides, so NCHW-contiguous
  * and channels-last (NHWC) activations both work without copies; a weight
- * may be NCHW- or NHWC-contiguous.
+ * may be NCHW- or NHWC-contiguous. The op layer (lt_ops_nn.c) hands over x,
+ * w, y and the gradients in one format (channels-last when the input or the
+ * weight is), which is what cuDNN's tensor-core kernels want; the plan key
+ * holds the strides and the filter format, so NCHW and NHWC calls of one
+ * shape get plans (and algorithm searches) of their own.
  *
  * Algorithms are chosen by measurement, like PyTorch's cudnn.benchmark: the
  * first time a geometry (shapes, strides, dtype, padding/stride/dilation/
@@ -17,7 +21,8 @@
  * that fits is cached with its descriptors, and later calls with the same
  * geometry only allocate its workspace from the stream-ordered pool and run.
  * The search synchronises the device once per new geometry, so warm up
- * before capturing a step as a CUDA graph. float32 may use TF32 tensor cores
+ * before capturing a step as a CUDA graph: a search during a capture is an
+ * error (lt_cuda_graph.cu). float32 may use TF32 tensor cores
  * (lt_cuda_set_allow_tf32); bfloat16/float16 accumulate in float32. */
 #include <pthread.h>
 #include <stdlib.h>
@@ -65,12 +70,15 @@ static lt_status data_type(lt_dtype dt, cudnnDataType_t *data, cudnnDataType_t *
 
 static bool fits_int(int64_t v) { return v >= 0 && v <= 0x7fffffff; }
 
-/* 0: the weight is NCHW-contiguous, 1: NHWC (channels last), -1: neither */
-static int filter_format(const lt_tensor *w) {
-  int64_t K = w->shape[0], C = w->shape[1], H = w->shape[2], W = w->shape[3];
-  (void)K;
+/* 0: the weight is NCHW-contiguous, 1: NHWC (channels last), -1: neither.
+ * A weight in both layouts ([K,C,1,1], or C == 1) is described in the
+ * layout of the input x, so a channels-last convolution hands cuDNN
+ * matching formats (its fast NHWC kernels want x, w and y alike). */
+static int filter_format(const lt_tensor *w, const lt_tensor *x) {
+  bool x_cl = !lt_tensor_is_contiguous(x) && lt_tensor_is_channels_last(x);
+  if (x_cl && lt_tensor_is_channels_last(w)) return 1;
   if (lt_tensor_is_contiguous(w)) return 0;
-  if (w->stride[1] == 1 && w->stride[3] == C && w->stride[2] == W * C && w->stride[0] == H * W * C) return 1;
+  if (lt_tensor_is_channels_last(w)) return 1;
   return -1;
 }
 
@@ -250,6 +258,13 @@ static lt_status get_plan(lt_cuda_ctx *c, cudnnHandle_t h, const conv_key *key, 
       return LT_OK;
     }
   pthread_mutex_unlock(&plans_mu);
+  /* The timed search runs and synchronises the GPU: it cannot be recorded
+   * in a CUDA graph. Rather than capture a heuristic guess (a slower step
+   * for the whole run), a geometry must have been seen by an eager step. */
+  if (lt_cuda_capturing())
+    return lt_cuda_graph_refuse("conv2d: the cuDNN algorithm search for a new convolution shape",
+                                "it times candidates and waits for the GPU; run the step eagerly first (warmup >= 1), "
+                                "with the same shapes");
   conv_plan *p = calloc(1, sizeof *p);
   if (!p) return lt_error_set(LT_ERR_OOM, 0, "out of host memory for a convolution plan");
   p->key = *key;
@@ -347,8 +362,8 @@ static lt_status fill_zero(lt_cuda_ctx *c, lt_tensor *t) {
   return lt_cuda_fill_k(c, &v, zero);
 }
 
-static lt_status check_weight(const lt_tensor *w, int *fmt) {
-  *fmt = filter_format(w);
+static lt_status check_weight(const lt_tensor *w, const lt_tensor *x, int *fmt) {
+  *fmt = filter_format(w, x);
   if (*fmt < 0)
     return lt_error_set(LT_ERR_ARG, 0, "conv2d on cuda: the weight must be contiguous (NCHW) or channels-last");
   return LT_OK;
@@ -365,7 +380,7 @@ lt_status lt_cuda_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tens
     LT_TRY(fill_zero(c, y));
   } else {
     int fmt;
-    LT_TRY(check_weight(w, &fmt));
+    LT_TRY(check_weight(w, x, &fmt));
     cudnnHandle_t h;
     LT_TRY(lt_cuda_get_cudnn(c, &h));
     LT_TRY(convolve(c, h, DIR_FWD, x, w, y, p, fmt,
@@ -384,9 +399,10 @@ lt_status lt_cuda_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, c
   LT_TRY(lt_cuda_ctx_of(x, &c));
   LT_TRY(lt_cuda_cudnn_api(&dnn));
   if (gb) {
-    if (!lt_tensor_is_contiguous(gy))
-      return lt_error_set(LT_ERR_RUNTIME, 0, "conv2d_backward on cuda: the bias gradient needs a contiguous output "
-                          "gradient");
+    /* the channel-sum kernel reads NCHW and NHWC (lt_cuda_nn.cu) */
+    if (!lt_tensor_is_contiguous(gy) && !lt_tensor_is_channels_last(gy))
+      return lt_error_set(LT_ERR_RUNTIME, 0, "conv2d_backward on cuda: the bias gradient needs a contiguous or "
+                          "channels-last output gradient");
     lt_cuda_tensor gbv = lt_cuda_view(gb), gyv = lt_cuda_view(gy);
     LT_TRY(lt_cuda_channel_sum_k(c, &gbv, &gyv));
   }
@@ -398,7 +414,7 @@ lt_status lt_cuda_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, c
     return LT_OK;
   }
   int fmt;
-  LT_TRY(check_weight(w, &fmt));
+  LT_TRY(check_weight(w, x, &fmt));
   cudnnHandle_t h;
   LT_TRY(lt_cuda_get_cudnn(c, &h));
   if (gx)
@@ -406,7 +422,7 @@ lt_status lt_cuda_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, c
                     (operands){lt_tensor_data(w), lt_tensor_data(gy), lt_tensor_data(gx)}));
   if (gw) {
     int gfmt;
-    LT_TRY(check_weight(gw, &gfmt));
+    LT_TRY(check_weight(gw, x, &gfmt));
     LT_TRY(convolve(c, h, DIR_BWD_FILTER, x, gw, gy, p, gfmt,
                     (operands){lt_tensor_data(x), lt_tensor_data(gy), lt_tensor_data(gw)}));
   }

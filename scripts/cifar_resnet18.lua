@@ -49,6 +49,9 @@ local spec = {
   {"image-size", 32, "image size for imagefolder data"},
   {"amp", "none", "bf16: mixed precision (forward and loss under lt.autocast)", choices = {"none", "bf16"}},
   {"cuda-graph", false, "capture the training step as one CUDA graph"},
+  {"channels-last", false, "NHWC activations and weights (tensor-core convolutions on the GPU)"},
+  {"augment-on", "auto", "where crop/flip/normalize run: auto (the GPU when training there), workers, gpu",
+   choices = {"auto", "workers", "gpu"}},
   {"workers", 2, "loader worker threads"},
   {"seed", 1, "random seed (model init, shuffling, augmentation)"},
   {"name", "", "run name: the run folder is runs/<name>; without it <dataset>-<date>-<time>"},
@@ -72,7 +75,8 @@ if not ok_args then die("%s", tostring(opt)) end
 -- not continue the same run.
 local resume_may_change = {epochs = true, device = true, workers = true, quiet = true, log_every = true,
                            limit_test = true, name = true, resume = true, stop_after_batches = true,
-                           nan_at_batch = true, amp = true, cuda_graph = true}
+                           nan_at_batch = true, amp = true, cuda_graph = true,
+                           channels_last = true, augment_on = true}
 local hidden = {stop_after_batches = true, nan_at_batch = true}
 
 -- Resume: the checkpoint's options, except those given again here.
@@ -112,7 +116,12 @@ local has_cuda = lt.cuda ~= nil and lt.cuda.is_available()
 local device = opt.device
 if device == "auto" then device = has_cuda and "cuda" or "cpu" end
 if device == "cuda" and not has_cuda then die("--device cuda, but no GPU is available (use --device cpu)") end
-if opt.cuda_graph then die("--cuda-graph is not available in this build yet") end
+if opt.cuda_graph and device ~= "cuda" then die("--cuda-graph needs the GPU (--device cuda)") end
+if opt.augment_on == "gpu" and device ~= "cuda" then die("--augment-on gpu needs the GPU (--device cuda)") end
+-- On the GPU the batches travel as uint8 (a quarter of the bytes) and the
+-- transforms run there, one fused kernel per batch; the random draws are the
+-- loader's per-batch generator's, so the images are the same as the workers'.
+local gpu_augment = opt.augment_on == "gpu" or (opt.augment_on == "auto" and device == "cuda")
 
 -- Data: CIFAR-10 when present; Fashion-MNIST from the Debian package otherwise
 -- (unless --dataset cifar10 was asked for by name).
@@ -168,16 +177,21 @@ local num_classes = #train_set.classes
 
 local train_tf = T.Compose{T.RandomCrop(size, {padding = 4}), T.RandomHorizontalFlip(), T.ToFloat(), T.Normalize(mean, std)}
 local test_tf = T.Compose{T.ToFloat(), T.Normalize(mean, std)}
-local train_loader = lt.data.DataLoader(train_set, {batch_size = opt.batch, shuffle = true, transform = train_tf,
-                                                    num_workers = opt.workers, seed = opt.seed, device = device})
-local test_loader = lt.data.DataLoader(test_set, {batch_size = opt.batch, shuffle = false, transform = test_tf,
-                                                  num_workers = opt.workers, seed = opt.seed, device = device})
+local train_loader = lt.data.DataLoader(train_set, {batch_size = opt.batch, shuffle = true,
+                                                    transform = not gpu_augment and train_tf or nil,
+                                                    num_workers = opt.workers, seed = opt.seed, device = device,
+                                                    pin_memory = device == "cuda"})
+local test_loader = lt.data.DataLoader(test_set, {batch_size = opt.batch, shuffle = false,
+                                                  transform = not gpu_augment and test_tf or nil,
+                                                  num_workers = opt.workers, seed = opt.seed, device = device,
+                                                  pin_memory = device == "cuda"})
 local iters = #train_loader
 
 -- Model, loss, optimizer, schedules
 lt.manual_seed(opt.seed)
 local model = lt.models.resnet18{num_classes = num_classes, width = opt.width, in_channels = in_channels}
 model:to(device)
+if opt.channels_last then model:to{memory_format = "channels_last"} end
 local criterion = nn.CrossEntropyLoss()
 
 -- The forward pass and the loss. With --amp bf16 they run under lt.autocast:
@@ -302,12 +316,21 @@ local function wall() return wall0 + train.clock() - t_start end
 local progress = train.Progress{quiet = opt.quiet}
 local batches_run = 0   -- in this process, for the test hooks
 
+-- A batch as the model takes it: augmented here when that runs on the GPU
+-- (gen: the batch's generator; nil for the test set's fixed transforms),
+-- then in the model's memory layout.
+local function prepare(images, gen)
+  if gpu_augment then images = (gen and train_tf or test_tf)(images, gen) end
+  if opt.channels_last then images = images:to{memory_format = "channels_last"} end
+  return images
+end
+
 local function evaluate()
   model:eval()
   local loss, top1, top5 = train.AverageMeter(), train.AverageMeter(), train.AverageMeter()
   lt.no_grad(function()
     for _, images, labels in test_loader:iter() do
-      local out, l = forward(images, labels)
+      local out, l = forward(prepare(images), labels)
       local n = labels:size(1)
       loss:update(l:item(), n)
       local a1, a5 = train.accuracy(out, labels, {1, 5})
@@ -351,6 +374,63 @@ function read_window(epoch, last_batch)
   window.n = 0
 end
 
+-- One eager training step: forward, loss, backward, update.
+local function eager_step(images, labels)
+  local out, loss = forward(images, labels)
+  if opt.nan_at_batch > 0 and batches_run + 1 == opt.nan_at_batch then loss = loss * (0 / 0) end
+  optimizer:zero_grad()
+  loss:backward()
+  optimizer:step()
+  account(out, loss, labels)
+end
+
+-- --cuda-graph: the first step of this process runs eagerly (it makes the
+-- gradients and optimizer state and lets cuDNN choose its algorithms); the
+-- next one is captured as a CUDA graph, which every later full-size batch
+-- replays after its images and labels are copied into the graph's input
+-- buffers. The learning rate reaches a replay through the optimizer's
+-- device buffer, so the schedulers step as usual. A step that cannot be
+-- captured is run eagerly from then on, with a notice; a smaller last
+-- batch runs eagerly.
+local graph = {state = opt.cuda_graph and "warm-up" or "off"}   -- off, warm-up, on
+local function graph_step(images, labels)
+  if graph.state == "warm-up" then
+    graph.state = "capture"
+    return eager_step(images, labels)
+  end
+  if graph.state == "capture" then
+    local x = images:clone()
+    if opt.channels_last then x = x:contiguous("channels_last") end
+    local inputs = {images = x, labels = labels:clone()}
+    local ok, g = pcall(lt.cuda.graph, function(s)
+      local out, loss = forward(s.images, s.labels)
+      optimizer:zero_grad()
+      loss:backward()
+      optimizer:step()
+      account(out, loss, s.labels)
+      return loss
+    end, inputs, {warmup = 0})
+    if not ok then
+      graph.state = "off"
+      print(string.format("notice: the training step could not be captured as a CUDA graph; training eagerly.\n  %s",
+                          (tostring(g):gsub("\n", "\n  "))))
+      optimizer:zero_grad()
+      return eager_step(images, labels)
+    end
+    graph.state, graph.g, graph.inputs = "on", g, inputs
+    graph.g:replay()
+    return
+  end
+  local x, y = graph.inputs.images, graph.inputs.labels
+  if graph.state == "on" and images:size(1) == x:size(1) then
+    x:copy_(images)
+    y:copy_(labels)
+    graph.g:replay()
+  else
+    eager_step(images, labels)
+  end
+end
+
 local function run_training()
   local start_epoch = pos.complete and pos.epoch + 1 or pos.epoch
   for epoch = start_epoch, opt.epochs do
@@ -365,18 +445,14 @@ local function run_training()
     model:train()
     local t0 = train.clock() - train_time
     for i, images, labels in train_loader:iter{epoch = epoch, start_batch = first_batch} do
+      images = prepare(images, gpu_augment and lt.data.Generator(opt.seed, epoch, i))
       local lr = 0
       -- One step, all or nothing: a Ctrl-C during it takes effect after it.
       train.atomic(function()
         if warmup and epoch <= opt.warmup then warmup:step() end
         lr = optimizer.param_groups[1].lr
-        local out, loss = forward(images, labels)
-        if opt.nan_at_batch > 0 and batches_run + 1 == opt.nan_at_batch then loss = loss * (0 / 0) end
-        optimizer:zero_grad()
-        loss:backward()
-        optimizer:step()
+        if graph.state == "off" then eager_step(images, labels) else graph_step(images, labels) end
         if per_iteration then scheduler:step() end
-        account(out, loss, labels)
         if window.n == 0 then window.first = i end
         local n = labels:size(1)
         window.n = window.n + n
@@ -415,6 +491,7 @@ end
 
 local ok_run, err = pcall(run_training)
 progress:finish()
+if graph.g then graph.g:release() end
 if not ok_run then
   if type(err) == "table" and err.stop then
     run:close()

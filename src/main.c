@@ -17,6 +17,9 @@
 
 #include "lt_host.h"
 #include "lt_lua.h"
+#ifdef LT_WITH_CUDA
+#include "lt_cuda.h"
+#endif
 
 typedef struct {
   int script;        /* argv index of the script ("-" is stdin), 0 if none */
@@ -46,8 +49,15 @@ static void usage(FILE *f) {
     LT_HOST_PROGNAME, LT_HOST_PROGNAME);
 }
 
+/* The program's version, then in a CUDA build the CUDA runtime, driver,
+ * cuDNN and GPUs (lt_cuda_describe probes nothing without a driver). */
 static void print_version(void) {
   printf("%s %s (%s)\n", LT_HOST_PROGNAME, LT_VERSION, LUA_RELEASE);
+#ifdef LT_WITH_CUDA
+  char cuda[512];
+  lt_cuda_describe(cuda, sizeof cuda);
+  printf("%s\n", cuda);
+#endif
   fflush(stdout);
 }
 

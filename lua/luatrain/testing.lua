@@ -11,6 +11,30 @@
 --   local bin, root = T.luatrain_paths()  -- the running binary and the repository
 --                                         -- root (for tests that start child processes)
 --   os.exit(T.done())                     -- prints "N passed, N failed"
+--
+-- Tensor comparisons that print what differs (any device; compared on the CPU):
+--   T.tensor_equal(a, ref, "what")        -- shape, dtype, values and NaN positions exactly
+--   T.tensor_close(a, ref, tol, "what")   -- shape, NaN/inf positions, then relative error <= tol
+--
+-- Device-parametrised tests (the golden tests): one body file runs on the CPU
+-- as test_<name>.lua and on the GPU through a thin wrapper
+-- test_<name>_cuda.lua (ctest label cuda) whose whole content is
+--   require("luatrain.testing").run_on_gpu("test_<name>.lua")
+-- The body moves its inputs and model to T.device(), compares on the CPU, and
+-- takes its golden tolerance from T.golden_tol(dtype):
+--   T.device()            -- "cpu", or the wrapper's device ("cuda")
+--   T.device_name()       -- what t:device() says for T.device() ("cuda:0")
+--   T.is_device_run()     -- true under a _cuda wrapper (the body may add device-only checks)
+--   T.golden_tol(dtype)   -- plain run: tests/golden/README.md's bounds (float32 1e-4,
+--                         -- float64 1e-10); device run: the GPU bounds of issue 6
+--                         -- (float32 1e-5 with TF32 off, 1e-3 with TF32 on, bfloat16
+--                         -- 1e-2, float64 1e-10), read when called
+--   T.with_tf32(flag, fn) -- fn() with lt.backends.allow_tf32(flag) in a device run,
+--                         -- restored afterwards; a plain fn() in a plain run
+-- Without a GPU a wrapper prints "skipped: no GPU" and exits 77 (ctest: skipped).
+-- LUATRAIN_TEST_DEVICE=cpu makes a wrapper run its body as a device run on the
+-- CPU, with the GPU bounds: that checks the wrapper and the body's device path
+-- on machines without a GPU.
 local M = {}
 local passed, failed = 0, 0
 local current = nil
@@ -56,8 +80,10 @@ function M.checkerr(pattern, f, ...)
   return false
 end
 
+local test_device, device_run = "cpu", false
+
 function M.test(name, fn)
-  current = name
+  current = device_run and (name .. " on " .. test_device) or name
   local ok, err = xpcall(fn, debug.traceback)
   if not ok then fail("error: " .. tostring(err), 1) end
   current = nil
@@ -66,8 +92,116 @@ end
 function M.counts() return passed, failed end
 
 function M.relerr(a, b)
-  a, b = a:double():reshape(-1), b:double():reshape(-1)
+  a, b = a:cpu():double():reshape(-1), b:cpu():double():reshape(-1)
   return (a - b):norm():item() / b:norm():item()
+end
+
+local function shape_str(t) return "[" .. table.concat(t:shape(), ",") .. "]" end
+
+local function same_shape(a, b)
+  local sa, sb = a:shape(), b:shape()
+  if #sa ~= #sb then return false end
+  for i = 1, #sa do if sa[i] ~= sb[i] then return false end end
+  return true
+end
+
+-- a (any device) equals ref exactly: shape, dtype, values, NaN positions
+function M.tensor_equal(a, ref, what)
+  local x, r = a:cpu(), ref:cpu()
+  if not same_shape(x, r) then
+    fail(string.format("%s: shape %s, expected %s", what, shape_str(x), shape_str(r)), 2)
+    return false
+  end
+  if x:dtype() ~= r:dtype() then
+    fail(string.format("%s: dtype %s, expected %s", what, x:dtype(), r:dtype()), 2)
+    return false
+  end
+  local ok = true
+  if x:numel() > 0 then
+    if x:is_floating_point() then
+      local xd, rd = x:double(), r:double()
+      local xn, rn = xd:isnan(), rd:isnan()
+      ok = xn:eq(rn):all():item() and xd:masked_fill(xn, 0):eq(rd:masked_fill(rn, 0)):all():item()
+    else
+      ok = x:eq(r):all():item()
+    end
+  end
+  if ok then passed = passed + 1 else fail(what .. ": values differ from the reference", 2) end
+  return ok
+end
+
+-- ‖a − ref‖ / ‖ref‖ in float64 (‖a − ref‖ when ref is 0), after checking
+-- the shape and that NaNs and infinities sit where the reference has them
+function M.tensor_close(a, ref, tol, what)
+  local x, r = a:cpu(), ref:cpu()
+  if not same_shape(x, r) then
+    fail(string.format("%s: shape %s, expected %s", what, shape_str(x), shape_str(r)), 2)
+    return false
+  end
+  if x:numel() == 0 then passed = passed + 1 return true end
+  local xd, rd = x:double(), r:double()
+  local xn, rn = xd:isnan(), rd:isnan()
+  if not xn:eq(rn):all():item() then fail(what .. ": NaN positions differ", 2) return false end
+  local xi, ri = xd:abs():eq(math.huge), rd:abs():eq(math.huge)
+  if not (xi:eq(ri):all():item() and
+          xd:masked_fill(xi:logical_not(), 0):eq(rd:masked_fill(ri:logical_not(), 0)):all():item()) then
+    fail(what .. ": infinities differ", 2)
+    return false
+  end
+  local xm, rm = xn:logical_or(xi), rn:logical_or(ri)
+  xd, rd = xd:masked_fill(xm, 0), rd:masked_fill(rm, 0)
+  local d, n = (xd - rd):norm():item(), rd:norm():item()
+  local e = n > 0 and d / n or d
+  if e <= tol then passed = passed + 1 return true end
+  fail(string.format("%s: relative error %.3g > %.3g", what, e, tol), 2)
+  return false
+end
+
+-- --- device-parametrised tests ------------------------------------------------------------
+
+function M.device() return test_device end
+function M.is_device_run() return device_run end
+-- the canonical name tensors on T.device() report ("cuda:0" for "cuda")
+function M.device_name() return require("luatrain.core").zeros(0):to(test_device):device() end
+
+local CPU_TOL = {float32 = 1e-4, float64 = 1e-10}
+local DEVICE_TOL = {float32 = 1e-5, float64 = 1e-10, bfloat16 = 1e-2}
+
+function M.golden_tol(dtype)
+  local tol
+  if device_run then
+    tol = DEVICE_TOL[dtype]
+    if dtype == "float32" and require("luatrain.core").backends.allow_tf32() then tol = 1e-3 end
+  else
+    tol = CPU_TOL[dtype]
+  end
+  if not tol then error("golden_tol: no golden tolerance for dtype " .. tostring(dtype), 2) end
+  return tol
+end
+
+function M.with_tf32(flag, fn, ...)
+  if not device_run then return fn(...) end
+  local backends = require("luatrain.core").backends
+  local prev = backends.allow_tf32(flag)
+  local res = table.pack(pcall(fn, ...))
+  backends.allow_tf32(prev)
+  if not res[1] then error(res[2], 0) end
+  return table.unpack(res, 2, res.n)
+end
+
+-- Runs the body file `name` (in the wrapper's folder) on the GPU, or exits
+-- 77 after "skipped: no GPU". The body ends the process itself (os.exit).
+function M.run_on_gpu(name)
+  local lt = require "luatrain.core"
+  local dev = os.getenv("LUATRAIN_TEST_DEVICE") or "cuda"
+  if dev ~= "cpu" and not lt.cuda.is_available() then
+    print("skipped: no GPU")
+    os.exit(77)
+  end
+  test_device, device_run = dev, true
+  local dir = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
+  dofile(dir .. "/" .. name)
+  error("run_on_gpu: " .. name .. " returned instead of ending with os.exit(T.done())", 2)
 end
 
 -- The luatrain binary ($LUATRAIN_BIN, or the program running this file: the

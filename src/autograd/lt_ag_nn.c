@@ -352,13 +352,67 @@ static lt_status nll_loss_rec(lt_tensor *logp, lt_tensor *target, lt_tensor *wei
   return st;
 }
 
+/* Fused cross-entropy: one node whose backward is one kernel.
+ * saved: logits, target, lse[, weight][, total_weight]; ints: reduction,
+ * ignore_index, has_weight, has_total; scalars: smoothing. The logits are
+ * usually alive anyway (the last layer's output), so the node keeps only an
+ * [N,S] log-sum-exp of its own instead of the [N,C] log-probabilities the
+ * log_softmax + nll_loss chain kept. */
+static lt_status ce_backward(lt_node *n, lt_tensor *const *g, lt_tensor **gi) {
+  if (!g[0] || !NEED(n, 0)) return LT_OK;
+  lt_tensor *x, *t, *lse, *w = NULL, *tw = NULL;
+  int k = 3;
+  LT_TRY(lt_ag_saved(n, 0, &x));
+  LT_TRY(lt_ag_saved(n, 1, &t));
+  LT_TRY(lt_ag_saved(n, 2, &lse));
+  if (n->ints[2]) LT_TRY(lt_ag_saved(n, k++, &w));
+  if (n->ints[3]) LT_TRY(lt_ag_saved(n, k, &tw));
+  return lt_op_cross_entropy_backward(g[0], x, t, w, lse, (lt_reduction)n->ints[0], n->scalars[0], n->ints[1], tw,
+                                      &gi[0]);
+}
+
+static lt_status cross_entropy_rec(lt_tensor *logits, lt_tensor *target, lt_tensor *weight, lt_reduction red,
+                                   double smoothing, int64_t ignore_index, lt_tensor **out) {
+  bool rec = lt_ag_needs_grad(1, &logits);
+  lt_tensor *lse = NULL, *tw = NULL;
+  LT_TRY(lt_op_cross_entropy_ex(logits, target, weight, red, smoothing, ignore_index, out, rec ? &lse : NULL,
+                                rec ? &tw : NULL));
+  if (!rec) return LT_OK;
+  lt_node *n;
+  lt_status st = node("CrossEntropyLossBackward", ce_backward, 1, &logits, out, &n);
+  if (st == LT_OK) {
+    st = lt_ag_save(n, logits);
+    if (st == LT_OK) st = lt_ag_save(n, target);
+    if (st == LT_OK) st = lt_ag_save(n, lse);
+    if (st == LT_OK && weight) st = lt_ag_save(n, weight);
+    if (st == LT_OK && tw) st = lt_ag_save(n, tw);
+    n->ints[0] = red;
+    n->ints[1] = ignore_index;
+    n->ints[2] = weight != NULL;
+    n->ints[3] = tw != NULL;
+    n->scalars[0] = smoothing;
+    st = finish(n, st, out);
+  }
+  lt_tensor_release(lse);
+  lt_tensor_release(tw);
+  return st;
+}
+
 lt_status lt_ag_cross_entropy(lt_tensor *logits, lt_tensor *target, lt_tensor *weight, lt_reduction red,
                               double smoothing, int64_t ignore_index, lt_tensor **out) {
   if (logits->ndim < 1) return lt_error_set(LT_ERR_ARG, 1, "expected input [N,C], [N,C,...] or [C], got a 0-d tensor");
-  lt_tensor *lp = NULL;
-  LT_TRY(lt_ag_softmax(logits, logits->ndim == 1 ? 0 : 1, true, &lp));
-  lt_status st = lt_ag_nll_loss(lp, target, weight, red, smoothing, ignore_index, out);
-  lt_tensor_release(lp);
+  if (!lt_op_cross_entropy_fused(logits)) { /* a backend without the fused kernels */
+    lt_tensor *lp = NULL;
+    LT_TRY(lt_ag_softmax(logits, logits->ndim == 1 ? 0 : 1, true, &lp));
+    lt_status st = lt_ag_nll_loss(lp, target, weight, red, smoothing, ignore_index, out);
+    lt_tensor_release(lp);
+    return st;
+  }
+  if (!lt_autocast_enabled()) return cross_entropy_rec(logits, target, weight, red, smoothing, ignore_index, out);
+  lt_tensor *in[2] = {logits, weight}, *c[2];
+  LT_TRY(lt_autocast_inputs(2, in, LT_AUTOCAST_FP32, c));
+  lt_status st = cross_entropy_rec(c[0], target, c[1], red, smoothing, ignore_index, out);
+  lt_autocast_release(2, c);
   return st;
 }
 

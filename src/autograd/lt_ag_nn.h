@@ -35,7 +35,9 @@ lt_status lt_ag_adaptive_avg_pool2d(lt_tensor *x, int64_t oh, int64_t ow, lt_ten
 lt_status lt_ag_softmax(lt_tensor *x, int dim, bool log, lt_tensor **out);
 lt_status lt_ag_nll_loss(lt_tensor *logp, lt_tensor *target, lt_tensor *weight, lt_reduction red, double smoothing,
                          int64_t ignore_index, lt_tensor **out);
-/* log_softmax over the class dim (1, or 0 for a 1-D input) then nll_loss */
+/* log_softmax over the class dim (1, or 0 for a 1-D input) then nll_loss,
+ * as one fused op and one node (CrossEntropyLossBackward) where the backend
+ * has the fused kernels */
 lt_status lt_ag_cross_entropy(lt_tensor *logits, lt_tensor *target, lt_tensor *weight, lt_reduction red,
                               double smoothing, int64_t ignore_index, lt_tensor **out);
 /* MSE, L1 and BCE-with-logits; both x and y are differentiable. */

@@ -10,6 +10,7 @@
  * counts then release a record when every consumer has run, and among the
  * ready ones the most recently created node runs first (leaves at once). */
 #include "lt_autograd.h"
+#include "lt_ops_layout.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -478,12 +479,16 @@ static lt_status conform(lt_tensor **g, const lt_input_meta *m, const char *who,
 static lt_status accumulate_leaf(lt_tensor *leaf, lt_tensor *g) {
   lt_status st = LT_OK;
   if (!leaf->grad) {
-    if (atomic_load(&g->refcount) == 1 && atomic_load(&g->storage->refcount) == 1 && lt_tensor_is_contiguous(g)) {
+    /* the gradient takes the leaf's memory format (channels-last weights
+     * get channels-last gradients), as PyTorch's AccumulateGrad */
+    lt_memory_format fmt = lt_tensor_suggest_format(leaf);
+    if (atomic_load(&g->refcount) == 1 && atomic_load(&g->storage->refcount) == 1 &&
+        lt_tensor_is_contiguous_format(g, fmt)) {
       leaf->grad = g;
       return LT_OK;
     }
     lt_tensor *c = NULL;
-    st = lt_op_clone(g, &c);
+    st = lt_op_clone_format(g, fmt, &c);
     if (st == LT_OK) leaf->grad = c;
   } else {
     st = lt_op_binary_(LT_BIN_ADD, leaf->grad, g);

@@ -37,6 +37,17 @@ typedef enum { LT_ACT_RELU, LT_ACT_LEAKY_RELU, LT_ACT_GELU, LT_ACT_GELU_TANH, LT
 typedef enum { LT_PLOSS_MSE, LT_PLOSS_L1, LT_PLOSS_BCE_LOGITS, LT_PLOSS_COUNT } lt_pointwise_loss;
 
 typedef struct lt_nn_kernels {
+  /* --- memory format ---------------------------------------------------------
+   * false: every conv/batch-norm/pooling tensor is contiguous (NCHW), and the
+   * op layer converts channels-last inputs and outputs around the call.
+   * true: those entries also take channels-last tensors (lt_tensor.h), with
+   * all activation-shaped tensors of one call (x, y, gy, gx, pooling
+   * indices) in one layout, both formats being dense; a conv weight and its
+   * gradient are then in that layout too; batch norm's [N,C,S] views of
+   * channels-last tensors have strides (C*S, 1, C). [C] vectors stay
+   * contiguous. */
+  bool channels_last;
+
   /* --- convolution --------------------------------------------------------- */
   /* x [N,Cin,H,W], w [Cout,Cin/groups,KH,KW], b [Cout] or NULL,
    * y [N,Cout,OH,OW]. */
@@ -116,6 +127,36 @@ typedef struct lt_nn_kernels {
   lt_status (*pointwise_loss_backward)(lt_pointwise_loss kind, lt_tensor *gx, lt_tensor *gy, const lt_tensor *g,
                                        const lt_tensor *x, const lt_tensor *y, const lt_tensor *w,
                                        const lt_tensor *pw);
+
+  /* --- fused cross-entropy (log_softmax and nll in one pass; optional) ----------------
+   * x [N,C,S] logits, target int64 [N,S] (0-based classes), weight [C] or
+   * NULL, eps = smoothing. Per element i = (n,s), with t = t_i:
+   *   lse[i]  = log(sum_c exp(x[i,c]))            (the row maximum subtracted first)
+   *   loss[i] = (1-eps)*w[t]*(lse_i - x[i,t]) + eps/C * sum_c w[c]*(lse_i - x[i,c])
+   *   wt[i]   = w[t]
+   * (exactly nll_loss_forward of log_softmax(x)); loss and wt are 0 where
+   * t == ignore_index (lse is written for every i). loss and wt have x's
+   * dtype; lse is float64 whatever x's dtype (an [N,S] vector: the backward
+   * rebuilds log-probabilities from it without a rounding of its own). Bad targets as
+   * nll_loss_forward; a device that cannot report before returning records
+   * the error for the next synchronisation and writes NaN as that loss. */
+  lt_status (*cross_entropy_forward)(lt_tensor *loss, lt_tensor *wt, lt_tensor *lse, const lt_tensor *x,
+                                     const lt_tensor *target, const lt_tensor *weight, double smoothing,
+                                     int64_t ignore_index);
+  /* gx [N,C,S] (x's dtype) = d(sum_i g[i]*loss[i]) / dx in one pass:
+   *   gx[i,c] = g[i] * (p[i,c]*K_i - q[i,c]),  p = exp(x - lse),
+   *   q[i,c] = (1-eps)*w[t]*[c == t] + eps/C*w[c],  K_i = sum_c q[i,c];
+   * 0 for ignored elements. g [N,S] (x's dtype), or one element standing for
+   * all; lse as the forward wrote it. Targets already checked. */
+  lt_status (*cross_entropy_backward)(lt_tensor *gx, const lt_tensor *g, const lt_tensor *x, const lt_tensor *lse,
+                                      const lt_tensor *target, const lt_tensor *weight, double smoothing,
+                                      int64_t ignore_index);
+
+  /* --- linear (optional: without it the op layer uses `matmul`) ------------------------
+   * y [M,O] = x [M,I] · w [O,I]ᵀ (+ b [O] per row when b is not NULL), in
+   * one library call where the backend can fuse the bias (cuBLASLt's bias
+   * epilogue). x, w, b, y contiguous, one floating dtype. */
+  lt_status (*linear_forward)(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b);
 } lt_nn_kernels;
 
 #endif

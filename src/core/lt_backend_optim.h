@@ -9,14 +9,23 @@
  * backend launches one multi-tensor kernel for the whole list.
  *
  * Contracts (the op layer, lt_ops_optim.c, has checked them):
- * - every tensor is on this backend's device and contiguous; param[i],
- *   grad[i] and the state tensors at index i share shape and dtype;
+ * - every tensor is on this backend's device and dense (no gaps or
+ *   overlaps: contiguous or channels-last, say), and param[i], grad[i] and
+ *   the state tensors at index i share shape, dtype and layout, so a kernel
+ *   walks each as a flat array of numel elements from its data pointer;
  * - dtype is float32 or float64 (state kept in the parameter's dtype; the
  *   CPU computes each element in double and rounds once on store);
  * - a state list that the hyper-parameters do not use is NULL (e.g. `buf`
  *   of SGD without momentum, `max_exp_avg_sq` of Adam without amsgrad);
- * - scalars are plain doubles passed by value, never device memory, and
- *   per-tensor scalars (step counts) are host arrays of n entries.
+ * - scalars are plain doubles passed by value, and per-tensor scalars (step
+ *   counts) are host arrays of n entries; except that a backend whose
+ *   memory the host cannot read (CUDA) may be given `scalars`, a float64
+ *   tensor on its device from which the kernel reads the numeric
+ *   hyper-parameters and the step count when it runs (layout below), so a
+ *   step captured in a CUDA graph uses the values written before each
+ *   replay. The by-value fields and step[] are then ignored; the flags
+ *   (nesterov, amsgrad, ...) stay by value. The op layer resolves `scalars`
+ *   itself for the CPU, whose kernels never see it.
  * Kernels never synchronise and never bump storage versions (the op layer
  * does). */
 #ifndef LT_BACKEND_OPTIM_H
@@ -30,6 +39,7 @@
 typedef struct {
   double lr, momentum, dampening, weight_decay;
   bool nesterov, maximize;
+  const lt_tensor *scalars; /* NULL, or the device scalars: [lr, momentum, dampening, weight_decay] */
 } lt_sgd_hparams;
 
 /* torch.optim.Adam; AdamW is Adam with decoupled_weight_decay (the
@@ -38,25 +48,34 @@ typedef struct {
 typedef struct {
   double lr, beta1, beta2, eps, weight_decay;
   bool amsgrad, maximize, decoupled_weight_decay;
+  const lt_tensor *scalars; /* [lr, beta1, beta2, eps, weight_decay, step] */
 } lt_adam_hparams;
 
 /* torch.optim.RMSprop */
 typedef struct {
   double lr, alpha, eps, weight_decay, momentum;
   bool centered, maximize;
+  const lt_tensor *scalars; /* [lr, alpha, eps, weight_decay, momentum] */
 } lt_rmsprop_hparams;
 
 /* torch.optim.Adadelta */
 typedef struct {
   double lr, rho, eps, weight_decay;
   bool maximize;
+  const lt_tensor *scalars; /* [lr, rho, eps, weight_decay] */
 } lt_adadelta_hparams;
 
 /* torch.optim.Adagrad */
 typedef struct {
   double lr, lr_decay, weight_decay, eps;
   bool maximize;
+  const lt_tensor *scalars; /* [lr, lr_decay, weight_decay, eps, step] */
 } lt_adagrad_hparams;
+
+/* Device scalars: a contiguous float64 tensor of LT_OPTIM_SCALARS elements,
+ * in the order each struct's field `scalars` names (the struct's numeric
+ * fields in declaration order, then the step count where there is one). */
+#define LT_OPTIM_SCALARS 8
 
 typedef struct lt_optim_kernels {
   /* buf: momentum buffers (NULL when momentum == 0). fresh[i] (NULL: none)
@@ -78,6 +97,10 @@ typedef struct lt_optim_kernels {
   /* step[i] as for adam: the learning rate is lr / (1 + (step-1)*lr_decay). */
   lt_status (*adagrad)(int n, lt_tensor *const *param, lt_tensor *const *grad, lt_tensor *const *sum,
                        const double *step, const lt_adagrad_hparams *h);
+  /* dst (contiguous float64, at least n elements) = v[0..n), n <= LT_OPTIM_SCALARS.
+   * The values travel by value with the work queued (on CUDA: a kernel's
+   * parameters), so v may be reused at once and nothing waits. */
+  lt_status (*write_scalars)(lt_tensor *dst, const double *v, int n);
 } lt_optim_kernels;
 
 #endif

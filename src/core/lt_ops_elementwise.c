@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "lt_ops.h"
+#include "lt_ops_layout.h"
 
 static int type_rank(lt_dtype d) {
   switch (d) {
@@ -99,7 +100,23 @@ lt_status lt_op_copy_(lt_tensor *dst, lt_tensor *src) {
   lt_device dd = lt_tensor_device(dst), sd = lt_tensor_device(src);
   if (lt_device_equal(dd, sd)) {
     st = unalias(dst, &exp);
-    if (st == LT_OK) st = be_of(dst)->copy(dst, exp);
+    lt_tensor *in[2] = {dst, exp}, *v[2] = {NULL, NULL};
+    if (st == LT_OK) st = lt_op_memory_order(2, in, v);
+    if (st == LT_OK) st = be_of(dst)->copy(v[0], v[1]);
+    lt_tensor_release(v[0]);
+    lt_tensor_release(v[1]);
+    lt_tensor_release(exp);
+    if (st == LT_OK) bump_version(dst);
+    return st;
+  }
+  /* Across devices with one dtype and one dense layout (contiguous, or
+   * channels-last on both sides): the bytes go over as they are. */
+  if (dst->dtype == src->dtype && lt_shape_equal(dst, src) && lt_tensor_is_dense(dst) && lt_tensor_is_dense(src) &&
+      memcmp(dst->stride, src->stride, sizeof(int64_t) * (size_t)dst->ndim) == 0) {
+    size_t nbytes = (size_t)lt_tensor_numel(dst) * lt_dtype_size(dst->dtype);
+    if (nbytes == 0) st = LT_OK;
+    else if (dd.type == LT_CPU) st = be_of(src)->copy_to_host(sd, lt_tensor_data(dst), lt_tensor_data(src), nbytes);
+    else st = be_of(dst)->copy_from_host(dd, lt_tensor_data(dst), lt_tensor_data(src), nbytes);
     lt_tensor_release(exp);
     if (st == LT_OK) bump_version(dst);
     return st;
@@ -148,7 +165,11 @@ lt_status lt_op_to(lt_tensor *t, lt_dtype dtype, lt_device device, lt_tensor **o
   const lt_backend *be;
   LT_TRY(lt_backend_for(device, &be));
   lt_tensor *o;
-  LT_TRY(lt_tensor_empty(t->ndim, t->shape, dtype, device, &o));
+  /* A channels-last tensor stays channels-last across a dtype or device
+   * change (autocast's bf16 copies of NHWC activations, x:cuda()); any
+   * other layout becomes contiguous. (PyTorch's preserve_format would keep
+   * every dense layout, a transposed one too.) */
+  LT_TRY(lt_tensor_empty_format(t->ndim, t->shape, dtype, device, lt_tensor_suggest_format(t), &o));
   lt_status st = lt_op_copy_(o, t);
   if (st != LT_OK) { lt_tensor_release(o); return st; }
   *out = o;
@@ -175,7 +196,12 @@ lt_status lt_op_contiguous(lt_tensor *t, lt_tensor **out) {
 
 lt_status lt_op_host_contiguous(lt_tensor *t, lt_tensor **out) {
   if (lt_tensor_device(t).type == LT_CPU) return lt_op_contiguous(t, out);
-  return lt_op_to(t, t->dtype, lt_cpu_device(), out);
+  /* lt_op_to keeps a dense layout: make it contiguous on the device first */
+  lt_tensor *c;
+  LT_TRY(lt_op_contiguous(t, &c));
+  lt_status st = lt_op_to(c, c->dtype, lt_cpu_device(), out);
+  lt_tensor_release(c);
+  return st;
 }
 
 lt_status lt_op_fill_(lt_tensor *dst, double v) {
@@ -261,7 +287,7 @@ lt_status lt_op_unary(lt_unary_op op, lt_tensor *x, const double *p, lt_tensor *
   lt_tensor *xin = x, *o = NULL;
   if (cdt != x->dtype) LT_TRY(lt_op_to(x, cdt, lt_tensor_device(x), &xin));
   else lt_tensor_retain(xin);
-  lt_status st = lt_tensor_empty(x->ndim, x->shape, odt, lt_tensor_device(x), &o);
+  lt_status st = lt_op_empty_like(x, odt, &o);
   if (st == LT_OK && op == LT_UN_LOGICAL_NOT) {
     /* logical_not: compare with zero in the input dtype */
     lt_tensor *zero = NULL;
@@ -272,7 +298,11 @@ lt_status lt_op_unary(lt_unary_op op, lt_tensor *x, const double *p, lt_tensor *
     lt_tensor_release(zero);
     lt_tensor_release(ze);
   } else if (st == LT_OK) {
-    st = be_of(x)->unary(op, o, xin, p);
+    lt_tensor *in[2] = {o, xin}, *v[2];
+    st = lt_op_memory_order(2, in, v);
+    if (st == LT_OK) st = be_of(x)->unary(op, v[0], v[1], p);
+    lt_tensor_release(v[0]);
+    lt_tensor_release(v[1]);
   }
   lt_tensor_release(xin);
   if (st != LT_OK) { lt_tensor_release(o); return st; }
@@ -286,7 +316,11 @@ lt_status lt_op_unary_(lt_unary_op op, lt_tensor *x, const double *p) {
     return lt_error_set(LT_ERR_ARG, 1, "in-place result of type %s can't be stored in a%s %s tensor", lt_dtype_name(odt),
                         an(x->dtype), lt_dtype_name(x->dtype));
   LT_TRY(check_writable(x, 1));
-  LT_TRY(be_of(x)->unary(op, x, x, p));
+  lt_tensor *v;
+  LT_TRY(lt_op_memory_order(1, &x, &v));
+  lt_status st = be_of(x)->unary(op, v, v, p);
+  lt_tensor_release(v);
+  LT_TRY(st);
   bump_version(x);
   return LT_OK;
 }
@@ -308,7 +342,10 @@ static lt_status binary_into(lt_binary_op op, lt_tensor *a, lt_tensor *b, lt_dty
   if (st == LT_OK) st = lt_tensor_expand(bc, o->ndim, o->shape, &be);
   if (st == LT_OK) st = unalias(o, &ae);
   if (st == LT_OK) st = unalias(o, &be);
-  if (st == LT_OK) st = be_of(o)->binary(op, o, ae, be);
+  lt_tensor *in[3] = {o, ae, be}, *v[3] = {NULL, NULL, NULL};
+  if (st == LT_OK) st = lt_op_memory_order(3, in, v);
+  if (st == LT_OK) st = be_of(o)->binary(op, v[0], v[1], v[2]);
+  for (int i = 0; i < 3; i++) lt_tensor_release(v[i]);
   lt_tensor_release(ac);
   lt_tensor_release(bc);
   lt_tensor_release(ae);
@@ -324,7 +361,8 @@ static lt_status binary_out(lt_binary_op op, lt_tensor *a, lt_tensor *b, lt_dtyp
   lt_dtype cdt = binary_compute_dtype(op, promoted);
   lt_dtype odt = lt_binary_op_is_comparison(op) ? LT_BOOL : cdt;
   lt_tensor *o;
-  LT_TRY(lt_tensor_empty(n, shape, odt, lt_tensor_device(a), &o));
+  const lt_tensor *like[2] = {a, b};
+  LT_TRY(lt_op_empty_for(2, like, n, shape, odt, lt_tensor_device(a), &o));
   lt_status st = binary_into(op, a, b, cdt, o);
   if (st != LT_OK) { lt_tensor_release(o); return st; }
   *out = o;
@@ -365,7 +403,7 @@ static lt_status binary_inplace(lt_binary_op op, lt_tensor *a, lt_tensor *b, lt_
   } else {
     /* compute in the promoted dtype, then store with a conversion */
     lt_tensor *tmp;
-    LT_TRY(lt_tensor_empty(a->ndim, a->shape, odt, lt_tensor_device(a), &tmp));
+    LT_TRY(lt_op_empty_like(a, odt, &tmp));
     lt_status st = binary_into(op, a, b, cdt, tmp);
     if (st == LT_OK) st = be_of(a)->copy(a, tmp);
     lt_tensor_release(tmp);
@@ -413,7 +451,8 @@ lt_status lt_op_where(lt_tensor *cond, lt_tensor *a, lt_tensor *b, lt_tensor **o
   }
   lt_dtype dt = lt_promote_types(a->dtype, b->dtype);
   lt_tensor *o = NULL, *ac = NULL, *bc = NULL, *ce = NULL, *ae = NULL, *bee = NULL;
-  lt_status st = lt_tensor_empty(n, shape, dt, lt_tensor_device(a), &o);
+  const lt_tensor *like[3] = {cond, a, b};
+  lt_status st = lt_op_empty_for(3, like, n, shape, dt, lt_tensor_device(a), &o);
   if (st == LT_OK) st = lt_op_to(a, dt, lt_tensor_device(a), &ac);
   if (st == LT_OK) st = lt_op_to(b, dt, lt_tensor_device(b), &bc);
   if (st == LT_OK) st = lt_tensor_expand(cond, n, shape, &ce);

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "lt_ops_layout.h"
 #include "lt_ops_nn.h"
 #include "lt_philox.h"
 
@@ -67,6 +68,67 @@ static lt_status check_same_shape(const lt_tensor *a, const lt_tensor *ref, int 
 
 static lt_status empty_like(const lt_tensor *t, lt_tensor **out) {
   return lt_tensor_empty(t->ndim, t->shape, t->dtype, lt_tensor_device(t), out);
+}
+
+/* --- memory formats ---------------------------------------------------------------
+ * conv2d, batch_norm and pooling give a channels-last result for a
+ * channels-last input (conv: input or weight), as PyTorch does. A backend
+ * whose kernels take channels-last tensors (lt_nn_kernels.channels_last, the
+ * GPU) gets them as they are; the others get contiguous copies and their
+ * results are converted back, so values never depend on the layout. */
+static lt_memory_format kernel_format(const lt_tensor *t, lt_memory_format fmt) {
+  const lt_nn_kernels *nn = nn_of(t);
+  return fmt == LT_FORMAT_CHANNELS_LAST && nn && nn->channels_last ? fmt : LT_FORMAT_CONTIGUOUS;
+}
+
+/* The layout a convolution's kernel gets: float64 convolutions run NCHW,
+ * since cuDNN has no NHWC kernels for double (PyTorch decides the same in
+ * cudnn_conv_suggest_memory_format); the result is converted all the same. */
+static lt_memory_format conv_kernel_format(const lt_tensor *x, lt_memory_format fmt) {
+  return x->dtype == LT_FLOAT64 ? LT_FORMAT_CONTIGUOUS : kernel_format(x, fmt);
+}
+
+static lt_memory_format conv_format(const lt_tensor *x, const lt_tensor *w) {
+  return lt_tensor_suggest_format(x) == LT_FORMAT_CHANNELS_LAST || lt_tensor_suggest_format(w) == LT_FORMAT_CHANNELS_LAST
+             ? LT_FORMAT_CHANNELS_LAST
+             : LT_FORMAT_CONTIGUOUS;
+}
+
+/* t laid out in fmt (a new reference). A tensor in both formats at once
+ * ([N,C,1,1], C == 1) gets fmt's own strides on a view, without a copy, so
+ * kernels (cuDNN's descriptors) and lt_tensor_suggest_format see fmt. */
+static lt_status in_format(lt_tensor *t, lt_memory_format fmt, lt_tensor **out) {
+  if (fmt == LT_FORMAT_CHANNELS_LAST && lt_tensor_is_channels_last(t) && lt_tensor_suggest_format(t) != fmt) {
+    int64_t cl[4];
+    lt_channels_last_strides(t->shape, cl);
+    return lt_tensor_as_strided(t, 4, t->shape, cl, t->offset, out);
+  }
+  return lt_op_contiguous_format(t, fmt, out);
+}
+
+/* n tensors laid out in fmt (NULL stays NULL); on failure nothing is left. */
+static lt_status format_all(int n, lt_tensor *const *in, lt_memory_format fmt, lt_tensor **out) {
+  for (int i = 0; i < n; i++) out[i] = NULL;
+  for (int i = 0; i < n; i++) {
+    if (!in[i]) continue;
+    lt_status st = in_format(in[i], fmt, &out[i]);
+    if (st != LT_OK) {
+      for (int j = 0; j < i; j++) lt_tensor_release(out[j]);
+      return st;
+    }
+  }
+  return LT_OK;
+}
+
+/* Replaces *t (when not NULL) by itself laid out in fmt (in_format); *t is
+ * untouched on failure. */
+static lt_status to_format(lt_tensor **t, lt_memory_format fmt) {
+  if (!*t) return LT_OK;
+  lt_tensor *c;
+  LT_TRY(in_format(*t, fmt, &c));
+  lt_tensor_release(*t);
+  *t = c;
+  return LT_OK;
 }
 
 /* Contiguous versions of n tensors (NULL stays NULL); on failure
@@ -234,11 +296,15 @@ lt_status lt_op_conv2d(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d
   LT_TRY(conv_check(x, w, b, p, oshape));
   const lt_nn_kernels *nn = nn_of(x);
   if (!nn || !nn->conv2d_forward) return missing("conv2d");
-  lt_tensor *in[3] = {x, w, b}, *c[3], *o = NULL;
-  LT_TRY(contig_all(3, in, c));
-  lt_status st = lt_tensor_empty(4, oshape, x->dtype, lt_tensor_device(x), &o);
-  if (st == LT_OK) st = nn->conv2d_forward(o, c[0], c[1], c[2], p);
-  release_all(3, c);
+  lt_memory_format fmt = conv_format(x, w), kf = conv_kernel_format(x, fmt);
+  lt_tensor *in[2] = {x, w}, *c[2], *bc = NULL, *o = NULL;
+  LT_TRY(format_all(2, in, kf, c));
+  lt_status st = b ? lt_op_contiguous(b, &bc) : LT_OK;
+  if (st == LT_OK) st = lt_tensor_empty_format(4, oshape, x->dtype, lt_tensor_device(x), kf, &o);
+  if (st == LT_OK) st = nn->conv2d_forward(o, c[0], c[1], bc, p);
+  if (st == LT_OK) st = to_format(&o, fmt);
+  release_all(2, c);
+  lt_tensor_release(bc);
   if (st != LT_OK) { lt_tensor_release(o); return st; }
   *y = o;
   return LT_OK;
@@ -266,13 +332,18 @@ lt_status lt_op_conv2d_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *w, const
   }
   const lt_nn_kernels *nn = nn_of(x);
   if (!nn || !nn->conv2d_backward) return missing("conv2d backward");
+  /* gx in the convolution's format, gw in the weight's own (a parameter's
+   * gradient has the parameter's layout) */
+  lt_memory_format fmt = conv_format(x, w), kf = conv_kernel_format(x, fmt);
   lt_tensor *in[3] = {gy, x, w}, *c[3], *ox = NULL, *ow = NULL, *ob = NULL;
-  LT_TRY(contig_all(3, in, c));
+  LT_TRY(format_all(3, in, kf, c));
   lt_status st = LT_OK;
-  if (gx) st = empty_like(x, &ox);
-  if (st == LT_OK && gw) st = empty_like(w, &ow);
+  if (gx) st = lt_tensor_empty_format(4, x->shape, x->dtype, lt_tensor_device(x), kf, &ox);
+  if (st == LT_OK && gw) st = lt_tensor_empty_format(4, w->shape, w->dtype, lt_tensor_device(w), kf, &ow);
   if (st == LT_OK && gb) st = lt_tensor_empty(1, &w->shape[0], x->dtype, lt_tensor_device(x), &ob);
   if (st == LT_OK) st = nn->conv2d_backward(ox, ow, ob, c[0], c[1], c[2], p);
+  if (st == LT_OK) st = to_format(&ox, fmt);
+  if (st == LT_OK) st = to_format(&ow, lt_tensor_suggest_format(w));
   release_all(3, c);
   return hand_over_grads(st, gx, ox, gw, ow, gb, ob);
 }
@@ -316,15 +387,23 @@ lt_status lt_op_batch_norm(lt_tensor *x, lt_tensor *running_mean, lt_tensor *run
   if (!nn || !nn->batch_norm_forward) return missing("batch_norm");
   /* running stats: updated in place when training (checked contiguous
    * above), only read in eval (a contiguous copy is fine) */
+  lt_memory_format fmt = lt_tensor_suggest_format(x), kf = kernel_format(x, fmt);
   lt_tensor *in[5] = {x, weight, bias, running_mean, running_var}, *c[5];
   lt_tensor *x3 = NULL, *y3 = NULL, *o = NULL, *m = NULL, *is = NULL;
-  LT_TRY(contig_all(5, in, c));
-  lt_status st = as_ncs(c[0], &x3);
-  if (st == LT_OK) st = empty_like(x, &o);
+  LT_TRY(contig_all(4, in + 1, c + 1));
+  lt_status st = in_format(x, kf, &c[0]);
+  if (st != LT_OK) {
+    c[0] = NULL;
+    release_all(5, c);
+    return st;
+  }
+  st = as_ncs(c[0], &x3);
+  if (st == LT_OK) st = lt_tensor_empty_format(x->ndim, x->shape, x->dtype, lt_tensor_device(x), kf, &o);
   if (st == LT_OK) st = as_ncs(o, &y3);
   if (st == LT_OK) st = lt_tensor_empty(1, &C, x->dtype, lt_tensor_device(x), &m);
   if (st == LT_OK) st = lt_tensor_empty(1, &C, x->dtype, lt_tensor_device(x), &is);
   if (st == LT_OK) st = nn->batch_norm_forward(y3, m, is, x3, c[1], c[2], c[3], c[4], training, momentum, eps);
+  if (st == LT_OK) st = to_format(&o, fmt);
   if (st == LT_OK && training && running_mean) {
     atomic_fetch_add(&running_mean->storage->version, 1);
     atomic_fetch_add(&running_var->storage->version, 1);
@@ -356,17 +435,25 @@ lt_status lt_op_batch_norm_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *weig
   LT_TRY(check_vec(invstd, x, C, 5, "invstd", "channels"));
   const lt_nn_kernels *nn = nn_of(x);
   if (!nn || !nn->batch_norm_backward) return missing("batch_norm backward");
+  lt_memory_format fmt = lt_tensor_suggest_format(x), kf = kernel_format(x, fmt);
   lt_tensor *in[4] = {gy, x, mean, invstd}, *c[4], *wc = NULL, *g3 = NULL, *x3 = NULL, *ox = NULL, *ox3 = NULL;
   lt_tensor *ow = NULL, *ob = NULL;
-  LT_TRY(contig_all(4, in, c));
-  lt_status st = weight ? lt_op_contiguous(weight, &wc) : LT_OK;
+  LT_TRY(format_all(2, in, kf, c));
+  lt_status st = contig_all(2, in + 2, c + 2);
+  if (st != LT_OK) {
+    c[2] = c[3] = NULL;
+    release_all(4, c);
+    return st;
+  }
+  st = weight ? lt_op_contiguous(weight, &wc) : LT_OK;
   if (st == LT_OK) st = as_ncs(c[0], &g3);
   if (st == LT_OK) st = as_ncs(c[1], &x3);
-  if (st == LT_OK && gx) st = empty_like(x, &ox);
+  if (st == LT_OK && gx) st = lt_tensor_empty_format(x->ndim, x->shape, x->dtype, lt_tensor_device(x), kf, &ox);
   if (st == LT_OK && gx) st = as_ncs(ox, &ox3);
   if (st == LT_OK && gw) st = lt_tensor_empty(1, &C, x->dtype, lt_tensor_device(x), &ow);
   if (st == LT_OK && gb) st = lt_tensor_empty(1, &C, x->dtype, lt_tensor_device(x), &ob);
   if (st == LT_OK) st = nn->batch_norm_backward(ox3, ow, ob, g3, x3, wc, c[2], c[3], training);
+  if (st == LT_OK) st = to_format(&ox, fmt);
   release_all(4, c);
   lt_tensor_release(wc);
   lt_tensor_release(g3);
@@ -410,8 +497,12 @@ lt_status lt_op_activation_backward(lt_activation act, lt_tensor *gy, lt_tensor 
   const lt_nn_kernels *nn = nn_of(x);
   if (!nn || !nn->activation_backward) return missing("activation backward");
   lt_tensor *o;
-  LT_TRY(empty_like(gy, &o));
-  lt_status st = nn->activation_backward(act, o, gy, x, param);
+  const lt_tensor *like[2] = {gy, x};
+  LT_TRY(lt_op_empty_for(2, like, gy->ndim, gy->shape, gy->dtype, lt_tensor_device(gy), &o));
+  lt_tensor *in[3] = {o, gy, x}, *v[3];
+  lt_status st = lt_op_memory_order(3, in, v);
+  if (st == LT_OK) st = nn->activation_backward(act, v[0], v[1], v[2], param);
+  release_all(3, v);
   if (st != LT_OK) { lt_tensor_release(o); return st; }
   *gx = o;
   return LT_OK;
@@ -476,18 +567,25 @@ lt_status lt_op_linear(lt_tensor *x, lt_tensor *w, lt_tensor *b, lt_tensor **y) 
     return round_bf16(st, 1, slots);
   }
   LT_TRY(linear_check(x, w, b));
+  const lt_nn_kernels *nn = nn_of(x);
+  bool fused = nn && nn->linear_forward; /* the backend's x·wᵀ + b in one call (cuBLASLt's bias epilogue) */
   lt_tensor *x2 = NULL, *wc = NULL, *wt = NULL, *y2 = NULL, *be_ = NULL, *res = NULL;
   int64_t out_f = w->shape[0];
   lt_status st = rows_of(x, &x2);
   if (st == LT_OK) st = lt_op_contiguous(w, &wc);
-  if (st == LT_OK) st = lt_tensor_transpose(wc, 0, 1, &wt);
+  if (st == LT_OK && !fused) st = lt_tensor_transpose(wc, 0, 1, &wt);
   int64_t s2[2] = {x2 ? x2->shape[0] : 0, out_f};
   if (st == LT_OK) st = lt_tensor_empty(2, s2, x->dtype, lt_tensor_device(x), &y2);
-  if (st == LT_OK && b) {
-    st = lt_tensor_expand(b, 2, s2, &be_);
-    if (st == LT_OK) st = be_of(x)->copy(y2, be_);
+  if (fused) {
+    if (st == LT_OK && b) st = lt_op_contiguous(b, &be_);
+    if (st == LT_OK) st = nn->linear_forward(y2, x2, wc, be_);
+  } else {
+    if (st == LT_OK && b) {
+      st = lt_tensor_expand(b, 2, s2, &be_);
+      if (st == LT_OK) st = be_of(x)->copy(y2, be_);
+    }
+    if (st == LT_OK) st = mm_into(y2, x2, wt, b ? 1.0 : 0.0);
   }
-  if (st == LT_OK) st = mm_into(y2, x2, wt, b ? 1.0 : 0.0);
   if (st == LT_OK) {
     int64_t shape[LT_MAX_DIMS];
     memcpy(shape, x->shape, sizeof(int64_t) * (size_t)x->ndim);
@@ -567,17 +665,20 @@ lt_status lt_op_dropout(lt_tensor *x, double p, lt_tensor **y, lt_tensor **mask)
   if (!(p >= 0 && p <= 1)) return lt_error_set(LT_ERR_ARG, 2, "dropout probability must be in [0, 1], got %g", p);
   const lt_nn_kernels *nn = nn_of(x);
   if (!nn || !nn->dropout_mask) return missing("dropout");
-  lt_tensor *m = NULL, *o = NULL;
-  lt_status st = empty_like(x, &m);
+  /* the mask takes x's layout (so x*mask keeps it), drawn in memory order */
+  lt_tensor *m = NULL, *o = NULL, *mv = NULL;
+  lt_status st = lt_op_empty_like(x, x->dtype, &m);
+  if (st == LT_OK) st = lt_op_memory_order(1, &m, &mv);
   if (st == LT_OK) {
     if (p >= 1) {
-      st = be_of(x)->fill(m, 0);
+      st = be_of(x)->fill(mv, 0);
     } else {
       lt_rng *rng = lt_rng_global();
       uint64_t first = lt_rng_reserve(rng, (uint64_t)(lt_tensor_numel(m) + 3) / 4);
-      st = nn->dropout_mask(m, p, rng->seed, first);
+      st = nn->dropout_mask(mv, p, rng->seed, first);
     }
   }
+  lt_tensor_release(mv);
   if (st == LT_OK) st = lt_op_binary(LT_BIN_MUL, x, m, &o);
   if (st != LT_OK) {
     lt_tensor_release(m);
@@ -660,11 +761,14 @@ lt_status lt_op_max_pool2d(lt_tensor *x, const lt_pool2d_params *p, lt_tensor **
   LT_TRY(pool_check(x, p, true, os));
   const lt_nn_kernels *nn = nn_of(x);
   if (!nn || !nn->max_pool2d_forward) return missing("max_pool2d");
+  lt_memory_format fmt = lt_tensor_suggest_format(x), kf = kernel_format(x, fmt);
   lt_tensor *xc = NULL, *o = NULL, *idx = NULL;
-  LT_TRY(lt_op_contiguous(x, &xc));
-  lt_status st = lt_tensor_empty(4, os, x->dtype, lt_tensor_device(x), &o);
-  if (st == LT_OK) st = lt_tensor_empty(4, os, LT_INT64, lt_tensor_device(x), &idx);
+  LT_TRY(in_format(x, kf, &xc));
+  lt_status st = lt_tensor_empty_format(4, os, x->dtype, lt_tensor_device(x), kf, &o);
+  if (st == LT_OK) st = lt_tensor_empty_format(4, os, LT_INT64, lt_tensor_device(x), kf, &idx);
   if (st == LT_OK) st = nn->max_pool2d_forward(o, idx, xc, p);
+  if (st == LT_OK) st = to_format(&o, fmt);
+  if (st == LT_OK) st = to_format(&idx, fmt);
   lt_tensor_release(xc);
   if (st != LT_OK) {
     lt_tensor_release(o);
@@ -695,10 +799,12 @@ lt_status lt_op_max_pool2d_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *indi
     return lt_error_set(LT_ERR_ARG, 3, "indices do not match the input");
   const lt_nn_kernels *nn = nn_of(x);
   if (!nn || !nn->max_pool2d_backward) return missing("max_pool2d backward");
+  lt_memory_format fmt = lt_tensor_suggest_format(x), kf = kernel_format(x, fmt);
   lt_tensor *in[2] = {gy, indices}, *c[2], *o = NULL;
-  LT_TRY(contig_all(2, in, c));
-  lt_status st = empty_like(x, &o);
+  LT_TRY(format_all(2, in, kf, c));
+  lt_status st = lt_tensor_empty_format(4, x->shape, x->dtype, lt_tensor_device(x), kf, &o);
   if (st == LT_OK) st = nn->max_pool2d_backward(o, c[0], c[1]);
+  if (st == LT_OK) st = to_format(&o, fmt);
   release_all(2, c);
   if (st != LT_OK) { lt_tensor_release(o); return st; }
   *gx = o;
@@ -718,10 +824,12 @@ lt_status lt_op_avg_pool2d(lt_tensor *x, const lt_pool2d_params *p, lt_tensor **
   LT_TRY(pool_check(x, p, false, os));
   const lt_nn_kernels *nn = nn_of(x);
   if (!nn || !nn->avg_pool2d_forward) return missing("avg_pool2d");
+  lt_memory_format fmt = lt_tensor_suggest_format(x), kf = kernel_format(x, fmt);
   lt_tensor *xc = NULL, *o = NULL;
-  LT_TRY(lt_op_contiguous(x, &xc));
-  lt_status st = lt_tensor_empty(4, os, x->dtype, lt_tensor_device(x), &o);
+  LT_TRY(in_format(x, kf, &xc));
+  lt_status st = lt_tensor_empty_format(4, os, x->dtype, lt_tensor_device(x), kf, &o);
   if (st == LT_OK) st = nn->avg_pool2d_forward(o, xc, p);
+  if (st == LT_OK) st = to_format(&o, fmt);
   lt_tensor_release(xc);
   if (st != LT_OK) { lt_tensor_release(o); return st; }
   *y = o;
@@ -743,10 +851,12 @@ lt_status lt_op_avg_pool2d_backward(lt_tensor *gy, lt_tensor *x, const lt_pool2d
   LT_TRY(check_grad_shape(gy, 4, os, x));
   const lt_nn_kernels *nn = nn_of(x);
   if (!nn || !nn->avg_pool2d_backward) return missing("avg_pool2d backward");
+  lt_memory_format fmt = lt_tensor_suggest_format(x), kf = kernel_format(x, fmt);
   lt_tensor *gc = NULL, *o = NULL;
-  LT_TRY(lt_op_contiguous(gy, &gc));
-  lt_status st = empty_like(x, &o);
+  LT_TRY(in_format(gy, kf, &gc));
+  lt_status st = lt_tensor_empty_format(4, x->shape, x->dtype, lt_tensor_device(x), kf, &o);
   if (st == LT_OK) st = nn->avg_pool2d_backward(o, gc, p);
+  if (st == LT_OK) st = to_format(&o, fmt);
   lt_tensor_release(gc);
   if (st != LT_OK) { lt_tensor_release(o); return st; }
   *gx = o;
@@ -777,10 +887,12 @@ lt_status lt_op_adaptive_avg_pool2d(lt_tensor *x, int64_t oh, int64_t ow, lt_ten
   const lt_nn_kernels *nn = nn_of(x);
   if (!nn || !nn->adaptive_avg_pool2d_forward) return missing("adaptive_avg_pool2d");
   int64_t os[4] = {x->shape[0], x->shape[1], oh, ow};
+  lt_memory_format fmt = lt_tensor_suggest_format(x), kf = kernel_format(x, fmt);
   lt_tensor *xc = NULL, *o = NULL;
-  LT_TRY(lt_op_contiguous(x, &xc));
-  lt_status st = lt_tensor_empty(4, os, x->dtype, lt_tensor_device(x), &o);
+  LT_TRY(in_format(x, kf, &xc));
+  lt_status st = lt_tensor_empty_format(4, os, x->dtype, lt_tensor_device(x), kf, &o);
   if (st == LT_OK) st = nn->adaptive_avg_pool2d_forward(o, xc);
+  if (st == LT_OK) st = to_format(&o, fmt);
   lt_tensor_release(xc);
   if (st != LT_OK) { lt_tensor_release(o); return st; }
   *y = o;
@@ -804,10 +916,12 @@ lt_status lt_op_adaptive_avg_pool2d_backward(lt_tensor *gy, lt_tensor *x, lt_ten
   LT_TRY(adaptive_check(x, os[2], os[3]));
   const lt_nn_kernels *nn = nn_of(x);
   if (!nn || !nn->adaptive_avg_pool2d_backward) return missing("adaptive_avg_pool2d backward");
+  lt_memory_format fmt = lt_tensor_suggest_format(x), kf = kernel_format(x, fmt);
   lt_tensor *gc = NULL, *o = NULL;
-  LT_TRY(lt_op_contiguous(gy, &gc));
-  lt_status st = empty_like(x, &o);
+  LT_TRY(in_format(gy, kf, &gc));
+  lt_status st = lt_tensor_empty_format(4, x->shape, x->dtype, lt_tensor_device(x), kf, &o);
   if (st == LT_OK) st = nn->adaptive_avg_pool2d_backward(o, gc);
+  if (st == LT_OK) st = to_format(&o, fmt);
   lt_tensor_release(gc);
   if (st != LT_OK) { lt_tensor_release(o); return st; }
   *gx = o;
@@ -984,17 +1098,126 @@ lt_status lt_op_nll_loss_backward(lt_tensor *g, lt_tensor *logp, lt_tensor *targ
   return LT_OK;
 }
 
-lt_status lt_op_cross_entropy(lt_tensor *logits, lt_tensor *target, lt_tensor *weight, lt_reduction red,
-                              double smoothing, int64_t ignore_index, lt_tensor **out) {
+/* --- cross-entropy ---------------------------------------------------------------------
+ * Fused: one kernel reads the logits once and writes the per-element loss,
+ * the target weight and the row's log-sum-exp; the backward rebuilds
+ * softmax from the logits and that log-sum-exp, so no [N,C] log-probability
+ * tensor is kept between them. Backends without the fused kernels get
+ * log_softmax then nll_loss (same results to rounding). */
+
+/* the log-sum-exp is float64 for every dtype of logits (see lt_backend_nn.h) */
+static lt_dtype lse_dtype(const lt_tensor *x) {
+  (void)x;
+  return LT_FLOAT64;
+}
+
+bool lt_op_cross_entropy_fused(const lt_tensor *logits) {
+  const lt_nn_kernels *nn = nn_of(logits);
+  return nn && nn->cross_entropy_forward && nn->cross_entropy_backward;
+}
+
+static lt_status ce_check(lt_tensor *logits, lt_tensor *target, lt_tensor *weight, double smoothing, int64_t *N,
+                          int64_t *C, int64_t *S) {
   LT_TRY(check_float(logits, 1, "input"));
   if (logits->ndim < 1) return lt_error_set(LT_ERR_ARG, 1, "expected input [N,C], [N,C,...] or [C], got a 0-d tensor");
+  return nll_check(logits, target, weight, smoothing, N, C, S); /* before any work */
+}
+
+lt_status lt_op_cross_entropy_ex(lt_tensor *logits, lt_tensor *target, lt_tensor *weight, lt_reduction red,
+                                 double smoothing, int64_t ignore_index, lt_tensor **out, lt_tensor **lse,
+                                 lt_tensor **total_weight) {
   int64_t N, C, S;
-  LT_TRY(nll_check(logits, target, weight, smoothing, &N, &C, &S)); /* before any work */
+  LT_TRY(ce_check(logits, target, weight, smoothing, &N, &C, &S));
+  const lt_nn_kernels *nn = nn_of(logits);
+  if (!nn || !nn->cross_entropy_forward) return missing("fused cross_entropy");
+  lt_tensor *in[3] = {logits, target, weight}, *c[3], *x3 = NULL, *t2 = NULL, *loss = NULL, *wt = NULL, *ls = NULL;
+  lt_tensor *res = NULL, *tw = NULL, *sum = NULL;
+  LT_TRY(contig_all(3, in, c));
+  int64_t s3[3] = {N, C, S}, s2[2] = {N, S};
+  lt_device dev = lt_tensor_device(logits);
+  lt_status st = lt_tensor_view(c[0], 3, s3, &x3);
+  if (st == LT_OK) st = lt_tensor_view(c[1], 2, s2, &t2);
+  if (st == LT_OK) st = lt_tensor_empty(2, s2, logits->dtype, dev, &loss);
+  if (st == LT_OK) st = lt_tensor_empty(2, s2, logits->dtype, dev, &wt);
+  if (st == LT_OK) st = lt_tensor_empty(2, s2, lse_dtype(logits), dev, &ls);
+  if (st == LT_OK) st = nn->cross_entropy_forward(loss, wt, ls, x3, t2, c[2], smoothing, ignore_index);
+  if (st == LT_OK) {
+    switch (red) {
+      case LT_REDUCTION_NONE: st = lt_tensor_view(loss, target->ndim, target->shape, &res); break;
+      case LT_REDUCTION_SUM: st = lt_op_reduce(LT_RED_SUM, loss, 0, NULL, false, 0, &res, NULL); break;
+      default:
+        st = lt_op_reduce(LT_RED_SUM, loss, 0, NULL, false, 0, &sum, NULL);
+        if (st == LT_OK) st = lt_op_reduce(LT_RED_SUM, wt, 0, NULL, false, 0, &tw, NULL);
+        if (st == LT_OK) st = lt_op_binary(LT_BIN_DIV, sum, tw, &res);
+    }
+  }
+  release_all(3, c);
+  lt_tensor_release(x3);
+  lt_tensor_release(t2);
+  lt_tensor_release(loss);
+  lt_tensor_release(wt);
+  lt_tensor_release(sum);
+  if (st != LT_OK) {
+    lt_tensor_release(ls);
+    lt_tensor_release(tw);
+    lt_tensor_release(res);
+    return st;
+  }
+  *out = res;
+  hand_out(ls, lse);
+  hand_out(tw, total_weight);
+  return LT_OK;
+}
+
+lt_status lt_op_cross_entropy(lt_tensor *logits, lt_tensor *target, lt_tensor *weight, lt_reduction red,
+                              double smoothing, int64_t ignore_index, lt_tensor **out) {
+  if (lt_op_cross_entropy_fused(logits))
+    return lt_op_cross_entropy_ex(logits, target, weight, red, smoothing, ignore_index, out, NULL, NULL);
+  int64_t N, C, S;
+  LT_TRY(ce_check(logits, target, weight, smoothing, &N, &C, &S));
   lt_tensor *lp = NULL;
   LT_TRY(lt_op_softmax(logits, logits->ndim == 1 ? 0 : 1, true, &lp));
   lt_status st = lt_op_nll_loss(lp, target, weight, red, smoothing, ignore_index, out, NULL);
   lt_tensor_release(lp);
   return st;
+}
+
+lt_status lt_op_cross_entropy_backward(lt_tensor *g, lt_tensor *logits, lt_tensor *target, lt_tensor *weight,
+                                       lt_tensor *lse, lt_reduction red, double smoothing, int64_t ignore_index,
+                                       lt_tensor *total_weight, lt_tensor **glogits) {
+  int64_t N, C, S;
+  LT_TRY(ce_check(logits, target, weight, smoothing, &N, &C, &S));
+  if (red == LT_REDUCTION_MEAN && !total_weight)
+    return lt_error_set(LT_ERR_ARG, 0, "cross_entropy backward of a mean needs the total weight");
+  if (!lse || lse->dtype != lse_dtype(logits) || lt_tensor_numel(lse) != N * S ||
+      !lt_device_equal(lt_tensor_device(lse), lt_tensor_device(logits))) {
+    char b1[128];
+    return lt_error_set(LT_ERR_ARG, 5, "cross_entropy backward needs the forward's %s log-sum-exp of %lld elements "
+                        "for input %s", lt_dtype_name(lse_dtype(logits)), (long long)(N * S), SHP(logits, b1));
+  }
+  const lt_nn_kernels *nn = nn_of(logits);
+  if (!nn || !nn->cross_entropy_backward) return missing("fused cross_entropy backward");
+  lt_tensor *ge = NULL, *in[4] = {logits, target, weight, lse}, *c[4], *x3 = NULL, *t2 = NULL, *l2 = NULL;
+  lt_tensor *o = NULL, *o3 = NULL;
+  LT_TRY(per_element_grad(g, red, target->ndim, target->shape, total_weight, 0, logits, &ge));
+  lt_status st = contig_all(4, in, c);
+  if (st != LT_OK) { lt_tensor_release(ge); return st; }
+  int64_t s3[3] = {N, C, S}, s2[2] = {N, S};
+  st = lt_tensor_view(c[0], 3, s3, &x3);
+  if (st == LT_OK) st = lt_tensor_view(c[1], 2, s2, &t2);
+  if (st == LT_OK) st = lt_tensor_view(c[3], 2, s2, &l2);
+  if (st == LT_OK) st = empty_like(logits, &o);
+  if (st == LT_OK) st = lt_tensor_view(o, 3, s3, &o3);
+  if (st == LT_OK) st = nn->cross_entropy_backward(o3, ge, x3, l2, t2, c[2], smoothing, ignore_index);
+  release_all(4, c);
+  lt_tensor_release(ge);
+  lt_tensor_release(x3);
+  lt_tensor_release(t2);
+  lt_tensor_release(l2);
+  lt_tensor_release(o3);
+  if (st != LT_OK) { lt_tensor_release(o); return st; }
+  *glogits = o;
+  return LT_OK;
 }
 
 /* w broadcast to x's shape and made contiguous (NULL stays NULL) */

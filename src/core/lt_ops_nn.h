@@ -73,9 +73,24 @@ lt_status lt_op_nll_loss_backward(lt_tensor *g, lt_tensor *logp, lt_tensor *targ
                                   lt_reduction red, double smoothing, int64_t ignore_index, lt_tensor *total_weight,
                                   lt_tensor **glogp);
 /* log_softmax over the class dim, then nll_loss (no history; for the
- * differentiable form see lt_ag_cross_entropy). */
+ * differentiable form see lt_ag_cross_entropy): one fused kernel where the
+ * backend has it (lt_op_cross_entropy_fused), else the two ops. */
 lt_status lt_op_cross_entropy(lt_tensor *logits, lt_tensor *target, lt_tensor *weight, lt_reduction red,
                               double smoothing, int64_t ignore_index, lt_tensor **out);
+/* Whether logits' backend has the fused cross-entropy kernels. */
+bool lt_op_cross_entropy_fused(const lt_tensor *logits);
+/* The fused forward, also handing out what its backward needs (either may be
+ * NULL): lse, the per-element log-sum-exp of the logits ([N,S] with S the
+ * product of the dims after the class dim; float64), and total_weight as
+ * lt_op_nll_loss gives it. */
+lt_status lt_op_cross_entropy_ex(lt_tensor *logits, lt_tensor *target, lt_tensor *weight, lt_reduction red,
+                                 double smoothing, int64_t ignore_index, lt_tensor **out, lt_tensor **lse,
+                                 lt_tensor **total_weight);
+/* glogits = d(loss)/d(logits) for upstream gradient g, in one kernel; lse
+ * and total_weight (for a mean) from lt_op_cross_entropy_ex. */
+lt_status lt_op_cross_entropy_backward(lt_tensor *g, lt_tensor *logits, lt_tensor *target, lt_tensor *weight,
+                                       lt_tensor *lse, lt_reduction red, double smoothing, int64_t ignore_index,
+                                       lt_tensor *total_weight, lt_tensor **glogits);
 /* x, y the same shape and dtype; w and pw (BCE only) broadcast to it. */
 lt_status lt_op_pointwise_loss(lt_pointwise_loss kind, lt_tensor *x, lt_tensor *y, lt_tensor *w, lt_tensor *pw,
                                lt_reduction red, lt_tensor **out);

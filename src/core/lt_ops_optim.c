@@ -1,8 +1,9 @@
 /* lt_ops_optim.c — op layer of the fused optimizer steps (see lt_ops_optim.h):
  * checks hyper-parameters and the parameter/gradient/state lists, then
- * dispatches to the backend's optim kernels. Contiguous rows go to one
- * multi-tensor call; a row with any non-contiguous tensor runs through
- * contiguous copies that are written back. Not here: the arithmetic
+ * dispatches to the backend's optim kernels. Rows whose tensors are dense
+ * and laid out alike (contiguous, or all channels-last) go to one
+ * multi-tensor call as flat arrays; any other row runs through contiguous
+ * copies that are written back. Not here: the arithmetic
  * (src/cpu/lt_cpu_optim.c) and the state bookkeeping (Lua). */
 #include <math.h>
 #include <stdlib.h>
@@ -76,11 +77,58 @@ static lt_status check_steps(int arg, int n, const double *step) {
   return LT_OK;
 }
 
+/* --- device scalars (lt_backend_optim.h) ------------------------------------------ */
+
+/* `s` is usable as the scalars of a step over params on `dev`. */
+static lt_status check_scalars(int arg, const lt_tensor *s, lt_device dev) {
+  char d1[32], d2[32];
+  if (s->dtype != LT_FLOAT64)
+    return lt_error_set(LT_ERR_ARG, arg, "the scalars tensor is %s, expected float64", lt_dtype_name(s->dtype));
+  if (!lt_tensor_is_contiguous(s) || lt_tensor_numel(s) < LT_OPTIM_SCALARS)
+    return lt_error_set(LT_ERR_ARG, arg, "the scalars tensor must be contiguous with at least %d elements (got %lld)",
+                        LT_OPTIM_SCALARS, (long long)lt_tensor_numel(s));
+  if (!lt_device_equal(lt_tensor_device(s), dev))
+    return lt_error_set(LT_ERR_ARG, arg, "the scalars tensor is on %s, the parameters on %s",
+                        lt_device_str(lt_tensor_device(s), d1, sizeof d1), lt_device_str(dev, d2, sizeof d2));
+  return LT_OK;
+}
+
+/* On the CPU the op layer reads the scalars itself and steps by value:
+ * *v gets them, *steps n copies of the step count at index `step_at`
+ * (-1: none). False (no error) when `s` is not in host memory. */
+static lt_status host_scalars(const lt_tensor *s, int n, int step_at, double v[LT_OPTIM_SCALARS], double **steps,
+                              bool *on_host) {
+  *on_host = lt_tensor_device(s).type == LT_CPU;
+  *steps = NULL;
+  if (!*on_host) return LT_OK;
+  const double *d = lt_tensor_data(s);
+  for (int i = 0; i < LT_OPTIM_SCALARS; i++) v[i] = d[i];
+  if (step_at >= 0) {
+    *steps = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
+    if (!*steps) return lt_error_set(LT_ERR_OOM, 0, "out of host memory");
+    for (int i = 0; i < n; i++) (*steps)[i] = v[step_at];
+  }
+  return LT_OK;
+}
+
 /* --- dispatch ------------------------------------------------------------------- */
 
+/* Whether a and b place every element at the same offset (dims of size 1
+ * have no say). */
+static bool same_layout(const lt_tensor *a, const lt_tensor *b) {
+  for (int d = 0; d < a->ndim; d++)
+    if (a->shape[d] > 1 && a->stride[d] != b->stride[d]) return false;
+  return true;
+}
+
+/* Whether row i can go to the kernels as flat arrays: every tensor dense
+ * (no gaps or overlaps, e.g. contiguous or channels-last) and laid out like
+ * the parameter, so element j of each one's memory is the same element. */
 static bool row_contiguous(const lists *L, int i) {
-  for (int k = 0; k < L->nl; k++)
-    if (L->list[k] && !lt_tensor_is_contiguous(L->list[k][i])) return false;
+  const lt_tensor *p = L->list[0][i];
+  if (!lt_tensor_is_dense(p)) return false;
+  for (int k = 1; k < L->nl; k++)
+    if (L->list[k] && (!lt_tensor_is_dense(L->list[k][i]) || !same_layout(p, L->list[k][i]))) return false;
   return true;
 }
 
@@ -169,15 +217,36 @@ static lt_status call_sgd(const lt_backend *be, const void *h, int count, lt_ten
   return st;
 }
 
+static lt_status check_sgd(int arg, const lt_sgd_hparams *h) {
+  LT_TRY(check_range(arg, "lr", h->lr, 0, INFINITY, false));
+  LT_TRY(check_range(arg, "momentum", h->momentum, 0, INFINITY, false));
+  LT_TRY(check_range(arg, "weight_decay", h->weight_decay, 0, INFINITY, false));
+  if (!isfinite(h->dampening)) return lt_error_set(LT_ERR_ARG, arg, "invalid dampening %g", h->dampening);
+  if (h->nesterov && (h->momentum <= 0 || h->dampening != 0))
+    return lt_error_set(LT_ERR_ARG, arg, "nesterov momentum requires a momentum > 0 and zero dampening "
+                        "(got momentum %g, dampening %g)", h->momentum, h->dampening);
+  return LT_OK;
+}
+
 lt_status lt_op_sgd_step(int n, lt_tensor *const *param, lt_tensor *const *grad, lt_tensor *const *buf,
                          const bool *fresh, const lt_sgd_hparams *h) {
-  LT_TRY(check_range(5, "lr", h->lr, 0, INFINITY, false));
-  LT_TRY(check_range(5, "momentum", h->momentum, 0, INFINITY, false));
-  LT_TRY(check_range(5, "weight_decay", h->weight_decay, 0, INFINITY, false));
-  if (!isfinite(h->dampening)) return lt_error_set(LT_ERR_ARG, 5, "invalid dampening %g", h->dampening);
-  if (h->nesterov && (h->momentum <= 0 || h->dampening != 0))
-    return lt_error_set(LT_ERR_ARG, 5, "nesterov momentum requires a momentum > 0 and zero dampening "
-                        "(got momentum %g, dampening %g)", h->momentum, h->dampening);
+  if (h->scalars && n > 0) {
+    LT_TRY(check_scalars(5, h->scalars, lt_tensor_device(param[0])));
+    for (int i = 0; fresh && h->momentum != 0 && i < n; i++)
+      if (fresh[i])
+        return lt_error_set(LT_ERR_ARG, 4, "fresh[%d] is true: a step reading device scalars cannot start a momentum "
+                            "buffer (run an eager step first)", i + 1);
+    double v[LT_OPTIM_SCALARS], *steps;
+    bool host;
+    LT_TRY(host_scalars(h->scalars, n, -1, v, &steps, &host));
+    if (host) {
+      lt_sgd_hparams q = *h;
+      q.lr = v[0], q.momentum = v[1], q.dampening = v[2], q.weight_decay = v[3], q.scalars = NULL;
+      return lt_op_sgd_step(n, param, grad, buf, fresh, &q);
+    }
+  } else {
+    LT_TRY(check_sgd(5, h));
+  }
   bool mom = h->momentum != 0;
   if (mom && n > 0 && !buf)
     return lt_error_set(LT_ERR_ARG, 3, "momentum %g needs a list of momentum buffers", h->momentum);
@@ -198,14 +267,32 @@ static lt_status call_adam(const lt_backend *be, const void *h, int count, lt_te
   return st;
 }
 
+static lt_status check_adam(int arg, const lt_adam_hparams *h) {
+  LT_TRY(check_range(arg, "lr", h->lr, 0, INFINITY, false));
+  LT_TRY(check_range(arg, "beta1", h->beta1, 0, 1, true));
+  LT_TRY(check_range(arg, "beta2", h->beta2, 0, 1, true));
+  LT_TRY(check_range(arg, "eps", h->eps, 0, INFINITY, false));
+  return check_range(arg, "weight_decay", h->weight_decay, 0, INFINITY, false);
+}
+
 lt_status lt_op_adam_step(int n, lt_tensor *const *param, lt_tensor *const *grad, lt_tensor *const *exp_avg,
                           lt_tensor *const *exp_avg_sq, lt_tensor *const *max_exp_avg_sq, const double *step,
                           const lt_adam_hparams *h) {
-  LT_TRY(check_range(7, "lr", h->lr, 0, INFINITY, false));
-  LT_TRY(check_range(7, "beta1", h->beta1, 0, 1, true));
-  LT_TRY(check_range(7, "beta2", h->beta2, 0, 1, true));
-  LT_TRY(check_range(7, "eps", h->eps, 0, INFINITY, false));
-  LT_TRY(check_range(7, "weight_decay", h->weight_decay, 0, INFINITY, false));
+  if (h->scalars && n > 0) {
+    LT_TRY(check_scalars(7, h->scalars, lt_tensor_device(param[0])));
+    double v[LT_OPTIM_SCALARS], *steps;
+    bool host;
+    LT_TRY(host_scalars(h->scalars, n, 5, v, &steps, &host));
+    if (host) {
+      lt_adam_hparams q = *h;
+      q.lr = v[0], q.beta1 = v[1], q.beta2 = v[2], q.eps = v[3], q.weight_decay = v[4], q.scalars = NULL;
+      lt_status st = lt_op_adam_step(n, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, steps, &q);
+      free(steps);
+      return st;
+    }
+  } else {
+    LT_TRY(check_adam(7, h));
+  }
   if (n > 0 && (!exp_avg || !exp_avg_sq))
     return lt_error_set(LT_ERR_ARG, exp_avg ? 4 : 3, "the exp_avg and exp_avg_sq state lists are required");
   if (n > 0 && h->amsgrad && !max_exp_avg_sq)
@@ -214,7 +301,7 @@ lt_status lt_op_adam_step(int n, lt_tensor *const *param, lt_tensor *const *grad
   lists L = {5, {param, grad, exp_avg, exp_avg_sq, h->amsgrad ? max_exp_avg_sq : NULL},
              {"params", "grads", "exp_avgs", "exp_avg_sqs", "max_exp_avg_sqs"}, {1, 2, 3, 4, 5}};
   LT_TRY(check_lists(&L, n));
-  LT_TRY(check_steps(6, n, step));
+  if (!h->scalars) LT_TRY(check_steps(6, n, step)); /* else the kernel reads the step count */
   return dispatch(&L, n, call_adam, h, step);
 }
 
@@ -229,13 +316,29 @@ static lt_status call_rmsprop(const lt_backend *be, const void *h, int count, lt
   return be->optim->rmsprop(count, l[0], l[1], l[2], l[3], l[4], h);
 }
 
+static lt_status check_rmsprop(int arg, const lt_rmsprop_hparams *h) {
+  LT_TRY(check_range(arg, "lr", h->lr, 0, INFINITY, false));
+  LT_TRY(check_range(arg, "alpha", h->alpha, 0, INFINITY, false));
+  LT_TRY(check_range(arg, "eps", h->eps, 0, INFINITY, false));
+  LT_TRY(check_range(arg, "weight_decay", h->weight_decay, 0, INFINITY, false));
+  return check_range(arg, "momentum", h->momentum, 0, INFINITY, false);
+}
+
 lt_status lt_op_rmsprop_step(int n, lt_tensor *const *param, lt_tensor *const *grad, lt_tensor *const *square_avg,
                              lt_tensor *const *grad_avg, lt_tensor *const *buf, const lt_rmsprop_hparams *h) {
-  LT_TRY(check_range(6, "lr", h->lr, 0, INFINITY, false));
-  LT_TRY(check_range(6, "alpha", h->alpha, 0, INFINITY, false));
-  LT_TRY(check_range(6, "eps", h->eps, 0, INFINITY, false));
-  LT_TRY(check_range(6, "weight_decay", h->weight_decay, 0, INFINITY, false));
-  LT_TRY(check_range(6, "momentum", h->momentum, 0, INFINITY, false));
+  if (h->scalars && n > 0) {
+    LT_TRY(check_scalars(6, h->scalars, lt_tensor_device(param[0])));
+    double v[LT_OPTIM_SCALARS], *steps;
+    bool host;
+    LT_TRY(host_scalars(h->scalars, n, -1, v, &steps, &host));
+    if (host) {
+      lt_rmsprop_hparams q = *h;
+      q.lr = v[0], q.alpha = v[1], q.eps = v[2], q.weight_decay = v[3], q.momentum = v[4], q.scalars = NULL;
+      return lt_op_rmsprop_step(n, param, grad, square_avg, grad_avg, buf, &q);
+    }
+  } else {
+    LT_TRY(check_rmsprop(6, h));
+  }
   if (n > 0 && !square_avg) return lt_error_set(LT_ERR_ARG, 3, "the square_avg state list is required");
   if (n > 0 && h->centered && !grad_avg)
     return lt_error_set(LT_ERR_ARG, 4, "centered needs a list of grad_avg buffers");
@@ -258,12 +361,28 @@ static lt_status call_adadelta(const lt_backend *be, const void *h, int count, l
   return be->optim->adadelta(count, l[0], l[1], l[2], l[3], h);
 }
 
+static lt_status check_adadelta(int arg, const lt_adadelta_hparams *h) {
+  LT_TRY(check_range(arg, "lr", h->lr, 0, INFINITY, false));
+  LT_TRY(check_range(arg, "rho", h->rho, 0, 1, false));
+  LT_TRY(check_range(arg, "eps", h->eps, 0, INFINITY, false));
+  return check_range(arg, "weight_decay", h->weight_decay, 0, INFINITY, false);
+}
+
 lt_status lt_op_adadelta_step(int n, lt_tensor *const *param, lt_tensor *const *grad, lt_tensor *const *square_avg,
                               lt_tensor *const *acc_delta, const lt_adadelta_hparams *h) {
-  LT_TRY(check_range(5, "lr", h->lr, 0, INFINITY, false));
-  LT_TRY(check_range(5, "rho", h->rho, 0, 1, false));
-  LT_TRY(check_range(5, "eps", h->eps, 0, INFINITY, false));
-  LT_TRY(check_range(5, "weight_decay", h->weight_decay, 0, INFINITY, false));
+  if (h->scalars && n > 0) {
+    LT_TRY(check_scalars(5, h->scalars, lt_tensor_device(param[0])));
+    double v[LT_OPTIM_SCALARS], *steps;
+    bool host;
+    LT_TRY(host_scalars(h->scalars, n, -1, v, &steps, &host));
+    if (host) {
+      lt_adadelta_hparams q = *h;
+      q.lr = v[0], q.rho = v[1], q.eps = v[2], q.weight_decay = v[3], q.scalars = NULL;
+      return lt_op_adadelta_step(n, param, grad, square_avg, acc_delta, &q);
+    }
+  } else {
+    LT_TRY(check_adadelta(5, h));
+  }
   if (n > 0 && (!square_avg || !acc_delta))
     return lt_error_set(LT_ERR_ARG, square_avg ? 4 : 3, "the square_avg and acc_delta state lists are required");
   lists L = {4, {param, grad, square_avg, acc_delta}, {"params", "grads", "square_avgs", "acc_deltas"}, {1, 2, 3, 4}};
@@ -284,16 +403,88 @@ static lt_status call_adagrad(const lt_backend *be, const void *h, int count, lt
   return st;
 }
 
+static lt_status check_adagrad(int arg, const lt_adagrad_hparams *h) {
+  LT_TRY(check_range(arg, "lr", h->lr, 0, INFINITY, false));
+  LT_TRY(check_range(arg, "lr_decay", h->lr_decay, 0, INFINITY, false));
+  LT_TRY(check_range(arg, "eps", h->eps, 0, INFINITY, false));
+  return check_range(arg, "weight_decay", h->weight_decay, 0, INFINITY, false);
+}
+
 lt_status lt_op_adagrad_step(int n, lt_tensor *const *param, lt_tensor *const *grad, lt_tensor *const *sum,
                              const double *step, const lt_adagrad_hparams *h) {
-  LT_TRY(check_range(5, "lr", h->lr, 0, INFINITY, false));
-  LT_TRY(check_range(5, "lr_decay", h->lr_decay, 0, INFINITY, false));
-  LT_TRY(check_range(5, "eps", h->eps, 0, INFINITY, false));
-  LT_TRY(check_range(5, "weight_decay", h->weight_decay, 0, INFINITY, false));
+  if (h->scalars && n > 0) {
+    LT_TRY(check_scalars(5, h->scalars, lt_tensor_device(param[0])));
+    double v[LT_OPTIM_SCALARS], *steps;
+    bool host;
+    LT_TRY(host_scalars(h->scalars, n, 4, v, &steps, &host));
+    if (host) {
+      lt_adagrad_hparams q = *h;
+      q.lr = v[0], q.lr_decay = v[1], q.weight_decay = v[2], q.eps = v[3], q.scalars = NULL;
+      lt_status st = lt_op_adagrad_step(n, param, grad, sum, steps, &q);
+      free(steps);
+      return st;
+    }
+  } else {
+    LT_TRY(check_adagrad(5, h));
+  }
   if (n > 0 && !sum) return lt_error_set(LT_ERR_ARG, 3, "the state_sum list is required");
   if (n > 0 && !step) return lt_error_set(LT_ERR_ARG, 4, "the list of step counts is required");
   lists L = {3, {param, grad, sum}, {"params", "grads", "state_sums"}, {1, 2, 3}};
   LT_TRY(check_lists(&L, n));
-  LT_TRY(check_steps(4, n, step));
+  if (!h->scalars) LT_TRY(check_steps(4, n, step));
   return dispatch(&L, n, call_adagrad, h, step);
+}
+
+/* --- writing device scalars ------------------------------------------------------------ */
+
+lt_status lt_op_optim_write_scalars(lt_tensor *dst, lt_optim_algo algo, const void *hp, double step) {
+  double v[LT_OPTIM_SCALARS] = {0};
+  int n = 0;
+  bool counted = false;
+  switch (algo) {
+    case LT_OPTIM_SGD: {
+      const lt_sgd_hparams *h = hp;
+      LT_TRY(check_sgd(3, h));
+      v[0] = h->lr, v[1] = h->momentum, v[2] = h->dampening, v[3] = h->weight_decay, n = 4;
+      break;
+    }
+    case LT_OPTIM_ADAM: {
+      const lt_adam_hparams *h = hp;
+      LT_TRY(check_adam(3, h));
+      v[0] = h->lr, v[1] = h->beta1, v[2] = h->beta2, v[3] = h->eps, v[4] = h->weight_decay, v[5] = step, n = 6;
+      counted = true;
+      break;
+    }
+    case LT_OPTIM_RMSPROP: {
+      const lt_rmsprop_hparams *h = hp;
+      LT_TRY(check_rmsprop(3, h));
+      v[0] = h->lr, v[1] = h->alpha, v[2] = h->eps, v[3] = h->weight_decay, v[4] = h->momentum, n = 5;
+      break;
+    }
+    case LT_OPTIM_ADADELTA: {
+      const lt_adadelta_hparams *h = hp;
+      LT_TRY(check_adadelta(3, h));
+      v[0] = h->lr, v[1] = h->rho, v[2] = h->eps, v[3] = h->weight_decay, n = 4;
+      break;
+    }
+    case LT_OPTIM_ADAGRAD: {
+      const lt_adagrad_hparams *h = hp;
+      LT_TRY(check_adagrad(3, h));
+      v[0] = h->lr, v[1] = h->lr_decay, v[2] = h->weight_decay, v[3] = h->eps, v[4] = step, n = 5;
+      counted = true;
+      break;
+    }
+    default:
+      return lt_error_set(LT_ERR_ARG, 2, "unknown optimizer algorithm %d", (int)algo);
+  }
+  if (counted && (!(step >= 1) || isinf(step)))
+    return lt_error_set(LT_ERR_ARG, 3, "step is %g, expected a step count >= 1", step);
+  LT_TRY(check_scalars(1, dst, lt_tensor_device(dst)));
+  const lt_backend *be;
+  LT_TRY(lt_backend_for(lt_tensor_device(dst), &be));
+  if (!be->optim || !be->optim->write_scalars)
+    return lt_error_set(LT_ERR_RUNTIME, 0, "the %s backend cannot write optimizer scalars", be->name);
+  LT_TRY(be->optim->write_scalars(dst, v, n));
+  atomic_fetch_add(&dst->storage->version, 1);
+  return LT_OK;
 }

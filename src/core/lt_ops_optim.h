@@ -44,4 +44,17 @@ lt_status lt_op_adadelta_step(int n, lt_tensor *const *param, lt_tensor *const *
 lt_status lt_op_adagrad_step(int n, lt_tensor *const *param, lt_tensor *const *grad, lt_tensor *const *sum,
                              const double *step, const lt_adagrad_hparams *h);
 
+/* Device scalars (lt_backend_optim.h): any step above may be given
+ * h->scalars, a float64 tensor on the parameters' device whose values then
+ * replace h's numeric fields and the step counts (all rows share its step
+ * count). On the CPU the op layer reads and checks them; on a GPU the
+ * kernel reads them when it runs, so they are checked when written, by: */
+typedef enum { LT_OPTIM_SGD, LT_OPTIM_ADAM, LT_OPTIM_RMSPROP, LT_OPTIM_ADADELTA, LT_OPTIM_ADAGRAD } lt_optim_algo;
+
+/* lt._optim.set_scalars(dst #1, algo #2, hyper #3): checks the
+ * hyper-parameters (`hp` points at the algorithm's lt_*_hparams) as a step
+ * would, then writes them, and `step` (>= 1) for Adam and Adagrad, into dst
+ * in the layout of lt_backend_optim.h; queued, never waits. */
+lt_status lt_op_optim_write_scalars(lt_tensor *dst, lt_optim_algo algo, const void *hp, double step);
+
 #endif

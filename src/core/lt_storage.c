@@ -1,10 +1,14 @@
-/* lt_storage.c — storage allocation through the device's backend, reference
- * counting, and the per-device byte counters. */
+/* lt_storage.c — storage allocation through the device's backend (or as
+ * pinned host memory from the CUDA runtime), reference counting, and the
+ * per-device byte counters. */
 #include "lt_storage.h"
 
 #include <stdlib.h>
 
 #include "lt_backend.h"
+#ifdef LT_WITH_CUDA
+#include "lt_cuda_transfer.h"
+#endif
 
 static atomic_size_t bytes_in_use[LT_NDEVICE_TYPES];
 static atomic_size_t bytes_peak[LT_NDEVICE_TYPES];
@@ -52,9 +56,44 @@ lt_status lt_storage_new(lt_device device, size_t nbytes, lt_storage **out) {
   s->data = data;
   s->nbytes = nbytes;
   s->owns_data = true;
+  s->mem = LT_MEM_BACKEND;
   count_alloc(device.type, nbytes);
   *out = s;
   return LT_OK;
+}
+
+lt_status lt_storage_new_pinned(size_t nbytes, lt_storage **out) {
+#ifdef LT_WITH_CUDA
+  lt_storage *s = calloc(1, sizeof *s);
+  if (!s) return lt_error_set(LT_ERR_OOM, 0, "out of host memory allocating a storage");
+  void *data = NULL;
+  if (nbytes > 0) {
+    lt_status st = lt_cuda_host_alloc(nbytes, &data);
+    if (st == LT_ERR_OOM && oom_hook) {
+      oom_hook(oom_hook_ctx); /* dead pinned batches may be waiting for the collector */
+      st = lt_cuda_host_alloc(nbytes, &data);
+    }
+    if (st != LT_OK) {
+      free(s);
+      return st;
+    }
+  }
+  atomic_init(&s->refcount, 1);
+  atomic_init(&s->version, 0);
+  s->device = lt_cpu_device();
+  s->data = data;
+  s->nbytes = nbytes;
+  s->owns_data = true;
+  s->mem = LT_MEM_PINNED;
+  count_alloc(LT_CPU, nbytes);
+  *out = s;
+  return LT_OK;
+#else
+  (void)nbytes;
+  *out = NULL;
+  return lt_error_set(LT_ERR_RUNTIME, 0,
+                      "pinned memory needs CUDA, and this luatrain was built without it (LT_CUDA=OFF)");
+#endif
 }
 
 lt_status lt_storage_wrap(lt_device device, void *data, size_t nbytes, lt_storage **out) {
@@ -66,6 +105,7 @@ lt_status lt_storage_wrap(lt_device device, void *data, size_t nbytes, lt_storag
   s->data = data;
   s->nbytes = nbytes;
   s->owns_data = false;
+  s->mem = LT_MEM_WRAPPED;
   *out = s;
   return LT_OK;
 }
@@ -74,7 +114,12 @@ void lt_storage_retain(lt_storage *s) { atomic_fetch_add(&s->refcount, 1); }
 
 void lt_storage_release(lt_storage *s) {
   if (!s || atomic_fetch_sub(&s->refcount, 1) != 1) return;
-  if (s->owns_data) {
+  if (s->mem == LT_MEM_PINNED) {
+#ifdef LT_WITH_CUDA
+    if (s->data) lt_cuda_host_free(s->data);
+#endif
+    atomic_fetch_sub(&bytes_in_use[s->device.type], s->nbytes);
+  } else if (s->owns_data) {
     if (s->data) lt_backend_get(s->device.type)->free(s->device, s->data);
     atomic_fetch_sub(&bytes_in_use[s->device.type], s->nbytes);
   }

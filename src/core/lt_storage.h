@@ -5,7 +5,13 @@
  * Tensors (views) share a storage and each holds one reference. `version`
  * counts in-place writes, so autograd can detect that a tensor it saved for
  * backward was modified afterwards. A storage may also wrap memory it does not
- * own (`owns_data` false): then release only drops the struct. */
+ * own (`owns_data` false): then release only drops the struct.
+ *
+ * `mem` records how `data` was obtained, which decides how it is freed:
+ * through the device's backend, not at all (wrapped), or, for pinned
+ * (page-locked) host memory from cudaHostAlloc, with cudaFreeHost. Pinned
+ * storages are CPU storages in every other respect; the DMA engine reads
+ * them directly, so a copy to a GPU can run while the host goes on. */
 #ifndef LT_STORAGE_H
 #define LT_STORAGE_H
 
@@ -17,12 +23,19 @@
 #include "lt_device.h"
 #include "lt_error.h"
 
+typedef enum {
+  LT_MEM_BACKEND = 0, /* from the device backend's alloc; freed by its free */
+  LT_MEM_WRAPPED,     /* caller-owned (lt_storage_wrap); never freed here */
+  LT_MEM_PINNED       /* page-locked host memory (CPU device); cudaFreeHost */
+} lt_storage_mem;
+
 typedef struct lt_storage {
   atomic_int refcount;
   lt_device device;
   void *data;
   size_t nbytes;
-  bool owns_data;
+  bool owns_data;     /* mem != LT_MEM_WRAPPED */
+  lt_storage_mem mem;
   atomic_uint_fast64_t version;
 } lt_storage;
 
@@ -30,6 +43,11 @@ typedef struct lt_storage {
 lt_status lt_storage_new(lt_device device, size_t nbytes, lt_storage **out);
 /* Wraps caller-owned memory; the caller keeps it alive while the storage lives. */
 lt_status lt_storage_wrap(lt_device device, void *data, size_t nbytes, lt_storage **out);
+/* A CPU storage of nbytes of pinned host memory, refcount 1. Fails with a
+ * clear message when luatrain was built without CUDA or no GPU is usable
+ * (pinned memory is a CUDA driver facility). Counted as CPU bytes. */
+lt_status lt_storage_new_pinned(size_t nbytes, lt_storage **out);
+static inline bool lt_storage_is_pinned(const lt_storage *s) { return s && s->mem == LT_MEM_PINNED; }
 void lt_storage_retain(lt_storage *s);
 void lt_storage_release(lt_storage *s);
 

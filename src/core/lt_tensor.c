@@ -68,6 +68,88 @@ bool lt_tensor_is_non_overlapping(const lt_tensor *t) {
   return true;
 }
 
+/* --- memory formats -------------------------------------------------------------- */
+
+const char *lt_memory_format_name(lt_memory_format f) {
+  switch (f) {
+    case LT_FORMAT_CONTIGUOUS: return "contiguous_format";
+    case LT_FORMAT_CHANNELS_LAST: return "channels_last";
+    case LT_FORMAT_PRESERVE: return "preserve_format";
+  }
+  return "?";
+}
+
+void lt_channels_last_strides(const int64_t *shape, int64_t *stride) {
+  static const int order[4] = {1, 3, 2, 0}; /* innermost first: C, W, H, N */
+  int64_t s = 1;
+  for (int i = 0; i < 4; i++) {
+    stride[order[i]] = s;
+    s *= shape[order[i]] > 1 ? shape[order[i]] : 1;
+  }
+}
+
+static bool any_empty(const lt_tensor *t) {
+  for (int i = 0; i < t->ndim; i++)
+    if (t->shape[i] == 0) return true;
+  return false;
+}
+
+bool lt_tensor_is_channels_last(const lt_tensor *t) {
+  if (t->ndim != 4) return false;
+  if (any_empty(t)) return true; /* no elements: any strides will do, as for is_contiguous */
+  static const int order[4] = {1, 3, 2, 0};
+  int64_t s = 1;
+  for (int i = 0; i < 4; i++) {
+    int d = order[i];
+    if (t->shape[d] != 1 && t->stride[d] != s) return false;
+    s *= t->shape[d];
+  }
+  return true;
+}
+
+/* Strides that lay the shape's elements out without gaps or overlaps. */
+static bool dense_strides(int ndim, const int64_t *shape, const int64_t *stride) {
+  int idx[LT_MAX_DIMS], n = 0;
+  for (int i = 0; i < ndim; i++) {
+    if (shape[i] == 0) return true;
+    if (stride[i] < 0) return false;
+    if (shape[i] > 1) idx[n++] = i;
+  }
+  for (int i = 1; i < n; i++)
+    for (int j = i; j > 0 && stride[idx[j]] < stride[idx[j - 1]]; j--) {
+      int tmp = idx[j]; idx[j] = idx[j - 1]; idx[j - 1] = tmp;
+    }
+  int64_t expect = 1;
+  for (int i = 0; i < n; i++) {
+    if (stride[idx[i]] != expect) return false;
+    expect *= shape[idx[i]];
+  }
+  return true;
+}
+
+bool lt_tensor_is_dense(const lt_tensor *t) { return dense_strides(t->ndim, t->shape, t->stride); }
+
+bool lt_tensor_is_contiguous_format(const lt_tensor *t, lt_memory_format f) {
+  switch (f) {
+    case LT_FORMAT_CONTIGUOUS: return lt_tensor_is_contiguous(t);
+    case LT_FORMAT_CHANNELS_LAST: return lt_tensor_is_channels_last(t);
+    case LT_FORMAT_PRESERVE: return lt_tensor_is_dense(t);
+  }
+  return false;
+}
+
+lt_memory_format lt_tensor_suggest_format(const lt_tensor *t) {
+  if (!lt_tensor_is_channels_last(t)) return LT_FORMAT_CONTIGUOUS;
+  if (!lt_tensor_is_contiguous(t)) return LT_FORMAT_CHANNELS_LAST;
+  /* both at once (C == 1, H == W == 1, no elements): the strides of the
+   * size-1 dims tell which layout the tensor was made in */
+  int64_t cl[4], nc[4];
+  lt_channels_last_strides(t->shape, cl);
+  lt_contiguous_strides(4, t->shape, nc);
+  if (memcmp(cl, nc, sizeof cl) != 0 && memcmp(cl, t->stride, sizeof cl) == 0) return LT_FORMAT_CHANNELS_LAST;
+  return LT_FORMAT_CONTIGUOUS;
+}
+
 bool lt_shape_equal(const lt_tensor *a, const lt_tensor *b) {
   if (a->ndim != b->ndim) return false;
   for (int i = 0; i < a->ndim; i++) if (a->shape[i] != b->shape[i]) return false;
@@ -132,6 +214,37 @@ lt_status lt_tensor_empty(int ndim, const int64_t *shape, lt_dtype dtype, lt_dev
   lt_status st = lt_tensor_from_storage(s, 0, ndim, shape, stride, dtype, out);
   lt_storage_release(s);
   return st;
+}
+
+lt_status lt_tensor_empty_strided(int ndim, const int64_t *shape, const int64_t *stride, lt_dtype dtype,
+                                  lt_device device, lt_tensor **out) {
+  size_t nbytes = 0;
+  LT_TRY(check_shape(ndim, shape, dtype, &nbytes));
+  if (!dense_strides(ndim, shape, stride)) {
+    char b1[128], b2[128];
+    return lt_error_set(LT_ERR_ARG, 2, "strides %s do not lay out shape %s densely (no gaps, no overlaps)",
+                        lt_shape_str(ndim, stride, b1, sizeof b1), lt_shape_str(ndim, shape, b2, sizeof b2));
+  }
+  lt_storage *s;
+  LT_TRY(lt_storage_new(device, nbytes, &s));
+  lt_status st = lt_tensor_from_storage(s, 0, ndim, shape, stride, dtype, out);
+  lt_storage_release(s);
+  return st;
+}
+
+lt_status lt_tensor_empty_format(int ndim, const int64_t *shape, lt_dtype dtype, lt_device device,
+                                 lt_memory_format format, lt_tensor **out) {
+  if (format == LT_FORMAT_CONTIGUOUS) return lt_tensor_empty(ndim, shape, dtype, device, out);
+  if (format != LT_FORMAT_CHANNELS_LAST)
+    return lt_error_set(LT_ERR_ARG, 0, "memory format %s cannot lay out a new tensor", lt_memory_format_name(format));
+  if (ndim != 4) {
+    char b[128];
+    return lt_error_set(LT_ERR_ARG, 1, "channels_last needs a 4-D tensor [N,C,H,W], got shape %s",
+                        lt_shape_str(ndim, shape, b, sizeof b));
+  }
+  int64_t stride[4];
+  lt_channels_last_strides(shape, stride);
+  return lt_tensor_empty_strided(4, shape, stride, dtype, device, out);
 }
 
 lt_status lt_tensor_zeros(int ndim, const int64_t *shape, lt_dtype dtype, lt_device device, lt_tensor **out) {

@@ -47,11 +47,23 @@ typedef struct lt_tensor {
   uint64_t saved_version;
 } lt_tensor;
 
+/* Memory formats (PyTorch's memory_format); see lt_tensor_is_channels_last. */
+typedef enum { LT_FORMAT_CONTIGUOUS, LT_FORMAT_CHANNELS_LAST, LT_FORMAT_PRESERVE } lt_memory_format;
+
 /* --- life cycle ------------------------------------------------------------ */
 /* A new contiguous tensor; contents undefined. Rejects negative sizes and
  * sizes whose byte count overflows (as LT_ERR_ARG with `arg`). */
 lt_status lt_tensor_empty(int ndim, const int64_t *shape, lt_dtype dtype, lt_device device, lt_tensor **out);
 lt_status lt_tensor_zeros(int ndim, const int64_t *shape, lt_dtype dtype, lt_device device, lt_tensor **out);
+/* A new tensor with the given strides, which must be dense for the shape
+ * (lt_tensor_is_dense; else LT_ERR_ARG): its storage holds exactly numel
+ * elements. Contents undefined. */
+lt_status lt_tensor_empty_strided(int ndim, const int64_t *shape, const int64_t *stride, lt_dtype dtype,
+                                  lt_device device, lt_tensor **out);
+/* A new tensor laid out in `format` (CONTIGUOUS or CHANNELS_LAST; the latter
+ * needs 4 dims, else LT_ERR_ARG naming the shape). */
+lt_status lt_tensor_empty_format(int ndim, const int64_t *shape, lt_dtype dtype, lt_device device,
+                                 lt_memory_format format, lt_tensor **out);
 /* A tensor over an existing storage (retained) with the given geometry. */
 lt_status lt_tensor_from_storage(lt_storage *s, int64_t offset, int ndim, const int64_t *shape,
                                  const int64_t *stride, lt_dtype dtype, lt_tensor **out);
@@ -65,6 +77,31 @@ bool lt_tensor_is_contiguous(const lt_tensor *t);
  * dimensions of size > 1, and strides don't interleave). Conservative. */
 bool lt_tensor_is_non_overlapping(const lt_tensor *t);
 static inline lt_device lt_tensor_device(const lt_tensor *t) { return t->storage->device; }
+/* --- memory formats (PyTorch's memory_format) ----------------------------------
+ * A 4-D tensor [N,C,H,W] is channels-last when its strides are those of an
+ * NHWC-contiguous layout: C stride 1, W stride C, H stride W*C, N stride
+ * H*W*C, where dims of size 1 may have any stride (as PyTorch's
+ * is_contiguous(memory_format=channels_last)); a tensor with no elements is
+ * in every format. A tensor can be both contiguous and channels-last (C == 1,
+ * or H == W == 1): lt_tensor_suggest_format breaks the tie by the exact
+ * strides, as PyTorch's suggest_memory_format does. */
+/* "contiguous_format", "channels_last", "preserve_format" */
+const char *lt_memory_format_name(lt_memory_format f);
+bool lt_tensor_is_channels_last(const lt_tensor *t);
+/* PRESERVE: true when the tensor is dense (lt_tensor_is_dense). */
+bool lt_tensor_is_contiguous_format(const lt_tensor *t, lt_memory_format f);
+/* The NHWC strides of a [N,C,H,W] shape (size-1 dims get the canonical values). */
+void lt_channels_last_strides(const int64_t *shape, int64_t *stride);
+/* CHANNELS_LAST for a 4-D channels-last tensor that is not contiguous, or
+ * whose strides are exactly the canonical NHWC ones where these differ from
+ * the canonical NCHW ones; CONTIGUOUS otherwise. The format a conv, batch
+ * norm or pooling output inherits from its input. */
+lt_memory_format lt_tensor_suggest_format(const lt_tensor *t);
+/* Non-overlapping and without gaps: its elements fill exactly numel
+ * consecutive slots from its data pointer, in some order of dims (a
+ * permutation of a contiguous layout; strides non-negative). */
+bool lt_tensor_is_dense(const lt_tensor *t);
+
 static inline void *lt_tensor_data(const lt_tensor *t) {
   return (char *)t->storage->data + t->offset * (int64_t)lt_dtype_size(t->dtype);
 }

@@ -101,4 +101,6 @@ const lt_nn_kernels lt_cpu_nn_kernels = {
   .nll_loss_backward = lt_cpu_nll_loss_backward,
   .pointwise_loss_forward = lt_cpu_pointwise_loss_forward,
   .pointwise_loss_backward = lt_cpu_pointwise_loss_backward,
+  .cross_entropy_forward = lt_cpu_cross_entropy_forward,
+  .cross_entropy_backward = lt_cpu_cross_entropy_backward,
 };

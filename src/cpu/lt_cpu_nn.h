@@ -37,5 +37,12 @@ lt_status lt_cpu_pointwise_loss_forward(lt_pointwise_loss kind, lt_tensor *loss,
 lt_status lt_cpu_pointwise_loss_backward(lt_pointwise_loss kind, lt_tensor *gx, lt_tensor *gy, const lt_tensor *g,
                                          const lt_tensor *x, const lt_tensor *y, const lt_tensor *w,
                                          const lt_tensor *pw);
+/* lt_cpu_xent.c: fused cross-entropy */
+lt_status lt_cpu_cross_entropy_forward(lt_tensor *loss, lt_tensor *wt, lt_tensor *lse, const lt_tensor *x,
+                                       const lt_tensor *target, const lt_tensor *weight, double smoothing,
+                                       int64_t ignore_index);
+lt_status lt_cpu_cross_entropy_backward(lt_tensor *gx, const lt_tensor *g, const lt_tensor *x, const lt_tensor *lse,
+                                        const lt_tensor *target, const lt_tensor *weight, double smoothing,
+                                        int64_t ignore_index);
 
 #endif

@@ -254,10 +254,17 @@ static lt_status cpu_adagrad(int n, lt_tensor *const *param, lt_tensor *const *g
   return LT_OK;
 }
 
+static lt_status cpu_write_scalars(lt_tensor *dst, const double *v, int n) {
+  double *d = lt_tensor_data(dst);
+  for (int i = 0; i < n; i++) d[i] = v[i];
+  return LT_OK;
+}
+
 const lt_optim_kernels lt_cpu_optim_kernels = {
   .sgd = cpu_sgd,
   .adam = cpu_adam,
   .rmsprop = cpu_rmsprop,
   .adadelta = cpu_adadelta,
   .adagrad = cpu_adagrad,
+  .write_scalars = cpu_write_scalars,
 };

@@ -197,19 +197,27 @@ static int l_no_grad(lua_State *L) { return with_grad_mode(L, false, "no_grad");
 static int l_enable_grad(lua_State *L) { return with_grad_mode(L, true, "enable_grad"); }
 
 /* lt.autocast(dtype, fn, ...): fn(...) with bf16 mixed precision on (see
- * lt_autocast.h), restored even when fn raises; returns fn's results. */
+ * lt_autocast.h), restored even when fn raises; returns fn's results.
+ * lt.autocast(false, fn, ...) runs fn with it off (a region that must stay
+ * float32 inside an autocast one, as torch.autocast(enabled=False)). */
 static int l_autocast(lua_State *L) {
   const char *fname = "autocast";
   lt_dtype dt = LT_FLOAT32;
   const char *name = lua_type(L, 1) == LUA_TSTRING ? lua_tostring(L, 1) : NULL;
-  bool ok = name && (strcmp(name, "bf16") == 0 || (lt_lua_parse_dtype(name, &dt) && dt == LT_BFLOAT16));
+  bool off = lua_type(L, 1) == LUA_TBOOLEAN && !lua_toboolean(L, 1);
+  bool ok = off || (name && (strcmp(name, "bf16") == 0 || (lt_lua_parse_dtype(name, &dt) && dt == LT_BFLOAT16)));
   if (!ok)
-    return lt_lua_argerror(L, 1, fname, "autocast supports bfloat16 only ('bf16' or 'bfloat16'), got %s",
-                           name ? name : luaL_typename(L, 1));
-  if (lua_type(L, 2) != LUA_TFUNCTION)
-    return lt_lua_argerror(L, 2, fname, "expected a function, got %s", luaL_typename(L, 2));
+    return lt_lua_argerror(L, 1, fname, "autocast supports bfloat16 only ('bf16' or 'bfloat16', or false to turn "
+                           "it off), got %s", name ? name : luaL_typename(L, 1));
+  /* a function or a callable (a module: lt.autocast("bf16", model, x)) */
+  bool callable = lua_type(L, 2) == LUA_TFUNCTION;
+  if (!callable && luaL_getmetafield(L, 2, "__call") != LUA_TNIL) {
+    lua_pop(L, 1);
+    callable = true;
+  }
+  if (!callable) return lt_lua_argerror(L, 2, fname, "expected a function, got %s", luaL_typename(L, 2));
   lua_remove(L, 1);
-  bool prev = lt_autocast_set_enabled(true);
+  bool prev = lt_autocast_set_enabled(!off);
   int status = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
   lt_autocast_set_enabled(prev);
   if (status != LUA_OK) return lua_error(L);

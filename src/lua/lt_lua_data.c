@@ -17,7 +17,16 @@
  * The loader claims at most `prefetch` batches beyond the last one delivered,
  * so batch b + K cannot start before the consumer asks for batch b + 1, by
  * which time its slot is ready. Storages handed to Lua are kept on a short
- * list and reused once Lua has dropped every tensor on them. */
+ * list and reused once Lua has dropped every tensor on them.
+ *
+ * pin_memory: the batch storages (images and labels) are then pinned host
+ * memory, so t:cuda{non_blocking = true} can copy them without the host
+ * waiting. A queued copy holds a reference to its source storage until it
+ * has run (src/core/lt_transfer.h), so the reuse rule above -- nothing but
+ * the lent list holds the storage -- also keeps a buffer from being refilled
+ * while a copy still reads it. The loader core's own buffers (lt_loader.h)
+ * are only staging for the transforms and stay pageable. Also registers
+ * t:pin_memory() and t:is_pinned() (lt_lua_transfer.c). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -30,8 +39,10 @@
 #include "lt_image_folder.h"
 #include "lt_loader.h"
 #include "lt_lua.h"
+#include "lt_lua_transfer.h"
 #include "lt_lua_transforms.h"
 #include "lt_philox.h"
+#include "lt_transfer.h"
 
 #define SRC_MT "luatrain.DataSource"
 #define LOADER_MT "luatrain.NativeLoader"
@@ -357,6 +368,12 @@ typedef struct {
 
 enum { LENT_MAX = 16 };
 
+/* Storages handed to Lua, oldest first, for reuse once Lua drops them. */
+typedef struct {
+  lt_storage *s[LENT_MAX];
+  int n;
+} lent_list;
+
 typedef struct {
   lt_loader *loader;
   source *src;              /* user value 1 */
@@ -372,8 +389,9 @@ typedef struct {
   pthread_mutex_t mu;       /* guards slots */
   bool mu_ok;
   bool want_gen;            /* Lua transforms follow: hand out the generator */
-  lt_storage *lent[LENT_MAX]; /* storages handed to Lua, oldest first, for reuse */
-  int nlent;
+  bool pin;                 /* batch storages in pinned memory */
+  lent_list lent;           /* image batch storages */
+  lent_list lent_labels;    /* label storages (only with pin: labels are fresh tensors otherwise) */
 } loader_ud;
 
 /* The worker-side hook: drops skipped samples, then runs the native steps
@@ -418,9 +436,14 @@ static loader_ud *check_loader(lua_State *L, int idx, const char *fname) {
   return l;
 }
 
+static void drop_list(lent_list *ll) {
+  for (int k = 0; k < ll->n; k++) lt_storage_release(ll->s[k]);
+  ll->n = 0;
+}
+
 static void drop_lent(loader_ud *l) {
-  for (int k = 0; k < l->nlent; k++) lt_storage_release(l->lent[k]);
-  l->nlent = 0;
+  drop_list(&l->lent);
+  drop_list(&l->lent_labels);
 }
 
 static void drop_slots(loader_ud *l) {
@@ -443,33 +466,52 @@ static int loader_gc(lua_State *L) {
   return 0;
 }
 
-/* A storage for one output batch: a lent one Lua no longer uses, or a new
- * one. */
-static lt_storage *batch_storage(lua_State *L, loader_ud *l) {
-  for (int k = 0; k < l->nlent; k++) {
-    if (atomic_load(&l->lent[k]->refcount) == 1) {
-      lt_storage *s = l->lent[k];
-      memmove(l->lent + k, l->lent + k + 1, (size_t)(l->nlent - k - 1) * sizeof *l->lent);
-      l->nlent--;
+/* A storage of `bytes` from list ll: a lent one that only the list holds
+ * (no tensor, no queued copy), or a new one, pinned with l->pin. */
+static lt_storage *reuse_storage(lua_State *L, loader_ud *l, lent_list *ll, size_t bytes) {
+  for (int k = 0; k < ll->n; k++) {
+    if (atomic_load(&ll->s[k]->refcount) == 1) {
+      lt_storage *s = ll->s[k];
+      memmove(ll->s + k, ll->s + k + 1, (size_t)(ll->n - k - 1) * sizeof *ll->s);
+      ll->n--;
       return s;
     }
   }
-  size_t bytes = l->out_sample_bytes * (size_t)l->batch_size;
   lt_storage *s = NULL;
-  if (lt_storage_new(lt_cpu_device(), bytes > 0 ? bytes : 1, &s) != LT_OK) {
+  lt_status st = l->pin ? lt_storage_new_pinned(bytes > 0 ? bytes : 1, &s)
+                        : lt_storage_new(lt_cpu_device(), bytes > 0 ? bytes : 1, &s);
+  if (st != LT_OK) {
     luaL_error(L, "DataLoader: %s", lt_error_message());
     return NULL;
   }
   return s;
 }
 
-static void lend(loader_ud *l, lt_storage *s) {
-  if (l->nlent == LENT_MAX) {
-    lt_storage_release(l->lent[0]);
-    memmove(l->lent, l->lent + 1, (LENT_MAX - 1) * sizeof *l->lent);
-    l->nlent--;
+/* A storage for one output batch. */
+static lt_storage *batch_storage(lua_State *L, loader_ud *l) {
+  return reuse_storage(L, l, &l->lent, l->out_sample_bytes * (size_t)l->batch_size);
+}
+
+static void lend_to(lent_list *ll, lt_storage *s) {
+  if (ll->n == LENT_MAX) {
+    lt_storage_release(ll->s[0]);
+    memmove(ll->s, ll->s + 1, (LENT_MAX - 1) * sizeof *ll->s);
+    ll->n--;
   }
-  l->lent[l->nlent++] = s;
+  ll->s[ll->n++] = s;
+}
+
+static void lend(loader_ud *l, lt_storage *s) { lend_to(&l->lent, s); }
+
+/* The labels tensor of a batch of n: in `ls`, a recycled pinned storage of
+ * batch_size labels, with pin_memory (lent back here in any case), a fresh
+ * tensor otherwise. */
+static lt_status labels_tensor(loader_ud *l, lt_storage *ls, int64_t n, lt_tensor **out) {
+  if (!ls) return lt_tensor_empty(1, &n, LT_INT64, lt_cpu_device(), out);
+  int64_t stride = 1;
+  lt_status st = lt_tensor_from_storage(ls, 0, 1, &n, &stride, LT_INT64, out);
+  lend_to(&l->lent_labels, ls); /* our reference; the tensor holds its own */
+  return st;
 }
 
 static bool opt_bool(lua_State *L, int t, const char *k) {
@@ -487,8 +529,9 @@ static int64_t opt_int(lua_State *L, int t, const char *k, int64_t dflt) {
 }
 
 /* _data.loader(source, {batch_size=, shuffle=, drop_last=, num_workers=,
- * prefetch=, seed=}, steps|nil, want_gen) -> loader. The Lua side has
- * checked the options' types and ranges. */
+ * prefetch=, seed=, pin_memory=}, steps|nil, want_gen) -> loader. The Lua
+ * side has checked the options' types and ranges (and drops pin_memory when
+ * no GPU can pin memory). */
 static int l_loader(lua_State *L) {
   const char *fname = "DataLoader";
   source *src = check_source(L, 1, fname);
@@ -517,6 +560,7 @@ static int l_loader(lua_State *L) {
   l->seed = cfg.seed;
   l->batch_size = cfg.batch_size;
   l->want_gen = lua_toboolean(L, 4);
+  l->pin = opt_bool(L, 2, "pin_memory");
   l->out_dt = src->dtype;
   l->out_ndim = src->ndim;
   memcpy(l->out_shape, src->shape, sizeof l->out_shape);
@@ -578,9 +622,17 @@ static int ldr_next(lua_State *L) {
   const char *fname = "DataLoader";
   loader_ud *l = check_loader(L, 1, fname);
   lt_tensor **ibox = lt_lua_newbox(L), **lbox = lt_lua_newbox(L);
+  /* sources of finished non_blocking copies go back to the lent lists */
+  if (lt_transfer_poll(false) != LT_OK) return luaL_error(L, "%s: %s", fname, lt_error_message());
+  /* taken before the batch, so that a failure here holds no batch */
+  lt_storage *ls = l->pin ? reuse_storage(L, l, &l->lent_labels, (size_t)l->batch_size * sizeof(int64_t)) : NULL;
   lt_batch *b = NULL;
-  if (lt_loader_next(l->loader, &b) != LT_OK) return luaL_error(L, "%s: %s", fname, lt_error_message());
-  if (!b) return 0;
+  lt_status nst = lt_loader_next(l->loader, &b);
+  if (nst != LT_OK || !b) {
+    if (ls) lend_to(&l->lent_labels, ls);
+    if (nst != LT_OK) return luaL_error(L, "%s: %s", fname, lt_error_message());
+    return 0;
+  }
   int64_t index = b->index, epoch = b->epoch;
   pthread_mutex_lock(&l->mu);
   slot *sl = &l->slots[index % l->K];
@@ -591,9 +643,10 @@ static int ldr_next(lua_State *L) {
   pthread_mutex_unlock(&l->mu);
   if (!dest) {
     lt_loader_release(l->loader, b);
+    if (ls) lend_to(&l->lent_labels, ls);
     return luaL_error(L, "%s: batch %lld has no output buffer", fname, (long long)index + 1);
   }
-  lt_status st = lt_tensor_empty(1, &n, LT_INT64, lt_cpu_device(), lbox);
+  lt_status st = labels_tensor(l, ls, n, lbox);
   if (st == LT_OK && n > 0) memcpy(lt_tensor_data(*lbox), b->labels, (size_t)n * sizeof(int64_t));
   lt_loader_release(l->loader, b);
   if (st == LT_OK) {
@@ -707,7 +760,7 @@ static int l_memcpy(lua_State *L) {
 }
 
 void lt_lua_open_data(lua_State *L, int methods) {
-  (void)methods;
+  lt_lua_open_transfer(L, methods);
   luaL_newmetatable(L, SRC_MT);
   lua_pushcfunction(L, src_gc);
   lua_setfield(L, -2, "__gc");

@@ -18,8 +18,18 @@
  * `fresh` is a list of booleans (true: that momentum buffer starts this step),
  * `steps` a list of step counts including this step. lr is required; other
  * hyper-parameters default as in PyTorch. Parameters and state are updated in
- * place. Not here: creating state, skipping parameters without gradients,
- * parameter groups (all in Lua). */
+ * place. Every hyper-parameter table also accepts `scalars`: a float64
+ * tensor of 8 elements on the parameters' device whose values, written by
+ *
+ *   lt._optim.set_scalars(scalars, "sgd"|"adam"|"rmsprop"|"adadelta"|"adagrad", hyper)
+ *
+ * (hyper as for that step, plus `step` for adam and adagrad), replace the
+ * numeric hyper-parameters and step counts when the kernel runs: how a step
+ * captured in a CUDA graph follows a learning-rate schedule
+ * (lua/luatrain/cuda_graph.lua). Not here: creating state, skipping
+ * parameters without gradients, parameter groups (all in Lua). */
+#include <string.h>
+
 #include "lt_lua.h"
 #include "lt_ops_optim.h"
 
@@ -110,13 +120,74 @@ static void check_hyper(lua_State *L, int idx, const char *fname, const char *co
   lt_lua_check_opts(L, idx, fname, allowed);
 }
 
+/* hyper.scalars: NULL or a tensor (kept alive by the table, an argument) */
+static const lt_tensor *scalars_field(lua_State *L, int idx, const char *fname) {
+  const lt_tensor *t = NULL;
+  if (lua_getfield(L, idx, "scalars") != LUA_TNIL) {
+    t = lt_lua_to_tensor(L, -1);
+    if (!t) lt_lua_argerror(L, idx, fname, "hyper-parameter 'scalars' must be a tensor, got %s", luaL_typename(L, -1));
+  }
+  lua_pop(L, 1);
+  return t;
+}
+
+/* The hyper-parameter tables of each algorithm (`extra` names one more
+ * allowed key, or NULL). */
+static lt_sgd_hparams sgd_hyper(lua_State *L, int idx, const char *fn, const char *extra) {
+  const char *const allowed[] = {"lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize", "scalars",
+                                 extra, NULL};
+  check_hyper(L, idx, fn, allowed);
+  lt_sgd_hparams h = {num_field(L, idx, fn, "lr", 0, true), num_field(L, idx, fn, "momentum", 0, false),
+                      num_field(L, idx, fn, "dampening", 0, false), num_field(L, idx, fn, "weight_decay", 0, false),
+                      bool_field(L, idx, fn, "nesterov"), bool_field(L, idx, fn, "maximize"),
+                      scalars_field(L, idx, fn)};
+  return h;
+}
+
+static lt_adam_hparams adam_hyper(lua_State *L, int idx, const char *fn, const char *extra) {
+  const char *const allowed[] = {"lr", "beta1", "beta2", "eps", "weight_decay", "amsgrad", "maximize",
+                                 "decoupled_weight_decay", "scalars", extra, NULL};
+  check_hyper(L, idx, fn, allowed);
+  lt_adam_hparams h = {num_field(L, idx, fn, "lr", 0, true), num_field(L, idx, fn, "beta1", 0.9, false),
+                       num_field(L, idx, fn, "beta2", 0.999, false), num_field(L, idx, fn, "eps", 1e-8, false),
+                       num_field(L, idx, fn, "weight_decay", 0, false), bool_field(L, idx, fn, "amsgrad"),
+                       bool_field(L, idx, fn, "maximize"), bool_field(L, idx, fn, "decoupled_weight_decay"),
+                       scalars_field(L, idx, fn)};
+  return h;
+}
+
+static lt_rmsprop_hparams rmsprop_hyper(lua_State *L, int idx, const char *fn, const char *extra) {
+  const char *const allowed[] = {"lr", "alpha", "eps", "weight_decay", "momentum", "centered", "maximize", "scalars",
+                                 extra, NULL};
+  check_hyper(L, idx, fn, allowed);
+  lt_rmsprop_hparams h = {num_field(L, idx, fn, "lr", 0, true), num_field(L, idx, fn, "alpha", 0.99, false),
+                          num_field(L, idx, fn, "eps", 1e-8, false), num_field(L, idx, fn, "weight_decay", 0, false),
+                          num_field(L, idx, fn, "momentum", 0, false), bool_field(L, idx, fn, "centered"),
+                          bool_field(L, idx, fn, "maximize"), scalars_field(L, idx, fn)};
+  return h;
+}
+
+static lt_adadelta_hparams adadelta_hyper(lua_State *L, int idx, const char *fn, const char *extra) {
+  const char *const allowed[] = {"lr", "rho", "eps", "weight_decay", "maximize", "scalars", extra, NULL};
+  check_hyper(L, idx, fn, allowed);
+  lt_adadelta_hparams h = {num_field(L, idx, fn, "lr", 0, true), num_field(L, idx, fn, "rho", 0.9, false),
+                           num_field(L, idx, fn, "eps", 1e-6, false), num_field(L, idx, fn, "weight_decay", 0, false),
+                           bool_field(L, idx, fn, "maximize"), scalars_field(L, idx, fn)};
+  return h;
+}
+
+static lt_adagrad_hparams adagrad_hyper(lua_State *L, int idx, const char *fn, const char *extra) {
+  const char *const allowed[] = {"lr", "lr_decay", "eps", "weight_decay", "maximize", "scalars", extra, NULL};
+  check_hyper(L, idx, fn, allowed);
+  lt_adagrad_hparams h = {num_field(L, idx, fn, "lr", 0, true), num_field(L, idx, fn, "lr_decay", 0, false),
+                          num_field(L, idx, fn, "weight_decay", 0, false), num_field(L, idx, fn, "eps", 1e-10, false),
+                          bool_field(L, idx, fn, "maximize"), scalars_field(L, idx, fn)};
+  return h;
+}
+
 static int l_sgd(lua_State *L) {
   const char *fn = "sgd";
-  static const char *const allowed[] = {"lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize", NULL};
-  check_hyper(L, 5, fn, allowed);
-  lt_sgd_hparams h = {num_field(L, 5, fn, "lr", 0, true), num_field(L, 5, fn, "momentum", 0, false),
-                      num_field(L, 5, fn, "dampening", 0, false), num_field(L, 5, fn, "weight_decay", 0, false),
-                      bool_field(L, 5, fn, "nesterov"), bool_field(L, 5, fn, "maximize")};
+  lt_sgd_hparams h = sgd_hyper(L, 5, fn, NULL);
   lua_settop(L, 5);
   int n = -1;
   lt_tensor **p = check_list(L, 1, fn, "params", &n, false);
@@ -129,13 +200,7 @@ static int l_sgd(lua_State *L) {
 
 static int l_adam(lua_State *L) {
   const char *fn = "adam";
-  static const char *const allowed[] = {"lr", "beta1", "beta2", "eps", "weight_decay", "amsgrad", "maximize",
-                                        "decoupled_weight_decay", NULL};
-  check_hyper(L, 7, fn, allowed);
-  lt_adam_hparams h = {num_field(L, 7, fn, "lr", 0, true), num_field(L, 7, fn, "beta1", 0.9, false),
-                       num_field(L, 7, fn, "beta2", 0.999, false), num_field(L, 7, fn, "eps", 1e-8, false),
-                       num_field(L, 7, fn, "weight_decay", 0, false), bool_field(L, 7, fn, "amsgrad"),
-                       bool_field(L, 7, fn, "maximize"), bool_field(L, 7, fn, "decoupled_weight_decay")};
+  lt_adam_hparams h = adam_hyper(L, 7, fn, NULL);
   lua_settop(L, 7);
   int n = -1;
   lt_tensor **p = check_list(L, 1, fn, "params", &n, false);
@@ -150,12 +215,7 @@ static int l_adam(lua_State *L) {
 
 static int l_rmsprop(lua_State *L) {
   const char *fn = "rmsprop";
-  static const char *const allowed[] = {"lr", "alpha", "eps", "weight_decay", "momentum", "centered", "maximize", NULL};
-  check_hyper(L, 6, fn, allowed);
-  lt_rmsprop_hparams h = {num_field(L, 6, fn, "lr", 0, true), num_field(L, 6, fn, "alpha", 0.99, false),
-                          num_field(L, 6, fn, "eps", 1e-8, false), num_field(L, 6, fn, "weight_decay", 0, false),
-                          num_field(L, 6, fn, "momentum", 0, false), bool_field(L, 6, fn, "centered"),
-                          bool_field(L, 6, fn, "maximize")};
+  lt_rmsprop_hparams h = rmsprop_hyper(L, 6, fn, NULL);
   lua_settop(L, 6);
   int n = -1;
   lt_tensor **p = check_list(L, 1, fn, "params", &n, false);
@@ -169,11 +229,7 @@ static int l_rmsprop(lua_State *L) {
 
 static int l_adadelta(lua_State *L) {
   const char *fn = "adadelta";
-  static const char *const allowed[] = {"lr", "rho", "eps", "weight_decay", "maximize", NULL};
-  check_hyper(L, 5, fn, allowed);
-  lt_adadelta_hparams h = {num_field(L, 5, fn, "lr", 0, true), num_field(L, 5, fn, "rho", 0.9, false),
-                           num_field(L, 5, fn, "eps", 1e-6, false), num_field(L, 5, fn, "weight_decay", 0, false),
-                           bool_field(L, 5, fn, "maximize")};
+  lt_adadelta_hparams h = adadelta_hyper(L, 5, fn, NULL);
   lua_settop(L, 5);
   int n = -1;
   lt_tensor **p = check_list(L, 1, fn, "params", &n, false);
@@ -186,11 +242,7 @@ static int l_adadelta(lua_State *L) {
 
 static int l_adagrad(lua_State *L) {
   const char *fn = "adagrad";
-  static const char *const allowed[] = {"lr", "lr_decay", "eps", "weight_decay", "maximize", NULL};
-  check_hyper(L, 5, fn, allowed);
-  lt_adagrad_hparams h = {num_field(L, 5, fn, "lr", 0, true), num_field(L, 5, fn, "lr_decay", 0, false),
-                          num_field(L, 5, fn, "weight_decay", 0, false), num_field(L, 5, fn, "eps", 1e-10, false),
-                          bool_field(L, 5, fn, "maximize")};
+  lt_adagrad_hparams h = adagrad_hyper(L, 5, fn, NULL);
   lua_settop(L, 5);
   int n = -1;
   lt_tensor **p = check_list(L, 1, fn, "params", &n, false);
@@ -201,10 +253,58 @@ static int l_adagrad(lua_State *L) {
   return 0;
 }
 
+static int l_set_scalars(lua_State *L) {
+  const char *fn = "set_scalars";
+  lt_tensor *dst = lt_lua_check_tensor(L, 1, fn);
+  static const char *const algos[] = {"sgd", "adam", "rmsprop", "adadelta", "adagrad", NULL};
+  if (lua_type(L, 2) != LUA_TSTRING)
+    return lt_lua_argerror(L, 2, fn, "expected an algorithm name (sgd, adam, rmsprop, adadelta, adagrad), got %s",
+                           luaL_typename(L, 2));
+  int a = 0;
+  while (algos[a] && strcmp(algos[a], lua_tostring(L, 2)) != 0) a++;
+  if (!algos[a])
+    return lt_lua_argerror(L, 2, fn, "unknown algorithm '%s' (expected sgd, adam, rmsprop, adadelta or adagrad)",
+                           lua_tostring(L, 2));
+  bool counted = a == LT_OPTIM_ADAM || a == LT_OPTIM_ADAGRAD;
+  if (lua_type(L, 3) != LUA_TTABLE)
+    return lt_lua_argerror(L, 3, fn, "expected a table of hyper-parameters, got %s", luaL_typename(L, 3));
+  double step = counted ? num_field(L, 3, fn, "step", 0, true) : 0;
+  lt_status st;
+  switch (a) {
+    case LT_OPTIM_SGD: {
+      lt_sgd_hparams h = sgd_hyper(L, 3, fn, NULL);
+      st = lt_op_optim_write_scalars(dst, LT_OPTIM_SGD, &h, step);
+      break;
+    }
+    case LT_OPTIM_ADAM: {
+      lt_adam_hparams h = adam_hyper(L, 3, fn, "step");
+      st = lt_op_optim_write_scalars(dst, LT_OPTIM_ADAM, &h, step);
+      break;
+    }
+    case LT_OPTIM_RMSPROP: {
+      lt_rmsprop_hparams h = rmsprop_hyper(L, 3, fn, NULL);
+      st = lt_op_optim_write_scalars(dst, LT_OPTIM_RMSPROP, &h, step);
+      break;
+    }
+    case LT_OPTIM_ADADELTA: {
+      lt_adadelta_hparams h = adadelta_hyper(L, 3, fn, NULL);
+      st = lt_op_optim_write_scalars(dst, LT_OPTIM_ADADELTA, &h, step);
+      break;
+    }
+    default: {
+      lt_adagrad_hparams h = adagrad_hyper(L, 3, fn, "step");
+      st = lt_op_optim_write_scalars(dst, LT_OPTIM_ADAGRAD, &h, step);
+    }
+  }
+  LT_LUA_CHECK(L, st, fn);
+  return 0;
+}
+
 void lt_lua_open_optim(lua_State *L, int methods) {
   (void)methods;
   static const luaL_Reg fns[] = {{"sgd", l_sgd}, {"adam", l_adam}, {"rmsprop", l_rmsprop},
-                                 {"adadelta", l_adadelta}, {"adagrad", l_adagrad}, {NULL, NULL}};
+                                 {"adadelta", l_adadelta}, {"adagrad", l_adagrad},
+                                 {"set_scalars", l_set_scalars}, {NULL, NULL}};
   lua_newtable(L);
   luaL_setfuncs(L, fns, 0);
   lua_setfield(L, -2, "_optim");

@@ -6,9 +6,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lt_ag_layout.h"
 #include "lt_ag_ops.h"
 #include "lt_cpu_iter.h"
 #include "lt_lua.h"
+#include "lt_lua_transfer.h"
 #include "lt_philox.h"
 
 /* --- creation ------------------------------------------------------------------------ */
@@ -353,8 +355,77 @@ static int l_device(lua_State *L) {
   lua_pushstring(L, lt_device_str(lt_tensor_device(lt_lua_check_tensor(L, 1, "device")), buf, sizeof buf));
   return 1;
 }
+/* --- memory formats: "contiguous_format", "channels_last", "preserve_format" --- */
+
+static const char *const format_names[] = {"contiguous_format", "channels_last", "preserve_format", NULL};
+
+/* The memory format named by the string at idx (the argument `arg` in messages). */
+static lt_memory_format check_format(lua_State *L, int idx, int arg, const char *fname, bool allow_preserve) {
+  if (lua_type(L, idx) != LUA_TSTRING)
+    lt_lua_argerror(L, arg, fname, "memory_format must be a string such as 'channels_last', got %s",
+                    luaL_typename(L, idx));
+  const char *s = lua_tostring(L, idx);
+  for (int i = 0; format_names[i]; i++)
+    if (strcmp(s, format_names[i]) == 0 && (allow_preserve || i != LT_FORMAT_PRESERVE)) return (lt_memory_format)i;
+  lt_lua_argerror(L, arg, fname, "unknown memory format '%s' (expected 'contiguous_format', 'channels_last'%s)", s,
+                  allow_preserve ? " or 'preserve_format'" : "");
+  return LT_FORMAT_CONTIGUOUS;
+}
+
+/* Takes memory_format out of an options table at idx (replacing the table
+ * by a copy without it, so the dtype/device parsing that follows sees only
+ * its own keys); *fmt is left alone when the key is absent. */
+static void take_memory_format(lua_State *L, int idx, const char *fname, lt_memory_format *fmt) {
+  idx = lua_absindex(L, idx);
+  if (lua_type(L, idx) != LUA_TTABLE) return;
+  if (lua_getfield(L, idx, "memory_format") == LUA_TNIL) {
+    lua_pop(L, 1);
+    return;
+  }
+  *fmt = check_format(L, -1, idx, fname, true);
+  lua_pop(L, 1);
+  lua_newtable(L);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), "memory_format") == 0) {
+      lua_pop(L, 1);
+      continue;
+    }
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, -4);
+  }
+  lua_replace(L, idx);
+}
+
+/* The tensor at idx laid out in fmt: left as the result when it already is,
+ * else a differentiable copy pushed on top. Returns 1 (the result on top).
+ * `exact` (t:to): "already" means lt_tensor_suggest_format says fmt, so a
+ * tensor in both layouts ([N,1,H,W], [N,C,1,1]) gets fmt's own strides and
+ * ops then follow fmt, as PyTorch's to(memory_format=); otherwise
+ * (t:contiguous, PyTorch's contiguous(memory_format=)) any tensor that
+ * satisfies is_contiguous(fmt) is kept. */
+static int push_in_format(lua_State *L, int idx, lt_memory_format fmt, const char *fname, bool exact) {
+  idx = lua_absindex(L, idx);
+  lt_tensor *t = lt_lua_check_tensor(L, idx, fname);
+  if (fmt == LT_FORMAT_CHANNELS_LAST && t->ndim != 4)
+    return lt_lua_argerror(L, 1, fname, "channels_last needs a 4-D tensor [N,C,H,W], got a %d-D tensor", t->ndim);
+  bool keep = lt_tensor_is_contiguous_format(t, fmt);
+  if (exact && keep && fmt != LT_FORMAT_PRESERVE) keep = lt_tensor_suggest_format(t) == fmt;
+  if (keep) {
+    lua_pushvalue(L, idx);
+    return 1;
+  }
+  lt_tensor **box = lt_lua_newbox(L);
+  LT_LUA_CHECK(L, lt_ag_clone_format(t, fmt, box), fname);
+  return 1;
+}
+
+/* t:is_contiguous([memory_format]) */
 static int l_is_contiguous(lua_State *L) {
-  lua_pushboolean(L, lt_tensor_is_contiguous(lt_lua_check_tensor(L, 1, "is_contiguous")));
+  lt_tensor *t = lt_lua_check_tensor(L, 1, "is_contiguous");
+  lt_memory_format f = lua_isnoneornil(L, 2) ? LT_FORMAT_CONTIGUOUS : check_format(L, 2, 2, "is_contiguous", false);
+  lua_pushboolean(L, lt_tensor_is_contiguous_format(t, f));
   return 1;
 }
 static int l_is_floating_point(lua_State *L) {
@@ -516,8 +587,10 @@ static int l_flatten(lua_State *L) {
   return 1;
 }
 
+/* t:contiguous([memory_format]) */
 static int l_contiguous(lua_State *L) {
   lt_tensor *t = lt_lua_check_tensor(L, 1, "contiguous");
+  if (!lua_isnoneornil(L, 2)) return push_in_format(L, 1, check_format(L, 2, 2, "contiguous", false), "contiguous", false);
   if (lt_tensor_is_contiguous(t)) { lua_settop(L, 1); return 1; }
   lt_tensor **box = lt_lua_newbox(L);
   LT_LUA_CHECK(L, lt_ag_clone(t, box), "contiguous");
@@ -548,7 +621,14 @@ static int l_to(lua_State *L) {
   lt_device dev = lt_tensor_device(t);
   int top = lua_gettop(L);
   if (top < 2) return lt_lua_argerror(L, 2, "to", "expected a dtype, a device, a tensor or an options table");
+  bool non_blocking = false; /* {non_blocking = true}: lt_lua_transfer.c */
+  lt_memory_format fmt = LT_FORMAT_PRESERVE; /* {memory_format = "channels_last"} */
+  int fmt_arg = 2;
   for (int i = 2; i <= top; i++) {
+    lt_memory_format f = fmt;
+    take_memory_format(L, i, "to", &fmt);
+    if (f != fmt) fmt_arg = i;
+    if (lt_lua_take_non_blocking(L, i, "to")) non_blocking = true;
     lt_tensor *o = lt_lua_to_tensor(L, i);
     if (o) { dt = o->dtype; dev = lt_tensor_device(o); continue; }
     if (lua_type(L, i) == LUA_TTABLE) { lt_lua_creation_opts(L, i, "to", &dt, &dev); continue; }
@@ -559,7 +639,12 @@ static int l_to(lua_State *L) {
     if (lt_device_parse(s, &dev) != LT_OK)
       return lt_lua_argerror(L, i, "to", "'%s' is neither a dtype nor a device ('cpu', 'cuda', 'cuda:N')", s);
   }
-  return convert(L, "to", dt, dev);
+  if (fmt == LT_FORMAT_CHANNELS_LAST && t->ndim != 4)
+    return lt_lua_argerror(L, fmt_arg, "to", "channels_last needs a 4-D tensor [N,C,H,W], got a %d-D tensor", t->ndim);
+  if (non_blocking) lt_lua_convert_non_blocking(L, "to", dt, dev);
+  else convert(L, "to", dt, dev);
+  if (fmt == LT_FORMAT_PRESERVE) return 1; /* the conversions keep a channels-last layout already */
+  return push_in_format(L, -1, fmt, "to", true);
 }
 
 static int l_type_as(lua_State *L) {
@@ -582,10 +667,16 @@ static int l_cpu(lua_State *L) {
   return convert(L, "cpu", t->dtype, lt_cpu_device());
 }
 
+/* t:cuda([index] [, {device=, non_blocking=}]) or t:cuda{device=, non_blocking=} */
 static int l_cuda(lua_State *L) {
   lt_tensor *t = lt_lua_check_tensor(L, 1, "cuda");
   lt_device dev = {LT_CUDA, 0};
-  if (!lua_isnoneornil(L, 2)) dev.index = (int)lt_lua_check_integer(L, 2, "cuda", "device index");
+  int opts = 2;
+  if (lua_type(L, 2) != LUA_TTABLE) {
+    if (!lua_isnoneornil(L, 2)) dev.index = (int)lt_lua_check_integer(L, 2, "cuda", "device index");
+    opts = 3;
+  }
+  if (lt_lua_cuda_opts(L, opts, "cuda", &dev)) return lt_lua_convert_non_blocking(L, "cuda", t->dtype, dev);
   return convert(L, "cuda", t->dtype, dev);
 }
 
@@ -812,6 +903,11 @@ void lt_lua_open_tensor(lua_State *L, int methods) {
   lua_pushvalue(L, methods);
   luaL_setfuncs(L, method_fns, 0);
   lua_pop(L, 1);
+  /* memory formats as constants: lt.channels_last == "channels_last" */
+  for (int i = 0; format_names[i]; i++) {
+    lua_pushstring(L, format_names[i]);
+    lua_setfield(L, -2, format_names[i]);
+  }
   /* dtype names as constants: lt.float32 == "float32" */
   for (int i = 0; i < LT_NDTYPES; i++) {
     lua_pushstring(L, lt_dtype_name((lt_dtype)i));

@@ -11,7 +11,15 @@
  * both places a step runs, a Lua call tf(batch, gen) and a loader worker, so
  * a batch comes out the same whichever ran it and whatever the number of
  * workers. Draws are per sample, sample 1 first, each step drawing for the
- * whole batch before the next step draws. */
+ * whole batch before the next step draws.
+ *
+ * Batches on a GPU: RandomCrop, RandomHorizontalFlip, ToFloat and Normalize
+ * (and their functional forms) run there, every run of them in that order
+ * as one fused kernel (cuda/lt_cuda_transforms.h). The draws are made here,
+ * on the host, by the same draw_* functions in the same order, so a CUDA
+ * batch gets exactly the CPU's result for the same generator. Output in
+ * bfloat16 (the dtype option of run_plan and crop_flip_normalize) is the
+ * float32 result rounded to nearest even on either device. */
 #include "lt_lua_transforms.h"
 
 #include <math.h>
@@ -20,6 +28,9 @@
 
 #include "lt_philox.h"
 #include "lt_transforms_cpu.h"
+#ifdef LT_WITH_CUDA
+#include "lt_cuda_transforms.h"
+#endif
 
 #define GEN_MT "luatrain.Generator"
 #define STEP_MT "luatrain.TransformStep"
@@ -669,13 +680,17 @@ static tf_step *check_step(lua_State *L, int idx, const char *fname) {
   return s;
 }
 
-/* A batch argument: a CPU tensor [B,C,H,W] (or one image [C,H,W]), made
- * contiguous; its box is pushed (keeping it alive). */
-static lt_tensor *check_batch(lua_State *L, int idx, int argn, const char *fname, lt_tf_geom *geom, int64_t *n) {
+/* A batch argument: a tensor [B,C,H,W] (or one image [C,H,W]) on the CPU,
+ * or with `cuda` also on a GPU, made contiguous; its box is pushed (keeping
+ * it alive). */
+static lt_tensor *check_batch_on(lua_State *L, int idx, int argn, const char *fname, lt_tf_geom *geom, int64_t *n,
+                                 bool cuda) {
   lt_tensor *x = lt_lua_to_tensor(L, idx);
   if (!x) lt_lua_argerror(L, argn, fname, "expected a batch tensor [B,C,H,W], got %s", luaL_typename(L, idx));
-  if (lt_tensor_device(x).type != LT_CPU)
-    lt_lua_argerror(L, argn, fname, "transforms run on the CPU; the batch is on another device");
+  if (lt_tensor_device(x).type != LT_CPU && !(cuda && lt_tensor_device(x).type == LT_CUDA))
+    lt_lua_argerror(L, argn, fname,
+                    "%s runs on the CPU only, the batch is on another device (on a GPU: RandomCrop, "
+                    "RandomHorizontalFlip, ToFloat, Normalize and their functional forms)", fname);
   if (x->ndim != 4 && x->ndim != 3) {
     char b[96];
     lt_lua_argerror(L, argn, fname, "expected a batch [B,C,H,W] or an image [C,H,W], got shape %s",
@@ -696,13 +711,75 @@ static lt_tensor *check_batch(lua_State *L, int idx, int argn, const char *fname
   return *box;
 }
 
-/* A new output tensor of n samples of geometry g, 3-D when the input was one
- * image. */
+static lt_tensor *check_batch(lua_State *L, int idx, int argn, const char *fname, lt_tf_geom *geom, int64_t *n) {
+  return check_batch_on(L, idx, argn, fname, geom, n, false);
+}
+
+static bool on_gpu(const lt_tensor *x) { return lt_tensor_device(x).type != LT_CPU; }
+
+/* A new output tensor of n samples of geometry g on x's device, 3-D when
+ * the input was one image. */
 static lt_tensor *push_output(lua_State *L, const lt_tensor *x, int64_t n, lt_tf_geom g, const char *fname) {
   int64_t shape[4] = {n, g.c, g.h, g.w};
   bool image = x->ndim == 3;
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_tensor_empty(image ? 3 : 4, image ? shape + 1 : shape, g.dt, lt_cpu_device(), box), fname);
+  LT_LUA_CHECK(L, lt_tensor_empty(image ? 3 : 4, image ? shape + 1 : shape, g.dt, lt_tensor_device(x), box), fname);
+  return *box;
+}
+
+/* One fused GPU pass (see the file's header) described the way the CPU
+ * kernels take it. top/left NULL: no crop; flip NULL: no flips; mean/std
+ * NULL: no normalization. */
+typedef struct {
+  int64_t oh, ow, pad;
+  lt_pad_mode mode;
+  double fill;
+  const int64_t *top, *left;
+  const uint8_t *flip;
+  bool to_float;
+  const float *mean, *std;
+} gpu_pass;
+
+/* Runs pass gp on the batch x (geometry in, n samples, on a GPU) into y
+ * (dtype out_dt, already allocated on the same GPU). */
+static lt_status gpu_run(const lt_tensor *x, lt_tf_geom in, int64_t n, const gpu_pass *gp, lt_tensor *y) {
+#ifdef LT_WITH_CUDA
+  lt_cuda_tf_params p;
+  memset(&p, 0, sizeof p);
+  p.n = n;
+  p.c = in.c;
+  p.h = in.h;
+  p.w = in.w;
+  p.oh = gp->top ? gp->oh : in.h;
+  p.ow = gp->top ? gp->ow : in.w;
+  p.pad = gp->top ? gp->pad : 0;
+  p.mode = (int)gp->mode;
+  p.fill = gp->fill;
+  p.to_float = gp->to_float;
+  p.normalize = gp->mean != NULL;
+  if (gp->mean && in.c > LT_CUDA_TF_MAXC)
+    return lt_error_set(LT_ERR_ARG, 0, "normalization on cuda takes at most %d channels, the batch has %lld",
+                        LT_CUDA_TF_MAXC, (long long)in.c);
+  for (int64_t k = 0; gp->mean && k < in.c; k++) {
+    p.mean[k] = gp->mean[k];
+    p.std[k] = gp->std[k];
+  }
+  return lt_cuda_transform_batch(lt_tensor_device(x).index, in.dt, lt_tensor_data(x), y->dtype, lt_tensor_data(y), &p,
+                                 gp->top, gp->left, gp->flip);
+#else
+  (void)x; (void)in; (void)n; (void)gp; (void)y;
+  return lt_error_set(LT_ERR_RUNTIME, 0, "luatrain was built without CUDA");
+#endif
+}
+
+/* The bfloat16 copy of a float32 CPU batch, rounded to nearest even as the
+ * GPU kernel rounds. Pushes it. */
+static lt_tensor *push_bf16(lua_State *L, const lt_tensor *y, const char *fname) {
+  lt_tensor **box = lt_lua_newbox(L);
+  LT_LUA_CHECK(L, lt_tensor_empty(y->ndim, y->shape, LT_BFLOAT16, lt_cpu_device(), box), fname);
+  const float *src = lt_tensor_data(y);
+  uint16_t *dst = lt_tensor_data(*box);
+  for (int64_t k = 0, m = lt_tensor_numel(y); k < m; k++) dst[k] = lt_f32_to_bf16(src[k]);
   return *box;
 }
 
@@ -907,22 +984,115 @@ lt_status lt_tf_plan_run(const lt_tf_plan *p, lt_tf_gen *g, int64_t n, void *x, 
   return st;
 }
 
-/* lt._data.run_plan(steps, batch [, gen]): the loader's way of running a
- * pipeline (fused where it can be), on the calling thread, for tests and
- * for users who want it. */
+static bool gpu_kind(tf_kind k) { return k == TF_CROP || k == TF_HFLIP || k == TF_TO_FLOAT || k == TF_NORMALIZE; }
+
+/* Runs plan p on x, a batch of n samples on a GPU: each run of steps
+ * [RandomCrop] [RandomHorizontalFlip] [ToFloat] [Normalize] (in that order,
+ * at least one) is one kernel, with its draws made here in step order, so
+ * the result is the CPU's. The last pass writes bfloat16 with `bf16`.
+ * Leaves the result at the top of the stack. */
+static void run_plan_gpu(lua_State *L, const lt_tf_plan *p, lt_tf_gen *g, lt_tensor *x, int64_t n, bool bf16,
+                         const char *fname) {
+  for (int i = 0; i < p->nsteps; i++)
+    if (!gpu_kind(p->steps[i].kind))
+      luaL_error(L, "%s: transform %d (%s) has no CUDA kernel; on a GPU only RandomCrop, RandomHorizontalFlip, "
+                 "ToFloat and Normalize run (apply the others before moving the batch)", fname, i + 1, p->steps[i].name);
+  if (p->nsteps == 0) {
+    lt_tensor **box = lt_lua_newbox(L);
+    LT_LUA_CHECK(L, bf16 ? lt_op_to(x, LT_BFLOAT16, lt_tensor_device(x), box) : lt_op_clone(x, box), fname);
+    return;
+  }
+  int64_t *off = lua_newuserdatauv(L, (size_t)(2 * n + 1) * sizeof(int64_t), 0);
+  uint8_t *mask = lua_newuserdatauv(L, (size_t)n + 1, 0);
+  float mean[MAXC], std[MAXC];
+  lt_tensor *cur = x;
+  for (int i = 0; i < p->nsteps;) {
+    lt_tf_geom in = p->geoms[i];
+    gpu_pass gp;
+    memset(&gp, 0, sizeof gp);
+    gp.mode = LT_PAD_CONSTANT;
+    int j = i;
+    if (j < p->nsteps && p->steps[j].kind == TF_CROP) {
+      const tf_step *c = &p->steps[j++];
+      draw_crop(c, g, n, in, off, off + n);
+      gp.top = off;
+      gp.left = off + n;
+      gp.oh = c->oh;
+      gp.ow = c->ow;
+      gp.pad = c->pad;
+      gp.mode = c->mode;
+      gp.fill = c->fill;
+    }
+    if (j < p->nsteps && p->steps[j].kind == TF_HFLIP) {
+      draw_mask(p->steps[j++].p, g, n, mask);
+      gp.flip = mask;
+    }
+    if (j < p->nsteps && p->steps[j].kind == TF_TO_FLOAT) {
+      gp.to_float = true;
+      j++;
+    }
+    if (j < p->nsteps && p->steps[j].kind == TF_NORMALIZE) {
+      const tf_step *s = &p->steps[j++];
+      if (in.c > MAXC) luaL_error(L, "%s: Normalize on cuda takes at most %d channels", fname, MAXC);
+      fill_values(s, in.c, s->mean, mean);
+      fill_values(s, in.c, s->std, std);
+      gp.mean = mean;
+      gp.std = std;
+    }
+    lt_tf_geom out = p->geoms[j];
+    if (j == p->nsteps && bf16) out.dt = LT_BFLOAT16;
+    lt_tensor *y = push_output(L, x, n, out, fname);
+    LT_LUA_CHECK(L, gpu_run(cur, in, n, &gp, y), fname);
+    cur = y;
+    i = j;
+  }
+}
+
+/* {dtype = "float32" | "bfloat16"} at idx (or nil): true for bfloat16 */
+static bool check_out_dtype(lua_State *L, int idx, const char *fname, const char *const *allowed) {
+  if (lua_isnoneornil(L, idx)) return false;
+  lt_lua_check_opts(L, idx, fname, allowed);
+  bool bf16 = false;
+  if (lua_getfield(L, idx, "dtype") != LUA_TNIL) {
+    lt_dtype dt;
+    const char *name = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    if (!name || !lt_lua_parse_dtype(name, &dt) || (dt != LT_FLOAT32 && dt != LT_BFLOAT16))
+      lt_lua_argerror(L, idx, fname, "dtype must be 'float32' or 'bfloat16', got %s",
+                      name ? name : luaL_typename(L, -1));
+    bf16 = dt == LT_BFLOAT16;
+  }
+  lua_pop(L, 1);
+  return bf16;
+}
+
+/* lt._data.run_plan(steps, batch [, gen] [, {dtype=}]): the loader's way of
+ * running a pipeline (fused where it can be), on the calling thread, for
+ * tests and for users who want it; on a GPU for a batch there. dtype =
+ * "bfloat16" rounds the float32 result. */
 static int l_run_plan(lua_State *L) {
-  lua_settop(L, 3); /* absent arguments read as nil below the values pushed later */
+  lua_settop(L, 4); /* absent arguments read as nil below the values pushed later */
   const char *fname = "run_plan";
+  static const char *const allowed[] = {"dtype", NULL};
   lt_tf_geom in;
   int64_t n;
   if (!lua_isnoneornil(L, 3)) check_gen(L, 3, fname);
-  lt_tensor *x = check_batch(L, 2, 2, fname, &in, &n); /* +1 */
+  bool bf16 = check_out_dtype(L, 4, fname, allowed);
+  lt_tensor *x = check_batch_on(L, 2, 2, fname, &in, &n, true); /* +1 */
+  bool gpu = on_gpu(x);
   lt_tensor **xbox = lt_lua_newbox(L);                 /* a private copy: the plan may overwrite its input */
-  LT_LUA_CHECK(L, lt_op_clone(x, xbox), fname);
+  if (!gpu) LT_LUA_CHECK(L, lt_op_clone(x, xbox), fname);
   lt_tf_plan *p = lt_tf_plan_push(L, 1, in, n > 0 ? n : 1, fname);
+  if (bf16 && lt_tf_plan_out(p).dt != LT_FLOAT32)
+    return lt_lua_argerror(L, 4, fname, "dtype bfloat16 needs a float32 result (end the pipeline with ToFloat or "
+                           "Normalize), this one gives %s", lt_dtype_name(lt_tf_plan_out(p).dt));
   lt_tf_gen *g = lua_isnoneornil(L, 3) ? push_global_gen(L) : lua_touserdata(L, 3);
+  if (gpu) {
+    run_plan_gpu(L, p, g, x, n, bf16, fname);
+    return 1;
+  }
   lt_tensor *y = push_output(L, x, n, lt_tf_plan_out(p), fname);
   LT_LUA_CHECK(L, lt_tf_plan_run(p, g, n, lt_tensor_data(*xbox), lt_tensor_data(y)), fname);
+  if (bf16) push_bf16(L, y, fname);
   return 1;
 }
 
@@ -1017,14 +1187,18 @@ static void check_size(lua_State *L, int idx, const char *fname, int64_t *oh, in
   if (*oh < 1 || *ow < 1) lt_lua_argerror(L, idx, fname, "size must be positive, got %lldx%lld", (long long)*oh, (long long)*ow);
 }
 
-/* {padding=, padding_mode=, fill=} */
-static void check_pad_opts(lua_State *L, int idx, const char *fname, int64_t *pad, lt_pad_mode *mode, double *fill) {
+/* {padding=, padding_mode=, fill=}, and dtype= when bf16 is not NULL */
+static void check_pad_opts(lua_State *L, int idx, const char *fname, int64_t *pad, lt_pad_mode *mode, double *fill,
+                           bool *bf16) {
   static const char *const allowed[] = {"padding", "padding_mode", "fill", NULL};
+  static const char *const allowed_dt[] = {"padding", "padding_mode", "fill", "dtype", NULL};
   *pad = 0;
   *mode = LT_PAD_CONSTANT;
   *fill = 0;
+  if (bf16) *bf16 = false;
   if (lua_isnoneornil(L, idx)) return;
-  lt_lua_check_opts(L, idx, fname, allowed);
+  lt_lua_check_opts(L, idx, fname, bf16 ? allowed_dt : allowed);
+  if (bf16) *bf16 = check_out_dtype(L, idx, fname, allowed_dt);
   if (lua_getfield(L, idx, "padding") != LUA_TNIL) {
     *pad = lt_lua_check_integer(L, -1, fname, "padding");
     if (*pad < 0) lt_lua_argerror(L, idx, fname, "padding must be >= 0, got %lld", (long long)*pad);
@@ -1060,11 +1234,16 @@ static int f_crop(lua_State *L) {
   lt_pad_mode mode;
   double fill;
   check_size(L, 4, fname, &oh, &ow);
-  check_pad_opts(L, 5, fname, &pad, &mode, &fill);
-  lt_tensor *x = check_batch(L, 1, 1, fname, &in, &n);
+  check_pad_opts(L, 5, fname, &pad, &mode, &fill, NULL);
+  lt_tensor *x = check_batch_on(L, 1, 1, fname, &in, &n, true);
   int64_t *top = sample_params(L, 2, fname, "tops", n, 1, 'i');
   int64_t *left = sample_params(L, 3, fname, "lefts", n, 1, 'i');
   lt_tensor *y = push_sized_output(L, x, n, in, oh, ow, fname);
+  if (on_gpu(x)) {
+    gpu_pass gp = {.oh = oh, .ow = ow, .pad = pad, .mode = mode, .fill = fill, .top = top, .left = left};
+    if (gpu_run(x, in, n, &gp, y) != LT_OK) return raise_kernel(L, fname);
+    return 1;
+  }
   if (lt_transforms_crop_pad(in.dt, lt_tensor_data(x), lt_tensor_data(y), n, in.c, in.h, in.w, oh, ow, top, left, pad,
                              mode, fill) != LT_OK)
     return raise_kernel(L, fname);
@@ -1077,7 +1256,7 @@ static int flip(lua_State *L, const char *fname, bool horizontal) {
   lua_settop(L, 2); /* absent arguments read as nil below the values pushed later */
   lt_tf_geom in;
   int64_t n;
-  lt_tensor *x = check_batch(L, 1, 1, fname, &in, &n);
+  lt_tensor *x = check_batch_on(L, 1, 1, fname, &in, &n, horizontal);
   uint8_t *mask;
   if (lua_isnoneornil(L, 2)) {
     mask = lua_newuserdatauv(L, (size_t)n + 1, 0);
@@ -1086,6 +1265,11 @@ static int flip(lua_State *L, const char *fname, bool horizontal) {
     mask = sample_params(L, 2, fname, "mask", n, 1, 'b');
   }
   lt_tensor *y = push_output(L, x, n, in, fname);
+  if (on_gpu(x)) {
+    gpu_pass gp = {.mode = LT_PAD_CONSTANT, .flip = mask};
+    if (gpu_run(x, in, n, &gp, y) != LT_OK) return raise_kernel(L, fname);
+    return 1;
+  }
   lt_status st = horizontal ? lt_transforms_hflip(in.dt, lt_tensor_data(x), lt_tensor_data(y), n, in.c, in.h, in.w, mask)
                             : lt_transforms_vflip(in.dt, lt_tensor_data(x), lt_tensor_data(y), n, in.c, in.h, in.w, mask);
   if (st != LT_OK) return raise_kernel(L, fname);
@@ -1115,11 +1299,16 @@ static int f_to_float(lua_State *L) {
   const char *fname = "to_float";
   lt_tf_geom in;
   int64_t n;
-  lt_tensor *x = check_batch(L, 1, 1, fname, &in, &n);
+  lt_tensor *x = check_batch_on(L, 1, 1, fname, &in, &n, true);
   if (in.dt != LT_UINT8) return lt_lua_argerror(L, 1, fname, "expected a uint8 batch, got %s", lt_dtype_name(in.dt));
   lt_tf_geom out = in;
   out.dt = LT_FLOAT32;
   lt_tensor *y = push_output(L, x, n, out, fname);
+  if (on_gpu(x)) {
+    gpu_pass gp = {.mode = LT_PAD_CONSTANT, .to_float = true};
+    if (gpu_run(x, in, n, &gp, y) != LT_OK) return raise_kernel(L, fname);
+    return 1;
+  }
   if (lt_transforms_to_float(lt_tensor_data(x), lt_tensor_data(y), n * in.c * in.h * in.w) != LT_OK) return raise_kernel(L, fname);
   return 1;
 }
@@ -1158,6 +1347,18 @@ static int f_normalize(lua_State *L) {
   const char *fname = "normalize";
   lt_tf_geom in;
   int64_t n;
+  lt_tensor *x = check_batch_on(L, 1, 1, fname, &in, &n, true);
+  if (on_gpu(x)) {
+    if (in.dt != LT_FLOAT32) return lt_lua_argerror(L, 1, fname, "expected a float32 batch, got %s", lt_dtype_name(in.dt));
+    lt_tensor *y = push_output(L, x, n, in, fname);
+    int ytop = lua_gettop(L);
+    float *mean = channel_values(L, 2, fname, "mean", in.c), *std = channel_values(L, 3, fname, "std", in.c);
+    gpu_pass gp = {.mode = LT_PAD_CONSTANT, .mean = mean, .std = std};
+    if (gpu_run(x, in, n, &gp, y) != LT_OK) return raise_kernel(L, fname);
+    lua_pushvalue(L, ytop);
+    return 1;
+  }
+  lua_pop(L, 1);
   lt_tensor *y = float_batch_copy(L, fname, &in, &n);
   int ytop = lua_gettop(L);
   float *mean = channel_values(L, 2, fname, "mean", in.c), *std = channel_values(L, 3, fname, "std", in.c);
@@ -1200,8 +1401,9 @@ static int adjust(lua_State *L, const char *fname, bool contrast) {
 static int f_adjust_brightness(lua_State *L) { return adjust(L, "adjust_brightness", false); }
 static int f_adjust_contrast(lua_State *L) { return adjust(L, "adjust_contrast", true); }
 
-/* F.crop_flip_normalize(x, tops, lefts, size, mask, mean, std [, pad opts]):
- * the fused kernel of the seed's pipeline, uint8 in, float32 out. */
+/* F.crop_flip_normalize(x, tops, lefts, size, mask, mean, std [, pad opts
+ * and dtype=]): the fused kernel of the seed's pipeline, uint8 in, float32
+ * (or bfloat16) out, on the batch's device. */
 static int f_crop_flip_normalize(lua_State *L) {
   lua_settop(L, 8); /* absent arguments read as nil below the values pushed later */
   const char *fname = "crop_flip_normalize";
@@ -1209,9 +1411,10 @@ static int f_crop_flip_normalize(lua_State *L) {
   int64_t n, oh, ow, pad;
   lt_pad_mode mode;
   double fill;
+  bool bf16;
   check_size(L, 4, fname, &oh, &ow);
-  check_pad_opts(L, 8, fname, &pad, &mode, &fill);
-  lt_tensor *x = check_batch(L, 1, 1, fname, &in, &n);
+  check_pad_opts(L, 8, fname, &pad, &mode, &fill, &bf16);
+  lt_tensor *x = check_batch_on(L, 1, 1, fname, &in, &n, true);
   if (in.dt != LT_UINT8) return lt_lua_argerror(L, 1, fname, "expected a uint8 batch, got %s", lt_dtype_name(in.dt));
   if (!(fill >= 0 && fill <= 255 && fill == floor(fill)))
     return lt_lua_argerror(L, 8, fname, "fill must be an integer in 0..255, got %g", fill);
@@ -1219,11 +1422,18 @@ static int f_crop_flip_normalize(lua_State *L) {
   int64_t *left = sample_params(L, 3, fname, "lefts", n, 1, 'i');
   uint8_t *mask = lua_isnoneornil(L, 5) ? NULL : sample_params(L, 5, fname, "mask", n, 1, 'b');
   float *mean = channel_values(L, 6, fname, "mean", in.c), *std = channel_values(L, 7, fname, "std", in.c);
-  lt_tf_geom out = {LT_FLOAT32, in.c, oh, ow};
+  lt_tf_geom out = {bf16 && on_gpu(x) ? LT_BFLOAT16 : LT_FLOAT32, in.c, oh, ow};
   lt_tensor *y = push_output(L, x, n, out, fname);
+  if (on_gpu(x)) {
+    gpu_pass gp = {.oh = oh, .ow = ow, .pad = pad, .mode = mode, .fill = fill, .top = top, .left = left,
+                   .flip = mask, .to_float = true, .mean = mean, .std = std};
+    if (gpu_run(x, in, n, &gp, y) != LT_OK) return raise_kernel(L, fname);
+    return 1;
+  }
   if (lt_transforms_crop_flip_normalize(lt_tensor_data(x), lt_tensor_data(y), n, in.c, in.h, in.w, oh, ow, top, left,
                                         pad, mode, (uint8_t)fill, mask, mean, std) != LT_OK)
     return raise_kernel(L, fname);
+  if (bf16) push_bf16(L, y, fname);
   return 1;
 }
 

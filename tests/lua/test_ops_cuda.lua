@@ -2,9 +2,12 @@
 -- family run on the GPU and compared with the same op on the CPU (float32
 -- with TF32 off within 1e-5 relative, TF32 within 1e-3, bfloat16 within
 -- 1e-2, float64 within 1e-12, integers, bools, conversions, random draws and
--- index results exactly), plus what only a GPU has: memory statistics, the
--- out-of-memory message, mixing devices, errors that kernels report at the
--- next synchronisation, TF32.
+-- index results exactly), including what the CPU op tests cover beyond the
+-- basics (joins with promotion and empty pieces, sort/topk/cumsum options,
+-- reductions over several dims, non-contiguous operands and destinations,
+-- mixed-dtype promotion, empty tensors, linear, nll_loss), plus what only a
+-- GPU has: memory statistics, the out-of-memory message, mixing devices,
+-- errors that kernels report at the next synchronisation, TF32.
 --
 -- Without a GPU it prints "skipped: no GPU" and exits 77 (ctest: skipped).
 -- LUATRAIN_TEST_DEVICE=cpu runs the same comparisons CPU against CPU, which
@@ -29,61 +32,8 @@ local function dev(t) return t:to(DEV) end
 
 local function shape_str(t) return "[" .. table.concat(t:shape(), ",") .. "]" end
 
--- ‖a − ref‖ / ‖ref‖ in float64 on the CPU (‖a − ref‖ when ref is 0)
-local function relerr(a, ref)
-  local x, r = a:cpu():double(), ref:cpu():double()
-  local d = (x - r):norm():item()
-  local n = r:norm():item()
-  return n > 0 and d / n or d
-end
-
-local function same_shape(a, b)
-  local sa, sb = a:shape(), b:shape()
-  if #sa ~= #sb then return false end
-  for i = 1, #sa do if sa[i] ~= sb[i] then return false end end
-  return true
-end
-
--- a (any device) equals ref exactly: shape, dtype, values, NaN positions
-local function same(a, ref, what)
-  local x, r = a:cpu(), ref:cpu()
-  if not T.check(same_shape(x, r), string.format("%s: shape %s, expected %s", what, shape_str(x), shape_str(r))) then
-    return false
-  end
-  if not T.check(x:dtype() == r:dtype(), string.format("%s: dtype %s, expected %s", what, x:dtype(), r:dtype())) then
-    return false
-  end
-  if x:numel() == 0 then return true end
-  local ok
-  if x:is_floating_point() then
-    local xd, rd = x:double(), r:double()
-    local xn, rn = xd:isnan(), rd:isnan()
-    ok = xn:eq(rn):all():item() and xd:masked_fill(xn, 0):eq(rd:masked_fill(rn, 0)):all():item()
-  else
-    ok = x:eq(r):all():item()
-  end
-  return T.check(ok, what .. ": values differ from the CPU's")
-end
-
--- a (any device) within tol (relative, float64 norms) of ref; NaNs and
--- infinities must be where the reference has them
-local function close(a, ref, tol, what)
-  local x, r = a:cpu(), ref:cpu()
-  if not T.check(same_shape(x, r), string.format("%s: shape %s, expected %s", what, shape_str(x), shape_str(r))) then
-    return false
-  end
-  if x:numel() == 0 then return true end
-  local xd, rd = x:double(), r:double()
-  local xn, rn = xd:isnan(), rd:isnan()
-  if not T.check(xn:eq(rn):all():item(), what .. ": NaN positions differ") then return false end
-  local xi, ri = xd:abs():eq(math.huge), rd:abs():eq(math.huge)
-  local inf_ok = xi:eq(ri):all():item() and
-                 xd:masked_fill(xi:logical_not(), 0):eq(rd:masked_fill(ri:logical_not(), 0)):all():item()
-  if not T.check(inf_ok, what .. ": infinities differ") then return false end
-  local xm, rm = xn:logical_or(xi), rn:logical_or(ri)
-  local e = relerr(xd:masked_fill(xm, 0), rd:masked_fill(rm, 0))
-  return T.check(e <= tol, string.format("%s: relative error %.3g > %.3g", what, e, tol))
-end
+-- exact equality and relative closeness, compared on the CPU (luatrain.testing)
+local same, close = T.tensor_equal, T.tensor_close
 
 local TOL = {float32 = 1e-5, float64 = 1e-12, bfloat16 = 1e-2, float16 = 2e-3}
 
@@ -576,6 +526,343 @@ T.test("bad indices", function()
   same(x:index_select(1, dev(lt.tensor({2}, {dtype = "int64"}))), x:cpu():narrow(1, 2, 1), "index_select after an error")
 end)
 
+-- ------------------------------------------------------------------ beyond the basics
+-- What the CPU op tests (test_math, test_index, test_tensor) cover that the
+-- groups above do not: joins along every dim with promotion and empty
+-- pieces, sort/topk/cumsum options and dtypes, reductions over several dims,
+-- non-contiguous operands, mixed-dtype promotion, in-place ops on views,
+-- out-of-place index ops, and empty tensors.
+
+-- x viewed through a permutation (non-contiguous, same values as x)
+local function permuted(x, order)
+  local inv = {}
+  for i, d in ipairs(order) do inv[d] = i end
+  return x:permute(table.unpack(order)):contiguous():permute(table.unpack(inv))
+end
+
+T.test("joins, splits and views", function()
+  local x = randn(2, 3, 4)
+  local gx = dev(x)
+  for d = 1, 3 do
+    same(lt.cat({gx, gx:narrow(d, 1, 1), gx}, d), lt.cat({x, x:narrow(d, 1, 1), x}, d), "cat 3-D dim " .. d)
+    same(lt.stack({gx, gx * 2}, d), lt.stack({x, x * 2}, d), "stack dim " .. d)
+  end
+  same(lt.stack({gx, gx}, -1), lt.stack({x, x}, -1), "stack dim -1")
+  same(lt.cat({gx:transpose(1, 3), gx:transpose(1, 3)}, 2), lt.cat({x:transpose(1, 3), x:transpose(1, 3)}, 2),
+       "cat of transposed inputs")
+  local e = lt.tensor{5, 6}:view(1, 2):expand(3, 2)
+  same(lt.cat({dev(e), dev(lt.ones(1, 2))}, 1), lt.cat({e, lt.ones(1, 2)}, 1), "cat of an expanded input")
+  for _, dt in ipairs(ALL) do
+    local a = randint(0, 9, 3, 2):to(dt)
+    same(lt.cat({dev(a), dev(a):t():t()}, 2), lt.cat({a, a}, 2), "cat " .. dt)
+  end
+  -- promotion across the pieces
+  local i64, f64 = lt.tensor{1, 2}, lt.tensor({0.5}, {dtype = "float64"})
+  same(lt.cat({dev(i64), dev(f64)}), lt.cat({i64, f64}), "cat int64 + float64")
+  local b, u8 = lt.tensor{true}, lt.tensor({7}, {dtype = "uint8"})
+  same(lt.cat({dev(b), dev(u8)}), lt.cat({b, u8}), "cat bool + uint8")
+  local f32, b16 = randn(2, 2), randn(1, 2):bfloat16()
+  same(lt.cat({dev(f32), dev(b16)}), lt.cat({f32, b16}), "cat float32 + bfloat16")
+  -- empty pieces
+  local z = lt.zeros(0, 2)
+  same(lt.cat({dev(z), dev(x:narrow(3, 1, 2):select(1, 1)), dev(z)}, 1), lt.cat({z, x:narrow(3, 1, 2):select(1, 1), z}, 1),
+       "cat with [0,2] pieces")
+  same(lt.cat({dev(z), dev(z)}, 1), lt.cat({z, z}, 1), "all-empty cat")
+  same(lt.cat({dev(lt.zeros(0)), dev(x:select(1, 1)), dev(lt.zeros(0))}, 2), lt.cat({lt.zeros(0), x:select(1, 1),
+       lt.zeros(0)}, 2), "1-D [0] pieces skipped")
+  same(lt.stack({dev(z), dev(z)}, 2), lt.stack({z, z}, 2), "stack of empties")
+  -- split and chunk give views; their copies match the CPU's
+  for _, pieces in ipairs({{gx:split(2, 3), x:split(2, 3)}, {gx:chunk(2, 2), x:chunk(2, 2)}}) do
+    T.check(#pieces[1] == #pieces[2], "as many pieces as the CPU")
+    for i = 1, #pieces[2] do same(pieces[1][i]:contiguous(), pieces[2][i]:contiguous(), "piece " .. i) end
+  end
+  -- views made contiguous: permute, reshape of a non-contiguous tensor, squeeze/unsqueeze, expand_as
+  same(gx:permute(3, 1, 2):contiguous(), x:permute(3, 1, 2):contiguous(), "permute")
+  same(gx:transpose(1, 2):reshape(4, 6), x:transpose(1, 2):reshape(4, 6), "reshape of a transposed tensor (copy)")
+  same(gx:unsqueeze(2):squeeze(2), x, "unsqueeze/squeeze")
+  local col = randn(3, 1)
+  same(dev(col):expand_as(gx:select(1, 1)):contiguous(), col:expand_as(x:select(1, 1)):contiguous(), "expand_as")
+  same(gx:flatten(2), x:flatten(2), "flatten")
+  same(gx:narrow(3, 2, 2):permute(2, 3, 1):clone(), x:narrow(3, 2, 2):permute(2, 3, 1):clone(), "clone of a strided view")
+  -- *_like creators and host-drawn random integers
+  same(lt.zeros_like(gx), lt.zeros_like(x), "zeros_like")
+  same(lt.ones_like(gx), lt.ones_like(x), "ones_like")
+  same(lt.full_like(gx, 2.5), lt.full_like(x, 2.5), "full_like")
+  T.check(lt.empty_like(gx):device() == DEV_NAME, "empty_like keeps the device")
+  lt.manual_seed(11)
+  local r1, r2 = lt.rand_like(gx), lt.randn_like(gx)
+  lt.manual_seed(11)
+  same(r1, lt.rand_like(x), "rand_like draws the CPU's numbers")
+  close(r2, lt.randn_like(x), 1e-7, "randn_like draws the CPU's numbers")
+  lt.manual_seed(12)
+  local ri = lt.randint(0, 10, {50}, {device = DEV})
+  local rp = lt.randperm(20, {device = DEV})
+  lt.manual_seed(12)
+  same(ri, lt.randint(0, 10, {50}), "randint")
+  same(rp, lt.randperm(20), "randperm")
+  T.check(ri:device() == DEV_NAME and rp:device() == DEV_NAME, "random integers on the device")
+end)
+
+T.test("sort, topk and cumsum: options, dtypes, layouts", function()
+  -- signed zeros and NaN in every floating dtype: stable order, NaN largest
+  local v = lt.tensor({{0.0, -0.0, 1, 0 / 0, -1, 0.0, -0.0, 0 / 0, 2}, {3, 3, -3, 0, 1, 1, 0 / 0, 2, 2}},
+                      {dtype = "float64"})
+  for _, dt in ipairs(FLOATS) do
+    local c = v:to(dt)
+    for _, desc in ipairs({false, true}) do
+      local gs, gi = dev(c):sort(2, desc)
+      local cs, ci = c:sort(2, desc)
+      same(gs, cs, "sort " .. dt .. " descending=" .. tostring(desc))
+      same(gi, ci, "sort indices " .. dt .. " descending=" .. tostring(desc))
+      same(dev(c):argsort(2, desc), c:argsort(2, desc), "argsort " .. dt)
+    end
+  end
+  for _, dt in ipairs({"int32", "int64", "uint8", "bool"}) do
+    local r = randint(0, 3, 7, 40):to(dt)
+    local a1, a2 = dev(r):sort(2, true)
+    local b1, b2 = r:sort(2, true)
+    same(a1, b1, "sort descending " .. dt)
+    same(a2, b2, "sort descending indices " .. dt)
+  end
+  -- non-contiguous input, every dim of a 3-D tensor
+  local x = randint(0, 5, 4, 6, 5):double()
+  local px, gpx = permuted(x, {3, 1, 2}), permuted(dev(x), {3, 1, 2})
+  T.check(not gpx:is_contiguous(), "a non-contiguous device operand")
+  for d = 1, 3 do
+    local a1, a2 = gpx:sort(d)
+    local b1, b2 = px:sort(d)
+    same(a1, b1, "sort of a permuted tensor dim " .. d)
+    same(a2, b2, "sort indices of a permuted tensor dim " .. d)
+    for _, largest in ipairs({true, false}) do
+      local t1, t2 = gpx:topk(2, d, largest)
+      local u1, u2 = px:topk(2, d, largest)
+      same(t1, u1, "topk of a permuted tensor dim " .. d .. " largest=" .. tostring(largest))
+      same(t2, u2, "topk indices dim " .. d .. " largest=" .. tostring(largest))
+    end
+    same(gpx:cumsum(d), px:cumsum(d), "cumsum of a permuted tensor dim " .. d)
+  end
+  -- topk: NaN, ties, k = n, k = 0, 0-d, sorted=false with k = 1, dtypes
+  local t = lt.tensor{1, 3, 3, 0 / 0, 2}
+  for _, k in ipairs({1, 2, 5, 0}) do
+    for _, largest in ipairs({true, false}) do
+      local a1, a2 = dev(t):topk(k, 1, largest)
+      local b1, b2 = t:topk(k, 1, largest)
+      same(a1, b1, "topk k=" .. k .. " largest=" .. tostring(largest))
+      same(a2, b2, "topk indices k=" .. k .. " largest=" .. tostring(largest))
+    end
+  end
+  local m = lt.tensor{{1, 9}, {8, 2}, {5, 5}}
+  local a1, a2 = dev(m):topk(1, -1, true, false)
+  local b1, b2 = m:topk(1, -1, true, false)
+  same(a1, b1, "topk sorted=false k=1")
+  same(a2, b2, "topk sorted=false k=1 indices (ties: the first)")
+  local s1, s2 = dev(lt.tensor(2.0)):topk(1)
+  T.check(s1:item() == 2 and s2:item() == 1, "0-d topk")
+  for _, dt in ipairs({"float64", "float16", "int32", "int64"}) do
+    local r = randint(0, 30, 5, 64):to(dt)
+    local g1, g2 = dev(r):topk(7, 2, false)
+    local c1, c2 = r:topk(7, 2, false)
+    same(g1, c1, "topk smallest " .. dt)
+    same(g2, c2, "topk smallest indices " .. dt)
+  end
+  -- a long row: the device's large-k path
+  local long = randn(5000)
+  local l1, l2 = dev(long):topk(1000)
+  local m1, m2 = long:topk(1000)
+  same(l1, m1, "topk 1000 of 5000")
+  same(l2, m2, "topk 1000 of 5000 indices")
+  -- cumsum: result dtypes, NaN, 0-d, empty, expanded input
+  for _, dt in ipairs({"int32", "uint8", "bool", "float16"}) do
+    local c = randint(0, 1, 3, 5):to(dt)
+    if dt == "uint8" then c = c * 200 end
+    same(dev(c):cumsum(2), c:cumsum(2), "cumsum " .. dt .. " (dtype and no wrap)")
+  end
+  local f = lt.tensor{0.5, 0.25, 0 / 0, 1}
+  same(dev(f):cumsum(1), f:cumsum(1), "cumsum propagates NaN")
+  same(dev(lt.tensor(7)):cumsum(1), lt.tensor(7):cumsum(1), "0-d cumsum")
+  same(dev(lt.zeros(0, 3)):cumsum(1), lt.zeros(0, 3):cumsum(1), "empty cumsum")
+  local ex = lt.tensor{1, 2}:view(1, 2):expand(3, 2)
+  same(dev(ex):cumsum(1), ex:cumsum(1), "cumsum of an expanded input")
+  -- sort of empty and single-element rows
+  local e1, e2 = dev(lt.zeros(3, 0)):sort(2)
+  local f1, f2 = lt.zeros(3, 0):sort(2)
+  same(e1, f1, "sort of empty rows")
+  same(e2, f2, "sort indices of empty rows")
+  local o1, o2 = dev(randn(4, 1)):sort(2, true)
+  T.check(o1:numel() == 4 and o2:eq(1):all():item(), "sort of one-element rows")
+end)
+
+T.test("reductions over several dims, non-contiguous and empty inputs", function()
+  local x = randn(5, 6, 7)
+  local gx = dev(x)
+  for _, src in ipairs({{x, gx, "contiguous"}, {permuted(x, {2, 3, 1}), permuted(gx, {2, 3, 1}), "permuted"},
+                        {x:narrow(2, 2, 4), gx:narrow(2, 2, 4), "narrowed"}}) do
+    local c, g, label = src[1], src[2], src[3]
+    T.check(label == "contiguous" or not g:is_contiguous(), label .. " device operand is not contiguous")
+    for _, d in ipairs({{1, 2}, {2, 3}, {1, 2, 3}, {3, 1}, {-1, -2}}) do
+      local what = "dims {" .. table.concat(d, ",") .. "} " .. label
+      close(g:sum(d), c:sum(d), 1e-6, "sum " .. what)
+      close(g:sum(d, true), c:sum(d, true), 1e-6, "sum keepdim " .. what)
+      close(g:mean(d, true), c:mean(d, true), 1e-6, "mean keepdim " .. what)
+      close(g:var(d), c:var(d), 1e-6, "var " .. what)
+      close(g:std(d, {correction = 0, keepdim = true}), c:std(d, {correction = 0, keepdim = true}), 1e-6,
+            "std correction 0 keepdim " .. what)
+      close(g:norm(2, d), c:norm(2, d), 1e-6, "norm " .. what)
+      close(g:norm(math.huge, d, true), c:norm(math.huge, d, true), 1e-6, "inf-norm keepdim " .. what)
+      same(g:gt(0.5):any(d), c:gt(0.5):any(d), "any " .. what)
+      same(g:gt(-2):all(d), c:gt(-2):all(d), "all " .. what)
+    end
+    for dd = 1, 3 do
+      local gv, gi = g:max(dd)
+      local cv, ci = c:max(dd)
+      same(gv, cv, "max dim " .. dd .. " " .. label)
+      same(gi, ci, "argmax dim " .. dd .. " " .. label)
+    end
+    close(g:sum(), c:sum(), 1e-6, "sum of all " .. label)
+    same(g:argmax(), c:argmax(), "argmax of all " .. label)
+  end
+  -- integers: int64 accumulation, dims, keepdim, non-contiguous
+  for _, dt in ipairs({"int32", "uint8", "bool", "int64"}) do
+    local xi = randint(0, 3, 4, 5, 6):to(dt)
+    local pi, gpi = permuted(xi, {3, 2, 1}), permuted(dev(xi), {3, 2, 1})
+    same(dev(xi):sum({1, 3}), xi:sum({1, 3}), "sum dims {1,3} " .. dt)
+    same(gpi:sum({2, 3}, true), pi:sum({2, 3}, true), "sum keepdim permuted " .. dt)
+    same(gpi:prod(2), pi:prod(2), "prod permuted " .. dt)
+    local gv, gix = gpi:min(3)
+    local cv, cix = pi:min(3)
+    same(gv, cv, "min permuted " .. dt)
+    same(gix, cix, "argmin permuted " .. dt)
+    same(dev(xi):any({1, 2}), xi:any({1, 2}), "any dims {1,2} " .. dt)
+  end
+  -- empty inputs: identities, NaN means, errors where the CPU raises one
+  local e = lt.zeros(0, 4)
+  for _, d in ipairs({1, 2}) do
+    same(dev(e):sum(d), e:sum(d), "sum of empty dim " .. d)
+    same(dev(e):prod(d), e:prod(d), "prod of empty dim " .. d)
+    same(dev(e):any(d), e:any(d), "any of empty dim " .. d)
+    same(dev(e):all(d), e:all(d), "all of empty dim " .. d)
+    same(dev(e):mean(d), e:mean(d), "mean of empty dim " .. d)
+  end
+  same(dev(e):sum(), e:sum(), "sum of all of empty")
+  same(dev(e):mean(), e:mean(), "mean of all of empty (NaN)")
+  same(dev(e):norm(), e:norm(), "norm of empty")
+  local okc, errc = pcall(function() return e:max(1) end)
+  local okg, errg = pcall(function() return dev(e):max(1) end)
+  T.check(okc == okg, string.format("max over an empty dim: CPU %s, device %s", tostring(errc), tostring(errg)))
+  if okc then same((dev(e):max(2)), (e:max(2)), "max over the non-empty dim of empty") end
+end)
+
+T.test("type promotion, in-place ops on views, empty elementwise", function()
+  local pairs_ = {{"int64", "float32"}, {"int32", "int64"}, {"bool", "float64"}, {"uint8", "int32"},
+                  {"float32", "float64"}, {"bfloat16", "float32"}, {"bool", "uint8"}, {"float16", "bfloat16"},
+                  {"uint8", "int64"}, {"bool", "int32"}}
+  for _, pr in ipairs(pairs_) do
+    local a, b = randint(0, 5, 3, 4):to(pr[1]), randint(1, 5, 4):to(pr[2])
+    for _, op in ipairs({"add", "sub", "mul", "maximum", "eq", "lt"}) do
+      -- an op the CPU refuses (bool subtraction) must be refused on the device too
+      local okc, rc = pcall(function() return a[op](a, b) end)
+      local okg, rg = pcall(function() return dev(a)[op](dev(a), dev(b)) end)
+      T.check(okc == okg, string.format("%s %s x %s: CPU %s, device %s", op, pr[1], pr[2], tostring(rc), tostring(rg)))
+      if okc and okg then same(rg, rc, op .. " " .. pr[1] .. " x " .. pr[2]) end
+    end
+    same(dev(a) / dev(b), a / b, "true division " .. pr[1] .. " x " .. pr[2])
+  end
+  -- scalars with integer and bool tensors keep the CPU's result dtype
+  local i = randint(0, 9, 5)
+  same(dev(i) + 2, i + 2, "int64 + integer scalar")
+  same(dev(i) * 0.5, i * 0.5, "int64 * float scalar")
+  same(dev(i:to("uint8")) + 1, i:to("uint8") + 1, "uint8 + scalar")
+  same(dev(i:gt(4)) + 1, i:gt(4) + 1, "bool + scalar")
+  -- non-contiguous operands and destinations
+  local x, y = randn(4, 5, 6), randn(6, 5, 4)
+  local gx, gy = dev(x), dev(y)
+  close(gx * gy:permute(3, 2, 1), x * y:permute(3, 2, 1), 1e-6, "product of permuted operands")
+  close(gx:narrow(2, 2, 3) - gy:permute(3, 2, 1):narrow(2, 1, 3), x:narrow(2, 2, 3) - y:permute(3, 2, 1):narrow(2, 1, 3),
+        1e-6, "difference of narrowed views")
+  local cx, gx2 = x:clone(), gx:clone()
+  cx:transpose(1, 3):div_(2.5)
+  gx2:transpose(1, 3):div_(2.5)
+  close(gx2, cx, 1e-6, "div_ through a transposed view")
+  cx:narrow(3, 2, 3):clamp_(-0.5, 0.5)
+  gx2:narrow(3, 2, 3):clamp_(-0.5, 0.5)
+  close(gx2, cx, 1e-6, "clamp_ of a narrowed view")
+  cx:select(2, 3):zero_()
+  gx2:select(2, 3):zero_()
+  same(gx2, cx, "zero_ of a selected row")
+  cx:narrow(1, 1, 2):copy_(y:permute(3, 2, 1):narrow(1, 3, 2))
+  gx2:narrow(1, 1, 2):copy_(gy:permute(3, 2, 1):narrow(1, 3, 2))
+  same(gx2, cx, "copy_ between strided views")
+  local gi = dev(randint(0, 9, 4, 6))
+  local ci = gi:cpu():clone()
+  ci:t():add_(3)
+  gi:t():add_(3)
+  same(gi, ci, "integer add_ through a transposed view")
+  -- empty tensors through elementwise ops
+  local e = lt.zeros(0, 3)
+  same(dev(e):exp(), e:exp(), "unary of empty")
+  same(dev(e) + dev(lt.ones(3)), e + lt.ones(3), "broadcast with empty")
+  same(lt.where(dev(e:gt(0)), dev(e), 1), lt.where(e:gt(0), e, 1), "where of empty")
+  same(dev(e):to("int32"), e:to("int32"), "conversion of empty")
+end)
+
+T.test("index ops out of place, on views, and with empty indices", function()
+  local x = randn(5, 6)
+  local px, gpx = permuted(x, {2, 1}), permuted(dev(x), {2, 1})
+  T.check(not gpx:is_contiguous(), "a non-contiguous device source")
+  for d = 1, 2 do
+    local idx = randint(1, x:size(d), 4)
+    same(gpx:index_select(d, dev(idx)), px:index_select(d, idx), "index_select of a non-contiguous source dim " .. d)
+    local shape = x:shape()
+    shape[d] = 2
+    local gi = randint(1, x:size(d), table.unpack(shape))
+    same(gpx:gather(d, dev(gi)), px:gather(d, gi), "gather of a non-contiguous source dim " .. d)
+    local src = randn(table.unpack(shape))
+    -- distinct indices along d (1-based randperm) so that scatter has one writer per slot
+    local perm = {}
+    for j = 1, x:size(3 - d) do perm[j] = lt.randperm(x:size(d)):narrow(1, 1, 2) end
+    local si = lt.stack(perm, 3 - d)
+    same(dev(x):scatter(d, dev(si), dev(src)), x:scatter(d, si, src), "scatter (out of place) dim " .. d)
+    close(dev(x):scatter_add(d, dev(gi), dev(src)), x:scatter_add(d, gi, src), 1e-6, "scatter_add (out of place) dim " .. d)
+  end
+  local ia = randint(1, 5, 9)
+  local srca = randn(9, 6)
+  close(dev(x):index_add(1, dev(ia), dev(srca)), x:index_add(1, ia, srca), 1e-6, "index_add (out of place)")
+  -- integer sources and a strided destination
+  for _, dt in ipairs({"int64", "int32", "uint8", "bool", "float64"}) do
+    local xi = randint(0, 9, 4, 7):to(dt)
+    local j = randint(1, 7, 4, 3)
+    same(dev(xi):gather(2, dev(j)), xi:gather(2, j), "gather " .. dt)
+    same(dev(xi):index_select(2, dev(j:select(1, 1))), xi:index_select(2, j:select(1, 1)), "index_select " .. dt)
+  end
+  local dst, gdst = lt.zeros(6, 4), dev(lt.zeros(6, 4))
+  local cols = {}
+  for k = 1, 6 do cols[k] = lt.randperm(4):narrow(1, 1, 2) end
+  local j, src2 = lt.stack(cols, 2), randn(2, 6) -- [2,6] indices into dim 1 of the [4,6] view
+  dst:t():scatter_(1, j, src2)
+  gdst:t():scatter_(1, dev(j), dev(src2))
+  same(gdst, dst, "scatter_ into a transposed destination")
+  -- empty indices
+  local none = lt.zeros(0, {dtype = "int64"})
+  same(dev(x):index_select(1, dev(none)), x:index_select(1, none), "index_select with no indices")
+  same(dev(x):gather(2, dev(lt.zeros(5, 0, {dtype = "int64"}))), x:gather(2, lt.zeros(5, 0, {dtype = "int64"})),
+       "gather with no indices")
+  local acc = x:clone()
+  local gacc = dev(x)
+  acc:index_add_(1, none, lt.zeros(0, 6))
+  gacc:index_add_(1, dev(none), dev(lt.zeros(0, 6)))
+  same(gacc, acc, "index_add_ of nothing")
+  -- one_hot against the CPU's, not only its sum
+  local lab = randint(1, 5, 11)
+  same(lt.one_hot(dev(lab), 5), lt.one_hot(lab, 5), "one_hot")
+  same(lt.one_hot(dev(lab)), lt.one_hot(lab), "one_hot with the class count inferred")
+  -- masked_fill_ through a view
+  local m = randn(6, 5):gt(0)
+  local c, g = x:clone(), dev(x)
+  c:t():masked_fill_(m, -1)
+  g:t():masked_fill_(dev(m), -1)
+  same(g, c, "masked_fill_ through a transposed view")
+end)
+
 -- ------------------------------------------------------------------ nn
 local function grads_of(fn, ...)
   -- runs fn(...) -> scalar loss on fresh leaves; returns the output and the grads
@@ -797,6 +1084,90 @@ T.test("softmax and losses", function()
     local y = F.relu(xx:t())
     return y, (y * y):sum()
   end, randn(9, 11))
+end)
+
+T.test("linear, nll_loss and nn options the CPU tests cover", function()
+  -- linear: 1-D, 2-D, 3-D and non-contiguous inputs, with and without bias
+  for _, dt in ipairs({"float32", "float64"}) do
+    local tol = dt == "float32" and 1e-5 or 1e-12
+    local w, b = (randn(4, 6) * 0.5):to(dt), randn(4):to(dt)
+    for _, xs in ipairs({{6}, {5, 6}, {2, 3, 6}}) do
+      local x = randn(table.unpack(xs)):to(dt)
+      compare_fn("linear " .. dt .. " " .. shape_str(x), tol, function(xx, ww, bb)
+        local y = F.linear(xx, ww, bb)
+        return y, (y * y):sum()
+      end, x, w, b)
+      compare_fn("linear without bias " .. dt .. " " .. shape_str(x), tol, function(xx, ww)
+        local y = F.linear(xx, ww)
+        return y, (y * y):sum()
+      end, x, w)
+    end
+    compare_fn("linear of a transposed input " .. dt, tol, function(xx, ww, bb)
+      local y = F.linear(xx:t(), ww, bb)
+      return y, (y * y):sum()
+    end, randn(6, 5):to(dt), w, b)
+  end
+  -- nll_loss on its own: weights, ignore_index, reductions
+  local logp = F.log_softmax(randn(12, 7), 2)
+  local target = randint(1, 7, 12)
+  target[4] = -100
+  local weight = lt.rand(7) + 0.5
+  for _, opts in ipairs({{}, {weight = weight}, {reduction = "sum"}, {reduction = "none", weight = weight},
+                         {ignore_index = 3}}) do
+    local label = "nll_loss"
+    for k, v in pairs(opts) do label = label .. " " .. k .. "=" .. (type(v) == "userdata" and "t" or tostring(v)) end
+    compare_fn(label, 1e-5, function(xx)
+      local o = {}
+      for k, v in pairs(opts) do o[k] = (k == "weight") and v:to(xx:device()) or v end
+      -- with another ignore_index, -100 is a bad label: ignore class 3 instead
+      local t = o.ignore_index and target:clamp(1, 7) or target
+      local l = F.nll_loss(xx, t:to(xx:device()), o)
+      return l, (opts.reduction == "none") and (l * l):sum() or l
+    end, logp)
+  end
+  -- conv2d padding strings and a non-contiguous input
+  local x, w = randn(2, 3, 6, 5), randn(4, 3, 3, 3) * 0.3
+  for _, pad in ipairs({"same", "valid"}) do
+    compare_fn("conv2d padding='" .. pad .. "'", 1e-5, function(xx, ww)
+      local y = F.conv2d(xx, ww, nil, {padding = pad})
+      return y, (y * y):sum()
+    end, x, w)
+  end
+  compare_fn("conv2d of a transposed input", 1e-5, function(xx, ww)
+    local y = F.conv2d(xx:transpose(3, 4), ww, nil, {padding = 1})
+    return y, (y * y):sum()
+  end, randn(2, 3, 5, 6), w)
+  -- batch norm without affine parameters and without running statistics
+  compare_fn("batch_norm without weight, bias and running statistics", 1e-5, function(xx)
+    local y = F.batch_norm(xx, nil, nil, nil, nil, true)
+    return y, (y * y * y):sum()
+  end, randn(5, 2, 3) * 2 + 1)
+  local rm, rv = randn(3), lt.rand(3) + 0.5
+  compare_fn("batch_norm eval without affine parameters", 1e-5, function(xx)
+    local y = F.batch_norm(xx, rm:to(xx:device()), rv:to(xx:device()), {training = false, eps = 1e-3})
+    return y, (y * y):sum()
+  end, randn(4, 3, 2, 2))
+  -- dropout's end points and flatten
+  local ones = dev(lt.ones(300))
+  same(F.dropout(ones, 0), lt.ones(300), "dropout p = 0")
+  same(F.dropout(ones, 1.0), lt.zeros(300), "dropout p = 1")
+  T.check(F.dropout(ones, 0.5, false) == ones, "dropout in eval returns the input")
+  same(F.flatten(dev(x), 2), F.flatten(x, 2), "F.flatten")
+end)
+
+T.test("nn ops on empty batches", function()
+  local w = randn(4, 3, 3, 3)
+  same(F.conv2d(dev(lt.zeros(0, 3, 5, 5)), dev(w), nil, {padding = 1}), F.conv2d(lt.zeros(0, 3, 5, 5), w, nil,
+       {padding = 1}), "conv2d of an empty batch")
+  same(F.linear(dev(lt.zeros(0, 6)), dev(randn(4, 6))), F.linear(lt.zeros(0, 6), randn(4, 6)), "linear of no rows")
+  same(F.softmax(dev(lt.zeros(0, 5)), 2), F.softmax(lt.zeros(0, 5), 2), "softmax of no rows")
+  same(F.max_pool2d(dev(lt.zeros(0, 2, 4, 4)), 2), F.max_pool2d(lt.zeros(0, 2, 4, 4), 2), "max_pool2d of an empty batch")
+  same(F.relu(dev(lt.zeros(0, 3))), F.relu(lt.zeros(0, 3)), "relu of empty")
+  local xb = lt.zeros(0, 3, 4, 4):requires_grad_()
+  local gxb = dev(lt.zeros(0, 3, 4, 4)):requires_grad_()
+  F.conv2d(gxb, dev(w), nil, {padding = 1}):sum():backward()
+  F.conv2d(xb, w, nil, {padding = 1}):sum():backward()
+  same(gxb.grad, xb.grad, "conv2d backward of an empty batch")
 end)
 
 -- ------------------------------------------------------------------ optimizers

@@ -5,9 +5,15 @@
 -- within 1e-4 relative Frobenius error in float32 and 1e-10 in float64 (the
 -- tolerances of tests/golden/README.md). Also checks the BatchNorm running
 -- statistics the forward updated against the `_steps` file's first step.
+--
+-- Device-parametrised (luatrain.testing): test_resnet_golden_cuda.lua runs
+-- this file on the GPU, float32 with TF32 off and float64, against the GPU
+-- bounds of T.golden_tol (1e-5, 1e-10); results are compared on the CPU.
 local T = require "luatrain.testing"
 local lt = require "luatrain"
 local F = lt.nn.functional
+
+local DEV, DEV_NAME = T.device(), T.device_name()
 
 local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
 local g = lt.load(here .. "/../golden/resnet18_w16_golden.safetensors")
@@ -15,18 +21,20 @@ local steps = lt.load(here .. "/../golden/resnet18_w16_golden_steps.safetensors"
 
 local relerr = T.relerr
 
-local function run(dtype, tol)
+local function run(dtype)
+  local tol = T.golden_tol(dtype) -- read here: it follows the TF32 setting
   local model = lt.models.resnet18{num_classes = 10, width = 16, in_channels = 3}
   local weights = {}
   local sd = model:state_dict()
   for k, v in pairs(g) do if sd[k] then weights[k] = v end end
   model:load_state_dict(weights) -- strict: every weight present
-  model:to(dtype)
+  model:to(DEV, dtype)
   model:train()
-  local x = g.input:to(dtype)
-  local target = g.target + 1 -- PyTorch's labels are 0-based
+  local x = g.input:to(DEV, dtype)
+  local target = (g.target + 1):to(DEV) -- PyTorch's labels are 0-based
   local logits = model(x)
   T.check(logits:dtype() == dtype, "logits dtype")
+  T.check(logits:device() == DEV_NAME, "logits computed on " .. logits:device())
   local loss = F.cross_entropy(logits, target)
   loss:backward()
 
@@ -62,7 +70,8 @@ local function run(dtype, tol)
   end
 end
 
-T.test("float32", function() run("float32", 1e-4) end)
-T.test("float64", function() run("float64", 1e-10) end)
+-- (on the GPU: float32 without TF32, which the 1e-5 bound assumes)
+T.test("float32", function() T.with_tf32(false, run, "float32") end)
+T.test("float64", function() run("float64") end)
 
 os.exit(T.done())

@@ -10,9 +10,17 @@
 -- buffer and weight decay; the eval forward exercises the running statistics
 -- the two train forwards accumulated. Not covered here: the step-1 gradients
 -- (test_resnet_golden.lua).
+--
+-- Device-parametrised (luatrain.testing): test_resnet_steps_golden_cuda.lua
+-- runs this file on the GPU, float32 with TF32 off and float64, against the
+-- GPU bounds of T.golden_tol (1e-5, 1e-10), and once more with TF32 on (see
+-- the last test for what that run can promise); results are compared on the
+-- CPU.
 local T = require "luatrain.testing"
 local lt = require "luatrain"
 local F = lt.nn.functional
+
+local DEV, DEV_NAME = T.device(), T.device_name()
 
 local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
 local g = lt.load(here .. "/../golden/resnet18_w16_golden.safetensors")
@@ -39,16 +47,21 @@ local function check_state(model, prefix, dtype, tol)
   return n
 end
 
-local function run(dtype, tol)
+-- PyTorch's ResNet18 in train mode on the test's device
+local function golden_model(dtype)
   local model = lt.models.resnet18{num_classes = 10, width = 16, in_channels = 3}
   local weights = {}
   local sd = model:state_dict()
   for k, v in pairs(g) do if sd[k] then weights[k] = v end end
   model:load_state_dict(weights) -- strict: every weight present
-  model:to(dtype)
+  model:to(DEV, dtype)
   model:train()
-  local x = g.input:to(dtype)
-  local target = g.target + 1 -- PyTorch's labels are 0-based
+  return model, g.input:to(DEV, dtype), (g.target + 1):to(DEV) -- PyTorch's labels are 0-based
+end
+
+local function run(dtype)
+  local tol = T.golden_tol(dtype) -- read here: it follows the TF32 setting
+  local model, x, target = golden_model(dtype)
   local opt = lt.optim.SGD(model:parameters(), {lr = 0.1, momentum = 0.9, weight_decay = 1e-4})
 
   local function step()
@@ -66,6 +79,7 @@ local function run(dtype, tol)
   T.check(n == 102, "102 tensors compared after step 1, got " .. n)
 
   local logits, loss = step()
+  T.check(logits:device() == DEV_NAME, "logits computed on " .. logits:device())
   local e = relerr(logits, ref["step2.logits"])
   T.check(e < tol, string.format("%s step2.logits: relative error %.3g", dtype, e))
   e = relerr(loss, ref["step2.loss"])
@@ -89,20 +103,14 @@ local function run(dtype, tol)
   check_state(model, "step2.state.", dtype, tol)
 end
 
-T.test("float32", function() run("float32", 1e-4) end)
-T.test("float64", function() run("float64", 1e-10) end)
+-- (on the GPU: float32 without TF32, which the 1e-5 bound assumes)
+T.test("float32", function() T.with_tf32(false, run, "float32") end)
+T.test("float64", function() run("float64") end)
 
 -- The tolerance is a real check: a model that skipped weight decay (or
 -- momentum) on step 2 lands measurably further from PyTorch's parameters.
 T.test("a wrong step is detected", function()
-  local model = lt.models.resnet18{num_classes = 10, width = 16, in_channels = 3}
-  local weights = {}
-  local sd = model:state_dict()
-  for k, v in pairs(g) do if sd[k] then weights[k] = v end end
-  model:load_state_dict(weights)
-  model:double()
-  model:train()
-  local x, target = g.input:double(), g.target + 1
+  local model, x, target = golden_model("float64")
   local opt = lt.optim.SGD(model:parameters(), {lr = 0.1, momentum = 0.9, weight_decay = 0})
   for _ = 1, 2 do
     opt:zero_grad()
@@ -116,5 +124,49 @@ T.test("a wrong step is detected", function()
   end
   T.check(worst > 1e-8, string.format("without weight decay some weight is off by more than 1e-8 (worst %.3g)", worst))
 end)
+
+-- On the GPU, once more with TF32 on (PyTorch's default for convolutions).
+-- The 1e-3 bound of issue 6 holds for the loss but not for everything this
+-- network's train-mode step produces: rounding the conv and linear operands to
+-- TF32's 10-bit mantissa on the CPU (forward only) moves the step-1 logits by
+-- 1.8e-3, the step-1 gradients by up to 16% and the step-2 parameters by up
+-- to 12% (ReLU masks and batch-norm statistics of a batch of 8 amplify the
+-- rounding), while single convolutions stay within 4e-4 (test_nn_golden.lua
+-- checks those at 1e-3). So this run checks the step-1 loss at the TF32 bound,
+-- the step-1 logits at 1e-2 (5x the measured error), and that the two steps
+-- end with finite parameters that moved as far as PyTorch's did.
+if T.is_device_run() then
+  T.test("float32 with TF32", function()
+    T.with_tf32(true, function()
+      local tol = T.golden_tol("float32")
+      T.check(tol == 1e-3, "the TF32 bound applies")
+      local model, x, target = golden_model("float32")
+      local opt = lt.optim.SGD(model:parameters(), {lr = 0.1, momentum = 0.9, weight_decay = 1e-4})
+      local logits = model(x)
+      local loss = F.cross_entropy(logits, target)
+      local e = relerr(loss, g["step1.loss"])
+      T.check(e < tol, string.format("TF32 step1.loss: relative error %.3g", e))
+      e = relerr(logits, g["step1.logits"])
+      T.check(e < 1e-2, string.format("TF32 step1.logits: relative error %.3g", e))
+      opt:zero_grad()
+      loss:backward()
+      opt:step()
+      opt:zero_grad()
+      F.cross_entropy(model(x), target):backward()
+      opt:step()
+      local p0 = {}
+      for k, v in pairs(g) do p0[k] = v end
+      for name, t in pairs(model:state_dict()) do
+        if name:match("weight$") then
+          local moved = (t:cpu():double() - p0[name]:double()):norm():item()
+          local want = (ref["step2.state." .. name]:double() - p0[name]:double()):norm():item()
+          T.check(moved == moved and moved < math.huge, name .. " finite after two TF32 steps")
+          T.check(math.abs(moved - want) <= 0.5 * want,
+                  string.format("%s moved %.3g, PyTorch's moved %.3g", name, moved, want))
+        end
+      end
+    end)
+  end)
+end
 
 os.exit(T.done())

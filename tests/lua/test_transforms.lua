@@ -552,4 +552,41 @@ T.test("errors", function()
   T.checkerr("bad argument #1 to 'RandomResizedCrop' (expected a size (a number or {h, w}), got string)", TF.RandomResizedCrop, "big")
 end)
 
+-- bfloat16 output (issue 6: uint8 -> float/bf16): the float32 result rounded
+-- to nearest even, checked against the rounding done here on the bits.
+local function bf16_round(v)
+  local bits = string.unpack("<I4", string.pack("<f", v))
+  bits = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+  return (string.unpack("<f", string.pack("<I4", (bits << 16) & 0xFFFFFFFF)))
+end
+
+T.test("bfloat16 output on the CPU", function()
+  local x = rand_u8(5, 3, 12, 12)
+  local mean, std = {0.4914, 0.4822, 0.4465}, {0.2471, 0.2435, 0.2616}
+  local tf = TF.Compose{TF.RandomCrop(10, {padding = 2, padding_mode = "edge"}), TF.RandomHorizontalFlip(),
+                        TF.ToFloat(), TF.Normalize(mean, std)}
+  local a = TF.run_native(tf, x, G(3))
+  local b = TF.run_native(tf, x, G(3), {dtype = "bfloat16"})
+  T.check(b:dtype() == "bfloat16" and shape_is(b, {5, 3, 10, 10}), "run_native bfloat16 dtype and shape")
+  local fa, fb = flat(a), flat(b:float())
+  local bad = 0
+  for k = 1, #fa do if fb[k] ~= bf16_round(fa[k]) then bad = bad + 1 end end
+  T.check(bad == 0, bad .. " values are not the float32 result rounded to nearest even")
+  T.check(TF.run_native(tf, x, G(3), {dtype = "float32"}):dtype() == "float32", "dtype float32 is the default")
+  local tops, lefts, mask = {0, 1, 2, 3, 4}, {4, 3, 2, 1, 0}, {true, false, true, false, true}
+  local c = F.crop_flip_normalize(x, tops, lefts, 10, mask, mean, std, {padding = 2})
+  local d = F.crop_flip_normalize(x, tops, lefts, 10, mask, mean, std, {padding = 2, dtype = "bfloat16"})
+  T.check(d:dtype() == "bfloat16", "crop_flip_normalize bfloat16")
+  local fc, fd = flat(c), flat(d:float())
+  bad = 0
+  for k = 1, #fc do if fd[k] ~= bf16_round(fc[k]) then bad = bad + 1 end end
+  T.check(bad == 0, bad .. " crop_flip_normalize values are not rounded to nearest even")
+  T.checkerr("dtype must be 'float32' or 'bfloat16', got float64", TF.run_native, tf, x, G(3), {dtype = "float64"})
+  T.checkerr("dtype bfloat16 needs a float32 result", TF.run_native, TF.RandomCrop(10), x, G(3), {dtype = "bfloat16"})
+  T.checkerr("unknown option 'dtpye'", TF.run_native, tf, x, G(3), {dtpye = "bfloat16"})
+  T.checkerr("dtype must be 'float32' or 'bfloat16', got number",
+             F.crop_flip_normalize, x, tops, lefts, 10, mask, mean, std, {dtype = 16})
+  T.checkerr("unknown option 'dtype'", F.crop, x, tops, lefts, 10, {padding = 2, dtype = "bfloat16"})
+end)
+
 os.exit(T.done())

@@ -21,9 +21,19 @@
 -- run the leading built-in transforms (lt.transforms); Lua transforms then
 -- run on the calling thread with the same generator. Images arrive as
 -- [B,C,H,W] (uint8 unless a transform says otherwise), labels int64 [B].
--- With device ~= "cpu" both are moved there with :to(device) at the end (the
--- hook the CUDA backend makes asynchronous); pin_memory is accepted and does
--- nothing on the CPU.
+-- With device ~= "cpu" both are moved there with :to(device) at the end.
+--
+-- pin_memory = true: batches come out in pinned (page-locked) host memory,
+-- and with a CUDA device they are copied with non_blocking = true: on the
+-- device's copy stream, without the host waiting, ordered before every later
+-- op on the device. The copy of batch k+1 is then queued before batch k is
+-- handed out, so it runs while step k computes. Without a usable GPU,
+-- pin_memory is ignored with a warning on stderr, as PyTorch does.
+--
+-- To run the transforms on the GPU instead of in the workers, give the
+-- loader no transform and apply it to the batch on the device with the
+-- batch's generator: tf(images, lt.data.Generator(seed, epoch, i)) gives
+-- exactly what the workers would have (lt.transforms).
 --
 -- Leaving the loop early (break, an error) stops the epoch and gives its
 -- buffers back: iter() returns a to-be-closed value as the generic for's
@@ -326,13 +336,19 @@ function M.DataLoader(ds, opts)
   self.prefetch = opt_int(opts.prefetch, fname, 2, "prefetch", 1, 1024)
   self.seed = opt_int(opts.seed, fname, 2, "seed") or D.random_seed()
   self.pin_memory = opt_bool(opts.pin_memory, fname, 2, "pin_memory") or false
+  if self.pin_memory and not lt.cuda.is_available() then
+    -- PyTorch warns and goes on with pageable memory
+    io.stderr:write("warning: DataLoader: pin_memory=true but no GPU is available, so batches are not pinned\n")
+    self.pin_memory = false
+  end
   self.device = opt_string(opts.device, fname, 2, "device") or "cpu"
   self.transform = opts.transform
   if self.transform ~= nil and not callable(self.transform) then
     fail(fname, 2, "transform must be callable as transform(batch, gen), got " .. type(self.transform))
   end
   if self.device ~= "cpu" then
-    local ok, err = pcall(function() return lt.empty(0):to(self.device) end)
+    -- one element: an empty tensor allocates nothing and would pass anywhere
+    local ok, err = pcall(function() return lt.empty(1):to(self.device) end)
     if not ok then error(string.format("%s: device '%s' is not usable: %s", fname, self.device, tostring(err)), 0) end
   end
   -- Leading built-ins run natively (in the workers); the rest here.
@@ -346,7 +362,8 @@ function M.DataLoader(ds, opts)
   self._token = 0
   if is_native then
     self._h = D.loader(ds._source, {batch_size = self.batch_size, shuffle = self.shuffle, drop_last = self.drop_last,
-                                    num_workers = self.num_workers, prefetch = self.prefetch, seed = self.seed},
+                                    num_workers = self.num_workers, prefetch = self.prefetch, seed = self.seed,
+                                    pin_memory = self.pin_memory},
                        #steps > 0 and steps or nil, #rest > 0)
     self._nbatches = #self._h
   else
@@ -415,7 +432,8 @@ function DataLoader:iter(opts)
   local start = opt_int(opts.start_batch, fname, 1, "start_batch", 1, self._nbatches + 1) or 1
   self._next_epoch = epoch + 1
   self._token = self._token + 1
-  local token, h, rest, device = self._token, self._h, self._rest, self.device
+  local token, h, rest, device, pin = self._token, self._h, self._rest, self.device, self.pin_memory
+  local to_opts = pin and {non_blocking = true} or nil
   local ds, bs, nb, seed = self.dataset, self.batch_size, self._nbatches, self.seed
   local order, b = nil, start - 1
   if h then
@@ -423,10 +441,7 @@ function DataLoader:iter(opts)
   elseif self.shuffle then
     order = D.permutation(seed, epoch, #ds)
   end
-  local function step()
-    if self._token ~= token then
-      error("DataLoader: this loop's epoch was abandoned: iter() was called again on the same loader", 0)
-    end
+  local function fetch()
     local i, images, labels, gen
     if h then
       i, images, labels, gen = h:next()
@@ -439,11 +454,40 @@ function DataLoader:iter(opts)
       gen = #rest > 0 and D.Generator(seed, epoch, b) or nil
     end
     for _, tf in ipairs(rest) do images = tf(images, gen) end
+    if pin then
+      -- pin_memory returns the tensor itself when it is pinned already
+      images = images:pin_memory()
+      labels = labels:pin_memory()
+    end
     if device ~= "cpu" then
-      images = images:to(device)
-      labels = labels:to(device)
+      images = images:to(device, to_opts)
+      labels = labels:to(device, to_opts)
     end
     return i, images, labels
+  end
+  local function check_token()
+    if self._token ~= token then
+      error("DataLoader: this loop's epoch was abandoned: iter() was called again on the same loader", 0)
+    end
+  end
+  local step
+  if pin and device ~= "cpu" then
+    -- One batch ahead: its copy is queued before the current batch is
+    -- handed out, so it overlaps the work queued for the current one.
+    local ahead
+    step = function()
+      check_token()
+      local cur = ahead or table.pack(fetch())
+      ahead = nil
+      if cur[1] == nil then return nil end
+      ahead = table.pack(fetch())
+      return cur[1], cur[2], cur[3]
+    end
+  else
+    step = function()
+      check_token()
+      return fetch()
+    end
   end
   local closer = setmetatable({}, {__close = function()
     if h and self._token == token then h:stop() end

@@ -35,6 +35,20 @@
 --
 -- named_* methods return iterators (`for name, p in m:named_parameters() do`);
 -- parameters(), buffers(), children() and modules() return arrays.
+--
+-- Mixed precision per module (bf16 autocast, see lt.autocast):
+--   model:autocast("bf16")   -- calling model runs its forward under lt.autocast("bf16")
+--   model:autocast(false)    -- its forward runs with autocast off, even inside an
+--                            -- autocast caller (keep a head in float32)
+--   model:autocast(nil)      -- back to the default: the caller's mode
+--   model:get_autocast()     -- "bfloat16", false or nil
+-- Parameters stay float32 (the master weights: nothing is converted),
+-- batch norm keeps float32 statistics, and floating results that come back
+-- to a caller outside autocast are float32 (a differentiable cast, as
+-- Accelerate's convert_outputs_to_fp32), so the loss computed outside is
+-- float32. The setting is not part of state_dict and is not inherited by
+-- children (they run inside the parent's region anyway). Only the returned
+-- tensors themselves are cast, not tensors inside returned tables.
 local lt = require "luatrain.core"
 
 local Module = {}
@@ -233,9 +247,31 @@ local function after_call(self, ok, ...)
   return fail(self, (...))
 end
 
+-- Floating results other than float32/float64 leave an autocast region as
+-- float32 (the other values as they are).
+local function outputs_fp32(...)
+  local n = select("#", ...)
+  local out = table.pack(...)
+  for i = 1, n do
+    local v = out[i]
+    if is_tensor(v) and v:is_floating_point() and v:dtype() ~= "float32" and v:dtype() ~= "float64" then
+      out[i] = v:float()
+    end
+  end
+  return table.unpack(out, 1, n)
+end
+
+local function forward_autocast(self, mode, ...)
+  local outside = not lt.is_autocast_enabled()
+  if mode and outside then return outputs_fp32(lt.autocast(mode, self.forward, self, ...)) end
+  return lt.autocast(mode, self.forward, self, ...)
+end
+
 local function module_call(self, ...)
   depth = depth + 1
-  return after_call(self, pcall(self.forward, self, ...))
+  local mode = self._attrs._autocast
+  if mode == nil then return after_call(self, pcall(self.forward, self, ...)) end
+  return after_call(self, pcall(forward_autocast, self, mode, ...))
 end
 
 -- --- printing (PyTorch's __repr__ layout) --------------------------------------
@@ -451,6 +487,23 @@ end
 
 function Module:eval() return self:train(false) end
 
+--- autocast(mode): "bf16"/"bfloat16" runs this module's forward under bf16
+--- autocast, false runs it with autocast off, nil restores the default (the
+--- caller's mode). See the header. Returns self.
+function Module:autocast(mode)
+  if mode == "bf16" or mode == "bfloat16" then
+    mode = "bfloat16"
+  elseif mode ~= false and mode ~= nil then
+    error(string.format("autocast: expected 'bf16', 'bfloat16', false or nil, got %s",
+                        type(mode) == "string" and ("'" .. mode .. "'") or tostring(mode)), 2)
+  end
+  self._attrs._autocast = mode
+  return self
+end
+
+--- get_autocast() -> "bfloat16", false or nil (the setting of this module only).
+function Module:get_autocast() return self._attrs._autocast end
+
 --- requires_grad_(flag=true) on every parameter.
 function Module:requires_grad_(flag)
   if flag == nil then flag = true end
@@ -475,23 +528,33 @@ local DTYPE_NAMES = {}
 for _, n in ipairs{"float32", "float", "float64", "double", "int64", "long", "int32", "int", "uint8", "byte",
                    "bool", "bfloat16", "float16", "half"} do DTYPE_NAMES[n] = true end
 
+local MEMORY_FORMATS = {channels_last = true, contiguous_format = true, preserve_format = true}
+
 --- to(device_or_dtype, ...): moves every parameter and buffer, e.g.
 --- m:to("cuda"), m:to(lt.float64), m:to("cuda", "bfloat16"),
---- m:to{device=, dtype=}. A dtype applies to floating-point tensors only
---- (num_batches_tracked stays int64), as in PyTorch. Tensors already right
---- are kept; the others are replaced by converted tensors (requires_grad and
---- .grad carried over), so create the optimizer after calling `to`.
+--- m:to{device=, dtype=, memory_format=}, m:to("cuda", {memory_format = "channels_last"}).
+--- A dtype applies to floating-point tensors only (num_batches_tracked stays
+--- int64), a memory_format to 4-D ones only (conv weights), as in PyTorch.
+--- Tensors already right are kept; the others are replaced by converted
+--- tensors (requires_grad and .grad carried over), so create the optimizer
+--- after calling `to`.
 function Module:to(...)
-  local device, dtype
+  local device, dtype, memory_format
   local n = select("#", ...)
-  if n == 0 then error("to: expected a device, a dtype or an options table {device=, dtype=}", 2) end
+  if n == 0 then error("to: expected a device, a dtype or an options table {device=, dtype=, memory_format=}", 2) end
   for i = 1, n do
     local a = select(i, ...)
     if type(a) == "table" and not is_module(a) then
       for k, v in pairs(a) do
         if k == "device" then device = v
         elseif k == "dtype" then dtype = v
-        else error("to: unknown option '" .. tostring(k) .. "' (allowed: device, dtype)", 2) end
+        elseif k == "memory_format" then
+          if not MEMORY_FORMATS[v] then
+            error(string.format("to: unknown memory format %s (expected 'contiguous_format', 'channels_last' or "
+                                .. "'preserve_format')", type(v) == "string" and ("'" .. v .. "'") or tostring(v)), 2)
+          end
+          memory_format = v
+        else error("to: unknown option '" .. tostring(k) .. "' (allowed: device, dtype, memory_format)", 2) end
       end
     elseif type(a) == "string" then
       if DTYPE_NAMES[a] then dtype = a else device = a end
@@ -510,6 +573,7 @@ function Module:to(...)
     local args = {}
     if device then args[#args + 1] = device end
     if dtype and t:is_floating_point() then args[#args + 1] = dtype end
+    if memory_format and t:dim() == 4 then args[#args + 1] = {memory_format = memory_format} end
     if #args == 0 then return t end
     return t:to(table.unpack(args))
   end

@@ -23,9 +23,17 @@ function Adadelta:step_group(g, gi)
     local st = self:_counted_state(p, "square_avg", "acc_delta")
     sq[n], acc[n] = st.square_avg, st.acc_delta
   end
-  self:_fused_step(g, gi, prepare, lt._optim.adadelta, sq, acc, {
-    lr = g.lr, rho = g.rho, eps = g.eps, weight_decay = g.weight_decay, maximize = g.maximize,
-  })
+  self:_fused_step(g, gi, prepare, lt._optim.adadelta, sq, acc, Adadelta._graph.hyper(self, g))
 end
+
+-- How lt.cuda.graph captures it (optimizer.lua): the device scalars hold
+-- lr, rho, eps and weight_decay; the step count is only counted.
+Adadelta._graph = {
+  algo = "adadelta", step_group = Adadelta.step_group, counted = true, uses_step = false,
+  hyper = function(_, g)
+    return {lr = g.lr, rho = g.rho, eps = g.eps, weight_decay = g.weight_decay, maximize = g.maximize}
+  end,
+  structure = function(g) return string.format("maximize = %s", tostring(g.maximize)) end,
+}
 
 return Adadelta

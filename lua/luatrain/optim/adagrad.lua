@@ -30,17 +30,29 @@ function Adagrad:_add_group(group, fname, argn, label)
   return g
 end
 
+local function hyper(_, g)
+  return {lr = g.lr, lr_decay = g.lr_decay, weight_decay = g.weight_decay, eps = g.eps, maximize = g.maximize}
+end
+
 function Adagrad:step_group(g, gi)
   local sums, steps = {}, {}
   local function prepare(p, n)
     local st = self:param_state(p)
-    if st.sum == nil then fresh_state(st, p, g) end -- state dropped by hand, or loaded without it
-    st.step = st.step + 1
+    if st.sum == nil then -- state dropped by hand, or loaded without it
+      if self._capture then self:_refuse_capture("a parameter of group %d has no state sum", gi) end
+      fresh_state(st, p, g)
+    end
+    if not self._capture then st.step = st.step + 1 end -- a captured step counts before each replay
     sums[n], steps[n] = st.sum, st.step
   end
-  self:_fused_step(g, gi, prepare, lt._optim.adagrad, sums, steps, {
-    lr = g.lr, lr_decay = g.lr_decay, weight_decay = g.weight_decay, eps = g.eps, maximize = g.maximize,
-  })
+  self:_fused_step(g, gi, prepare, lt._optim.adagrad, sums, steps, hyper(self, g))
 end
+
+-- How lt.cuda.graph captures it (optimizer.lua): the device scalars hold
+-- lr, lr_decay, weight_decay, eps and the group's step count.
+Adagrad._graph = {
+  algo = "adagrad", step_group = Adagrad.step_group, counted = true, uses_step = true, hyper = hyper,
+  structure = function(g) return string.format("maximize = %s", tostring(g.maximize)) end,
+}
 
 return Adagrad

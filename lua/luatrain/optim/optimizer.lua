@@ -44,12 +44,24 @@
 -- (MySGD.state_keys = function(self, group) return {"buf"} end) so that a
 -- state dict of another optimizer is rejected.
 --
+-- Inside lt.cuda.graph (lua/luatrain/cuda_graph.lua) step() is captured,
+-- not run: the built-in optimizers then launch kernels that read each
+-- group's hyper-parameters and step count from a small device buffer
+-- (made by their eager steps), change no host state, and register a hook
+-- that, before each replay, advances the step counts and writes the groups'
+-- current values (lr as a scheduler set it) into the buffers. What a replay
+-- could not reproduce is refused: optimizers written in Lua, state not made
+-- yet (momentum buffers, Adam moments: take an eager step first), groups
+-- whose parameters have different step counts, a second step() in one
+-- capture.
+--
 -- State dicts have PyTorch's structure with Lua's 1-based indices:
 --   {state = {[i] = {momentum_buffer = <tensor>, step = 3, ...}, ...},
 --    param_groups = {{lr = 0.1, momentum = 0.9, ..., params = {1, 2, 3}}, ...}}
 -- Parameter i is the i-th parameter in group order (PyTorch's index i-1).
 local lt = require "luatrain.core"
 local util = require "luatrain.optim.util"
+local graph = require "luatrain.cuda_graph"
 
 local Optimizer = util.class("Optimizer")
 Optimizer.hyper = {}
@@ -72,6 +84,7 @@ function Optimizer.new(cls, params, opts)
   end
   local self = setmetatable({}, cls)
   self:init(params, opts)
+  graph.optimizers[self] = true
   return self
 end
 
@@ -219,6 +232,15 @@ function Optimizer:add_param_group(group)
   self:_add_group(group, "add_param_group", 1, "")
 end
 
+-- A state tensor for parameter p: zeros of p's shape, dtype, device and
+-- layout (a channels-last weight gets channels-last state, so that the fused
+-- kernels step its row in place instead of through contiguous copies).
+function Optimizer.zeros_like(p)
+  local z = lt.zeros_like(p)
+  if p:dim() == 4 and not p:is_contiguous() and p:is_contiguous("channels_last") then z = z:contiguous("channels_last") end
+  return z
+end
+
 -- The state table of parameter p, created empty on first use.
 function Optimizer:param_state(p)
   local s = self.state[p]
@@ -232,14 +254,27 @@ end
 -- The state of parameter p for the step being prepared, for optimizers that
 -- count steps: on p's first step, step = 0 and each state named in ... (e.g.
 -- "exp_avg") starts as zeros shaped like p; then step counts this one.
+-- While a step is captured nothing changes: the state must exist (the
+-- step count advances before each replay instead).
 function Optimizer:_counted_state(p, ...)
   local st = self:param_state(p)
+  if self._capture then
+    if st.step == nil then self:_refuse_capture("a parameter has no %s state yet", self.__name) end
+    return st
+  end
   if st.step == nil then
     st.step = 0
-    for i = 1, select("#", ...) do st[select(i, ...)] = lt.zeros_like(p) end
+    for i = 1, select("#", ...) do st[select(i, ...)] = Optimizer.zeros_like(p) end
   end
   st.step = st.step + 1
   return st
+end
+
+-- Raises, during a capture, that state the captured step would have to
+-- create is missing (what: a format and its arguments).
+function Optimizer:_refuse_capture(fmt, ...)
+  util.raise("%s:step() cannot be captured by lt.cuda.graph: %s; run an eager step first (lt.cuda.graph's warmup "
+             .. "does)", self.__name, string.format(fmt, ...))
 end
 
 -- zero_grad{set_to_none = true}: drops the gradients (the default, as in
@@ -268,12 +303,64 @@ function Optimizer:step(closure)
   if closure ~= nil and type(closure) ~= "function" then
     util.argerror("step", 1, "expected a function (a closure returning the loss) or nil, got %s", util.typename(closure))
   end
+  local capturing = graph.capturing()
+  if capturing then
+    if self._graph == nil or self.step_group ~= self._graph.step_group then
+      util.raise("%s:step() cannot be captured by lt.cuda.graph: an optimizer written in Lua would replay with the "
+                 .. "hyper-parameters it had at capture (use SGD, Adam, AdamW, RMSprop, Adadelta or Adagrad, or "
+                 .. "step eagerly)", self.__name)
+    end
+    if not graph.note_optimizer(self) then
+      util.raise("%s:step() was called twice in one lt.cuda.graph capture: one step per replay", self.__name)
+    end
+  end
   local loss
   if closure then util.enable_grad(function() loss = closure() end) end
-  util.no_grad(function()
+  if not capturing then
+    util.no_grad(function()
+      for gi, group in ipairs(self.param_groups) do self:step_group(group, gi) end
+    end)
+    return loss
+  end
+  local cap = {groups = {}}
+  self._capture = cap
+  local ok, err = pcall(util.no_grad, function()
     for gi, group in ipairs(self.param_groups) do self:step_group(group, gi) end
   end)
+  self._capture = nil
+  if not ok then error(err, 0) end
+  if #cap.groups > 0 then graph.add_hook(self:_replay_hook(cap.groups)) end
   return loss
+end
+
+-- The hook run before each replay of a captured step over `groups` (what
+-- _fused_step recorded): checks that nothing a replay cannot follow has
+-- changed, then advances the step counts and writes each group's current
+-- hyper-parameters into its device buffer.
+function Optimizer:_replay_hook(groups)
+  local param_groups, state, ngroups = self.param_groups, self.state, #self.param_groups
+  return function()
+    if self.param_groups ~= param_groups or self.state ~= state or #self.param_groups ~= ngroups then
+      util.raise("%s: the parameter groups or the state were replaced since the step was captured "
+                 .. "(load_state_dict, add_param_group): capture it again", self.__name)
+    end
+    for _, c in ipairs(groups) do
+      local now = self._graph.structure(c.g)
+      if now ~= c.structure then
+        util.raise("%s: parameter group %d changed from {%s} to {%s} since the step was captured: capture it again",
+                   self.__name, c.gi, c.structure, now)
+      end
+    end
+    for _, c in ipairs(groups) do
+      local h = self._graph.hyper(self, c.g)
+      h.scalars = nil
+      if c.counted then
+        for _, st in ipairs(c.states) do st.step = st.step + 1 end
+        if self._graph.uses_step then h.step = c.states[1].step end
+      end
+      lt._optim.set_scalars(c.scalars, self._graph.algo, h)
+    end
+  end
 end
 
 function Optimizer:step_group()
@@ -299,9 +386,15 @@ end
 -- every list before it writes anything) each parameter's state goes back to
 -- what it was before prepare, and the error says which optimizer, group and
 -- parameter it was about.
+--
+-- The last argument in ... is the kernel's hyper-parameter table. An eager
+-- step on a GPU (or in lt.cuda.graph's warm-up) also makes the group's
+-- device scalar buffer; a captured one passes it to the kernel instead of
+-- values and records what the replay hook needs.
 function Optimizer:_fused_step(g, gi, prepare, kernel, ...)
   local params, grads, idx, snaps = {}, {}, {}, {}
   local n = 0
+  local cap = self._capture
   for j, p in ipairs(g.params) do
     local grad = util.get_grad(p)
     if grad ~= nil then
@@ -312,7 +405,14 @@ function Optimizer:_fused_step(g, gi, prepare, kernel, ...)
     end
   end
   if n == 0 then return end
-  local ok, err = pcall(kernel, params, grads, ...)
+  local args = table.pack(...)
+  local ok, err
+  if cap then
+    ok, err = self:_capture_group(g, gi, params, kernel, grads, args)
+  else
+    if self._graph and (graph.warming_up or params[1]:device() ~= "cpu") then self:_group_scalars(g, params[1]) end
+    ok, err = pcall(kernel, params, grads, table.unpack(args, 1, args.n))
+  end
   if ok then return end
   for k, p in ipairs(params) do self.state[p] = snaps[k] or nil end
   err = tostring(err)
@@ -320,6 +420,49 @@ function Optimizer:_fused_step(g, gi, prepare, kernel, ...)
   local k = tonumber(msg:match("%a+%[(%d+)%]"))
   local which = (k and idx[k]) and string.format(", parameter %d", idx[k]) or ""
   util.raise("%s:step(): parameter group %d%s: %s", self.__name, gi, which, msg)
+end
+
+-- The device buffer of group g's hyper-parameters (lt._optim.set_scalars),
+-- made on first use; keyed by the group table, so groups that
+-- load_state_dict replaces get new ones.
+function Optimizer:_group_scalars(g, p)
+  self._scalars = self._scalars or setmetatable({}, {__mode = "k"})
+  local s = self._scalars[g]
+  if s == nil then
+    s = lt.zeros({8}, {dtype = "float64", device = p:device()})
+    self._scalars[g] = s
+  end
+  return s
+end
+
+-- The captured form of one group's step: checks (raising), then queues the
+-- kernel reading the group's device scalars (returning pcall's results),
+-- and records the group for the hook.
+function Optimizer:_capture_group(g, gi, params, kernel, grads, args)
+  local desc = self._graph
+  local states = {}
+  for k, p in ipairs(params) do states[k] = self.state[p] end
+  if desc.counted and desc.uses_step then
+    for k = 2, #states do
+      if states[k].step ~= states[1].step then
+        util.raise("%s:step() cannot be captured by lt.cuda.graph: parameter group %d has parameters at different "
+                   .. "step counts (%s and %s); all parameters of a group must share one", self.__name, gi,
+                   util.num(states[1].step), util.num(states[k].step))
+      end
+    end
+  end
+  local scalars = self._scalars and self._scalars[g]
+  if scalars == nil then
+    self:_refuse_capture("parameter group %d has no device buffer for its hyper-parameters", gi)
+  end
+  local hyper = args[args.n]
+  hyper.scalars = scalars
+  local ok, err = pcall(graph.capture_call, function() kernel(params, grads, table.unpack(args, 1, args.n)) end)
+  if not ok then return ok, err end
+  local cap = self._capture
+  cap.groups[#cap.groups + 1] = {g = g, gi = gi, scalars = scalars, states = states, counted = desc.counted,
+                                 structure = desc.structure(g)}
+  return true
 end
 
 -- --- state dicts ---------------------------------------------------------------
@@ -435,6 +578,9 @@ function Optimizer:load_state_dict(sd)
         end
         local c = v:to(p:device()):to(p:dtype())
         if lt.shares_storage(c, v) then c = c:clone() end
+        if p:dim() == 4 and not p:is_contiguous() and p:is_contiguous("channels_last") then
+          c = c:contiguous("channels_last")
+        end
         ns[k] = c
       else
         ns[k] = util.copy(v)

@@ -30,6 +30,11 @@ function SGD:state_keys(g)
   return {}
 end
 
+local function hyper(_, g)
+  return {lr = g.lr, momentum = g.momentum, dampening = g.dampening, weight_decay = g.weight_decay,
+          nesterov = g.nesterov, maximize = g.maximize}
+end
+
 function SGD:step_group(g, gi)
   local bufs, fresh = {}, {}
   local mom = g.momentum ~= 0
@@ -39,15 +44,24 @@ function SGD:step_group(g, gi)
     local buf = st.momentum_buffer
     fresh[n] = buf == nil
     if buf == nil then
-      buf = lt.empty_like(p)
+      -- a captured step cannot start a buffer (PyTorch's first momentum step differs)
+      if self._capture then self:_refuse_capture("a parameter of group %d has no momentum buffer yet", gi) end
+      buf = self.zeros_like(p)
       st.momentum_buffer = buf
     end
     bufs[n] = buf
   end
-  self:_fused_step(g, gi, prepare, lt._optim.sgd, mom and bufs or nil, mom and fresh or nil, {
-    lr = g.lr, momentum = g.momentum, dampening = g.dampening, weight_decay = g.weight_decay,
-    nesterov = g.nesterov, maximize = g.maximize,
-  })
+  self:_fused_step(g, gi, prepare, lt._optim.sgd, mom and bufs or nil, mom and fresh or nil, hyper(self, g))
 end
+
+-- How lt.cuda.graph captures it (optimizer.lua): the device scalars hold
+-- lr, momentum, dampening, weight_decay; the rest must not change.
+SGD._graph = {
+  algo = "sgd", step_group = SGD.step_group, counted = false, uses_step = false, hyper = hyper,
+  structure = function(g)
+    return string.format("momentum %s, nesterov = %s, maximize = %s", g.momentum ~= 0 and "on" or "off",
+                         tostring(g.nesterov), tostring(g.maximize))
+  end,
+}
 
 return SGD

@@ -21,6 +21,14 @@
 -- Normalize (the seed's pipeline, each piece optional but ToFloat) run as one
 -- fused pass with exactly the result of running them one by one.
 --
+-- On a batch already on a GPU, RandomCrop, RandomHorizontalFlip, ToFloat and
+-- Normalize run there (the others raise an error): a Compose of them is one
+-- fused kernel, and the same generator gives exactly the CPU's result (the
+-- random parameters are drawn on the host as on the CPU). run_native(tf,
+-- batch, gen, {dtype = "bfloat16"}) and functional.crop_flip_normalize(...,
+-- {dtype = "bfloat16"}) give the result in bfloat16 (the float32 values
+-- rounded to nearest even) on either device.
+--
 -- Differences from torchvision, all deliberate and small: parameters are
 -- drawn per sample from `gen`, not from torch's generator; resizing is
 -- bilinear without antialiasing (antialias=False); ColorJitter does
@@ -34,7 +42,8 @@
 -- center_crop, to_float, normalize, erase, adjust_brightness,
 -- adjust_contrast, crop_flip_normalize. Crop offsets count the rows and
 -- columns skipped (0-based, as torchvision's F.crop).
-local D = require("luatrain.core")._data
+local lt_core = require "luatrain.core"
+local D = lt_core._data
 local argcheck = require "luatrain.argcheck"
 
 local M = {}
@@ -95,7 +104,14 @@ end
 local Builtin = {}
 Builtin.__index = Builtin
 Builtin.__name = "Transform"
-function Builtin.__call(self, batch, gen) return D.apply(self._step, batch, gen) end
+local function on_gpu(batch)
+  return type(batch) == "userdata" and lt_core.is_tensor(batch) and batch:device() ~= "cpu"
+end
+
+function Builtin.__call(self, batch, gen)
+  if on_gpu(batch) then return D.run_plan({self._step}, batch, gen) end
+  return D.apply(self._step, batch, gen)
+end
 function Builtin.__tostring(self) return self._repr end
 
 local function builtin(desc, repr)
@@ -274,6 +290,23 @@ end
 
 function Compose.__call(self, batch, gen)
   gen = gen or global_gen()
+  if on_gpu(batch) then
+    -- runs of built-ins as one plan: fused into as few kernels as possible
+    local run = {}
+    local function flush()
+      if #run > 0 then batch = D.run_plan(run, batch, gen) run = {} end
+    end
+    for _, tf in ipairs(M.flatten(self)) do
+      if M.is_builtin(tf) then
+        run[#run + 1] = tf._step
+      else
+        flush()
+        batch = tf(batch, gen)
+      end
+    end
+    flush()
+    return batch
+  end
   for _, tf in ipairs(self.transforms) do batch = tf(batch, gen) end
   return batch
 end
@@ -303,15 +336,17 @@ function M.flatten(tf, out)
   return out
 end
 
---- run_native(tf, batch, gen): the built-in pipeline tf run as the loader's
--- workers run it (fused where possible), for checking and benchmarking.
-function M.run_native(tf, batch, gen)
+--- run_native(tf, batch, gen, {dtype=}): the built-in pipeline tf run as
+-- the loader's workers run it (fused where possible), for checking and
+-- benchmarking; on the GPU for a batch there. dtype = "bfloat16" rounds the
+-- float32 result to bfloat16.
+function M.run_native(tf, batch, gen, opts)
   local steps = {}
   for k, t in ipairs(M.flatten(tf)) do
     if not M.is_builtin(t) then fail("run_native", 1, string.format("transform %d is not a built-in", k)) end
     steps[k] = t._step
   end
-  return D.run_plan(steps, batch, gen)
+  return D.run_plan(steps, batch, gen, opts)
 end
 
 -- ---- functional -------------------------------------------------------------------

@@ -1,0 +1,53 @@
+/* lt_cuda_transfer.h — pinned host memory and host-to-device copies that do
+ * not make the host wait: the C-callable half of cuda/lt_cuda_transfer.cu.
+ *
+ * Called by the core's storage layer (pinned storages, lt_storage.c) and by
+ * lt_transfer.c (t:cuda{non_blocking = true}), only in builds with CUDA
+ * (LT_WITH_CUDA). Plain C: no CUDA types, so C files include it without the
+ * CUDA headers. Not here: the copies every other path uses (the backend
+ * table's copy_from_host, which is synchronous for the host). */
+#ifndef LT_CUDA_TRANSFER_H
+#define LT_CUDA_TRANSFER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include "lt_error.h"
+
+/* nbytes (> 0) of page-locked host memory, usable by every GPU
+ * (cudaHostAllocPortable). Fails with "pinned memory needs a GPU (...)"
+ * when none is usable, LT_ERR_OOM when the driver cannot pin that much. */
+lt_status lt_cuda_host_alloc(size_t nbytes, void **out);
+/* Frees memory from lt_cuda_host_alloc (NULL: nothing). */
+void lt_cuda_host_free(void *p);
+
+/* Queues a copy of nbytes from pinned host memory `src` to `dst`, device
+ * memory of cuda:device that the backend allocated (stream-ordered, on the
+ * compute stream), and returns without waiting for it:
+ *   - the copy runs on the device's copy stream after everything queued on
+ *     the compute stream so far (the allocation of dst included);
+ *   - everything queued on the compute stream afterwards runs after the copy.
+ * `keep` owns src: on LT_OK this call takes over one reference, dropped with
+ * release(keep) once the copy has finished (seen at a later call of this
+ * function or of lt_cuda_transfer_poll). On an error the reference stays with
+ * the caller, and no copy is left running. Refused while the compute stream is
+ * being captured into a CUDA graph. */
+lt_status lt_cuda_copy_from_pinned_async(int device, void *dst, const void *src, size_t nbytes, void *keep,
+                                         void (*release)(void *keep));
+
+/* Drops the references of copies that have finished, on every device; with
+ * `wait`, waits for all queued copies first. Cheap when none is pending (no
+ * CUDA call at all). Reports a copy that failed. */
+lt_status lt_cuda_transfer_poll(bool wait);
+/* Copies queued and not yet seen finished (all devices). */
+size_t lt_cuda_transfer_pending(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
