@@ -3,15 +3,20 @@
 -- GPU, with synthetic data already on the device, so the figure is the step
 -- itself: forward, cross-entropy, backward, SGD (momentum 0.9, weight decay
 -- 5e-4). Its PyTorch twin is bench/torch_resnet18.py; scripts/device_check.sh
--- runs both in one session and prints them side by side.
+-- runs both in one session and prints them side by side. The modes match
+-- the twin's:
+--   fp32          eager, float32 (TF32 convolutions and matmuls, as PyTorch's default for cuDNN)
+--   bf16-cl       eager, model:autocast("bf16"), channels-last weights and input
+--   graph-bf16    bf16-cl captured once with lt.cuda.graph and replayed
+--                 (PyTorch's twin: torch.compile(mode="reduce-overhead"))
 --
 -- Each configuration: a fresh model, `warm` unmeasured steps (cuDNN's
 -- algorithm search happens there), then `steps` timed steps between two
--- device synchronisations. Every step ends with a full Lua collection, as a
--- training loop must (the collector cannot see device bytes), so the peak
--- is what a step really holds. Lines starting with RESULT are machine-read.
+-- device synchronisations. Eager steps end with a Lua collection step, as
+-- a training loop's allocations drive it, so the peak is what a step
+-- really holds. Lines starting with RESULT are machine-read.
 --
--- Usage: luatrain bench/bench_resnet18_gpu.lua [batches=128,512] [steps=30]
+-- Usage: luatrain bench/bench_resnet18_gpu.lua [batches=128,512] [steps=30] [modes=fp32,bf16-cl,graph-bf16]
 local lt = require "luatrain"
 local F = lt.nn.functional
 local B = lt._bench
@@ -21,55 +26,68 @@ if not lt.cuda.is_available() then
   os.exit(0)
 end
 
-local batches = {}
+local batches, modes = {}, {}
 for b in string.gmatch(arg and arg[1] or "128,512", "%d+") do batches[#batches + 1] = tonumber(b) end
 local steps = tonumber(arg and arg[2]) or 30
+for m in string.gmatch(arg and arg[3] or "fp32,bf16-cl,graph-bf16", "[^,]+") do modes[#modes + 1] = m end
 local warm = 5
 
-print(string.format("luatrain %s bench_resnet18_gpu on %s: %d timed steps after %d warm-up steps, TF32 %s",
-                    lt.version, lt.cuda.get_device_name(), steps, warm, tostring(lt.backends.allow_tf32())))
+print(string.format("luatrain %s bench_resnet18_gpu on %s: %d timed steps after %d warm-up steps, TF32 %s, cuDNN %s",
+                    lt.version, lt.cuda.get_device_name(), steps, warm, tostring(lt.backends.allow_tf32()),
+                    tostring(lt.cuda.cudnn_version())))
 
 -- One configuration; returns ms per step and peak MiB, or nil and a reason.
-local function run(batch, dtype)
+local function run(batch, mode)
   collectgarbage()
   collectgarbage()
   lt.cuda.empty_cache()
   lt.manual_seed(0)
+  local mixed = mode ~= "fp32"
   local net = lt.models.resnet18{num_classes = 10, width = 64}:cuda()
-  if dtype ~= "float32" then net:to(dtype) end
+  local x = lt.randn({batch, 3, 32, 32}, {device = "cuda"})
+  if mixed then
+    net:to{memory_format = "channels_last"}
+    net:autocast("bf16")
+    x = x:to{memory_format = "channels_last"}
+  end
   net:train()
   local opt = lt.optim.SGD(net:parameters(), {lr = 0.1, momentum = 0.9, weight_decay = 5e-4})
-  local x = lt.randn({batch, 3, 32, 32}, {device = "cuda", dtype = dtype})
   local y = (lt.rand({batch}, {device = "cuda"}) * 10):floor():long() + 1
-  local function step()
+  local function step(inp)
     opt:zero_grad()
-    local loss = F.cross_entropy(net(x), y)
+    local loss = F.cross_entropy(net(inp.x), inp.y)
     loss:backward()
     opt:step()
-    loss = nil
-    collectgarbage()
+    return loss
   end
+  local inputs = {x = x, y = y}
+  local run_step = function() step(inputs) end
   local ok, err = pcall(function()
-    for _ = 1, warm do step() end
+    for _ = 1, warm do run_step() end
+    if mode == "graph-bf16" then
+      local g = lt.cuda.graph(step, inputs, {warmup = 0})
+      run_step = function() g:replay() end
+      for _ = 1, 3 do run_step() end
+    end
   end)
   if not ok then return nil, tostring(err) end
   lt.cuda.synchronize()
   lt.cuda.reset_peak_memory_stats()
   local t0 = B.now()
-  for _ = 1, steps do step() end
+  for _ = 1, steps do run_step() end
   lt.cuda.synchronize()
   local ms = (B.now() - t0) * 1000 / steps
   return ms, lt.cuda.max_memory_allocated() / 2 ^ 20
 end
 
 for _, batch in ipairs(batches) do
-  for _, mode in ipairs({{"fp32", "float32"}, {"bf16", "bfloat16"}}) do
-    local ms, peak = run(batch, mode[2])
+  for _, mode in ipairs(modes) do
+    local ms, peak = run(batch, mode)
     if ms then
-      print(string.format("RESULT luatrain %-14s batch %4d: %8.2f ms/step %9.0f img/s  peak %8.0f MiB", mode[1], batch,
+      print(string.format("RESULT luatrain %-14s batch %4d: %8.2f ms/step %9.0f img/s  peak %8.0f MiB", mode, batch,
                           ms, batch * 1000 / ms, peak))
     else
-      print(string.format("RESULT luatrain %-14s batch %4d: n/a (%s)", mode[1], batch, (peak:gsub("\n.*", ""))))
+      print(string.format("RESULT luatrain %-14s batch %4d: n/a (%s)", mode, batch, (peak:gsub("\n.*", ""))))
     end
     io.stdout:flush()
   end

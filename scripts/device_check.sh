@@ -2,21 +2,26 @@
 # device_check.sh — the checks that need the GPU machine (see ../shared/DEVICE.md),
 # in one run that fits the lease: the GPU and driver (nvidia-smi), the binary's
 # libraries, the CUDA test label (ctest -L cuda), then the ResNet18 training-step
-# benchmark of luatrain and of PyTorch side by side, ending with one table.
+# benchmark of luatrain and of PyTorch side by side, three short training runs
+# of the main script (fp32, bf16 + channels-last, the same with --cuda-graph:
+# their accuracies must agree), ending with one table.
 # Full logs go to $OUT (nvidia-smi.txt, ctest.log, bench_luatrain.log,
-# bench_torch.log, summary.txt). Whole run: under 6 minutes.
+# bench_torch.log, train_*.log, summary.txt). Whole run: under 6 minutes.
 #
 # The GPU machine has no Lua and cannot build luatrain: build here and carry
 # the binary (Lua and libedit are linked statically; cJSON is found beside
 # the binary, in lib/):
 #   cmake -S . -B build-gpu -DLT_CUDA=ON && cmake --build build-gpu -j2 --target luatrain
 #   mkdir -p build-gpu/lib && cp /usr/lib/x86_64-linux-gnu/libcjson.so.1 build-gpu/lib/
-#   device run: carry ["build-gpu/luatrain", "build-gpu/lib"],
+#   cp -r /usr/share/datasets/fashion-mnist build-gpu/   # the training runs' data (31 MB)
+#   device run: carry ["build-gpu/luatrain", "build-gpu/lib", "build-gpu/fashion-mnist"],
 #               command "bash scripts/device_check.sh build-gpu/luatrain"
 #
 # Usage: scripts/device_check.sh [path/to/luatrain]   (default build-gpu/luatrain)
 # Environment: OUT (log folder, default /tmp/device_check), BATCHES (128,512),
-# STEPS (30), TORCH_MODES (fp32,bf16-cl,compile-bf16).
+# STEPS (30), TORCH_MODES (fp32,bf16-cl,compile-bf16), LT_MODES
+# (fp32,bf16-cl,graph-bf16), FASHION_MNIST (build-gpu/fashion-mnist),
+# TRAIN_EPOCHS (3).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 1
@@ -27,6 +32,9 @@ mkdir -p "$OUT"
 BATCHES=${BATCHES:-128,512}
 STEPS=${STEPS:-30}
 TORCH_MODES=${TORCH_MODES:-fp32,bf16-cl,compile-bf16}
+LT_MODES=${LT_MODES:-fp32,bf16-cl,graph-bf16}
+FASHION_MNIST=${FASHION_MNIST:-build-gpu/fashion-mnist}
+TRAIN_EPOCHS=${TRAIN_EPOCHS:-3}
 export PATH="/opt/torch/.venv/bin:$PATH"
 PY=python3
 [ -x /opt/torch/.venv/bin/python ] && PY=/opt/torch/.venv/bin/python
@@ -91,13 +99,30 @@ rm -rf "$CT"
 grep -E "tests passed|tests failed|Passed|Failed|\*\*\*|FAIL|skipped|passed, .* failed" "$OUT/ctest.log" | head -40
 
 section "luatrain ResNet18 step"
-timeout 100 "$BIN" bench/bench_resnet18_gpu.lua "$BATCHES" "$STEPS" > "$OUT/bench_luatrain.log" 2>&1 || status=1
+timeout 120 "$BIN" bench/bench_resnet18_gpu.lua "$BATCHES" "$STEPS" "$LT_MODES" > "$OUT/bench_luatrain.log" 2>&1 || status=1
 tail -n 8 "$OUT/bench_luatrain.log"
 
 section "PyTorch ResNet18 step"
 timeout 150 "$PY" bench/torch_resnet18.py --batches "$BATCHES" --steps "$STEPS" --modes "$TORCH_MODES" \
   > "$OUT/bench_torch.log" 2>&1 || status=1
 tail -n 8 "$OUT/bench_torch.log"
+
+section "training runs (Fashion-MNIST, $TRAIN_EPOCHS epochs, ResNet18 width 64, OneCycle)"
+if [ -f "$FASHION_MNIST/train-images-idx3-ubyte.gz" ]; then
+  for run in "fp32|" "bf16-cl|--amp bf16 --channels-last" "graph-bf16|--amp bf16 --channels-last --cuda-graph"; do
+    name=${run%%|*}
+    # shellcheck disable=SC2086  # the options are meant to split
+    timeout 150 "$BIN" scripts/cifar_resnet18.lua --dataset fashion-mnist --data "$FASHION_MNIST" --epochs "$TRAIN_EPOCHS" \
+      --sched onecycle --warmup 0 --wd 5e-4 --optim nesterov --quiet --name "device-check-$name" ${run#*|} \
+      > "$OUT/train_$name.log" 2>&1 || status=1
+    printf '%-11s %s | %s\n' "$name" "$(grep -o 'done: best val top-1 [0-9.]*%' "$OUT/train_$name.log" || echo "no result")" \
+      "$(grep -o '[0-9]* img/s' "$OUT/train_$name.log" | tail -1)"
+    grep -h "notice\|error\|Error" "$OUT/train_$name.log" | head -3
+  done | tee "$OUT/train_summary.txt"
+  rm -rf runs/device-check-*
+else
+  echo "no Fashion-MNIST at $FASHION_MNIST (carry it: see the header of this script)" | tee "$OUT/train_summary.txt"
+fi
 
 section "summary"
 {
@@ -113,6 +138,8 @@ section "summary"
       if ($6 == "n/a") { printf "%-9s %-14s %6s %12s %10s %11s\n", impl, mode, batch, "n/a", "", ""; next }
       printf "%-9s %-14s %6s %12s %10s %11s\n", impl, mode, batch, $6, $8, $11
     }'
+  echo "training (best val top-1 | last epoch's speed):"
+  sed 's/^/  /' "$OUT/train_summary.txt"
   echo "elapsed: $(( $(date +%s) - T0 )) s, status $status"
 } | tee "$OUT/summary.txt"
 exit $status

@@ -13,6 +13,8 @@ luatrain — tensors, autograd, nn, optim and data in Lua (PyTorch's names, 1-ba
   lt.optim.SGD(params, {lr=0.1}), lt.optim.lr_scheduler.MultiStepLR(...)      optimise
   lt.data.FashionMNIST{train=true}, lt.data.DataLoader(ds, {...}), lt.transforms
   lt.save(path, tbl), lt.load(path), lt.train (meters, accuracy, progress)
+  x:cuda() model:to("cuda") lt.cuda.synchronize() lt.cuda.graph(step, inputs)  GPU
+  lt.autocast("bf16", fn) model:autocast("bf16") x:to{memory_format="channels_last"}
   lt.help(lt.nn) lists a module's contents; lt.help(x) a tensor's methods.
   Scripts: scripts/cifar_resnet18.lua (--help), scripts/examples/. Docs: README.md.]]
 
