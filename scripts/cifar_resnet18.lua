@@ -280,8 +280,13 @@ if ck then
 end
 
 local run = train.Run(run_dir, config, {resume = ck ~= nil, keep_until_step = step})
+-- "cuda (NVIDIA H200, cuDNN 91400)": which GPU and cuDNN the run got
+local device_desc = device
+if device == "cuda" then
+  device_desc = string.format("cuda (%s, cuDNN %s)", lt.cuda.get_device_name(), tostring(lt.cuda.cudnn_version()))
+end
 print(string.format("luatrain %s | device %s | %s: %d train / %d test images, %d classes | ResNet18 width %d, %d parameters",
-  lt.version, device, dataset, #train_set, #test_set, num_classes, opt.width, model:num_parameters()))
+  lt.version, device_desc, dataset, #train_set, #test_set, num_classes, opt.width, model:num_parameters()))
 print("options: " .. train.format_options(opt, spec))
 print("run folder: " .. run_dir)
 if ck then
