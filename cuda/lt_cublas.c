@@ -16,7 +16,8 @@
  * The workspace is one pool block per device (lt_cuda_get_cublaslt), so a
  * step stays capturable. When cuBLASLt has no algorithm for a problem, or a
  * batch stride is 0 (a broadcast operand), the product falls back to
- * cublasGemmStridedBatchedEx, and a bias to a copy before the product.
+ * cublasGemmStridedBatchedEx, and a bias (also one off a 16-byte boundary)
+ * to a copy before the product.
  * Integer dtypes have no cuBLAS routine and go to a plain kernel
  * (lt_cuda_linalg.cu). */
 #include <limits.h>
@@ -25,19 +26,14 @@
 #include <string.h>
 
 #include "lt_cuda_entries.h"
+#include "lt_gemm_layout.h"
 #include "lt_cuda_libs.h"
 
 /* For a [B, R, C] operand: stored transposed (column-major) or not, and the
- * leading dimension, as the CPU backend reads it. */
-static void layout(const lt_tensor *t, bool *trans, int64_t *ld) {
-  int64_t rs = t->stride[1], cs = t->stride[2], R = t->shape[1], C = t->shape[2];
-  if (cs == 1 && (rs >= C || R == 1)) {
-    *trans = false;
-    *ld = rs > C ? rs : (C > 0 ? C : 1);
-  } else {
-    *trans = true;
-    *ld = cs > R ? cs : (R > 0 ? R : 1);
-  }
+ * leading dimension, by the rule the op layer checked (lt_gemm_layout.h);
+ * false for a layout it should have copied. */
+static bool layout(const lt_tensor *t, bool *trans, int64_t *ld) {
+  return lt_gemm_layout(t->shape[1], t->shape[2], t->stride[1], t->stride[2], trans, ld);
 }
 
 static bool fits_int(int64_t v) { return v >= 0 && v <= INT_MAX; }
@@ -291,8 +287,9 @@ lt_status lt_cuda_matmul(lt_tensor *out, const lt_tensor *a, const lt_tensor *b,
   }
   bool ta, tb;
   int64_t lda, ldb;
-  layout(a, &ta, &lda);
-  layout(b, &tb, &ldb);
+  if (!layout(a, &ta, &lda) || !layout(b, &tb, &ldb))
+    return lt_error_set(LT_ERR_RUNTIME, 0, "matmul on cuda: an operand's matrices are neither row- nor column-major "
+                        "(the op layer copies those)");
   if (!fits_int(M) || !fits_int(N) || !fits_int(K) || !fits_int(lda) || !fits_int(ldb))
     return lt_error_set(LT_ERR_ARG, 0, "matmul on cuda: a matrix dimension exceeds 2^31-1 (M=%lld, N=%lld, K=%lld)",
                         (long long)M, (long long)N, (long long)K);
@@ -326,9 +323,13 @@ lt_status lt_cuda_linear(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, c
             .batch = 1, .sa = 0, .sb = 0, .sc = 0, .A = lt_tensor_data(w), .B = lt_tensor_data(x),
             .bias = b ? lt_tensor_data(b) : NULL, .C = lt_tensor_data(y)};
   bool done = false;
-  if (b) {
+  /* The epilogue reads the bias vector with wide loads: a bias off a 16-byte
+   * boundary (a view into a larger buffer) takes the unfused path. */
+  if (b && ((uintptr_t)g.bias & 15) == 0) {
     LT_TRY(lt_gemm(c, &g, 1.0, 0.0, &done));
     if (done) return LT_OK;
+  }
+  if (b) {
     /* no algorithm with the bias epilogue: y = b broadcast, then y += x·wᵀ */
     lt_cuda_tensor bv = lt_cuda_view(b);
     bv.ndim = 2, bv.shape[0] = M, bv.shape[1] = O, bv.stride[0] = 0, bv.stride[1] = b->stride[0];

@@ -21,6 +21,7 @@
 #include <atomic>
 
 #include "lt_cuda_internal.h"
+#include "lt_cuda_ptrmap.h"
 #include "lt_cuda_transfer.h"
 
 /* --- error formatting -------------------------------------------------------------------------- */
@@ -91,51 +92,18 @@ extern "C" bool lt_cuda_sync_debug(void) { return sync_debug.load(std::memory_or
 
 /* --- byte accounting ------------------------------------------------------------------------------
  * cudaFreeAsync is not told the size of what it frees, so each device keeps
- * a small open-addressing table from pointer to size (under a mutex; one
- * insert per allocation, one removal per free). */
-typedef struct {
-  uintptr_t key; /* 0 empty, 1 deleted */
-  size_t size;
-} slot;
-
+ * a pointer -> size map (lt_cuda_ptrmap.h) under a mutex: one insert per
+ * allocation, one removal per free. */
 typedef struct {
   pthread_mutex_t mu;
-  slot *slots;
-  size_t cap, used, live; /* used counts live and deleted slots */
+  lt_ptrmap sizes;
   size_t allocated, peak;
 } ledger;
 
-static size_t hash_ptr(uintptr_t p, size_t cap) { return (size_t)((p >> 8) * 0x9E3779B97F4A7C15ull) & (cap - 1); }
-
-/* Rebuilds the table with capacity `cap` (a power of two); false without memory. */
-static bool ledger_rehash(ledger *l, size_t cap) {
-  slot *s = (slot *)calloc(cap, sizeof(slot));
-  if (!s) return false;
-  for (size_t i = 0; i < l->cap; i++) {
-    if (l->slots[i].key <= 1) continue;
-    size_t j = hash_ptr(l->slots[i].key, cap);
-    while (s[j].key) j = (j + 1) & (cap - 1);
-    s[j] = l->slots[i];
-  }
-  free(l->slots);
-  l->slots = s;
-  l->cap = cap;
-  l->used = l->live;
-  return true;
-}
-
 static bool ledger_add(ledger *l, void *p, size_t n) {
   pthread_mutex_lock(&l->mu);
-  bool ok = true;
-  if ((l->used + 1) * 2 > l->cap) ok = ledger_rehash(l, l->cap ? (l->live * 4 > l->cap ? l->cap * 2 : l->cap) : 1024);
+  bool ok = lt_ptrmap_put(&l->sizes, p, n);
   if (ok) {
-    uintptr_t k = (uintptr_t)p;
-    size_t j = hash_ptr(k, l->cap);
-    while (l->slots[j].key > 1) j = (j + 1) & (l->cap - 1);
-    if (l->slots[j].key == 0) l->used++;
-    l->slots[j].key = k;
-    l->slots[j].size = n;
-    l->live++;
     l->allocated += n;
     if (l->allocated > l->peak) l->peak = l->allocated;
   }
@@ -145,16 +113,8 @@ static bool ledger_add(ledger *l, void *p, size_t n) {
 
 static void ledger_remove(ledger *l, void *p) {
   pthread_mutex_lock(&l->mu);
-  if (l->cap) {
-    uintptr_t k = (uintptr_t)p;
-    size_t j = hash_ptr(k, l->cap);
-    while (l->slots[j].key && l->slots[j].key != k) j = (j + 1) & (l->cap - 1);
-    if (l->slots[j].key == k) {
-      l->allocated -= l->slots[j].size;
-      l->slots[j].key = 1;
-      l->live--;
-    }
-  }
+  size_t n = 0;
+  if (lt_ptrmap_take(&l->sizes, p, &n)) l->allocated -= n;
   pthread_mutex_unlock(&l->mu);
 }
 
@@ -479,6 +439,10 @@ extern "C" lt_status lt_cuda_empty_cache(int device) {
   LT_TRY(lt_cuda_ctx_get(device, &c));
   LT_CUDA_CHECK(cudaStreamSynchronize(c->stream));
   LT_CUDA_CHECK(cudaMemPoolTrimTo(c->pool, 0));
+  /* Memory that CUDA graphs allocated comes from a separate per-device
+   * cache, which the pool's trim does not reach; blocks a graph still uses
+   * (one that will be replayed) stay. */
+  LT_CUDA_CHECK(cudaDeviceGraphMemTrim(device));
   return LT_OK;
 }
 

@@ -53,8 +53,18 @@
  *   created them: tensors still holding such memory become "orphans" whose
  *   later free only updates the ledger, and reading them on the host is an
  *   error instead of a fault (so are reads before the first launch).
+ * Pinned host memory released during a capture (the Lua collector runs
+ * inside the captured step) is freed when the capture ends: cudaFreeHost
+ * would end it (lt_cuda_transfer.cu).
  * The registry is scanned linearly: it holds one entry per escaped tensor
- * (tens), and only while a graph is alive. */
+ * (tens), and only while a graph is alive.
+ *
+ * Known limit: an orphan's address is not reserved, so a later allocation
+ * may be given the same address while the orphan's tensor is still alive,
+ * and the two frees of that address could then be told apart wrongly. The
+ * Lua half drops the orphans it can find (gradients) and collects garbage
+ * at once after a failed capture or the release of a graph never replayed,
+ * before anything is allocated; keep no other tensor made by such a step. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,60 +73,8 @@
 #include <atomic>
 
 #include "lt_cuda_internal.h"
-
-/* --- a pointer -> size map for a capture's live allocations ------------------------------------ */
-typedef struct {
-  uintptr_t key; /* 0 empty, 1 deleted */
-  size_t size;
-} pslot;
-
-typedef struct {
-  pslot *s;
-  size_t cap, used, live;
-} pmap;
-
-static size_t phash(uintptr_t p, size_t cap) { return (size_t)((p >> 8) * 0x9E3779B97F4A7C15ull) & (cap - 1); }
-
-static bool pmap_grow(pmap *m) {
-  size_t cap = m->cap ? (m->live * 4 > m->cap ? m->cap * 2 : m->cap) : 256;
-  pslot *s = (pslot *)calloc(cap, sizeof(pslot));
-  if (!s) return false;
-  for (size_t i = 0; i < m->cap; i++) {
-    if (m->s[i].key <= 1) continue;
-    size_t j = phash(m->s[i].key, cap);
-    while (s[j].key) j = (j + 1) & (cap - 1);
-    s[j] = m->s[i];
-  }
-  free(m->s);
-  m->s = s;
-  m->cap = cap;
-  m->used = m->live;
-  return true;
-}
-
-static bool pmap_put(pmap *m, void *p, size_t n) {
-  if ((m->used + 1) * 2 > m->cap && !pmap_grow(m)) return false;
-  uintptr_t k = (uintptr_t)p;
-  size_t j = phash(k, m->cap);
-  while (m->s[j].key > 1) j = (j + 1) & (m->cap - 1);
-  if (m->s[j].key == 0) m->used++;
-  m->s[j].key = k;
-  m->s[j].size = n;
-  m->live++;
-  return true;
-}
-
-/* Removes p; false when absent. */
-static bool pmap_take(pmap *m, void *p) {
-  if (!m->cap) return false;
-  uintptr_t k = (uintptr_t)p;
-  size_t j = phash(k, m->cap);
-  while (m->s[j].key && m->s[j].key != k) j = (j + 1) & (m->cap - 1);
-  if (m->s[j].key != k) return false;
-  m->s[j].key = 1;
-  m->live--;
-  return true;
-}
+#include "lt_cuda_ptrmap.h"
+#include "lt_cuda_transfer.h"
 
 /* --- graphs ------------------------------------------------------------------------------------ */
 typedef struct {
@@ -132,7 +90,7 @@ struct lt_cuda_graph {
   cudaGraphExec_t exec;
   size_t nodes;
   size_t escaped_bytes;
-  pmap allocs;          /* during capture: allocations made in it, not yet freed in it */
+  lt_ptrmap allocs;     /* during capture: allocations made in it, not yet freed in it */
   dptr *deferred;       /* frees of older memory requested during the capture */
   size_t ndeferred, capdeferred;
   lt_cuda_graph *next;  /* in the list of graphs whose destruction waits for a capture to end */
@@ -187,7 +145,7 @@ extern "C" lt_status lt_cuda_graph_refuse(const char *what, const char *why) {
 extern "C" lt_status lt_cuda_graph_on_alloc(lt_cuda_ctx *c, void *p, size_t n) {
   lt_cuda_graph *g = cur;
   if (!g || !g->capturing || g->device != c->device) return LT_OK;
-  if (!pmap_put(&g->allocs, p, n))
+  if (!lt_ptrmap_put(&g->allocs, p, n))
     return lt_error_set(LT_ERR_OOM, 0, "out of host memory for the allocation table of a CUDA graph capture");
   return LT_OK;
 }
@@ -209,7 +167,7 @@ static bool defer_free(lt_cuda_graph *g, int device, void *p) {
 extern "C" int lt_cuda_graph_on_free(lt_cuda_ctx *c, void *p) {
   lt_cuda_graph *g = cur;
   bool capturing = g && g->capturing;
-  if (capturing && g->device == c->device && pmap_take(&g->allocs, p)) return LT_CU_FREE_NOW; /* a free node */
+  if (capturing && g->device == c->device && lt_ptrmap_take(&g->allocs, p, NULL)) return LT_CU_FREE_NOW; /* a free node */
   if (reg_count.load(std::memory_order_relaxed) > 0) {
     int r = -1;
     pthread_mutex_lock(&reg_mu);
@@ -277,7 +235,7 @@ extern "C" bool lt_cuda_graph_is_orphan(int device, const void *p) {
 static void escape(lt_cuda_graph *g, bool ok) {
   pthread_mutex_lock(&reg_mu);
   for (size_t i = 0; i < g->allocs.cap; i++) {
-    const pslot *s = &g->allocs.s[i];
+    const lt_ptrmap_slot *s = &g->allocs.s[i];
     if (s->key <= 1) continue;
     held h = {(void *)s->key, s->size, g->device, ok ? g : NULL, false};
     /* Without host memory for the entry the pointer is simply not tracked:
@@ -286,8 +244,7 @@ static void escape(lt_cuda_graph *g, bool ok) {
     if (reg_add(&h) && ok) g->escaped_bytes += s->size;
   }
   pthread_mutex_unlock(&reg_mu);
-  free(g->allocs.s);
-  memset(&g->allocs, 0, sizeof g->allocs);
+  lt_ptrmap_clear(&g->allocs);
 }
 
 static void free_deferred(lt_cuda_graph *g) {
@@ -383,6 +340,7 @@ extern "C" lt_status lt_cuda_graph_end(lt_cuda_graph *g) {
   escape(g, st == LT_OK);
   if (st != LT_OK) free_deferred(g); /* nothing will ever run that reads them */
   drain_waiting();
+  lt_cuda_host_free_postponed();
   return st;
 }
 
@@ -394,6 +352,7 @@ extern "C" void lt_cuda_graph_abort(lt_cuda_graph *g) {
   escape(g, false);
   free_deferred(g);
   drain_waiting();
+  lt_cuda_host_free_postponed();
 }
 
 extern "C" lt_status lt_cuda_graph_launch(lt_cuda_graph *g) {
@@ -403,7 +362,16 @@ extern "C" lt_status lt_cuda_graph_launch(lt_cuda_graph *g) {
                                                                   : "was released or its capture failed");
   lt_cuda_ctx *c = NULL;
   LT_TRY(lt_cuda_ctx_get(g->device, &c));
-  LT_CUDA_CHECK(cudaGraphLaunch(g->exec, c->stream));
+  cudaError_t e = cudaGraphLaunch(g->exec, c->stream);
+  if (e == cudaErrorMemoryAllocation) {
+    /* The graph's memory comes from the device's graph cache, not from the
+     * pool, whose free blocks (the warm-up's, say) stay reserved with the
+     * release threshold at its maximum: hand those back and retry once. */
+    cudaGetLastError();
+    if (cudaStreamSynchronize(c->stream) == cudaSuccess && cudaMemPoolTrimTo(c->pool, 0) == cudaSuccess)
+      e = cudaGraphLaunch(g->exec, c->stream);
+  }
+  if (e != cudaSuccess) return lt_cuda_fail(e, "cudaGraphLaunch(g->exec, c->stream)", __FILE__, __LINE__);
   g->launched = true;
   if (lt_cuda_sync_debug()) return lt_cuda_sync_check(c);
   return LT_OK;
@@ -446,7 +414,7 @@ static void destroy_now(lt_cuda_graph *g) {
   if (g->exec) cudaGraphExecDestroy(g->exec);
   if (g->graph) cudaGraphDestroy(g->graph);
   cudaGetLastError();
-  free(g->allocs.s);
+  lt_ptrmap_clear(&g->allocs);
   free(g);
 }
 

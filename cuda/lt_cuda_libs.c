@@ -267,9 +267,23 @@ lt_status lt_cudnn_fail(cudnnStatus_t s, const char *stmt, const char *file, int
  * stream-ordered (and capturable). 32 MiB is what cuBLAS asks for on Hopper. */
 #define CUBLAS_WORKSPACE_BYTES ((size_t)32 << 20)
 
+/* A handle is made once and kept for the life of the process, its workspace
+ * with it. Made during a capture, the workspace would be an allocation of
+ * the graph (freed with it, while the handle kept using it) and the
+ * library's own set-up could break the capture: refuse, as for the first
+ * convolution of a shape. */
+static lt_status no_handle_in_capture(const char *lib) {
+  if (!lt_cuda_capturing()) return LT_OK;
+  char what[96];
+  snprintf(what, sizeof what, "the first %s call on a device", lib);
+  return lt_cuda_graph_refuse(what, "it makes the library's handle and workspace, which outlive the graph; run the "
+                                    "step eagerly before capturing (warmup >= 1)");
+}
+
 lt_status lt_cuda_get_cublas(lt_cuda_ctx *c, cublasHandle_t *out) {
   if (!c->cublas) {
     const lt_cublas_api *b;
+    LT_TRY(no_handle_in_capture("cuBLAS"));
     LT_TRY(lt_cuda_cublas_api(&b));
     cublasHandle_t h;
     LT_CUBLAS_CHECK(b->cublasCreate_v2(&h));
@@ -301,6 +315,7 @@ lt_status lt_cuda_get_cublas(lt_cuda_ctx *c, cublasHandle_t *out) {
 lt_status lt_cuda_get_cublaslt(lt_cuda_ctx *c, cublasLtHandle_t *out, void **ws, size_t *ws_bytes) {
   if (!c->cublaslt) {
     const lt_cublaslt_api *b;
+    LT_TRY(no_handle_in_capture("cuBLASLt"));
     LT_TRY(lt_cuda_cublaslt_api(&b));
     cublasLtHandle_t h;
     LT_CUBLAS_CHECK(b->cublasLtCreate(&h));
@@ -322,6 +337,7 @@ lt_status lt_cuda_get_cublaslt(lt_cuda_ctx *c, cublasLtHandle_t *out, void **ws,
 lt_status lt_cuda_get_cudnn(lt_cuda_ctx *c, cudnnHandle_t *out) {
   if (!c->cudnn) {
     const lt_cudnn_api *d;
+    LT_TRY(no_handle_in_capture("cuDNN"));
     LT_TRY(lt_cuda_cudnn_api(&d));
     cudnnHandle_t h;
     LT_CUDNN_CHECK(d->cudnnCreate(&h));

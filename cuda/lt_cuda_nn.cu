@@ -68,29 +68,44 @@ __device__ __forceinline__ void block_sum2(double &a, double &b) {
  * part[y*C + c] receives slice y's two sums. */
 enum { CS_MOMENTS = 0, CS_GRADS = 1, CS_SUM = 2 };
 
+/* The shift of channel c: its first element x[first] (moments, M > 0) or
+ * mean[c] (grads), else 0. Both layouts share it and cs_accum. */
+template <typename T>
+__device__ __forceinline__ double cs_shift(int mode, const T *x, int64_t first, int64_t M, const char *mean,
+                                           lt_dtype mdt, int64_t c) {
+  if (mode == CS_MOMENTS && M > 0) return (double)ld_c(x[first]);
+  if (mode == CS_GRADS) return ld_f64(mean + c * (int64_t)dtype_size(mdt), mdt);
+  return 0;
+}
+
+/* Adds element off (x, and gy for the grads) to the sums of `mode`. */
+template <typename T>
+__device__ __forceinline__ void cs_accum(int mode, const T *x, const T *gy, int64_t off, double shift, double &s1,
+                                         double &s2) {
+  double v = (double)ld_c(x[off]);
+  if (mode == CS_MOMENTS) {
+    double d = v - shift;
+    s1 += d;
+    s2 += d * d;
+  } else if (mode == CS_GRADS) {
+    double g = (double)ld_c(gy[off]);
+    s1 += g;
+    s2 += g * (v - shift);
+  } else {
+    s1 += v;
+  }
+}
+
 template <typename T>
 __global__ void chan_stats_k(int mode, const T *x, const T *gy, const char *mean, lt_dtype mdt, int64_t N, int64_t C,
                              int64_t S, int64_t chunk, double2 *part) {
   const int64_t c = blockIdx.x, M = N * S;
   const int64_t e0 = (int64_t)blockIdx.y * chunk, e1 = e0 + chunk < M ? e0 + chunk : M;
-  double shift = 0;
-  if (mode == CS_MOMENTS && M > 0) shift = (double)ld_c(x[c * S]);
-  if (mode == CS_GRADS) shift = ld_f64(mean + c * (int64_t)dtype_size(mdt), mdt);
+  const double shift = cs_shift(mode, x, c * S, M, mean, mdt, c);
   double s1 = 0, s2 = 0;
   for (int64_t e = e0 + threadIdx.x; e < e1; e += blockDim.x) {
-    int64_t n = e / S, s = e - n * S, off = (n * C + c) * S + s;
-    double v = (double)ld_c(x[off]);
-    if (mode == CS_MOMENTS) {
-      double d = v - shift;
-      s1 += d;
-      s2 += d * d;
-    } else if (mode == CS_GRADS) {
-      double g = (double)ld_c(gy[off]);
-      s1 += g;
-      s2 += g * (v - shift);
-    } else {
-      s1 += v;
-    }
+    int64_t n = e / S, s = e - n * S;
+    cs_accum(mode, x, gy, (n * C + c) * S + s, shift, s1, s2);
   }
   block_sum2(s1, s2);
   if (threadIdx.x == 0) part[(int64_t)blockIdx.y * C + c] = make_double2(s1, s2);
@@ -108,24 +123,8 @@ __global__ void chan_stats_cl_k(int mode, const T *x, const T *gy, const char *m
   const int64_t r0 = (int64_t)blockIdx.y * chunk, r1 = r0 + chunk < M ? r0 + chunk : M;
   double s1 = 0, s2 = 0;
   if (c < C) {
-    double shift = 0;
-    if (mode == CS_MOMENTS && M > 0) shift = (double)ld_c(x[c]); /* row 0: the channel's first element */
-    if (mode == CS_GRADS) shift = ld_f64(mean + c * (int64_t)dtype_size(mdt), mdt);
-    for (int64_t r = r0 + threadIdx.y; r < r1; r += CL_ROWS) {
-      int64_t off = r * C + c;
-      double v = (double)ld_c(x[off]);
-      if (mode == CS_MOMENTS) {
-        double d = v - shift;
-        s1 += d;
-        s2 += d * d;
-      } else if (mode == CS_GRADS) {
-        double g = (double)ld_c(gy[off]);
-        s1 += g;
-        s2 += g * (v - shift);
-      } else {
-        s1 += v;
-      }
-    }
+    const double shift = cs_shift(mode, x, c, M, mean, mdt, c); /* row 0: the channel's first element */
+    for (int64_t r = r0 + threadIdx.y; r < r1; r += CL_ROWS) cs_accum(mode, x, gy, r * C + c, shift, s1, s2);
   }
   sa[threadIdx.y][threadIdx.x] = s1;
   sb[threadIdx.y][threadIdx.x] = s2;
@@ -358,15 +357,24 @@ __global__ void bn_bwd_finalize_k(const double2 *part, int splits, int64_t C, in
   if (coef) coef[c] = Coef4{a, k1, k2, mu};
 }
 
-template <typename T>
+/* V elements per step (16-byte accesses), channels as in bn_apply_k (PER:
+ * the elements of a step may lie in different channels). */
+template <typename T, int V, bool PER>
 __global__ void bn_bwd_apply_k(T *gx, const T *gy, const T *x, const Coef4 *coef, int64_t C, int64_t D,
                                int64_t total) {
   typedef typename Compute<T>::type Cm;
-  /* channel of element e as in bn_apply_k: (e / D) % C */
-  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
+  const int64_t steps = total / V;
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < steps; i += (int64_t)gridDim.x * blockDim.x) {
+    int64_t e = i * V;
     Coef4 k = coef[(e / D) % C];
-    Cm a = (Cm)k.a, k1 = (Cm)k.k1, k2 = (Cm)k.k2, mu = (Cm)k.mu;
-    gx[e] = St<T>::f(a * (ld_c(gy[e]) - k1 - (ld_c(x[e]) - mu) * k2));
+    Vec<T, V> gv = reinterpret_cast<const Vec<T, V> *>(gy)[i], xv = reinterpret_cast<const Vec<T, V> *>(x)[i], r;
+#pragma unroll
+    for (int j = 0; j < V; j++) {
+      if (PER && j > 0) k = coef[((e + j) / D) % C];
+      Cm a = (Cm)k.a, k1 = (Cm)k.k1, k2 = (Cm)k.k2, mu = (Cm)k.mu;
+      r.v[j] = St<T>::f(a * (ld_c(gv.v[j]) - k1 - (ld_c(xv.v[j]) - mu) * k2));
+    }
+    reinterpret_cast<Vec<T, V> *>(gx)[i] = r;
   }
 }
 
@@ -392,8 +400,23 @@ static lt_status bn_backward(lt_cuda_ctx *c, const lt_cuda_tensor *gx, const lt_
     st = lt_cuda_after_launch(c, "bn_bwd_finalize_k", __FILE__, __LINE__);
   }
   if (st == LT_OK && gx && total > 0) {
-    bn_bwd_apply_k<T><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        (T *)gx->data, (const T *)gy->data, (const T *)x->data, coef, C, is_cl(x) ? 1 : S, total);
+    /* gy, x and gx share the layout (the op layer formats them alike) */
+    const int V = 16 / sizeof(T);
+    const bool cl = is_cl(x);
+    const int64_t D = cl ? 1 : S;
+    bool vec = total % V == 0 && aligned16(x->data, 16) && aligned16(gy->data, 16) && aligned16(gx->data, 16);
+    T *o = (T *)gx->data;
+    const T *g = (const T *)gy->data, *xs = (const T *)x->data;
+    if (vec && cl) {
+      bn_bwd_apply_k<T, V, true><<<grid_for(c, total / V, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
+          o, g, xs, coef, C, D, total);
+    } else if (vec && D % V == 0) {
+      bn_bwd_apply_k<T, V, false><<<grid_for(c, total / V, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
+          o, g, xs, coef, C, D, total);
+    } else {
+      bn_bwd_apply_k<T, 1, false><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
+          o, g, xs, coef, C, D, total);
+    }
     st = lt_cuda_after_launch(c, "bn_bwd_apply_k", __FILE__, __LINE__);
   }
   lt_cuda_free_async(c, part);

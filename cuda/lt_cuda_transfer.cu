@@ -15,10 +15,16 @@
  * eventual cudaFreeAsync of the destination, also on the compute stream) run
  * after the copy, and the host never waits. Allocating on the copy stream
  * instead would leave correctness to the pool's reuse policies and the byte
- * ledger of lt_cuda_backend.cu behind; waiting for the compute stream costs
- * overlap only when a copy is queued right before the kernels that need it,
- * which is why the DataLoader queues the copy of batch k+1 before handing
- * out batch k (lua/luatrain/data): that copy then runs while step k computes.
+ * ledger of lt_cuda_backend.cu behind.
+ *
+ * What this buys, and what not: the host never waits, so it queues step k
+ * while the GPU still runs step k-1. The copy itself does not overlap
+ * compute: it waits for the work queued before it, and the compute stream
+ * waits for it before anything queued after it. The DataLoader queues batch
+ * k+1's copy before handing out batch k (lua/luatrain/data), so on the GPU
+ * the order is step k-1, copy k+1, step k. Overlapping the copy with step k
+ * would need the compute stream's wait to move to the hand-out of batch k+1
+ * (and to any earlier free of its destination); not done.
  *
  * Why the source is kept. The DMA engine reads the pinned source when the
  * copy runs, after this function has returned. So each queued copy holds a
@@ -70,6 +76,11 @@ extern "C" lt_status lt_cuda_host_alloc(size_t nbytes, void **out) {
   *out = NULL;
   if (!lt_cuda_is_available())
     return lt_error_set(LT_ERR_RUNTIME, 0, "pinned memory needs a GPU (%s)", lt_cuda_unavailable_reason());
+  /* cudaHostAlloc is one of the calls that invalidate a capture on the
+   * capturing thread (cudaStreamCaptureModeThreadLocal). */
+  if (lt_cuda_capturing())
+    return lt_cuda_graph_refuse("pinning host memory (pin_memory(), a DataLoader with pin_memory)",
+                                "cudaHostAlloc would end the capture; pin before capturing");
   if (nbytes == 0) return lt_error_set(LT_ERR_ARG, 0, "cannot pin 0 bytes");
   void *p = NULL;
   cudaError_t e = cudaHostAlloc(&p, nbytes, cudaHostAllocPortable);
@@ -82,11 +93,40 @@ extern "C" lt_status lt_cuda_host_alloc(size_t nbytes, void **out) {
   return LT_OK;
 }
 
+/* Pinned memory released while this thread captures a CUDA graph. The
+ * release usually comes from the Lua collector (a dead pinned tensor), which
+ * may run at any allocation inside the captured step; cudaFreeHost then
+ * would invalidate the capture (it is not stream-ordered: it synchronises
+ * the device), and its failure would go unnoticed here and leak the memory.
+ * So it waits in this per-thread list until the capture ends. */
+static __thread void **host_later;
+static __thread size_t nhost_later, caphost_later;
+
 extern "C" void lt_cuda_host_free(void *p) {
   if (!p) return;
+  if (lt_cuda_capturing()) {
+    if (nhost_later == caphost_later) {
+      size_t cap = caphost_later ? 2 * caphost_later : 16;
+      void **l = (void **)realloc(host_later, cap * sizeof *l);
+      if (!l) return; /* without host memory to remember it: leak it rather than end the capture */
+      host_later = l;
+      caphost_later = cap;
+    }
+    host_later[nhost_later++] = p;
+    return;
+  }
   /* Fails only after a fatal device error or during the runtime's teardown
    * at exit, when there is nobody to tell. */
   if (cudaFreeHost(p) != cudaSuccess) cudaGetLastError();
+}
+
+extern "C" void lt_cuda_host_free_postponed(void) {
+  if (lt_cuda_capturing()) return;
+  for (size_t i = 0; i < nhost_later; i++)
+    if (cudaFreeHost(host_later[i]) != cudaSuccess) cudaGetLastError();
+  free(host_later);
+  host_later = NULL;
+  nhost_later = caphost_later = 0;
 }
 
 /* --- finished copies ------------------------------------------------------------------------------- */
@@ -160,6 +200,9 @@ static lt_status poll_device(int d, bool wait) {
 
 extern "C" lt_status lt_cuda_transfer_poll(bool wait) {
   if (npending.load() == 0) return LT_OK;
+  /* Not while this thread captures: waiting would end the capture, and
+   * finished copies can hand their sources back after it as well. */
+  if (lt_cuda_capturing()) return LT_OK;
   pthread_once(&xfers_once, xfers_init);
   lt_status first = LT_OK;
   int n = lt_cuda_device_count();
@@ -241,16 +284,19 @@ fail:
 extern "C" lt_status lt_cuda_copy_from_pinned_async(int device, void *dst, const void *src, size_t nbytes,
                                                     void *keep, void (*release)(void *)) {
   if (!keep || !release) return lt_error_set(LT_ERR_ARG, 0, "a non_blocking copy needs the owner of its source");
+  /* Checked before anything else touches the stream: waiting for an event
+   * recorded outside the capture would end it (a dependency across the
+   * capture's boundary), and so would releasing a finished copy's source. */
+  static const char *const why = "a non_blocking copy cannot be captured in a CUDA graph (copy the batch into the "
+                                 "graph's static inputs with copy_ before replaying it)";
+  if (lt_cuda_capturing()) return lt_error_set(LT_ERR_RUNTIME, 0, "%s", why);
   lt_cuda_ctx *c = NULL;
   LT_TRY(lt_cuda_ctx_get(device, &c));
+  cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
+  LT_CUDA_CHECK(cudaStreamIsCapturing(c->stream, &cs)); /* by another thread */
+  if (cs != cudaStreamCaptureStatusNone) return lt_error_set(LT_ERR_RUNTIME, 0, "%s", why);
   pthread_once(&xfers_once, xfers_init);
   LT_TRY(poll_device(device, false)); /* recycles events and buffers of finished copies */
-  cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
-  LT_CUDA_CHECK(cudaStreamIsCapturing(c->stream, &cs));
-  if (cs != cudaStreamCaptureStatusNone)
-    return lt_error_set(LT_ERR_RUNTIME, 0,
-                        "a non_blocking copy cannot be captured in a CUDA graph (copy the batch into the graph's "
-                        "static inputs with copy_ before replaying it)");
   if (nbytes == 0) {
     release(keep);
     return LT_OK;

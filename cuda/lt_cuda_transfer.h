@@ -22,8 +22,12 @@ extern "C" {
  * (cudaHostAllocPortable). Fails with "pinned memory needs a GPU (...)"
  * when none is usable, LT_ERR_OOM when the driver cannot pin that much. */
 lt_status lt_cuda_host_alloc(size_t nbytes, void **out);
-/* Frees memory from lt_cuda_host_alloc (NULL: nothing). */
+/* Frees memory from lt_cuda_host_alloc (NULL: nothing). While this thread
+ * captures a CUDA graph the free is postponed (cudaFreeHost would end the
+ * capture) until lt_cuda_host_free_postponed, which lt_cuda_graph.cu calls
+ * when the capture ends. Refused the same way: lt_cuda_host_alloc. */
 void lt_cuda_host_free(void *p);
+void lt_cuda_host_free_postponed(void);
 
 /* Queues a copy of nbytes from pinned host memory `src` to `dst`, device
  * memory of cuda:device that the backend allocated (stream-ordered, on the

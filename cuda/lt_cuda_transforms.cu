@@ -100,6 +100,8 @@ __global__ void transform_kernel(const Tin *__restrict__ x, Tout *__restrict__ y
 
 /* --- argument checks: the CPU kernels' (lt_transforms_cpu.c), same messages -------------------------- */
 
+#define LIM ((int64_t)1 << 29) /* image sides and padding: h + 2*pad stays below 2^31 */
+
 static lt_status check_args(lt_dtype in_dt, lt_dtype out_dt, const lt_cuda_tf_params *p, const int64_t *top,
                             const int64_t *left) {
   if (in_dt != LT_UINT8 && in_dt != LT_FLOAT32)
@@ -110,6 +112,11 @@ static lt_status check_args(lt_dtype in_dt, lt_dtype out_dt, const lt_cuda_tf_pa
   int64_t oh = p->oh, ow = p->ow, pad = p->pad, h = p->h, w = p->w;
   if (oh < 1 || ow < 1) return lt_error_set(LT_ERR_ARG, 0, "crop size must be positive, got %lldx%lld", (long long)oh, (long long)ow);
   if (pad < 0) return lt_error_set(LT_ERR_ARG, 0, "padding must be >= 0, got %lld", (long long)pad);
+  /* The kernel takes crop offsets (< h + 2*pad) as int32; this also keeps
+   * the sums below from overflowing. */
+  if (h > LIM || w > LIM || pad > LIM)
+    return lt_error_set(LT_ERR_ARG, 0, "images of %lldx%lld padded by %lld are too large for the GPU transforms (each at "
+                        "most %lld)", (long long)h, (long long)w, (long long)pad, (long long)LIM);
   if (oh > h + 2 * pad || ow > w + 2 * pad)
     return lt_error_set(LT_ERR_ARG, 0, "crop size %lldx%lld is larger than the padded image %lldx%lld", (long long)oh,
                         (long long)ow, (long long)(h + 2 * pad), (long long)(w + 2 * pad));
@@ -179,19 +186,25 @@ extern "C" lt_status lt_cuda_transform_batch(int device, lt_dtype in_dt, const v
   a.mode = p->mode;
   a.scale = in_dt == LT_UINT8 && p->to_float;
   a.norm = p->normalize;
-  a.fill_u8 = in_dt == LT_UINT8 ? (uint8_t)p->fill : 0;
+  /* checked to be 0..255 only where it is used: converting another value would be undefined */
+  a.fill_u8 = in_dt == LT_UINT8 && p->mode == PAD_CONSTANT ? (uint8_t)p->fill : 0;
   a.fill_f = (float)p->fill;
   for (int64_t ch = 0; p->normalize && ch < p->c; ch++) {
     a.mean[ch] = p->mean[ch];
     a.std[ch] = p->std[ch];
   }
   int32_t *dpar = NULL;
+  if ((top || flip) && lt_cuda_capturing())
+    return lt_cuda_graph_refuse("random crops and flips of a CUDA batch",
+                                "their parameters are drawn on the host for each batch and copied from host memory, "
+                                "which a replay would not redo; transform the batch before copying it into the "
+                                "graph's static inputs");
   if (top || flip) {
     size_t bytes = (size_t)(3 * p->n) * sizeof(int32_t);
     int32_t *h = (int32_t *)malloc(bytes);
     if (!h) return lt_error_set(LT_ERR_OOM, 0, "out of memory for the parameters of %lld samples", (long long)p->n);
     for (int64_t i = 0; i < p->n; i++) {
-      /* checked above: offsets are below h + 2*pad <= 3 * 2^20 */
+      /* checked above: offsets are below h + 2*pad < 2^31 */
       h[i] = top ? (int32_t)top[i] : 0;
       h[p->n + i] = top ? (int32_t)left[i] : 0;
       h[2 * p->n + i] = flip && flip[i] ? 1 : 0;

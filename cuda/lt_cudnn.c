@@ -15,9 +15,10 @@
  *
  * Algorithms are chosen by measurement, like PyTorch's cudnn.benchmark: the
  * first time a geometry (shapes, strides, dtype, padding/stride/dilation/
- * groups, TF32 setting, device) is seen for one of the three directions,
- * cudnnFind*AlgorithmEx times the candidates on the call's own buffers with a
- * workspace of at most min(1 GiB, a quarter of free memory); the fastest
+ * groups, TF32 setting, device, the buffers' alignment) is seen for one of
+ * the three directions, cudnnFind*AlgorithmEx times the candidates on the
+ * call's own buffers with a workspace of at most min(1 GiB, a quarter of
+ * free memory); the fastest
  * that fits is cached with its descriptors, and later calls with the same
  * geometry only allocate its workspace from the stream-ordered pool and run.
  * The search synchronises the device once per new geometry, so warm up
@@ -25,6 +26,7 @@
  * error (lt_cuda_graph.cu). float32 may use TF32 tensor cores
  * (lt_cuda_set_allow_tf32); bfloat16/float16 accumulate in float32. */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +39,7 @@ enum { DIR_FWD, DIR_BWD_DATA, DIR_BWD_FILTER };
  * compares with memcmp. */
 typedef struct {
   int device, dir, dtype, tf32, wfmt;
+  int align; /* the operands' common alignment in bytes, up to 16 */
   int64_t x[4], xs[4], w[4], y[4], ys[4];
   int64_t pad[2], stride[2], dil[2], groups;
 } conv_key;
@@ -70,13 +73,17 @@ static lt_status data_type(lt_dtype dt, cudnnDataType_t *data, cudnnDataType_t *
 
 static bool fits_int(int64_t v) { return v >= 0 && v <= 0x7fffffff; }
 
+/* Strictly channels-last: in that layout and not also NCHW-contiguous. */
+static bool only_cl(const lt_tensor *t) { return !lt_tensor_is_contiguous(t) && lt_tensor_is_channels_last(t); }
+
 /* 0: the weight is NCHW-contiguous, 1: NHWC (channels last), -1: neither.
  * A weight in both layouts ([K,C,1,1], or C == 1) is described in the
- * layout of the input x, so a channels-last convolution hands cuDNN
- * matching formats (its fast NHWC kernels want x, w and y alike). */
-static int filter_format(const lt_tensor *w, const lt_tensor *x) {
-  bool x_cl = !lt_tensor_is_contiguous(x) && lt_tensor_is_channels_last(x);
-  if (x_cl && lt_tensor_is_channels_last(w)) return 1;
+ * layout of the activations x and y, so a channels-last convolution hands
+ * cuDNN matching formats (its fast NHWC kernels want x, w and y alike). x
+ * alone does not tell when it is in both layouts itself (one input
+ * channel, a 1x1 image): then y does. */
+static int filter_format(const lt_tensor *w, const lt_tensor *x, const lt_tensor *y) {
+  if ((only_cl(x) || only_cl(y)) && lt_tensor_is_channels_last(w)) return 1;
   if (lt_tensor_is_contiguous(w)) return 0;
   if (lt_tensor_is_channels_last(w)) return 1;
   return -1;
@@ -292,14 +299,24 @@ static lt_status get_plan(lt_cuda_ctx *c, cudnnHandle_t h, const conv_key *key, 
   return LT_OK;
 }
 
+/* The largest power of two up to 16 dividing all three addresses. An
+ * algorithm timed on aligned buffers may use vector loads that a view at an
+ * odd offset cannot take (cuDNN then refuses it at run time), so alignment
+ * is part of the key, as in PyTorch's convolution cache. */
+static int operands_align(const operands *o) {
+  uintptr_t a = (uintptr_t)o->a | (uintptr_t)o->b | (uintptr_t)o->out | 16;
+  return (int)(a & (~a + 1));
+}
+
 static void fill_key(conv_key *k, int device, int dir, const lt_tensor *x, const lt_tensor *w, const lt_tensor *y,
-                     const lt_conv2d_params *prm, int wfmt) {
+                     const lt_conv2d_params *prm, int wfmt, const operands *o) {
   memset(k, 0, sizeof *k);
   k->device = device;
   k->dir = dir;
   k->dtype = (int)x->dtype;
   k->tf32 = x->dtype == LT_FLOAT32 && lt_cuda_allow_tf32();
   k->wfmt = wfmt;
+  k->align = operands_align(o);
   for (int i = 0; i < 4; i++) {
     k->x[i] = x->shape[i];
     k->xs[i] = x->stride[i];
@@ -350,7 +367,7 @@ static lt_status run_plan(lt_cuda_ctx *c, cudnnHandle_t h, conv_plan *p, const o
 static lt_status convolve(lt_cuda_ctx *c, cudnnHandle_t h, int dir, const lt_tensor *x, const lt_tensor *w,
                           const lt_tensor *y, const lt_conv2d_params *prm, int wfmt, operands o) {
   conv_key k;
-  fill_key(&k, c->device, dir, x, w, y, prm, wfmt);
+  fill_key(&k, c->device, dir, x, w, y, prm, wfmt, &o);
   conv_plan *plan = NULL;
   LT_TRY(get_plan(c, h, &k, &o, &plan));
   return run_plan(c, h, plan, &o);
@@ -362,8 +379,8 @@ static lt_status fill_zero(lt_cuda_ctx *c, lt_tensor *t) {
   return lt_cuda_fill_k(c, &v, zero);
 }
 
-static lt_status check_weight(const lt_tensor *w, const lt_tensor *x, int *fmt) {
-  *fmt = filter_format(w, x);
+static lt_status check_weight(const lt_tensor *w, const lt_tensor *x, const lt_tensor *y, int *fmt) {
+  *fmt = filter_format(w, x, y);
   if (*fmt < 0)
     return lt_error_set(LT_ERR_ARG, 0, "conv2d on cuda: the weight must be contiguous (NCHW) or channels-last");
   return LT_OK;
@@ -380,7 +397,7 @@ lt_status lt_cuda_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tens
     LT_TRY(fill_zero(c, y));
   } else {
     int fmt;
-    LT_TRY(check_weight(w, x, &fmt));
+    LT_TRY(check_weight(w, x, y, &fmt));
     cudnnHandle_t h;
     LT_TRY(lt_cuda_get_cudnn(c, &h));
     LT_TRY(convolve(c, h, DIR_FWD, x, w, y, p, fmt,
@@ -414,7 +431,7 @@ lt_status lt_cuda_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, c
     return LT_OK;
   }
   int fmt;
-  LT_TRY(check_weight(w, x, &fmt));
+  LT_TRY(check_weight(w, x, gy, &fmt));
   cudnnHandle_t h;
   LT_TRY(lt_cuda_get_cudnn(c, &h));
   if (gx)
@@ -422,7 +439,7 @@ lt_status lt_cuda_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, c
                     (operands){lt_tensor_data(w), lt_tensor_data(gy), lt_tensor_data(gx)}));
   if (gw) {
     int gfmt;
-    LT_TRY(check_weight(gw, x, &gfmt));
+    LT_TRY(check_weight(gw, x, gy, &gfmt));
     LT_TRY(convolve(c, h, DIR_BWD_FILTER, x, gw, gy, p, gfmt,
                     (operands){lt_tensor_data(x), lt_tensor_data(gy), lt_tensor_data(gw)}));
   }

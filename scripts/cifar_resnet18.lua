@@ -407,6 +407,7 @@ local function graph_step(images, labels)
     local x = images:clone()
     if opt.channels_last then x = x:contiguous("channels_last") end
     local inputs = {images = x, labels = labels:clone()}
+    optimizer:zero_grad()   -- the warm-up's gradients are freed now, not held by the graph
     local ok, g = pcall(lt.cuda.graph, function(s)
       local out, loss = forward(s.images, s.labels)
       optimizer:zero_grad()

@@ -21,7 +21,8 @@
 -- What the step reads must live in the static inputs (or in tensors made
 -- before the capture: parameters, optimizer state) and be changed in place;
 -- what it returns (g.outputs) is overwritten by each replay. Tensors the
--- step makes exist only after the first replay. Inside the step, whatever
+-- step makes exist only after the first replay (releasing a graph never
+-- replayed drops the gradients it made, as a failed capture does). Inside the step, whatever
 -- would need the host or differ per replay is an error during capture:
 -- reading values (item, tolist, printing), copies from the CPU,
 -- synchronisation, random numbers (dropout), new convolution shapes (warm
@@ -206,6 +207,12 @@ function Graph:release()
   self._released = true
   self._driver.release(self._handle)
   self._hooks, self._calls, self.static_inputs = {}, {}, nil
+  -- Never replayed: what the capture made (gradients, outputs) was never
+  -- allocated, and an eager step must not accumulate into it.
+  if self.replays == 0 then
+    self.outputs = {n = 0}
+    drop_orphans(self._driver)
+  end
 end
 Graph.__close = Graph.release
 

@@ -315,16 +315,41 @@ static lt_status softmax_rec(lt_tensor *x, int dim, bool log, lt_tensor **out) {
 
 /* --- losses ----------------------------------------------------------------------------------------- */
 
+/* The nodes of nll_loss and cross_entropy save `nfirst` tensors, then the
+ * class weights and the total weight when present; ints: reduction,
+ * ignore_index, has_weight, has_total; scalars: smoothing. Ends the node
+ * (finish) with st. */
+static lt_status loss_node_finish(lt_node *n, int nfirst, lt_tensor *const *first, lt_tensor *weight, lt_tensor *tw,
+                                  lt_reduction red, int64_t ignore_index, double smoothing, lt_tensor **out) {
+  lt_status st = LT_OK;
+  for (int i = 0; i < nfirst && st == LT_OK; i++) st = lt_ag_save(n, first[i]);
+  if (st == LT_OK && weight) st = lt_ag_save(n, weight);
+  if (st == LT_OK && tw) st = lt_ag_save(n, tw);
+  n->ints[0] = red;
+  n->ints[1] = ignore_index;
+  n->ints[2] = weight != NULL;
+  n->ints[3] = tw != NULL;
+  n->scalars[0] = smoothing;
+  return finish(n, st, out);
+}
+
+/* The optional weight and total weight such a node saved after its first
+ * k tensors (NULL when absent). */
+static lt_status loss_node_optional(lt_node *n, int k, lt_tensor **w, lt_tensor **tw) {
+  *w = *tw = NULL;
+  if (n->ints[2]) LT_TRY(lt_ag_saved(n, k++, w));
+  if (n->ints[3]) LT_TRY(lt_ag_saved(n, k, tw));
+  return LT_OK;
+}
+
 /* saved: logp, target[, weight][, total_weight]; ints: reduction,
  * ignore_index, has_weight, has_total; scalars: smoothing */
 static lt_status nll_backward(lt_node *n, lt_tensor *const *g, lt_tensor **gi) {
   if (!g[0] || !NEED(n, 0)) return LT_OK;
-  lt_tensor *lp, *t, *w = NULL, *tw = NULL;
-  int k = 2;
+  lt_tensor *lp, *t, *w, *tw;
   LT_TRY(lt_ag_saved(n, 0, &lp));
   LT_TRY(lt_ag_saved(n, 1, &t));
-  if (n->ints[2]) LT_TRY(lt_ag_saved(n, k++, &w));
-  if (n->ints[3]) LT_TRY(lt_ag_saved(n, k, &tw));
+  LT_TRY(loss_node_optional(n, 2, &w, &tw));
   return lt_op_nll_loss_backward(g[0], lp, t, w, (lt_reduction)n->ints[0], n->scalars[0], n->ints[1], tw, &gi[0]);
 }
 
@@ -337,16 +362,8 @@ static lt_status nll_loss_rec(lt_tensor *logp, lt_tensor *target, lt_tensor *wei
   lt_node *n;
   lt_status st = node("NllLossBackward", nll_backward, 1, &logp, out, &n);
   if (st == LT_OK) {
-    st = lt_ag_save(n, logp);
-    if (st == LT_OK) st = lt_ag_save(n, target);
-    if (st == LT_OK && weight) st = lt_ag_save(n, weight);
-    if (st == LT_OK && tw) st = lt_ag_save(n, tw);
-    n->ints[0] = red;
-    n->ints[1] = ignore_index;
-    n->ints[2] = weight != NULL;
-    n->ints[3] = tw != NULL;
-    n->scalars[0] = smoothing;
-    st = finish(n, st, out);
+    lt_tensor *first[2] = {logp, target};
+    st = loss_node_finish(n, 2, first, weight, tw, red, ignore_index, smoothing, out);
   }
   lt_tensor_release(tw);
   return st;
@@ -360,13 +377,11 @@ static lt_status nll_loss_rec(lt_tensor *logp, lt_tensor *target, lt_tensor *wei
  * log_softmax + nll_loss chain kept. */
 static lt_status ce_backward(lt_node *n, lt_tensor *const *g, lt_tensor **gi) {
   if (!g[0] || !NEED(n, 0)) return LT_OK;
-  lt_tensor *x, *t, *lse, *w = NULL, *tw = NULL;
-  int k = 3;
+  lt_tensor *x, *t, *lse, *w, *tw;
   LT_TRY(lt_ag_saved(n, 0, &x));
   LT_TRY(lt_ag_saved(n, 1, &t));
   LT_TRY(lt_ag_saved(n, 2, &lse));
-  if (n->ints[2]) LT_TRY(lt_ag_saved(n, k++, &w));
-  if (n->ints[3]) LT_TRY(lt_ag_saved(n, k, &tw));
+  LT_TRY(loss_node_optional(n, 3, &w, &tw));
   return lt_op_cross_entropy_backward(g[0], x, t, w, lse, (lt_reduction)n->ints[0], n->scalars[0], n->ints[1], tw,
                                       &gi[0]);
 }
@@ -381,17 +396,8 @@ static lt_status cross_entropy_rec(lt_tensor *logits, lt_tensor *target, lt_tens
   lt_node *n;
   lt_status st = node("CrossEntropyLossBackward", ce_backward, 1, &logits, out, &n);
   if (st == LT_OK) {
-    st = lt_ag_save(n, logits);
-    if (st == LT_OK) st = lt_ag_save(n, target);
-    if (st == LT_OK) st = lt_ag_save(n, lse);
-    if (st == LT_OK && weight) st = lt_ag_save(n, weight);
-    if (st == LT_OK && tw) st = lt_ag_save(n, tw);
-    n->ints[0] = red;
-    n->ints[1] = ignore_index;
-    n->ints[2] = weight != NULL;
-    n->ints[3] = tw != NULL;
-    n->scalars[0] = smoothing;
-    st = finish(n, st, out);
+    lt_tensor *first[3] = {logits, target, lse};
+    st = loss_node_finish(n, 3, first, weight, tw, red, ignore_index, smoothing, out);
   }
   lt_tensor_release(lse);
   lt_tensor_release(tw);
@@ -470,17 +476,13 @@ lt_status lt_ag_linear(lt_tensor *x, lt_tensor *w, lt_tensor *b, lt_tensor **out
   return st;
 }
 
-/* The running statistics are updated in place, so they are never cast: with
- * float32 buffers (the usual case) the statistics stay float32. */
+/* Not cast under autocast, as in PyTorch: a bfloat16 input runs in its own
+ * dtype with the float32 weight, bias and running statistics (the op
+ * layer's mixed precision), so a conv -> bn -> relu chain stays bfloat16
+ * without two conversion passes per layer; the statistics are float32. */
 lt_status lt_ag_batch_norm(lt_tensor *x, lt_tensor *running_mean, lt_tensor *running_var, lt_tensor *weight,
                            lt_tensor *bias, bool training, double momentum, double eps, lt_tensor **out) {
-  if (!lt_autocast_enabled())
-    return batch_norm_rec(x, running_mean, running_var, weight, bias, training, momentum, eps, out);
-  lt_tensor *in[3] = {x, weight, bias}, *c[3];
-  LT_TRY(lt_autocast_inputs(3, in, LT_AUTOCAST_FP32, c));
-  lt_status st = batch_norm_rec(c[0], running_mean, running_var, c[1], c[2], training, momentum, eps, out);
-  lt_autocast_release(3, c);
-  return st;
+  return batch_norm_rec(x, running_mean, running_var, weight, bias, training, momentum, eps, out);
 }
 
 lt_status lt_ag_softmax(lt_tensor *x, int dim, bool log, lt_tensor **out) {

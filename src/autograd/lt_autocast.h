@@ -3,11 +3,13 @@
  *
  * While autocast is on, the wrappers of the GEMM-bound ops (conv2d, linear,
  * matmul/mm/bmm) take their floating inputs in bfloat16 and the wrappers of
- * the precision-sensitive ops (batch_norm, softmax, the losses) take them in
- * float32. The casts are differentiable (lt_ag_to), so float32 master weights
- * receive float32 gradients. Elementwise ops are not touched: they follow the
- * ordinary type promotion. Not a general per-op policy table (PyTorch's has
- * hundreds of entries); only the ops above are listed. */
+ * the precision-sensitive ops (softmax, the losses) take them in float32.
+ * The casts are differentiable (lt_ag_to), so float32 master weights
+ * receive float32 gradients. batch_norm is not cast (as in PyTorch): it runs
+ * in its input's dtype with float32 parameters and statistics (mixed
+ * precision in the op layer). Elementwise ops are not touched: they follow
+ * the ordinary type promotion. Not a general per-op policy table (PyTorch's
+ * has hundreds of entries); only the ops above are listed. */
 #ifndef LT_AUTOCAST_H
 #define LT_AUTOCAST_H
 

@@ -65,12 +65,15 @@ typedef struct lt_nn_kernels {
    * 1/sqrt(var+eps)), and when running_mean/running_var are not NULL updates
    * them in place: r = (1-momentum)*r + momentum*stat, the variance unbiased
    * (times M/(M-1), M = N*S > 1). Eval: uses the running statistics and
-   * writes them as mean/invstd the same way. */
+   * writes them as mean/invstd the same way. Mixed precision: x/y may be
+   * bfloat16/float16 with weight, bias and running stats float32 (or x's
+   * dtype) and mean/invstd float32; each [C] tensor is read and written in
+   * its own dtype, statistics accumulated in double or float32 at least. */
   lt_status (*batch_norm_forward)(lt_tensor *y, lt_tensor *mean, lt_tensor *invstd, const lt_tensor *x,
                                   const lt_tensor *weight, const lt_tensor *bias, lt_tensor *running_mean,
                                   lt_tensor *running_var, bool training, double momentum, double eps);
   /* gy, x [N,C,S]; mean/invstd as the forward wrote them. gx, gw, gb may be
-   * NULL. Training differentiates through the batch statistics; eval treats
+   * NULL; gx has x's dtype, gw/gb their own (float32 for mixed precision). Training differentiates through the batch statistics; eval treats
    * them as constants. */
   lt_status (*batch_norm_backward)(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const lt_tensor *gy,
                                    const lt_tensor *x, const lt_tensor *weight, const lt_tensor *mean,

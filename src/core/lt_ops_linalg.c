@@ -5,19 +5,16 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "lt_gemm_layout.h"
 #include "lt_ops.h"
 
-/* Whether the matrices of a [B,R,C] operand are row-major (unit column
- * stride, row stride >= C) or column-major (the transpose), which GEMM reads
- * with no copy. A dim of size 1 may have any stride (an expanded vector has
- * stride 0 everywhere, and is copied). Leading dimensions must fit BLAS's int.
- * lt_cpu_matmul.c picks the same layout. */
+/* Whether the matrices of a [B,R,C] operand are row-major or column-major,
+ * which GEMM reads with no copy (lt_gemm_layout.h: the backends' GEMM calls
+ * take their transpose flag and leading dimension from the same function). */
 static bool blas_layout(const lt_tensor *m3) {
-  int64_t rs = m3->stride[1], cs = m3->stride[2], R = m3->shape[1], C = m3->shape[2];
-  if (rs > INT32_MAX || cs > INT32_MAX) return false;
-  bool row = (C <= 1 || cs == 1) && (R <= 1 || rs >= (C > 1 ? C : 1));
-  bool col = (R <= 1 || rs == 1) && (C <= 1 || cs >= (R > 1 ? R : 1));
-  return row || col;
+  bool trans;
+  int64_t ld;
+  return lt_gemm_layout(m3->shape[1], m3->shape[2], m3->stride[1], m3->stride[2], &trans, &ld);
 }
 
 /* a3 [B,M,K], b3 [B,K,N] (views) -> out [B,M,N] */

@@ -33,14 +33,18 @@ static lt_status check_float(const lt_tensor *t, int arg, const char *what) {
   return lt_error_set(LT_ERR_ARG, arg, "expected a floating-point %s, got %s", what, lt_dtype_name(t->dtype));
 }
 
+/* t must be on ref's device */
+static lt_status check_device(const lt_tensor *t, const lt_tensor *ref, int arg, const char *what) {
+  if (lt_device_equal(lt_tensor_device(t), lt_tensor_device(ref))) return LT_OK;
+  char d1[32], d2[32];
+  return lt_error_set(LT_ERR_ARG, arg, "%s is on %s but the input is on %s", what,
+                      lt_device_str(lt_tensor_device(t), d1, sizeof d1),
+                      lt_device_str(lt_tensor_device(ref), d2, sizeof d2));
+}
+
 /* t must share ref's device and dtype */
 static lt_status check_like(const lt_tensor *t, const lt_tensor *ref, int arg, const char *what) {
-  if (!lt_device_equal(lt_tensor_device(t), lt_tensor_device(ref))) {
-    char d1[32], d2[32];
-    return lt_error_set(LT_ERR_ARG, arg, "%s is on %s but the input is on %s", what,
-                        lt_device_str(lt_tensor_device(t), d1, sizeof d1),
-                        lt_device_str(lt_tensor_device(ref), d2, sizeof d2));
-  }
+  LT_TRY(check_device(t, ref, arg, what));
   if (t->dtype != ref->dtype)
     return lt_error_set(LT_ERR_ARG, arg, "%s has dtype %s but the input has %s", what, lt_dtype_name(t->dtype),
                         lt_dtype_name(ref->dtype));
@@ -48,15 +52,20 @@ static lt_status check_like(const lt_tensor *t, const lt_tensor *ref, int arg, c
 }
 
 /* a [C] vector of per-channel values (running stats, affine params, class weights) */
-static lt_status check_vec(const lt_tensor *t, const lt_tensor *ref, int64_t C, int arg, const char *what,
-                           const char *of) {
-  LT_TRY(check_like(t, ref, arg, what));
+static lt_status check_vec_shape(const lt_tensor *t, const lt_tensor *ref, int64_t C, int arg, const char *what,
+                                 const char *of) {
   if (t->ndim != 1 || t->shape[0] != C) {
     char b1[128], b2[128];
     return lt_error_set(LT_ERR_ARG, arg, "%s %s does not match the %lld %s of input %s (expected [%lld])", what,
                         SHP(t, b1), (long long)C, of, SHP(ref, b2), (long long)C);
   }
   return LT_OK;
+}
+
+static lt_status check_vec(const lt_tensor *t, const lt_tensor *ref, int64_t C, int arg, const char *what,
+                           const char *of) {
+  LT_TRY(check_like(t, ref, arg, what));
+  return check_vec_shape(t, ref, C, arg, what, of);
 }
 
 static lt_status check_same_shape(const lt_tensor *a, const lt_tensor *ref, int arg, const char *what,
@@ -350,6 +359,50 @@ lt_status lt_op_conv2d_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *w, const
 
 /* ================================ batch normalisation ================================ */
 
+/* Mixed precision (what autocast runs, as cuDNN's and PyTorch's batch norm
+ * do): a bfloat16/float16 input takes weight, bias and running statistics of
+ * its own dtype or float32 (all four one dtype), and its saved mean/invstd are
+ * float32 either way, so the statistics of 16-bit activations are never
+ * rounded to 16 bits. The output and the input's gradient have the input's
+ * dtype, the parameters' gradients the parameters'. float32/float64 inputs
+ * take everything in their own dtype, as before. */
+static bool is_16bit(lt_dtype dt) { return dt == LT_BFLOAT16 || dt == LT_FLOAT16; }
+static lt_dtype bn_stat_dtype(const lt_tensor *x) { return is_16bit(x->dtype) ? LT_FLOAT32 : x->dtype; }
+
+static lt_status bn_check_input(const lt_tensor *x, int arg) {
+  if (lt_dtype_is_floating(x->dtype)) return LT_OK;
+  return lt_error_set(LT_ERR_ARG, arg, "expected a floating-point input, got %s", lt_dtype_name(x->dtype));
+}
+
+/* A [C] tensor of batch norm on x's device: a parameter or running statistic
+ * (param) or a saved mean/invstd, of the dtype the rule above allows. */
+static lt_status bn_vec(const lt_tensor *t, const lt_tensor *x, int64_t C, int arg, const char *what, bool param) {
+  if (!is_16bit(x->dtype)) return check_vec(t, x, C, arg, what, "channels");
+  LT_TRY(check_device(t, x, arg, what));
+  const char *xn = lt_dtype_name(x->dtype), *tn = lt_dtype_name(t->dtype);
+  if (param && t->dtype != LT_FLOAT32 && t->dtype != x->dtype)
+    return lt_error_set(LT_ERR_ARG, arg, "%s has dtype %s but the input has %s (expected %s or float32)", what, tn, xn,
+                        xn);
+  if (!param && t->dtype != LT_FLOAT32)
+    return lt_error_set(LT_ERR_ARG, arg, "%s has dtype %s, expected float32 (the statistics of a %s input)", what, tn,
+                        xn);
+  return check_vec_shape(t, x, C, arg, what, "channels");
+}
+
+/* weight, bias, running_mean and running_var (those given) share one dtype */
+static lt_status bn_one_dtype(lt_tensor *const *t, const char *const *what, const int *arg, int n) {
+  int first = -1;
+  for (int i = 0; i < n; i++) {
+    if (!t[i]) continue;
+    if (first < 0) first = i;
+    else if (t[i]->dtype != t[first]->dtype)
+      return lt_error_set(LT_ERR_ARG, arg[i], "%s has dtype %s but %s has %s (batch_norm's weight, bias and running "
+                          "statistics share one dtype)", what[i], lt_dtype_name(t[i]->dtype), what[first],
+                          lt_dtype_name(t[first]->dtype));
+  }
+  return LT_OK;
+}
+
 /* x as [N,C,S] (a view of the contiguous c) */
 static lt_status as_ncs(lt_tensor *c, lt_tensor **out) {
   int64_t S = 1;
@@ -362,14 +415,20 @@ lt_status lt_op_batch_norm(lt_tensor *x, lt_tensor *running_mean, lt_tensor *run
                            lt_tensor *bias, bool training, double momentum, double eps, lt_tensor **y,
                            lt_tensor **mean, lt_tensor **invstd) {
   char b1[128];
-  LT_TRY(check_float(x, 1, "input"));
+  LT_TRY(bn_check_input(x, 1));
   if (x->ndim < 2)
     return lt_error_set(LT_ERR_ARG, 1, "expected input [N,C] or [N,C,...] (at least 2-D), got %s", SHP(x, b1));
   int64_t C = x->shape[1], M = lt_tensor_numel(x) / (C > 0 ? C : 1);
-  if (running_mean) LT_TRY(check_vec(running_mean, x, C, 2, "running_mean", "channels"));
-  if (running_var) LT_TRY(check_vec(running_var, x, C, 3, "running_var", "channels"));
-  if (weight) LT_TRY(check_vec(weight, x, C, 4, "weight", "channels"));
-  if (bias) LT_TRY(check_vec(bias, x, C, 5, "bias", "channels"));
+  if (running_mean) LT_TRY(bn_vec(running_mean, x, C, 2, "running_mean", true));
+  if (running_var) LT_TRY(bn_vec(running_var, x, C, 3, "running_var", true));
+  if (weight) LT_TRY(bn_vec(weight, x, C, 4, "weight", true));
+  if (bias) LT_TRY(bn_vec(bias, x, C, 5, "bias", true));
+  {
+    lt_tensor *pv[4] = {running_mean, running_var, weight, bias};
+    const char *pn[4] = {"running_mean", "running_var", "weight", "bias"};
+    const int pa[4] = {2, 3, 4, 5};
+    LT_TRY(bn_one_dtype(pv, pn, pa, 4));
+  }
   if (!running_mean != !running_var)
     return lt_error_set(LT_ERR_ARG, running_mean ? 3 : 2, "running_mean and running_var must be given together");
   if (!training && !running_mean)
@@ -400,8 +459,8 @@ lt_status lt_op_batch_norm(lt_tensor *x, lt_tensor *running_mean, lt_tensor *run
   st = as_ncs(c[0], &x3);
   if (st == LT_OK) st = lt_tensor_empty_format(x->ndim, x->shape, x->dtype, lt_tensor_device(x), kf, &o);
   if (st == LT_OK) st = as_ncs(o, &y3);
-  if (st == LT_OK) st = lt_tensor_empty(1, &C, x->dtype, lt_tensor_device(x), &m);
-  if (st == LT_OK) st = lt_tensor_empty(1, &C, x->dtype, lt_tensor_device(x), &is);
+  if (st == LT_OK) st = lt_tensor_empty(1, &C, bn_stat_dtype(x), lt_tensor_device(x), &m);
+  if (st == LT_OK) st = lt_tensor_empty(1, &C, bn_stat_dtype(x), lt_tensor_device(x), &is);
   if (st == LT_OK) st = nn->batch_norm_forward(y3, m, is, x3, c[1], c[2], c[3], c[4], training, momentum, eps);
   if (st == LT_OK) st = to_format(&o, fmt);
   if (st == LT_OK && training && running_mean) {
@@ -425,14 +484,17 @@ lt_status lt_op_batch_norm(lt_tensor *x, lt_tensor *running_mean, lt_tensor *run
 
 lt_status lt_op_batch_norm_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *weight, lt_tensor *mean, lt_tensor *invstd,
                                     bool training, lt_tensor **gx, lt_tensor **gw, lt_tensor **gb) {
-  LT_TRY(check_float(x, 2, "input"));
+  LT_TRY(bn_check_input(x, 2));
   LT_TRY(check_like(gy, x, 1, "gradient"));
   LT_TRY(check_same_shape(gy, x, 1, "gradient", "input"));
   if (x->ndim < 2) return lt_error_set(LT_ERR_ARG, 2, "expected input [N,C] or [N,C,...]");
   int64_t C = x->shape[1];
-  if (weight) LT_TRY(check_vec(weight, x, C, 3, "weight", "channels"));
-  LT_TRY(check_vec(mean, x, C, 4, "mean", "channels"));
-  LT_TRY(check_vec(invstd, x, C, 5, "invstd", "channels"));
+  if (weight) LT_TRY(bn_vec(weight, x, C, 3, "weight", true));
+  LT_TRY(bn_vec(mean, x, C, 4, "mean", false));
+  LT_TRY(bn_vec(invstd, x, C, 5, "invstd", false));
+  /* the parameters' gradients in the weight's dtype (a bias without a
+   * weight: the statistics' dtype; autograd brings it to the bias's) */
+  lt_dtype pdt = weight ? weight->dtype : bn_stat_dtype(x);
   const lt_nn_kernels *nn = nn_of(x);
   if (!nn || !nn->batch_norm_backward) return missing("batch_norm backward");
   lt_memory_format fmt = lt_tensor_suggest_format(x), kf = kernel_format(x, fmt);
@@ -450,8 +512,8 @@ lt_status lt_op_batch_norm_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *weig
   if (st == LT_OK) st = as_ncs(c[1], &x3);
   if (st == LT_OK && gx) st = lt_tensor_empty_format(x->ndim, x->shape, x->dtype, lt_tensor_device(x), kf, &ox);
   if (st == LT_OK && gx) st = as_ncs(ox, &ox3);
-  if (st == LT_OK && gw) st = lt_tensor_empty(1, &C, x->dtype, lt_tensor_device(x), &ow);
-  if (st == LT_OK && gb) st = lt_tensor_empty(1, &C, x->dtype, lt_tensor_device(x), &ob);
+  if (st == LT_OK && gw) st = lt_tensor_empty(1, &C, pdt, lt_tensor_device(x), &ow);
+  if (st == LT_OK && gb) st = lt_tensor_empty(1, &C, pdt, lt_tensor_device(x), &ob);
   if (st == LT_OK) st = nn->batch_norm_backward(ox3, ow, ob, g3, x3, wc, c[2], c[3], training);
   if (st == LT_OK) st = to_format(&ox, fmt);
   release_all(4, c);
@@ -1010,6 +1072,27 @@ static lt_status nll_check(lt_tensor *logp, lt_tensor *target, lt_tensor *weight
   return LT_OK;
 }
 
+/* Per-element losses [N,S] and their target weights wt reduced over the
+ * batch: a view in the target's shape ('none'), their sum, or the weighted
+ * mean sum(loss) / sum(wt), whose denominator goes to *tw (the backward of
+ * a mean divides by it). On failure nothing is left. */
+static lt_status reduce_loss(lt_reduction red, lt_tensor *loss, lt_tensor *wt, const lt_tensor *target,
+                             lt_tensor **res, lt_tensor **tw) {
+  *res = *tw = NULL;
+  if (red == LT_REDUCTION_NONE) return lt_tensor_view(loss, target->ndim, target->shape, res);
+  if (red == LT_REDUCTION_SUM) return lt_op_reduce(LT_RED_SUM, loss, 0, NULL, false, 0, res, NULL);
+  lt_tensor *sum = NULL;
+  lt_status st = lt_op_reduce(LT_RED_SUM, loss, 0, NULL, false, 0, &sum, NULL);
+  if (st == LT_OK) st = lt_op_reduce(LT_RED_SUM, wt, 0, NULL, false, 0, tw, NULL);
+  if (st == LT_OK) st = lt_op_binary(LT_BIN_DIV, sum, *tw, res);
+  lt_tensor_release(sum);
+  if (st != LT_OK) {
+    lt_tensor_release(*tw);
+    *tw = NULL;
+  }
+  return st;
+}
+
 lt_status lt_op_nll_loss(lt_tensor *logp, lt_tensor *target, lt_tensor *weight, lt_reduction red, double smoothing,
                          int64_t ignore_index, lt_tensor **out, lt_tensor **total_weight) {
   int64_t N, C, S;
@@ -1017,7 +1100,7 @@ lt_status lt_op_nll_loss(lt_tensor *logp, lt_tensor *target, lt_tensor *weight, 
   const lt_nn_kernels *nn = nn_of(logp);
   if (!nn || !nn->nll_loss_forward) return missing("nll_loss");
   lt_tensor *in[3] = {logp, target, weight}, *c[3], *l3 = NULL, *t2 = NULL, *loss = NULL, *wt = NULL;
-  lt_tensor *res = NULL, *tw = NULL, *sum = NULL;
+  lt_tensor *res = NULL, *tw = NULL;
   LT_TRY(contig_all(3, in, c));
   int64_t s3[3] = {N, C, S}, s2[2] = {N, S};
   lt_status st = lt_tensor_view(c[0], 3, s3, &l3);
@@ -1025,22 +1108,12 @@ lt_status lt_op_nll_loss(lt_tensor *logp, lt_tensor *target, lt_tensor *weight, 
   if (st == LT_OK) st = lt_tensor_empty(2, s2, logp->dtype, lt_tensor_device(logp), &loss);
   if (st == LT_OK) st = lt_tensor_empty(2, s2, logp->dtype, lt_tensor_device(logp), &wt);
   if (st == LT_OK) st = nn->nll_loss_forward(loss, wt, l3, t2, c[2], smoothing, ignore_index);
-  if (st == LT_OK) {
-    switch (red) {
-      case LT_REDUCTION_NONE: st = lt_tensor_view(loss, target->ndim, target->shape, &res); break;
-      case LT_REDUCTION_SUM: st = lt_op_reduce(LT_RED_SUM, loss, 0, NULL, false, 0, &res, NULL); break;
-      default:
-        st = lt_op_reduce(LT_RED_SUM, loss, 0, NULL, false, 0, &sum, NULL);
-        if (st == LT_OK) st = lt_op_reduce(LT_RED_SUM, wt, 0, NULL, false, 0, &tw, NULL);
-        if (st == LT_OK) st = lt_op_binary(LT_BIN_DIV, sum, tw, &res);
-    }
-  }
+  if (st == LT_OK) st = reduce_loss(red, loss, wt, target, &res, &tw);
   release_all(3, c);
   lt_tensor_release(l3);
   lt_tensor_release(t2);
   lt_tensor_release(loss);
   lt_tensor_release(wt);
-  lt_tensor_release(sum);
   if (st != LT_OK) {
     lt_tensor_release(tw);
     lt_tensor_release(res);
@@ -1131,7 +1204,7 @@ lt_status lt_op_cross_entropy_ex(lt_tensor *logits, lt_tensor *target, lt_tensor
   const lt_nn_kernels *nn = nn_of(logits);
   if (!nn || !nn->cross_entropy_forward) return missing("fused cross_entropy");
   lt_tensor *in[3] = {logits, target, weight}, *c[3], *x3 = NULL, *t2 = NULL, *loss = NULL, *wt = NULL, *ls = NULL;
-  lt_tensor *res = NULL, *tw = NULL, *sum = NULL;
+  lt_tensor *res = NULL, *tw = NULL;
   LT_TRY(contig_all(3, in, c));
   int64_t s3[3] = {N, C, S}, s2[2] = {N, S};
   lt_device dev = lt_tensor_device(logits);
@@ -1141,22 +1214,12 @@ lt_status lt_op_cross_entropy_ex(lt_tensor *logits, lt_tensor *target, lt_tensor
   if (st == LT_OK) st = lt_tensor_empty(2, s2, logits->dtype, dev, &wt);
   if (st == LT_OK) st = lt_tensor_empty(2, s2, lse_dtype(logits), dev, &ls);
   if (st == LT_OK) st = nn->cross_entropy_forward(loss, wt, ls, x3, t2, c[2], smoothing, ignore_index);
-  if (st == LT_OK) {
-    switch (red) {
-      case LT_REDUCTION_NONE: st = lt_tensor_view(loss, target->ndim, target->shape, &res); break;
-      case LT_REDUCTION_SUM: st = lt_op_reduce(LT_RED_SUM, loss, 0, NULL, false, 0, &res, NULL); break;
-      default:
-        st = lt_op_reduce(LT_RED_SUM, loss, 0, NULL, false, 0, &sum, NULL);
-        if (st == LT_OK) st = lt_op_reduce(LT_RED_SUM, wt, 0, NULL, false, 0, &tw, NULL);
-        if (st == LT_OK) st = lt_op_binary(LT_BIN_DIV, sum, tw, &res);
-    }
-  }
+  if (st == LT_OK) st = reduce_loss(red, loss, wt, target, &res, &tw);
   release_all(3, c);
   lt_tensor_release(x3);
   lt_tensor_release(t2);
   lt_tensor_release(loss);
   lt_tensor_release(wt);
-  lt_tensor_release(sum);
   if (st != LT_OK) {
     lt_tensor_release(ls);
     lt_tensor_release(tw);

@@ -27,7 +27,9 @@ lt_status lt_op_conv2d_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *w, const
 /* --- batch normalisation ----------------------------------------------------------- */
 /* x [N,C,...]; running_mean/var, weight, bias [C] or NULL (running stats are
  * required in eval mode and updated in place in training mode). mean/invstd
- * receive what backward needs ([C]). */
+ * receive what backward needs ([C]). A bfloat16/float16 x may take float32
+ * weight, bias and running stats (mixed precision, as cuDNN's): y keeps x's
+ * dtype, mean/invstd are float32, gw/gb have the weight's dtype. */
 lt_status lt_op_batch_norm(lt_tensor *x, lt_tensor *running_mean, lt_tensor *running_var, lt_tensor *weight,
                            lt_tensor *bias, bool training, double momentum, double eps, lt_tensor **y,
                            lt_tensor **mean, lt_tensor **invstd);

@@ -5,19 +5,15 @@
 #include <cblas.h>
 
 #include "lt_cpu_kernels.h"
+#include "lt_gemm_layout.h"
 
 /* For a [B, R, C] operand: whether its matrices are stored transposed
- * (column-major) and their leading dimension. The op layer guarantees one of
- * the two layouts (blas_layout in lt_ops_linalg.c); a size-1 dim's stride is
- * meaningless and never used as a leading dimension. */
+ * (column-major) and their leading dimension. The op layer copies what
+ * lt_gemm_layout refuses, so it always answers here. */
 static void layout(const lt_tensor *t, bool *trans, int64_t *ld) {
-  int64_t rs = t->stride[1], cs = t->stride[2], R = t->shape[1], C = t->shape[2];
-  if ((C <= 1 || cs == 1) && (R <= 1 || rs >= (C > 1 ? C : 1))) {
-    *trans = false;
-    *ld = R > 1 ? rs : (C > 1 ? C : 1);
-  } else {
-    *trans = true;
-    *ld = C > 1 ? cs : (R > 1 ? R : 1);
+  if (!lt_gemm_layout(t->shape[1], t->shape[2], t->stride[1], t->stride[2], trans, ld)) {
+    *trans = false; /* unreachable: the op layer made such an operand contiguous */
+    *ld = t->shape[2] > 1 ? t->shape[2] : 1;
   }
 }
 

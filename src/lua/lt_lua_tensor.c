@@ -384,18 +384,7 @@ static void take_memory_format(lua_State *L, int idx, const char *fname, lt_memo
   }
   *fmt = check_format(L, -1, idx, fname, true);
   lua_pop(L, 1);
-  lua_newtable(L);
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    if (lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), "memory_format") == 0) {
-      lua_pop(L, 1);
-      continue;
-    }
-    lua_pushvalue(L, -2);
-    lua_insert(L, -2);
-    lua_rawset(L, -4);
-  }
-  lua_replace(L, idx);
+  lt_lua_table_without(L, idx, "memory_format");
 }
 
 /* The tensor at idx laid out in fmt: left as the result when it already is,

@@ -29,11 +29,16 @@ bool lt_lua_take_non_blocking(lua_State *L, int idx, const char *fname) {
   }
   bool nb = check_bool(L, idx, -1, fname, "non_blocking");
   lua_pop(L, 1);
+  lt_lua_table_without(L, idx, "non_blocking");
+  return nb;
+}
+
+void lt_lua_table_without(lua_State *L, int idx, const char *key) {
+  idx = lua_absindex(L, idx);
   lua_newtable(L);
   lua_pushnil(L);
   while (lua_next(L, idx)) {
-    bool skip = lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), "non_blocking") == 0;
-    if (skip) {
+    if (lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), key) == 0) {
       lua_pop(L, 1);
       continue;
     }
@@ -42,7 +47,6 @@ bool lt_lua_take_non_blocking(lua_State *L, int idx, const char *fname) {
     lua_rawset(L, -4);
   }
   lua_replace(L, idx);
-  return nb;
 }
 
 bool lt_lua_cuda_opts(lua_State *L, int idx, const char *fname, lt_device *dev) {

@@ -1,6 +1,7 @@
 /* lt_lua_transfer.h — what lt_lua_tensor.c uses from the pinned-memory glue
- * (lt_lua_transfer.c): the non_blocking option of t:to / t:cuda and the
- * conversion that honours it. Not a public API. */
+ * (lt_lua_transfer.c): the non_blocking option of t:to / t:cuda, the
+ * conversion that honours it, and the helper both files use to take an
+ * option out of an options table. Not a public API. */
 #ifndef LT_LUA_TRANSFER_H
 #define LT_LUA_TRANSFER_H
 
@@ -10,6 +11,11 @@
  * replaces the table in its stack slot by a copy without that key (so the
  * caller's own option parsing never sees it); returns its value. */
 bool lt_lua_take_non_blocking(lua_State *L, int idx, const char *fname);
+/* Replaces the table at idx, in its stack slot, by a shallow copy without
+ * the string key `key`: how an option one function handles is taken out of
+ * a table before the rest is parsed (here and take_memory_format in
+ * lt_lua_tensor.c). The caller's table is not modified. */
+void lt_lua_table_without(lua_State *L, int idx, const char *key);
 /* t:cuda's options {device=, non_blocking=} at idx (a table or nil): fills
  * *dev from device= when present; returns non_blocking. */
 bool lt_lua_cuda_opts(lua_State *L, int idx, const char *fname, lt_device *dev);

@@ -27,6 +27,13 @@ int main(void) {
     LT_CHECK(lt_error_status() == LT_ERR_RUNTIME);
     printf("%s\n", lt_error_message());
   }
+  /* cuBLASLt (matmul/linear) under the soname of the headers' major version,
+   * with every function of its table */
+  const lt_cublaslt_api *lt = NULL;
+  st = lt_cuda_cublaslt_api(&lt);
+  if (st != LT_OK) fprintf(stderr, "%s\n", lt_error_message());
+  LT_CHECK(st == LT_OK && lt && lt->cublasLtMatmul && lt->cublasLtMatmulAlgoGetHeuristic);
+  if (lt) LT_CHECK(lt->cublasLtGetVersion() / 10000 == CUBLAS_VER_MAJOR);
   /* loading twice gives the same tables */
   const lt_cublas_api *blas2 = NULL;
   LT_CHECK(lt_cuda_cublas_api(&blas2) == LT_OK && blas2 == blas);

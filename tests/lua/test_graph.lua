@@ -305,4 +305,37 @@ T.test("fake capture: errors of the step and of the driver", function()
   T.check(not d3.aborted and not graph.warming_up, "no capture began")
 end)
 
+T.test("fake capture: releasing a graph never replayed drops the gradients it made", function()
+  -- is_orphan stands for the C registry: the gradients the capture made
+  local function run(replay_first)
+    local ps, gs = make_params(5)
+    set_grads(ps, gs)
+    local opt = optim.SGD(ps, {lr = 0.1})
+    local made = {}
+    local d = fake_driver()
+    function d.is_orphan(t) -- t:grad gives a new handle each time: compare storages
+      for _, m in ipairs(made) do if lt.shares_storage(m, t) then return d.launches == 0 end end
+      return false
+    end
+    local g = fake_graph(function()
+      opt:zero_grad()
+      for i, p in ipairs(ps) do
+        p.grad = gs[i]:clone()
+        made[#made + 1] = p.grad
+      end
+      opt:step()
+      return ps[1].grad
+    end, nil, 1, d)
+    if replay_first then g:replay() end
+    g:release()
+    return ps, g
+  end
+  local ps, g = run(false)
+  T.check(ps[1].grad == nil and ps[2].grad == nil, "gradients of a capture never replayed are dropped")
+  T.check(g.outputs.n == 0, "and so are its outputs")
+  ps, g = run(true)
+  T.check(ps[1].grad ~= nil and ps[2].grad ~= nil, "a replayed graph's gradients stay")
+  T.check(g.outputs.n == 1 and lt.shares_storage(g.outputs[1], ps[1].grad), "and its outputs stay readable")
+end)
+
 os.exit(T.done())

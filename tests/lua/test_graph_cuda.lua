@@ -179,6 +179,13 @@ T.test("what cannot be captured raises and leaves the stream usable", function()
   local w = lt.randn(5, 3, 2, 2):cuda() -- a convolution shape never run before
   refused("cuDNN algorithm search", function(inp) return F.conv2d(inp.x, w) end)
   refused("lt.cuda.empty_cache()", function() lt.cuda.empty_cache() end)
+  refused("pinning host memory", function() return lt.ones(3):pin_memory() end)
+  local pinned = lt.ones(B, 3, 8, 8):pin_memory()
+  refused("a non_blocking copy cannot be captured", function() return pinned:cuda{non_blocking = true} end)
+  local TF = lt.transforms
+  refused("random crops and flips of a CUDA batch", function(inp)
+    return TF.RandomCrop(8, {padding = 2})(inp.x, lt.data.Generator(1))
+  end)
   refused(cannot, function(inp) return inp.x:sum():item() end) -- and again, after all that
   if lt.cuda.device_count() > 1 then
     refused("an operation on cuda:1", function() return lt.zeros({2}, {device = "cuda:1"}) + 1 end)
@@ -205,6 +212,34 @@ T.test("refused optimizers; gradients of a failed capture are dropped; eager ste
   local g = lt.cuda.graph(step_of(net, sgd), {x = sx, y = sy}) -- with its warm-up it works
   T.check(g:replay():item() == g.outputs[1]:item(), "replay after refusals")
   g:release()
+end)
+
+T.test("pinned memory the collector frees during a capture is freed after it", function()
+  local pinned = lt.ones(1 << 16):pin_memory()
+  local sx = xs[1]:clone()
+  local g = lt.cuda.graph(function(inp)
+    pinned = nil
+    collectgarbage() -- cudaFreeHost here would end the capture
+    return inp.x * 2
+  end, {x = sx}, {warmup = 0})
+  T.check(not lt.cuda.is_capturing(), "capture ended")
+  T.check((g:replay() - sx * 2):abs():max():item() == 0, "the captured step runs")
+  g:release()
+  local again = lt.ones(1 << 16):pin_memory() -- pinning works again after the capture
+  T.check(again:is_pinned() and again:sum():item() == 65536, "pinning after the capture")
+end)
+
+T.test("a graph released before any replay drops the gradients it made", function()
+  local net = make_model()
+  local sgd = optim.SGD(net:parameters(), {lr = 0.1, momentum = 0.9})
+  local sx, sy = xs[1]:clone(), ys[1]:clone()
+  local g = lt.cuda.graph(step_of(net, sgd), {x = sx, y = sy})
+  g:release()
+  for _, p in ipairs(net:parameters()) do T.check(p.grad == nil, "no gradient that never existed is left") end
+  local before = net:parameters()[1]:clone()
+  step_of(net, sgd)({x = sx, y = sy})
+  T.check((net:parameters()[1] - before):abs():sum():item() > 0, "an eager step afterwards works")
+  lt.cuda.synchronize()
 end)
 
 os.exit(T.done())

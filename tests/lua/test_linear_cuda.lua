@@ -2,9 +2,10 @@
 -- (cuda/lt_cublas.c) against float64 on the CPU: linear with and without the
 -- bias epilogue, 3-D inputs, misaligned operands (views at odd offsets, which
 -- the plan cache keys on), in_features 0, the backward (bias gradient by
--- reduction), batched and broadcast products, the same shape again with
--- other buffers (a cached plan), every floating dtype (float64 1e-12,
--- float32 with TF32 off 1e-5 and on 1e-3, bfloat16 1e-2, float16 2e-3); and
+-- reduction), batched and broadcast products, a strided one-column operand,
+-- the same shape again with other buffers (a cached plan), every floating
+-- dtype (float64 1e-12, float32 with TF32 off 1e-5 and on 1e-3, bfloat16
+-- 1e-2, float16 2e-3); and
 -- the library versions lt.cuda reports and `luatrain -v` prints.
 --
 -- Without a GPU it prints "skipped: no GPU" and exits 77.
@@ -96,6 +97,13 @@ T.test("batched products", function()
     close(lt.matmul(dev(a), dev(w)), lt.matmul(a:double(), w:double()), tol, dt .. " batch @ matrix")
     local m = lt.randn(5, 9):to(dt)
     close(lt.matmul(dev(m), dev(b)), lt.matmul(m:double(), b:double()), tol, dt .. " matrix @ batch (broadcast)")
+    -- one column with a row stride and a meaningless column stride (strides (8, 2)): row-major,
+    -- leading dimension 8, taken as it is (lt_gemm_layout.h)
+    local t3 = lt.randn(9, 4, 2):to(dt)
+    local col = dev(t3):narrow(2, 2, 1):select(3, 2)
+    T.check(col:stride(1) == 8 and col:stride(2) == 2, "strides of the column view")
+    close(lt.matmul(dev(m), col), lt.matmul(m:double(), t3:double():narrow(2, 2, 1):select(3, 2)), tol,
+          dt .. " matrix @ strided column")
     -- beta = 1 through addmm-like accumulation is the op layer's; a larger batch
     local x, y = lt.randn(300, 4, 8):to(dt), lt.randn(300, 8, 3):to(dt)
     close(lt.bmm(dev(x), dev(y)), lt.bmm(x:double(), y:double()), tol, dt .. " 300 small products")

@@ -26,9 +26,11 @@
 -- pin_memory = true: batches come out in pinned (page-locked) host memory,
 -- and with a CUDA device they are copied with non_blocking = true: on the
 -- device's copy stream, without the host waiting, ordered before every later
--- op on the device. The copy of batch k+1 is then queued before batch k is
--- handed out, so it runs while step k computes. Without a usable GPU,
--- pin_memory is ignored with a warning on stderr, as PyTorch does.
+-- op on the device. The copy of batch k+1 is queued before batch k is handed
+-- out, so the host queues step k while the GPU still runs step k-1 (on the
+-- GPU the copy runs between the two steps: cuda/lt_cuda_transfer.cu).
+-- Without a usable GPU, pin_memory is ignored with a warning on stderr, as
+-- PyTorch does.
 --
 -- To run the transforms on the GPU instead of in the workers, give the
 -- loader no transform and apply it to the batch on the device with the
@@ -454,11 +456,16 @@ function DataLoader:iter(opts)
       gen = #rest > 0 and D.Generator(seed, epoch, b) or nil
     end
     for _, tf in ipairs(rest) do images = tf(images, gen) end
-    if pin then
-      -- pin_memory returns the tensor itself when it is pinned already
+    if pin and device == "cpu" then
+      -- pin_memory returns the tensor itself when it is pinned already (the
+      -- native loader's batches are)
       images = images:pin_memory()
       labels = labels:pin_memory()
     end
+    -- With a device, a batch a Lua transform or dataset made is copied from
+    -- where it is: pinning a fresh buffer per batch would cost a cudaHostAlloc
+    -- and, when the collector frees it, a cudaFreeHost, which waits for the
+    -- whole GPU. The native loader's batches are pinned and copy without waiting.
     if device ~= "cpu" then
       images = images:to(device, to_opts)
       labels = labels:to(device, to_opts)
@@ -473,7 +480,7 @@ function DataLoader:iter(opts)
   local step
   if pin and device ~= "cpu" then
     -- One batch ahead: its copy is queued before the current batch is
-    -- handed out, so it overlaps the work queued for the current one.
+    -- handed out, so the host never waits for a copy.
     local ahead
     step = function()
       check_token()

@@ -264,6 +264,10 @@ end
 local function forward_autocast(self, mode, ...)
   local outside = not lt.is_autocast_enabled()
   if mode and outside then return outputs_fp32(lt.autocast(mode, self.forward, self, ...)) end
+  -- autocast(false) inside an autocast region: the module computes in
+  -- float32, so 16-bit activations coming in (batch norm keeps bf16) are
+  -- widened first, as its outputs are for a float32 caller.
+  if not mode and not outside then return lt.autocast(false, self.forward, self, outputs_fp32(...)) end
   return lt.autocast(mode, self.forward, self, ...)
 end
 
