@@ -148,20 +148,28 @@ static bool is_cl(const lt_cuda_tensor *t) {
 
 /* Launches chan_stats_k or chan_stats_cl_k (x's layout; gy shares it);
  * *part receives [splits][C] (caller frees). */
+/* How many blocks share the M rows of each of `units` column groups: enough
+ * for ~4 blocks per SM, none with fewer than `min_rows` rows, at most 65535
+ * (gridDim.y). Returns the count; *chunk gets the rows per block. */
+static int64_t row_splits(const lt_cuda_ctx *c, int64_t M, int64_t units, int64_t min_rows, int64_t *chunk) {
+  int64_t want = (int64_t)c->sm_count * 4;
+  int64_t s = units >= want ? 1 : (want + units - 1) / units;
+  int64_t most = (M + min_rows - 1) / min_rows;
+  if (s > most) s = most;
+  if (s < 1) s = 1;
+  if (s > 65535) s = 65535;
+  *chunk = (M + s - 1) / s;
+  if (*chunk < 1) *chunk = 1;
+  s = (M + *chunk - 1) / *chunk;
+  return s < 1 ? 1 : s;
+}
+
 template <typename T>
 static lt_status chan_stats(lt_cuda_ctx *c, int mode, const lt_cuda_tensor *x, const lt_cuda_tensor *gy,
                             const lt_cuda_tensor *mean, int64_t N, int64_t C, int64_t S, double2 **part, int *splits) {
   if (is_cl(x)) {
-    int64_t M = N * S, cb = (C + 31) / 32, want = (int64_t)c->sm_count * 4;
-    int64_t s = cb >= want ? 1 : (want + cb - 1) / cb;
-    int64_t most = (M + 8 * CL_ROWS - 1) / (8 * CL_ROWS); /* at least 8 rows per thread */
-    if (s > most) s = most;
-    if (s < 1) s = 1;
-    if (s > 65535) s = 65535;
-    int64_t chunk = (M + s - 1) / s;
-    if (chunk < 1) chunk = 1;
-    s = (M + chunk - 1) / chunk;
-    if (s < 1) s = 1;
+    int64_t M = N * S, cb = (C + 31) / 32, chunk;
+    int64_t s = row_splits(c, M, cb, 8 * CL_ROWS, &chunk); /* at least 8 rows per thread */
     if (cb > 0x7fffffff) return lt_error_set(LT_ERR_ARG, 0, "batch_norm on cuda: %lld channels are too many", (long long)C);
     LT_TRY(lt_cuda_malloc(c, sizeof(double2) * (size_t)(s * C), (void **)part));
     dim3 grid((unsigned)cb, (unsigned)s), block(32, CL_ROWS);
@@ -176,16 +184,8 @@ static lt_status chan_stats(lt_cuda_ctx *c, int mode, const lt_cuda_tensor *x, c
     *splits = (int)s;
     return st;
   }
-  int64_t M = N * S, want = (int64_t)c->sm_count * 4;
-  int64_t s = C >= want ? 1 : (want + C - 1) / C;
-  int64_t most = (M + 4095) / 4096;
-  if (s > most) s = most;
-  if (s < 1) s = 1;
-  if (s > 65535) s = 65535;
-  int64_t chunk = (M + s - 1) / s;
-  if (chunk < 1) chunk = 1;
-  s = (M + chunk - 1) / chunk;
-  if (s < 1) s = 1;
+  int64_t M = N * S, chunk;
+  int64_t s = row_splits(c, M, C, 4096, &chunk);
   LT_TRY(lt_cuda_malloc(c, sizeof(double2) * (size_t)(s * C), (void **)part));
   dim3 grid((unsigned)C, (unsigned)s);
   chan_stats_k<T><<<grid, LT_CU_THREADS, 0, c->stream>>>(mode, (const T *)x->data, gy ? (const T *)gy->data : NULL,

@@ -21,7 +21,7 @@
 # Environment: OUT (log folder, default /tmp/device_check), BATCHES (128,512),
 # STEPS (30), TORCH_MODES (fp32,bf16-cl,compile-bf16), LT_MODES
 # (fp32,bf16-cl,graph-bf16), FASHION_MNIST (build-gpu/fashion-mnist),
-# TRAIN_EPOCHS (3).
+# TRAIN_EPOCHS (2).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 1
@@ -34,7 +34,7 @@ STEPS=${STEPS:-30}
 TORCH_MODES=${TORCH_MODES:-fp32,bf16-cl,compile-bf16}
 LT_MODES=${LT_MODES:-fp32,bf16-cl,graph-bf16}
 FASHION_MNIST=${FASHION_MNIST:-build-gpu/fashion-mnist}
-TRAIN_EPOCHS=${TRAIN_EPOCHS:-3}
+TRAIN_EPOCHS=${TRAIN_EPOCHS:-2}
 export PATH="/opt/torch/.venv/bin:$PATH"
 PY=python3
 [ -x /opt/torch/.venv/bin/python ] && PY=/opt/torch/.venv/bin/python
@@ -112,7 +112,7 @@ if [ -f "$FASHION_MNIST/train-images-idx3-ubyte.gz" ]; then
   for run in "fp32|" "bf16-cl|--amp bf16 --channels-last" "graph-bf16|--amp bf16 --channels-last --cuda-graph"; do
     name=${run%%|*}
     # shellcheck disable=SC2086  # the options are meant to split
-    timeout 150 "$BIN" scripts/cifar_resnet18.lua --dataset fashion-mnist --data "$FASHION_MNIST" --epochs "$TRAIN_EPOCHS" \
+    timeout 90 "$BIN" scripts/cifar_resnet18.lua --dataset fashion-mnist --data "$FASHION_MNIST" --epochs "$TRAIN_EPOCHS" \
       --sched onecycle --warmup 0 --wd 5e-4 --optim nesterov --quiet --name "device-check-$name" ${run#*|} \
       > "$OUT/train_$name.log" 2>&1 || status=1
     printf '%-11s %s | %s\n' "$name" "$(grep -o 'done: best val top-1 [0-9.]*%' "$OUT/train_$name.log" || echo "no result")" \

@@ -189,15 +189,22 @@ function M.with_tf32(flag, fn, ...)
   return table.unpack(res, 2, res.n)
 end
 
--- Runs the body file `name` (in the wrapper's folder) on the GPU, or exits
--- 77 after "skipped: no GPU". The body ends the process itself (os.exit).
-function M.run_on_gpu(name)
-  local lt = require "luatrain.core"
-  local dev = os.getenv("LUATRAIN_TEST_DEVICE") or "cuda"
-  if dev ~= "cpu" and not lt.cuda.is_available() then
+-- The device a GPU test runs on: "cuda", or "cpu" when LUATRAIN_TEST_DEVICE=cpu
+-- and `cpu_ok` (the file can check itself CPU against CPU). Without a GPU it
+-- prints "skipped: no GPU" and ends the process with 77 (ctest: skipped).
+function M.gpu_or_skip(cpu_ok)
+  local dev = cpu_ok and os.getenv("LUATRAIN_TEST_DEVICE") or "cuda"
+  if dev ~= "cpu" and not require("luatrain.core").cuda.is_available() then
     print("skipped: no GPU")
     os.exit(77)
   end
+  return dev
+end
+
+-- Runs the body file `name` (in the wrapper's folder) on the GPU, or exits
+-- 77 after "skipped: no GPU". The body ends the process itself (os.exit).
+function M.run_on_gpu(name)
+  local dev = M.gpu_or_skip(true)
   test_device, device_run = dev, true
   local dir = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
   dofile(dir .. "/" .. name)

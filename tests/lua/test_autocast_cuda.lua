@@ -17,11 +17,7 @@ local T = require "luatrain.testing"
 local lt = require "luatrain"
 local F = lt.nn.functional
 
-local DEV = os.getenv("LUATRAIN_TEST_DEVICE") or "cuda"
-if DEV ~= "cpu" and not lt.cuda.is_available() then
-  print("skipped: no GPU")
-  os.exit(77)
-end
+local DEV = T.gpu_or_skip(true)
 local DEV_NAME = lt.zeros(0):to(DEV):device()
 -- float32 comparisons below assume no TF32
 lt.backends.allow_tf32(false)

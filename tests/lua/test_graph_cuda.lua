@@ -11,10 +11,7 @@
 local T = require "luatrain.testing"
 local lt = require "luatrain"
 
-if not lt.cuda.is_available() then
-  print("skipped: no GPU")
-  os.exit(77)
-end
+T.gpu_or_skip()
 lt.backends.allow_tf32(false)
 
 local nn, F, optim = lt.nn, lt.nn.functional, lt.optim

@@ -14,12 +14,8 @@ local T = require "luatrain.testing"
 local lt = require "luatrain"
 local F = lt.nn.functional
 
-local DEV = os.getenv("LUATRAIN_TEST_DEVICE") or "cuda"
+local DEV = T.gpu_or_skip(true)
 local ON_GPU = DEV ~= "cpu"
-if ON_GPU and not lt.cuda.is_available() then
-  print("skipped: no GPU")
-  os.exit(77)
-end
 if ON_GPU then lt.backends.allow_tf32(false) end
 lt.manual_seed(777)
 

@@ -14,10 +14,7 @@
 local T = require "luatrain.testing"
 local lt = require "luatrain"
 
-if not lt.cuda.is_available() then
-  print("skipped: no GPU")
-  os.exit(77)
-end
+T.gpu_or_skip()
 
 local TF = lt.transforms
 local F = TF.functional
