@@ -26,8 +26,8 @@
 
 #include "lt_cuda_internal.h"
 #include "lt_cuda_transforms.h"
+#include "lt_padding.h"
 
-enum { PAD_CONSTANT = 0, PAD_EDGE, PAD_REFLECT, PAD_SYMMETRIC }; /* == lt_pad_mode */
 
 /* What the kernel needs, by value (about 560 bytes of kernel parameters). */
 typedef struct {
@@ -38,20 +38,6 @@ typedef struct {
   float fill_f;
   float mean[LT_CUDA_TF_MAXC], std[LT_CUDA_TF_MAXC];
 } tf_args;
-
-/* A padded-image coordinate (0 = the first real pixel) -> a real one, or -1
- * where the constant fill applies; the CPU's pad_map. One reflection is
- * enough: the checks keep pad below (reflect) or at most (symmetric) the
- * image size. */
-__device__ __forceinline__ int64_t pad_map(int64_t i, int64_t size, int mode) {
-  if (i >= 0 && i < size) return i;
-  switch (mode) {
-    case PAD_EDGE: return i < 0 ? 0 : size - 1;
-    case PAD_REFLECT: return i < 0 ? -i : 2 * (size - 1) - i;
-    case PAD_SYMMETRIC: return i < 0 ? -i - 1 : 2 * size - 1 - i;
-    default: return -1;
-  }
-}
 
 __device__ __forceinline__ uint8_t fill_of(const tf_args &a, uint8_t) { return a.fill_u8; }
 __device__ __forceinline__ float fill_of(const tf_args &a, float) { return a.fill_f; }
@@ -92,7 +78,7 @@ __global__ void transform_kernel(const Tin *__restrict__ x, Tout *__restrict__ y
     }
     /* after a flip, output column s shows crop column ow - 1 - s */
     int64_t col = flipped ? a.ow - 1 - s : s;
-    int64_t sr = pad_map(top + r - a.pad, a.h, a.mode), sc = pad_map(left + col - a.pad, a.w, a.mode);
+    int64_t sr = lt_pad_map(top + r - a.pad, a.h, a.mode), sc = lt_pad_map(left + col - a.pad, a.w, a.mode);
     Tin v = sr < 0 || sc < 0 ? fill_of(a, Tin()) : x[((i * a.c + ch) * a.h + sr) * a.w + sc];
     put(a, ch, y + idx, v);
   }
@@ -110,24 +96,12 @@ static lt_status check_args(lt_dtype in_dt, lt_dtype out_dt, const lt_cuda_tf_pa
     return lt_error_set(LT_ERR_ARG, 0, "expected a batch [N,C,H,W] with N >= 0 and C, H, W >= 1, got [%lld,%lld,%lld,%lld]",
                         (long long)p->n, (long long)p->c, (long long)p->h, (long long)p->w);
   int64_t oh = p->oh, ow = p->ow, pad = p->pad, h = p->h, w = p->w;
-  if (oh < 1 || ow < 1) return lt_error_set(LT_ERR_ARG, 0, "crop size must be positive, got %lldx%lld", (long long)oh, (long long)ow);
-  if (pad < 0) return lt_error_set(LT_ERR_ARG, 0, "padding must be >= 0, got %lld", (long long)pad);
   /* The kernel takes crop offsets (< h + 2*pad) as int32; this also keeps
    * the sums below from overflowing. */
   if (h > LIM || w > LIM || pad > LIM)
     return lt_error_set(LT_ERR_ARG, 0, "images of %lldx%lld padded by %lld are too large for the GPU transforms (each at "
                         "most %lld)", (long long)h, (long long)w, (long long)pad, (long long)LIM);
-  if (oh > h + 2 * pad || ow > w + 2 * pad)
-    return lt_error_set(LT_ERR_ARG, 0, "crop size %lldx%lld is larger than the padded image %lldx%lld", (long long)oh,
-                        (long long)ow, (long long)(h + 2 * pad), (long long)(w + 2 * pad));
-  if (p->mode == PAD_REFLECT && (pad >= h || pad >= w))
-    return lt_error_set(LT_ERR_ARG, 0, "reflect padding %lld must be smaller than the image size %lldx%lld",
-                        (long long)pad, (long long)h, (long long)w);
-  if (p->mode == PAD_SYMMETRIC && (pad > h || pad > w))
-    return lt_error_set(LT_ERR_ARG, 0, "symmetric padding %lld must not exceed the image size %lldx%lld",
-                        (long long)pad, (long long)h, (long long)w);
-  if (p->mode < PAD_CONSTANT || p->mode > PAD_SYMMETRIC)
-    return lt_error_set(LT_ERR_ARG, 0, "unknown padding mode %d", p->mode);
+  LT_TRY(lt_padding_check_crop(h, w, oh, ow, pad, p->mode));
   if (!top != !left) return lt_error_set(LT_ERR_ARG, 0, "crop offsets are NULL");
   if (!top && (oh != h || ow != w || pad != 0))
     return lt_error_set(LT_ERR_ARG, 0, "a %lldx%lld crop of %lldx%lld images needs crop offsets", (long long)oh,
@@ -140,7 +114,7 @@ static lt_status check_args(lt_dtype in_dt, lt_dtype out_dt, const lt_cuda_tf_pa
                           (long long)(w + 2 * pad - ow), (long long)oh, (long long)ow, (long long)h, (long long)w,
                           (long long)pad);
   }
-  if (in_dt == LT_UINT8 && p->mode == PAD_CONSTANT && !(p->fill >= 0 && p->fill <= 255 && p->fill == floor(p->fill)))
+  if (in_dt == LT_UINT8 && p->mode == LT_PAD_CONSTANT && !(p->fill >= 0 && p->fill <= 255 && p->fill == floor(p->fill)))
     return lt_error_set(LT_ERR_ARG, 0, "fill value for a uint8 image must be an integer in 0..255, got %g", p->fill);
   bool arithmetic = (in_dt == LT_UINT8 && p->to_float) || p->normalize;
   if (p->normalize && in_dt == LT_UINT8 && !p->to_float)
@@ -187,7 +161,7 @@ extern "C" lt_status lt_cuda_transform_batch(int device, lt_dtype in_dt, const v
   a.scale = in_dt == LT_UINT8 && p->to_float;
   a.norm = p->normalize;
   /* checked to be 0..255 only where it is used: converting another value would be undefined */
-  a.fill_u8 = in_dt == LT_UINT8 && p->mode == PAD_CONSTANT ? (uint8_t)p->fill : 0;
+  a.fill_u8 = in_dt == LT_UINT8 && p->mode == LT_PAD_CONSTANT ? (uint8_t)p->fill : 0;
   a.fill_f = (float)p->fill;
   for (int64_t ch = 0; p->normalize && ch < p->c; ch++) {
     a.mean[ch] = p->mean[ch];

@@ -33,20 +33,7 @@ static lt_status check_ptrs(int64_t n, const void *x, const void *y) {
 }
 
 static lt_status check_pad(int64_t h, int64_t w, int64_t oh, int64_t ow, int64_t pad, lt_pad_mode mode) {
-  if (oh < 1 || ow < 1) return lt_error_set(LT_ERR_ARG, 0, "crop size must be positive, got %lldx%lld", (long long)oh, (long long)ow);
-  if (pad < 0) return lt_error_set(LT_ERR_ARG, 0, "padding must be >= 0, got %lld", (long long)pad);
-  if (oh > h + 2 * pad || ow > w + 2 * pad)
-    return lt_error_set(LT_ERR_ARG, 0, "crop size %lldx%lld is larger than the padded image %lldx%lld", (long long)oh,
-                        (long long)ow, (long long)(h + 2 * pad), (long long)(w + 2 * pad));
-  if (mode == LT_PAD_REFLECT && (pad >= h || pad >= w))
-    return lt_error_set(LT_ERR_ARG, 0, "reflect padding %lld must be smaller than the image size %lldx%lld",
-                        (long long)pad, (long long)h, (long long)w);
-  if (mode == LT_PAD_SYMMETRIC && (pad > h || pad > w))
-    return lt_error_set(LT_ERR_ARG, 0, "symmetric padding %lld must not exceed the image size %lldx%lld",
-                        (long long)pad, (long long)h, (long long)w);
-  if (mode < LT_PAD_CONSTANT || mode > LT_PAD_SYMMETRIC)
-    return lt_error_set(LT_ERR_ARG, 0, "unknown padding mode %d", (int)mode);
-  return LT_OK;
+  return lt_padding_check_crop(h, w, oh, ow, pad, (int)mode);
 }
 
 static lt_status check_offsets(int64_t n, int64_t h, int64_t w, int64_t oh, int64_t ow, int64_t pad,
@@ -63,18 +50,6 @@ static lt_status check_offsets(int64_t n, int64_t h, int64_t w, int64_t oh, int6
   return LT_OK;
 }
 
-/* Maps a coordinate of the padded image (shifted so 0 is the first real
- * pixel) to a real one, or -1 where the constant fill applies. */
-static int64_t pad_map(int64_t i, int64_t size, lt_pad_mode mode) {
-  if (i >= 0 && i < size) return i;
-  switch (mode) {
-    case LT_PAD_EDGE: return i < 0 ? 0 : size - 1;
-    case LT_PAD_REFLECT: return i < 0 ? -i : 2 * (size - 1) - i;
-    case LT_PAD_SYMMETRIC: return i < 0 ? -i - 1 : 2 * size - 1 - i;
-    default: return -1;
-  }
-}
-
 /* ---- crop with padding ------------------------------------------------- */
 
 /* The crop columns [s0, s1) of a width-ow crop starting at image column col0
@@ -87,7 +62,7 @@ static void inside_run(int64_t col0, int64_t w, int64_t ow, int64_t *s0, int64_t
   *s1 = b;
 }
 
-/* One output row of a padded crop: dst[s] = row[pad_map(col0 + s)]. The run
+/* One output row of a padded crop: dst[s] = row[lt_pad_map(col0 + s)]. The run
  * of columns inside the image is one memcpy; only the padding is mapped. */
 static void crop_row(size_t es, const uint8_t *row, uint8_t *dst, int64_t w, int64_t ow, int64_t col0,
                      lt_pad_mode mode, const uint8_t *fill) {
@@ -95,11 +70,11 @@ static void crop_row(size_t es, const uint8_t *row, uint8_t *dst, int64_t w, int
   inside_run(col0, w, ow, &s0, &s1);
   if (s1 > s0) memcpy(dst + s0 * es, row + (col0 + s0) * es, (size_t)(s1 - s0) * es);
   for (int64_t s = 0; s < s0; s++) {
-    int64_t m = pad_map(col0 + s, w, mode);
+    int64_t m = lt_pad_map(col0 + s, w, mode);
     memcpy(dst + s * es, m < 0 ? fill : row + m * es, es);
   }
   for (int64_t s = s1; s < ow; s++) {
-    int64_t m = pad_map(col0 + s, w, mode);
+    int64_t m = lt_pad_map(col0 + s, w, mode);
     memcpy(dst + s * es, m < 0 ? fill : row + m * es, es);
   }
 }
@@ -129,7 +104,7 @@ lt_status lt_transforms_crop_pad(lt_dtype dt, const void *x, void *y, int64_t n,
       const uint8_t *plane = xb + (size_t)((i * c + ch) * h * w) * es;
       uint8_t *out = yb + (size_t)((i * c + ch) * oh * ow) * es;
       for (int64_t r = 0; r < oh; r++, out += ow * es) {
-        int64_t sr = pad_map(top[i] + r - pad, h, mode);
+        int64_t sr = lt_pad_map(top[i] + r - pad, h, mode);
         if (sr < 0) {
           for (int64_t s = 0; s < ow; s++) memcpy(out + s * es, fill, es);
         } else {
@@ -507,7 +482,7 @@ lt_status lt_transforms_crop_flip_normalize(const uint8_t *x, float *y, int64_t 
       const uint8_t *plane = x + (i * c + ch) * h * w;
       float *out = y + (i * c + ch) * oh * ow;
       for (int64_t r = 0; r < oh; r++, out += ow) {
-        const int64_t sr = pad_map(top[i] + r - pad, h, mode);
+        const int64_t sr = lt_pad_map(top[i] + r - pad, h, mode);
         if (sr < 0) {
           for (int64_t s = 0; s < ow; s++) out[s] = fillv;
           continue;
@@ -522,11 +497,11 @@ lt_status lt_transforms_crop_flip_normalize(const uint8_t *x, float *y, int64_t 
         }
         /* The padding columns: at most 2*pad per row. */
         for (int64_t s = 0; s < s0; s++) {
-          int64_t m = pad_map(col0 + (flipped ? ow - 1 - s : s), w, mode);
+          int64_t m = lt_pad_map(col0 + (flipped ? ow - 1 - s : s), w, mode);
           out[s] = m < 0 ? fillv : t[row[m]];
         }
         for (int64_t s = s1; s < ow; s++) {
-          int64_t m = pad_map(col0 + (flipped ? ow - 1 - s : s), w, mode);
+          int64_t m = lt_pad_map(col0 + (flipped ? ow - 1 - s : s), w, mode);
           out[s] = m < 0 ? fillv : t[row[m]];
         }
       }

@@ -26,13 +26,8 @@
 
 #include "lt_dtype.h"
 #include "lt_error.h"
+#include "lt_padding.h" /* lt_pad_mode */
 
-typedef enum {
-  LT_PAD_CONSTANT = 0, /* fill with `value` (0 for zero padding) */
-  LT_PAD_EDGE,         /* repeat the edge pixel */
-  LT_PAD_REFLECT,      /* mirror without repeating the edge: 2 1 | 0 1 2 | 1 0 (pad < size) */
-  LT_PAD_SYMMETRIC     /* mirror repeating the edge:      1 0 | 0 1 2 | 2 1 (pad <= size) */
-} lt_pad_mode;
 
 /* Crop with padding (RandomCrop). x: [n,c,h,w] -> y: [n,c,oh,ow].
  * Sample i's output pixel (r,s) is P[top[i]+r, left[i]+s] where P is x_i
