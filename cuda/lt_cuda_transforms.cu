@@ -106,14 +106,7 @@ static lt_status check_args(lt_dtype in_dt, lt_dtype out_dt, const lt_cuda_tf_pa
   if (!top && (oh != h || ow != w || pad != 0))
     return lt_error_set(LT_ERR_ARG, 0, "a %lldx%lld crop of %lldx%lld images needs crop offsets", (long long)oh,
                         (long long)ow, (long long)h, (long long)w);
-  for (int64_t i = 0; top && i < p->n; i++) {
-    if (top[i] < 0 || top[i] > h + 2 * pad - oh || left[i] < 0 || left[i] > w + 2 * pad - ow)
-      return lt_error_set(LT_ERR_ARG, 0,
-                          "crop offset (%lld, %lld) of sample %lld is outside 0..%lld x 0..%lld (a %lldx%lld crop of %lldx%lld padded by %lld)",
-                          (long long)top[i], (long long)left[i], (long long)i + 1, (long long)(h + 2 * pad - oh),
-                          (long long)(w + 2 * pad - ow), (long long)oh, (long long)ow, (long long)h, (long long)w,
-                          (long long)pad);
-  }
+  if (top) LT_TRY(lt_padding_check_offsets(p->n, h, w, oh, ow, pad, top, left));
   if (in_dt == LT_UINT8 && p->mode == LT_PAD_CONSTANT && !(p->fill >= 0 && p->fill <= 255 && p->fill == floor(p->fill)))
     return lt_error_set(LT_ERR_ARG, 0, "fill value for a uint8 image must be an integer in 0..255, got %g", p->fill);
   bool arithmetic = (in_dt == LT_UINT8 && p->to_float) || p->normalize;

@@ -1,6 +1,6 @@
 /* lt_padding.h — the padding modes of the image transforms (RandomCrop's
  * padding), the map from a padded-image coordinate to a real one, and the
- * argument check of a crop with padding: one definition for the CPU kernels
+ * argument checks of a crop with padding: one definition for the CPU kernels
  * (src/data/lt_transforms_cpu.c) and the CUDA kernel
  * (cuda/lt_cuda_transforms.cu), so both compute the same pixels and refuse
  * the same arguments with the same words. Compiles as C11 and as CUDA C++
@@ -52,6 +52,10 @@ extern "C" {
  * pad >= 0, the crop inside the padded image, pad below (reflect) or at most
  * (symmetric) the image size, a known mode. LT_ERR_ARG with the reason. */
 lt_status lt_padding_check_crop(int64_t h, int64_t w, int64_t oh, int64_t ow, int64_t pad, int mode);
+/* The n samples' crop offsets: top[i] in 0..h+2*pad-oh, left[i] in
+ * 0..w+2*pad-ow (neither array NULL when n > 0). */
+lt_status lt_padding_check_offsets(int64_t n, int64_t h, int64_t w, int64_t oh, int64_t ow, int64_t pad,
+                                   const int64_t *top, const int64_t *left);
 #ifdef __cplusplus
 }
 #endif

@@ -38,16 +38,7 @@ static lt_status check_pad(int64_t h, int64_t w, int64_t oh, int64_t ow, int64_t
 
 static lt_status check_offsets(int64_t n, int64_t h, int64_t w, int64_t oh, int64_t ow, int64_t pad,
                                const int64_t *top, const int64_t *left) {
-  if (n > 0 && (!top || !left)) return lt_error_set(LT_ERR_ARG, 0, "crop offsets are NULL");
-  for (int64_t i = 0; i < n; i++) {
-    if (top[i] < 0 || top[i] > h + 2 * pad - oh || left[i] < 0 || left[i] > w + 2 * pad - ow)
-      return lt_error_set(LT_ERR_ARG, 0,
-                          "crop offset (%lld, %lld) of sample %lld is outside 0..%lld x 0..%lld (a %lldx%lld crop of %lldx%lld padded by %lld)",
-                          (long long)top[i], (long long)left[i], (long long)i + 1, (long long)(h + 2 * pad - oh),
-                          (long long)(w + 2 * pad - ow), (long long)oh, (long long)ow, (long long)h, (long long)w,
-                          (long long)pad);
-  }
-  return LT_OK;
+  return lt_padding_check_offsets(n, h, w, oh, ow, pad, top, left);
 }
 
 /* ---- crop with padding ------------------------------------------------- */
