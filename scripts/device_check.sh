@@ -10,14 +10,15 @@
 #
 # The GPU machine has no Lua and cannot build luatrain: build here and carry
 # the binary (Lua and libedit are linked statically; cJSON is found beside
-# the binary, in lib/):
+# the binary, in lib/). `bash scripts/device_check.sh --prepare` does it here:
 #   cmake -S . -B build-gpu -DLT_CUDA=ON && cmake --build build-gpu -j2 --target luatrain
 #   mkdir -p build-gpu/lib && cp /usr/lib/x86_64-linux-gnu/libcjson.so.1 build-gpu/lib/
 #   cp -r /usr/share/datasets/fashion-mnist build-gpu/   # the training runs' data (31 MB)
-#   device run: carry ["build-gpu/luatrain", "build-gpu/lib", "build-gpu/fashion-mnist"],
-#               command "bash scripts/device_check.sh build-gpu/luatrain"
+# then the device run: carry ["build-gpu/luatrain", "build-gpu/lib", "build-gpu/fashion-mnist"],
+#   command "bash scripts/device_check.sh build-gpu/luatrain", timeout about 420 s.
 #
 # Usage: scripts/device_check.sh [path/to/luatrain]   (default build-gpu/luatrain)
+#        scripts/device_check.sh --prepare             (on a development machine)
 # Environment: OUT (log folder, default /tmp/device_check), BATCHES (128,512),
 # STEPS (30), TORCH_MODES (fp32,bf16-cl,compile-bf16), LT_MODES
 # (fp32,bf16-cl,graph-bf16), FASHION_MNIST (build-gpu/fashion-mnist),
@@ -25,6 +26,19 @@
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 1
+if [ "${1:-}" = "--prepare" ]; then
+  set -e
+  cmake -S . -B build-gpu -DLT_CUDA=ON -DCMAKE_BUILD_TYPE=Release
+  cmake --build build-gpu -j2 --target luatrain
+  mkdir -p build-gpu/lib
+  cp /usr/lib/x86_64-linux-gnu/libcjson.so.1 build-gpu/lib/
+  rm -rf build-gpu/fashion-mnist
+  cp -r /usr/share/datasets/fashion-mnist build-gpu/
+  du -shc build-gpu/luatrain build-gpu/lib build-gpu/fashion-mnist
+  echo 'carry: ["build-gpu/luatrain", "build-gpu/lib", "build-gpu/fashion-mnist"] (64 MiB at most)'
+  echo 'command: bash scripts/device_check.sh build-gpu/luatrain'
+  exit 0
+fi
 BIN=${1:-${LUATRAIN_BIN:-build-gpu/luatrain}}
 case "$BIN" in /*) ;; *) BIN="$ROOT/$BIN" ;; esac
 OUT=${OUT:-/tmp/device_check}
@@ -112,12 +126,13 @@ if [ -f "$FASHION_MNIST/train-images-idx3-ubyte.gz" ]; then
   for run in "fp32|" "bf16-cl|--amp bf16 --channels-last" "graph-bf16|--amp bf16 --channels-last --cuda-graph"; do
     name=${run%%|*}
     # shellcheck disable=SC2086  # the options are meant to split
-    timeout 90 "$BIN" scripts/cifar_resnet18.lua --dataset fashion-mnist --data "$FASHION_MNIST" --epochs "$TRAIN_EPOCHS" \
+    timeout 90 "$BIN" scripts/cifar_resnet18.lua --device cuda --dataset fashion-mnist --data "$FASHION_MNIST" --epochs "$TRAIN_EPOCHS" \
       --sched onecycle --warmup 0 --wd 5e-4 --optim nesterov --quiet --name "device-check-$name" ${run#*|} \
       > "$OUT/train_$name.log" 2>&1 || status=1
     printf '%-11s %s | %s\n' "$name" "$(grep -o 'done: best val top-1 [0-9.]*%' "$OUT/train_$name.log" || echo "no result")" \
       "$(grep -o '[0-9]* img/s' "$OUT/train_$name.log" | tail -1)"
-    grep -h "notice\|error\|Error" "$OUT/train_$name.log" | head -3
+    grep -h "notice" "$OUT/train_$name.log" | head -2
+    grep -q "done: best" "$OUT/train_$name.log" || tail -n 3 "$OUT/train_$name.log" | sed 's/^/    /'
   done | tee "$OUT/train_summary.txt"
   rm -rf runs/device-check-*
 else
