@@ -598,6 +598,13 @@ template <typename C> __device__ __forceinline__ C act_grad(int act, C x, C slop
   }
 }
 
+/* gy * f'(x), except that ReLU selects: where x <= 0 the gradient is 0 even
+ * for an infinite or NaN gy (as the CPU and PyTorch), not gy * 0. */
+template <typename C> __device__ __forceinline__ C act_backward(int act, C gy, C x, C slope) {
+  if (act == LT_CU_ACT_RELU) return x > (C)0 ? gy : (C)0;
+  return gy * act_grad<C>(act, x, slope);
+}
+
 template <typename T, int N>
 __global__ void act_flat(int act, T *gx, const T *gy, const T *x, int64_t n, double slope) {
   typedef typename Compute<T>::type C;
@@ -606,11 +613,11 @@ __global__ void act_flat(int act, T *gx, const T *gy, const T *x, int64_t n, dou
   for (int64_t v = tid; v < nv; v += step) {
     Vec<T, N> g = reinterpret_cast<const Vec<T, N> *>(gy)[v], xv = reinterpret_cast<const Vec<T, N> *>(x)[v], r;
 #pragma unroll
-    for (int j = 0; j < N; j++) r.v[j] = St<T>::f(ld_c(g.v[j]) * act_grad<C>(act, ld_c(xv.v[j]), (C)slope));
+    for (int j = 0; j < N; j++) r.v[j] = St<T>::f(act_backward<C>(act, ld_c(g.v[j]), ld_c(xv.v[j]), (C)slope));
     reinterpret_cast<Vec<T, N> *>(gx)[v] = r;
   }
   for (int64_t i = nv * N + tid; i < n; i += step)
-    gx[i] = St<T>::f(ld_c(gy[i]) * act_grad<C>(act, ld_c(x[i]), (C)slope));
+    gx[i] = St<T>::f(act_backward<C>(act, ld_c(gy[i]), ld_c(x[i]), (C)slope));
 }
 
 template <typename T, typename I>
@@ -620,7 +627,7 @@ __global__ void act_strided(int act, T *gx, const T *gy, const T *x, Geo<3> g, i
   for (I i = tid; i < (I)n; i += step) {
     int64_t off[3];
     geo_off<3, I>(g, i, off);
-    gx[off[0]] = St<T>::f(ld_c(gy[off[1]]) * act_grad<C>(act, ld_c(x[off[2]]), (C)slope));
+    gx[off[0]] = St<T>::f(act_backward<C>(act, ld_c(gy[off[1]]), ld_c(x[off[2]]), (C)slope));
   }
 }
 

@@ -354,8 +354,10 @@ extern "C" lt_status lt_cuda_sort_k(lt_cuda_ctx *c, const lt_cuda_tensor *values
     st = lt_cuda_after_launch(c, "segment_offsets_k", __FILE__, __LINE__);
   }
   if (st == LT_OK) {
-    e = cub::DeviceSegmentedRadixSort::SortPairs(tmp, scratch, kin, kout, pin, pout, (int)total, (int)g.lines, offs,
-                                                 offs + 1, 0, 64, c->stream);
+    /* the iterator types of the size query above, so both calls are one instantiation */
+    e = cub::DeviceSegmentedRadixSort::SortPairs(tmp, scratch, (const uint64_t *)kin, kout, (const int64_t *)pin, pout,
+                                                 (int)total, (int)g.lines, (const int *)offs, (const int *)offs + 1, 0,
+                                                 64, c->stream);
     if (e != cudaSuccess) st = lt_cuda_fail(e, "cub::DeviceSegmentedRadixSort::SortPairs", __FILE__, __LINE__);
   }
   if (st == LT_OK) {

@@ -68,12 +68,19 @@ __device__ __forceinline__ void block_sum2(double &a, double &b) {
  * part[y*C + c] receives slice y's two sums. */
 enum { CS_MOMENTS = 0, CS_GRADS = 1, CS_SUM = 2 };
 
-/* The shift of channel c: its first element x[first] (moments, M > 0) or
- * mean[c] (grads), else 0. Both layouts share it and cs_accum. */
+/* The moments' shift from the channel's first element: the element itself
+ * when finite, else 0 (an infinite shift would turn x - K into NaN for the
+ * channel's other infinities and the mean into NaN where the CPU's two-pass
+ * mean is +-inf). chan_stats and bn_fwd_finalize_k must agree on it. */
+__device__ __forceinline__ double moment_shift(double first) { return isfinite(first) ? first : 0.0; }
+
+/* The shift of channel c: moment_shift of its first element x[first]
+ * (moments, M > 0) or mean[c] (grads), else 0. Both layouts share it and
+ * cs_accum. */
 template <typename T>
 __device__ __forceinline__ double cs_shift(int mode, const T *x, int64_t first, int64_t M, const char *mean,
                                            lt_dtype mdt, int64_t c) {
-  if (mode == CS_MOMENTS && M > 0) return (double)ld_c(x[first]);
+  if (mode == CS_MOMENTS && M > 0) return moment_shift((double)ld_c(x[first]));
   if (mode == CS_GRADS) return ld_f64(mean + c * (int64_t)dtype_size(mdt), mdt);
   return 0;
 }
@@ -233,7 +240,7 @@ __global__ void bn_fwd_finalize_k(const double2 *part, int splits, const char *x
       s2 += part[(int64_t)y * C + c].y;
     }
     /* the shift chan_stats used: the channel's first element, at c * (x's channel stride) */
-    double shift = M > 0 ? ld_f64(x0 + c * cs * (int64_t)dtype_size(xdt), xdt) : 0;
+    double shift = M > 0 ? moment_shift(ld_f64(x0 + c * cs * (int64_t)dtype_size(xdt), xdt)) : 0;
     double dm = M > 0 ? s1 / (double)M : NAN;
     mu = shift + dm;
     double ss = s2 - s1 * dm; /* sum of squared deviations from the mean */

@@ -3,7 +3,7 @@
  * (src/cpu/lt_cpu_reduce.c): accumulation in double (int64, wrapping, for
  * integer sums and products), NaN propagating through max/min and the index
  * of the first NaN reported, the first index among equal extremes, var with
- * a correction, norm with any p (inf too).
+ * a correction, norm with any p (inf: the largest |x|, -inf: the smallest).
  *
  * Layout: output columns (o, i) are flattened to col = o*inner + i. A block
  * of bx*by = 256 threads reduces bx consecutive columns, by threads per
@@ -61,7 +61,9 @@ __device__ __forceinline__ void acc_add_f(Acc &a, int op, double v, int64_t j, d
     }
     case LT_CU_RED_NORM: {
       double av = fabs(v);
-      if (isinf(p)) { if (av > a.f || av != av) a.f = a.f != a.f ? a.f : av; }
+      /* p = inf: the largest |x|; -inf: the smallest (the first element
+       * seeds it, 0 would win every comparison); a NaN wins and stays */
+      if (isinf(p)) { if (a.f == a.f && (a.n == 0 || av != av || (p > 0 ? av > a.f : av < a.f))) a.f = av; }
       else if (p == 2) a.f += v * v;
       else if (p == 1) a.f += av;
       else if (p == 0) a.f += v != 0;
@@ -109,7 +111,7 @@ __device__ __forceinline__ void acc_merge(Acc &a, const Acc &b, int op, bool ip,
       break;
     }
     case LT_CU_RED_NORM:
-      if (isinf(p)) { if (a.f == a.f && (b.f != b.f || b.f > a.f)) a.f = b.f; }
+      if (isinf(p)) { if (a.f == a.f && (b.f != b.f || (p > 0 ? b.f > a.f : b.f < a.f))) a.f = b.f; }
       else a.f += b.f;
       break;
     case LT_CU_RED_ANY: a.f = (a.f != 0 || b.f != 0) ? 1 : 0; break;
@@ -132,8 +134,9 @@ __device__ __forceinline__ void acc_store(const Acc &a, int op, bool ip, double 
   switch (op) {
     case LT_CU_RED_MEAN: v = a.f / (double)r; break;
     case LT_CU_RED_VAR: {
-      double denom = (double)r - p, acc = a.m2;
-      v = denom > 0 ? acc / denom : (acc == 0 && denom == 0 ? NAN : acc / denom);
+      /* as the CPU and PyTorch: max(0, N - correction); 0/0 is NaN, x/0 inf */
+      double denom = (double)r - p;
+      v = a.m2 / (denom > 0 ? denom : 0.0);
       break;
     }
     case LT_CU_RED_NORM:

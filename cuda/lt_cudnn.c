@@ -98,12 +98,27 @@ static void plan_free(conv_plan *p) {
   free(p);
 }
 
-static lt_status tensor_desc(cudnnTensorDescriptor_t d, cudnnDataType_t dt, const int64_t *s, const int64_t *st) {
+/* A [N,C,H,W] descriptor. The stride of a size-1 dim is free in the core
+ * (views and layout checks ignore it), but cuDNN infers the layout from all
+ * four strides: a channels-last tensor whose size-1 dim has an NCHW-style
+ * stride may be taken for NCHW and paired with an NHWC filter. So a size-1
+ * dim gets the stride it has in the packed layout of the call (nhwc: the
+ * filter's), the dense dims keep theirs. */
+static lt_status tensor_desc(cudnnTensorDescriptor_t d, cudnnDataType_t dt, const int64_t *s, const int64_t *st,
+                             bool nhwc) {
+  static const int nchw_order[4] = {3, 2, 1, 0}, nhwc_order[4] = {1, 3, 2, 0}; /* innermost first */
+  const int *order = nhwc ? nhwc_order : nchw_order;
+  int64_t fixed[4], z = 1;
+  for (int i = 0; i < 4; i++) {
+    int k = order[i];
+    fixed[k] = s[k] == 1 ? z : st[k];
+    if (s[k] != 1) z *= s[k];
+  }
   for (int i = 0; i < 4; i++)
-    if (!fits_int(s[i]) || !fits_int(st[i]))
+    if (!fits_int(s[i]) || !fits_int(fixed[i]))
       return lt_error_set(LT_ERR_ARG, 0, "conv2d on cuda: a size or stride exceeds 2^31-1");
-  LT_CUDNN_CHECK(dnn->cudnnSetTensor4dDescriptorEx(d, dt, (int)s[0], (int)s[1], (int)s[2], (int)s[3], (int)st[0],
-                                              (int)st[1], (int)st[2], (int)st[3]));
+  LT_CUDNN_CHECK(dnn->cudnnSetTensor4dDescriptorEx(d, dt, (int)s[0], (int)s[1], (int)s[2], (int)s[3], (int)fixed[0],
+                                              (int)fixed[1], (int)fixed[2], (int)fixed[3]));
   return LT_OK;
 }
 
@@ -116,8 +131,8 @@ static lt_status plan_descriptors(conv_plan *p) {
   LT_CUDNN_CHECK(dnn->cudnnCreateTensorDescriptor(&p->yd));
   LT_CUDNN_CHECK(dnn->cudnnCreateFilterDescriptor(&p->wd));
   LT_CUDNN_CHECK(dnn->cudnnCreateConvolutionDescriptor(&p->cd));
-  LT_TRY(tensor_desc(p->xd, dt, p->key.x, p->key.xs));
-  LT_TRY(tensor_desc(p->yd, dt, p->key.y, p->key.ys));
+  LT_TRY(tensor_desc(p->xd, dt, p->key.x, p->key.xs, p->key.wfmt == 1));
+  LT_TRY(tensor_desc(p->yd, dt, p->key.y, p->key.ys, p->key.wfmt == 1));
   for (int i = 0; i < 4; i++)
     if (!fits_int(p->key.w[i])) return lt_error_set(LT_ERR_ARG, 0, "conv2d on cuda: a weight size exceeds 2^31-1");
   LT_CUDNN_CHECK(dnn->cudnnSetFilter4dDescriptor(p->wd, dt, p->key.wfmt ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW,
