@@ -104,7 +104,7 @@ for f in tests/lua/test_*_cuda.lua; do
   } >> "$CT/CTestTestfile.cmake"
 done
 if command -v ctest >/dev/null; then
-  (cd "$CT" && timeout 170 ctest -L cuda -V) > "$OUT/ctest.log" 2>&1 || status=1
+  (cd "$CT" && timeout 240 ctest -j 6 -L cuda -V) > "$OUT/ctest.log" 2>&1 || status=1
 else
   echo "ctest not found; running the test files directly" > "$OUT/ctest.log"
   for f in tests/lua/test_*_cuda.lua; do timeout 150 "$BIN" "$f" >> "$OUT/ctest.log" 2>&1 || status=1; done
