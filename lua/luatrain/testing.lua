@@ -15,6 +15,9 @@
 -- Tensor comparisons that print what differs (any device; compared on the CPU):
 --   T.tensor_equal(a, ref, "what")        -- shape, dtype, values and NaN positions exactly
 --   T.tensor_close(a, ref, tol, "what")   -- shape, NaN/inf positions, then relative error <= tol
+--   local out, grads = T.grads_of(fn, x, w) -- fn on fresh leaf copies -> (out, loss); the grads
+--   local dev = T.gpu_or_skip(cpu_ok)     -- "cuda", or exit 77 after "skipped: no GPU" without one
+--                                         -- (cpu_ok: LUATRAIN_TEST_DEVICE=cpu runs it on the CPU)
 --
 -- Device-parametrised tests (the golden tests): one body file runs on the CPU
 -- as test_<name>.lua and on the GPU through a thin wrapper
@@ -155,6 +158,19 @@ function M.tensor_close(a, ref, tol, what)
   if e <= tol then passed = passed + 1 return true end
   fail(string.format("%s: relative error %.3g > %.3g", what, e, tol), 2)
   return false
+end
+
+-- fn(...) on fresh leaf copies of the given tensors (requiring grad); fn
+-- returns (output, scalar loss). Returns the detached output and the list
+-- of the leaves' gradients after loss:backward().
+function M.grads_of(fn, ...)
+  local leaves = {}
+  for i, t in ipairs({...}) do leaves[i] = t:detach():clone():requires_grad_(true) end
+  local out, loss = fn(table.unpack(leaves))
+  loss:backward()
+  local grads = {}
+  for i, t in ipairs(leaves) do grads[i] = t.grad end
+  return out:detach(), grads
 end
 
 -- --- device-parametrised tests ------------------------------------------------------------

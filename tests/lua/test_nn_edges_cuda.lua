@@ -28,15 +28,7 @@ local function values(shape, overrides)
   return lt.tensor(v):view(table.unpack(shape))
 end
 
-local function grads_of(fn, ...)
-  local leaves = {}
-  for i, t in ipairs({...}) do leaves[i] = t:detach():clone():requires_grad_(true) end
-  local out, loss = fn(table.unpack(leaves))
-  loss:backward()
-  local grads = {}
-  for i, t in ipairs(leaves) do grads[i] = t.grad end
-  return out:detach(), grads
-end
+local grads_of = T.grads_of
 
 T.test("batch norm: an infinite first element of a channel", function()
   for _, case in ipairs({

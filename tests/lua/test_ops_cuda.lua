@@ -860,16 +860,7 @@ T.test("index ops out of place, on views, and with empty indices", function()
 end)
 
 -- ------------------------------------------------------------------ nn
-local function grads_of(fn, ...)
-  -- runs fn(...) -> scalar loss on fresh leaves; returns the output and the grads
-  local leaves = {}
-  for i, t in ipairs({...}) do leaves[i] = t:detach():clone():requires_grad_(true) end
-  local out, loss = fn(table.unpack(leaves))
-  loss:backward()
-  local grads = {}
-  for i, t in ipairs(leaves) do grads[i] = t.grad end
-  return out:detach(), grads
-end
+local grads_of = T.grads_of
 
 local function compare_fn(label, tol, fn, ...)
   local cpu_args, gpu_args = {...}, {}
