@@ -22,15 +22,8 @@ local shapes = { -- {N, Cin, H, Cout, k, stride, pad}
   {32, 64, 32, 128, 1, 2, 0},  -- layer2.0.shortcut (1x1, stride 2)
 }
 
-local function best_of(f)
-  local best = math.huge
-  for _ = 1, reps do
-    local t0 = B.now()
-    f()
-    best = math.min(best, B.now() - t0)
-  end
-  return best
-end
+local best = dofile((arg[0]:match("^(.*)/[^/]*$") or ".") .. "/timing.lua").best
+local function best_of(f) return best(f, reps) end
 
 print(string.format("luatrain %s bench_conv_cpu: %d OpenMP thread(s)", lt.version, lt.get_num_threads()))
 for _, s in ipairs(shapes) do

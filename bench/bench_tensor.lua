@@ -17,19 +17,9 @@ local B = lt._bench
 local threads = tonumber(arg and arg[1]) or 2
 lt.set_num_threads(threads)
 
--- best seconds of `reps` runs of f, after `warm` unmeasured ones. The best
--- (not the median) because a shared machine adds noise only upwards; both
--- sides of every ratio are measured the same way.
-local function time(f, reps, warm)
-  for _ = 1, warm or 2 do f() end
-  local best = math.huge
-  for _ = 1, reps do
-    local t0 = B.now()
-    f()
-    best = math.min(best, B.now() - t0)
-  end
-  return best
-end
+local best = dofile((arg[0]:match("^(.*)/[^/]*$") or ".") .. "/timing.lua").best
+-- best seconds of `reps` runs of f after two unmeasured ones (bench/timing.lua)
+local function time(f, reps) return best(f, reps, 2) end
 
 print(string.format("luatrain %s bench_tensor: %d OpenMP thread(s)", lt.version, lt.get_num_threads()))
 

@@ -10,6 +10,8 @@
 --   T.relerr(a, b)                        -- ‖a − b‖ / ‖b‖ of two tensors, in float64
 --   local bin, root = T.luatrain_paths()  -- the running binary and the repository
 --                                         -- root (for tests that start child processes)
+--   T.child_env() T.shell_quote(s)        -- a child's LUATRAIN_PATH prefix; shell quoting
+--   T.read_file(path)                     -- a file's content, or nil
 --   os.exit(T.done())                     -- prints "N passed, N failed"
 --
 -- Tensor comparisons that print what differs (any device; compared on the CPU):
@@ -242,6 +244,28 @@ function M.luatrain_paths()
   local root = (arg[0]:match("^(.*)/tests/lua/[^/]*$") or ".")
   if not root:find("^/") then root = cwd .. "/" .. root end
   return bin, root
+end
+
+-- s quoted for a POSIX shell command line.
+function M.shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+-- The whole content of a file, or nil when it cannot be opened.
+function M.read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- The environment prefix of a child luatrain command ("LUATRAIN_PATH='/abs/lua' "
+-- or ""): a child started elsewhere must load the same Lua library, so a
+-- relative LUATRAIN_PATH becomes absolute.
+function M.child_env()
+  local lpath = os.getenv("LUATRAIN_PATH")
+  if not lpath or lpath == "" then return "" end
+  if not lpath:find("^/") then lpath = io.popen("pwd"):read("l") .. "/" .. lpath end
+  return "LUATRAIN_PATH=" .. M.shell_quote(lpath) .. " "
 end
 
 function M.done()

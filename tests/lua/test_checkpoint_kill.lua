@@ -55,13 +55,7 @@ local function listdir()
   return names
 end
 
-local function read_file(p)
-  local f = io.open(p, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read_file = T.read_file
 
 -- Loads the checkpoint and checks it is one complete version; returns it.
 local function check_complete(what)

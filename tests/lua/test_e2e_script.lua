@@ -12,25 +12,11 @@ local T = require "luatrain.testing"
 local lt = require "luatrain"
 local train = lt.train
 
-local function shq(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local shq, slurp = T.shell_quote, T.read_file
 
 local bin, root = T.luatrain_paths()
-local cwd = io.popen("pwd"):read("l")
 local script = root .. "/scripts/cifar_resnet18.lua"
--- the children run elsewhere: a relative LUATRAIN_PATH must become absolute
-local lpath = os.getenv("LUATRAIN_PATH")
-local env = ""
-if lpath and lpath ~= "" then
-  if not lpath:find("^/") then lpath = cwd .. "/" .. lpath end
-  env = "LUATRAIN_PATH=" .. shq(lpath) .. " "
-end
+local env = T.child_env()
 
 local tmp = os.tmpname()
 os.remove(tmp)

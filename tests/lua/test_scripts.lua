@@ -4,15 +4,9 @@
 -- The main script has its own test (test_e2e_script.lua).
 local T = require "luatrain.testing"
 
-local function shq(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local shq = T.shell_quote
 local bin, root = T.luatrain_paths()
-local cwd = io.popen("pwd"):read("l")
-local lpath = os.getenv("LUATRAIN_PATH")
-local env = ""
-if lpath and lpath ~= "" then
-  if not lpath:find("^/") then lpath = cwd .. "/" .. lpath end
-  env = "LUATRAIN_PATH=" .. shq(lpath) .. " "
-end
+local env = T.child_env()
 
 -- runs a script from the repository root; returns its output and exit status
 local function run(script, args)

@@ -10,13 +10,7 @@ local train = lt.train
 local tmp = os.tmpname()
 os.remove(tmp)
 os.execute("mkdir -p " .. tmp)
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local slurp = T.read_file
 
 T.test("AverageMeter", function()
   local m = train.AverageMeter("loss")

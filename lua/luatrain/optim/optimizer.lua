@@ -232,14 +232,15 @@ function Optimizer:add_param_group(group)
   self:_add_group(group, "add_param_group", 1, "")
 end
 
--- A state tensor for parameter p: zeros of p's shape, dtype, device and
--- layout (a channels-last weight gets channels-last state, so that the fused
--- kernels step its row in place instead of through contiguous copies).
-function Optimizer.zeros_like(p)
-  local z = lt.zeros_like(p)
-  if p:dim() == 4 and not p:is_contiguous() and p:is_contiguous("channels_last") then z = z:contiguous("channels_last") end
-  return z
+-- State tensors take their parameter's layout (a channels-last weight gets
+-- channels-last state), so that the fused kernels step its row in place
+-- instead of through contiguous copies. t: a tensor of p's shape.
+local function in_layout_of(p, t)
+  if p:dim() == 4 and not p:is_contiguous() and p:is_contiguous("channels_last") then return t:contiguous("channels_last") end
+  return t
 end
+-- A state tensor for parameter p: zeros of p's shape, dtype, device and layout.
+function Optimizer.zeros_like(p) return in_layout_of(p, lt.zeros_like(p)) end
 
 -- The state table of parameter p, created empty on first use.
 function Optimizer:param_state(p)
@@ -578,10 +579,7 @@ function Optimizer:load_state_dict(sd)
         end
         local c = v:to(p:device()):to(p:dtype())
         if lt.shares_storage(c, v) then c = c:clone() end
-        if p:dim() == 4 and not p:is_contiguous() and p:is_contiguous("channels_last") then
-          c = c:contiguous("channels_last")
-        end
-        ns[k] = c
+        ns[k] = in_layout_of(p, c)
       else
         ns[k] = util.copy(v)
       end
