@@ -17,14 +17,20 @@
 -- really holds. Lines starting with RESULT are machine-read.
 --
 -- Usage: luatrain bench/bench_resnet18_gpu.lua [batches=128,512] [steps=30] [modes=fp32,bf16-cl,graph-bf16]
+-- LUATRAIN_BENCH_DEVICE=cpu runs the eager modes on the CPU (no peak
+-- memory figure, graph-bf16 n/a): the device check's dry run.
 local lt = require "luatrain"
 local F = lt.nn.functional
 local B = lt._bench
 
-if not lt.cuda.is_available() then
+local device = os.getenv("LUATRAIN_BENCH_DEVICE") or "cuda"
+local on_gpu = device == "cuda"
+if device ~= "cuda" and device ~= "cpu" then error("LUATRAIN_BENCH_DEVICE: cuda or cpu, got " .. device) end
+if on_gpu and not lt.cuda.is_available() then
   print("skipped: no GPU")
   os.exit(0)
 end
+local function sync() if on_gpu then lt.cuda.synchronize() end end
 
 local batches, modes = {}, {}
 for b in string.gmatch(arg and arg[1] or "128,512", "%d+") do batches[#batches + 1] = tonumber(b) end
@@ -33,18 +39,19 @@ for m in string.gmatch(arg and arg[3] or "fp32,bf16-cl,graph-bf16", "[^,]+") do 
 local warm = 5
 
 print(string.format("luatrain %s bench_resnet18_gpu on %s: %d timed steps after %d warm-up steps, TF32 %s, cuDNN %s",
-                    lt.version, lt.cuda.get_device_name(), steps, warm, tostring(lt.backends.allow_tf32()),
-                    tostring(lt.cuda.cudnn_version())))
+                    lt.version, on_gpu and lt.cuda.get_device_name() or "the CPU", steps, warm,
+                    tostring(lt.backends.allow_tf32()), on_gpu and tostring(lt.cuda.cudnn_version()) or "-"))
 
 -- One configuration; returns ms per step and peak MiB, or nil and a reason.
 local function run(batch, mode)
   collectgarbage()
   collectgarbage()
-  lt.cuda.empty_cache()
+  if mode == "graph-bf16" and not on_gpu then return nil, "CUDA graphs need the GPU" end
+  if on_gpu then lt.cuda.empty_cache() end
   lt.manual_seed(0)
   local mixed = mode ~= "fp32"
-  local net = lt.models.resnet18{num_classes = 10, width = 64}:cuda()
-  local x = lt.randn({batch, 3, 32, 32}, {device = "cuda"})
+  local net = lt.models.resnet18{num_classes = 10, width = 64}:to(device)
+  local x = lt.randn({batch, 3, 32, 32}, {device = device})
   if mixed then
     net:to{memory_format = "channels_last"}
     net:autocast("bf16")
@@ -52,7 +59,7 @@ local function run(batch, mode)
   end
   net:train()
   local opt = lt.optim.SGD(net:parameters(), {lr = 0.1, momentum = 0.9, weight_decay = 5e-4})
-  local y = (lt.rand({batch}, {device = "cuda"}) * 10):floor():long() + 1
+  local y = (lt.rand({batch}, {device = device}) * 10):floor():long() + 1
   local function step(inp)
     opt:zero_grad()
     local loss = F.cross_entropy(net(inp.x), inp.y)
@@ -71,13 +78,13 @@ local function run(batch, mode)
     end
   end)
   if not ok then return nil, tostring(err) end
-  lt.cuda.synchronize()
-  lt.cuda.reset_peak_memory_stats()
+  sync()
+  if on_gpu then lt.cuda.reset_peak_memory_stats() end
   local t0 = B.now()
   for _ = 1, steps do run_step() end
-  lt.cuda.synchronize()
+  sync()
   local ms = (B.now() - t0) * 1000 / steps
-  return ms, lt.cuda.max_memory_allocated() / 2 ^ 20
+  return ms, on_gpu and lt.cuda.max_memory_allocated() / 2 ^ 20 or 0
 end
 
 for _, batch in ipairs(batches) do

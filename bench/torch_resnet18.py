@@ -12,9 +12,11 @@ weight decay 5e-4). Modes:
 Each: `warm` unmeasured steps, then `steps` timed steps between two
 synchronisations; peak = torch.cuda.max_memory_allocated over the timed
 steps. Lines starting with RESULT are read by scripts/device_check.sh.
+`--device cpu` runs the same steps on the CPU (no peak memory figure): the
+device check's dry run on a machine without a GPU.
 
 Usage: python bench/torch_resnet18.py [--batches 128,512] [--steps 30]
-       [--modes fp32,bf16-cl,compile-bf16]
+       [--modes fp32,bf16-cl,compile-bf16] [--device cuda|cpu]
 """
 import argparse
 import time
@@ -45,10 +47,10 @@ class BasicBlock(nn.Module):
 
 
 class ResNet(nn.Module):
-    def __init__(self, num_blocks=(2, 2, 2, 2), num_classes=10, width=64):
+    def __init__(self, num_blocks=(2, 2, 2, 2), num_classes=10, width=64, in_channels=3):
         super().__init__()
         self.in_planes = width
-        self.conv1 = nn.Sequential(nn.Conv2d(3, width, 3, stride=1, padding=1, bias=False), nn.BatchNorm2d(width),
+        self.conv1 = nn.Sequential(nn.Conv2d(in_channels, width, 3, stride=1, padding=1, bias=False), nn.BatchNorm2d(width),
                                    nn.ReLU())
         self.layer1 = self._make_layer(width, num_blocks[0], 1)
         self.layer2 = self._make_layer(2 * width, num_blocks[1], 2)
@@ -71,9 +73,10 @@ class ResNet(nn.Module):
         return self.classifer(torch.flatten(out, 1))
 
 
-def run(mode, batch, steps, warm):
+def run(mode, batch, steps, warm, device):
     torch.manual_seed(0)
-    dev = torch.device("cuda")
+    dev = torch.device(device)
+    cuda = dev.type == "cuda"
     model = ResNet().to(dev)
     channels_last = mode != "fp32"
     if channels_last:
@@ -87,7 +90,7 @@ def run(mode, batch, steps, warm):
 
     def step():
         opt.zero_grad(set_to_none=True)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
             loss = F.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
@@ -96,14 +99,16 @@ def run(mode, batch, steps, warm):
         step = torch.compile(step, mode="reduce-overhead")
     for _ in range(warm):
         step()
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
     for _ in range(steps):
         step()
-    torch.cuda.synchronize()
+    if cuda:
+        torch.cuda.synchronize()
     ms = (time.perf_counter() - t0) * 1000 / steps
-    return ms, torch.cuda.max_memory_allocated() / 2**20
+    return ms, torch.cuda.max_memory_allocated() / 2**20 if cuda else 0.0
 
 
 def main():
@@ -112,25 +117,28 @@ def main():
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--warm", type=int, default=5)
     ap.add_argument("--modes", default="fp32,bf16-cl,compile-bf16")
+    ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     a = ap.parse_args()
-    if not torch.cuda.is_available():
+    if a.device == "cuda" and not torch.cuda.is_available():
         print("skipped: no GPU")
         return
     torch.backends.cudnn.benchmark = True
-    print(f"torch {torch.__version__} cuDNN {torch.backends.cudnn.version()} on {torch.cuda.get_device_name()}: "
+    where = torch.cuda.get_device_name() if a.device == "cuda" else "the CPU"
+    print(f"torch {torch.__version__} cuDNN {torch.backends.cudnn.version()} on {where}: "
           f"{a.steps} timed steps after {a.warm} warm-up steps, cudnn.allow_tf32="
           f"{torch.backends.cudnn.allow_tf32}, matmul.allow_tf32={torch.backends.cuda.matmul.allow_tf32}", flush=True)
     for batch in [int(b) for b in a.batches.split(",")]:
         for mode in a.modes.split(","):
             warm = a.warm + (3 if mode.startswith("compile") else 0)
             try:
-                ms, peak = run(mode, batch, a.steps, warm)
+                ms, peak = run(mode, batch, a.steps, warm, a.device)
                 print(f"RESULT torch    {mode:<14} batch {batch:4d}: {ms:8.2f} ms/step {batch * 1000 / ms:9.0f} img/s  "
                       f"peak {peak:8.0f} MiB", flush=True)
             except Exception as e:  # a mode that fails must not hide the others
                 print(f"RESULT torch    {mode:<14} batch {batch:4d}: n/a ({type(e).__name__}: {str(e)[:120]})",
                       flush=True)
-            torch.cuda.empty_cache()
+            if a.device == "cuda":
+                torch.cuda.empty_cache()
 
 
 if __name__ == "__main__":
