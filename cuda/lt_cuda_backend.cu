@@ -289,6 +289,14 @@ extern "C" void lt_cuda_free_async(lt_cuda_ctx *c, void *p) {
   if (cudaFreeAsync(p, c->stream) != cudaSuccess) cudaGetLastError();
 }
 
+extern "C" void lt_cuda_trim_pool(lt_cuda_ctx *c) {
+  /* Synchronising would end a capture; a failure leaves the memory cached,
+   * which costs nothing but the reservation. */
+  if (lt_cuda_capturing()) return;
+  if (cudaStreamSynchronize(c->stream) != cudaSuccess || cudaMemPoolTrimTo(c->pool, 0) != cudaSuccess)
+    cudaGetLastError();
+}
+
 extern "C" lt_status lt_cuda_alloc_dev(int device, size_t nbytes, void **out) {
   lt_cuda_ctx *c = NULL;
   LT_TRY(lt_cuda_ctx_get(device, &c));

@@ -108,6 +108,10 @@ lt_status lt_cuda_get_cudnn(lt_cuda_ctx *c, cudnnHandle_t *out);
  * statistics; LT_ERR_OOM with a message naming sizes when it fails. */
 lt_status lt_cuda_malloc(lt_cuda_ctx *c, size_t nbytes, void **out);
 void lt_cuda_free_async(lt_cuda_ctx *c, void *p);
+/* Hands the pool's unused blocks back to the driver (after a one-off large
+ * allocation such as the cuDNN search workspace, so that the process does
+ * not keep it reserved for the rest of the run); nothing during a capture. */
+void lt_cuda_trim_pool(lt_cuda_ctx *c);
 
 /* The backend table's memory entries (device index instead of lt_device). */
 lt_status lt_cuda_alloc_dev(int device, size_t nbytes, void **out);

@@ -216,11 +216,15 @@ void lt_cuda_describe(char *buf, size_t len) {
     snprintf(buf, len, "CUDA runtime %s, driver %s; no GPU (%s)", rt, drv, lt_cuda_unavailable_reason());
     return;
   }
-  char dnn_s[96];
+  char dnn_s[192];
   size_t v = 0;
-  if (lt_cuda_cudnn_version(&v) == LT_OK)
-    snprintf(dnn_s, sizeof dnn_s, "cuDNN %zu.%zu.%zu", v / 10000, (v % 10000) / 100, v % 100);
-  else
+  const lt_cudnn_api *d = NULL;
+  if (lt_cuda_cudnn_version(&v) == LT_OK && lt_cuda_cudnn_api(&d) == LT_OK) {
+    /* where the loader found it: a machine may hold several cuDNN versions */
+    Dl_info info;
+    const char *from = dladdr((void *)d->cudnnGetVersion, &info) && info.dli_fname ? info.dli_fname : "?";
+    snprintf(dnn_s, sizeof dnn_s, "cuDNN %zu.%zu.%zu from %.120s", v / 10000, (v % 10000) / 100, v % 100, from);
+  } else
     snprintf(dnn_s, sizeof dnn_s, "cuDNN not loadable (%.60s)", lt_error_message());
   int n = lt_cuda_device_count();
   char name[128] = "?";

@@ -263,6 +263,9 @@ static lt_status find_algo(lt_cuda_ctx *c, cudnnHandle_t h, conv_plan *p, const 
     }
   if (s != CUDNN_STATUS_SUCCESS) st = lt_cudnn_fail(s, call, __FILE__, __LINE__);
   lt_cuda_free_async(c, ws);
+  /* The search's workspace (up to 1 GiB) would otherwise stay reserved in
+   * the pool for the rest of the run; the search has synchronised already. */
+  if (ws) lt_cuda_trim_pool(c);
   if (st == LT_OK && !picked)
     st = lt_error_set(LT_ERR_RUNTIME, 0, "conv2d on cuda: cuDNN found no algorithm for this %s convolution within a "
                       "%zu-byte workspace%s", lt_dtype_name((lt_dtype)p->key.dtype), ws_bytes,
