@@ -160,8 +160,15 @@ static cudnnMathType_t search_math(const conv_key *k) {
   return CUDNN_DEFAULT_MATH;
 }
 
+/* float32 without TF32: the search ran with FMA math on the descriptor, so a
+ * candidate reporting the default math ran without tensor cores too (cuDNN
+ * versions differ in which of the two they report); one reporting tensor-op
+ * math is refused, and the chosen algorithm runs with FMA math forced, as
+ * PyTorch does. */
+static bool fma_only(const conv_key *k) { return k->dtype == LT_FLOAT32 && !k->tf32; }
+
 static bool math_ok(const conv_key *k, cudnnMathType_t m) {
-  return !(k->dtype == LT_FLOAT32 && !k->tf32 && m != CUDNN_FMA_MATH);
+  return !(fma_only(k) && (m == CUDNN_TENSOR_OP_MATH || m == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION));
 }
 
 /* A workspace for the search: as large as the limit allows, halving on failure. */
@@ -258,7 +265,7 @@ static lt_status find_algo(lt_cuda_ctx *c, cudnnHandle_t h, conv_plan *p, const 
     if (cand[i].status == CUDNN_STATUS_SUCCESS && cand[i].memory <= ws_bytes && math_ok(&p->key, cand[i].math)) {
       p->algo = cand[i].algo;
       p->ws_bytes = cand[i].memory;
-      p->math = cand[i].math;
+      p->math = fma_only(&p->key) ? CUDNN_FMA_MATH : cand[i].math;
       picked = true;
     }
   if (s != CUDNN_STATUS_SUCCESS) st = lt_cudnn_fail(s, call, __FILE__, __LINE__);
