@@ -83,10 +83,11 @@ lt_status lt_ag_rebase(lt_tensor *t, lt_tensor *r) {
   return LT_OK;
 }
 
-/* Checks that an out-of-place result can replace `a` in place, with the
- * messages of the op layer's in-place ops. */
+/* Checks that an out-of-place result can replace `a` in place (cast to a's
+ * dtype when lt_can_cast allows), with the messages of the op layer's
+ * in-place ops. */
 static lt_status check_inplace_result(lt_tensor *a, lt_tensor *r, int arg, lt_tensor *b) {
-  if (r->dtype != a->dtype)
+  if (!lt_can_cast(r->dtype, a->dtype))
     return lt_error_set(LT_ERR_ARG, arg, "in-place result of type %s can't be stored in a %s tensor",
                         lt_dtype_name(r->dtype), lt_dtype_name(a->dtype));
   if (!lt_shape_equal(a, r)) {
@@ -283,13 +284,15 @@ static const struct {
 
 /* Node layout: ints[0] op; ints[1] bit 0/1: a/b saved (in that order);
  * ints[2] 0, or 1 + the side (0 a, 1 b) that is the Lua number scalars[0];
- * ints[3] whether that number is an integer. */
+ * ints[3] that number's own dtype (lt_op_binary_scalar's s_dtype). */
 static lt_status operand(lt_node *n, int side, lt_ex *e, lt_tensor **out) {
   *out = NULL;
   if (n->ints[2] == 1 + side) {
+    /* the number as the forward used it: a 0-d tensor of the result dtype */
     const lt_input_meta *other = &n->inputs[1 - side];
+    lt_operand ops[2] = {lt_operand_tensor(other->dtype, other->ndim), lt_operand_number((lt_dtype)n->ints[3])};
     lt_tensor *s = NULL;
-    LT_TRY(lt_op_scalar_tensor(n->scalars[0], lt_promote_scalar(other->dtype, n->ints[3] != 0), other->device, &s));
+    LT_TRY(lt_op_scalar_tensor(n->scalars[0], lt_result_type(2, ops), other->device, &s));
     *out = ex_keep(e, LT_OK, s);
     return e->st;
   }
@@ -367,8 +370,8 @@ static bool binary_differentiable(lt_binary_op op) { return (unsigned)op < LT_BI
 
 /* Records the node of out = a op b; a or b is NULL for the side that was the
  * Lua number s (scalar_side 0 or 1, -1 for none). */
-static lt_status record_binary(lt_binary_op op, lt_tensor *a, lt_tensor *b, int scalar_side, double s, bool s_int,
-                               lt_tensor *out) {
+static lt_status record_binary(lt_binary_op op, lt_tensor *a, lt_tensor *b, int scalar_side, double s,
+                               lt_dtype s_dtype, lt_tensor *out) {
   lt_tensor *in[2] = {a, b};
   lt_node *n;
   LT_TRY(lt_ag_node_new(binary_info[op].name, binary_backward, 2, in, 1, &n));
@@ -379,7 +382,7 @@ static lt_status record_binary(lt_binary_op op, lt_tensor *a, lt_tensor *b, int 
   n->ints[0] = op;
   n->ints[1] = (save_a ? 1 : 0) | (save_b ? 2 : 0);
   n->ints[2] = scalar_side < 0 ? 0 : 1 + scalar_side;
-  n->ints[3] = s_int;
+  n->ints[3] = s_dtype;
   n->scalars[0] = s;
   lt_status st = LT_OK;
   if (save_a) st = lt_ag_save(n, a);
@@ -393,49 +396,51 @@ lt_status lt_ag_binary(lt_binary_op op, lt_tensor *a, lt_tensor *b, lt_tensor **
   LT_TRY(lt_op_binary(op, a, b, out));
   lt_tensor *in[2] = {a, b};
   if (!lt_ag_needs_grad(2, in) || !binary_differentiable(op) || !lt_dtype_is_floating((*out)->dtype)) return LT_OK;
-  lt_status st = record_binary(op, a, b, -1, 0, false, *out);
+  lt_status st = record_binary(op, a, b, -1, 0, LT_FLOAT64, *out);
   if (st != LT_OK) { lt_tensor_release(*out); *out = NULL; }
   return st;
 }
 
-lt_status lt_ag_binary_scalar(lt_binary_op op, lt_tensor *a, double s, bool s_is_integer, bool reversed,
+lt_status lt_ag_binary_scalar(lt_binary_op op, lt_tensor *a, double s, lt_dtype s_dtype, bool reversed,
                               lt_tensor **out) {
-  LT_TRY(lt_op_binary_scalar(op, a, s, s_is_integer, reversed, out));
+  LT_TRY(lt_op_binary_scalar(op, a, s, s_dtype, reversed, out));
   if (!lt_ag_needs_grad(1, &a) || !binary_differentiable(op) || !lt_dtype_is_floating((*out)->dtype)) return LT_OK;
-  lt_status st = reversed ? record_binary(op, NULL, a, 0, s, s_is_integer, *out)
-                          : record_binary(op, a, NULL, 1, s, s_is_integer, *out);
+  lt_status st = reversed ? record_binary(op, NULL, a, 0, s, s_dtype, *out)
+                          : record_binary(op, a, NULL, 1, s, s_dtype, *out);
   if (st != LT_OK) { lt_tensor_release(*out); *out = NULL; }
   return st;
 }
 
 /* a op= b (b a tensor, or the number s when b is NULL) */
-static lt_status binary_inplace(lt_binary_op op, lt_tensor *a, lt_tensor *b, double s, bool s_int) {
+static lt_status binary_inplace(lt_binary_op op, lt_tensor *a, lt_tensor *b, double s, lt_dtype s_dtype) {
   lt_tensor *in[2] = {a, b};
   bool needs = lt_ag_needs_grad(b ? 2 : 1, in);
   if (!needs || !binary_differentiable(op)) {
-    LT_TRY(b ? lt_op_binary_(op, a, b) : lt_op_binary_scalar_(op, a, s, s_int));
+    LT_TRY(b ? lt_op_binary_(op, a, b) : lt_op_binary_scalar_(op, a, s, s_dtype));
     if (needs && a->requires_grad) lt_ag_detach_(a); /* a comparison result carries no gradient */
     return LT_OK;
   }
   LT_TRY(lt_ag_check_inplace(a, binary_info[op].iname));
   if (op == LT_BIN_ADD || op == LT_BIN_SUB) {
     /* nothing saved: write in place, then record over a's old history */
-    LT_TRY(b ? lt_op_binary_(op, a, b) : lt_op_binary_scalar_(op, a, s, s_int));
+    LT_TRY(b ? lt_op_binary_(op, a, b) : lt_op_binary_scalar_(op, a, s, s_dtype));
     if (!lt_dtype_is_floating(a->dtype)) return LT_OK;
-    return record_binary(op, a, b, b ? -1 : 1, s, s_int, a);
+    return record_binary(op, a, b, b ? -1 : 1, s, s_dtype, a);
   }
   lt_tensor *r;
-  LT_TRY(b ? lt_ag_binary(op, a, b, &r) : lt_ag_binary_scalar(op, a, s, s_int, false, &r));
+  LT_TRY(b ? lt_ag_binary(op, a, b, &r) : lt_ag_binary_scalar(op, a, s, s_dtype, false, &r));
   lt_status st = check_inplace_result(a, r, 2, b ? b : a);
   if (st == LT_OK) st = lt_ag_rebase(a, r);
   lt_tensor_release(r);
   return st;
 }
 
-lt_status lt_ag_binary_(lt_binary_op op, lt_tensor *a, lt_tensor *b) { return binary_inplace(op, a, b, 0, false); }
+lt_status lt_ag_binary_(lt_binary_op op, lt_tensor *a, lt_tensor *b) {
+  return binary_inplace(op, a, b, 0, LT_FLOAT64);
+}
 
-lt_status lt_ag_binary_scalar_(lt_binary_op op, lt_tensor *a, double s, bool s_is_integer) {
-  return binary_inplace(op, a, NULL, s, s_is_integer);
+lt_status lt_ag_binary_scalar_(lt_binary_op op, lt_tensor *a, double s, lt_dtype s_dtype) {
+  return binary_inplace(op, a, NULL, s, s_dtype);
 }
 
 /* --- where, masked_fill ----------------------------------------------------------------- */

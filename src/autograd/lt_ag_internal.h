@@ -46,7 +46,7 @@ static inline lt_tensor *ex_bin(lt_ex *e, lt_binary_op op, lt_tensor *a, lt_tens
 static inline lt_tensor *ex_bins(lt_ex *e, lt_binary_op op, lt_tensor *a, double s) {
   lt_tensor *o = NULL;
   if (e->st != LT_OK) return NULL;
-  lt_status st = lt_op_binary_scalar(op, a, s, false, false, &o);
+  lt_status st = lt_op_binary_scalar(op, a, s, LT_FLOAT64, false, &o);
   return ex_keep(e, st, o);
 }
 
@@ -54,7 +54,7 @@ static inline lt_tensor *ex_bins(lt_ex *e, lt_binary_op op, lt_tensor *a, double
 static inline lt_tensor *ex_rbins(lt_ex *e, lt_binary_op op, double s, lt_tensor *a) {
   lt_tensor *o = NULL;
   if (e->st != LT_OK) return NULL;
-  lt_status st = lt_op_binary_scalar(op, a, s, false, true, &o);
+  lt_status st = lt_op_binary_scalar(op, a, s, LT_FLOAT64, true, &o);
   return ex_keep(e, st, o);
 }
 

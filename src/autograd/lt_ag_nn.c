@@ -7,6 +7,8 @@
  * place for all of them) and then record through the *_rec functions. */
 #include "lt_ag_nn.h"
 
+#include <string.h>
+
 #include "lt_ag_internal.h"
 #include "lt_autocast.h"
 
@@ -422,6 +424,44 @@ lt_status lt_ag_cross_entropy(lt_tensor *logits, lt_tensor *target, lt_tensor *w
   return st;
 }
 
+/* Composed of differentiable ops (log_softmax, products, a sum), so the
+ * target gets its gradient too, as in PyTorch. */
+lt_status lt_ag_cross_entropy_probs(lt_tensor *logits, lt_tensor *target, lt_tensor *weight, lt_reduction red,
+                                    double smoothing, lt_tensor **out) {
+  LT_TRY(lt_op_cross_entropy_probs_check(logits, target, weight, smoothing));
+  int cd = logits->ndim == 1 ? 0 : 1;
+  int64_t C = logits->shape[cd];
+  enum { LP, TS1, TS, PROD, WV, PW, SUM, NTMP };
+  lt_tensor *t[NTMP] = {NULL};
+  lt_status st = lt_ag_softmax(logits, cd, true, &t[LP]);
+  lt_tensor *tgt = target, *prod = NULL;
+  if (st == LT_OK && smoothing > 0) { /* t (1 - ls) + ls / C */
+    st = lt_ag_binary_scalar(LT_BIN_MUL, target, 1 - smoothing, LT_FLOAT64, false, &t[TS1]);
+    if (st == LT_OK) st = lt_ag_binary_scalar(LT_BIN_ADD, t[TS1], smoothing / (double)C, LT_FLOAT64, false, &t[TS]);
+    tgt = t[TS];
+  }
+  if (st == LT_OK) st = lt_ag_binary(LT_BIN_MUL, t[LP], tgt, &t[PROD]);
+  prod = t[PROD];
+  if (st == LT_OK && weight) { /* the class weights along the class dim */
+    int64_t ws[LT_MAX_DIMS];
+    for (int i = 0; i < logits->ndim; i++) ws[i] = i == cd ? C : 1;
+    st = lt_ag_reshape(weight, logits->ndim, ws, &t[WV]);
+    if (st == LT_OK) st = lt_ag_binary(LT_BIN_MUL, t[PROD], t[WV], &t[PW]);
+    prod = t[PW];
+  }
+  /* -sum over the classes ('none'), over everything ('sum'), or that divided
+   * by the number of elements without the class dim ('mean'; NaN when empty) */
+  if (st == LT_OK) st = lt_ag_reduce(LT_RED_SUM, prod, red == LT_REDUCTION_NONE ? 1 : 0, &cd, false, 0, &t[SUM], NULL);
+  if (st == LT_OK && red == LT_REDUCTION_MEAN) {
+    double count = C > 0 ? (double)(lt_tensor_numel(logits) / C) : 0;
+    st = lt_ag_binary_scalar(LT_BIN_DIV, t[SUM], -count, LT_FLOAT64, false, out);
+  } else if (st == LT_OK) {
+    st = lt_ag_unary(LT_UN_NEG, t[SUM], NULL, out);
+  }
+  for (int i = 0; i < NTMP; i++) lt_tensor_release(t[i]);
+  return st;
+}
+
 static const char *ploss_names[LT_PLOSS_COUNT] = {"MseLossBackward", "L1LossBackward",
                                                   "BinaryCrossEntropyWithLogitsBackward"};
 
@@ -476,6 +516,38 @@ lt_status lt_ag_linear(lt_tensor *x, lt_tensor *w, lt_tensor *b, lt_tensor **out
   return st;
 }
 
+/* x with one zero row appended to dim `dim` (differentiable: a cat). */
+static lt_status pad_one_zero(lt_tensor *x, int dim, lt_tensor **out) {
+  int64_t shape[LT_MAX_DIMS];
+  memcpy(shape, x->shape, sizeof(int64_t) * (size_t)x->ndim);
+  shape[dim] = 1;
+  lt_tensor *z = NULL;
+  LT_TRY(lt_op_full(x->ndim, shape, 0, x->dtype, lt_tensor_device(x), &z));
+  lt_tensor *both[2] = {x, z};
+  lt_status st = lt_ag_cat(2, both, dim, out);
+  lt_tensor_release(z);
+  return st;
+}
+
+lt_status lt_ag_conv2d_same(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d_params *p, lt_tensor **out) {
+  if (w->ndim != 4 || (x->ndim != 3 && x->ndim != 4)) return lt_ag_conv2d(x, w, b, p, out); /* its shape errors */
+  lt_conv2d_params q = *p;
+  lt_tensor *xp = x, *t = NULL;
+  lt_tensor_retain(xp);
+  lt_status st = LT_OK;
+  for (int i = 0; i < 2 && st == LT_OK; i++) {
+    int64_t total = p->dilation[i] * (w->shape[2 + i] - 1);
+    q.padding[i] = total / 2;
+    if (total % 2 == 0) continue;
+    st = pad_one_zero(xp, xp->ndim - 2 + i, &t); /* the odd one out: bottom, right */
+    lt_tensor_release(xp);
+    xp = st == LT_OK ? t : NULL;
+  }
+  if (st == LT_OK) st = lt_ag_conv2d(xp, w, b, &q, out);
+  lt_tensor_release(xp);
+  return st;
+}
+
 /* Not cast under autocast, as in PyTorch: a bfloat16 input runs in its own
  * dtype with the float32 weight, bias and running statistics (the op
  * layer's mixed precision), so a conv -> bn -> relu chain stays bfloat16
@@ -504,8 +576,44 @@ lt_status lt_ag_nll_loss(lt_tensor *logp, lt_tensor *target, lt_tensor *weight, 
   return st;
 }
 
+/* mse_loss and l1_loss as PyTorch's: input and target broadcast together,
+ * then promote (as two tensors of the broadcast shape); x and y become the
+ * differentiable expanded/converted tensors (new references). */
+static lt_status broadcast_pair(lt_tensor **x, lt_tensor **y) {
+  lt_tensor *a = *x, *b = *y;
+  int n;
+  int64_t shape[LT_MAX_DIMS];
+  LT_TRY(lt_broadcast_shape(a->ndim, a->shape, b->ndim, b->shape, &n, shape));
+  lt_operand ops[2] = {lt_operand_tensor(a->dtype, n), lt_operand_tensor(b->dtype, n)};
+  lt_dtype dt = lt_result_type(2, ops);
+  lt_tensor *in[2] = {a, b}, *c[2] = {NULL, NULL}, *e[2] = {NULL, NULL};
+  lt_status st = LT_OK;
+  for (int i = 0; i < 2 && st == LT_OK; i++) {
+    st = lt_ag_to(in[i], dt, lt_tensor_device(in[i]), &c[i]);
+    if (st == LT_OK) st = lt_ag_expand(c[i], n, shape, &e[i]);
+  }
+  lt_tensor_release(c[0]);
+  lt_tensor_release(c[1]);
+  if (st != LT_OK) {
+    lt_tensor_release(e[0]);
+    lt_tensor_release(e[1]);
+    return st;
+  }
+  *x = e[0];
+  *y = e[1];
+  return LT_OK;
+}
+
 lt_status lt_ag_pointwise_loss(lt_pointwise_loss kind, lt_tensor *x, lt_tensor *y, lt_tensor *w, lt_tensor *pw,
                                lt_reduction red, lt_tensor **out) {
+  if (kind != LT_PLOSS_BCE_LOGITS && (x->dtype != y->dtype || !lt_shape_equal(x, y))) {
+    lt_tensor *xb = x, *yb = y;
+    LT_TRY(broadcast_pair(&xb, &yb));
+    lt_status st = lt_ag_pointwise_loss(kind, xb, yb, w, pw, red, out);
+    lt_tensor_release(xb);
+    lt_tensor_release(yb);
+    return st;
+  }
   if (!lt_autocast_enabled()) return pointwise_loss_rec(kind, x, y, w, pw, red, out);
   lt_tensor *in[4] = {x, y, w, pw}, *c[4];
   LT_TRY(lt_autocast_inputs(4, in, LT_AUTOCAST_FP32, c));

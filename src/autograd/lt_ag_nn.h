@@ -17,6 +17,10 @@
 #include "lt_ops_nn.h"
 
 lt_status lt_ag_conv2d(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d_params *p, lt_tensor **out);
+/* conv2d with padding='same' (stride 1; p's padding is not read): each side
+ * gets dilation*(k-1)/2, and an odd total's extra row/column of zeros goes
+ * at the bottom/right, as PyTorch pads even kernels. */
+lt_status lt_ag_conv2d_same(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d_params *p, lt_tensor **out);
 /* running stats are updated in place when training (never recorded) */
 lt_status lt_ag_batch_norm(lt_tensor *x, lt_tensor *running_mean, lt_tensor *running_var, lt_tensor *weight,
                            lt_tensor *bias, bool training, double momentum, double eps, lt_tensor **out);
@@ -40,7 +44,15 @@ lt_status lt_ag_nll_loss(lt_tensor *logp, lt_tensor *target, lt_tensor *weight, 
  * has the fused kernels */
 lt_status lt_ag_cross_entropy(lt_tensor *logits, lt_tensor *target, lt_tensor *weight, lt_reduction red,
                               double smoothing, int64_t ignore_index, lt_tensor **out);
-/* MSE, L1 and BCE-with-logits; both x and y are differentiable. */
+/* cross_entropy with class probabilities: target of the logits' shape
+ * (floating), label-smoothed to t (1 - ls) + ls / C; per element
+ * -sum_c weight_c t_c log_softmax(logits)_c; 'mean' divides by the number of
+ * elements without the class dim (not by the weights), as PyTorch. */
+lt_status lt_ag_cross_entropy_probs(lt_tensor *logits, lt_tensor *target, lt_tensor *weight, lt_reduction red,
+                                    double smoothing, lt_tensor **out);
+/* MSE, L1 and BCE-with-logits; both x and y are differentiable. For MSE and
+ * L1, x and y broadcast together and promote, as PyTorch's (BCE needs one
+ * shape and dtype). */
 lt_status lt_ag_pointwise_loss(lt_pointwise_loss kind, lt_tensor *x, lt_tensor *y, lt_tensor *w, lt_tensor *pw,
                                lt_reduction red, lt_tensor **out);
 

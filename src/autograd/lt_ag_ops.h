@@ -23,9 +23,10 @@ lt_status lt_ag_unary(lt_unary_op op, lt_tensor *x, const double *p, lt_tensor *
 lt_status lt_ag_unary_(lt_unary_op op, lt_tensor *x, const double *p);
 lt_status lt_ag_binary(lt_binary_op op, lt_tensor *a, lt_tensor *b, lt_tensor **out);
 lt_status lt_ag_binary_(lt_binary_op op, lt_tensor *a, lt_tensor *b);
-lt_status lt_ag_binary_scalar(lt_binary_op op, lt_tensor *a, double s, bool s_is_integer, bool reversed,
+/* s: a Lua number of dtype s_dtype, as lt_op_binary_scalar */
+lt_status lt_ag_binary_scalar(lt_binary_op op, lt_tensor *a, double s, lt_dtype s_dtype, bool reversed,
                               lt_tensor **out);
-lt_status lt_ag_binary_scalar_(lt_binary_op op, lt_tensor *a, double s, bool s_is_integer);
+lt_status lt_ag_binary_scalar_(lt_binary_op op, lt_tensor *a, double s, lt_dtype s_dtype);
 lt_status lt_ag_where(lt_tensor *cond, lt_tensor *a, lt_tensor *b, lt_tensor **out);
 /* out = t with t[mask] = v (a new tensor) */
 lt_status lt_ag_masked_fill(lt_tensor *t, lt_tensor *mask, double v, lt_tensor **out);
@@ -45,8 +46,11 @@ lt_status lt_ag_select_fill_(lt_tensor *base, int dim, int64_t index, double v);
  * place afterwards: backward reads them (a version check catches it). */
 lt_status lt_ag_reduce(lt_reduce_op op, lt_tensor *x, int ndims, const int *dims, bool keepdim, double param,
                        lt_tensor **values, lt_tensor **indices);
-/* sqrt(var(x, correction)) */
+/* sqrt(var(x, correction)); its gradient is 0 where the result is 0 (a
+ * constant slice), as PyTorch's. */
 lt_status lt_ag_std(lt_tensor *x, int ndims, const int *dims, bool keepdim, double correction, lt_tensor **out);
+/* As lt_op_logsumexp; gradient g * exp(x - result). */
+lt_status lt_ag_logsumexp(lt_tensor *x, int ndims, const int *dims, bool keepdim, lt_tensor **out);
 
 /* --- linear algebra ----------------------------------------------------------- */
 /* Under lt.autocast the floating operands are cast to bfloat16 first. */

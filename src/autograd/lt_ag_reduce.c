@@ -48,11 +48,48 @@ static lt_tensor *ex_arange(lt_ex *e, int64_t n, lt_device dev) {
   return ex_keep(e, st, o);
 }
 
+/* var's gradient for the upstream gradient g (of var's output shape):
+ * g * 2 (x - mean) / (N - correction), as PyTorch (a correction above N
+ * gives a negative factor, not the forward's clamp). */
+static lt_tensor *var_grad(lt_ex *e, const lt_node *n, lt_tensor *x, lt_tensor *g) {
+  int dims[LT_MAX_DIMS], nd = reduced_dims(n, dims);
+  lt_tensor *mean = ex_reduce(e, LT_RED_MEAN, x, nd, dims, true, 0);
+  lt_tensor *d = ex_bins(e, LT_BIN_MUL, ex_bin(e, LT_BIN_SUB, x, mean), 2.0 / (reduced_count(n) - n->scalars[0]));
+  return ex_bin(e, LT_BIN_MUL, unreduce(e, n, g), d);
+}
+
+/* norm's gradient, PyTorch's norm_backward case by case: p = 0 has none;
+ * p = 1 sign(x); p = ±inf shares among the elements at the extreme (and
+ * NaNs); p < 1 (negative p too) sign(x)|x|^(p-1) y^(1-p), 0 where x = 0;
+ * otherwise sign(x)|x|^(p-1) / y^(p-1), 0 where the norm y is 0. */
+static lt_tensor *norm_grad(lt_ex *e, const lt_node *n, lt_tensor *x, lt_tensor *y, lt_tensor *g) {
+  const lt_input_meta *m = &n->inputs[0];
+  int dims[LT_MAX_DIMS], nd = reduced_dims(n, dims);
+  double p = n->scalars[0];
+  lt_tensor *gu = unreduce(e, n, g), *yu = unreduce(e, n, y);
+  if (p == 0) return ex_full(e, m->ndim, m->shape, 0, g);
+  if (p == 1) return ex_bin(e, LT_BIN_MUL, gu, ex_un(e, LT_UN_SIGN, x));
+  if (isinf(p)) {
+    lt_tensor *mask = ex_bin(e, LT_BIN_OR, ex_bin(e, LT_BIN_EQ, ex_un(e, LT_UN_ABS, x), yu), ex_un(e, LT_UN_ISNAN, x));
+    lt_tensor *cnt = ex_reduce(e, LT_RED_SUM, mask, nd, dims, true, 0);
+    lt_tensor *share = ex_bin(e, LT_BIN_DIV, ex_bin(e, LT_BIN_MUL, gu, ex_un(e, LT_UN_SIGN, x)), cnt);
+    return ex_keep_where(e, mask, share);
+  }
+  lt_tensor *scaled = p == 2 ? x : ex_bin(e, LT_BIN_MUL, ex_un(e, LT_UN_SIGN, x),
+                                          ex_unp(e, LT_UN_POW_SCALAR, ex_un(e, LT_UN_ABS, x), p - 1, 0));
+  if (p < 1) {
+    scaled = ex_zero_where(e, ex_bins(e, LT_BIN_EQ, x, 0), scaled);
+    return ex_bin(e, LT_BIN_MUL, ex_bin(e, LT_BIN_MUL, gu, scaled), ex_unp(e, LT_UN_POW_SCALAR, yu, 1 - p, 0));
+  }
+  lt_tensor *den = p == 2 ? yu : ex_unp(e, LT_UN_POW_SCALAR, yu, p - 1, 0);
+  return ex_zero_where(e, ex_bins(e, LT_BIN_EQ, yu, 0), ex_bin(e, LT_BIN_MUL, gu, ex_bin(e, LT_BIN_DIV, scaled, den)));
+}
+
 static lt_status reduce_backward(lt_node *n, lt_tensor *const *go, lt_tensor **gi) {
   lt_reduce_op op = (lt_reduce_op)n->ints[0];
   const lt_input_meta *m = &n->inputs[0];
   int dims[LT_MAX_DIMS], nd = reduced_dims(n, dims);
-  double count = reduced_count(n), p = n->scalars[0];
+  double count = reduced_count(n);
   lt_tensor *g = go[0], *x = NULL, *y = NULL, *r = NULL;
   lt_ex e = {0};
   switch (op) {
@@ -94,40 +131,44 @@ static lt_status reduce_backward(lt_node *n, lt_tensor *const *go, lt_tensor **g
         r = ex_keep_where(&e, mask, share);
       }
       break;
-    case LT_RED_VAR: {
+    case LT_RED_VAR:
       LT_TRY(lt_ag_saved(n, 0, &x));
-      lt_tensor *mean = ex_reduce(&e, LT_RED_MEAN, x, nd, dims, true, 0);
-      lt_tensor *d = ex_bins(&e, LT_BIN_MUL, ex_bin(&e, LT_BIN_SUB, x, mean), 2.0 / (count - p));
-      r = ex_bin(&e, LT_BIN_MUL, unreduce(&e, n, g), d);
+      r = var_grad(&e, n, x, g);
       break;
-    }
-    case LT_RED_NORM: {
+    case LT_RED_NORM:
       LT_TRY(lt_ag_saved(n, 0, &x));
       LT_TRY(lt_ag_saved(n, 1, &y));
-      lt_tensor *gu = unreduce(&e, n, g), *yu = unreduce(&e, n, y);
-      if (p == 0) {
-        r = ex_full(&e, m->ndim, m->shape, 0, g);
-      } else if (p == 1) {
-        r = ex_bin(&e, LT_BIN_MUL, gu, ex_un(&e, LT_UN_SIGN, x));
-      } else if (isinf(p)) {
-        lt_tensor *mask = ex_bin(&e, LT_BIN_EQ, ex_un(&e, LT_UN_ABS, x), yu);
-        lt_tensor *cnt = ex_reduce(&e, LT_RED_SUM, mask, nd, dims, true, 0);
-        lt_tensor *share = ex_bin(&e, LT_BIN_DIV, ex_bin(&e, LT_BIN_MUL, gu, ex_un(&e, LT_UN_SIGN, x)), cnt);
-        r = ex_keep_where(&e, mask, share);
-      } else {
-        /* g sign(x) |x|^(p-1) / y^(p-1); 0 where the norm is 0 */
-        lt_tensor *num = p == 2 ? x : ex_bin(&e, LT_BIN_MUL, ex_un(&e, LT_UN_SIGN, x),
-                                             ex_unp(&e, LT_UN_POW_SCALAR, ex_un(&e, LT_UN_ABS, x), p - 1, 0));
-        lt_tensor *den = p == 2 ? yu : ex_unp(&e, LT_UN_POW_SCALAR, yu, p - 1, 0);
-        lt_tensor *d = ex_bin(&e, LT_BIN_MUL, gu, ex_bin(&e, LT_BIN_DIV, num, den));
-        r = ex_zero_where(&e, ex_bins(&e, LT_BIN_EQ, yu, 0), d);
-      }
+      r = norm_grad(&e, n, x, y, g);
       break;
-    }
     default:
       e.st = lt_error_set(LT_ERR_RUNTIME, 0, "%s: unexpected op %d", n->name, (int)op);
   }
   ex_out(&e, r, &gi[0]);
+  return ex_end(&e);
+}
+
+/* std = sqrt(var): PyTorch's std_backward, var's gradient of g / (2 std),
+ * with 0 where std is 0 (a constant slice: the subgradient 0, not the NaN
+ * of sqrt's gradient times var's). saved: x, the output. */
+static lt_status std_backward(lt_node *n, lt_tensor *const *go, lt_tensor **gi) {
+  lt_tensor *x, *y;
+  LT_TRY(lt_ag_saved(n, 0, &x));
+  LT_TRY(lt_ag_saved(n, 1, &y));
+  lt_ex e = {0};
+  lt_tensor *gv = ex_zero_where(&e, ex_bins(&e, LT_BIN_EQ, y, 0), ex_bin(&e, LT_BIN_DIV, go[0], ex_bins(&e, LT_BIN_MUL, y, 2)));
+  ex_out(&e, var_grad(&e, n, x, gv), &gi[0]);
+  return ex_end(&e);
+}
+
+/* logsumexp: g exp(x - y), as PyTorch (so a slice of -inf only gets NaN).
+ * saved: x, the output. */
+static lt_status logsumexp_backward(lt_node *n, lt_tensor *const *go, lt_tensor **gi) {
+  lt_tensor *x, *y;
+  LT_TRY(lt_ag_saved(n, 0, &x));
+  LT_TRY(lt_ag_saved(n, 1, &y));
+  lt_ex e = {0};
+  lt_tensor *w = ex_un(&e, LT_UN_EXP, ex_bin(&e, LT_BIN_SUB, x, unreduce(&e, n, y)));
+  ex_out(&e, ex_bin(&e, LT_BIN_MUL, unreduce(&e, n, go[0]), w), &gi[0]);
   return ex_end(&e);
 }
 
@@ -144,6 +185,25 @@ static const char *reduce_name(lt_reduce_op op) {
   }
 }
 
+/* A reduction node over x with the layout above; *node is borrowed (out
+ * owns it). */
+static lt_status reduce_node(const char *name, lt_backward_fn fn, lt_reduce_op op, lt_tensor *x, int ndims,
+                             const int *dims, bool keepdim, double param, lt_tensor *out, lt_node **node) {
+  int mask = 0;
+  if (ndims == 0) mask = (1 << x->ndim) - 1;
+  for (int i = 0; i < ndims && x->ndim > 0; i++) mask |= 1 << (dims[i] < 0 ? dims[i] + x->ndim : dims[i]);
+  lt_node *n;
+  LT_TRY(lt_ag_node_new(name, fn, 1, &x, 1, &n));
+  n->ints[0] = op;
+  n->ints[1] = mask;
+  n->ints[2] = keepdim;
+  n->scalars[0] = param;
+  lt_ag_set_output(n, out, 0);
+  lt_node_release(n);
+  *node = n;
+  return LT_OK;
+}
+
 lt_status lt_ag_reduce(lt_reduce_op op, lt_tensor *x, int ndims, const int *dims, bool keepdim, double param,
                        lt_tensor **values, lt_tensor **indices) {
   const char *name = reduce_name(op);
@@ -155,25 +215,16 @@ lt_status lt_ag_reduce(lt_reduce_op op, lt_tensor *x, int ndims, const int *dims
   lt_tensor *out = *values;
   lt_status st = LT_OK;
   if (lt_dtype_is_floating(out->dtype)) {
-    int mask = 0;
-    if (ndims == 0) mask = (1 << x->ndim) - 1;
-    for (int i = 0; i < ndims && x->ndim > 0; i++) mask |= 1 << (dims[i] < 0 ? dims[i] + x->ndim : dims[i]);
     lt_node *n;
-    st = lt_ag_node_new(name, reduce_backward, 1, &x, 1, &n);
+    st = reduce_node(name, reduce_backward, op, x, ndims, dims, keepdim, param, out, &n);
     if (st == LT_OK) {
-      n->ints[0] = op;
-      n->ints[1] = mask;
-      n->ints[2] = keepdim;
       n->ints[3] = by_index ? (dims[0] < 0 ? dims[0] + x->ndim : dims[0]) : 0;
       n->ints[4] = by_index;
-      n->scalars[0] = param;
       if (by_index) st = lt_ag_save(n, idx);
       else if (op == LT_RED_PROD || op == LT_RED_VAR || op == LT_RED_MAX || op == LT_RED_MIN || op == LT_RED_NORM)
         st = lt_ag_save(n, x);
       if (st == LT_OK && !by_index && (op == LT_RED_MAX || op == LT_RED_MIN || op == LT_RED_NORM))
         st = lt_ag_save_output(n, out);
-      if (st == LT_OK) lt_ag_set_output(n, out, 0);
-      lt_node_release(n);
     }
   }
   if (st != LT_OK) {
@@ -187,12 +238,34 @@ lt_status lt_ag_reduce(lt_reduce_op op, lt_tensor *x, int ndims, const int *dims
   return LT_OK;
 }
 
+/* Records the node of a reduction whose backward reads x and the output
+ * (std, logsumexp); on failure releases *out. */
+static lt_status record_x_out(const char *name, lt_backward_fn fn, lt_reduce_op op, lt_tensor *x, int ndims,
+                              const int *dims, bool keepdim, double param, lt_tensor **out) {
+  if (!lt_ag_needs_grad(1, &x) || !lt_dtype_is_floating((*out)->dtype)) return LT_OK;
+  lt_node *n;
+  lt_status st = reduce_node(name, fn, op, x, ndims, dims, keepdim, param, *out, &n);
+  if (st == LT_OK) st = lt_ag_save(n, x);
+  if (st == LT_OK) st = lt_ag_save_output(n, *out);
+  if (st != LT_OK) {
+    lt_tensor_release(*out);
+    *out = NULL;
+  }
+  return st;
+}
+
 lt_status lt_ag_std(lt_tensor *x, int ndims, const int *dims, bool keepdim, double correction, lt_tensor **out) {
   lt_tensor *v;
-  LT_TRY(lt_ag_reduce(LT_RED_VAR, x, ndims, dims, keepdim, correction, &v, NULL));
-  lt_status st = lt_ag_unary(LT_UN_SQRT, v, NULL, out);
+  LT_TRY(lt_op_reduce(LT_RED_VAR, x, ndims, dims, keepdim, correction, &v, NULL));
+  lt_status st = lt_op_unary(LT_UN_SQRT, v, NULL, out);
   lt_tensor_release(v);
-  return st;
+  LT_TRY(st);
+  return record_x_out("StdBackward", std_backward, LT_RED_VAR, x, ndims, dims, keepdim, correction, out);
+}
+
+lt_status lt_ag_logsumexp(lt_tensor *x, int ndims, const int *dims, bool keepdim, lt_tensor **out) {
+  LT_TRY(lt_op_logsumexp(x, ndims, dims, keepdim, out));
+  return record_x_out("LogsumexpBackward", logsumexp_backward, LT_RED_SUM, x, ndims, dims, keepdim, 0, out);
 }
 
 /* --- matrix products ------------------------------------------------------------------- */
@@ -215,7 +288,9 @@ static lt_status matmul_backward(lt_node *n, lt_tensor *const *go, lt_tensor **g
   if (e.st != LT_OK) return ex_end(&e);
   gs[nb] = M;
   gs[nb + 1] = N;
-  lt_tensor *g2 = ex_reshape(&e, go[0], nb + 2, gs);
+  /* products take one dtype: an upstream gradient of another dtype is cast */
+  lt_tensor *g = go[0]->dtype == a->dtype ? go[0] : ex_to(&e, go[0], a->dtype);
+  lt_tensor *g2 = ex_reshape(&e, g, nb + 2, gs);
   if (lt_node_needs_input_grad(n, 0)) {
     lt_tensor *ga = ex_matmul(&e, g2, ex_transpose(&e, b2, b2->ndim - 2, b2->ndim - 1));
     lt_tensor *gas = ex_sum_to(&e, ga, a2->ndim, a2->shape);

@@ -33,6 +33,10 @@ bool lt_dtype_is_floating(lt_dtype dt) {
 }
 bool lt_dtype_is_integral(lt_dtype dt) { return !lt_dtype_is_floating(dt); }
 
+static lt_dtype default_float = LT_FLOAT32;
+lt_dtype lt_dtype_default_float(void) { return default_float; }
+void lt_dtype_set_default_float(lt_dtype dt) { default_float = dt; }
+
 float lt_bf16_to_f32(uint16_t h) {
   uint32_t u = (uint32_t)h << 16;
   float f;

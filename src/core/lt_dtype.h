@@ -30,6 +30,13 @@ bool lt_dtype_from_name(const char *name, lt_dtype *out);
 bool lt_dtype_is_floating(lt_dtype dt);   /* float32/64, bfloat16, float16 */
 bool lt_dtype_is_integral(lt_dtype dt);   /* int64, int32, uint8, bool */
 
+/* The default floating dtype (lt.set_default_dtype; float32 unless set,
+ * float32 or float64): the dtype of new floating tensors, and the floating
+ * dtype PyTorch's promotion gives integral operands (an integer tensor times
+ * a float number, integer division, sqrt of an integer tensor). */
+lt_dtype lt_dtype_default_float(void);
+void lt_dtype_set_default_float(lt_dtype dt);
+
 float lt_bf16_to_f32(uint16_t h);
 uint16_t lt_f32_to_bf16(float f);         /* round to nearest even, NaN kept */
 float lt_f16_to_f32(uint16_t h);

@@ -14,13 +14,43 @@
 #include "lt_tensor.h"
 
 /* --- dtype rules ---------------------------------------------------------- */
-/* PyTorch's promotion for two tensors (bool < uint8 < int32 < int64 <
- * bfloat16/float16 < float32 < float64). */
+/* PyTorch's type promotion. Every op of several operands (the binary ops,
+ * comparisons, where, the pointwise losses) takes its result dtype from
+ * lt_result_type and nothing else.
+ *
+ * Operands take part at three levels, in order: tensors with dims, 0-d
+ * tensors, then Lua numbers (a boolean is a bool, an integer int64, a float
+ * the default floating dtype). Each dtype has a category, bool < integral <
+ * floating. Within a level the dtypes promote as lt_promote_types does. A
+ * lower level counts only when its category is higher (int32[n] + 5 is int32,
+ * float32[n] * float64[] float32) and then gives its own dtype promoted with
+ * the higher level's (int64[n] * float64[] is float64, int32[n] * 2.5 the
+ * default float, bool[n] + 1 int64). */
+typedef enum { LT_LEVEL_DIMS, LT_LEVEL_0D, LT_LEVEL_NUMBER } lt_operand_level;
+typedef struct {
+  lt_dtype dtype;
+  lt_operand_level level;
+} lt_operand;
+
+/* A tensor operand of dtype dt with ndim dims. */
+static inline lt_operand lt_operand_tensor(lt_dtype dt, int ndim) {
+  lt_operand o = {dt, ndim > 0 ? LT_LEVEL_DIMS : LT_LEVEL_0D};
+  return o;
+}
+/* A Lua number: dt is LT_BOOL, LT_INT64, or a floating dtype for a float. */
+static inline lt_operand lt_operand_number(lt_dtype dt) {
+  lt_operand o = {dt, LT_LEVEL_NUMBER};
+  return o;
+}
+/* The result dtype of n >= 1 operands. */
+lt_dtype lt_result_type(int n, const lt_operand *ops);
+/* Two dtypes of one level (bool < uint8 < int32 < int64 < bfloat16/float16
+ * < float32 < float64; bfloat16 with float16 gives float32). */
 lt_dtype lt_promote_types(lt_dtype a, lt_dtype b);
-/* A Lua number combined with a tensor of dtype t: the tensor's dtype wins
- * within its category; an integral tensor with a non-integer scalar gives
- * float32; a bool tensor with an integer gives int64. */
-lt_dtype lt_promote_scalar(lt_dtype t, bool scalar_is_integer);
+/* Whether an in-place op may store a result of dtype `from` in a tensor of
+ * dtype `to` (PyTorch's canCast): never floating into integral, never
+ * anything but bool into bool; narrowing within a category is allowed. */
+bool lt_can_cast(lt_dtype from, lt_dtype to);
 
 /* --- memory and conversion ------------------------------------------------ */
 /* Same data as another dtype and/or device; returns `t` itself (retained)
@@ -43,19 +73,24 @@ lt_status lt_op_host_contiguous(lt_tensor *t, lt_tensor **out);
 
 /* --- elementwise ------------------------------------------------------------ */
 /* Integral inputs of float-only ops (exp, log, sqrt, sigmoid, ...) are
- * promoted to float32, as PyTorch does. p: parameters of the op (see
- * lt_backend.h), may be NULL for unparameterised ops. */
+ * promoted to the default floating dtype, as PyTorch does. p: parameters of
+ * the op (see lt_backend.h), may be NULL for unparameterised ops. */
 lt_status lt_op_unary(lt_unary_op op, lt_tensor *x, const double *p, lt_tensor **out);
 lt_status lt_op_unary_(lt_unary_op op, lt_tensor *x, const double *p);
+/* a op b in lt_result_type's dtype (bool for comparisons); division and
+ * atan2 of integral operands give the default floating dtype. */
 lt_status lt_op_binary(lt_binary_op op, lt_tensor *a, lt_tensor *b, lt_tensor **out);
-/* a op= b; b broadcasts to a's shape; the result dtype must be a's. */
+/* a op= b; b broadcasts to a's shape; the result dtype must cast to a's
+ * (lt_can_cast). */
 lt_status lt_op_binary_(lt_binary_op op, lt_tensor *a, lt_tensor *b);
-/* a op s, or s op a when `reversed` */
-lt_status lt_op_binary_scalar(lt_binary_op op, lt_tensor *a, double s, bool s_is_integer, bool reversed,
+/* a op s, or s op a when `reversed`; s is a Lua number whose own dtype is
+ * s_dtype (LT_BOOL, LT_INT64, or LT_FLOAT64 for a float; see lt_result_type). */
+lt_status lt_op_binary_scalar(lt_binary_op op, lt_tensor *a, double s, lt_dtype s_dtype, bool reversed,
                               lt_tensor **out);
-lt_status lt_op_binary_scalar_(lt_binary_op op, lt_tensor *a, double s, bool s_is_integer);
-/* A 0-d tensor holding a Lua number, typed as lt_promote_scalar would. */
+lt_status lt_op_binary_scalar_(lt_binary_op op, lt_tensor *a, double s, lt_dtype s_dtype);
+/* A 0-d tensor holding v. */
 lt_status lt_op_scalar_tensor(double v, lt_dtype dtype, lt_device device, lt_tensor **out);
+/* cond ? a : b, in lt_result_type of a and b (cond bool). */
 lt_status lt_op_where(lt_tensor *cond, lt_tensor *a, lt_tensor *b, lt_tensor **out);
 /* t[mask] = v, mask bool broadcast to t. */
 lt_status lt_op_masked_fill_(lt_tensor *t, lt_tensor *mask, double v);
@@ -67,9 +102,15 @@ lt_status lt_op_masked_fill_(lt_tensor *t, lt_tensor *mask, double v);
  * param: correction for VAR, p for NORM. */
 lt_status lt_op_reduce(lt_reduce_op op, lt_tensor *x, int ndims, const int *dims, bool keepdim, double param,
                        lt_tensor **values, lt_tensor **indices);
+/* log(sum(exp(x))) over `ndims` dims (0: all), computed as max + log(sum(
+ * exp(x - max))) with an infinite max taken as 0, as PyTorch: a slice of
+ * -inf gives -inf, one holding +inf gives +inf, NaN propagates, an empty
+ * slice gives -inf. Integral x is computed in the default floating dtype. */
+lt_status lt_op_logsumexp(lt_tensor *x, int ndims, const int *dims, bool keepdim, lt_tensor **out);
 
 /* --- linear algebra --------------------------------------------------------- */
-/* torch.matmul semantics: 1-D and 2-D operands, batched with broadcasting. */
+/* torch.matmul semantics: 1-D and 2-D operands, batched with broadcasting;
+ * both of one dtype (mixed dtypes are an error, as in PyTorch). */
 lt_status lt_op_matmul(lt_tensor *a, lt_tensor *b, lt_tensor **out);
 /* 2-D only (arg positions 1 and 2 in messages) */
 lt_status lt_op_mm(lt_tensor *a, lt_tensor *b, lt_tensor **out);

@@ -7,6 +7,8 @@
 #include "lt_ops.h"
 #include "lt_ops_layout.h"
 
+/* --- type promotion ------------------------------------------------------------ */
+
 static int type_rank(lt_dtype d) {
   switch (d) {
     case LT_BOOL: return 0;
@@ -27,10 +29,39 @@ lt_dtype lt_promote_types(lt_dtype a, lt_dtype b) {
   return type_rank(a) >= type_rank(b) ? a : b;
 }
 
-lt_dtype lt_promote_scalar(lt_dtype t, bool scalar_is_integer) {
-  if (lt_dtype_is_floating(t)) return t;
-  if (!scalar_is_integer) return LT_FLOAT32;
-  return t == LT_BOOL ? LT_INT64 : t;
+/* bool < integral < floating */
+static int category(lt_dtype d) { return d == LT_BOOL ? 0 : (lt_dtype_is_floating(d) ? 2 : 1); }
+
+lt_dtype lt_result_type(int n, const lt_operand *ops) {
+  /* the promoted dtype of each level; -1 where the level has no operand */
+  int level[3] = {-1, -1, -1};
+  for (int i = 0; i < n; i++) {
+    lt_dtype d = ops[i].dtype;
+    if (ops[i].level == LT_LEVEL_NUMBER && lt_dtype_is_floating(d)) d = lt_dtype_default_float();
+    int *l = &level[ops[i].level];
+    *l = *l < 0 ? (int)d : (int)lt_promote_types((lt_dtype)*l, d);
+  }
+  /* from the lowest level up: a lower level only counts when its category
+   * is higher (PyTorch's combine_categories) */
+  int r = level[LT_LEVEL_NUMBER];
+  for (int k = LT_LEVEL_0D; k >= LT_LEVEL_DIMS; k--) {
+    if (level[k] < 0) continue;
+    lt_dtype hi = (lt_dtype)level[k];
+    r = r >= 0 && category((lt_dtype)r) > category(hi) ? (int)lt_promote_types(hi, (lt_dtype)r) : (int)hi;
+  }
+  return (lt_dtype)r;
+}
+
+bool lt_can_cast(lt_dtype from, lt_dtype to) {
+  if (lt_dtype_is_floating(from) && !lt_dtype_is_floating(to)) return false;
+  if (from != LT_BOOL && to == LT_BOOL) return false;
+  return true;
+}
+
+/* The result dtype of two tensors. */
+static lt_dtype result_type2(const lt_tensor *a, const lt_tensor *b) {
+  lt_operand ops[2] = {lt_operand_tensor(a->dtype, a->ndim), lt_operand_tensor(b->dtype, b->ndim)};
+  return lt_result_type(2, ops);
 }
 
 static lt_status same_device(lt_tensor *a, lt_tensor *b, int arg) {
@@ -271,11 +302,12 @@ static bool float_only(lt_unary_op op) {
 static lt_dtype unary_out_dtype(lt_unary_op op, lt_dtype in, const double *p) {
   if (op == LT_UN_ISNAN || op == LT_UN_LOGICAL_NOT) return LT_BOOL;
   if (lt_dtype_is_integral(in)) {
-    if (float_only(op)) return LT_FLOAT32;
+    lt_dtype f = lt_dtype_default_float();
+    if (float_only(op)) return f;
     if ((op == LT_UN_POW_SCALAR || op == LT_UN_RPOW_SCALAR || op == LT_UN_CLAMP) && p &&
         ((p[0] != floor(p[0]) && !isnan(p[0])) || (op == LT_UN_CLAMP && p[1] != floor(p[1]) && !isnan(p[1]) && !isinf(p[1]))))
-      return LT_FLOAT32;
-    if ((op == LT_UN_POW_SCALAR || op == LT_UN_RPOW_SCALAR) && p && p[0] < 0 && op == LT_UN_POW_SCALAR) return LT_FLOAT32;
+      return f;
+    if ((op == LT_UN_POW_SCALAR || op == LT_UN_RPOW_SCALAR) && p && p[0] < 0 && op == LT_UN_POW_SCALAR) return f;
     if (in == LT_BOOL && op != LT_UN_CLAMP) return LT_INT64;
   }
   return in;
@@ -328,7 +360,7 @@ lt_status lt_op_unary_(lt_unary_op op, lt_tensor *x, const double *p) {
 /* --- binary --------------------------------------------------------------- */
 
 static lt_dtype binary_compute_dtype(lt_binary_op op, lt_dtype promoted) {
-  if ((op == LT_BIN_DIV || op == LT_BIN_ATAN2) && lt_dtype_is_integral(promoted)) return LT_FLOAT32;
+  if ((op == LT_BIN_DIV || op == LT_BIN_ATAN2) && lt_dtype_is_integral(promoted)) return lt_dtype_default_float();
   return promoted;
 }
 
@@ -370,23 +402,14 @@ static lt_status binary_out(lt_binary_op op, lt_tensor *a, lt_tensor *b, lt_dtyp
 }
 
 lt_status lt_op_binary(lt_binary_op op, lt_tensor *a, lt_tensor *b, lt_tensor **out) {
-  return binary_out(op, a, b, lt_promote_types(a->dtype, b->dtype), out);
-}
-
-/* PyTorch's canCast for in-place results: never float into an integral
- * tensor, never a non-bool into a bool tensor; narrowing within a category
- * (float64 into float32, int64 into uint8) is allowed and wraps/rounds. */
-static bool can_cast(lt_dtype from, lt_dtype to) {
-  if (lt_dtype_is_floating(from) && !lt_dtype_is_floating(to)) return false;
-  if (from != LT_BOOL && to == LT_BOOL) return false;
-  return true;
+  return binary_out(op, a, b, result_type2(a, b), out);
 }
 
 static lt_status binary_inplace(lt_binary_op op, lt_tensor *a, lt_tensor *b, lt_dtype promoted) {
   LT_TRY(same_device(a, b, 2));
   lt_dtype cdt = binary_compute_dtype(op, promoted);
   lt_dtype odt = lt_binary_op_is_comparison(op) ? LT_BOOL : cdt;
-  if (!can_cast(odt, a->dtype))
+  if (!lt_can_cast(odt, a->dtype))
     return lt_error_set(LT_ERR_ARG, 2, "in-place result of type %s can't be stored in a%s %s tensor", lt_dtype_name(odt),
                         an(a->dtype), lt_dtype_name(a->dtype));
   int n;
@@ -414,12 +437,18 @@ static lt_status binary_inplace(lt_binary_op op, lt_tensor *a, lt_tensor *b, lt_
 }
 
 lt_status lt_op_binary_(lt_binary_op op, lt_tensor *a, lt_tensor *b) {
-  return binary_inplace(op, a, b, lt_promote_types(a->dtype, b->dtype));
+  return binary_inplace(op, a, b, result_type2(a, b));
 }
 
-lt_status lt_op_binary_scalar(lt_binary_op op, lt_tensor *a, double s, bool s_is_integer, bool reversed,
+/* The result dtype of tensor a with a Lua number of dtype s_dtype. */
+static lt_dtype result_type_scalar(const lt_tensor *a, lt_dtype s_dtype) {
+  lt_operand ops[2] = {lt_operand_tensor(a->dtype, a->ndim), lt_operand_number(s_dtype)};
+  return lt_result_type(2, ops);
+}
+
+lt_status lt_op_binary_scalar(lt_binary_op op, lt_tensor *a, double s, lt_dtype s_dtype, bool reversed,
                               lt_tensor **out) {
-  lt_dtype dt = lt_promote_scalar(a->dtype, s_is_integer);
+  lt_dtype dt = result_type_scalar(a, s_dtype);
   lt_tensor *st_ = NULL;
   LT_TRY(lt_op_scalar_tensor(s, dt, lt_tensor_device(a), &st_));
   lt_status st = reversed ? binary_out(op, st_, a, dt, out) : binary_out(op, a, st_, dt, out);
@@ -427,8 +456,8 @@ lt_status lt_op_binary_scalar(lt_binary_op op, lt_tensor *a, double s, bool s_is
   return st;
 }
 
-lt_status lt_op_binary_scalar_(lt_binary_op op, lt_tensor *a, double s, bool s_is_integer) {
-  lt_dtype dt = lt_promote_scalar(a->dtype, s_is_integer);
+lt_status lt_op_binary_scalar_(lt_binary_op op, lt_tensor *a, double s, lt_dtype s_dtype) {
+  lt_dtype dt = result_type_scalar(a, s_dtype);
   lt_tensor *st_ = NULL;
   LT_TRY(lt_op_scalar_tensor(s, dt, lt_tensor_device(a), &st_));
   lt_status st = binary_inplace(op, a, st_, dt);
@@ -449,7 +478,7 @@ lt_status lt_op_where(lt_tensor *cond, lt_tensor *a, lt_tensor *b, lt_tensor **o
     return lt_error_set(LT_ERR_ARG, 3, "shapes %s and %s cannot be broadcast together", lt_shape_str(n1, s1, b1, sizeof b1),
                         lt_shape_str(b->ndim, b->shape, b2, sizeof b2));
   }
-  lt_dtype dt = lt_promote_types(a->dtype, b->dtype);
+  lt_dtype dt = result_type2(a, b);
   lt_tensor *o = NULL, *ac = NULL, *bc = NULL, *ce = NULL, *ae = NULL, *bee = NULL;
   const lt_tensor *like[3] = {cond, a, b};
   lt_status st = lt_op_empty_for(3, like, n, shape, dt, lt_tensor_device(a), &o);

@@ -1,5 +1,5 @@
 /* lt_ops_linalg.c — matmul/mm/bmm: shape rules of torch.matmul, reduced to
- * the backend's batched [B,M,K]x[B,K,N] kernel. Operands whose matrices are
+ * the backend's batched [B,M,K]x[B,K,N] kernel; both operands of one dtype. Operands whose matrices are
  * neither row- nor column-major are copied first; broadcast batch dims are
  * materialised only when the batch strides cannot express them. */
 #include <stdint.h>
@@ -17,9 +17,9 @@ static bool blas_layout(const lt_tensor *m3) {
   return lt_gemm_layout(m3->shape[1], m3->shape[2], m3->stride[1], m3->stride[2], &trans, &ld);
 }
 
-/* a3 [B,M,K], b3 [B,K,N] (views) -> out [B,M,N] */
+/* a3 [B,M,K], b3 [B,K,N] (views, one dtype) -> out [B,M,N] */
 static lt_status bmm3(lt_tensor *a3, lt_tensor *b3, lt_tensor **out) {
-  lt_dtype dt = lt_promote_types(a3->dtype, b3->dtype);
+  lt_dtype dt = a3->dtype;
   if (dt == LT_BOOL) return lt_error_set(LT_ERR_ARG, 1, "matmul is not defined for bool tensors");
   /* bfloat16 on the CPU: multiply float32 copies with BLAS (float32
    * accumulation) and round the product, instead of the kernel's scalar loop */
@@ -53,6 +53,14 @@ static lt_status check_pair(lt_tensor *a, lt_tensor *b) {
   if (!lt_device_equal(lt_tensor_device(a), lt_tensor_device(b)))
     return lt_error_set(LT_ERR_ARG, 2, "expected both operands on one device");
   return LT_OK;
+}
+
+/* As PyTorch, a product never promotes its operands: float32 @ float64 is
+ * an error, not a float64 product (checked after the shapes, as there). */
+static lt_status check_same_dtype(lt_tensor *a, lt_tensor *b) {
+  if (a->dtype == b->dtype) return LT_OK;
+  return lt_error_set(LT_ERR_ARG, 2, "expected both operands to have the same dtype, got %s and %s",
+                      lt_dtype_name(a->dtype), lt_dtype_name(b->dtype));
 }
 
 static lt_status size_mismatch(lt_tensor *a, lt_tensor *b) {
@@ -96,6 +104,8 @@ lt_status lt_op_matmul(lt_tensor *a, lt_tensor *b, lt_tensor **out) {
   int64_t M = a2->shape[a2->ndim - 2], K = a2->shape[a2->ndim - 1];
   int64_t K2 = b2->shape[b2->ndim - 2], N = b2->shape[b2->ndim - 1];
   if (K != K2) { lt_tensor_release(a2); lt_tensor_release(b2); return size_mismatch(a, b); }
+  st = check_same_dtype(a, b);
+  if (st != LT_OK) { lt_tensor_release(a2); lt_tensor_release(b2); return st; }
   if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX) {
     lt_tensor_release(a2);
     lt_tensor_release(b2);

@@ -188,6 +188,57 @@ static lt_status check_updatable(lt_tensor *t, int arg, const char *what) {
   return LT_OK;
 }
 
+/* ================================ unbatched inputs ================================ */
+
+/* conv2d and the 2-D poolings take a [C,H,W] input as PyTorch does: as a
+ * batch of one, whose results (and input gradient) drop the batch dim
+ * again. Each op starts with the same few lines: batch_all, the op on the
+ * batched views, unbatch. */
+static bool unbatched(const lt_tensor *x) { return x->ndim == 3; }
+
+/* The n tensors with a batch dim of 1 added to the 3-D ones (views; others
+ * retained as they are, NULL stays NULL); on failure nothing is left. */
+static lt_status batch_all(int n, lt_tensor *const *in, lt_tensor **out) {
+  for (int i = 0; i < n; i++) out[i] = NULL;
+  for (int i = 0; i < n; i++) {
+    if (!in[i]) continue;
+    lt_status st = LT_OK;
+    if (in[i]->ndim == 3) st = lt_tensor_unsqueeze(in[i], 0, &out[i]);
+    else lt_tensor_retain(out[i] = in[i]);
+    if (st != LT_OK) {
+      for (int j = 0; j < i; j++) lt_tensor_release(out[j]);
+      return st;
+    }
+  }
+  return LT_OK;
+}
+
+/* Ends an op run on batch_all's n views `b` (released here) that returned
+ * st: drops the batch dim of each result the caller asked for (slots may be
+ * NULL); when st or a squeeze failed, no result is left. */
+static lt_status unbatch(lt_status st, int nb, lt_tensor **b, int n, lt_tensor **const *slots) {
+  for (int i = 0; i < nb; i++) lt_tensor_release(b[i]);
+  if (st != LT_OK) return st;
+  for (int i = 0; i < n; i++) {
+    if (!slots[i] || !*slots[i]) continue;
+    lt_tensor *r = NULL;
+    if (st == LT_OK) st = lt_tensor_squeeze(*slots[i], 0, &r);
+    lt_tensor_release(*slots[i]);
+    *slots[i] = r;
+  }
+  if (st != LT_OK)
+    for (int i = 0; i < n; i++)
+      if (slots[i]) { lt_tensor_release(*slots[i]); *slots[i] = NULL; }
+  return st;
+}
+
+static lt_status check_batched(const lt_tensor *x, int arg) {
+  char b1[128];
+  if (x->ndim == 4) return LT_OK;
+  return lt_error_set(LT_ERR_ARG, arg, "expected a 3-D (unbatched) [C,H,W] or 4-D (batched) [N,C,H,W] input, got %s",
+                      SHP(x, b1));
+}
+
 /* ==================================== bfloat16 ==================================== */
 
 /* The CPU kernels take float32/float64 only. A bfloat16 conv2d, linear,
@@ -239,7 +290,7 @@ static lt_status conv_check(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_c
   LT_TRY(check_float(x, 1, "input"));
   LT_TRY(check_like(w, x, 2, "weight"));
   if (b) LT_TRY(check_like(b, x, 3, "bias"));
-  if (x->ndim != 4) return lt_error_set(LT_ERR_ARG, 1, "expected 4-D input [N,C,H,W], got %s", SHP(x, b1));
+  LT_TRY(check_batched(x, 1));
   if (w->ndim != 4)
     return lt_error_set(LT_ERR_ARG, 2, "expected 4-D weight [out_channels,in_channels/groups,kH,kW], got %s",
                         SHP(w, b1));
@@ -291,6 +342,12 @@ static lt_status conv_check(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_c
 }
 
 lt_status lt_op_conv2d(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d_params *p, lt_tensor **y) {
+  if (unbatched(x)) {
+    lt_tensor *xb;
+    LT_TRY(batch_all(1, &x, &xb));
+    lt_tensor **slots[1] = {y};
+    return unbatch(lt_op_conv2d(xb, w, b, p, y), 1, &xb, 1, slots);
+  }
   if (bf16_on_cpu(x)) {
     LT_TRY(check_like(w, x, 2, "weight"));
     if (b) LT_TRY(check_like(b, x, 3, "bias"));
@@ -321,6 +378,12 @@ lt_status lt_op_conv2d(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d
 
 lt_status lt_op_conv2d_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *w, const lt_conv2d_params *p, lt_tensor **gx,
                                 lt_tensor **gw, lt_tensor **gb) {
+  if (unbatched(x)) {
+    lt_tensor *in[2] = {gy, x}, *c[2];
+    LT_TRY(batch_all(2, in, c));
+    lt_tensor **slots[1] = {gx};
+    return unbatch(lt_op_conv2d_backward(c[0], c[1], w, p, gx, gw, gb), 2, c, 1, slots);
+  }
   if (bf16_on_cpu(x)) {
     LT_TRY(check_like(w, x, 3, "weight"));
     LT_TRY(check_like(gy, x, 1, "gradient"));
@@ -767,7 +830,7 @@ int64_t lt_pool_output_size(int64_t in, int64_t k, int64_t s, int64_t pad, int64
 static lt_status pool_check(lt_tensor *x, const lt_pool2d_params *p, bool is_max, int64_t oshape[4]) {
   char b1[128];
   LT_TRY(check_float(x, 1, "input"));
-  if (x->ndim != 4) return lt_error_set(LT_ERR_ARG, 1, "expected 4-D input [N,C,H,W], got %s", SHP(x, b1));
+  LT_TRY(check_batched(x, 1));
   for (int i = 0; i < 2; i++) {
     if (p->kernel[i] < 1)
       return lt_error_set(LT_ERR_ARG, 2, "kernel_size must be at least 1, got %lld", (long long)p->kernel[i]);
@@ -808,6 +871,12 @@ static lt_status check_grad_shape(lt_tensor *gy, int ndim, const int64_t *shape,
 }
 
 lt_status lt_op_max_pool2d(lt_tensor *x, const lt_pool2d_params *p, lt_tensor **y, lt_tensor **indices) {
+  if (unbatched(x)) {
+    lt_tensor *xb;
+    LT_TRY(batch_all(1, &x, &xb));
+    lt_tensor **slots[2] = {y, indices};
+    return unbatch(lt_op_max_pool2d(xb, p, y, indices), 1, &xb, 2, slots);
+  }
   if (bf16_on_cpu(x)) {
     lt_tensor *c;
     LT_TRY(f32_all(1, &x, &c));
@@ -843,6 +912,12 @@ lt_status lt_op_max_pool2d(lt_tensor *x, const lt_pool2d_params *p, lt_tensor **
 }
 
 lt_status lt_op_max_pool2d_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *indices, lt_tensor **gx) {
+  if (unbatched(x)) {
+    lt_tensor *in[3] = {gy, x, indices}, *c[3];
+    LT_TRY(batch_all(3, in, c));
+    lt_tensor **slots[1] = {gx};
+    return unbatch(lt_op_max_pool2d_backward(c[0], c[1], c[2], gx), 3, c, 1, slots);
+  }
   if (bf16_on_cpu(x)) {
     LT_TRY(check_like(gy, x, 1, "gradient"));
     lt_tensor *in[2] = {gy, x}, *c[2];
@@ -874,6 +949,12 @@ lt_status lt_op_max_pool2d_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *indi
 }
 
 lt_status lt_op_avg_pool2d(lt_tensor *x, const lt_pool2d_params *p, lt_tensor **y) {
+  if (unbatched(x)) {
+    lt_tensor *xb;
+    LT_TRY(batch_all(1, &x, &xb));
+    lt_tensor **slots[1] = {y};
+    return unbatch(lt_op_avg_pool2d(xb, p, y), 1, &xb, 1, slots);
+  }
   if (bf16_on_cpu(x)) {
     lt_tensor *c;
     LT_TRY(f32_all(1, &x, &c));
@@ -899,6 +980,12 @@ lt_status lt_op_avg_pool2d(lt_tensor *x, const lt_pool2d_params *p, lt_tensor **
 }
 
 lt_status lt_op_avg_pool2d_backward(lt_tensor *gy, lt_tensor *x, const lt_pool2d_params *p, lt_tensor **gx) {
+  if (unbatched(x)) {
+    lt_tensor *in[2] = {gy, x}, *c[2];
+    LT_TRY(batch_all(2, in, c));
+    lt_tensor **slots[1] = {gx};
+    return unbatch(lt_op_avg_pool2d_backward(c[0], c[1], p, gx), 2, c, 1, slots);
+  }
   if (bf16_on_cpu(x)) {
     LT_TRY(check_like(gy, x, 1, "gradient"));
     lt_tensor *in[2] = {gy, x}, *c[2];
@@ -928,7 +1015,7 @@ lt_status lt_op_avg_pool2d_backward(lt_tensor *gy, lt_tensor *x, const lt_pool2d
 static lt_status adaptive_check(lt_tensor *x, int64_t oh, int64_t ow) {
   char b1[128];
   LT_TRY(check_float(x, 1, "input"));
-  if (x->ndim != 4) return lt_error_set(LT_ERR_ARG, 1, "expected 4-D input [N,C,H,W], got %s", SHP(x, b1));
+  LT_TRY(check_batched(x, 1));
   if (oh < 1 || ow < 1)
     return lt_error_set(LT_ERR_ARG, 2, "output_size must be positive, got %lldx%lld", (long long)oh, (long long)ow);
   if (x->shape[2] < 1 || x->shape[3] < 1)
@@ -937,6 +1024,12 @@ static lt_status adaptive_check(lt_tensor *x, int64_t oh, int64_t ow) {
 }
 
 lt_status lt_op_adaptive_avg_pool2d(lt_tensor *x, int64_t oh, int64_t ow, lt_tensor **y) {
+  if (unbatched(x)) {
+    lt_tensor *xb;
+    LT_TRY(batch_all(1, &x, &xb));
+    lt_tensor **slots[1] = {y};
+    return unbatch(lt_op_adaptive_avg_pool2d(xb, oh, ow, y), 1, &xb, 1, slots);
+  }
   if (bf16_on_cpu(x)) {
     lt_tensor *c;
     LT_TRY(f32_all(1, &x, &c));
@@ -962,6 +1055,12 @@ lt_status lt_op_adaptive_avg_pool2d(lt_tensor *x, int64_t oh, int64_t ow, lt_ten
 }
 
 lt_status lt_op_adaptive_avg_pool2d_backward(lt_tensor *gy, lt_tensor *x, lt_tensor **gx) {
+  if (unbatched(x)) {
+    lt_tensor *in[2] = {gy, x}, *c[2];
+    LT_TRY(batch_all(2, in, c));
+    lt_tensor **slots[1] = {gx};
+    return unbatch(lt_op_adaptive_avg_pool2d_backward(c[0], c[1], gx), 2, c, 1, slots);
+  }
   if (bf16_on_cpu(x)) {
     LT_TRY(check_like(gy, x, 1, "gradient"));
     lt_tensor *in[2] = {gy, x}, *c[2];
@@ -1141,7 +1240,7 @@ static lt_status per_element_grad(lt_tensor *g, lt_reduction red, int ndim, cons
     return lt_error_set(LT_ERR_ARG, 1, "gradient of a reduced loss must have one element, got %s", SHP(g, b1));
   if (red == LT_REDUCTION_SUM) return lt_op_contiguous(g, out);
   if (denom) return lt_op_binary(LT_BIN_DIV, g, denom, out);
-  return lt_op_binary_scalar(LT_BIN_DIV, g, (double)count, false, false, out);
+  return lt_op_binary_scalar(LT_BIN_DIV, g, (double)count, LT_FLOAT64, false, out);
 }
 
 lt_status lt_op_nll_loss_backward(lt_tensor *g, lt_tensor *logp, lt_tensor *target, lt_tensor *weight,
@@ -1243,6 +1342,23 @@ lt_status lt_op_cross_entropy(lt_tensor *logits, lt_tensor *target, lt_tensor *w
   lt_status st = lt_op_nll_loss(lp, target, weight, red, smoothing, ignore_index, out, NULL);
   lt_tensor_release(lp);
   return st;
+}
+
+lt_status lt_op_cross_entropy_probs_check(lt_tensor *logits, lt_tensor *target, lt_tensor *weight, double smoothing) {
+  char b1[128], b2[128];
+  LT_TRY(check_float(logits, 1, "input"));
+  if (logits->ndim < 1) return lt_error_set(LT_ERR_ARG, 1, "expected input [N,C], [N,C,...] or [C], got a 0-d tensor");
+  LT_TRY(check_device(target, logits, 2, "target"));
+  if (!lt_dtype_is_floating(target->dtype))
+    return lt_error_set(LT_ERR_ARG, 2, "expected a floating-point target of class probabilities, got %s",
+                        lt_dtype_name(target->dtype));
+  if (!lt_shape_equal(target, logits))
+    return lt_error_set(LT_ERR_ARG, 2, "target %s of class probabilities does not match input %s", SHP(target, b1),
+                        SHP(logits, b2));
+  if (weight) LT_TRY(check_vec(weight, logits, logits->shape[logits->ndim == 1 ? 0 : 1], 3, "weight", "classes"));
+  if (!(smoothing >= 0 && smoothing <= 1))
+    return lt_error_set(LT_ERR_ARG, 3, "label_smoothing must be in [0, 1], got %g", smoothing);
+  return LT_OK;
 }
 
 lt_status lt_op_cross_entropy_backward(lt_tensor *g, lt_tensor *logits, lt_tensor *target, lt_tensor *weight,

@@ -18,7 +18,8 @@
 typedef enum { LT_REDUCTION_NONE, LT_REDUCTION_MEAN, LT_REDUCTION_SUM } lt_reduction;
 
 /* --- convolution ----------------------------------------------------------------- */
-/* x [N,Cin,H,W], w [Cout,Cin/groups,KH,KW], b [Cout] or NULL -> [N,Cout,OH,OW] */
+/* x [N,Cin,H,W], w [Cout,Cin/groups,KH,KW], b [Cout] or NULL -> [N,Cout,OH,OW];
+ * an unbatched x [Cin,H,W] gives [Cout,OH,OW] (its gradient is 3-D too). */
 lt_status lt_op_conv2d(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d_params *p, lt_tensor **y);
 /* Each of gx, gw, gb may be NULL (not computed). */
 lt_status lt_op_conv2d_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *w, const lt_conv2d_params *p, lt_tensor **gx,
@@ -49,7 +50,8 @@ lt_status lt_op_linear_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *w, lt_te
  * shape) holds 0 or 1/(1-p), drawn from the global generator. */
 lt_status lt_op_dropout(lt_tensor *x, double p, lt_tensor **y, lt_tensor **mask);
 
-/* --- pooling (4-D input [N,C,H,W]; arg #2 is the kernel size, #3 options) ---------------- */
+/* --- pooling (input [N,C,H,W], or unbatched [C,H,W] giving [C,OH,OW] outputs
+ * and indices; arg #2 is the kernel size, #3 options) ------------------------------------ */
 lt_status lt_op_max_pool2d(lt_tensor *x, const lt_pool2d_params *p, lt_tensor **y, lt_tensor **indices);
 lt_status lt_op_max_pool2d_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *indices, lt_tensor **gx);
 lt_status lt_op_avg_pool2d(lt_tensor *x, const lt_pool2d_params *p, lt_tensor **y);
@@ -93,7 +95,12 @@ lt_status lt_op_cross_entropy_ex(lt_tensor *logits, lt_tensor *target, lt_tensor
 lt_status lt_op_cross_entropy_backward(lt_tensor *g, lt_tensor *logits, lt_tensor *target, lt_tensor *weight,
                                        lt_tensor *lse, lt_reduction red, double smoothing, int64_t ignore_index,
                                        lt_tensor *total_weight, lt_tensor **glogits);
-/* x, y the same shape and dtype; w and pw (BCE only) broadcast to it. */
+/* The checks of cross_entropy with class probabilities (a floating target of
+ * the input's shape; weight [C] or NULL), which lt_ag_cross_entropy_probs
+ * composes of differentiable ops. */
+lt_status lt_op_cross_entropy_probs_check(lt_tensor *logits, lt_tensor *target, lt_tensor *weight, double smoothing);
+/* x, y the same shape and dtype (lt_ag_pointwise_loss broadcasts and promotes
+ * MSE's and L1's first); w and pw (BCE only) broadcast to it. */
 lt_status lt_op_pointwise_loss(lt_pointwise_loss kind, lt_tensor *x, lt_tensor *y, lt_tensor *w, lt_tensor *pw,
                                lt_reduction red, lt_tensor **out);
 /* gx, gy may be NULL (not computed) */

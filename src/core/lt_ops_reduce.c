@@ -1,7 +1,8 @@
 /* lt_ops_reduce.c — op layer for reductions: checks the dims, moves the
  * reduced dims together (one contiguous copy when they are not already
  * adjacent), calls the backend's [outer, r, inner] kernel and restores the
- * kept dims. */
+ * kept dims. logsumexp is composed of those reductions and elementwise ops,
+ * so every backend has it. */
 #include <math.h>
 #include <string.h>
 
@@ -109,5 +110,39 @@ lt_status lt_op_reduce(lt_reduce_op op, lt_tensor *x, int ndims, const int *dims
   }
   if (indices) *indices = io;
   else lt_tensor_release(io);
+  return LT_OK;
+}
+
+lt_status lt_op_logsumexp(lt_tensor *x, int ndims, const int *dims, bool keepdim, lt_tensor **out) {
+  lt_device dev = lt_tensor_device(x);
+  lt_tensor *xf = NULL, *m = NULL, *am = NULL, *minf = NULL, *d = NULL, *e = NULL, *s = NULL, *ls = NULL;
+  lt_tensor *mo = NULL, *r = NULL;
+  lt_status st = lt_op_to(x, lt_dtype_is_floating(x->dtype) ? x->dtype : lt_dtype_default_float(), dev, &xf);
+  /* the shift m: the slice's max, 0 where that is infinite; none when x is
+   * empty (an empty slice has no max, and its sum of exp is 0 anyway) */
+  if (st == LT_OK && lt_tensor_numel(xf) > 0) {
+    st = lt_op_reduce(LT_RED_MAX, xf, ndims, dims, true, 0, &m, NULL);
+    if (st == LT_OK) st = lt_op_unary(LT_UN_ABS, m, NULL, &am);
+    if (st == LT_OK) st = lt_op_binary_scalar(LT_BIN_EQ, am, INFINITY, LT_FLOAT64, false, &minf);
+    if (st == LT_OK) st = lt_op_masked_fill_(m, minf, 0);
+    if (st == LT_OK) st = lt_op_binary(LT_BIN_SUB, xf, m, &d);
+  } else if (st == LT_OK) {
+    lt_tensor_retain(xf);
+    d = xf;
+  }
+  if (st == LT_OK) st = lt_op_unary(LT_UN_EXP, d, NULL, &e);
+  if (st == LT_OK) st = lt_op_reduce(LT_RED_SUM, e, ndims, dims, keepdim, 0, &s, NULL);
+  if (st == LT_OK) st = lt_op_unary(LT_UN_LOG, s, NULL, &ls);
+  if (st == LT_OK && m) {
+    st = lt_op_reshape(m, ls->ndim, ls->shape, &mo);
+    if (st == LT_OK) st = lt_op_binary(LT_BIN_ADD, ls, mo, &r);
+  } else if (st == LT_OK) {
+    lt_tensor_retain(ls);
+    r = ls;
+  }
+  lt_tensor *tmp[] = {xf, m, am, minf, d, e, s, ls, mo};
+  for (size_t i = 0; i < sizeof tmp / sizeof tmp[0]; i++) lt_tensor_release(tmp[i]);
+  if (st != LT_OK) return st;
+  *out = r;
   return LT_OK;
 }

@@ -191,10 +191,6 @@ void lt_lua_check_opts(lua_State *L, int idx, const char *fname, const char *con
   }
 }
 
-static lt_dtype default_dtype = LT_FLOAT32;
-lt_dtype lt_lua_default_dtype(void) { return default_dtype; }
-void lt_lua_set_default_dtype(lt_dtype dt) { default_dtype = dt; }
-
 void lt_lua_creation_opts(lua_State *L, int idx, const char *fname, lt_dtype *dtype, lt_device *device) {
   static const char *const allowed[] = {"dtype", "device", "requires_grad", NULL};
   if (lua_isnoneornil(L, idx)) return;

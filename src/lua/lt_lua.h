@@ -61,9 +61,6 @@ void lt_lua_creation_opts(lua_State *L, int idx, const char *fname, lt_dtype *dt
 /* A field of an options table, with type checks. Unknown keys are an error
  * (a typo must not be silently ignored): call lt_lua_check_opts first. */
 void lt_lua_check_opts(lua_State *L, int idx, const char *fname, const char *const *allowed);
-/* The default device and dtype for new tensors (lt.set_default_dtype). */
-lt_dtype lt_lua_default_dtype(void);
-void lt_lua_set_default_dtype(lt_dtype dt);
 
 /* --- registration of the glue areas (each adds fields to the module table at
  * the top of the stack and methods to the Tensor methods table at `methods`) */

@@ -1,7 +1,9 @@
 /* lt_lua_math.c — arithmetic on tensors from Lua: elementwise unary and
  * binary ops as methods, module functions and operators (+ - * / ^ unary -),
  * their in-place forms (trailing _), comparisons, where/masked_fill,
- * reductions (dims 1-based, returned indices 1-based) and matmul. */
+ * reductions (dims 1-based, returned indices 1-based; var/std with
+ * PyTorch's positional unbiased, var_mean/std_mean, logsumexp) and matmul.
+ * A Lua number in an op promotes as a PyTorch scalar (lt_result_type). */
 #include <math.h>
 #include <string.h>
 
@@ -94,8 +96,12 @@ static bool is_scalar(lua_State *L, int idx) {
 static double scalar_value(lua_State *L, int idx) {
   return lua_type(L, idx) == LUA_TBOOLEAN ? lua_toboolean(L, idx) : lua_tonumber(L, idx);
 }
-static bool scalar_is_integer(lua_State *L, int idx) {
-  return lua_type(L, idx) == LUA_TBOOLEAN || lua_isinteger(L, idx);
+/* A Lua number's own dtype for type promotion (lt_result_type): a boolean
+ * is bool, an integer int64, a float float64 (which promotion reads as the
+ * default floating dtype, as PyTorch reads a Python float). */
+static lt_dtype scalar_dtype(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TBOOLEAN) return LT_BOOL;
+  return lua_isinteger(L, idx) ? LT_INT64 : LT_FLOAT64;
 }
 
 /* a op b where either may be a Lua number (operators and lt.add(2, t)). */
@@ -112,8 +118,8 @@ static int binary(lua_State *L, lt_binary_op op, const char *fname) {
   lt_tensor **box = lt_lua_newbox(L);
   lt_status st;
   if (a && b) st = lt_ag_binary(op, a, b, box);
-  else if (a) st = lt_ag_binary_scalar(op, a, scalar_value(L, 2), scalar_is_integer(L, 2), false, box);
-  else st = lt_ag_binary_scalar(op, b, scalar_value(L, 1), scalar_is_integer(L, 1), true, box);
+  else if (a) st = lt_ag_binary_scalar(op, a, scalar_value(L, 2), scalar_dtype(L, 2), false, box);
+  else st = lt_ag_binary_scalar(op, b, scalar_value(L, 1), scalar_dtype(L, 1), true, box);
   LT_LUA_CHECK(L, st, fname);
   return 1;
 }
@@ -123,7 +129,7 @@ static int binary_(lua_State *L, lt_binary_op op, const char *fname) {
   if (!b && luaL_testudata(L, 2, LT_TENSOR_MT)) lt_lua_check_tensor(L, 2, fname); /* a closed tensor */
   if (!b && !is_scalar(L, 2))
     return lt_lua_argerror(L, 2, fname, "expected a tensor or a number, got %s", luaL_typename(L, 2));
-  LT_LUA_CHECK(L, b ? lt_ag_binary_(op, a, b) : lt_ag_binary_scalar_(op, a, scalar_value(L, 2), scalar_is_integer(L, 2)),
+  LT_LUA_CHECK(L, b ? lt_ag_binary_(op, a, b) : lt_ag_binary_scalar_(op, a, scalar_value(L, 2), scalar_dtype(L, 2)),
                fname);
   lua_settop(L, 1);
   return 1;
@@ -136,10 +142,14 @@ static int add_sub(lua_State *L, lt_binary_op op, const char *fname, bool inplac
     lt_tensor *b = lt_lua_to_tensor(L, 2);
     if (b) {
       lt_tensor **scaled = lt_lua_newbox(L);
-      LT_LUA_CHECK(L, lt_ag_binary_scalar(LT_BIN_MUL, b, lua_tonumber(L, 3), lua_isinteger(L, 3), false, scaled), fname);
+      LT_LUA_CHECK(L, lt_ag_binary_scalar(LT_BIN_MUL, b, lua_tonumber(L, 3), scalar_dtype(L, 3), false, scaled), fname);
       lua_replace(L, 2);
     } else if (is_scalar(L, 2)) {
-      lua_pushnumber(L, scalar_value(L, 2) * lua_tonumber(L, 3));
+      /* an integer times an integer alpha stays an integer */
+      if (scalar_dtype(L, 2) != LT_FLOAT64 && lua_isinteger(L, 3))
+        lua_pushinteger(L, (lua_Integer)scalar_value(L, 2) * lua_tointeger(L, 3));
+      else
+        lua_pushnumber(L, scalar_value(L, 2) * lua_tonumber(L, 3));
       lua_replace(L, 2);
     }
     lua_settop(L, 2);
@@ -202,16 +212,20 @@ static int f_copy_(lua_State *L) {
   return 1;
 }
 
-/* lt.where(cond, a, b): a and b tensors or numbers */
+/* lt.where(cond, a, b): a and b tensors or numbers. A number becomes a 0-d
+ * tensor of the result dtype of both (which then promotes as itself). */
 static int f_where(lua_State *L) {
   const char *fname = "where";
   lt_tensor *c = lt_lua_check_tensor(L, 1, fname);
+  lt_operand ops[2];
+  for (int i = 2; i <= 3; i++) {
+    lt_tensor *t = lt_lua_to_tensor(L, i);
+    if (!t && !is_scalar(L, i)) return lt_lua_argerror(L, i, fname, "expected a tensor or a number, got %s", luaL_typename(L, i));
+    ops[i - 2] = t ? lt_operand_tensor(t->dtype, t->ndim) : lt_operand_number(scalar_dtype(L, i));
+  }
+  lt_dtype dt = lt_result_type(2, ops);
   for (int i = 2; i <= 3; i++) {
     if (lt_lua_to_tensor(L, i)) continue;
-    if (!is_scalar(L, i)) return lt_lua_argerror(L, i, fname, "expected a tensor or a number, got %s", luaL_typename(L, i));
-    lt_tensor *other = lt_lua_to_tensor(L, i == 2 ? 3 : 2);
-    lt_dtype dt = other ? lt_promote_scalar(other->dtype, scalar_is_integer(L, i))
-                        : (scalar_is_integer(L, i) ? LT_INT64 : lt_lua_default_dtype());
     lt_tensor **box = lt_lua_newbox(L);
     LT_LUA_CHECK(L, lt_op_scalar_tensor(scalar_value(L, i), dt, lt_tensor_device(c), box), fname);
     lua_replace(L, i);
@@ -246,23 +260,68 @@ typedef struct {
   double correction;
 } reduce_args;
 
-/* (dim | {dims} | nil, [keepdim | {keepdim=, unbiased=, correction=}]) from idx */
+/* Whether the value at idx is a dim or a non-empty table of dims (an empty
+ * table is an options table). */
+static bool is_dims(lua_State *L, int idx) {
+  return lua_type(L, idx) == LUA_TNUMBER || (lua_type(L, idx) == LUA_TTABLE && luaL_len(L, idx) > 0);
+}
+
+/* The dim or table of dims at stack slot `slot` into r; errors name
+ * argument `arg`. */
+static void read_dims(lua_State *L, int slot, int arg, lt_tensor *t, const char *fname, reduce_args *r) {
+  r->ndims = 0;
+  if (lua_type(L, slot) == LUA_TNUMBER) {
+    r->dims[r->ndims++] = lt_lua_check_dim_at(L, slot, arg, t->ndim, fname);
+    return;
+  }
+  if (lua_type(L, slot) != LUA_TTABLE)
+    lt_lua_argerror(L, arg, fname, "dim must be a dimension or a table of dimensions, got %s", luaL_typename(L, slot));
+  lua_Integer n = luaL_len(L, slot);
+  if (n > LT_MAX_DIMS) lt_lua_argerror(L, arg, fname, "too many dims");
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_geti(L, slot, i);
+    r->dims[r->ndims++] = lt_lua_check_dim_at(L, lua_gettop(L), arg, t->ndim, fname);
+    lua_pop(L, 1);
+  }
+}
+
+/* Reads the options table at `opt`: dim= (a dim or a table of dims),
+ * keepdim=, and with `var` unbiased= or correction= (not both). `pos_dim` and
+ * `pos_unbiased` say whether those came positionally already. */
+static void read_reduce_opts(lua_State *L, int opt, lt_tensor *t, const char *fname, bool var, bool pos_dim,
+                             bool pos_unbiased, reduce_args *r) {
+  static const char *const plain[] = {"dim", "keepdim", NULL};
+  static const char *const with_var[] = {"dim", "unbiased", "correction", "keepdim", NULL};
+  lt_lua_check_opts(L, opt, fname, var ? with_var : plain);
+  if (lua_getfield(L, opt, "dim") != LUA_TNIL) {
+    if (pos_dim) lt_lua_argerror(L, opt, fname, "dim is given twice (as an argument and as an option)");
+    read_dims(L, lua_gettop(L), opt, t, fname, r);
+  }
+  if (lua_getfield(L, opt, "keepdim") != LUA_TNIL) r->keepdim = lua_toboolean(L, -1);
+  lua_pop(L, 2);
+  if (!var) return;
+  int has_u = lua_getfield(L, opt, "unbiased") != LUA_TNIL, has_c = lua_getfield(L, opt, "correction") != LUA_TNIL;
+  if ((has_u || pos_unbiased) && has_c)
+    lt_lua_argerror(L, opt, fname, "give unbiased or correction, not both");
+  if (has_u && pos_unbiased) lt_lua_argerror(L, opt, fname, "unbiased is given twice (as an argument and as an option)");
+  if (has_u) r->correction = lua_toboolean(L, -2) ? 1 : 0;
+  if (has_c) {
+    if (lua_type(L, -1) != LUA_TNUMBER)
+      lt_lua_argerror(L, opt, fname, "correction must be a number, got %s", luaL_typename(L, -1));
+    r->correction = lua_tonumber(L, -1);
+  }
+  lua_pop(L, 2);
+}
+
+/* (dim | {dims} | nil, [keepdim | {dim=, keepdim=}]) from idx */
 static void parse_reduce(lua_State *L, int idx, lt_tensor *t, const char *fname, reduce_args *r) {
-  static const char *const allowed[] = {"keepdim", "unbiased", "correction", "dim", NULL};
   r->ndims = 0;
   r->keepdim = false;
   r->correction = 1;
   int opt = idx + 1;
-  if (lua_type(L, idx) == LUA_TNUMBER) {
-    r->dims[r->ndims++] = lt_lua_check_dim(L, idx, t->ndim, fname);
-  } else if (lua_type(L, idx) == LUA_TTABLE && luaL_len(L, idx) > 0) {
-    lua_Integer n = luaL_len(L, idx);
-    if (n > LT_MAX_DIMS) lt_lua_argerror(L, idx, fname, "too many dims");
-    for (lua_Integer i = 1; i <= n; i++) {
-      lua_geti(L, idx, i);
-      r->dims[r->ndims++] = lt_lua_check_dim_at(L, lua_gettop(L), idx, t->ndim, fname);
-      lua_pop(L, 1);
-    }
+  bool pos_dim = is_dims(L, idx);
+  if (pos_dim) {
+    read_dims(L, idx, idx, t, fname, r);
   } else if (lua_type(L, idx) == LUA_TTABLE || lua_type(L, idx) == LUA_TBOOLEAN) {
     opt = idx; /* options or keepdim without a dim */
   } else if (!lua_isnoneornil(L, idx)) {
@@ -272,18 +331,43 @@ static void parse_reduce(lua_State *L, int idx, lt_tensor *t, const char *fname,
     r->keepdim = lua_toboolean(L, opt);
     opt++;
   }
-  if (lua_type(L, opt) == LUA_TTABLE) {
-    lt_lua_check_opts(L, opt, fname, allowed);
-    if (lua_getfield(L, opt, "keepdim") != LUA_TNIL) r->keepdim = lua_toboolean(L, -1);
-    if (lua_getfield(L, opt, "unbiased") != LUA_TNIL) r->correction = lua_toboolean(L, -1) ? 1 : 0;
-    if (lua_getfield(L, opt, "correction") != LUA_TNIL) r->correction = lua_tonumber(L, -1);
-    if (lua_getfield(L, opt, "dim") != LUA_TNIL) {
-      r->dims[0] = lt_lua_check_dim_at(L, lua_gettop(L), opt, t->ndim, fname);
-      r->ndims = 1;
-    }
-    lua_pop(L, 4);
-  } else if (!lua_isnoneornil(L, opt)) {
+  if (lua_type(L, opt) == LUA_TTABLE) read_reduce_opts(L, opt, t, fname, false, pos_dim, false, r);
+  else if (!lua_isnoneornil(L, opt))
     lt_lua_argerror(L, opt, fname, "expected keepdim (a boolean) or an options table, got %s", luaL_typename(L, opt));
+}
+
+/* var, std, var_mean, std_mean: PyTorch's positional forms
+ *   (unbiased)                                   x:var(false)
+ *   (dim | {dims} | nil, [unbiased, [keepdim]])  x:var(2, false, true)
+ * either followed by, or replaced by, an options table {dim=, unbiased=,
+ * correction=, keepdim=}. unbiased (default true) is correction 1 or 0. */
+static void parse_var(lua_State *L, int idx, lt_tensor *t, const char *fname, reduce_args *r) {
+  r->ndims = 0;
+  r->keepdim = false;
+  r->correction = 1;
+  int i = idx;
+  bool pos_dim = false, pos_unbiased = false;
+  if (lua_type(L, i) == LUA_TBOOLEAN) { /* var(unbiased) */
+    r->correction = lua_toboolean(L, i++) ? 1 : 0;
+    pos_unbiased = true;
+  } else if (is_dims(L, i) || (lua_isnil(L, i) && lua_gettop(L) > i)) { /* var(dim, unbiased, keepdim) */
+    pos_dim = !lua_isnil(L, i);
+    if (pos_dim) read_dims(L, i, i, t, fname, r);
+    i++;
+    if (lua_type(L, i) == LUA_TBOOLEAN) {
+      r->correction = lua_toboolean(L, i++) ? 1 : 0;
+      pos_unbiased = true;
+      if (lua_type(L, i) == LUA_TBOOLEAN) r->keepdim = lua_toboolean(L, i++);
+    }
+  }
+  if (lua_type(L, i) == LUA_TTABLE) read_reduce_opts(L, i++, t, fname, true, pos_dim, pos_unbiased, r);
+  if (!lua_isnoneornil(L, i)) {
+    if (i == idx)
+      lt_lua_argerror(L, i, fname, "expected a dimension, a table of dimensions, unbiased (a boolean) or an options "
+                      "table, got %s", luaL_typename(L, i));
+    lt_lua_argerror(L, i, fname, "expected %s, got %s",
+                    pos_dim && i == idx + 1 ? "unbiased (a boolean) or an options table" : "an options table",
+                    luaL_typename(L, i));
   }
 }
 
@@ -301,19 +385,42 @@ static int f_mean(lua_State *L) { return reduce(L, LT_RED_MEAN, "mean"); }
 static int f_prod(lua_State *L) { return reduce(L, LT_RED_PROD, "prod"); }
 static int f_any(lua_State *L) { return reduce(L, LT_RED_ANY, "any"); }
 static int f_all(lua_State *L) { return reduce(L, LT_RED_ALL, "all"); }
-static int f_var(lua_State *L) { return reduce(L, LT_RED_VAR, "var"); }
 
-static int f_std(lua_State *L) {
-  lt_tensor *t = lt_lua_check_tensor(L, 1, "std");
+/* var/std (std: the square root) and, with `with_mean`, the mean over the
+ * same dims as a second result (var_mean, std_mean). */
+static int var_std(lua_State *L, bool std, bool with_mean, const char *fname) {
+  lt_tensor *t = lt_lua_check_tensor(L, 1, fname);
   reduce_args r;
-  parse_reduce(L, 2, t, "std", &r);
+  parse_var(L, 2, t, fname, &r);
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_ag_std(t, r.ndims, r.dims, r.keepdim, r.correction, box), "std");
+  LT_LUA_CHECK(L, std ? lt_ag_std(t, r.ndims, r.dims, r.keepdim, r.correction, box)
+                      : lt_ag_reduce(LT_RED_VAR, t, r.ndims, r.dims, r.keepdim, r.correction, box, NULL),
+               fname);
+  if (!with_mean) return 1;
+  lt_tensor **mbox = lt_lua_newbox(L);
+  LT_LUA_CHECK(L, lt_ag_reduce(LT_RED_MEAN, t, r.ndims, r.dims, r.keepdim, 0, mbox, NULL), fname);
+  return 2;
+}
+static int f_var(lua_State *L) { return var_std(L, false, false, "var"); }
+static int f_std(lua_State *L) { return var_std(L, true, false, "std"); }
+static int f_var_mean(lua_State *L) { return var_std(L, false, true, "var_mean"); }
+static int f_std_mean(lua_State *L) { return var_std(L, true, true, "std_mean"); }
+
+/* logsumexp(dim | {dims}, keepdim=false), or with {dim=, keepdim=}: the dim
+ * is required, as in PyTorch */
+static int f_logsumexp(lua_State *L) {
+  const char *fname = "logsumexp";
+  lt_tensor *t = lt_lua_check_tensor(L, 1, fname);
+  reduce_args r;
+  parse_reduce(L, 2, t, fname, &r);
+  if (r.ndims == 0) return lt_lua_argerror(L, 2, fname, "dim is required (a dimension or a table of dimensions)");
+  lt_tensor **box = lt_lua_newbox(L);
+  LT_LUA_CHECK(L, lt_ag_logsumexp(t, r.ndims, r.dims, r.keepdim, box), fname);
   return 1;
 }
 
 static int to_one_based(lua_State *L, lt_tensor *idx, const char *fname) {
-  LT_LUA_CHECK(L, lt_op_binary_scalar_(LT_BIN_ADD, idx, 1, true), fname);
+  LT_LUA_CHECK(L, lt_op_binary_scalar_(LT_BIN_ADD, idx, 1, LT_INT64), fname);
   return 0;
 }
 
@@ -339,7 +446,7 @@ static int max_min(lua_State *L, bool is_max) {
   *zbox = idx;
   /* 1-based indices as a new tensor: backward reads the 0-based ones */
   lt_tensor **ibox = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_op_binary_scalar(LT_BIN_ADD, idx, 1, true, false, ibox), fname);
+  LT_LUA_CHECK(L, lt_op_binary_scalar(LT_BIN_ADD, idx, 1, LT_INT64, false, ibox), fname);
   lua_remove(L, -2);
   return 2;
 }
@@ -369,7 +476,8 @@ static int arg_reduce(lua_State *L, lt_reduce_op op, const char *fname) {
 static int f_argmax(lua_State *L) { return arg_reduce(L, LT_RED_ARGMAX, "argmax"); }
 static int f_argmin(lua_State *L) { return arg_reduce(L, LT_RED_ARGMIN, "argmin"); }
 
-/* norm(p = 2, dim, keepdim); p a number, math.huge, or "fro" */
+/* norm(p = 2, dim, keepdim); p a number (negative too: 0 counts non-zeros,
+ * -math.huge is the smallest |x|), math.huge, or "fro" */
 static int f_norm(lua_State *L) {
   const char *fname = "norm";
   lt_tensor *t = lt_lua_check_tensor(L, 1, fname);
@@ -378,7 +486,7 @@ static int f_norm(lua_State *L) {
   else if (lua_type(L, 2) == LUA_TSTRING && strcmp(lua_tostring(L, 2), "fro") == 0) p = 2;
   else if (!lua_isnoneornil(L, 2))
     return lt_lua_argerror(L, 2, fname, "expected a number p or 'fro', got %s", luaL_typename(L, 2));
-  if (p < 0 || isnan(p)) return lt_lua_argerror(L, 2, fname, "p must be non-negative, got %g", p);
+  if (isnan(p)) return lt_lua_argerror(L, 2, fname, "p must be a number, got nan");
   reduce_args r;
   parse_reduce(L, 3, t, fname, &r);
   lt_tensor **box = lt_lua_newbox(L);
@@ -418,7 +526,7 @@ void lt_lua_open_math(lua_State *L, int methods) {
     {"gt", f_gt}, {"ge", f_ge}, {"logical_and", f_logical_and}, {"logical_or", f_logical_or},
     {"logical_xor", f_logical_xor}, {"fill_", f_fill_}, {"zero_", f_zero_}, {"copy_", f_copy_},
     {"where", f_where}, {"sum", f_sum}, {"mean", f_mean}, {"prod", f_prod}, {"any", f_any}, {"all", f_all},
-    {"var", f_var}, {"std", f_std}, {"max", f_max}, {"min", f_min}, {"argmax", f_argmax}, {"argmin", f_argmin},
+    {"var", f_var}, {"std", f_std}, {"logsumexp", f_logsumexp}, {"max", f_max}, {"min", f_min}, {"argmax", f_argmax}, {"argmin", f_argmin},
     {"norm", f_norm}, {"matmul", f_matmul}, {"mm", f_mm}, {"bmm", f_bmm}, {NULL, NULL}};
 #undef BOTH
   /* the same functions as methods and as lt.<name> */
@@ -428,6 +536,11 @@ void lt_lua_open_math(lua_State *L, int methods) {
   lua_pop(L, 1);
   lua_pushcfunction(L, f_clamp);
   lua_setfield(L, -2, "clip");
+  /* torch.var_mean and torch.std_mean are functions only, not methods */
+  lua_pushcfunction(L, f_var_mean);
+  lua_setfield(L, -2, "var_mean");
+  lua_pushcfunction(L, f_std_mean);
+  lua_setfield(L, -2, "std_mean");
   luaL_getmetatable(L, LT_TENSOR_MT);
   static const luaL_Reg ops[] = {{"__add", f_add}, {"__sub", f_sub}, {"__mul", f_mul}, {"__div", f_div},
                                  {"__pow", f_pow}, {"__unm", m_unm}, {"__mod", f_remainder}, {NULL, NULL}};

@@ -6,6 +6,8 @@
  * exports them as lt.nn.functional. Also adds the tensor methods
  * softmax/log_softmax. */
 #include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "lt_ag_nn.h"
@@ -151,19 +153,14 @@ static int f_conv2d(lua_State *L) {
   opt_pair(L, t, "dilation", one, fn, p.dilation);
   p.groups = opt_int(L, t, "groups", 0, 1, fn);
   opt_push(L, t, "padding", 0);
+  bool same = false;
   if (lua_type(L, -1) == LUA_TSTRING) {
     const char *s = lua_tostring(L, -1);
     p.padding[0] = p.padding[1] = 0;
     if (strcmp(s, "same") == 0) {
       if (p.stride[0] != 1 || p.stride[1] != 1)
         lt_lua_argerror(L, 4, fn, "padding='same' is not supported for strided convolutions");
-      for (int i = 0; i < 2 && w->ndim == 4; i++) {
-        int64_t ext = p.dilation[i] * (w->shape[2 + i] - 1);
-        if (ext % 2)
-          lt_lua_argerror(L, 4, fn, "padding='same' needs an odd kernel extent, weight has %lld (with dilation)",
-                          (long long)ext + 1);
-        p.padding[i] = ext / 2;
-      }
+      same = true;
     } else if (strcmp(s, "valid") != 0) {
       lt_lua_argerror(L, 4, fn, "padding must be an integer, a pair {h, w}, 'same' or 'valid', got '%s'", s);
     }
@@ -174,7 +171,7 @@ static int f_conv2d(lua_State *L) {
   }
   lua_pop(L, 1);
   lt_tensor **box = RESULT(L);
-  LT_LUA_CHECK(L, lt_ag_conv2d(x, w, b, &p, box), fn);
+  LT_LUA_CHECK(L, same ? lt_ag_conv2d_same(x, w, b, &p, box) : lt_ag_conv2d(x, w, b, &p, box), fn);
   return 1;
 }
 
@@ -354,7 +351,7 @@ static int f_max_pool2d(lua_State *L) {
     return 1;
   }
   lt_tensor **obox = RESULT(L);
-  LT_LUA_CHECK(L, lt_op_binary_scalar(LT_BIN_ADD, *ibox, 1, true, false, obox), fn);
+  LT_LUA_CHECK(L, lt_op_binary_scalar(LT_BIN_ADD, *ibox, 1, LT_INT64, false, obox), fn);
   lua_remove(L, -2);
   return 2;
 }
@@ -411,7 +408,7 @@ static int f_log_softmax(lua_State *L) { return softmax(L, true, "log_softmax");
 static lt_tensor *labels0(lua_State *L, lt_tensor *target, const char *fn) {
   if (target->dtype != LT_INT64) return target;
   lt_tensor **box = RESULT(L);
-  LT_LUA_CHECK(L, lt_op_binary_scalar(LT_BIN_SUB, target, 1, true, false, box), fn);
+  LT_LUA_CHECK(L, lt_op_binary_scalar(LT_BIN_SUB, target, 1, LT_INT64, false, box), fn);
   return *box;
 }
 
@@ -427,6 +424,15 @@ static int class_loss(lua_State *L, bool ce, const char *fn) {
   lt_reduction red = opt_reduction(L, t, 0, fn);
   double ls = ce ? opt_number(L, t, "label_smoothing", 0, 0.0, fn) : 0.0;
   if (!(ls >= 0 && ls <= 1)) lt_lua_argerror(L, 3, fn, "label_smoothing must be in [0, 1], got %g", ls);
+  if (ce && lt_shape_equal(target, x)) {
+    /* a target of the input's shape holds class probabilities (labels never
+     * have that shape); PyTorch refuses an ignore_index that could be a class */
+    if (ignore >= 1)
+      lt_lua_argerror(L, 3, fn, "ignore_index is not supported for a target of class probabilities");
+    lt_tensor **box = RESULT(L);
+    LT_LUA_CHECK(L, lt_ag_cross_entropy_probs(x, target, w, red, ls, box), fn);
+    return 1;
+  }
   lt_tensor *t0 = labels0(L, target, fn);
   lt_tensor **box = RESULT(L);
   lt_status st = ce ? lt_ag_cross_entropy(x, t0, w, red, ls, ignore - 1, box)
@@ -436,6 +442,20 @@ static int class_loss(lua_State *L, bool ce, const char *fn) {
 }
 static int f_cross_entropy(lua_State *L) { return class_loss(L, true, "cross_entropy"); }
 static int f_nll_loss(lua_State *L) { return class_loss(L, false, "nll_loss"); }
+
+/* PyTorch's warning when mse_loss/l1_loss broadcast a target of another
+ * size, in its words, once per process and function (Python shows a
+ * warning once per place). */
+static void warn_target_size(const char *fn, const lt_tensor *x, const lt_tensor *y) {
+  static atomic_bool warned[LT_PLOSS_COUNT];
+  bool mse = strcmp(fn, "mse_loss") == 0;
+  if (lt_shape_equal(x, y) || atomic_exchange(&warned[mse ? LT_PLOSS_MSE : LT_PLOSS_L1], true)) return;
+  char b1[128], b2[128];
+  fprintf(stderr,
+          "%s: UserWarning: Using a target size (%s) that is different to the input size (%s). This will likely lead "
+          "to incorrect results due to broadcasting. Please ensure they have the same size.\n",
+          fn, lt_shape_str(y->ndim, y->shape, b1, sizeof b1), lt_shape_str(x->ndim, x->shape, b2, sizeof b2));
+}
 
 /* mse_loss / l1_loss (input, target, reduction) or (input, target, {reduction=});
  * binary_cross_entropy_with_logits(input, target, {weight=, reduction=, pos_weight=})
@@ -451,6 +471,7 @@ static int pointwise_loss(lua_State *L, lt_pointwise_loss kind, const char *fn) 
   lt_reduction red = opt_reduction(L, t, t ? 0 : 3, fn);
   lt_tensor *w = bce ? opt_tensor(L, t, "weight", 0, fn) : NULL;
   lt_tensor *pw = bce ? opt_tensor(L, t, "pos_weight", 0, fn) : NULL;
+  if (!bce) warn_target_size(fn, x, y);
   lt_tensor **box = RESULT(L);
   LT_LUA_CHECK(L, lt_ag_pointwise_loss(kind, x, y, w, pw, red, box), fn);
   return 1;

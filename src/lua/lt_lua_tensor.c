@@ -101,7 +101,7 @@ static int l_tensor(lua_State *L) {
   table_info ti = {0};
   scan_table(L, 1, 0, &ti, fname);
   /* an empty table gives the default dtype, as torch.tensor([]) */
-  lt_dtype dt = ti.any_float || (!ti.any_number && !ti.any_bool) ? lt_lua_default_dtype()
+  lt_dtype dt = ti.any_float || (!ti.any_number && !ti.any_bool) ? lt_dtype_default_float()
                                                                  : (ti.any_bool && !ti.any_number ? LT_BOOL : LT_INT64);
   if (ti.any_bool && ti.any_number) return lt_lua_argerror(L, 1, fname, "table mixes booleans and numbers");
   lt_device dev = lt_cpu_device();
@@ -129,7 +129,7 @@ static int creation(lua_State *L, const char *fname, int kind) {
   int ndim;
   int64_t shape[LT_MAX_DIMS];
   int next = lt_lua_check_shape(L, 1, fname, false, &ndim, shape);
-  lt_dtype dt = lt_lua_default_dtype();
+  lt_dtype dt = lt_dtype_default_float();
   lt_device dev = lt_cpu_device();
   if (!lua_isnoneornil(L, next) && lua_type(L, next) != LUA_TTABLE)
     return lt_lua_argerror(L, next, fname, "expected an integer size or an options table, got %s", luaL_typename(L, next));
@@ -176,7 +176,7 @@ static int l_full(lua_State *L) {
   if (lua_type(L, 1) != LUA_TTABLE) return lt_lua_argerror(L, 1, fname, "expected a shape table, got %s", luaL_typename(L, 1));
   lt_lua_check_shape(L, 1, fname, false, &ndim, shape);
   double v = check_number(L, 2, fname, "the fill value");
-  lt_dtype dt = lua_isinteger(L, 2) ? LT_INT64 : (lua_type(L, 2) == LUA_TBOOLEAN ? LT_BOOL : lt_lua_default_dtype());
+  lt_dtype dt = lua_isinteger(L, 2) ? LT_INT64 : (lua_type(L, 2) == LUA_TBOOLEAN ? LT_BOOL : lt_dtype_default_float());
   lt_device dev = lt_cpu_device();
   lt_lua_creation_opts(L, 3, fname, &dt, &dev);
   lt_tensor **box = lt_lua_newbox(L);
@@ -200,7 +200,7 @@ static int l_arange(lua_State *L) {
   else { start = lua_tonumber(L, 1); end = lua_tonumber(L, 2); }
   if (top >= 3) step = lua_tonumber(L, 3);
   if (top > 3) return lt_lua_argerror(L, 4, fname, "expected at most start, end, step and an options table");
-  lt_dtype dt = all_int ? LT_INT64 : lt_lua_default_dtype();
+  lt_dtype dt = all_int ? LT_INT64 : lt_dtype_default_float();
   lt_device dev = lt_cpu_device();
   lt_lua_creation_opts(L, top + 1, fname, &dt, &dev);
   lt_tensor **box = lt_lua_newbox(L);
@@ -213,7 +213,7 @@ static int l_linspace(lua_State *L) {
   const char *fname = "linspace";
   double a = check_number(L, 1, fname, "start"), b = check_number(L, 2, fname, "end");
   int64_t steps = lt_lua_check_integer(L, 3, fname, "number of steps");
-  lt_dtype dt = lt_lua_default_dtype();
+  lt_dtype dt = lt_dtype_default_float();
   lt_device dev = lt_cpu_device();
   lt_lua_creation_opts(L, 4, fname, &dt, &dev);
   lt_tensor **box = lt_lua_newbox(L);
@@ -227,7 +227,7 @@ static int l_eye(lua_State *L) {
   int64_t n = lt_lua_check_integer(L, 1, fname, "size"), m = n;
   int opts = 2;
   if (lua_type(L, 2) == LUA_TNUMBER) { m = lt_lua_check_integer(L, 2, fname, "size"); opts = 3; }
-  lt_dtype dt = lt_lua_default_dtype();
+  lt_dtype dt = lt_dtype_default_float();
   lt_device dev = lt_cpu_device();
   lt_lua_creation_opts(L, opts, fname, &dt, &dev);
   lt_tensor **box = lt_lua_newbox(L);
@@ -270,7 +270,7 @@ static int l_randperm(lua_State *L) {
   lt_tensor **box = lt_lua_newbox(L);
   LT_LUA_CHECK(L, lt_op_randperm(n, lt_cpu_device(), box), fname);
   /* 1-based, as every index in luatrain */
-  LT_LUA_CHECK(L, lt_op_binary_scalar_(LT_BIN_ADD, *box, 1, true), fname);
+  LT_LUA_CHECK(L, lt_op_binary_scalar_(LT_BIN_ADD, *box, 1, LT_INT64), fname);
   if (dt != LT_INT64 || dev.type != LT_CPU) {
     lt_tensor *p = *box;
     lt_tensor **b2 = lt_lua_newbox(L);
@@ -836,12 +836,12 @@ static int l_set_default_dtype(lua_State *L) {
   lt_dtype dt = lt_lua_check_dtype(L, 1, "set_default_dtype");
   if (dt != LT_FLOAT32 && dt != LT_FLOAT64)
     return lt_lua_argerror(L, 1, "set_default_dtype", "expected float32 or float64, got %s", lt_dtype_name(dt));
-  lt_lua_set_default_dtype(dt);
+  lt_dtype_set_default_float(dt);
   return 0;
 }
 
 static int l_get_default_dtype(lua_State *L) {
-  lua_pushstring(L, lt_dtype_name(lt_lua_default_dtype()));
+  lua_pushstring(L, lt_dtype_name(lt_dtype_default_float()));
   return 1;
 }
 

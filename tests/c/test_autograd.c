@@ -31,11 +31,11 @@ static lt_status scale_backward(lt_node *n, lt_tensor *const *g, lt_tensor **gi)
   lt_tensor *x;
   LT_TRY(lt_ag_saved(n, 0, &x));
   if (!g[0] || !lt_node_needs_input_grad(n, 0)) return LT_OK;
-  return lt_op_binary_scalar(LT_BIN_MUL, g[0], n->scalars[0], false, false, &gi[0]);
+  return lt_op_binary_scalar(LT_BIN_MUL, g[0], n->scalars[0], LT_FLOAT64, false, &gi[0]);
 }
 
 static lt_status scale(lt_tensor *x, double k, lt_tensor **out) {
-  LT_TRY(lt_op_binary_scalar(LT_BIN_MUL, x, k, false, false, out));
+  LT_TRY(lt_op_binary_scalar(LT_BIN_MUL, x, k, LT_FLOAT64, false, out));
   lt_tensor *in[1] = {x};
   if (!lt_ag_needs_grad(1, in)) return LT_OK;
   lt_node *n;
@@ -122,14 +122,14 @@ static void test_hook_and_version(void) {
 static void test_inplace_rules(void) {
   double v[2] = {1, 4};
   lt_tensor *x = vec(2, v, true), *y = NULL, *s = NULL;
-  LT_CHECK(lt_ag_binary_scalar_(LT_BIN_ADD, x, 1, true) != LT_OK);
+  LT_CHECK(lt_ag_binary_scalar_(LT_BIN_ADD, x, 1, LT_INT64) != LT_OK);
   LT_CHECK(strstr(lt_error_message(), "a leaf tensor that requires grad is used in an in-place operation (add_)") != NULL);
   bool prev = lt_ag_set_grad_enabled(false);
-  LT_CHECK(lt_ag_binary_scalar_(LT_BIN_ADD, x, 1, true) == LT_OK); /* an optimizer step */
+  LT_CHECK(lt_ag_binary_scalar_(LT_BIN_ADD, x, 1, LT_INT64) == LT_OK); /* an optimizer step */
   lt_ag_set_grad_enabled(prev);
   LT_CHECK_CLOSE(at(x, 0), 2, 0);
   /* log_ on a non-leaf: the saved input is kept (cloned) before the write */
-  LT_CHECK(lt_ag_binary_scalar(LT_BIN_MUL, x, 1, true, false, &y) == LT_OK);
+  LT_CHECK(lt_ag_binary_scalar(LT_BIN_MUL, x, 1, LT_INT64, false, &y) == LT_OK);
   LT_CHECK(lt_ag_unary_(LT_UN_LOG, y, NULL) == LT_OK);
   LT_CHECK(strcmp(y->grad_fn->name, "LogBackward") == 0);
   LT_CHECK(lt_ag_reduce(LT_RED_SUM, y, 0, NULL, false, 0, &s, NULL) == LT_OK);
@@ -168,7 +168,7 @@ static void test_deep_chain(void) {
   lt_tensor_retain(y);
   for (int i = 0; i < 200000; i++) {
     lt_tensor *z = NULL;
-    if (lt_ag_binary_scalar(LT_BIN_ADD, y, 1, true, false, &z) != LT_OK) break;
+    if (lt_ag_binary_scalar(LT_BIN_ADD, y, 1, LT_INT64, false, &z) != LT_OK) break;
     lt_tensor_release(y);
     y = z;
   }

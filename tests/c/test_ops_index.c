@@ -191,7 +191,7 @@ static void test_c_api_and_errors(void) {
 static void test_base_forms(void) {
   int64_t xs[2] = {4, 6}, is[2] = {4, 3};
   lt_tensor *x = randn(2, xs), *i0 = randidx(6, 2, is), *i1 = NULL, *a = NULL, *b = NULL;
-  LT_CHECK(lt_op_binary_scalar(LT_BIN_ADD, i0, 1, true, false, &i1) == LT_OK);
+  LT_CHECK(lt_op_binary_scalar(LT_BIN_ADD, i0, 1, LT_INT64, false, &i1) == LT_OK);
   LT_CHECK(lt_op_gather(x, 1, i0, &a) == LT_OK);
   LT_CHECK(lt_op_gather_base(x, 1, i1, 1, &b) == LT_OK);
   LT_CHECK(memcmp(lt_tensor_data(a), lt_tensor_data(b), 8 * 12) == 0);

@@ -718,10 +718,55 @@ static void test_dtype_names(void) {
   LT_CHECK(lt_promote_types(LT_BFLOAT16, LT_FLOAT16) == LT_FLOAT32);
   LT_CHECK(lt_promote_types(LT_INT64, LT_BFLOAT16) == LT_BFLOAT16);
   LT_CHECK(lt_promote_types(LT_FLOAT16, LT_FLOAT64) == LT_FLOAT64);
-  LT_CHECK(lt_promote_scalar(LT_INT64, false) == LT_FLOAT32);
-  LT_CHECK(lt_promote_scalar(LT_UINT8, true) == LT_UINT8);
-  LT_CHECK(lt_promote_scalar(LT_BOOL, true) == LT_INT64);
-  LT_CHECK(lt_promote_scalar(LT_BFLOAT16, false) == LT_BFLOAT16);
+}
+
+/* Type promotion with 0-d tensors and Lua numbers: the expectations are
+ * PyTorch 1.13's result types for the same operands. */
+static lt_dtype rt(lt_operand a, lt_operand b) {
+  lt_operand ops[2] = {a, b};
+  return lt_result_type(2, ops);
+}
+
+static void test_result_type(void) {
+  lt_operand (*T)(lt_dtype, int) = lt_operand_tensor;
+  lt_operand (*N)(lt_dtype) = lt_operand_number;
+  /* a Lua number joins only with a higher category */
+  LT_CHECK(rt(T(LT_INT64, 1), N(LT_FLOAT64)) == LT_FLOAT32);
+  LT_CHECK(rt(T(LT_INT32, 1), N(LT_INT64)) == LT_INT32);
+  LT_CHECK(rt(T(LT_UINT8, 2), N(LT_INT64)) == LT_UINT8);
+  LT_CHECK(rt(T(LT_BOOL, 1), N(LT_INT64)) == LT_INT64);
+  LT_CHECK(rt(T(LT_BOOL, 1), N(LT_BOOL)) == LT_BOOL);
+  LT_CHECK(rt(T(LT_INT32, 1), N(LT_BOOL)) == LT_INT32);
+  LT_CHECK(rt(T(LT_BFLOAT16, 1), N(LT_FLOAT64)) == LT_BFLOAT16);
+  LT_CHECK(rt(T(LT_FLOAT16, 0), N(LT_FLOAT64)) == LT_FLOAT16);
+  LT_CHECK(rt(T(LT_FLOAT64, 0), N(LT_FLOAT64)) == LT_FLOAT64);
+  LT_CHECK(rt(T(LT_INT32, 0), N(LT_FLOAT64)) == LT_FLOAT32);
+  /* a 0-d tensor joins only with a higher category, and then with its dtype */
+  LT_CHECK(rt(T(LT_FLOAT32, 1), T(LT_FLOAT64, 0)) == LT_FLOAT32);
+  LT_CHECK(rt(T(LT_FLOAT64, 0), T(LT_FLOAT32, 1)) == LT_FLOAT32);
+  LT_CHECK(rt(T(LT_FLOAT16, 3), T(LT_FLOAT64, 0)) == LT_FLOAT16);
+  LT_CHECK(rt(T(LT_INT64, 1), T(LT_FLOAT64, 0)) == LT_FLOAT64);
+  LT_CHECK(rt(T(LT_UINT8, 1), T(LT_INT64, 0)) == LT_UINT8);
+  LT_CHECK(rt(T(LT_INT32, 1), T(LT_INT64, 0)) == LT_INT32);
+  LT_CHECK(rt(T(LT_BOOL, 1), T(LT_INT64, 0)) == LT_INT64);
+  LT_CHECK(rt(T(LT_BOOL, 1), T(LT_FLOAT64, 0)) == LT_FLOAT64);
+  /* within a level, the usual promotion */
+  LT_CHECK(rt(T(LT_INT32, 0), T(LT_FLOAT64, 0)) == LT_FLOAT64);
+  LT_CHECK(rt(T(LT_FLOAT16, 0), T(LT_FLOAT64, 0)) == LT_FLOAT64);
+  LT_CHECK(rt(T(LT_UINT8, 1), T(LT_INT32, 1)) == LT_INT32);
+  LT_CHECK(rt(N(LT_BOOL), N(LT_INT64)) == LT_INT64);
+  LT_CHECK(rt(N(LT_FLOAT64), N(LT_INT64)) == LT_FLOAT32);
+  /* three levels: int32[n], float64[], 2.5 -> the 0-d float64 wins over the number */
+  lt_operand three[3] = {T(LT_INT32, 1), T(LT_FLOAT64, 0), N(LT_FLOAT64)};
+  LT_CHECK(lt_result_type(3, three) == LT_FLOAT64);
+  /* the default floating dtype decides for numbers */
+  lt_dtype_set_default_float(LT_FLOAT64);
+  LT_CHECK(rt(T(LT_INT64, 1), N(LT_FLOAT64)) == LT_FLOAT64);
+  LT_CHECK(rt(T(LT_FLOAT32, 1), N(LT_FLOAT64)) == LT_FLOAT32);
+  lt_dtype_set_default_float(LT_FLOAT32);
+  /* in-place casts */
+  LT_CHECK(lt_can_cast(LT_FLOAT64, LT_FLOAT32) && lt_can_cast(LT_INT64, LT_UINT8) && lt_can_cast(LT_BOOL, LT_BOOL));
+  LT_CHECK(!lt_can_cast(LT_FLOAT32, LT_INT64) && !lt_can_cast(LT_INT64, LT_BOOL));
 }
 
 /* Every ordered pair of dtypes through lt_op_to, on values every dtype holds
@@ -996,7 +1041,7 @@ static void test_op_errors(void) {
   lt_op_to(a, LT_INT64, CPU, &ib);
   LT_CHECK(err_is(lt_op_binary_(LT_BIN_DIV, ib, ib), LT_ERR_ARG, 2, "in-place result of type float32 can't be stored in an int64 tensor"));
   LT_CHECK(err_is(lt_op_unary_(LT_UN_EXP, ib, NULL), LT_ERR_ARG, 1, "in-place result of type float32 can't be stored in an int64 tensor"));
-  LT_CHECK(err_is(lt_op_binary_scalar(LT_BIN_REMAINDER, ib, 0, true, false, &o), LT_ERR_ARG, 2, "integer division by zero"));
+  LT_CHECK(err_is(lt_op_binary_scalar(LT_BIN_REMAINDER, ib, 0, LT_INT64, false, &o), LT_ERR_ARG, 2, "integer division by zero"));
   LT_CHECK(err_is(lt_op_where(ib, a, a, &o), LT_ERR_ARG, 1, "condition must be a bool tensor, got int64"));
   LT_CHECK(err_is(lt_op_masked_fill_(a, ib, 0), LT_ERR_ARG, 2, "mask must be a bool tensor, got int64"));
   lt_tensor *mask = NULL;
@@ -1007,7 +1052,7 @@ static void test_op_errors(void) {
   lt_tensor *e = NULL;
   int64_t e43[2] = {4, 3};
   lt_tensor_expand(row, 2, e43, &e);
-  LT_CHECK(err_is(lt_op_binary_scalar_(LT_BIN_MUL, e, 2, true), LT_ERR_ARG, 1, "overlap"));
+  LT_CHECK(err_is(lt_op_binary_scalar_(LT_BIN_MUL, e, 2, LT_INT64), LT_ERR_ARG, 1, "overlap"));
   LT_CHECK(err_is(lt_op_unary_(LT_UN_NEG, e, NULL), LT_ERR_ARG, 1, "overlap"));
   LT_CHECK(err_is(lt_op_copy_(e, row), LT_ERR_ARG, 1, "overlap"));
   lt_tensor_release(e);
@@ -1036,8 +1081,8 @@ static void test_op_errors(void) {
   LT_CHECK(err_is(lt_op_matmul(a, s, &o), LT_ERR_ARG, 2, "at least 1 dimension"));
   lt_op_to(a, LT_BOOL, CPU, &bo);
   LT_CHECK(err_is(lt_op_matmul(bo, a, &o), LT_ERR_ARG, 2, "cannot be multiplied"));
-  LT_CHECK(lt_op_matmul(bo, b, &o) == LT_OK && o->dtype == LT_FLOAT64); /* bool x float64 promotes */
-  lt_tensor_release(o);
+  /* no promotion in products (PyTorch refuses float32 @ float64 too) */
+  LT_CHECK(err_is(lt_op_matmul(bo, b, &o), LT_ERR_ARG, 2, "expected both operands to have the same dtype, got bool and float64"));
   int64_t s33[2] = {3, 3};
   lt_tensor *bsq = NULL, *bsq2 = NULL;
   lt_op_full(2, s33, 1, LT_BOOL, CPU, &bsq);
@@ -1133,6 +1178,7 @@ int main(void) {
   test_bf16();
   test_f16();
   test_dtype_names();
+  test_result_type();
   test_to_all_pairs();
   test_philox();
   test_rand_threads();

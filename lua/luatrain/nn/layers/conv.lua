@@ -11,7 +11,9 @@ local M = {}
 --- nn.Conv2d(in_channels, out_channels, kernel_size, {stride=1, padding=0,
 --- dilation=1, groups=1, bias=true, padding_mode="zeros", dtype=, device=}).
 --- kernel_size, stride, padding and dilation are integers or pairs {h, w};
---- padding may also be "same" or "valid". weight: [out, in/groups, kh, kw].
+--- padding may also be "same" or "valid" ("same" with an even kernel pads the
+--- extra row/column at the bottom/right, as PyTorch). weight: [out, in/groups,
+--- kh, kw]. Input [N,C,H,W] or unbatched [C,H,W].
 M.Conv2d = Module:extend("Conv2d")
 
 local CONV_OPTS = {"stride", "padding", "dilation", "groups", "bias", "padding_mode", "dtype", "device"}

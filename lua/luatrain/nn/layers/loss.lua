@@ -15,7 +15,8 @@ local function reduction_opt(fn, r)
 end
 
 --- nn.CrossEntropyLoss({weight=nil, reduction="mean", label_smoothing=0,
---- ignore_index=nil}): loss(logits [N,C], target [N] int64 in 1..C). The
+--- ignore_index=nil}): loss(logits [N,C], target [N] int64 in 1..C), or a
+--- floating target [N,C] of class probabilities (see F.cross_entropy). The
 --- class weight tensor is registered as a buffer, as in PyTorch.
 M.CrossEntropyLoss = Module:extend("CrossEntropyLoss")
 
@@ -40,7 +41,7 @@ function M.CrossEntropyLoss:forward(input, target)
                                            label_smoothing = self.label_smoothing, ignore_index = self.ignore_index})
 end
 
---- nn.MSELoss({reduction="mean"})
+--- nn.MSELoss({reduction="mean"}): F.mse_loss (input and target broadcast and promote)
 M.MSELoss = Module:extend("MSELoss")
 
 function M.MSELoss:__init(opts)

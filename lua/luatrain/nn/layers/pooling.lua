@@ -1,5 +1,6 @@
 -- luatrain.nn.layers.pooling — MaxPool2d, AvgPool2d, AdaptiveAvgPool2d as
 -- modules (settings, printing as PyTorch, a call into lt.nn.functional).
+-- Inputs are [N,C,H,W] or unbatched [C,H,W], as PyTorch's.
 local Module = require "luatrain.nn.module"
 local U = require "luatrain.nn.layers.util"
 
