@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps demo test test-cpu bench asan fuzz clean
+.PHONY: all build deps demo test test-cpu bench asan fuzz clean golden
 
 all: build
 
@@ -39,6 +39,15 @@ asan: deps
 fuzz: deps
 	CC=clang cmake -S . -B build-fuzz -DLT_FUZZ=ON -DLT_CUDA=OFF -DCMAKE_BUILD_TYPE=Debug
 	cmake --build build-fuzz -j $(JOBS) --target fuzz_safetensors
+
+# The differential suite's PyTorch cases (tests/torch_diff/cases/) and its
+# coverage table (docs/torch_diff.md), regenerated with Debian's PyTorch, which
+# tests/torch_diff/install_torch.sh installs with apt (only here: `make test`
+# reads the committed files). The same PyTorch gives the same bytes.
+golden: build
+	@bash tests/torch_diff/install_torch.sh
+	/usr/bin/python3 tests/torch_diff/gen.py
+	@LUATRAIN_WRITE_COVERAGE=1 $(BUILD)/luatrain tests/torch_diff/run.lua 2>/dev/null | tail -2
 
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz
