@@ -33,23 +33,25 @@ lt_dtype lt_promote_types(lt_dtype a, lt_dtype b) {
 static int category(lt_dtype d) { return d == LT_BOOL ? 0 : (lt_dtype_is_floating(d) ? 2 : 1); }
 
 lt_dtype lt_result_type(int n, const lt_operand *ops) {
-  /* the promoted dtype of each level; -1 where the level has no operand */
-  int level[3] = {-1, -1, -1};
+  /* the usual promotion within each level */
+  lt_dtype level[3] = {LT_BOOL, LT_BOOL, LT_BOOL};
+  bool has[3] = {false, false, false};
   for (int i = 0; i < n; i++) {
-    lt_dtype d = ops[i].dtype;
-    if (ops[i].level == LT_LEVEL_NUMBER && lt_dtype_is_floating(d)) d = lt_dtype_default_float();
-    int *l = &level[ops[i].level];
-    *l = *l < 0 ? (int)d : (int)lt_promote_types((lt_dtype)*l, d);
+    lt_operand_level l = ops[i].level;
+    lt_dtype d = l == LT_LEVEL_NUMBER && lt_dtype_is_floating(ops[i].dtype) ? lt_dtype_default_float() : ops[i].dtype;
+    level[l] = has[l] ? lt_promote_types(level[l], d) : d;
+    has[l] = true;
   }
-  /* from the lowest level up: a lower level only counts when its category
-   * is higher (PyTorch's combine_categories) */
-  int r = level[LT_LEVEL_NUMBER];
+  /* then from the lowest level up: a lower level only counts when its
+   * category is higher (PyTorch's combine_categories) */
+  lt_dtype r = level[LT_LEVEL_NUMBER];
+  bool any = has[LT_LEVEL_NUMBER];
   for (int k = LT_LEVEL_0D; k >= LT_LEVEL_DIMS; k--) {
-    if (level[k] < 0) continue;
-    lt_dtype hi = (lt_dtype)level[k];
-    r = r >= 0 && category((lt_dtype)r) > category(hi) ? (int)lt_promote_types(hi, (lt_dtype)r) : (int)hi;
+    if (!has[k]) continue;
+    r = any && category(r) > category(level[k]) ? lt_promote_types(level[k], r) : level[k];
+    any = true;
   }
-  return (lt_dtype)r;
+  return r;
 }
 
 bool lt_can_cast(lt_dtype from, lt_dtype to) {

@@ -361,13 +361,14 @@ static void parse_var(lua_State *L, int idx, lt_tensor *t, const char *fname, re
     }
   }
   if (lua_type(L, i) == LUA_TTABLE) read_reduce_opts(L, i++, t, fname, true, pos_dim, pos_unbiased, r);
-  if (!lua_isnoneornil(L, i)) {
-    if (i == idx)
-      lt_lua_argerror(L, i, fname, "expected a dimension, a table of dimensions, unbiased (a boolean) or an options "
-                      "table, got %s", luaL_typename(L, i));
-    lt_lua_argerror(L, i, fname, "expected %s, got %s",
-                    pos_dim && i == idx + 1 ? "unbiased (a boolean) or an options table" : "an options table",
-                    luaL_typename(L, i));
+  for (int j = i; j <= lua_gettop(L); j++) { /* nothing but nils may follow */
+    if (lua_isnil(L, j)) continue;
+    if (j == idx)
+      lt_lua_argerror(L, j, fname, "expected a dimension, a table of dimensions, unbiased (a boolean) or an options "
+                      "table, got %s", luaL_typename(L, j));
+    lt_lua_argerror(L, j, fname, "expected %s, got %s",
+                    pos_dim && j == idx + 1 ? "unbiased (a boolean) or an options table" : "an options table",
+                    luaL_typename(L, j));
   }
 }
 

@@ -124,6 +124,7 @@ T.test("group 2: var/std positional unbiased and keepdim", function()
   T.checkerr("bad argument #3 to 'var' (expected unbiased (a boolean) or an options table, got string)", x.var, x, 2, "a")
   T.checkerr("bad argument #5 to 'var' (expected an options table, got number)", x.var, x, 2, true, true, 1)
   T.checkerr("bad argument #3 to 'std' (expected an options table, got boolean)", x.std, x, true, true)
+  T.checkerr("bad argument #4 to 'var' (expected an options table, got boolean)", x.var, x, 2, nil, true)
   T.checkerr("bad argument #2 to 'var' (correction must be a number, got string)", x.var, x, {correction = "1"})
   T.checkerr("bad argument #2 to 'var' (dimension 3 out of range", x.var, x, 3, false)
   -- sum and the other reductions keep (dim, keepdim): a boolean after dim is keepdim there
