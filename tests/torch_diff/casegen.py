@@ -23,16 +23,26 @@ respect to the stored (base) tensor.
 
 The files: one safetensors file per family (cases/<family>.safetensors). The
 tensors are named <case>.in<i>, <case>.out<i>, <case>.gy<i> and
-<case>.grad<i>; the case list is JSON under the metadata key "luatrain", in
-the tagged form lt.load reads back ("#i3" an integer, "#t<name>" a tensor of
-the file), so `lt.load(path).cases` is the list with the tensors in place.
-python3-safetensors is not a Debian package, so the format is written here.
+<case>.grad<i> (and <case>.out<i>.f32, <case>.grad<i>.f32 for the cases
+compared with PyTorch's own float32 results); the case list is JSON under the
+metadata key "luatrain", in the tagged form lt.load reads back ("#i3" an
+integer, "#t<name>" a tensor of the file), so `lt.load(path).cases` is the
+list with the tensors in place. python3-safetensors is not a Debian package,
+so the format is written here.
+
+Bounds (relative Frobenius error, as T.relerr): float64 1e-10; float32 1e-4,
+or MARGIN x PyTorch's own float32 error on the case when that is larger, with
+a `why` beside the case. The matrix-product cases also carry a TF32 bound for
+the GPU, max(1e-3, MARGIN x the error of PyTorch's float32 on TF32-rounded
+inputs), and a bound for bf16 autocast (run on every device), max(1e-2,
+MARGIN x PyTorch's own CPU bf16 error).
 """
 import contextlib
 import json
 import math
 import os
 import struct
+import types
 import warnings
 
 import torch
@@ -224,17 +234,18 @@ def round_tf32(t):
     return i.to(torch.int32).view(torch.float32).to(t.dtype)
 
 
-class Case:
-    pass
+ALL_NAMES = set()  # case names are unique over all families
 
 
 class Family:
+    """One file of cases: its tensors, its case list and its random generator."""
+
     def __init__(self, name, seed):
         self.name = name
         self.gen = torch.Generator().manual_seed(seed)
         self.cases = []
+        self.meta = []
         self.tensors = {}
-        self.names = set()
 
     # --- random inputs (one generator per family, cases in a fixed order) ---
     def randn(self, *shape):
@@ -246,11 +257,8 @@ class Family:
     def randint(self, lo, hi, *shape):
         return torch.randint(lo, hi, shape, generator=self.gen)
 
-    def perm(self, n):
-        return torch.randperm(n, generator=self.gen)
-
     def case(self, name, op_name, inputs, args=None, *, raises=False, check=None, why=None, note=None,
-             grad=True, products=False, cpu_only=False, ref32=False, tol=None, fn=None):
+             grad=True, products=False, cpu_only=False, ref32=False, tol=None):
         """Runs the case with PyTorch and records it. raises: PyTorch must raise
         (the runner then asserts luatrain raises too, naming the function).
         check: a property check in run.lua instead of (or beside) the values,
@@ -260,13 +268,10 @@ class Family:
         float64 ones (where float32 overflows or rounds differently by design:
         special values). tol: the bound of a fixed-dtype case's float results
         (with a `why`), where the default for their dtype does not apply."""
-        if name in self.names or name in ALL_NAMES:
+        if name in ALL_NAMES:
             raise GenError("duplicate case name " + name)
-        self.names.add(name)
         ALL_NAMES.add(name)
-        c = Case()
-        c.name, c.op, c.inputs, c.args = name, op_name, inputs, dict(args or {})
-        c.fn = fn or TORCH[op_name]
+        c = types.SimpleNamespace(name=name, op=op_name, inputs=inputs, args=dict(args or {}), fn=TORCH[op_name])
         c.raises, c.check, c.why, c.note, c.grad = raises, check, why, note, grad
         c.products, c.cpu_only, c.ref32, c.tol = products, cpu_only, ref32, tol
         if tol is not None and not why:
@@ -301,21 +306,21 @@ class Family:
             warnings.simplefilter("always")
             with ctx:
                 outs = c.fn(c.args, *xs)
-        if isinstance(outs, tuple) and not isinstance(outs, torch.Size):
-            outs = list(outs)
-        else:
-            outs = [outs]
-        diff = [k for k, o in enumerate(outs)
-                if torch.is_tensor(o) and o.requires_grad and o.is_floating_point()]
-        grads = None
-        if diff and any(l is not None for l in leaves):
-            if gys is None:
-                gys = {k: torch.randn(outs[k].shape, generator=self.gen).float() for k in diff}
-            wrt = [l for l in leaves if l is not None]
-            gs = torch.autograd.grad([outs[k] for k in diff], wrt,
-                                     [gys[k].to(outs[k].dtype) for k in diff], allow_unused=True)
-            it = iter(gs)
-            grads = [next(it) if l is not None else None for l in leaves]
+            if isinstance(outs, tuple) and not isinstance(outs, torch.Size):
+                outs = list(outs)
+            else:
+                outs = [outs]
+            diff = [k for k, o in enumerate(outs)
+                    if torch.is_tensor(o) and o.requires_grad and o.is_floating_point()]
+            grads = None
+            if diff and any(l is not None for l in leaves):
+                if gys is None:
+                    gys = {k: torch.randn(outs[k].shape, generator=self.gen).float() for k in diff}
+                wrt = [l for l in leaves if l is not None]
+                gs = torch.autograd.grad([outs[k] for k in diff], wrt,
+                                         [gys[k].to(outs[k].dtype) for k in diff], allow_unused=True)
+                it = iter(gs)
+                grads = [next(it) if l is not None else None for l in leaves]
         msgs = sorted({str(w.message).split("\n")[0] for w in caught})
         return outs, diff, gys, grads, strides, msgs
 
@@ -355,7 +360,7 @@ class Family:
                     raise GenError("declared raises=True, but PyTorch returned (%s)" % mode)
             meta["raises"] = True
             meta["torch_error"] = msgs[0]
-            self.cases_meta_append(meta)
+            self.meta.append(meta)
             return
         try:
             outs, diff, gys, grads, strides, msgs = self._run(c, ref_mode)
@@ -428,7 +433,7 @@ class Family:
         if c.why:
             meta["why"] = c.why
         meta["dtypes"] = dtypes
-        self.cases_meta_append(meta)
+        self.meta.append(meta)
 
     def _err(self, c, mode, outs64, grads64, gys, dtypes, prep=None, refs=None):
         """PyTorch's own error in `mode` against the float64 reference. A Lua
@@ -457,17 +462,10 @@ class Family:
             raise GenError("the %s run puts NaN or infinity elsewhere than float64" % mode)
         return float("%.3g" % err)
 
-    def cases_meta_append(self, meta):
-        self.meta = getattr(self, "meta", [])
-        self.meta.append(meta)
-
     def write(self, folder, torch_version):
         tree = {"family": self.name, "torch": torch_version, "cases": self.meta}
         meta = {"format": "pt", "luatrain": json.dumps(enc(tree), sort_keys=True, separators=(",", ":"))}
         write_safetensors(os.path.join(folder, self.name + ".safetensors"), self.tensors, meta)
-
-
-ALL_NAMES = set()
 
 
 def write_safetensors(path, tensors, metadata):

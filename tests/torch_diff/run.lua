@@ -141,6 +141,7 @@ ops.__rsub = function(a, x) return a.left - x end
 ops.__rmul = function(a, x) return a.left * x end
 ops.__rdiv = function(a, x) return a.left / x end
 ops.__rpow = function(a, x) return a.left ^ x end
+ops.__rmod = function(a, x) return a.left % x end
 -- torch.max(x, y) / torch.min(x, y): the elementwise forms
 ops.max_other = function(a, x, y) return x:max(y) end
 ops.min_other = function(a, x, y) return lt.min(x, y) end
@@ -244,6 +245,8 @@ local function layout(y) return y, paused(function() return y:stride(), y:storag
 function U.index(i) return i >= 0 and i + 1 or i end
 
 ops.view = function(a, x) return layout(x:view(a.shape)) end
+-- the layout of another op's result (a.inner; the op's own arguments in a)
+ops.layout_of = function(a, ...) return layout((ops[a.inner](a, ...))) end
 ops.reshape = function(a, x) return x:reshape(table.unpack(a.shape)) end
 ops.view_as = function(a, x, y) return layout(x:view_as(y)) end
 ops.narrow = function(a, x) return layout(x:narrow(U.dim(a.dim), U.index(a.start), a.length)) end
@@ -685,7 +688,7 @@ local function compare_tensor(got, ref, dtype, tol)
     return true
   end
   local g = got:cpu()
-  if g:numel() > 0 and not g:eq(ref:to(g:dtype())):all():item() then
+  if g:numel() > 0 and not g:eq(ref:cpu():to(g:dtype())):all():item() then
     return false, string.format("values differ (got %s, PyTorch %s)", brief(g), brief(ref))
   end
   return true
@@ -817,7 +820,8 @@ function CHECKS.maxpool_ties(c, xs, outs, leaves, info)
   end
   T.check(inside, info.where .. ": an index lies outside its window")
   if leaves[1] and info.gys[1] then
-    local want = lt.zeros({N, C, H * W}, {dtype = x:dtype()}):scatter_add(3, i1, info.gys[1]:reshape(N, C, OH * OW))
+    local want = lt.zeros({N, C, H * W}, {dtype = x:dtype(), device = x:device()})
+    want = want:scatter_add(3, i1, info.gys[1]:reshape(N, C, OH * OW))
     local ok2, msg2 = compare_tensor(leaves[1].grad, want:view(N, C, H, W), leaves[1]:dtype(), info.tol)
     T.check(ok2, info.where .. ": gradient: " .. tostring(msg2))
   end
@@ -907,8 +911,8 @@ local function run_case(c, mode, first)
   local refs = (mode == "f32" or mode == "tf32") and c.ref32 and c.ref32.outs or c.outs
   local dtypes = c.dtypes[key] or c.dtypes.fixed
   local check = c.check and CHECKS[c.check]
-  -- gradients first (a check may need the leaves' gradients)
   local grads_done = false
+  -- gradients first (a check may need the leaves' gradients)
   local roots, gys = {}, {}
   if c.gys then
     local ks = {}
@@ -931,6 +935,7 @@ local function run_case(c, mode, first)
                   gys = {}}
     for k, gy in pairs(c.gys or {}) do info.gys[k] = gy:to(DEV, lt.is_tensor(outs[k]) and outs[k]:dtype() or nil) end
     handled = paused(check, c, xs, outs, leaves, info) or {}
+    grads_done = handled.grads and c.gys ~= nil and next(leaves) ~= nil
   end
   for k = 1, #c.outs do
     if not handled[k] then
