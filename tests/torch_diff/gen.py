@@ -446,6 +446,10 @@ def reduce_family():
                      note="integer and bool sums are int64; their mean is refused")
             fam.case("%s_%s_dim" % (n, str(dt)[6:]), n, [fx(v)], {"dim": 1}, raises="auto")
     fam.case("lt_sum", "lt_sum", [fl(fam.randn(3, 4))], {"dim": 0})
+    fam.case("sum_repeated_dim", "sum", [fl(fam.randn(3, 4))], {"dim": [0, 0]}, raises=True)
+    fam.case("sum_dim_out_of_range", "sum", [fl(fam.randn(3, 4))], {"dim": 2}, raises=True)
+    fam.case("mean_dim_out_of_range", "mean", [fl(fam.randn(3, 4))], {"dim": -3}, raises=True)
+    fam.case("sum_size1_dim", "sum", [fl(fam.randn(3, 1, 2))], {"dim": 1, "keepdim": True})
     fam.case("lt_mean", "lt_mean", [fl(fam.randn(3, 4))], {"dim": [0, 1], "keepdim": True})
     fam.case("sum_large_n", "sum", [fl(fam.randn(64, 256) + 3)], {"dim": 1},
              note="256-term rows with a mean of 3: float32 accumulation order matters")
@@ -675,6 +679,8 @@ def index_family():
     fam.case("lt_index_select", "lt_index_select", [fl(fam.randn(4, 3)), fx(idx([2]))], {"dim": 1})
     fam.case("index_select_out_of_range", "index_select", [fl(fam.randn(4, 3)), fx(idx([4]))], {"dim": 0},
              raises=True)
+    fam.case("index_select_negative", "index_select", [fl(fam.randn(4, 3)), fx(idx([-1]))], {"dim": 0},
+             raises=True, note="a negative index is out of range (it does not count from the end)")
     fam.case("index_select_float_index", "index_select", [fl(fam.randn(4, 3)), fx(t([1.0]))], {"dim": 0},
              raises=True)
     fam.case("gather", "gather", [fl(fam.randn(3, 4)), fx(idx([[0, 0, 3], [1, 2, 1], [3, 3, 3]]))], {"dim": 1})
@@ -688,6 +694,7 @@ def index_family():
     fam.case("gather_int64_values", "gather", [fx(idx([[1, 2], [3, 4]])), fx(idx([[1, 0], [0, 0]]))], {"dim": 1})
     fam.case("lt_gather", "lt_gather", [fl(fam.randn(3, 4)), fx(idx([[0], [3], [2]]))], {"dim": 1})
     fam.case("gather_out_of_range", "gather", [fl(fam.randn(3, 4)), fx(idx([[4]]))], {"dim": 1}, raises=True)
+    fam.case("gather_negative", "gather", [fl(fam.randn(3, 4)), fx(idx([[-1]]))], {"dim": 1}, raises=True)
     # scatter (no repeated positions: PyTorch leaves the winner unspecified), scatter_add, index_add
     perm = idx([[2, 0, 1], [1, 2, 0]])
     fam.case("scatter", "scatter", [fl(fam.randn(2, 4)), fx(perm), fl(fam.randn(2, 3))], {"dim": 1},
@@ -887,6 +894,8 @@ def view_family():
     fam.case("expand_new_dims", "expand", [fl(fam.randn(3, 1))], {"shape": [2, 3, 5]})
     fam.case("expand_minus1", "expand", [fl(fam.randn(3, 1))], {"shape": [-1, 2]})
     fam.case("expand_bad", "expand", [fl(fam.randn(3, 2))], {"shape": [3, 4]}, raises=True)
+    fam.case("expand_minus1_new_dim", "expand", [fl(fam.randn(3, 1))], {"shape": [-1, 3, 4]}, raises=True,
+             note="-1 (keep the size) cannot stand for a new leading dim")
     fam.case("expand_as", "expand_as", [fl(fam.randn(1, 4)), fx(torch.zeros(3, 4))])
     for k, (s_, e) in enumerate([(0, -1), (1, -1), (0, 1), (1, 2), (-2, -1), (2, 2)]):
         fam.case("flatten_%d" % k, "flatten", [fl(fam.randn(2, 3, 2, 2))], {"start_dim": s_, "end_dim": e})
@@ -1637,6 +1646,14 @@ def loss_family():
              {"reduction": "none"})
     fam.case("nll_loss_unbatched", "nll_loss", [fl(fam.randn(c)), fx(torch.tensor(1))])
     fam.case("nll_loss_kdim", "nll_loss", [fl(fam.randn(2, c, 3)), fx(fam.randint(0, c, 2, 3))])
+    tgk = fam.randint(0, c, 2, 3, 2)
+    tgk[0, 1, 0] = -100
+    tgk[1, 2, 1] = -100
+    fam.case("cross_entropy_kdim_weight_ignore", "cross_entropy", [fl(fam.randn(2, c, 3, 2)), fx(tgk),
+                                                                   fl(w, grad=False)],
+             {"parts": ["weight"], "label_smoothing": 0.1})
+    fam.case("nll_loss_all_ignored", "nll_loss", [fl(fam.randn(2, c)), fx(idx([-100, -100]))],
+             note="the mean over no targets is NaN (0/0)")
     for nm in ("mse_loss", "l1_loss"):
         fam.case(nm + "_strided", nm, [fl(fam.randn(4, 6), view=[["t"]]), fl(fam.randn(1, 4), view=[["expand", [6, 4]]])])
         fam.case(nm + "_equal", nm, [fl(t([1.0, 2.0, 3.0])), fl(t([1.0, 2.5, 3.0]))],
@@ -1673,6 +1690,13 @@ def _backward_twice(a, x, w, g):
 
 
 op("detach_mix")(lambda a, x: x.detach() * x)
+
+
+@op("backward_implicit")
+def _backward_implicit(a, x):
+    x = x.detach().requires_grad_()
+    (x * 2).backward()
+    return x.grad
 
 
 @op("detach_")
@@ -1735,6 +1759,11 @@ def autograd_family():
     fam.case("detach_mix", "detach_mix", [fl(fam.randn(3, 4))], note="the detached factor is a constant")
     fam.case("detach_", "detach_", [fl(fam.randn(3))])
     fam.case("requires_grad_", "requires_grad_", [fl(fam.randn(4), grad=False)])
+    fam.case("inplace_on_leaf", "abs_", [fl(fam.randn(3))], raises=True,
+             note="a leaf that requires grad cannot be modified in place")
+    fam.case("backward_needs_gradient", "backward_implicit", [fl(fam.randn(3))], raises=True,
+             note="only a one-element result gets the gradient 1 implicitly")
+    fam.case("backward_implicit_scalar", "backward_implicit", [fl(fam.randn(1))], grad=False)
     fam.case("no_grad", "no_grad", [fl(fam.randn(3))], note="results made under no_grad do not require grad")
     fam.case("enable_grad", "enable_grad", [fl(fam.randn(3))])
     fam.case("set_grad_enabled", "set_grad_enabled", [fl(fam.randn(3))])
