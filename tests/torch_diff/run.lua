@@ -569,7 +569,7 @@ end
 
 -- --- the coverage record --------------------------------------------------------------
 
-local orig_of, wrapper_of = {}, {}
+local wrapper_of = {}
 local called_by = {}      -- original function -> {case name = true}
 local grad_checked = {}   -- original function -> true when a case calling it checked a gradient
 local case_calls          -- the functions the current case's op called
@@ -599,7 +599,7 @@ local function wrap(fn)
       return table.unpack(r, 2, r.n)
     end
   end
-  wrapper_of[fn], orig_of[w] = w, fn
+  wrapper_of[fn] = w
   return w
 end
 
