@@ -19,7 +19,8 @@
 --     zero gradient there and the other way round;
 --   - views: an input built by a view recipe must have PyTorch's strides;
 --   - refusals: where PyTorch raises, luatrain must raise, with a message
---     that names the function;
+--     that names the function (and where luatrain refuses on purpose what
+--     PyTorch accepts, DELIBERATE below says so);
 --   - ties and random masks (where PyTorch leaves the answer open): the
 --     property the case names (CHECKS below).
 -- The `ops` table maps each op name to a luatrain call. It is where PyTorch's
@@ -834,6 +835,15 @@ function CHECKS.maxpool_ties(c, xs, outs, leaves, info)
   return {[1] = true, [2] = true, grads = true}
 end
 
+-- --- deliberate differences --------------------------------------------------------------
+
+-- Cases that meet a place where luatrain chooses otherwise than PyTorch on
+-- purpose (docs/torch_differences.md): the case then asserts luatrain's
+-- documented behaviour instead of PyTorch's. Only `raises` (luatrain refuses
+-- what PyTorch accepts) is needed so far:
+--   ["case_name"] = {raises = true, why = "the line in docs/torch_differences.md"},
+local DELIBERATE = {}
+
 -- --- running a case --------------------------------------------------------------------
 
 local MODE_DTYPE = {f64 = "float64", f32 = "float32", bf16 = "float32", tf32 = "float32"}
@@ -894,8 +904,11 @@ local function run_case(c, mode, first)
   local res = table.pack(pcall(call))
   recording = false
   local where = c.name .. " (" .. mode .. ")"
-  if c.raises then
-    if not T.check(not res[1], where .. ": PyTorch raises (" .. tostring(c.torch_error) .. "), luatrain returned") then
+  local deliberate = DELIBERATE[c.name]
+  if c.raises or (deliberate and deliberate.raises) then
+    local expected = deliberate and ("luatrain refuses on purpose: " .. deliberate.why)
+                     or ("PyTorch raises (" .. tostring(c.torch_error) .. ")")
+    if not T.check(not res[1], where .. ": " .. expected .. ", luatrain returned") then
       return
     end
     local msg = tostring(res[2])
