@@ -267,7 +267,7 @@ lt_status lt_cuda_bn_backward_k(lt_cuda_ctx *c, const lt_cuda_tensor *gx, const 
 lt_status lt_cuda_max_pool_forward_k(lt_cuda_ctx *c, const lt_cuda_tensor *y, const lt_cuda_tensor *idx,
                                      const lt_cuda_tensor *x, const lt_cu_pool *p);
 lt_status lt_cuda_max_pool_backward_k(lt_cuda_ctx *c, const lt_cuda_tensor *gx, const lt_cuda_tensor *gy,
-                                      const lt_cuda_tensor *idx);
+                                      const lt_cuda_tensor *idx, const lt_cu_pool *p);
 lt_status lt_cuda_avg_pool_forward_k(lt_cuda_ctx *c, const lt_cuda_tensor *y, const lt_cuda_tensor *x,
                                      const lt_cu_pool *p);
 lt_status lt_cuda_avg_pool_backward_k(lt_cuda_ctx *c, const lt_cuda_tensor *gx, const lt_cuda_tensor *gy,

@@ -571,34 +571,49 @@ extern "C" lt_status lt_cuda_max_pool_forward_k(lt_cuda_ctx *c, const lt_cuda_te
   return LT_OK;
 }
 
-__device__ __forceinline__ void atomic_add_t(float *p, float v) { atomicAdd(p, v); }
-__device__ __forceinline__ void atomic_add_t(double *p, double v) { atomicAdd(p, v); }
-__device__ __forceinline__ void atomic_add_t(bf16 *p, float v) { atomicAdd(p, __float2bfloat16_rn(v)); }
-__device__ __forceinline__ void atomic_add_t(f16 *p, float v) { atomicAdd(p, __float2half_rn(v)); }
+/* Outputs o in [lo, hi] along one dim whose window (start o*s - pad, taps
+ * d apart, k of them) can contain input position i: a superset, the
+ * recorded index decides. */
+__device__ __forceinline__ void windows_over(int64_t i, int64_t k, int64_t s, int64_t pad, int64_t d, int64_t out,
+                                             int64_t *lo, int64_t *hi) {
+  int64_t first = i + pad - (k - 1) * d;
+  *lo = first <= 0 ? 0 : (first + s - 1) / s;
+  *hi = (i + pad) / s;
+  if (*hi > out - 1) *hi = out - 1;
+}
 
-/* e runs over gy/idx in memory order; idx holds plane positions ih*W + iw */
+/* Gather: each input element sums the gradients of the outputs whose
+ * recorded argmax it is, in output order (the CPU's scatter order, so
+ * float32 results are the CPU's bit for bit), in float32 for 16-bit
+ * types (rounded once) and float64 for float64. No atomics: deterministic. */
 template <typename T>
-__global__ void max_pool_bwd_k(T *gx, const T *gy, const int64_t *idx, int64_t HW, int64_t OHW, int64_t total, int64_t C,
-                               bool cl) {
+__global__ void max_pool_bwd_k(T *gx, const T *gy, const int64_t *idx, int64_t P, int64_t H, int64_t W, int64_t OH,
+                               int64_t OW, lt_cu_pool p, int64_t C, bool cl) {
+  const int64_t total = P * H * W, es = cl ? C : 1;
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
-    int64_t i = idx[e];
-    if (i < 0) continue;
-    int64_t at = cl ? (e / (OHW * C)) * HW * C + i * C + e % C : (e / OHW) * HW + i;
-    atomic_add_t(gx + at, ld_c(gy[e]));
+    Pos q = pos_of(e, cl, C, H, W);
+    const int64_t at = plane_at(q, cl, C, OH, OW), self = q.h * W + q.w;
+    int64_t oh0, oh1, ow0, ow1;
+    windows_over(q.h, p.kernel[0], p.stride[0], p.padding[0], p.dilation[0], OH, &oh0, &oh1);
+    windows_over(q.w, p.kernel[1], p.stride[1], p.padding[1], p.dilation[1], OW, &ow0, &ow1);
+    decltype(ld_c(T())) s = 0;
+    for (int64_t oh = oh0; oh <= oh1; oh++)
+      for (int64_t ow = ow0; ow <= ow1; ow++) {
+        int64_t o = at + (oh * OW + ow) * es;
+        if (idx[o] == self) s += ld_c(gy[o]);
+      }
+    gx[e] = St<T>::f(s);
   }
 }
 
 extern "C" lt_status lt_cuda_max_pool_backward_k(lt_cuda_ctx *c, const lt_cuda_tensor *gx, const lt_cuda_tensor *gy,
-                                                 const lt_cuda_tensor *idx) {
-  int64_t HW = gx->shape[2] * gx->shape[3], OHW = gy->shape[2] * gy->shape[3];
-  int64_t nx = numel_of(gx), total = numel_of(gy);
-  if (nx == 0) return LT_OK;
-  LT_CUDA_CHECK(cudaMemsetAsync(gx->data, 0, (size_t)nx * dtype_size(gx->dtype), c->stream));
+                                                 const lt_cuda_tensor *idx, const lt_cu_pool *p) {
+  int64_t total = numel_of(gx);
   if (total == 0) return LT_OK;
   LT_CU_DISPATCH_FLOAT(gx->dtype, T,
     max_pool_bwd_k<T><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        (T *)gx->data, (const T *)gy->data, (const int64_t *)idx->data, HW, OHW, total, gx->shape[1],
-        is_cl(gx) || is_cl(gy)));
+        (T *)gx->data, (const T *)gy->data, (const int64_t *)idx->data, gx->shape[0] * gx->shape[1], gx->shape[2],
+        gx->shape[3], gy->shape[2], gy->shape[3], *p, gx->shape[1], is_cl(gx) || is_cl(gy)));
   LT_CUDA_LAUNCHED(c, "max_pool_bwd_k");
   return LT_OK;
 }

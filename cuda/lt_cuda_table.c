@@ -196,11 +196,13 @@ static lt_status cu_max_pool_fwd(lt_tensor *y, lt_tensor *idx, const lt_tensor *
   return lt_cuda_max_pool_forward_k(c, &yv, &iv, &xv, &q);
 }
 
-static lt_status cu_max_pool_bwd(lt_tensor *gx, const lt_tensor *gy, const lt_tensor *idx) {
+static lt_status cu_max_pool_bwd(lt_tensor *gx, const lt_tensor *gy, const lt_tensor *idx,
+                                 const lt_pool2d_params *p) {
   lt_cuda_ctx *c = NULL;
   LT_TRY(lt_cuda_ctx_of(gx, &c));
   lt_cuda_tensor g = lt_cuda_view(gx), gyv = lt_cuda_view(gy), iv = lt_cuda_view(idx);
-  return lt_cuda_max_pool_backward_k(c, &g, &gyv, &iv);
+  lt_cu_pool q = pool_params(p);
+  return lt_cuda_max_pool_backward_k(c, &g, &gyv, &iv, &q);
 }
 
 static lt_status cu_avg_pool_fwd(lt_tensor *y, const lt_tensor *x, const lt_pool2d_params *p) {

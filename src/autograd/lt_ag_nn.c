@@ -241,7 +241,8 @@ static lt_status maxpool_backward(lt_node *n, lt_tensor *const *g, lt_tensor **g
   lt_tensor *x, *idx;
   LT_TRY(lt_ag_saved(n, 0, &x));
   LT_TRY(lt_ag_saved(n, 1, &idx));
-  return lt_op_max_pool2d_backward(g[0], x, idx, &gi[0]);
+  lt_pool2d_params p = pool_from_ints(n);
+  return lt_op_max_pool2d_backward(g[0], x, idx, &p, &gi[0]);
 }
 
 lt_status lt_ag_max_pool2d(lt_tensor *x, const lt_pool2d_params *p, lt_tensor **out, lt_tensor **indices) {

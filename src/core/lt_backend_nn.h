@@ -94,7 +94,12 @@ typedef struct lt_nn_kernels {
   /* --- pooling (x [N,C,H,W], y [N,C,OH,OW]) ----------------------------------- */
   /* idx (int64, y's shape): argmax as ih*W + iw within its plane; NaN wins. */
   lt_status (*max_pool2d_forward)(lt_tensor *y, lt_tensor *idx, const lt_tensor *x, const lt_pool2d_params *p);
-  lt_status (*max_pool2d_backward)(lt_tensor *gx, const lt_tensor *gy, const lt_tensor *idx);
+  /* gx[i] = the sum of gy over the outputs whose idx is i, added in output
+   * order (deterministic: no atomics; 16-bit gradients are summed in float32
+   * and rounded once). p is the forward's: a kernel may gather over the
+   * windows that contain i instead of scattering. */
+  lt_status (*max_pool2d_backward)(lt_tensor *gx, const lt_tensor *gy, const lt_tensor *idx,
+                                   const lt_pool2d_params *p);
   lt_status (*avg_pool2d_forward)(lt_tensor *y, const lt_tensor *x, const lt_pool2d_params *p);
   lt_status (*avg_pool2d_backward)(lt_tensor *gx, const lt_tensor *gy, const lt_pool2d_params *p);
   /* windows [floor(o*H/OH), ceil((o+1)*H/OH)) per dim */

@@ -911,18 +911,19 @@ lt_status lt_op_max_pool2d(lt_tensor *x, const lt_pool2d_params *p, lt_tensor **
   return LT_OK;
 }
 
-lt_status lt_op_max_pool2d_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *indices, lt_tensor **gx) {
+lt_status lt_op_max_pool2d_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *indices, const lt_pool2d_params *p,
+                                    lt_tensor **gx) {
   if (unbatched(x)) {
     lt_tensor *in[3] = {gy, x, indices}, *c[3];
     LT_TRY(batch_all(3, in, c));
     lt_tensor **slots[1] = {gx};
-    return unbatch(lt_op_max_pool2d_backward(c[0], c[1], c[2], gx), 3, c, 1, slots);
+    return unbatch(lt_op_max_pool2d_backward(c[0], c[1], c[2], p, gx), 3, c, 1, slots);
   }
   if (bf16_on_cpu(x)) {
     LT_TRY(check_like(gy, x, 1, "gradient"));
     lt_tensor *in[2] = {gy, x}, *c[2];
     LT_TRY(f32_all(2, in, c));
-    lt_status st = lt_op_max_pool2d_backward(c[0], c[1], indices, gx);
+    lt_status st = lt_op_max_pool2d_backward(c[0], c[1], indices, p, gx);
     release_all(2, c);
     lt_tensor **slots[1] = {gx};
     return round_bf16(st, 1, slots);
@@ -940,7 +941,7 @@ lt_status lt_op_max_pool2d_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *indi
   lt_tensor *in[2] = {gy, indices}, *c[2], *o = NULL;
   LT_TRY(format_all(2, in, kf, c));
   lt_status st = lt_tensor_empty_format(4, x->shape, x->dtype, lt_tensor_device(x), kf, &o);
-  if (st == LT_OK) st = nn->max_pool2d_backward(o, c[0], c[1]);
+  if (st == LT_OK) st = nn->max_pool2d_backward(o, c[0], c[1], p);
   if (st == LT_OK) st = to_format(&o, fmt);
   release_all(2, c);
   if (st != LT_OK) { lt_tensor_release(o); return st; }

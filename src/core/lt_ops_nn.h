@@ -53,7 +53,8 @@ lt_status lt_op_dropout(lt_tensor *x, double p, lt_tensor **y, lt_tensor **mask)
 /* --- pooling (input [N,C,H,W], or unbatched [C,H,W] giving [C,OH,OW] outputs
  * and indices; arg #2 is the kernel size, #3 options) ------------------------------------ */
 lt_status lt_op_max_pool2d(lt_tensor *x, const lt_pool2d_params *p, lt_tensor **y, lt_tensor **indices);
-lt_status lt_op_max_pool2d_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *indices, lt_tensor **gx);
+lt_status lt_op_max_pool2d_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *indices, const lt_pool2d_params *p,
+                                    lt_tensor **gx);
 lt_status lt_op_avg_pool2d(lt_tensor *x, const lt_pool2d_params *p, lt_tensor **y);
 lt_status lt_op_avg_pool2d_backward(lt_tensor *gy, lt_tensor *x, const lt_pool2d_params *p, lt_tensor **gx);
 lt_status lt_op_adaptive_avg_pool2d(lt_tensor *x, int64_t oh, int64_t ow, lt_tensor **y);

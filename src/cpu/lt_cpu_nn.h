@@ -19,7 +19,8 @@ lt_status lt_cpu_batch_norm_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb
                                      const lt_tensor *invstd, bool training);
 
 lt_status lt_cpu_max_pool2d_forward(lt_tensor *y, lt_tensor *idx, const lt_tensor *x, const lt_pool2d_params *p);
-lt_status lt_cpu_max_pool2d_backward(lt_tensor *gx, const lt_tensor *gy, const lt_tensor *idx);
+lt_status lt_cpu_max_pool2d_backward(lt_tensor *gx, const lt_tensor *gy, const lt_tensor *idx,
+                                     const lt_pool2d_params *p);
 lt_status lt_cpu_avg_pool2d_forward(lt_tensor *y, const lt_tensor *x, const lt_pool2d_params *p);
 lt_status lt_cpu_avg_pool2d_backward(lt_tensor *gx, const lt_tensor *gy, const lt_pool2d_params *p);
 lt_status lt_cpu_adaptive_avg_pool2d_forward(lt_tensor *y, const lt_tensor *x);

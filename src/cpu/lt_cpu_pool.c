@@ -70,7 +70,10 @@ lt_status lt_cpu_max_pool2d_forward(lt_tensor *y, lt_tensor *idx, const lt_tenso
   return LT_OK;
 }
 
-lt_status lt_cpu_max_pool2d_backward(lt_tensor *gx, const lt_tensor *gy, const lt_tensor *idx) {
+/* One plane per task, its outputs scattered in order (p is not needed). */
+lt_status lt_cpu_max_pool2d_backward(lt_tensor *gx, const lt_tensor *gy, const lt_tensor *idx,
+                                     const lt_pool2d_params *p) {
+  (void)p;
   int64_t P = gx->shape[0] * gx->shape[1], HW = gx->shape[2] * gx->shape[3], OHW = gy->shape[2] * gy->shape[3];
   bool dbl = gx->dtype == LT_FLOAT64;
   size_t es = lt_dtype_size(gx->dtype);

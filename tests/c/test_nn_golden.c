@@ -151,7 +151,7 @@ static void pool_cases(lt_dtype dt) {
   gy = get("maxpool_k3s2p1.gy", dt);
   LT_CHECK(lt_op_max_pool2d(x, &mp, &y, &idx) == LT_OK);
   check("maxpool_k3s2p1", y, "maxpool_k3s2p1.y", dt);
-  LT_CHECK(lt_op_max_pool2d_backward(gy, x, idx, &gx) == LT_OK);
+  LT_CHECK(lt_op_max_pool2d_backward(gy, x, idx, &mp, &gx) == LT_OK);
   check("maxpool_k3s2p1", gx, "maxpool_k3s2p1.gx", dt);
   lt_tensor_release(x); lt_tensor_release(gy); lt_tensor_release(y); lt_tensor_release(gx); lt_tensor_release(idx);
   /* avg 2x2 stride 2 */

@@ -996,6 +996,25 @@ T.test("pooling", function()
   -- NaN wins the max
   local n = lt.tensor({{{{1, 0 / 0}, {3, 4}}}})
   same(F.max_pool2d(dev(n), 2), F.max_pool2d(n, 2), "max_pool2d NaN")
+  -- Backward through overlapping windows, an input the max of several of
+  -- them (rounded values: many ties): the gradients are summed in output
+  -- order, as on the CPU, so float32 agrees bit for bit in both layouts and
+  -- two runs agree exactly; bfloat16 is summed in float32, rounded once.
+  local xo, gyo = (randn(2, 3, 9, 9) * 2):round(), randn(2, 3, 5, 5)
+  local function pool_grad(xx, g)
+    local leaf = xx:detach():requires_grad_(true)
+    F.max_pool2d(leaf, 3, {stride = 2, padding = 1}):backward(g)
+    return leaf.grad
+  end
+  local ref = pool_grad(xo, gyo)
+  T.check(ref:ne(0):sum():item() < ref:numel() and ref:abs():max():item() > gyo:abs():max():item(),
+          "the case has inputs that receive several gradients")
+  same(pool_grad(dev(xo), dev(gyo)), ref, "max_pool2d backward, overlapping windows, float32")
+  same(pool_grad(dev(xo):contiguous("channels_last"), dev(gyo):contiguous("channels_last")), ref,
+       "max_pool2d backward, overlapping windows, channels-last")
+  local b1 = pool_grad(dev(xo):bfloat16(), dev(gyo):bfloat16())
+  same(pool_grad(dev(xo):bfloat16(), dev(gyo):bfloat16()), b1, "max_pool2d backward bfloat16: two runs agree")
+  close(b1, pool_grad(xo:bfloat16(), gyo:bfloat16()), 1e-2, "max_pool2d backward bfloat16")
 end)
 
 T.test("softmax and losses", function()
