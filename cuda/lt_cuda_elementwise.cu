@@ -70,7 +70,7 @@ template <typename C> __device__ __forceinline__ C un_apply(int op, C x, double 
     case LT_CU_UN_FLOOR: return m_floor(x);
     case LT_CU_UN_CEIL: return m_ceil(x);
     case LT_CU_UN_ROUND: return m_rint(x); /* half to even */
-    case LT_CU_UN_SIGN: return x > zero ? one : (x < zero ? -one : x);
+    case LT_CU_UN_SIGN: return x > zero ? one : (x < zero ? -one : zero); /* 0 for NaN and -0, as the CPU */
     case LT_CU_UN_RECIPROCAL: return one / x;
     case LT_CU_UN_SQUARE: return x * x;
     case LT_CU_UN_LOGICAL_NOT: return x == zero ? one : zero;
@@ -579,7 +579,7 @@ extern "C" lt_status lt_cuda_copy_k(lt_cuda_ctx *c, const lt_cuda_tensor *dst, c
 template <typename C> __device__ __forceinline__ C act_grad(int act, C x, C slope) {
   const C one = 1, zero = 0, half = 0.5;
   switch (act) {
-    case LT_CU_ACT_RELU: return x > zero ? one : zero;
+    case LT_CU_ACT_RELU: return x <= zero ? zero : one; /* act_backward selects instead */
     case LT_CU_ACT_LEAKY_RELU: return x > zero ? one : slope;
     case LT_CU_ACT_GELU: {
       C cdf = half * (one + m_erf(x * (C)0.7071067811865476));
@@ -599,9 +599,10 @@ template <typename C> __device__ __forceinline__ C act_grad(int act, C x, C slop
 }
 
 /* gy * f'(x), except that ReLU selects: where x <= 0 the gradient is 0 even
- * for an infinite or NaN gy (as the CPU and PyTorch), not gy * 0. */
+ * for an infinite or NaN gy, and elsewhere (a NaN x too) it is gy, as the
+ * CPU and PyTorch's threshold_backward. */
 template <typename C> __device__ __forceinline__ C act_backward(int act, C gy, C x, C slope) {
-  if (act == LT_CU_ACT_RELU) return x > (C)0 ? gy : (C)0;
+  if (act == LT_CU_ACT_RELU) return x <= (C)0 ? (C)0 : gy;
   return gy * act_grad<C>(act, x, slope);
 }
 

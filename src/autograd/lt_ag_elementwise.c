@@ -117,6 +117,12 @@ static const struct {
   [LT_UN_TANH] = {"TanhBackward", "tanh_", SAVE_OUT},
   [LT_UN_SIGMOID] = {"SigmoidBackward", "sigmoid_", SAVE_OUT},
   [LT_UN_RELU] = {"ReluBackward", "relu_", SAVE_OUT},
+  /* piecewise constant: a zero gradient, as PyTorch (the result still
+   * requires grad, so it can take part in a graph) */
+  [LT_UN_FLOOR] = {"FloorBackward", "floor_", SAVE_NONE},
+  [LT_UN_CEIL] = {"CeilBackward", "ceil_", SAVE_NONE},
+  [LT_UN_ROUND] = {"RoundBackward", "round_", SAVE_NONE},
+  [LT_UN_SIGN] = {"SignBackward", "sign_", SAVE_NONE},
   [LT_UN_RECIPROCAL] = {"ReciprocalBackward", "reciprocal_", SAVE_OUT},
   [LT_UN_SQUARE] = {"SquareBackward", "square_", SAVE_IN},
   [LT_UN_CLAMP] = {"ClampBackward", "clamp_", SAVE_IN},
@@ -165,6 +171,9 @@ static lt_status unary_backward(lt_node *n, lt_tensor *const *go, lt_tensor **gi
   lt_tensor *r = NULL;
   switch (op) {
     case LT_UN_NEG: r = ex_un(&e, LT_UN_NEG, g); break;
+    case LT_UN_FLOOR: case LT_UN_CEIL: case LT_UN_ROUND: case LT_UN_SIGN:
+      r = ex_full(&e, g->ndim, g->shape, 0, g);
+      break;
     case LT_UN_ABS: r = ex_bin(&e, LT_BIN_MUL, g, ex_un(&e, LT_UN_SIGN, s)); break;
     case LT_UN_EXP: r = ex_bin(&e, LT_BIN_MUL, g, s); break;
     case LT_UN_LOG: r = ex_bin(&e, LT_BIN_DIV, g, s); break;
@@ -176,7 +185,9 @@ static lt_status unary_backward(lt_node *n, lt_tensor *const *go, lt_tensor **gi
     case LT_UN_COS: r = ex_un(&e, LT_UN_NEG, ex_bin(&e, LT_BIN_MUL, g, ex_un(&e, LT_UN_SIN, s))); break;
     case LT_UN_TANH: r = ex_bin(&e, LT_BIN_MUL, g, ex_rbins(&e, LT_BIN_SUB, 1, ex_un(&e, LT_UN_SQUARE, s))); break;
     case LT_UN_SIGMOID: r = ex_bin(&e, LT_BIN_MUL, g, ex_bin(&e, LT_BIN_MUL, s, ex_rbins(&e, LT_BIN_SUB, 1, s))); break;
-    case LT_UN_RELU: r = ex_keep_where(&e, ex_bins(&e, LT_BIN_GT, s, 0), g); break;
+    case LT_UN_RELU: /* 0 where x <= 0, else g (a NaN x passes it), as PyTorch's threshold_backward */
+      r = ex_zero_where(&e, ex_bins(&e, LT_BIN_LE, s, 0), g);
+      break;
     case LT_UN_RECIPROCAL: r = ex_un(&e, LT_UN_NEG, ex_bin(&e, LT_BIN_MUL, g, ex_un(&e, LT_UN_SQUARE, s))); break;
     case LT_UN_SQUARE: r = ex_bin(&e, LT_BIN_MUL, g, ex_bins(&e, LT_BIN_MUL, s, 2)); break;
     case LT_UN_CLAMP: {
@@ -244,7 +255,7 @@ lt_status lt_ag_unary_(lt_unary_op op, lt_tensor *x, const double *p) {
   const char *iname = unary_differentiable(op) ? unary_info[op].iname : "in-place op";
   LT_TRY(lt_ag_check_inplace(x, iname));
   if (!unary_differentiable(op)) {
-    /* floor_, sign_...: the result carries no gradient */
+    /* an op without a derivative (a bool result): the result carries no gradient */
     LT_TRY(lt_op_unary_(op, x, p));
     lt_ag_detach_(x);
     return LT_OK;
@@ -333,13 +344,13 @@ static lt_status binary_backward(lt_node *n, lt_tensor *const *go, lt_tensor **g
       }
       break;
     case LT_BIN_MAXIMUM: case LT_BIN_MINIMUM: {
-      /* the winner gets the gradient; equal values split it */
-      lt_tensor *win = ex_bin(&e, op == LT_BIN_MAXIMUM ? LT_BIN_GT : LT_BIN_LT, a, b);
-      lt_tensor *half = ex_where(&e, ex_bin(&e, LT_BIN_EQ, a, b), ex_scalar(&e, 0.5, g), ex_scalar(&e, 0, g));
-      lt_tensor *w = ex_where(&e, win, ex_scalar(&e, 1, g), half);
-      lt_tensor *gw = ex_bin(&e, LT_BIN_MUL, g, w);
-      if (need_a) ga = gw;
-      if (need_b) gb = ex_bin(&e, LT_BIN_SUB, g, gw);
+      /* PyTorch's rule: equal values split the gradient, the loser gets 0,
+       * and everything else gets all of it (a NaN on either side: both) */
+      lt_tensor *share = ex_where(&e, ex_bin(&e, LT_BIN_EQ, a, b), ex_bins(&e, LT_BIN_MUL, g, 0.5), g);
+      lt_binary_op a_loses = op == LT_BIN_MAXIMUM ? LT_BIN_LT : LT_BIN_GT;
+      lt_binary_op b_loses = op == LT_BIN_MAXIMUM ? LT_BIN_GT : LT_BIN_LT;
+      if (need_a) ga = ex_zero_where(&e, ex_bin(&e, a_loses, a, b), share);
+      if (need_b) gb = ex_zero_where(&e, ex_bin(&e, b_loses, a, b), share);
       break;
     }
     case LT_BIN_FMOD: case LT_BIN_REMAINDER: {

@@ -8,8 +8,9 @@
  * parameters); on a non-leaf they record a node and move the tensor's history
  * onto it. An in-place op on a view of a tensor that requires grad is an
  * error (clone the view first). Outputs that are not floating point, and the
- * results of non-differentiable ops (comparisons, floor, sign, argmax...),
- * never require grad.
+ * results of non-differentiable ops (comparisons, isnan, argmax...), never
+ * require grad; floor, ceil, round and sign have a zero gradient, as in
+ * PyTorch.
  *
  * Dims are 0-based, as in lt_ops.h; messages speak 1-based. */
 #ifndef LT_AG_OPS_H
@@ -42,7 +43,8 @@ lt_status lt_ag_select_fill_(lt_tensor *base, int dim, int64_t index, double v);
 /* --- reductions --------------------------------------------------------------- */
 /* As lt_op_reduce. MAX/MIN over one dim send the gradient to the selected
  * element (the returned index); over all dims it is shared evenly among the
- * elements equal to the result, as PyTorch does. Don't modify `indices` in
+ * elements equal to the result (a NaN result: among the NaNs), as PyTorch
+ * does. Don't modify `indices` in
  * place afterwards: backward reads them (a version check catches it). */
 lt_status lt_ag_reduce(lt_reduce_op op, lt_tensor *x, int ndims, const int *dims, bool keepdim, double param,
                        lt_tensor **values, lt_tensor **indices);

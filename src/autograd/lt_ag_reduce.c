@@ -122,10 +122,13 @@ static lt_status reduce_backward(lt_node *n, lt_tensor *const *go, lt_tensor **g
         lt_tensor *ar = ex_reshape(&e, ex_arange(&e, m->shape[d], lt_tensor_device(g)), m->ndim, as);
         r = ex_keep_where(&e, ex_bin(&e, LT_BIN_EQ, ar, ik), unreduce(&e, n, g));
       } else {
-        /* shared evenly among the elements equal to the result */
+        /* shared evenly among the elements equal to the result, NaN equal
+         * to NaN (a NaN result goes to the NaNs), as PyTorch */
         LT_TRY(lt_ag_saved(n, 0, &x));
         LT_TRY(lt_ag_saved(n, 1, &y));
-        lt_tensor *mask = ex_bin(&e, LT_BIN_EQ, x, unreduce(&e, n, y));
+        lt_tensor *yu = unreduce(&e, n, y);
+        lt_tensor *both_nan = ex_bin(&e, LT_BIN_AND, ex_un(&e, LT_UN_ISNAN, x), ex_un(&e, LT_UN_ISNAN, yu));
+        lt_tensor *mask = ex_bin(&e, LT_BIN_OR, ex_bin(&e, LT_BIN_EQ, x, yu), both_nan);
         lt_tensor *cnt = ex_reduce(&e, LT_RED_SUM, mask, nd, dims, true, 0);
         lt_tensor *share = ex_bin(&e, LT_BIN_DIV, unreduce(&e, n, g), cnt);
         r = ex_keep_where(&e, mask, share);

@@ -163,7 +163,8 @@ lt_status lt_op_scatter_add_(lt_tensor *x, int dim, lt_tensor *index, lt_tensor 
 /* scatter_ with every src element = v (converted to x's dtype) */
 lt_status lt_op_scatter_value_(lt_tensor *x, int dim, lt_tensor *index, double v);
 /* x.index_add_: x[..., index[i], ...] += src[..., i, ...]; index 0-d/1-D
- * int64, src x's shape with index's length at dim (index_select's gradient). */
+ * int64 (int32 accepted), src x's shape with index's length at dim
+ * (index_select's gradient). */
 lt_status lt_op_index_add_(lt_tensor *x, int dim, lt_tensor *index, lt_tensor *src);
 /* the scatters with an index base: add false is scatter_, true scatter_add_ */
 lt_status lt_op_scatter_base_(lt_tensor *x, int dim, lt_tensor *index, int64_t base, lt_tensor *src, bool add);

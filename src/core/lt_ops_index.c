@@ -59,6 +59,18 @@ static lt_status as_1d(lt_tensor *t, lt_tensor **out) {
   return lt_tensor_view(t, 1, &one, out);
 }
 
+/* A 1-D int64 form of a 0-d or 1-D index that may be int32 (index_select
+ * and index_add_ accept both, as PyTorch): the index itself, a [1] view of
+ * it, or an int64 copy; always a new reference. */
+static lt_status index_1d_int64(lt_tensor *index, lt_tensor **out) {
+  if (index->dtype == LT_INT64) return as_1d(index, out);
+  lt_tensor *c = NULL;
+  LT_TRY(lt_op_to(index, LT_INT64, lt_tensor_device(index), &c));
+  lt_status st = as_1d(c, out);
+  lt_tensor_release(c);
+  return st;
+}
+
 /* Replaces *t by a view of it with `ndim` dims of `shape`. */
 static lt_status reshape_result(lt_tensor **t, int ndim, const int64_t *shape) {
   if ((*t)->ndim == ndim) return LT_OK;
@@ -195,8 +207,7 @@ lt_status lt_op_index_select_base(lt_tensor *x, int dim, lt_tensor *index, int64
   if (!k || !k->index_select) return missing(x, "index_select");
   lt_tensor *x1 = NULL, *i1 = NULL, *o = NULL;
   lt_status st = as_1d(x, &x1);
-  if (st == LT_OK) st = index->dtype == LT_INT64 ? as_1d(index, &i1) : lt_op_to(index, LT_INT64, lt_tensor_device(index), &i1);
-  if (st == LT_OK && i1->ndim == 0) st = reshape_result(&i1, 1, (int64_t[]){1});
+  if (st == LT_OK) st = index_1d_int64(index, &i1);
   int64_t shape[LT_MAX_DIMS];
   if (st == LT_OK) {
     memcpy(shape, x1->shape, sizeof shape);
@@ -317,7 +328,7 @@ lt_status lt_op_scatter_value_base_(lt_tensor *x, int dim, lt_tensor *index, int
 lt_status lt_op_index_add_base_(lt_tensor *x, int dim, lt_tensor *index, int64_t base, lt_tensor *src) {
   int d;
   LT_TRY(lt_wrap_dim(dim, x->ndim, 2, &d));
-  LT_TRY(check_index_dtype(index, 3, false));
+  LT_TRY(check_index_dtype(index, 3, true));
   LT_TRY(same_device(x, index, 3, "index"));
   LT_TRY(same_device(x, src, 4, "src"));
   char b1[128], b2[128];
@@ -341,7 +352,7 @@ lt_status lt_op_index_add_base_(lt_tensor *x, int dim, lt_tensor *index, int64_t
   /* index_add is scatter_add with the index broadcast over src's other dims */
   lt_tensor *s1 = NULL, *i1 = NULL, *iv = NULL, *ie = NULL;
   lt_status st = as_1d(src, &s1);
-  if (st == LT_OK) st = as_1d(index, &i1);
+  if (st == LT_OK) st = index_1d_int64(index, &i1);
   if (st == LT_OK) {
     int64_t vshape[LT_MAX_DIMS], vstride[LT_MAX_DIMS];
     for (int k = 0; k < s1->ndim; k++) {

@@ -93,7 +93,7 @@ static double unary_f64(const unary_ctx *c, double x) {
     case LT_UN_FLOOR: return floor(x);
     case LT_UN_CEIL: return ceil(x);
     case LT_UN_ROUND: return nearbyint(x); /* half to even, as PyTorch */
-    case LT_UN_SIGN: return x > 0 ? 1.0 : (x < 0 ? -1.0 : x);
+    case LT_UN_SIGN: return x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0); /* 0 for NaN and -0, as PyTorch */
     case LT_UN_RECIPROCAL: return 1.0 / x;
     case LT_UN_SQUARE: return x * x;
     case LT_UN_LOGICAL_NOT: return x == 0;

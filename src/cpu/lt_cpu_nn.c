@@ -14,7 +14,7 @@ typedef struct { lt_activation act; double param; bool dbl; } act_ctx;
 
 static double act_grad(const act_ctx *c, double x) {
   switch (c->act) {
-    case LT_ACT_RELU: return x > 0 ? 1.0 : 0.0;
+    case LT_ACT_RELU: return x <= 0 ? 0.0 : 1.0; /* act_run selects instead */
     case LT_ACT_LEAKY_RELU: return x > 0 ? 1.0 : c->param;
     case LT_ACT_GELU: {
       double cdf = 0.5 * (1.0 + erf(x * 0.7071067811865476));
@@ -33,13 +33,21 @@ static double act_grad(const act_ctx *c, double x) {
   }
 }
 
-/* ops: gx, gy, x */
+/* ops: gx, gy, x. ReLU selects, as PyTorch's threshold_backward: 0 where
+ * x <= 0 (even for an infinite or NaN gy), gy elsewhere (a NaN x too). */
 static void act_run(void *vctx, char **p, const int64_t *s, int64_t n) {
   const act_ctx *c = vctx;
   if (c->act == LT_ACT_RELU && !c->dbl) { /* the hot one: a select the compiler vectorises */
     for (int64_t i = 0; i < n; i++) {
       float x = *(const float *)(p[2] + s[2] * i), g = *(const float *)(p[1] + s[1] * i);
-      *(float *)(p[0] + s[0] * i) = x > 0 ? g : 0.0f;
+      *(float *)(p[0] + s[0] * i) = x <= 0 ? 0.0f : g;
+    }
+    return;
+  }
+  if (c->act == LT_ACT_RELU) {
+    for (int64_t i = 0; i < n; i++) {
+      double x = *(const double *)(p[2] + s[2] * i), g = *(const double *)(p[1] + s[1] * i);
+      *(double *)(p[0] + s[0] * i) = x <= 0 ? 0.0 : g;
     }
     return;
   }

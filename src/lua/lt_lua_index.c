@@ -236,7 +236,8 @@ typedef enum { SC_SET, SC_ADD, SC_INDEX_ADD } scatter_kind;
  * src) at 2..4 of the call. */
 static void scatter_into(lua_State *L, lt_tensor *target, lt_tensor *t, scatter_kind kind, const char *fname) {
   int d = lt_lua_check_dim(L, 2, t->ndim, fname);
-  lt_tensor *idx = index_arg(L, 3, t, fname, kind == SC_INDEX_ADD, false);
+  /* index_add takes an int32 index too, as PyTorch; scatter only int64 */
+  lt_tensor *idx = index_arg(L, 3, t, fname, kind == SC_INDEX_ADD, kind == SC_INDEX_ADD);
   lt_tensor *src = NULL;
   if (luaL_testudata(L, 4, LT_TENSOR_MT)) {
     src = lt_lua_check_tensor(L, 4, fname);

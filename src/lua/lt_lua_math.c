@@ -212,27 +212,49 @@ static int f_copy_(lua_State *L) {
   return 1;
 }
 
-/* lt.where(cond, a, b): a and b tensors or numbers. A number becomes a 0-d
- * tensor of the result dtype of both (which then promotes as itself). */
-static int f_where(lua_State *L) {
-  const char *fname = "where";
-  lt_tensor *c = lt_lua_check_tensor(L, 1, fname);
+/* where(cond, a, b) with its operands at stack slots cond_i, a_i, b_i: a and
+ * b tensors or numbers. A number becomes a 0-d tensor of the result dtype of
+ * both (which then promotes as itself). Errors name the Lua argument slots. */
+static int where_at(lua_State *L, int cond_i, int a_i, int b_i, const char *fname) {
+  lt_tensor *c = lt_lua_check_tensor(L, cond_i, fname);
+  const int slot[2] = {a_i, b_i};
   lt_operand ops[2];
-  for (int i = 2; i <= 3; i++) {
+  for (int k = 0; k < 2; k++) {
+    int i = slot[k];
     lt_tensor *t = lt_lua_to_tensor(L, i);
     if (!t && !is_scalar(L, i)) return lt_lua_argerror(L, i, fname, "expected a tensor or a number, got %s", luaL_typename(L, i));
-    ops[i - 2] = t ? lt_operand_tensor(t->dtype, t->ndim) : lt_operand_number(scalar_dtype(L, i));
+    ops[k] = t ? lt_operand_tensor(t->dtype, t->ndim) : lt_operand_number(scalar_dtype(L, i));
   }
   lt_dtype dt = lt_result_type(2, ops);
-  for (int i = 2; i <= 3; i++) {
+  for (int k = 0; k < 2; k++) {
+    int i = slot[k];
     if (lt_lua_to_tensor(L, i)) continue;
     lt_tensor **box = lt_lua_newbox(L);
     LT_LUA_CHECK(L, lt_op_scalar_tensor(scalar_value(L, i), dt, lt_tensor_device(c), box), fname);
     lua_replace(L, i);
   }
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_ag_where(c, lt_lua_to_tensor(L, 2), lt_lua_to_tensor(L, 3), box), fname);
+  if (lt_ag_where(c, lt_lua_to_tensor(L, a_i), lt_lua_to_tensor(L, b_i), box) != LT_OK) {
+    /* lt_op_where numbers cond 1, a 2, b 3 */
+    int arg = lt_error_arg();
+    const int to_slot[4] = {0, cond_i, a_i, b_i};
+    if (arg >= 1 && arg <= 3) return lt_lua_argerror(L, to_slot[arg], fname, "%s", lt_error_message());
+    return lt_lua_raise(L, fname);
+  }
   return 1;
+}
+
+/* lt.where(cond, a, b) */
+static int f_where(lua_State *L) {
+  lua_settop(L, 3);
+  return where_at(L, 1, 2, 3, "where");
+}
+
+/* x:where(cond, other): PyTorch's Tensor.where, torch.where(cond, x, other) */
+static int m_where(lua_State *L) {
+  lt_lua_check_tensor(L, 1, "where");
+  lua_settop(L, 3);
+  return where_at(L, 2, 1, 3, "where");
 }
 
 static int f_masked_fill(lua_State *L) {
@@ -526,7 +548,7 @@ void lt_lua_open_math(lua_State *L, int methods) {
     {"logical_not", f_logical_not}, {"isnan", f_isnan}, {"eq", f_eq}, {"ne", f_ne}, {"lt", f_lt}, {"le", f_le},
     {"gt", f_gt}, {"ge", f_ge}, {"logical_and", f_logical_and}, {"logical_or", f_logical_or},
     {"logical_xor", f_logical_xor}, {"fill_", f_fill_}, {"zero_", f_zero_}, {"copy_", f_copy_},
-    {"where", f_where}, {"sum", f_sum}, {"mean", f_mean}, {"prod", f_prod}, {"any", f_any}, {"all", f_all},
+    {"sum", f_sum}, {"mean", f_mean}, {"prod", f_prod}, {"any", f_any}, {"all", f_all},
     {"var", f_var}, {"std", f_std}, {"logsumexp", f_logsumexp}, {"max", f_max}, {"min", f_min}, {"argmax", f_argmax}, {"argmin", f_argmin},
     {"norm", f_norm}, {"matmul", f_matmul}, {"mm", f_mm}, {"bmm", f_bmm}, {NULL, NULL}};
 #undef BOTH
@@ -537,6 +559,11 @@ void lt_lua_open_math(lua_State *L, int methods) {
   lua_pop(L, 1);
   lua_pushcfunction(L, f_clamp);
   lua_setfield(L, -2, "clip");
+  /* where: lt.where(cond, a, b), but x:where(cond, other) as PyTorch's method */
+  lua_pushcfunction(L, f_where);
+  lua_setfield(L, -2, "where");
+  lua_pushcfunction(L, m_where);
+  lua_setfield(L, methods, "where");
   /* torch.var_mean and torch.std_mean are functions only, not methods */
   lua_pushcfunction(L, f_var_mean);
   lua_setfield(L, -2, "var_mean");

@@ -123,8 +123,15 @@ end)
 
 T.test("non-differentiable ops", function()
   local x = leaf{1.5, -2.5}
-  for _, r in ipairs{x:gt(0), x:eq(x), x:argmax(), x:floor(), x:round(), x:sign(), x:ceil(), x:long(), x:isnan()} do
+  for _, r in ipairs{x:gt(0), x:eq(x), x:argmax(), x:long(), x:isnan()} do
     T.check(not r.requires_grad and r.grad_fn == nil, "no grad_fn on " .. r:dtype())
+  end
+  -- floor, round, sign, ceil: differentiable with a zero gradient, as PyTorch
+  for _, name in ipairs{"floor", "round", "sign", "ceil"} do
+    local r = x[name](x)
+    T.check(r.requires_grad and r.grad_fn ~= nil, name .. " keeps a grad_fn")
+    local g = lt.autograd.grad(r:sum(), x)
+    all_close(g, {0, 0}, 0, name .. "'s gradient is zero")
   end
   local _, idx = x:max(1)
   T.check(not idx.requires_grad and idx:dtype() == "int64", "max indices")

@@ -527,4 +527,98 @@ F.mse_loss(lt.ones(3), lt.ones(3, {dtype = "float64"}))  -- same size: no warnin
   T.check(root ~= nil, "repository root")
 end)
 
+-- ============================== group 5: the differential suite's findings ==============================
+-- tests/torch_diff/ compares luatrain with PyTorch case by case; each test
+-- below keeps one of its findings fixed even if the suite changes.
+
+T.test("group 5: x:where(cond, other) is torch.where(cond, x, other)", function()
+  local x, c = f64{1, 2, 3}, lt.tensor{true, false, true}
+  T.tensor_equal(x:where(c, f64{7, 8, 9}), f64{1, 8, 3}, "the method keeps x where cond holds")
+  T.tensor_equal(x:where(c, 0), f64{1, 0, 3}, "other may be a number (PyTorch 2)")
+  T.tensor_equal(lt.where(c, x, 0), f64{1, 0, 3}, "lt.where keeps its order")
+  T.checkerr("bad argument #2 to 'where' (condition must be a bool tensor, got float64)", function() return x:where(x, 0) end)
+  T.checkerr("bad argument #3 to 'where' (expected a tensor or a number, got nil)", function() return x:where(c) end)
+  local xg, yg = leaf{1, -2, 3}, leaf{4, 5, 6}
+  gradcheck(function(a, b) return a:where(c, b) end, {xg, yg}, "x:where(cond, y)")
+end)
+
+T.test("group 5: index_select and index_add with an int32 index", function()
+  local i32 = lt.tensor({4, 1, 4}, {dtype = "int32"})
+  local w = lt.randn({4, 3}, D)
+  w.requires_grad = true
+  gradcheck(function(t) return t:index_select(1, i32) end, {w}, "index_select, int32 index")
+  local z, s = lt.zeros({4, 3}, D), lt.randn({3, 3}, D)
+  z.requires_grad, s.requires_grad = true, true
+  gradcheck(function(a, b) return a:index_add(1, i32, b) end, {z, s}, "index_add, int32 index")
+  -- PyTorch 1.13: torch.zeros(4,3).index_add(0, tensor([3,0,3], dtype=int32), torch.ones(3,3))
+  T.tensor_equal(lt.zeros(4, 3):index_add(1, i32, lt.ones(3, 3)),
+                 lt.tensor{{1.0, 1, 1}, {0.0, 0, 0}, {0.0, 0, 0}, {2.0, 2, 2}}, "index_add's values")
+  -- gather and scatter want int64, as PyTorch
+  T.checkerr("bad argument #3 to 'gather' (expected an int64 index tensor, got int32)", function()
+    return w:gather(1, lt.ones({1, 3}, {dtype = "int32"}))
+  end)
+  T.checkerr("bad argument #3 to 'scatter_add' (expected an int64 index tensor, got int32)", function()
+    return w:scatter_add(1, lt.ones({1, 3}, {dtype = "int32"}), w)
+  end)
+end)
+
+T.test("group 5: floor, ceil, round and sign have a zero gradient", function()
+  for _, name in ipairs{"floor", "ceil", "round", "sign"} do
+    local x = leaf{0.5, 1.5, -2.5, 0, nan}
+    local y = x[name](x)
+    T.check(y.requires_grad, name .. ": the result requires grad, as in PyTorch")
+    y:sum():backward()
+    T.tensor_equal(x.grad, f64{0, 0, 0, 0, 0}, name .. "'s gradient")
+    -- in place on a non-leaf too
+    local z = leaf{0.5, -1.5}
+    local h = z * 2
+    h[name .. "_"](h)
+    T.check(h.grad_fn ~= nil, name .. "_ records a node")
+    local hs = (h * 3):sum()
+    hs:backward()
+    T.tensor_equal(z.grad, f64{0, 0}, name .. "_'s gradient")
+  end
+  -- PyTorch 1.13: round is half to even
+  T.tensor_equal(f64{0.5, 1.5, 2.5, -0.5, -1.5}:round(), f64{0, 2, 2, -0.0, -2}, "round half to even")
+end)
+
+T.test("group 5: NaN in sign, abs, relu, maximum/minimum and max/min", function()
+  -- PyTorch 1.13: sign(NaN) = 0, so abs's gradient at NaN is 0
+  T.tensor_equal(f64{0, -0.0, 2, -3, nan, inf, -inf}:sign(), f64{0, 0, 1, -1, 0, 1, -1}, "sign")
+  T.tensor_equal(lt.tensor{nan, -1.0}:sign(), lt.tensor{0.0, -1.0}, "sign float32")
+  T.tensor_equal(grad_at(function(x) return x:abs() end, {nan, 0, -2, 3}), f64{0, 0, -1, 1}, "abs's gradient")
+  -- relu: 0 where x <= 0, the gradient elsewhere (NaN included), both relus
+  T.tensor_equal(grad_at(function(x) return x:relu() end, {nan, 0, -1, 2}), f64{1, 0, 0, 1}, "x:relu()")
+  T.tensor_equal(grad_at(function(x) return F.relu(x) end, {nan, 0, -1, 2}), f64{1, 0, 0, 1}, "F.relu")
+  T.tensor_equal(grad_at(function(x) return F.relu(x * 1, true) end, {nan, 0, -1, 2}), f64{1, 0, 0, 1}, "F.relu in place")
+  local x32 = lt.tensor({nan, 0, -1, 2}, {requires_grad = true})
+  F.relu(x32):sum():backward()
+  T.tensor_equal(x32.grad, lt.tensor{1.0, 0, 0, 1}, "F.relu float32")
+  -- maximum/minimum (and max/min with a tensor): a tie splits the gradient,
+  -- the loser gets 0, a NaN on either side gives both all of it (PyTorch 1.13)
+  local av, bv = {1, nan, 2, nan, 3, 3}, {nan, 1, 1, nan, 3, 4}
+  for _, c in ipairs{
+    {"maximum", function(a, b) return lt.maximum(a, b) end, {1, 1, 1, 1, 0.5, 0}, {1, 1, 0, 1, 0.5, 1}},
+    {"max(other)", function(a, b) return a:max(b) end, {1, 1, 1, 1, 0.5, 0}, {1, 1, 0, 1, 0.5, 1}},
+    {"minimum", function(a, b) return a:minimum(b) end, {1, 1, 0, 1, 0.5, 1}, {1, 1, 1, 1, 0.5, 0}},
+    {"min(other)", function(a, b) return lt.min(a, b) end, {1, 1, 0, 1, 0.5, 1}, {1, 1, 1, 1, 0.5, 0}},
+  } do
+    local a, b = leaf(av), leaf(bv)
+    c[2](a, b):sum():backward()
+    T.tensor_equal(a.grad, f64(c[3]), c[1] .. ": first input's gradient")
+    T.tensor_equal(b.grad, f64(c[4]), c[1] .. ": second input's gradient")
+  end
+  -- max()/min() over everything: shared among the elements equal to the
+  -- result, NaN equal to NaN (PyTorch 1.13)
+  T.tensor_equal(grad_at(function(x) return x:max() end, {1, nan, 3, nan}), f64{0, 0.5, 0, 0.5}, "max() of NaNs")
+  T.tensor_equal(grad_at(function(x) return x:min() end, {1, nan, 3, 2}), f64{0, 1, 0, 0}, "min() of one NaN")
+  T.tensor_equal(grad_at(function(x) return x:max() end, {1, 3, 3, 2}), f64{0, 0.5, 0.5, 0}, "max() ties")
+  -- with a dim: the element the index names (PyTorch 1.13 picks the first NaN)
+  local v, i = f64{{1, 3, 3, nan}, {nan, 2, nan, 1}}:max(2)
+  T.tensor_equal(i, lt.tensor{4, 1}, "max(dim) indices at NaN")
+  T.tensor_equal(grad_at(function(x) return (x:max(2)) end, {{1, 3, 3, nan}, {nan, 2, nan, 1}}),
+                 f64{{0, 0, 0, 1}, {1, 0, 0, 0}}, "max(dim) gradient at NaN")
+  T.check(v[1]:item() ~= v[1]:item(), "max(dim) value NaN")
+end)
+
 os.exit(T.done())
