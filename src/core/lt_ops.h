@@ -73,13 +73,22 @@ lt_status lt_op_host_contiguous(lt_tensor *t, lt_tensor **out);
 
 /* --- elementwise ------------------------------------------------------------ */
 /* Integral inputs of float-only ops (exp, log, sqrt, sigmoid, ...) are
- * promoted to the default floating dtype, as PyTorch does. p: parameters of
- * the op (see lt_backend.h), may be NULL for unparameterised ops. */
+ * promoted to the default floating dtype, as PyTorch does. Bool tensors are
+ * refused by neg, abs, floor, ceil, round and relu; sign keeps bool; the
+ * other integral-preserving ops give int64 for bool. p: parameters of the op
+ * (see lt_backend.h), may be NULL for unparameterised ops. */
 lt_status lt_op_unary(lt_unary_op op, lt_tensor *x, const double *p, lt_tensor **out);
 lt_status lt_op_unary_(lt_unary_op op, lt_tensor *x, const double *p);
 /* a op b in lt_result_type's dtype (bool for comparisons); division and
- * atan2 of integral operands give the default floating dtype. */
+ * atan2 of integral operands give the default floating dtype. Refused as
+ * in PyTorch (lt_op_check_bool_operands): subtraction with a bool operand,
+ * pow/fmod/remainder of two bools; and by lt_op_binary_scalar, an integral
+ * tensor to a negative integer (Lua number) power. */
 lt_status lt_op_binary(lt_binary_op op, lt_tensor *a, lt_tensor *b, lt_tensor **out);
+/* The bool rules of the binary ops, for operands of these dtypes in the
+ * order the user wrote them (a Lua boolean is LT_BOOL): LT_ERR_ARG naming
+ * the operand (1 or 2) when PyTorch refuses the pair. */
+lt_status lt_op_check_bool_operands(lt_binary_op op, lt_dtype left, lt_dtype right);
 /* a op= b; b broadcasts to a's shape; the result dtype must cast to a's
  * (lt_can_cast). */
 lt_status lt_op_binary_(lt_binary_op op, lt_tensor *a, lt_tensor *b);
@@ -99,7 +108,8 @@ lt_status lt_op_masked_fill_(lt_tensor *t, lt_tensor *mask, double v);
 /* Reduces over `ndims` dims (ndims == 0: all dims). `values` receives the
  * reduced tensor (may be NULL for ARGMAX/ARGMIN); `indices` (may be NULL)
  * receives 0-based int64 indices for MAX/MIN/ARGMAX/ARGMIN over one dim.
- * param: correction for VAR, p for NORM. */
+ * param: correction for VAR, p for NORM. ANY/ALL give bool, uint8 for a
+ * uint8 input (as PyTorch). */
 lt_status lt_op_reduce(lt_reduce_op op, lt_tensor *x, int ndims, const int *dims, bool keepdim, double param,
                        lt_tensor **values, lt_tensor **indices);
 /* log(sum(exp(x))) over `ndims` dims (0: all), computed as max + log(sum(
@@ -119,7 +129,10 @@ lt_status lt_op_bmm(lt_tensor *a, lt_tensor *b, lt_tensor **out);
 
 /* --- creation --------------------------------------------------------------- */
 lt_status lt_op_full(int ndim, const int64_t *shape, double v, lt_dtype dtype, lt_device device, lt_tensor **out);
-/* start, start+step, ... while < end (or > end for negative steps) */
+/* start, start+step, ... while < end (or > end for negative steps); an end
+ * on the wrong side of start for the step's sign is an error. Integral
+ * dtypes truncate start, end and step and size the result as PyTorch does
+ * (see lt_ops_create.c). */
 lt_status lt_op_arange(double start, double end, double step, lt_dtype dtype, lt_device device, lt_tensor **out);
 lt_status lt_op_linspace(double start, double end, int64_t steps, lt_dtype dtype, lt_device device, lt_tensor **out);
 lt_status lt_op_eye(int64_t n, int64_t m, lt_dtype dtype, lt_device device, lt_tensor **out);

@@ -40,13 +40,35 @@ static lt_status from_index_fn(int64_t n, lt_dtype dtype, lt_device device, doub
 
 static double arange_at(int64_t i, const double *c) { return c[0] + (double)i * c[1]; }
 
+/* PyTorch's arange: an integral dtype truncates start, end and step to
+ * integers first (so a step like 0.5 becomes 0 and is refused); the size is
+ * ceil((end - start) / step) over those integers for int64 and over the
+ * given numbers for the other dtypes (PyTorch's own rule: arange(0, 2.5,
+ * int64) has 2 elements, with int32 3). An end on the wrong side of start
+ * for the step's sign is an error, not an empty tensor. */
 lt_status lt_op_arange(double start, double end, double step, lt_dtype dtype, lt_device device, lt_tensor **out) {
-  if (step == 0 || isnan(step)) return lt_error_set(LT_ERR_ARG, 3, "step must be non-zero");
+  if (dtype == LT_BOOL) return lt_error_set(LT_ERR_ARG, 0, "arange cannot make a bool tensor");
   if (!isfinite(start) || !isfinite(end)) return lt_error_set(LT_ERR_ARG, 1, "start and end must be finite");
-  double count = ceil((end - start) / step);
-  if (count < 0) count = 0;
+  if (isnan(step)) return lt_error_set(LT_ERR_ARG, 3, "step must be a number, got nan");
+  bool integral = lt_dtype_is_integral(dtype);
+  double xs = start, xe = end, xst = step;
+  if (integral) {
+    const double lim = 9.2e18;
+    if (fabs(start) >= lim || fabs(end) >= lim || fabs(step) >= lim)
+      return lt_error_set(LT_ERR_ARG, 0, "start, end and step must lie within int64's range for an integral dtype");
+    xs = trunc(start);
+    xe = trunc(end);
+    xst = trunc(step);
+  }
+  if (xst == 0 && step != 0)
+    return lt_error_set(LT_ERR_ARG, 3, "step must be non-zero (%g truncates to 0 for %s)", step, lt_dtype_name(dtype));
+  if (xst == 0) return lt_error_set(LT_ERR_ARG, 3, "step must be non-zero");
+  if (!((xst > 0 && xe >= xs) || (xst < 0 && xe <= xs)))
+    return lt_error_set(LT_ERR_ARG, 2, "end %g lies %s start %g, against the sign of step %g", end,
+                        xst > 0 ? "below" : "above", start, step);
+  double count = dtype == LT_INT64 ? ceil((double)((int64_t)xe - (int64_t)xs) / xst) : ceil((end - start) / step);
   if (count > 1e12) return lt_error_set(LT_ERR_ARG, 2, "arange would have %.0f elements", count);
-  double c[2] = {start, step};
+  double c[2] = {xs, xst};
   return from_index_fn((int64_t)count, dtype, device, arange_at, c, true, out);
 }
 

@@ -301,6 +301,26 @@ static bool float_only(lt_unary_op op) {
   }
 }
 
+/* The unary ops PyTorch refuses on bool tensors (sign keeps bool, the
+ * float-only ops promote, square and clamp give int64, as in PyTorch). */
+static lt_status check_unary_dtype(lt_unary_op op, lt_dtype in) {
+  if (in != LT_BOOL) return LT_OK;
+  const char *name = NULL;
+  switch (op) {
+    case LT_UN_NEG:
+      return lt_error_set(LT_ERR_ARG, 1, "negation, the `-` operator, on a bool tensor is not supported; to invert a "
+                                         "mask, use logical_not()");
+    case LT_UN_ABS: name = "abs"; break;
+    case LT_UN_FLOOR: name = "floor"; break;
+    case LT_UN_CEIL: name = "ceil"; break;
+    case LT_UN_ROUND: name = "round"; break;
+    case LT_UN_RELU: name = "relu"; break;
+    default: return LT_OK;
+  }
+  return lt_error_set(LT_ERR_ARG, 1, "%s is not supported for bool tensors (convert with :long() or :float() first)",
+                      name);
+}
+
 static lt_dtype unary_out_dtype(lt_unary_op op, lt_dtype in, const double *p) {
   if (op == LT_UN_ISNAN || op == LT_UN_LOGICAL_NOT) return LT_BOOL;
   if (lt_dtype_is_integral(in)) {
@@ -310,12 +330,13 @@ static lt_dtype unary_out_dtype(lt_unary_op op, lt_dtype in, const double *p) {
         ((p[0] != floor(p[0]) && !isnan(p[0])) || (op == LT_UN_CLAMP && p[1] != floor(p[1]) && !isnan(p[1]) && !isinf(p[1]))))
       return f;
     if ((op == LT_UN_POW_SCALAR || op == LT_UN_RPOW_SCALAR) && p && p[0] < 0 && op == LT_UN_POW_SCALAR) return f;
-    if (in == LT_BOOL && op != LT_UN_CLAMP) return LT_INT64;
+    if (in == LT_BOOL && op != LT_UN_SIGN) return LT_INT64;
   }
   return in;
 }
 
 lt_status lt_op_unary(lt_unary_op op, lt_tensor *x, const double *p, lt_tensor **out) {
+  LT_TRY(check_unary_dtype(op, x->dtype));
   lt_dtype odt = unary_out_dtype(op, x->dtype, p);
   lt_dtype cdt = op == LT_UN_ISNAN || op == LT_UN_LOGICAL_NOT ? x->dtype : odt; /* compute dtype */
   lt_tensor *xin = x, *o = NULL;
@@ -345,6 +366,7 @@ lt_status lt_op_unary(lt_unary_op op, lt_tensor *x, const double *p, lt_tensor *
 }
 
 lt_status lt_op_unary_(lt_unary_op op, lt_tensor *x, const double *p) {
+  LT_TRY(check_unary_dtype(op, x->dtype));
   lt_dtype odt = unary_out_dtype(op, x->dtype, p);
   if (odt != x->dtype)
     return lt_error_set(LT_ERR_ARG, 1, "in-place result of type %s can't be stored in a%s %s tensor", lt_dtype_name(odt),
@@ -403,7 +425,22 @@ static lt_status binary_out(lt_binary_op op, lt_tensor *a, lt_tensor *b, lt_dtyp
   return LT_OK;
 }
 
+lt_status lt_op_check_bool_operands(lt_binary_op op, lt_dtype left, lt_dtype right) {
+  bool lb = left == LT_BOOL, rb = right == LT_BOOL;
+  if (op == LT_BIN_SUB && lb && rb)
+    return lt_error_set(LT_ERR_ARG, 2, "subtraction, the `-` operator, with two bool tensors is not supported; use "
+                                       "logical_xor() instead");
+  if (op == LT_BIN_SUB && (lb || rb))
+    return lt_error_set(LT_ERR_ARG, lb ? 1 : 2, "subtraction, the `-` operator, with a bool tensor is not supported; "
+                                                "to invert a mask, use logical_not() instead");
+  if ((op == LT_BIN_POW || op == LT_BIN_FMOD || op == LT_BIN_REMAINDER) && lb && rb)
+    return lt_error_set(LT_ERR_ARG, 1, "%s is not supported for bool tensors (convert with :long() or :float() first)",
+                        op == LT_BIN_POW ? "pow" : (op == LT_BIN_FMOD ? "fmod" : "remainder"));
+  return LT_OK;
+}
+
 lt_status lt_op_binary(lt_binary_op op, lt_tensor *a, lt_tensor *b, lt_tensor **out) {
+  LT_TRY(lt_op_check_bool_operands(op, a->dtype, b->dtype));
   return binary_out(op, a, b, result_type2(a, b), out);
 }
 
@@ -439,6 +476,7 @@ static lt_status binary_inplace(lt_binary_op op, lt_tensor *a, lt_tensor *b, lt_
 }
 
 lt_status lt_op_binary_(lt_binary_op op, lt_tensor *a, lt_tensor *b) {
+  LT_TRY(lt_op_check_bool_operands(op, a->dtype, b->dtype));
   return binary_inplace(op, a, b, result_type2(a, b));
 }
 
@@ -448,8 +486,19 @@ static lt_dtype result_type_scalar(const lt_tensor *a, lt_dtype s_dtype) {
   return lt_result_type(2, ops);
 }
 
+/* tensor ^ number: an integral tensor (bool too) to a negative integer
+ * power is an error, as in PyTorch (a tensor exponent is not checked). */
+static lt_status check_scalar_power(lt_binary_op op, const lt_tensor *a, double s, lt_dtype s_dtype) {
+  if (op == LT_BIN_POW && lt_dtype_is_integral(a->dtype) && !lt_dtype_is_floating(s_dtype) && s < 0)
+    return lt_error_set(LT_ERR_ARG, 2, "integers to negative integer powers are not allowed (use a float exponent: "
+                                       "%g.0)", s);
+  return LT_OK;
+}
+
 lt_status lt_op_binary_scalar(lt_binary_op op, lt_tensor *a, double s, lt_dtype s_dtype, bool reversed,
                               lt_tensor **out) {
+  LT_TRY(reversed ? lt_op_check_bool_operands(op, s_dtype, a->dtype) : lt_op_check_bool_operands(op, a->dtype, s_dtype));
+  if (!reversed) LT_TRY(check_scalar_power(op, a, s, s_dtype));
   lt_dtype dt = result_type_scalar(a, s_dtype);
   lt_tensor *st_ = NULL;
   LT_TRY(lt_op_scalar_tensor(s, dt, lt_tensor_device(a), &st_));
@@ -459,6 +508,8 @@ lt_status lt_op_binary_scalar(lt_binary_op op, lt_tensor *a, double s, lt_dtype 
 }
 
 lt_status lt_op_binary_scalar_(lt_binary_op op, lt_tensor *a, double s, lt_dtype s_dtype) {
+  LT_TRY(lt_op_check_bool_operands(op, a->dtype, s_dtype));
+  LT_TRY(check_scalar_power(op, a, s, s_dtype));
   lt_dtype dt = result_type_scalar(a, s_dtype);
   lt_tensor *st_ = NULL;
   LT_TRY(lt_op_scalar_tensor(s, dt, lt_tensor_device(a), &st_));

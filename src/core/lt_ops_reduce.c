@@ -17,7 +17,7 @@ static lt_dtype out_dtype(lt_reduce_op op, lt_dtype in) {
   switch (op) {
     case LT_RED_SUM: case LT_RED_PROD: return lt_dtype_is_integral(in) ? LT_INT64 : in;
     case LT_RED_ARGMAX: case LT_RED_ARGMIN: return LT_INT64;
-    case LT_RED_ANY: case LT_RED_ALL: return LT_BOOL;
+    case LT_RED_ANY: case LT_RED_ALL: return in == LT_UINT8 ? LT_UINT8 : LT_BOOL; /* uint8 stays, as PyTorch */
     case LT_RED_MEAN: case LT_RED_VAR: case LT_RED_NORM: return in;
     default: return in;
   }

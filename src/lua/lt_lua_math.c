@@ -69,7 +69,7 @@ static void clamp_bounds(lua_State *L, const char *fname, double p[2]) {
     p[1] = lua_tonumber(L, 3);
   }
   if (isnan(p[0]) && isnan(p[1])) lt_lua_argerror(L, 2, fname, "at least one of min and max must be given");
-  if (!isnan(p[0]) && !isnan(p[1]) && p[0] > p[1]) lt_lua_argerror(L, 3, fname, "max (%g) is less than min (%g)", p[1], p[0]);
+  /* min > max is allowed: every element becomes max, as in PyTorch */
 }
 
 static int f_clamp(lua_State *L) {
@@ -135,10 +135,22 @@ static int binary_(lua_State *L, lt_binary_op op, const char *fname) {
   return 1;
 }
 
+/* The dtype of operand idx for lt_op_check_bool_operands (a tensor's, or a
+ * Lua number's own); false when it is neither. */
+static bool operand_dtype(lua_State *L, int idx, lt_dtype *dt) {
+  lt_tensor *t = lt_lua_to_tensor(L, idx);
+  if (t) *dt = t->dtype;
+  else if (is_scalar(L, idx)) *dt = scalar_dtype(L, idx);
+  return t || is_scalar(L, idx);
+}
+
 /* add/sub take an optional alpha: a + alpha*b (as PyTorch's add(b, alpha=)). */
 static int add_sub(lua_State *L, lt_binary_op op, const char *fname, bool inplace) {
   if (!lua_isnoneornil(L, 3)) {
     if (lua_type(L, 3) != LUA_TNUMBER) return lt_lua_argerror(L, 3, fname, "expected a number alpha, got %s", luaL_typename(L, 3));
+    /* the operands' dtype rules before alpha*b hides b's dtype */
+    lt_dtype da, db;
+    if (operand_dtype(L, 1, &da) && operand_dtype(L, 2, &db)) LT_LUA_CHECK(L, lt_op_check_bool_operands(op, da, db), fname);
     lt_tensor *b = lt_lua_to_tensor(L, 2);
     if (b) {
       lt_tensor **scaled = lt_lua_newbox(L);

@@ -298,7 +298,8 @@ static int f_dropout(lua_State *L) {
   return 1;
 }
 
-/* flatten(input, start_dim=1, end_dim=-1) */
+/* flatten(input, start_dim=1, end_dim=-1): 1-based dims, so the default
+ * start is PyTorch's 0 (torch.flatten's) and flattens every dim */
 static int f_flatten(lua_State *L) {
   lt_tensor *x = lt_lua_check_tensor(L, 1, "flatten");
   int s = lua_isnoneornil(L, 2) ? 0 : lt_lua_check_dim(L, 2, x->ndim, "flatten");

@@ -621,4 +621,148 @@ T.test("group 5: NaN in sign, abs, relu, maximum/minimum and max/min", function(
   T.check(v[1]:item() ~= v[1]:item(), "max(dim) value NaN")
 end)
 
+T.test("group 5: any and all keep uint8", function()
+  local u = lt.tensor({{0, 3}, {1, 1}}, {dtype = "uint8"})
+  -- PyTorch 1.13: uint8 in, uint8 out; every other dtype gives bool
+  T.tensor_equal(u:any(), lt.tensor(1, {dtype = "uint8"}), "any()")
+  T.tensor_equal(u:all(), lt.tensor(0, {dtype = "uint8"}), "all()")
+  T.tensor_equal(u:any(2), lt.tensor({1, 1}, {dtype = "uint8"}), "any(dim)")
+  T.tensor_equal(lt.all(u, 1, true), lt.tensor({{0, 1}}, {dtype = "uint8"}), "all(dim, keepdim)")
+  T.tensor_equal(lt.zeros(0, {dtype = "uint8"}):any(), lt.tensor(0, {dtype = "uint8"}), "any of nothing")
+  T.check(u:bool():any():dtype() == "bool" and lt.tensor{1, 2}:all():dtype() == "bool"
+          and f64{1}:any():dtype() == "bool", "other dtypes give bool")
+end)
+
+T.test("group 5: bool tensors in arithmetic", function()
+  local b, i = lt.tensor{true, false}, lt.tensor{1, 2}
+  -- refused as PyTorch refuses them, with the function's name
+  for _, c in ipairs{
+    {"bad argument #1 to 'neg' (negation, the `-` operator, on a bool tensor is not supported", function() return b:neg() end},
+    {"bad argument #1 to 'unm' (negation, the `-` operator, on a bool tensor", function() return -b end},
+    {"bad argument #1 to 'neg_' (negation", function() return b:clone():neg_() end},
+    {"bad argument #1 to 'abs' (abs is not supported for bool tensors", function() return b:abs() end},
+    {"bad argument #1 to 'abs_' (abs is not supported for bool tensors", function() return b:clone():abs_() end},
+    {"bad argument #1 to 'floor' (floor is not supported for bool tensors", function() return lt.floor(b) end},
+    {"bad argument #1 to 'ceil' (ceil is not supported for bool tensors", function() return b:ceil() end},
+    {"bad argument #1 to 'round' (round is not supported for bool tensors", function() return b:round() end},
+    {"bad argument #1 to 'relu' (relu is not supported for bool tensors", function() return b:relu() end},
+    {"bad argument #1 to 'relu' (relu is not supported for bool tensors", function() return F.relu(b) end},
+    {"bad argument #2 to 'sub' (subtraction, the `-` operator, with two bool tensors is not supported; use "
+     .. "logical_xor() instead)", function() return b - b end},
+    {"bad argument #2 to 'sub' (subtraction, the `-` operator, with two bool", function() return b - true end},
+    {"bad argument #2 to 'sub_' (subtraction, the `-` operator, with two bool", function() return b:clone():sub_(b) end},
+    {"bad argument #1 to 'sub' (subtraction, the `-` operator, with a bool tensor is not supported; to invert a mask, "
+     .. "use logical_not() instead)", function() return b - i end},
+    {"bad argument #2 to 'sub' (subtraction, the `-` operator, with a bool tensor", function() return i - b end},
+    {"bad argument #1 to 'sub' (subtraction, the `-` operator, with a bool tensor", function() return b - 1 end},
+    {"bad argument #2 to 'sub' (subtraction, the `-` operator, with a bool tensor", function() return 1 - b end},
+    {"bad argument #1 to 'sub' (subtraction, the `-` operator, with a bool tensor", function() return b - 1.5 end},
+    {"bad argument #2 to 'sub' (subtraction, the `-` operator, with a bool tensor", function() return i:sub(b, 2) end},
+    {"bad argument #2 to 'sub_' (subtraction, the `-` operator, with a bool tensor", function() return i:clone():sub_(b) end},
+    {"bad argument #1 to 'pow' (pow is not supported for bool tensors", function() return b ^ b end},
+    {"bad argument #1 to 'pow' (pow is not supported for bool tensors", function() return b:pow(true) end},
+    {"bad argument #1 to 'remainder' (remainder is not supported for bool tensors", function() return b % b end},
+    {"bad argument #1 to 'fmod' (fmod is not supported for bool tensors", function() return lt.fmod(b, b) end},
+  } do
+    T.checkerr(c[1], c[2])
+  end
+  -- what PyTorch accepts (PyTorch 1.13's dtypes and values)
+  T.tensor_equal(b:sign(), b, "sign of bool is bool")
+  T.tensor_equal(b:clone():sign_(), b, "sign_ of bool")
+  T.tensor_equal(b ^ 2, lt.tensor{1, 0}, "bool ^ 2 is int64")
+  T.tensor_equal(2 ^ b, lt.tensor{2, 1}, "2 ^ bool is int64")
+  T.tensor_equal(b:pow(i), lt.tensor{1, 0}, "bool ^ int64")
+  T.tensor_equal(b ^ 2.0, lt.tensor{1.0, 0.0}, "bool ^ 2.0 is float")
+  T.tensor_equal(b % 2, lt.tensor{1, 0}, "bool % 2 is int64")
+  T.tensor_equal(b + b, b, "bool + bool is bool")
+  T.tensor_equal(b * b, b, "bool * bool is bool")
+  T.tensor_equal(b:square(), lt.tensor{1, 0}, "square of bool is int64")
+  T.tensor_equal(b:clamp(0, 1), lt.tensor{1, 0}, "clamp of bool with integer bounds is int64")
+  T.tensor_equal(b:clamp(0.5), lt.tensor{1.0, 0.5}, "clamp of bool with a float bound is float")
+  T.tensor_equal(b + 1, lt.tensor{2, 1}, "bool + 1")
+  T.tensor_equal(i:add(b, 2), lt.tensor{3, 2}, "add with alpha and a bool operand")
+  T.tensor_equal(b:logical_not(), lt.tensor{false, true}, "logical_not, the way to invert a mask")
+end)
+
+T.test("group 5: integers to negative integer powers", function()
+  local i = lt.tensor{1, 2, 3}
+  T.checkerr("bad argument #2 to 'pow' (integers to negative integer powers are not allowed (use a float exponent: -1.0))",
+             function() return i ^ -1 end)
+  T.checkerr("bad argument #2 to 'pow' (integers to negative integer powers", function() return i:pow(-2) end)
+  T.checkerr("bad argument #2 to 'pow_' (integers to negative integer powers", function() return i:clone():pow_(-1) end)
+  T.checkerr("bad argument #2 to 'pow' (integers to negative integer powers", function()
+    return i:int() ^ -1
+  end)
+  T.checkerr("bad argument #2 to 'pow' (integers to negative integer powers", function()
+    return lt.tensor{true} ^ -1
+  end)
+  -- PyTorch 1.13: a float exponent, a tensor exponent and a number base are fine
+  T.tensor_equal(i ^ -1.0, lt.tensor{1.0, 0.5, 1 / 3}, "a float exponent gives float")
+  T.tensor_equal(i ^ lt.tensor(-1), lt.tensor{1, 0, 0}, "a 0-d tensor exponent: integer division's 1/x")
+  T.tensor_equal(i ^ lt.tensor{-1, 1, 1}, lt.tensor{1, 2, 3}, "a tensor exponent")
+  T.tensor_equal((-1) ^ i, lt.tensor{-1, 1, -1}, "a number base")
+  T.tensor_equal(2 ^ -i, lt.tensor{0, 0, 0}, "a number base, negative tensor exponents")
+end)
+
+T.test("group 5: clamp with min > max gives max everywhere", function()
+  -- PyTorch 1.13: x.clamp(1, -1) is all -1 (NaN stays NaN), and its gradient is 0
+  local x = leaf{-2, 0, 0.5, 2, nan}
+  local y = x:clamp(1, -1)
+  T.tensor_equal(y:detach(), f64{-1, -1, -1, -1, nan}, "values")
+  y:sum():backward()
+  T.tensor_equal(x.grad, f64{0, 0, 0, 0, 0}, "gradient")
+  T.tensor_equal(lt.tensor{-2, 0, 2}:clamp(1, -1), lt.tensor{-1, -1, -1}, "int64")
+  T.tensor_equal(lt.tensor{-2, 0, 2}:clamp(0.5, -0.5), lt.tensor{-0.5, -0.5, -0.5}, "int64 with float bounds")
+  T.tensor_equal(f64{3, -3}:clamp_(1, -1), f64{-1, -1}, "clamp_")
+  T.tensor_equal(lt.clip(f64{3, -3}, {min = 2, max = 1}), f64{1, 1}, "clip with a table")
+  -- equal bounds: the gradient passes where x equals them (PyTorch 1.13)
+  T.tensor_equal(grad_at(function(t) return t:clamp(0.5, 0.5) end, {-2, 0.5, 2}), f64{0, 1, 0}, "min == max")
+end)
+
+T.test("group 5: arange's sign check and integer sizes", function()
+  -- PyTorch 1.13 refuses an end on the wrong side of start
+  T.checkerr("bad argument #2 to 'arange' (end -3 lies below start 0, against the sign of step 1)", lt.arange, 0, -3)
+  T.checkerr("bad argument #2 to 'arange' (end 3 lies above start 0, against the sign of step -1)", lt.arange, 0, 3, -1)
+  T.check(lt.arange(2, 2):numel() == 0 and lt.arange(0, 0, -1):numel() == 0, "start == end: empty")
+  -- integral dtypes truncate start, end and step; int64 sizes the result from
+  -- the truncated bounds, the other dtypes from the given ones (PyTorch 1.13)
+  local function is_list(t, want, what)
+    T.check(table.concat(t:tolist(), ",") == table.concat(want, ","), what .. ": " .. table.concat(t:tolist(), ","))
+  end
+  is_list(lt.arange(0, 2.5, {dtype = "int64"}), {0, 1}, "arange(0, 2.5) int64")
+  is_list(lt.arange(0, 2.5, {dtype = "int32"}), {0, 1, 2}, "arange(0, 2.5) int32")
+  is_list(lt.arange(0, 2.5, {dtype = "uint8"}), {0, 1, 2}, "arange(0, 2.5) uint8")
+  is_list(lt.arange(0.5, 3, {dtype = "int64"}), {0, 1, 2}, "arange(0.5, 3) int64")
+  is_list(lt.arange(0, 5, 1.5, {dtype = "int64"}), {0, 1, 2, 3, 4}, "step 1.5 truncates to 1, int64")
+  is_list(lt.arange(0, 5, 1.5, {dtype = "int32"}), {0, 1, 2, 3}, "step 1.5 truncates to 1, int32")
+  is_list(lt.arange(-0.5, -3, -1.0, {dtype = "int64"}), {0, -1, -2}, "negative step")
+  is_list(lt.arange(-2.5, 2, {dtype = "int64"}), {-2, -1, 0, 1}, "negative start")
+  T.checkerr("bad argument #3 to 'arange' (step must be non-zero (0.5 truncates to 0 for int64))", lt.arange, 0, 3, 0.5,
+             {dtype = "int64"})
+  T.checkerr("bad argument #3 to 'arange' (step must be non-zero)", lt.arange, 0, 3, 0)
+  T.checkerr("arange cannot make a bool tensor", lt.arange, 3, {dtype = "bool"})
+  -- floating dtypes: the usual ceil((end - start) / step)
+  T.check(lt.arange(0, 1, 0.3):numel() == 4 and lt.arange(1, 2.5, {dtype = "float32"}):numel() == 2, "float sizes")
+end)
+
+T.test("group 5: uint8 conditions and masks are refused (PyTorch 2)", function()
+  -- a deliberate difference from PyTorch 1.13, which warns and accepts them
+  local x, u = f64{1, 2, 3}, lt.tensor({1, 0, 1}, {dtype = "uint8"})
+  T.checkerr("bad argument #1 to 'where' (condition must be a bool tensor, got uint8)", lt.where, u, x, 0)
+  T.checkerr("bad argument #2 to 'where' (condition must be a bool tensor, got uint8)", function() return x:where(u, 0) end)
+  T.checkerr("bad argument #2 to 'masked_fill' (mask must be a bool tensor, got uint8)", function() return x:masked_fill(u, 0) end)
+  T.checkerr("bad argument #2 to 'masked_fill_' (mask must be a bool tensor, got uint8)", function()
+    return x:clone():masked_fill_(u, 0)
+  end)
+  T.tensor_equal(x:masked_fill(u:bool(), 0), f64{0, 2, 0}, "a bool mask")
+end)
+
+T.test("group 5: F.flatten's dims are 1-based", function()
+  local x = lt.zeros(2, 3, 4, 5)
+  T.check(table.concat(F.flatten(x):shape(), ",") == "120", "the default start_dim 1 flattens everything")
+  T.check(table.concat(F.flatten(x, 2):shape(), ",") == "2,60", "start_dim 2 keeps the batch dim")
+  T.check(table.concat(F.flatten(x, 2, 3):shape(), ",") == "2,12,5", "start_dim 2, end_dim 3")
+  T.check(table.concat(lt.nn.Flatten()(x):shape(), ",") == "2,60", "nn.Flatten starts at 2")
+end)
+
 os.exit(T.done())

@@ -842,7 +842,12 @@ end
 -- documented behaviour instead of PyTorch's. Only `raises` (luatrain refuses
 -- what PyTorch accepts) is needed so far:
 --   ["case_name"] = {raises = true, why = "the line in docs/torch_differences.md"},
-local DELIBERATE = {}
+local UINT8_MASKS = "where and masked_fill take only bool conditions and masks, as PyTorch 2 (1.13 warns and "
+                    .. "accepts uint8)"
+local DELIBERATE = {
+  where_uint8_cond = {raises = true, why = UINT8_MASKS},
+  masked_fill_uint8_mask = {raises = true, why = UINT8_MASKS},
+}
 
 -- --- running a case --------------------------------------------------------------------
 

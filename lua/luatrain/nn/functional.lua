@@ -33,7 +33,8 @@
 --   F.avg_pool2d(input, kernel_size, {stride=kernel_size, padding=0,
 --                ceil_mode=false, count_include_pad=true, divisor_override=nil})
 --   F.adaptive_avg_pool2d(input, output_size)   (an integer or {h, w})
---   F.flatten(input, start_dim=1, end_dim=-1)
+--   F.flatten(input, start_dim=1, end_dim=-1)   (torch.flatten: dims 1-based, so the
+--       default start_dim 1 is PyTorch's 0 and flattens every dim; nn.Flatten starts at 2)
 --   F.softmax(input, dim)   F.log_softmax(input, dim)   (also t:softmax(dim))
 --   F.cross_entropy(input, target, {weight=nil, ignore_index=-100,
 --                   reduction='mean', label_smoothing=0})
