@@ -14,7 +14,8 @@ packages=(
   libncurses-dev         # ... and a terminfo library
   zlib1g-dev             # gzipped IDX files
   libcjson-dev           # safetensors JSON header
-  libstb-dev             # JPEG/PNG decoding (stb_image)
+  libturbojpeg0-dev      # JPEG decoding and encoding (libjpeg-turbo), linked statically
+  libpng-dev             # PNG decoding and encoding (libpng 1.6), linked statically
   dataset-fashion-mnist  # the default data set that needs no download
   gnuplot-nox            # luatrain plot
 )

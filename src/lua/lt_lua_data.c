@@ -35,7 +35,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "lt_atomic_file.h"
 #include "lt_dataset_readers.h"
+#include "lt_image.h"
 #include "lt_image_folder.h"
 #include "lt_loader.h"
 #include "lt_lua.h"
@@ -65,6 +67,7 @@ typedef struct source {
   /* SRC_FOLDER */
   lt_image_folder folder;
   int64_t fh, fw;
+  lt_image_options iopt;
   bool skip;
   atomic_uchar *warned;     /* [size]: a skipped file is reported once */
   /* SRC_SUBSET: sample i is parent's index[i] (0-based); the parent is the
@@ -80,7 +83,7 @@ static lt_status src_fetch_mode(source *s, int64_t i, uint8_t *out, int64_t *lab
       *label = ((const int64_t *)lt_tensor_data(s->labels))[i];
       return LT_OK;
     case SRC_FOLDER: {
-      lt_status st = lt_image_decode(s->folder.paths[i], s->fh, s->fw, out);
+      lt_status st = lt_image_decode(s->folder.paths[i], &s->iopt, s->fh, s->fw, out);
       if (st == LT_OK) {
         *label = s->folder.labels[i];
         return LT_OK;
@@ -203,6 +206,17 @@ static int l_tensor_source(lua_State *L) {
   return 2;
 }
 
+/* The images [N,C,H,W] and labels [N] tensors of a probed split; a failure
+ * names the files they were to be read from. */
+static void alloc_split(lua_State *L, const lt_dataset_info *info, lt_tensor **ibox, lt_tensor **lbox, const char *fname,
+                        const char *from) {
+  int64_t shape[4] = {info->n, info->c, info->h, info->w};
+  if (lt_tensor_empty(4, shape, LT_UINT8, lt_cpu_device(), ibox) != LT_OK ||
+      lt_tensor_empty(1, &info->n, LT_INT64, lt_cpu_device(), lbox) != LT_OK)
+    luaL_error(L, "%s: '%s': cannot hold its %lld images of %lldx%lldx%lld in memory: %s", fname, from,
+               (long long)info->n, (long long)info->c, (long long)info->h, (long long)info->w, lt_error_message());
+}
+
 /* _data.cifar(root, version, train, coarse, fname) -> images uint8 [N,3,32,32], labels int64 [N], classes */
 static int l_cifar(lua_State *L) {
   const char *root = luaL_checkstring(L, 1);
@@ -211,10 +225,8 @@ static int l_cifar(lua_State *L) {
   const char *fname = luaL_optstring(L, 5, "CIFAR");
   lt_dataset_info info;
   if (lt_cifar_probe(root, version, train, coarse, &info) != LT_OK) return luaL_error(L, "%s: %s", fname, lt_error_message());
-  int64_t shape[4] = {info.n, info.c, info.h, info.w};
   lt_tensor **ibox = lt_lua_newbox(L), **lbox = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_tensor_empty(4, shape, LT_UINT8, lt_cpu_device(), ibox), fname);
-  LT_LUA_CHECK(L, lt_tensor_empty(1, &info.n, LT_INT64, lt_cpu_device(), lbox), fname);
+  alloc_split(L, &info, ibox, lbox, fname, root);
   if (lt_cifar_read(root, version, train, coarse, &info, lt_tensor_data(*ibox), lt_tensor_data(*lbox)) != LT_OK)
     return luaL_error(L, "%s: %s", fname, lt_error_message());
   lua_pushinteger(L, info.num_classes);
@@ -231,27 +243,38 @@ static int l_idx(lua_State *L) {
   if (lt_idx_find(root, iname, ipath, sizeof ipath) != LT_OK || lt_idx_find(root, lname, lpath, sizeof lpath) != LT_OK ||
       lt_idx_probe(ipath, lpath, num_classes, &info) != LT_OK)
     return luaL_error(L, "%s: %s", fname, lt_error_message());
-  int64_t shape[4] = {info.n, info.c, info.h, info.w};
   lt_tensor **ibox = lt_lua_newbox(L), **lbox = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_tensor_empty(4, shape, LT_UINT8, lt_cpu_device(), ibox), fname);
-  LT_LUA_CHECK(L, lt_tensor_empty(1, &info.n, LT_INT64, lt_cpu_device(), lbox), fname);
+  alloc_split(L, &info, ibox, lbox, fname, ipath);
   if (lt_idx_read(ipath, lpath, &info, lt_tensor_data(*ibox), lt_tensor_data(*lbox)) != LT_OK)
     return luaL_error(L, "%s: %s", fname, lt_error_message());
   lua_pushinteger(L, info.num_classes);
   return 3;
 }
 
-/* _data.folder_source(root, h, w, skip, fname) -> source, classes. h = w = 0:
- * the size of the first image. */
+/* Image decoding options from arguments max_pixels (an integer, <= 0: no
+ * limit) and draft (a boolean) at positions i, i + 1. */
+static lt_image_options image_options(lua_State *L, int i) {
+  lt_image_options o = lt_image_default_options();
+  o.max_pixels = luaL_optinteger(L, i, o.max_pixels);
+  if (!lua_isnoneornil(L, i + 1)) o.draft = lua_toboolean(L, i + 1);
+  return o;
+}
+
+/* _data.folder_source(root, h, w, skip, fname, max_pixels, draft) ->
+ * source, classes, report. h = w = 0: the size of the first image. report:
+ * {notes = {...}, num_notes =, num_ignored =, first_ignored =} (see
+ * lt_image_folder.h), for the Lua side to show. */
 static int l_folder_source(lua_State *L) {
   const char *root = luaL_checkstring(L, 1);
   int64_t h = luaL_checkinteger(L, 2), w = luaL_checkinteger(L, 3);
   bool skip = lua_toboolean(L, 4);
   const char *fname = luaL_optstring(L, 5, "ImageFolder");
+  lt_image_options opt = image_options(L, 6);
   source *s = push_source(L, SRC_FOLDER);
   if (lt_image_folder_scan(root, &s->folder) != LT_OK) return luaL_error(L, "%s: %s", fname, lt_error_message());
+  s->iopt = opt;
   if (h <= 0 || w <= 0) {
-    if (lt_image_info(s->folder.paths[0], &h, &w) != LT_OK)
+    if (lt_image_info(s->folder.paths[0], &opt, &h, &w) != LT_OK)
       return luaL_error(L, "%s: cannot take the image size from the first image: %s (give size=)", fname, lt_error_message());
   }
   s->warned = calloc((size_t)s->folder.num_samples, 1);
@@ -270,7 +293,83 @@ static int l_folder_source(lua_State *L) {
     lua_pushstring(L, s->folder.classes[k]);
     lua_rawseti(L, -2, k + 1);
   }
-  return 2;
+  const lt_image_folder *f = &s->folder;
+  lua_createtable(L, 0, 4);
+  lua_createtable(L, LT_IMAGE_FOLDER_MAX_NOTES, 0);
+  for (int64_t k = 0; k < f->num_notes && k < LT_IMAGE_FOLDER_MAX_NOTES; k++) {
+    lua_pushstring(L, f->notes[k]);
+    lua_rawseti(L, -2, k + 1);
+  }
+  lua_setfield(L, -2, "notes");
+  lua_pushinteger(L, f->num_notes);
+  lua_setfield(L, -2, "num_notes");
+  lua_pushinteger(L, f->num_ignored);
+  lua_setfield(L, -2, "num_ignored");
+  if (f->first_ignored) {
+    lua_pushstring(L, f->first_ignored);
+    lua_setfield(L, -2, "first_ignored");
+  }
+  return 3;
+}
+
+/* _data.load_image(path, h, w, max_pixels, draft, fname) -> uint8 [3, H, W]:
+ * one image as ImageFolder decodes it; h = w = 0: its own size. */
+static int l_load_image(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  int64_t h = luaL_optinteger(L, 2, 0), w = luaL_optinteger(L, 3, 0);
+  lt_image_options opt = image_options(L, 4);
+  const char *fname = luaL_optstring(L, 6, "load_image");
+  lt_tensor **box = lt_lua_newbox(L);
+  uint8_t *data = NULL; /* freed before anything can raise */
+  size_t len = 0;
+  lt_status st = lt_image_read_file(path, &data, &len);
+  if (st == LT_OK && (h <= 0 || w <= 0)) st = lt_image_probe(path, data, len, &opt, NULL, &h, &w);
+  int64_t shape[3] = {3, h, w};
+  if (st == LT_OK) st = lt_tensor_empty(3, shape, LT_UINT8, lt_cpu_device(), box);
+  if (st == LT_OK) st = lt_image_decode_buffer(path, data, len, &opt, h, w, lt_tensor_data(*box));
+  free(data);
+  if (st != LT_OK) return luaL_error(L, "%s: %s", fname, lt_error_message());
+  return 1;
+}
+
+typedef struct {
+  const uint8_t *bytes;
+  size_t len;
+} bytes_ctx;
+
+static lt_status write_bytes(lt_atomic_file *f, void *ctx) {
+  const bytes_ctx *b = ctx;
+  return lt_atomic_file_write(f, b->bytes, b->len);
+}
+
+/* _data.write_image(tensor, path, format, quality, fname): format "jpeg" or
+ * "png"; the tensor uint8 [C, H, W] or [H, W] on the CPU. Written
+ * atomically. */
+static int l_write_image(lua_State *L) {
+  const char *fname = luaL_optstring(L, 5, "write_image");
+  lt_tensor *t = lt_lua_check_tensor(L, 1, fname);
+  const char *path = luaL_checkstring(L, 2);
+  bool jpeg = strcmp(luaL_checkstring(L, 3), "jpeg") == 0;
+  int quality = (int)luaL_optinteger(L, 4, 75);
+  char b[96];
+  if (t->dtype != LT_UINT8 || (t->ndim != 2 && t->ndim != 3))
+    return lt_lua_argerror(L, 1, fname, "expected a uint8 image [C,H,W] or [H,W], got a %s tensor of shape %s",
+                           lt_dtype_name(t->dtype), lt_shape_str(t->ndim, t->shape, b, sizeof b));
+  int64_t c = t->ndim == 3 ? t->shape[0] : 1, h = t->shape[t->ndim - 2], w = t->shape[t->ndim - 1];
+  lt_tensor **box = lt_lua_newbox(L);
+  LT_LUA_CHECK(L, lt_op_host_contiguous(t, box), fname);
+  uint8_t *bytes = NULL;
+  size_t len = 0;
+  lt_status st = jpeg ? lt_image_encode_jpeg(lt_tensor_data(*box), c, h, w, quality, &bytes, &len)
+                      : lt_image_encode_png(lt_tensor_data(*box), c, h, w, &bytes, &len);
+  if (st == LT_ERR_ARG) return lt_lua_argerror(L, 1, fname, "%s", lt_error_message());
+  if (st == LT_OK) {
+    bytes_ctx bc = {bytes, len};
+    st = lt_atomic_write(path, write_bytes, &bc);
+  }
+  free(bytes);
+  if (st != LT_OK) return luaL_error(L, "%s: %s", fname, lt_error_message());
+  return 0;
 }
 
 /* _data.subset_source(parent, indices) -> source; indices 1-based (an
@@ -392,6 +491,7 @@ typedef struct {
   bool pin;                 /* batch storages in pinned memory */
   lent_list lent;           /* image batch storages */
   lent_list lent_labels;    /* label storages (only with pin: labels are fresh tensors otherwise) */
+  atomic_llong skipped;     /* samples dropped as unreadable since the epoch started */
 } loader_ud;
 
 /* The worker-side hook: drops skipped samples, then runs the native steps
@@ -417,6 +517,7 @@ static lt_status loader_hook(void *ctx, int64_t epoch, int64_t batch, int64_t co
       }
       n++;
     }
+    if (n < count) atomic_fetch_add(&l->skipped, count - n);
   }
   lt_tf_gen g;
   lt_tf_gen_batch(&g, l->seed, epoch, batch);
@@ -552,6 +653,7 @@ static int l_loader(lua_State *L) {
 
   loader_ud *l = lua_newuserdatauv(L, sizeof *l, 2);
   memset(l, 0, sizeof *l);
+  atomic_init(&l->skipped, 0);
   luaL_setmetatable(L, LOADER_MT);
   int ud = lua_gettop(L);
   lua_pushvalue(L, 1);
@@ -608,6 +710,7 @@ static int ldr_start(lua_State *L) {
   if (first < 0 || first > l->nbatches)
     return lt_lua_argerror(L, 3, fname, "start_batch %lld is outside 1..%lld", (long long)first + 1, (long long)l->nbatches + 1);
   lt_loader_stop(l->loader); /* no worker touches a slot from here on */
+  atomic_store(&l->skipped, 0);
   for (int64_t b = first; b < first + l->K && b < l->nbatches; b++) {
     slot *sl = &l->slots[b % l->K];
     if (!sl->dest) sl->dest = batch_storage(L, l);
@@ -684,6 +787,14 @@ static int ldr_stop(lua_State *L) {
   drop_slots(l);
   drop_lent(l);
   return 0;
+}
+
+/* loader:skipped() -> the samples dropped as unreadable (ImageFolder with
+ * on_error = "skip") since the epoch started */
+static int ldr_skipped(lua_State *L) {
+  loader_ud *l = check_loader(L, 1, "skipped");
+  lua_pushinteger(L, (lua_Integer)atomic_load(&l->skipped));
+  return 1;
 }
 
 static int ldr_len(lua_State *L) {
@@ -768,7 +879,7 @@ void lt_lua_open_data(lua_State *L, int methods) {
   lua_setfield(L, -2, "__name");
   lua_pop(L, 1);
   static const luaL_Reg loader_methods[] = {{"start", ldr_start}, {"next", ldr_next}, {"stop", ldr_stop},
-                                            {"close", loader_gc}, {NULL, NULL}};
+                                            {"skipped", ldr_skipped}, {"close", loader_gc}, {NULL, NULL}};
   luaL_newmetatable(L, LOADER_MT);
   luaL_newlib(L, loader_methods);
   lua_setfield(L, -2, "__index");
@@ -781,6 +892,7 @@ void lt_lua_open_data(lua_State *L, int methods) {
   lua_pop(L, 1);
   static const luaL_Reg fns[] = {
     {"tensor_source", l_tensor_source}, {"cifar", l_cifar}, {"idx", l_idx}, {"folder_source", l_folder_source},
+    {"load_image", l_load_image}, {"write_image", l_write_image},
     {"subset_source", l_subset_source}, {"src_get", l_src_get}, {"src_info", l_src_info}, {"loader", l_loader},
     {"permutation", l_permutation}, {"random_seed", l_random_seed}, {"is_dir", l_is_dir}, {"classes", l_classes},
     {"now", l_now}, {"memcpy", l_memcpy}, {NULL, NULL}};

@@ -320,10 +320,10 @@ T.test("ImageFolder: unreadable images", function()
   -- on_error = "error": the loop raises, naming the file
   local ds = D.ImageFolder{root = dir, size = 4}
   local loader = D.DataLoader(ds, {batch_size = 2, num_workers = 2})
-  T.checkerr("DataLoader: cannot decode image '" .. dir .. "/a/3x.png'", function()
+  T.checkerr("DataLoader: '" .. dir .. "/a/3x.png': not a JPEG or PNG image (it starts with the bytes 74 68 69 73 20 69 73 20)", function()
     for _ in loader:iter() do end
   end)
-  T.checkerr("get: cannot decode image '" .. dir .. "/a/3x.png'", ds.get, ds, 4)
+  T.checkerr("get: '" .. dir .. "/a/3x.png': not a JPEG or PNG image", ds.get, ds, 4)
   -- on_error = "skip" in a child process, to see its stderr
   local script = tmp .. "/skip.lua"
   write(script, string.format([[
@@ -342,8 +342,11 @@ T.test("ImageFolder: unreadable images", function()
   local out = p:read("a")
   p:close()
   T.check(out:find("samples 12 labels 1,1,1,1,1,2,1,1,1,1,1,2", 1, true) ~= nil, "skipped: 6 readable images per epoch: " .. out)
-  local _, warnings = out:gsub("warning: ImageFolder: skipping an unreadable image: cannot decode image '[^']*3x.png'", "")
+  local _, warnings = out:gsub("warning: ImageFolder: skipping an unreadable image: '[^']*3x.png': not a JPEG or PNG image", "")
   T.check(warnings == 1, "one warning naming the file, not one per epoch: " .. out)
+  -- (each loop is a new loader's first epoch)
+  local _, totals = out:gsub("warning: DataLoader: 1 of 7 images skipped in epoch 1 as unreadable", "")
+  T.check(totals == 2, "the total at the end of each epoch: " .. out)
 end)
 
 -- ---- TensorDataset, Subset, random_split --------------------------------------------------

@@ -175,31 +175,108 @@ function M.MNIST(opts)
                      .. "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) there", "mnist")
 end
 
---- ImageFolder{root=, size=, on_error="error"}: root/<class>/<image>.{jpg,png};
--- images are decoded and resized (bilinearly) to size (a number or {h, w};
--- default: the first image's size) in the loader's threads, always as 3
--- channels. on_error="skip" drops unreadable images from their batch with a
--- warning on stderr (once per file); "error" stops the loop.
+--- The pixel limit of ImageFolder and load_image when they are not given
+-- max_pixels: PIL's Image.MAX_IMAGE_PIXELS (89,478,485). An image whose
+-- header claims more (a decompression bomb, or a corrupt header) is refused
+-- before anything is decoded. Set it to 0 for no limit.
+M.MAX_IMAGE_PIXELS = 89478485
+
+local function image_options(opts, fname)
+  local max_pixels = opt_int(opts.max_pixels, fname, 1, "max_pixels", 0)
+  if max_pixels == nil then
+    max_pixels = math.tointeger(M.MAX_IMAGE_PIXELS)
+    if max_pixels == nil or max_pixels < 0 then
+      fail(fname, 1, "lt.data.MAX_IMAGE_PIXELS must be an integer >= 0, got " .. tostring(M.MAX_IMAGE_PIXELS))
+    end
+  end
+  local draft = opt_bool(opts.draft, fname, 1, "draft")
+  if draft == nil then draft = true end
+  return max_pixels, draft
+end
+
+local function size_option(size, fname)
+  if size == nil then return 0, 0 end
+  if type(size) == "number" then
+    local h = opt_int(size, fname, 1, "size", 1)
+    return h, h
+  elseif type(size) == "table" and #size == 2 then
+    return opt_int(size[1], fname, 1, "height", 1), opt_int(size[2], fname, 1, "width", 1)
+  end
+  fail(fname, 1, "size must be a number or {h, w}")
+end
+
+-- Shows what the scan of an image folder skipped (lt_image_folder.h).
+local function report_scan(fname, root, report)
+  for _, note in ipairs(report.notes) do io.stderr:write("warning: ", fname, ": ", note, "\n") end
+  if report.num_notes > #report.notes then
+    io.stderr:write(string.format("warning: %s: %d more entries of '%s' skipped\n", fname,
+                                  report.num_notes - #report.notes, root))
+  end
+  if report.num_ignored > 0 then
+    io.stderr:write(string.format("note: %s: %d file%s in '%s' ignored: not .jpg, .jpeg or .png (the first: '%s')\n",
+                                  fname, report.num_ignored, report.num_ignored == 1 and "" or "s", root,
+                                  report.first_ignored))
+  end
+end
+
+--- ImageFolder{root=, size=, on_error="error", max_pixels=, draft=true}:
+-- root/<class>/<image>.{jpg,jpeg,png}; images are decoded (libjpeg-turbo,
+-- libpng) and resized (bilinearly) to size (a number or {h, w}; default:
+-- the first image's size) in the loader's threads, always as 3 channels,
+-- with the pixels PIL's Image.open(f).convert("RGB") gives. The scan
+-- follows symbolic links but never enters a folder twice, and says on
+-- stderr what it skipped.
+-- max_pixels: images larger than this are refused (default
+-- lt.data.MAX_IMAGE_PIXELS; 0: no limit). draft: JPEGs are decoded at 1/2,
+-- 1/4 or 1/8 scale when the size is at most that fraction of theirs, as
+-- PIL's draft() (much faster; a slightly smoother result).
+-- on_error="skip" drops unreadable or refused images from their batch,
+-- with a warning on stderr naming the file and the problem (once per file)
+-- and the number skipped at the end of each epoch; "error" stops the loop.
 function M.ImageFolder(opts)
   local fname = "ImageFolder"
-  opts = check_opts(opts, 1, fname, {root = true, size = true, on_error = true})
+  opts = check_opts(opts, 1, fname, {root = true, size = true, on_error = true, max_pixels = true, draft = true})
   local root = opt_string(opts.root, fname, 1, "root")
   if not root then fail(fname, 1, "root is required") end
-  local h, w = 0, 0
-  if type(opts.size) == "number" then
-    h = opt_int(opts.size, fname, 1, "size", 1)
-    w = h
-  elseif type(opts.size) == "table" and #opts.size == 2 then
-    h, w = opt_int(opts.size[1], fname, 1, "height", 1), opt_int(opts.size[2], fname, 1, "width", 1)
-  elseif opts.size ~= nil then
-    fail(fname, 1, "size must be a number or {h, w}")
-  end
+  local h, w = size_option(opts.size, fname)
   local on_error = opts.on_error or "error"
   if on_error ~= "error" and on_error ~= "skip" then
     fail(fname, 1, "on_error must be 'error' or 'skip', got " .. tostring(on_error))
   end
-  local source, classes = D.folder_source(root, h, w, on_error == "skip", fname)
-  return native(fname, source, classes, {root = root})
+  local max_pixels, draft = image_options(opts, fname)
+  local source, classes, report = D.folder_source(root, h, w, on_error == "skip", fname, max_pixels, draft)
+  report_scan(fname, root, report)
+  return native(fname, source, classes, {root = root, on_error = on_error})
+end
+
+--- load_image(path, {size=, max_pixels=, draft=true}) -> uint8 [3, H, W]:
+-- one JPEG or PNG file as ImageFolder decodes it (its own size unless
+-- size= is given).
+function M.load_image(path, opts)
+  local fname = "load_image"
+  if type(path) ~= "string" then fail(fname, 1, "expected a file name, got " .. type(path)) end
+  opts = check_opts(opts, 2, fname, {size = true, max_pixels = true, draft = true})
+  local h, w = size_option(opts.size, fname)
+  local max_pixels, draft = image_options(opts, fname)
+  return D.load_image(path, h, w, max_pixels, draft, fname)
+end
+
+--- write_jpeg(image, path, {quality=75}): a uint8 [3, H, W] or [1, H, W]
+-- (or [H, W]) image as a JPEG (4:2:0 chroma for colour), written
+-- atomically. As torchvision.io.write_jpeg.
+function M.write_jpeg(image, path, opts)
+  local fname = "write_jpeg"
+  opts = check_opts(opts, 3, fname, {quality = true})
+  if type(path) ~= "string" then fail(fname, 2, "expected a file name, got " .. type(path)) end
+  D.write_image(image, path, "jpeg", opt_int(opts.quality, fname, 3, "quality", 1, 100) or 75, fname)
+end
+
+--- write_png(image, path): a uint8 [C, H, W] image (C = 1 grey, 2 grey and
+-- alpha, 3 RGB, 4 RGBA) or [H, W] as an 8-bit PNG, written atomically.
+function M.write_png(image, path)
+  local fname = "write_png"
+  if type(path) ~= "string" then fail(fname, 2, "expected a file name, got " .. type(path)) end
+  D.write_image(image, path, "png", nil, fname)
 end
 
 --- TensorDataset(images, labels [, {classes=, num_classes=}]): images a CPU
@@ -438,16 +515,32 @@ function DataLoader:iter(opts)
   local to_opts = pin and {non_blocking = true} or nil
   local ds, bs, nb, seed = self.dataset, self.batch_size, self._nbatches, self.seed
   local order, b = nil, start - 1
+  local ended = false
   if h then
     h:start(epoch, start - 1)
   elseif self.shuffle then
     order = D.permutation(seed, epoch, #ds)
   end
+  -- At the end of an epoch: how many unreadable images were skipped
+  -- (ImageFolder with on_error = "skip"), in self.skipped and on stderr.
+  local function epoch_over()
+    if ended then return end
+    ended = true
+    local n = h:skipped()
+    self.skipped = n
+    if n > 0 then
+      io.stderr:write(string.format("warning: DataLoader: %d of %d images skipped in epoch %d as unreadable "
+                                    .. "(each file is named once, when first skipped)\n", n, #ds, epoch))
+    end
+  end
   local function fetch()
     local i, images, labels, gen
     if h then
       i, images, labels, gen = h:next()
-      if not i then return nil end
+      if not i then
+        epoch_over()
+        return nil
+      end
     else
       if b >= nb then return nil end
       b = b + 1
