@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,6 +270,29 @@ static const char *offset_kind(const idx_file *f) {
   return gzdirect(f->gz) ? "" : " of the decompressed data";
 }
 
+/* A gzip stream that zlib found damaged: a failed CRC or a bad block
+ * (gzread returned -1). */
+static lt_status gz_corrupt(const idx_file *f) {
+  int errnum;
+  const char *msg = gzerror(f->gz, &errnum);
+  size_t plen = strlen(f->path);
+  if (strncmp(msg, f->path, plen) == 0 && msg[plen] == ':' && msg[plen + 1] == ' ') msg += plen + 2; /* zlib's "path: " */
+  if (errnum == Z_MEM_ERROR) return lt_error_set(LT_ERR_OOM, 0, "'%s': out of memory decompressing it", f->path);
+  /* zlib decompresses ahead of what was asked for, so no offset is given */
+  return lt_error_set(LT_ERR_IO, 0, "'%s': gzip data is corrupt: %s%s", f->path, msg,
+                      strstr(msg, "incorrect data check") ? " (its CRC does not match the data)"
+                      : strstr(msg, "incorrect length check") ? " (its length does not match the data)" : "");
+}
+
+/* Whether a gzread that returned 0 stopped because the compressed file
+ * ended inside a gzip stream (zlib: Z_BUF_ERROR, "unexpected end of
+ * file") rather than at its end. */
+static bool gz_cut(const idx_file *f) {
+  int errnum;
+  gzerror(f->gz, &errnum);
+  return errnum == Z_BUF_ERROR;
+}
+
 /* Reads exactly len bytes; `expected` is the file's total expected size,
  * for the message when it ends early. */
 static lt_status idx_read_exact(idx_file *f, void *dst, int64_t len, int64_t expected) {
@@ -276,12 +300,10 @@ static lt_status idx_read_exact(idx_file *f, void *dst, int64_t len, int64_t exp
   while (len > 0) {
     unsigned chunk = len > (1 << 30) ? (1u << 30) : (unsigned)len;
     int got = gzread(f->gz, p, chunk);
-    if (got < 0) {
-      int errnum;
-      const char *msg = gzerror(f->gz, &errnum);
-      return lt_error_set(LT_ERR_IO, 0, "'%s' is corrupt or truncated at byte offset %lld%s: %s", f->path,
-                          (long long)f->pos, offset_kind(f), msg);
-    }
+    if (got < 0) return gz_corrupt(f);
+    if (got == 0 && gz_cut(f))
+      return lt_error_set(LT_ERR_IO, 0, "'%s': gzip stream truncated at byte offset %lld%s, expected %lld bytes",
+                          f->path, (long long)f->pos, offset_kind(f), (long long)expected);
     if (got == 0)
       return lt_error_set(LT_ERR_IO, 0, "'%s' is truncated: it ends at byte offset %lld%s, expected %lld bytes",
                           f->path, (long long)f->pos, offset_kind(f), (long long)expected);
@@ -292,16 +314,15 @@ static lt_status idx_read_exact(idx_file *f, void *dst, int64_t len, int64_t exp
   return LT_OK;
 }
 
-/* After the last expected byte the stream must end. */
+/* After the last expected byte the stream must end, and a gzip stream with
+ * its trailer (CRC-32 and length), which zlib checks when it reaches it. */
 static lt_status idx_expect_end(idx_file *f) {
   uint8_t extra;
   int got = gzread(f->gz, &extra, 1);
-  if (got < 0) {
-    int errnum;
-    const char *msg = gzerror(f->gz, &errnum);
-    return lt_error_set(LT_ERR_IO, 0, "'%s' is corrupt at byte offset %lld%s: %s", f->path, (long long)f->pos,
-                        offset_kind(f), msg);
-  }
+  if (got < 0) return gz_corrupt(f);
+  if (got == 0 && gz_cut(f))
+    return lt_error_set(LT_ERR_IO, 0, "'%s': gzip stream truncated (CRC missing): the data is complete but the file "
+                        "ends before the gzip trailer", f->path);
   if (got > 0)
     return lt_error_set(LT_ERR_IO, 0, "'%s' has unexpected data after byte offset %lld%s (expected exactly %lld bytes)",
                         f->path, (long long)f->pos, offset_kind(f), (long long)f->pos);
@@ -339,9 +360,20 @@ static lt_status idx_read_header(idx_file *f, bool images, idx_header *h) {
                         (long long)h->rows, (long long)h->cols, f->path);
   h->bytes = hdr_len + h->n * (int64_t)per;
   /* A plain file's size is known up front; a gzipped one is checked as it
-   * is read. */
+   * is read, but it cannot hold more than deflate's best ratio (1032:1)
+   * allows, which refuses a header claiming gigabytes in a small file
+   * before anything is allocated for them. */
+  struct stat st;
+  if (!gzdirect(f->gz) && stat(f->path, &st) == 0 && (uint64_t)h->bytes > (uint64_t)st.st_size * 1032u + 1024u) {
+    char dims[64] = "";
+    if (images) snprintf(dims, sizeof dims, " of %lldx%lld", (long long)h->rows, (long long)h->cols);
+    return lt_error_set(LT_ERR_IO, 0,
+                        "'%s': the header claims %lld %s%s (%lld bytes), more than a gzip file of %lld bytes can hold "
+                        "(at most about %llu): the header is corrupt or the file truncated",
+                        f->path, (long long)h->n, images ? "images" : "labels", dims, (long long)h->bytes,
+                        (long long)st.st_size, (unsigned long long)st.st_size * 1032u);
+  }
   if (gzdirect(f->gz)) {
-    struct stat st;
     if (stat(f->path, &st) == 0 && (int64_t)st.st_size != h->bytes) {
       if ((int64_t)st.st_size < h->bytes)
         return lt_error_set(LT_ERR_IO, 0, "'%s' is truncated: it ends at byte offset %lld, expected %lld bytes",

@@ -534,6 +534,11 @@ static void load_value(lua_State *L, const cJSON *j, int tensors, const char *pa
       } else {
         lua_pushstring(L, k[0] == '#' ? k + 1 : k);
       }
+      /* cJSON keeps repeated keys; one value would silently win */
+      lua_pushvalue(L, -1);
+      if (lua_rawget(L, -3) != LUA_TNIL)
+        luaL_error(L, "load: '%s' is corrupt: key '%s' appears twice in one object of the luatrain metadata", path, k);
+      lua_pop(L, 1);
       load_value(L, c, tensors, path);
       lua_rawset(L, -3);
     }

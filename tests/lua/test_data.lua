@@ -181,7 +181,8 @@ T.test("MNIST from plain and gzipped IDX files", function()
   local data = f:read("a")
   f:close()
   write(bad .. "/t10k-images-idx3-ubyte.gz", data:sub(1, #data // 2))
-  T.checkerr("MNIST: '" .. bad .. "/t10k-images-idx3-ubyte.gz' is", D.MNIST, {root = bad, train = false})
+  T.checkerr("MNIST: '" .. bad .. "/t10k-images-idx3-ubyte.gz': gzip stream truncated at byte offset", D.MNIST,
+             {root = bad, train = false})
   T.checkerr("put the four MNIST IDX files", D.MNIST, {root = tmp .. "/no-mnist"})
 end)
 
