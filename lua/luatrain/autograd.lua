@@ -217,7 +217,7 @@ function autograd.gradcheck(fn, inputs, opts)
       local rows = {}
       if o.requires_grad then
         local go = lt.zeros_like(o)
-        go:view(-1)[j] = 1
+        element(go, j):fill_(1)
         local grads = autograd.grad({o}, diff_tensors, {go}, {retain_graph = true, allow_unused = true})
         for di = 1, #diff do rows[di] = grads[di] and grads[di]:_flat_values() or false end
       end

@@ -79,7 +79,8 @@ typedef struct lt_backend {
    * [B,K,N] given with strides (each matrix row- or column-major), out
    * [B,M,N] contiguous; out = alpha*a@b + beta*out. Float dtypes. */
   lt_status (*matmul)(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, double alpha, double beta);
-  /* Fills contiguous `out` (float) with draws from blocks first_block... */
+  /* Fills dense `out` (float; its numel elements from its data pointer, in
+   * memory order) with draws from blocks first_block... */
   lt_status (*rand)(lt_rand_kind kind, lt_tensor *out, uint64_t seed, uint64_t first_block, double a, double b);
 
   /* per-area tables (lt_backend_<area>.h) */

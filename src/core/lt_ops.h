@@ -53,11 +53,15 @@ lt_dtype lt_promote_types(lt_dtype a, lt_dtype b);
 bool lt_can_cast(lt_dtype from, lt_dtype to);
 
 /* --- memory and conversion ------------------------------------------------ */
-/* Same data as another dtype and/or device; returns `t` itself (retained)
- * when nothing changes, like PyTorch's `to`. */
+/* Same data as another dtype and/or device, in t's layout (as lt_op_clone);
+ * returns `t` itself (retained) when nothing changes, like PyTorch's `to`. */
 lt_status lt_op_to(lt_tensor *t, lt_dtype dtype, lt_device device, lt_tensor **out);
 lt_status lt_op_contiguous(lt_tensor *t, lt_tensor **out); /* t retained when already contiguous */
-lt_status lt_op_clone(lt_tensor *t, lt_tensor **out);      /* always a new contiguous copy */
+/* PyTorch's clone(): always a new copy, in t's layout (memory_format
+ * preserve: a dense t's strides, else dense in t's order of strides; see
+ * lt_op_empty_like in lt_ops_layout.h). A copy that must be contiguous is
+ * lt_op_contiguous's. */
+lt_status lt_op_clone(lt_tensor *t, lt_tensor **out);
 /* dst[...] = src broadcast to dst's shape, converting dtype, across devices. */
 lt_status lt_op_copy_(lt_tensor *dst, lt_tensor *src);
 lt_status lt_op_fill_(lt_tensor *dst, double v);
@@ -139,6 +143,9 @@ lt_status lt_op_eye(int64_t n, int64_t m, lt_dtype dtype, lt_device device, lt_t
 /* Draws from the global generator (lt_philox.h). */
 lt_status lt_op_rand(lt_rand_kind kind, int ndim, const int64_t *shape, double a, double b, lt_dtype dtype,
                      lt_device device, lt_tensor **out);
+/* The same draws into an existing floating tensor t (any layout; a dense t
+ * is filled in memory order), in place. */
+lt_status lt_op_rand_(lt_rand_kind kind, lt_tensor *t, double a, double b);
 /* uniform integers in [low, high) */
 lt_status lt_op_randint(int64_t low, int64_t high, int ndim, const int64_t *shape, lt_dtype dtype, lt_device device,
                         lt_tensor **out);

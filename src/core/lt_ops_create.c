@@ -103,6 +103,27 @@ lt_status lt_op_eye(int64_t n, int64_t m, lt_dtype dtype, lt_device device, lt_t
   return st;
 }
 
+lt_status lt_op_rand_(lt_rand_kind kind, lt_tensor *t, double a, double b) {
+  if (!lt_dtype_is_floating(t->dtype))
+    return lt_error_set(LT_ERR_ARG, 0, "random floats need a floating dtype, got %s", lt_dtype_name(t->dtype));
+  const lt_backend *be;
+  LT_TRY(lt_backend_for(lt_tensor_device(t), &be));
+  if (!lt_tensor_is_dense(t)) { /* the kernel fills memory in order: draw into a dense copy */
+    lt_tensor *c = NULL;
+    LT_TRY(lt_tensor_empty(t->ndim, t->shape, t->dtype, lt_tensor_device(t), &c));
+    lt_status st = lt_op_rand_(kind, c, a, b);
+    if (st == LT_OK) st = lt_op_copy_(t, c);
+    lt_tensor_release(c);
+    return st;
+  }
+  int64_t n = lt_tensor_numel(t);
+  lt_rng *rng = lt_rng_global();
+  uint64_t first = lt_rng_reserve(rng, (uint64_t)(n + 3) / 4);
+  LT_TRY(be->rand(kind, t, rng->seed, first, a, b));
+  atomic_fetch_add(&t->storage->version, 1);
+  return LT_OK;
+}
+
 lt_status lt_op_rand(lt_rand_kind kind, int ndim, const int64_t *shape, double a, double b, lt_dtype dtype,
                      lt_device device, lt_tensor **out) {
   if (!lt_dtype_is_floating(dtype))
@@ -111,10 +132,7 @@ lt_status lt_op_rand(lt_rand_kind kind, int ndim, const int64_t *shape, double a
   LT_TRY(lt_backend_for(device, &be));
   lt_tensor *t;
   LT_TRY(lt_tensor_empty(ndim, shape, dtype, device, &t));
-  int64_t n = lt_tensor_numel(t);
-  lt_rng *rng = lt_rng_global();
-  uint64_t first = lt_rng_reserve(rng, (uint64_t)(n + 3) / 4);
-  lt_status st = be->rand(kind, t, rng->seed, first, a, b);
+  lt_status st = lt_op_rand_(kind, t, a, b);
   if (st != LT_OK) { lt_tensor_release(t); return st; }
   *out = t;
   return LT_OK;

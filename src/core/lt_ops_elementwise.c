@@ -198,34 +198,19 @@ lt_status lt_op_to(lt_tensor *t, lt_dtype dtype, lt_device device, lt_tensor **o
   const lt_backend *be;
   LT_TRY(lt_backend_for(device, &be));
   lt_tensor *o;
-  /* A channels-last tensor stays channels-last across a dtype or device
-   * change (autocast's bf16 copies of NHWC activations, x:cuda()); any
-   * other layout becomes contiguous. (PyTorch's preserve_format would keep
-   * every dense layout, a transposed one too.) */
-  LT_TRY(lt_tensor_empty_format(t->ndim, t->shape, dtype, device, lt_tensor_suggest_format(t), &o));
+  /* PyTorch's memory_format=preserve: the copy keeps t's layout (NHWC
+   * activations stay channels-last under autocast and across x:cuda(), a
+   * transposed weight stays transposed), as lt_op_empty_like lays it out */
+  LT_TRY(lt_op_empty_like_format(t, LT_FORMAT_PRESERVE, dtype, device, &o));
   lt_status st = lt_op_copy_(o, t);
   if (st != LT_OK) { lt_tensor_release(o); return st; }
   *out = o;
   return LT_OK;
 }
 
-lt_status lt_op_clone(lt_tensor *t, lt_tensor **out) {
-  lt_tensor *o;
-  LT_TRY(lt_tensor_empty(t->ndim, t->shape, t->dtype, lt_tensor_device(t), &o));
-  lt_status st = be_of(t)->copy(o, t);
-  if (st != LT_OK) { lt_tensor_release(o); return st; }
-  *out = o;
-  return LT_OK;
-}
+lt_status lt_op_clone(lt_tensor *t, lt_tensor **out) { return lt_op_clone_format(t, LT_FORMAT_PRESERVE, out); }
 
-lt_status lt_op_contiguous(lt_tensor *t, lt_tensor **out) {
-  if (lt_tensor_is_contiguous(t)) {
-    lt_tensor_retain(t);
-    *out = t;
-    return LT_OK;
-  }
-  return lt_op_clone(t, out);
-}
+lt_status lt_op_contiguous(lt_tensor *t, lt_tensor **out) { return lt_op_contiguous_format(t, LT_FORMAT_CONTIGUOUS, out); }
 
 lt_status lt_op_host_contiguous(lt_tensor *t, lt_tensor **out) {
   if (lt_tensor_device(t).type == LT_CPU) return lt_op_contiguous(t, out);
@@ -250,7 +235,7 @@ lt_status lt_op_reshape(lt_tensor *t, int ndim, const int64_t *shape, lt_tensor 
   /* A shape error stays an error; only a stride mismatch falls back to a copy. */
   if (!strstr(lt_error_message(), "use reshape")) return st;
   lt_tensor *c;
-  LT_TRY(lt_op_clone(t, &c));
+  LT_TRY(lt_op_clone_format(t, LT_FORMAT_CONTIGUOUS, &c));
   st = lt_tensor_view(c, ndim, shape, out);
   lt_tensor_release(c);
   return st;
@@ -342,7 +327,7 @@ lt_status lt_op_unary(lt_unary_op op, lt_tensor *x, const double *p, lt_tensor *
   lt_tensor *xin = x, *o = NULL;
   if (cdt != x->dtype) LT_TRY(lt_op_to(x, cdt, lt_tensor_device(x), &xin));
   else lt_tensor_retain(xin);
-  lt_status st = lt_op_empty_like(x, odt, &o);
+  lt_status st = lt_op_empty_for(1, (const lt_tensor *const[]){x}, x->ndim, x->shape, odt, lt_tensor_device(x), &o);
   if (st == LT_OK && op == LT_UN_LOGICAL_NOT) {
     /* logical_not: compare with zero in the input dtype */
     lt_tensor *zero = NULL;

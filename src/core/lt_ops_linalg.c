@@ -27,8 +27,8 @@ static lt_status bmm3(lt_tensor *a3, lt_tensor *b3, lt_tensor **out) {
   lt_tensor *ac = NULL, *bc = NULL, *o = NULL, *tmp = NULL;
   lt_status st = lt_op_to(a3, kdt, lt_tensor_device(a3), &ac);
   if (st == LT_OK) st = lt_op_to(b3, kdt, lt_tensor_device(b3), &bc);
-  if (st == LT_OK && !blas_layout(ac)) { st = lt_op_clone(ac, &tmp); lt_tensor_release(ac); ac = tmp; tmp = NULL; }
-  if (st == LT_OK && !blas_layout(bc)) { st = lt_op_clone(bc, &tmp); lt_tensor_release(bc); bc = tmp; tmp = NULL; }
+  if (st == LT_OK && !blas_layout(ac)) { st = lt_op_contiguous(ac, &tmp); lt_tensor_release(ac); ac = tmp; tmp = NULL; }
+  if (st == LT_OK && !blas_layout(bc)) { st = lt_op_contiguous(bc, &tmp); lt_tensor_release(bc); bc = tmp; tmp = NULL; }
   int64_t shape[3] = {a3->shape[0], a3->shape[1], b3->shape[2]};
   if (st == LT_OK) st = lt_tensor_empty(3, shape, kdt, lt_tensor_device(a3), &o);
   if (st == LT_OK) {

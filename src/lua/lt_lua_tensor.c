@@ -280,7 +280,11 @@ static int l_randperm(lua_State *L) {
   return 1;
 }
 
-/* zeros_like(t, [opts]) and friends */
+static void take_memory_format(lua_State *L, int idx, const char *fname, lt_memory_format *fmt);
+
+/* zeros_like(t, [opts]) and friends: t's shape, dtype and device unless the
+ * options ({dtype=, device=, requires_grad=, memory_format=}) say otherwise,
+ * laid out as t (PyTorch's default memory_format, "preserve_format") */
 static int like(lua_State *L, const char *fname, int kind) {
   lt_tensor *t = lt_lua_check_tensor(L, 1, fname);
   lt_dtype dt = t->dtype;
@@ -288,16 +292,24 @@ static int like(lua_State *L, const char *fname, int kind) {
   double v = 0;
   int opts = 2;
   if (kind == 5) { v = check_number(L, 2, fname, "the fill value"); opts = 3; }
+  static const char *const allowed[] = {"dtype", "device", "requires_grad", "memory_format", NULL};
+  lt_lua_check_opts(L, opts, fname, allowed);
+  lt_memory_format fmt = LT_FORMAT_PRESERVE;
+  take_memory_format(L, opts, fname, &fmt);
   lt_lua_creation_opts(L, opts, fname, &dt, &dev);
+  if (kind >= 3 && kind <= 4 && !lt_dtype_is_floating(dt))
+    return lt_lua_argerror(L, opts, fname, "random floats need a floating dtype, got %s", lt_dtype_name(dt));
   lt_tensor **box = lt_lua_newbox(L);
-  lt_status st;
-  switch (kind) {
-    case 0: st = lt_op_full(t->ndim, t->shape, 0, dt, dev, box); break;
-    case 1: st = lt_op_full(t->ndim, t->shape, 1, dt, dev, box); break;
-    case 2: st = lt_tensor_empty(t->ndim, t->shape, dt, dev, box); break;
-    case 3: st = lt_op_rand(LT_RAND_UNIFORM, t->ndim, t->shape, 0, 1, dt, dev, box); break;
-    case 4: st = lt_op_rand(LT_RAND_NORMAL, t->ndim, t->shape, 0, 1, dt, dev, box); break;
-    default: st = lt_op_full(t->ndim, t->shape, v, dt, dev, box); break;
+  lt_status st = lt_op_empty_like_format(t, fmt, dt, dev, box);
+  if (st == LT_OK) {
+    switch (kind) {
+      case 0: st = lt_op_fill_(*box, 0); break;
+      case 1: st = lt_op_fill_(*box, 1); break;
+      case 2: break;
+      case 3: st = lt_op_rand_(LT_RAND_UNIFORM, *box, 0, 1); break;
+      case 4: st = lt_op_rand_(LT_RAND_NORMAL, *box, 0, 1); break;
+      default: st = lt_op_fill_(*box, v); break;
+    }
   }
   if (st != LT_OK && lt_error_arg() == 0) { /* a dtype the op refuses: the options' fault */
     char msg[512];
@@ -582,14 +594,25 @@ static int l_contiguous(lua_State *L) {
   if (!lua_isnoneornil(L, 2)) return push_in_format(L, 1, check_format(L, 2, 2, "contiguous", false), "contiguous", false);
   if (lt_tensor_is_contiguous(t)) { lua_settop(L, 1); return 1; }
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_ag_clone(t, box), "contiguous");
+  LT_LUA_CHECK(L, lt_ag_contiguous(t, box), "contiguous");
   return 1;
 }
 
+/* t:clone([{memory_format=}]): a copy in t's layout (PyTorch's default
+ * "preserve_format": a dense t's strides, else dense in t's order of
+ * strides), or in the format named */
 static int l_clone(lua_State *L) {
   lt_tensor *t = lt_lua_check_tensor(L, 1, "clone");
+  lt_memory_format fmt = LT_FORMAT_PRESERVE;
+  if (!lua_isnoneornil(L, 2)) {
+    static const char *const allowed[] = {"memory_format", NULL};
+    if (lua_type(L, 2) != LUA_TTABLE)
+      return lt_lua_argerror(L, 2, "clone", "expected an options table {memory_format=}, got %s", luaL_typename(L, 2));
+    lt_lua_check_opts(L, 2, "clone", allowed);
+    take_memory_format(L, 2, "clone", &fmt);
+  }
   lt_tensor **box = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_ag_clone(t, box), "clone");
+  LT_LUA_CHECK(L, lt_ag_clone_format(t, fmt, box), "clone");
   return 1;
 }
 
@@ -632,7 +655,7 @@ static int l_to(lua_State *L) {
     return lt_lua_argerror(L, fmt_arg, "to", "channels_last needs a 4-D tensor [N,C,H,W], got a %d-D tensor", t->ndim);
   if (non_blocking) lt_lua_convert_non_blocking(L, "to", dt, dev);
   else convert(L, "to", dt, dev);
-  if (fmt == LT_FORMAT_PRESERVE) return 1; /* the conversions keep a channels-last layout already */
+  if (fmt == LT_FORMAT_PRESERVE) return 1; /* the conversions keep the layout already */
   return push_in_format(L, -1, fmt, "to", true);
 }
 

@@ -167,9 +167,13 @@ static void output_rule(void) {
   LT_CHECK(lt_op_empty_for(2, in1, 4, shape, LT_BOOL, CPU, &o) == LT_OK);
   LT_CHECK(o->dtype == LT_BOOL && lt_tensor_is_channels_last(o) && !lt_tensor_is_contiguous(o));
   lt_tensor_release(o);
-  /* layouts that disagree: contiguous */
+  /* layouts that disagree: the first operand's, as PyTorch's TensorIterator */
   const lt_tensor *in2[2] = {c, x};
-  LT_CHECK(lt_op_empty_for(2, in2, 4, shape, LT_FLOAT32, CPU, &o) == LT_OK && lt_tensor_is_contiguous(o));
+  LT_CHECK(lt_op_empty_for(2, in2, 4, shape, LT_FLOAT32, CPU, &o) == LT_OK && lt_tensor_is_channels_last(o) &&
+           !lt_tensor_is_contiguous(o));
+  lt_tensor_release(o);
+  const lt_tensor *in2b[2] = {x, c};
+  LT_CHECK(lt_op_empty_for(2, in2b, 4, shape, LT_FLOAT32, CPU, &o) == LT_OK && lt_tensor_is_contiguous(o));
   lt_tensor_release(o);
   /* a slice along N stays dense; a slice with gaps does not */
   lt_tensor *sl = NULL;
@@ -178,9 +182,9 @@ static void output_rule(void) {
   LT_CHECK(lt_op_empty_for(1, in3, 4, sl->shape, LT_FLOAT32, CPU, &o) == LT_OK && lt_tensor_is_channels_last(o));
   lt_tensor_release(o);
   lt_tensor *g = NULL;
-  LT_CHECK(lt_tensor_narrow(c, 2, 0, 2, &g) == LT_OK); /* every other row gone: gaps */
+  LT_CHECK(lt_tensor_narrow(c, 2, 0, 2, &g) == LT_OK); /* rows gone: gaps, but still the NHWC order of strides */
   const lt_tensor *in4[1] = {g};
-  LT_CHECK(lt_op_empty_for(1, in4, 4, g->shape, LT_FLOAT32, CPU, &o) == LT_OK && lt_tensor_is_contiguous(o));
+  LT_CHECK(lt_op_empty_for(1, in4, 4, g->shape, LT_FLOAT32, CPU, &o) == LT_OK && lt_tensor_is_channels_last(o));
   lt_tensor_release(o);
   /* nothing of the output's shape: contiguous */
   const lt_tensor *in5[1] = {b};

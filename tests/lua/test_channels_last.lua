@@ -130,10 +130,14 @@ T.test("elementwise ops keep the layout of their inputs", function()
   T.check(is_cl(b), "a broadcast operand does not count: channels-last result")
   T.tensor_close(b, x * bias:cpu() + 1, tol("float32"), "broadcast values")
   T.check(is_cl(c:sigmoid()) and is_cl(c:mul(2)) and is_cl(lt.where(c:gt(0), c, -c)), "sigmoid, mul, where")
-  -- inputs of the output's shape in different layouts: contiguous, as PyTorch's rule
+  -- inputs of the output's shape in different layouts: the first operand's
+  -- layout, as PyTorch's TensorIterator
   local mixed = c + x:to(DEV)
-  T.check(mixed:is_contiguous(), "channels-last + NCHW gives NCHW")
+  T.check(is_cl(mixed), "channels-last + NCHW gives channels-last")
   T.tensor_close(mixed, x + x, tol("float32"), "mixed-layout values")
+  local mixed2 = x:to(DEV) + c
+  T.check(mixed2:is_contiguous(), "NCHW + channels-last gives NCHW")
+  T.tensor_close(mixed2, x + x, tol("float32"), "mixed-layout values, the other order")
   -- the rule is general: any dense layout carries over (a transposed one too)
   local a = lt.randn(3, 4):t()
   T.check(strides(a:exp()) == strides(a) and strides(a + a) == strides(a), "transposed layout carries over")

@@ -765,4 +765,98 @@ T.test("group 5: F.flatten's dims are 1-based", function()
   T.check(table.concat(lt.nn.Flatten()(x):shape(), ",") == "2,60", "nn.Flatten starts at 2")
 end)
 
+-- the strides as "a,b,c"
+local function strides(t) return table.concat(t:stride(), ",") end
+
+T.test("group 5: clone and the *_like functions keep the layout", function()
+  local x = lt.randn(4, 6)
+  local cl = lt.randn(2, 3, 4, 5):contiguous("channels_last")
+  -- PyTorch 1.13's strides for clone(), empty_like, zeros_like, ... (memory_format=preserve):
+  -- a dense input keeps its strides, anything else becomes dense in the input's order of strides
+  for _, c in ipairs{
+    {"transposed", x:t(), "1,6"},
+    {"every other column", x:narrow(2, 1, 6):view(4, 3, 2):select(3, 1), "3,1"},
+    {"transposed, every other row", x:t():view(3, 2, 4):select(2, 1), "1,3"},
+    {"transposed narrow", x:t():narrow(1, 2, 3), "1,3"},
+    {"expanded", lt.randn(3, 1):expand(3, 4), "4,1"},
+    {"permuted narrow", lt.randn(2, 3, 4):permute(3, 1, 2):narrow(3, 2, 2), "1,8,4"},
+    {"channels-last", cl, "60,1,15,3"},
+    {"channels-last, every other row", cl:view(2, 3, 2, 2, 5):select(4, 1), "30,1,15,3"},
+    {"permuted select", lt.randn(3, 4, 5):permute(3, 2, 1)[2], "1,4"},
+    {"size-1 dim", lt.randn(3, 1, 4):permute(3, 2, 1), "1,4,4"},
+    {"0-d", lt.tensor(1.0), ""},
+  } do
+    local name, t, want = c[1], c[2], c[3]
+    T.check(strides(t:clone()) == want, name .. ": clone strides " .. strides(t:clone()) .. ", PyTorch " .. want)
+    T.tensor_equal(t:clone(), t:contiguous(), name .. ": clone values")
+    for _, f in ipairs{"zeros_like", "ones_like", "empty_like", "rand_like", "randn_like"} do
+      local y = lt[f](t)
+      T.check(strides(y) == want, name .. ": " .. f .. " strides " .. strides(y) .. ", PyTorch " .. want)
+    end
+    T.check(strides(lt.full_like(t, 7)) == want, name .. ": full_like")
+    T.check(lt.full_like(t, 7):eq(7):all():item() and lt.ones_like(t):eq(1):all():item(), name .. ": fill values")
+    T.check(strides(t:double()) == want, name .. ": a dtype conversion keeps the layout too")
+  end
+  -- memory_format picks another layout
+  T.check(x:t():clone{memory_format = "contiguous_format"}:is_contiguous(), "clone{memory_format=contiguous}")
+  T.check(strides(lt.randn(2, 3, 4, 5):clone{memory_format = "channels_last"}) == "60,1,15,3", "clone to channels_last")
+  T.check(cl:clone{memory_format = "preserve_format"}:is_contiguous("channels_last"), "clone{preserve_format}")
+  T.check(lt.zeros_like(cl, {memory_format = "contiguous_format"}):is_contiguous(), "zeros_like{memory_format}")
+  local e = lt.empty_like(lt.randn(2, 3, 4, 5), {memory_format = "channels_last", dtype = "float64"})
+  T.check(strides(e) == "60,1,15,3" and e:dtype() == "float64", "empty_like{memory_format=, dtype=}")
+  T.checkerr("bad argument #1 to 'clone' (channels_last needs a 4-D tensor [N,C,H,W], got shape [6,4])", function()
+    return x:t():clone{memory_format = "channels_last"}
+  end)
+  T.checkerr("bad argument #2 to 'clone' (unknown option 'format'", function() return x:clone{format = "x"} end)
+  T.checkerr("unknown memory format 'nhwc'", function() return lt.zeros_like(x, {memory_format = "nhwc"}) end)
+  -- the gradient of a clone comes back in the input's own shape
+  local w = lt.randn({3, 4}, D)
+  w.requires_grad = true
+  gradcheck(function(t) return t:t():clone() * 2 end, {w}, "clone of a transposed view")
+end)
+
+T.test("group 5: elementwise results follow PyTorch's TensorIterator layout", function()
+  local a = lt.randn(2, 3, 4, 5):contiguous("channels_last")
+  local b = lt.randn(2, 3, 4, 5)
+  local p = lt.randn(5, 4, 3, 2):permute(4, 3, 2, 1)
+  local t, c = lt.randn(4, 6):t(), lt.randn(6, 4)
+  local gap = lt.randn(4, 6):t():view(3, 2, 4):select(2, 1)
+  local cl11 = lt.randn(2, 3, 1, 1):to{memory_format = "channels_last"} -- strides 3,1,3,3
+  local cond = lt.randn(2, 3, 4, 5):gt(0)
+  -- PyTorch 1.13's strides, operand order mattering where layouts disagree
+  for _, k in ipairs{
+    {"channels-last + contiguous", a + b, "60,1,15,3"},
+    {"contiguous + channels-last", b + a, "60,20,5,1"},
+    {"channels-last + broadcast [3,1,1]", a + lt.randn(3, 1, 1), "60,1,15,3"},
+    {"broadcast [3,1,1] + channels-last", lt.randn(3, 1, 1) + a, "60,1,15,3"},
+    {"broadcast [5] + channels-last", lt.randn(5) + a, "60,1,15,3"},
+    {"contiguous + [2,3,4,1]", b + lt.randn(2, 3, 4, 1), "60,20,5,1"},
+    {"transposed + contiguous", t + c, "1,6"},
+    {"contiguous + transposed", c + t, "4,1"},
+    {"transposed + 1", t + 1, "1,6"},
+    {"gaps + 1", gap + 1, "1,3"},
+    {"gaps, relu", gap:relu(), "1,3"},
+    {"gaps + gaps", gap * gap, "1,3"},
+    {"channels-last [2,3,1,1], relu", cl11:relu(), "3,1,1,1"},
+    {"channels-last [2,3,1,1] + 1", cl11 + 1, "3,1,3,3"},
+    {"where: the condition comes first", lt.where(cond, a, b), "60,20,5,1"},
+    {"where, the other order", lt.where(cond, b, a), "60,20,5,1"},
+    {"permuted + contiguous", p + b, "1,2,6,24"},
+    {"contiguous + permuted", b + p, "60,20,5,1"},
+    {"channels-last + permuted", a + p, "60,1,15,3"},
+    {"permuted + channels-last", p + a, "1,2,6,24"},
+    {"comparison", a:gt(b), "60,1,15,3"},
+  } do
+    T.check(strides(k[2]) == k[3], k[1] .. ": strides " .. strides(k[2]) .. ", PyTorch " .. k[3])
+  end
+  T.tensor_equal(a + b, a:contiguous() + b, "values do not depend on the layout")
+  T.tensor_equal(t + c, t:contiguous() + c, "transposed values")
+  -- gradients pass through mixed layouts
+  local u = lt.randn({1, 2, 3, 2}, D):contiguous("channels_last")
+  local v = lt.randn({1, 2, 3, 2}, D)
+  u.requires_grad, v.requires_grad = true, true
+  gradcheck(function(x, y) return x * y + x end, {u, v}, "channels-last * contiguous")
+  gradcheck(function(x, y) return y * x + y end, {u, v}, "contiguous * channels-last")
+end)
+
 os.exit(T.done())

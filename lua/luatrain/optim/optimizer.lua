@@ -232,15 +232,11 @@ function Optimizer:add_param_group(group)
   self:_add_group(group, "add_param_group", 1, "")
 end
 
--- State tensors take their parameter's layout (a channels-last weight gets
--- channels-last state), so that the fused kernels step its row in place
--- instead of through contiguous copies. t: a tensor of p's shape.
-local function in_layout_of(p, t)
-  if p:dim() == 4 and not p:is_contiguous() and p:is_contiguous("channels_last") then return t:contiguous("channels_last") end
-  return t
-end
--- A state tensor for parameter p: zeros of p's shape, dtype, device and layout.
-function Optimizer.zeros_like(p) return in_layout_of(p, lt.zeros_like(p)) end
+-- A state tensor for parameter p: zeros of p's shape, dtype, device and
+-- layout (lt.zeros_like keeps the layout, PyTorch's preserve_format: a
+-- channels-last weight gets channels-last state), so that the fused kernels
+-- step it in place beside p instead of through contiguous copies.
+function Optimizer.zeros_like(p) return lt.zeros_like(p) end
 
 -- The state table of parameter p, created empty on first use.
 function Optimizer:param_state(p)
@@ -577,9 +573,8 @@ function Optimizer:load_state_dict(sd)
         if ps ~= vs then
           util.argerror(F, 1, "state '%s' of parameter %d has shape %s, expected %s (the parameter's shape)", k, id, vs, ps)
         end
-        local c = v:to(p:device()):to(p:dtype())
-        if lt.shares_storage(c, v) then c = c:clone() end
-        ns[k] = in_layout_of(p, c)
+        -- a copy in p's dtype, device and layout (see Optimizer.zeros_like)
+        ns[k] = lt.empty_like(p):copy_(v)
       else
         ns[k] = util.copy(v)
       end
