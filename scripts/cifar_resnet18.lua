@@ -79,15 +79,21 @@ local resume_may_change = {epochs = true, device = true, workers = true, quiet =
                            channels_last = true, augment_on = true}
 local hidden = {stop_after_batches = true, nan_at_batch = true}
 
--- Resume: the checkpoint's options, except those given again here.
+-- Resume: the checkpoint's options, except those given again here. The
+-- checkpoint is checked in two steps, its options now and the rest against
+-- the model and optimizer once they are made (lt.train.check_checkpoint),
+-- and nothing in the run folder changes before both have passed. Every
+-- failure names the checkpoint and the part (exit status 2).
 local ck
+local function cannot_resume(err) die("cannot resume from %s", tostring(err)) end
 if opt.resume ~= "" then
-  local ok, res = pcall(lt.load, opt.resume, {map_location = "cpu"})
-  if not ok then die("cannot resume from '%s': %s", opt.resume, tostring(res)) end
+  local ok, res = pcall(train.read_checkpoint, opt.resume)
+  if not ok then cannot_resume(res) end
   ck = res
-  if type(ck.config) ~= "table" or type(ck.config.options) ~= "table" or ck.model == nil then
-    die("'%s' is not a checkpoint of this script (it lacks config.options or model)", opt.resume)
-  end
+  ok, res = pcall(train.check_checkpoint, opt.resume, ck, {values = {config = "table", ["config.options"] = "table"}})
+  if not ok then cannot_resume(res) end
+  local bad = train.check_options(ck.config.options, spec)
+  if bad then cannot_resume(opt.resume .. ": config: " .. bad) end
   for key in pairs(given) do
     if not resume_may_change[key] then
       local names = {}
@@ -262,21 +268,43 @@ local loss_m, top1_m = train.AverageMeter("loss"), train.AverageMeter("top1")
 local seen, train_time, last_lr = 0, 0, 0   -- this epoch's images, seconds, rate of its last batch
 
 if ck then
-  model:load_state_dict(ck.model)
-  optimizer:load_state_dict(ck.optimizer)
-  if scheduler then scheduler:load_state_dict(ck.scheduler) end
-  if warmup then warmup:load_state_dict(ck.warmup) end
-  lt.set_rng_state(ck.rng)
-  pos = {epoch = ck.epoch, batches = ck.batches_done or iters, complete = ck.epoch_complete ~= false}
-  if ck.iters_per_epoch and ck.iters_per_epoch ~= iters then
-    die("the checkpoint has %d batches per epoch, this run %d: same data and --batch are needed", ck.iters_per_epoch, iters)
+  -- what every checkpoint of this script holds, then the objects it fills
+  local values = {epoch = "count", batches_done = "count", epoch_complete = "boolean", iters_per_epoch = "count",
+                  best_acc = "number", step = "count", wall_time = "number"}
+  local ok, err = pcall(train.check_checkpoint, opt.resume, ck, {values = values})
+  if not ok then cannot_resume(err) end
+  if ck.iters_per_epoch ~= iters then
+    cannot_resume(string.format("%s: it has %d batches per epoch, this run %d: the same data and --batch are needed",
+                                opt.resume, ck.iters_per_epoch, iters))
   end
-  best_acc, step, wall0 = ck.best_acc or 0, ck.step or 0, ck.wall_time or 0
-  if not pos.complete then
-    loss_m:load_state_dict(ck.meters.loss)
-    top1_m:load_state_dict(ck.meters.top1)
-    seen, train_time, last_lr = ck.meters.seen, ck.meters.time, ck.meters.lr
+  if ck.batches_done > iters or (ck.epoch == 0 and not ck.epoch_complete) then
+    cannot_resume(string.format("%s: position epoch %d, batch %d of %d is impossible", opt.resume, ck.epoch,
+                                ck.batches_done, iters))
   end
+  local parts = {model = model, optimizer = optimizer, states = {}, rng = true}
+  if scheduler then parts.states.scheduler = scheduler end
+  if warmup then parts.states.warmup = warmup end
+  if not ck.epoch_complete then
+    parts.states["meters.loss"], parts.states["meters.top1"] = loss_m, top1_m
+    parts.values = {["meters.seen"] = "count", ["meters.time"] = "number", ["meters.lr"] = "number"}
+  end
+  -- a model of another shape, in this script's terms (the first
+  -- convolution's outputs are the width; the classifier's, the classes)
+  parts.explain = function(key, saved, mine)
+    if key == "conv1.0.weight" and saved[1] ~= mine[1] then
+      return string.format("model width %d does not match --width %d", saved[1], opt.width)
+    elseif key == "conv1.0.weight" and saved[2] ~= mine[2] then
+      return string.format("the model takes %d-channel images, the %s data has %d", saved[2], dataset, mine[2])
+    elseif key == "classifer.weight" and saved[1] ~= mine[1] then
+      return string.format("the model has %d classes, the %s data has %d", saved[1], dataset, mine[1])
+    end
+  end
+  ok, err = pcall(train.check_checkpoint, opt.resume, ck, parts)
+  if not ok then cannot_resume(err) end
+  train.restore_checkpoint(ck, parts)
+  pos = {epoch = ck.epoch, batches = ck.batches_done, complete = ck.epoch_complete}
+  best_acc, step, wall0 = ck.best_acc, ck.step, ck.wall_time
+  if not pos.complete then seen, train_time, last_lr = ck.meters.seen, ck.meters.time, ck.meters.lr end
 end
 
 local run = train.Run(run_dir, config, {resume = ck ~= nil, keep_until_step = step})

@@ -176,7 +176,7 @@ T.test("Run: config.json, metrics.jsonl, resume truncation", function()
   local bad = io.open(dir .. "/bad.jsonl", "w")
   bad:write('{"step": 1}\nnot json\n')
   bad:close()
-  T.checkerr("line 2 of '" .. dir .. "/bad.jsonl' is not JSON", train.read_metrics, dir .. "/bad.jsonl")
+  T.checkerr("read_metrics: '" .. dir .. "/bad.jsonl': line 2 is not a JSON object", train.read_metrics, dir .. "/bad.jsonl")
   T.checkerr("cannot write into run folder", train.Run, "/proc/no/such/run", config)
 end)
 

@@ -181,6 +181,14 @@ end
 -- before anything is decoded. Set it to 0 for no limit.
 M.MAX_IMAGE_PIXELS = 89478485
 
+-- Calls a native function whose errors are about files: they are raised
+-- without the position inside this library that luaL_error would add.
+local function file_call(f, ...)
+  local res = table.pack(pcall(f, ...))
+  if not res[1] then error(res[2], 0) end
+  return table.unpack(res, 2, res.n)
+end
+
 local function image_options(opts, fname)
   local max_pixels = opt_int(opts.max_pixels, fname, 1, "max_pixels", 0)
   if max_pixels == nil then
@@ -244,7 +252,8 @@ function M.ImageFolder(opts)
     fail(fname, 1, "on_error must be 'error' or 'skip', got " .. tostring(on_error))
   end
   local max_pixels, draft = image_options(opts, fname)
-  local source, classes, report = D.folder_source(root, h, w, on_error == "skip", fname, max_pixels, draft)
+  local source, classes, report = file_call(D.folder_source, root, h, w, on_error == "skip", fname, max_pixels,
+                                                 draft)
   report_scan(fname, root, report)
   return native(fname, source, classes, {root = root, on_error = on_error})
 end
@@ -258,7 +267,7 @@ function M.load_image(path, opts)
   opts = check_opts(opts, 2, fname, {size = true, max_pixels = true, draft = true})
   local h, w = size_option(opts.size, fname)
   local max_pixels, draft = image_options(opts, fname)
-  return D.load_image(path, h, w, max_pixels, draft, fname)
+  return file_call(D.load_image, path, h, w, max_pixels, draft, fname)
 end
 
 --- write_jpeg(image, path, {quality=75}): a uint8 [3, H, W] or [1, H, W]
@@ -268,7 +277,7 @@ function M.write_jpeg(image, path, opts)
   local fname = "write_jpeg"
   opts = check_opts(opts, 3, fname, {quality = true})
   if type(path) ~= "string" then fail(fname, 2, "expected a file name, got " .. type(path)) end
-  D.write_image(image, path, "jpeg", opt_int(opts.quality, fname, 3, "quality", 1, 100) or 75, fname)
+  file_call(D.write_image, image, path, "jpeg", opt_int(opts.quality, fname, 3, "quality", 1, 100) or 75, fname)
 end
 
 --- write_png(image, path): a uint8 [C, H, W] image (C = 1 grey, 2 grey and
@@ -276,7 +285,7 @@ end
 function M.write_png(image, path)
   local fname = "write_png"
   if type(path) ~= "string" then fail(fname, 2, "expected a file name, got " .. type(path)) end
-  D.write_image(image, path, "png", nil, fname)
+  file_call(D.write_image, image, path, "png", nil, fname)
 end
 
 --- TensorDataset(images, labels [, {classes=, num_classes=}]): images a CPU

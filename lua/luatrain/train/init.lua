@@ -1,6 +1,7 @@
 -- luatrain.train (lt.train) — the pieces of a training loop that every script
 -- repeats: meters, top-k accuracy, a progress display, metrics as JSON lines,
--- run folders, checkpoint helpers, a guard that makes a training step
+-- run folders, checkpoint helpers (checking a checkpoint before resuming
+-- from it: luatrain/train/checkpoint.lua), a guard that makes a training step
 -- immune to Ctrl-C half-way, and command-line options. Scripts keep their loop
 -- visible and call these; nothing here hides or runs the loop.
 --
@@ -155,29 +156,56 @@ function M.write_file_atomic(path, text)
   if not rok then error("cannot rename '" .. tmp .. "' to '" .. path .. "': " .. tostring(rerr), 2) end
 end
 
--- Reads metrics.jsonl back as a list of records.
-function M.read_metrics(path)
-  local rows = {}
-  local f = io.open(path, "r")
-  if not f then error("read_metrics: cannot open '" .. path .. "'", 2) end
-  local n = 0
-  for line in f:lines() do
+-- The records of a metrics file with their text: a list of {record, line}.
+-- A last line without its newline that is not valid JSON was being written
+-- when the run was killed: it is dropped with a warning on stderr. Any other
+-- line that is not a JSON object is an error naming the file and the line.
+-- (`fname` prefixes the messages.)
+local function metric_lines(path, fname)
+  local f = io.open(path, "rb")
+  if not f then error(string.format("%s: cannot open '%s'", fname, path), 0) end
+  local text = f:read("a")
+  f:close()
+  local rows, n, pos = {}, 0, 1
+  while pos <= #text do
+    local nl = text:find("\n", pos, true)
+    local line = text:sub(pos, (nl or #text + 1) - 1)
     n = n + 1
     if line:match("%S") then
       local ok, rec = pcall(lt.json.decode, line)
-      if not ok then f:close() error(string.format("read_metrics: line %d of '%s' is not JSON: %s", n, path, rec), 2) end
-      rows[#rows + 1] = rec
+      if ok and type(rec) == "table" then
+        rows[#rows + 1] = {record = rec, line = line}
+      elseif not nl then
+        io.stderr:write(string.format("warning: '%s': its last line (line %d) is cut short, as when the run was "
+                                      .. "stopped while writing it: skipped\n", path, n))
+      else
+        error(string.format("%s: '%s': line %d is not a JSON object: %s", fname, path, n,
+                            ok and ("a " .. type(rec)) or tostring(rec):gsub("^json%.decode: ", "")), 0)
+      end
     end
+    if not nl then break end
+    pos = nl + 1
   end
-  f:close()
+  return rows
+end
+
+-- Reads metrics.jsonl back as a list of records; a cut last line (a run
+-- killed while writing it) is skipped with a warning.
+function M.read_metrics(path)
+  if type(path) ~= "string" then error("bad argument #1 to 'read_metrics' (expected a file name)", 2) end
+  local rows = {}
+  for i, r in ipairs(metric_lines(path, "read_metrics")) do rows[i] = r.record end
   return rows
 end
 
 -- Run(dir, config, {resume = false, keep_until_step = nil}): the run folder
 -- runs/<name>/ with config.json (the full configuration, rewritten) and
 -- metrics.jsonl (one JSON object per line). A resumed run appends to the
--- metrics; with keep_until_step, the records of steps after it are dropped
--- first (they were written after the checkpoint the run resumes from).
+-- metrics after rewriting them without a cut last line and, with
+-- keep_until_step, without the records of steps after it (they were written
+-- after the checkpoint the run resumes from). The metrics are read before
+-- anything is written, so a corrupt file stops the run with the folder as it
+-- was.
 local Run = {}
 Run.__index = Run
 function M.Run(dir, config, opts)
@@ -189,21 +217,22 @@ function M.Run(dir, config, opts)
   probe:close()
   os.remove(dir .. "/.probe")
   local self = setmetatable({dir = dir, config = config, metrics_path = dir .. "/metrics.jsonl"}, Run)
-  M.write_file_atomic(dir .. "/config.json", lt.json.encode(config or {}, {indent = true}) .. "\n")
-  if opts.resume and opts.keep_until_step then
+  local kept
+  if opts.resume then
     local f = io.open(self.metrics_path, "r")
     if f then
-      local kept = {}
-      for line in f:lines() do
-        local ok, rec = pcall(lt.json.decode, line)
-        if ok and type(rec) == "table" and type(rec.step) == "number" and rec.step <= opts.keep_until_step then
-          kept[#kept + 1] = line .. "\n"
+      f:close()
+      kept = {}
+      for _, r in ipairs(metric_lines(self.metrics_path, "Run")) do
+        local st = r.record.step
+        if not opts.keep_until_step or (type(st) == "number" and st <= opts.keep_until_step) then
+          kept[#kept + 1] = r.line .. "\n"
         end
       end
-      f:close()
-      M.write_file_atomic(self.metrics_path, table.concat(kept))
     end
   end
+  M.write_file_atomic(dir .. "/config.json", lt.json.encode(config or {}, {indent = true}) .. "\n")
+  if kept then M.write_file_atomic(self.metrics_path, table.concat(kept)) end
   local err
   self.metrics, err = io.open(self.metrics_path, opts.resume and "a" or "w")
   if not self.metrics then error("Run: cannot open '" .. self.metrics_path .. "': " .. tostring(err), 2) end
@@ -390,6 +419,31 @@ function M.parse_args(argv, spec, usage)
   return opts, given
 end
 
+-- check_options(values, spec) -> nil, or a message naming the first value
+-- that parse_args could not have produced for its option (a checkpoint's
+-- saved options, say): the wrong type, or not one of the choices. Keys the
+-- spec does not know are left alone.
+function M.check_options(values, spec)
+  if type(values) ~= "table" then return "the options are a " .. type(values) .. ", expected a table" end
+  for _, s in ipairs(spec) do
+    local key = s[1]:gsub("-", "_")
+    local v, k = values[key], kind(s[2])
+    if v ~= nil then
+      local want = k == "flag" and "a boolean" or k == "integer" and "an integer" or k == "number" and "a number" or "a string"
+      local ok = (k == "flag" and type(v) == "boolean") or (k == "integer" and math.type(v) == "integer")
+                 or (k == "number" and type(v) == "number") or (k == "string" and type(v) == "string")
+      if not ok then return string.format("option '%s' is %s, expected %s", key, tostring(v), want) end
+      if s.choices and k == "string" then
+        local found = false
+        for _, c in ipairs(s.choices) do found = found or c == v end
+        if not found then
+          return string.format("option '%s' is '%s', expected one of %s", key, v, table.concat(s.choices, ", "))
+        end
+      end
+    end
+  end
+end
+
 -- "name=value ..." for the visible options, in the spec's order (for the log).
 function M.format_options(opts, spec)
   local shown = {}
@@ -401,5 +455,7 @@ function M.format_options(opts, spec)
   end
   return table.concat(shown, " ")
 end
+
+for k, v in pairs(require "luatrain.train.checkpoint") do M[k] = v end
 
 return M
