@@ -36,9 +36,12 @@ asan: deps
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS) -LE "cuda|slow"
 
+# Every libFuzzer target (tests/fuzz/README.md), built with clang, which
+# install-deps.sh fuzz installs with its fuzzer runtime.
 fuzz: deps
+	@bash scripts/install-deps.sh fuzz
 	CC=clang cmake -S . -B build-fuzz -DLT_FUZZ=ON -DLT_CUDA=OFF -DCMAKE_BUILD_TYPE=Debug
-	cmake --build build-fuzz -j $(JOBS) --target fuzz_safetensors
+	cmake --build build-fuzz -j $(JOBS) --target fuzzers
 
 # The differential suite's PyTorch cases (tests/torch_diff/cases/) and its
 # coverage table (docs/torch_diff.md), regenerated with Debian's PyTorch, which

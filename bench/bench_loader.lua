@@ -64,19 +64,10 @@ local tf = T.Compose{T.RandomCrop(32, {padding = 4}), T.RandomHorizontalFlip(), 
 local B = 128
 
 -- images/s through the loader over `epochs` epochs (after one warm-up epoch)
+local timing = dofile((arg[0]:match("^(.*)/[^/]*$") or ".") .. "/timing.lua")
 local function loader_rate(workers)
-  local loader = D.DataLoader(ds, {batch_size = B, shuffle = true, num_workers = workers, seed = 1, transform = tf})
-  local n = 0
-  for _, images in loader:iter() do n = n + images:size(1) end
-  collectgarbage()
-  local start = now()
-  n = 0
-  for _ = 1, epochs do
-    for _, images in loader:iter() do n = n + images:size(1) end
-  end
-  local dt = now() - start
-  loader:close()
-  return n / dt
+  return timing.loader_rate(D.DataLoader(ds, {batch_size = B, shuffle = true, num_workers = workers, seed = 1,
+                                              transform = tf}), epochs)
 end
 
 -- images/s of a raw memcpy of the float batches' bytes, read sequentially

@@ -3,6 +3,8 @@
 # everything is already there it prints nothing and touches nothing. The CUDA
 # toolkit and cuDNN are not Debian packages; they come with the machine (see
 # third_party/README.md), and the build leaves the CUDA backend out without them.
+#   bash scripts/install-deps.sh        what `make build`, `make test` and `make demo` need
+#   bash scripts/install-deps.sh fuzz   and what `make fuzz` needs
 set -euo pipefail
 
 packages=(
@@ -19,6 +21,14 @@ packages=(
   dataset-fashion-mnist  # the default data set that needs no download
   gnuplot-nox            # luatrain plot
 )
+
+if [ "${1:-}" = fuzz ]; then
+  packages+=(
+    clang                # libFuzzer targets, built with clang 14
+    libclang-rt-14-dev   # ... its fuzzer and sanitizer runtimes
+    libomp-14-dev        # ... and LLVM's OpenMP, for the core library built with clang
+  )
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -11,7 +11,9 @@
 --   local bin, root = T.luatrain_paths()  -- the running binary and the repository
 --                                         -- root (for tests that start child processes)
 --   T.child_env() T.shell_quote(s)        -- a child's LUATRAIN_PATH prefix; shell quoting
+--   local out, status = T.shell(cmd, dir) -- a shell command run in dir: its output and exit status
 --   T.read_file(path)                     -- a file's content, or nil
+--   T.write_file(path, s)                 -- a file's whole content
 --   os.exit(T.done())                     -- prints "N passed, N failed"
 --
 -- Tensor comparisons that print what differs (any device; compared on the CPU):
@@ -256,6 +258,23 @@ function M.read_file(path)
   local s = f:read("a")
   f:close()
   return s
+end
+
+-- Writes s as the whole content of a file.
+function M.write_file(path, s)
+  local f = assert(io.open(path, "wb"))
+  f:write(s)
+  f:close()
+end
+
+-- Runs a shell command line in folder `dir`; returns its output (stdout and
+-- stderr together) and its exit status.
+function M.shell(cmd, dir)
+  local p = io.popen("cd " .. M.shell_quote(dir) .. " && (" .. cmd .. ") 2>&1; echo \"<rc=$?>\"")
+  local out = p:read("a")
+  p:close()
+  local rc = tonumber(out:match("<rc=(%d+)>%s*$"))
+  return (out:gsub("<rc=%d+>%s*$", "")), rc
 end
 
 -- The environment prefix of a child luatrain command ("LUATRAIN_PATH='/abs/lua' "

@@ -103,11 +103,13 @@ lt_status lt_image_check_size(const lt_image_job *job) {
     return lt_error_set(LT_ERR_IO, 0, "'%s': the header gives the image size %lldx%lld", job->name, (long long)job->w,
                         (long long)job->h);
   int64_t limit = job->opt.max_pixels;
-  if (limit > 0 && (job->h > limit / job->w || job->h * job->w > limit))
+  /* both sides are below 2^32 (PNG) or 2^16 (JPEG): the product fits unsigned */
+  unsigned long long pixels = (unsigned long long)job->h * (unsigned long long)job->w;
+  if (limit > 0 && pixels > (unsigned long long)limit)
     return lt_error_set(LT_ERR_IO, 0,
-                        "'%s': the image is %lldx%lld = %lld pixels, over the limit of %lld (max_pixels; a "
+                        "'%s': the image is %lldx%lld = %llu pixels, over the limit of %lld (max_pixels; a "
                         "decompression bomb?)",
-                        job->name, (long long)job->w, (long long)job->h, (long long)(job->h * job->w), (long long)limit);
+                        job->name, (long long)job->w, (long long)job->h, pixels, (long long)limit);
   return LT_OK;
 }
 

@@ -176,6 +176,12 @@ static void png_cases(suite *s, const uint8_t *file, size_t len) {
   fix_crc(b, 8);
   run_case(s, REFUSE, "IHDR claims 20000x20000", b, len);
   LT_CHECK(strstr(lt_error_message(), "the image is 20000x20000 = 400000000 pixels, over the limit") != NULL);
+  /* sizes whose product overflows 64-bit signed arithmetic (found by fuzz_png) */
+  put_be32(b + 16, 0xf5f5f5f5u);
+  put_be32(b + 20, 0xf5f5f5f5u);
+  fix_crc(b, 8);
+  run_case(s, REFUSE, "IHDR claims 4126537205x4126537205", b, len);
+  LT_CHECK(strstr(lt_error_message(), "the image is 4126537205x4126537205 = 17028309304249212025 pixels") != NULL);
   free(b);
 }
 

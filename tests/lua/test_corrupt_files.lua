@@ -24,7 +24,7 @@ local T = require "luatrain.testing"
 local lt = require "luatrain"
 local D = lt.data
 
-local shq, slurp = T.shell_quote, T.read_file
+local shq, slurp, write = T.shell_quote, T.read_file, T.write_file
 local bin, root = T.luatrain_paths()
 local env = T.child_env()
 local script = root .. "/scripts/cifar_resnet18.lua"
@@ -33,25 +33,12 @@ local tmp = os.tmpname()
 os.remove(tmp)
 os.execute("mkdir -p " .. shq(tmp))
 
--- Runs a shell command line in tmp; returns its output (stdout and stderr) and exit status.
-local function sh(cmd)
-  local p = io.popen("cd " .. shq(tmp) .. " && (" .. cmd .. ") 2>&1; echo \"<rc=$?>\"")
-  local out = p:read("a")
-  p:close()
-  local rc = tonumber(out:match("<rc=(%d+)>%s*$"))
-  return out:gsub("<rc=%d+>%s*$", ""), rc
-end
+-- Runs a shell command line in tmp: its output (stdout and stderr) and exit status.
+local function sh(cmd) return T.shell(cmd, tmp) end
 -- Runs Lua code in a child luatrain.
 local function child(code)
-  local f = assert(io.open(tmp .. "/child.lua", "w"))
-  f:write(code)
-  f:close()
+  write(tmp .. "/child.lua", code)
   return sh(env .. shq(bin) .. " child.lua")
-end
-local function write(path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
 end
 local function count(s, plain)
   local n, at = 0, 1

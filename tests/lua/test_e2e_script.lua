@@ -23,13 +23,7 @@ os.remove(tmp)
 os.execute("mkdir -p " .. shq(tmp .. "/cifar"))
 
 -- Runs a shell command line in tmp; returns its output (stdout and stderr) and exit status.
-local function sh(cmd)
-  local p = io.popen("cd " .. shq(tmp) .. " && (" .. cmd .. ") 2>&1; echo \"<rc=$?>\"")
-  local out = p:read("a")
-  p:close()
-  local rc = tonumber(out:match("<rc=(%d+)>%s*$"))
-  return out:gsub("<rc=%d+>%s*$", ""), rc
-end
+local function sh(cmd) return T.shell(cmd, tmp) end
 local function luatrain(args) return sh(env .. shq(bin) .. " " .. args) end
 local function main_script(args) return luatrain(shq(script) .. " " .. args) end
 
