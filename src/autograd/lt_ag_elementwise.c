@@ -37,20 +37,22 @@ lt_status lt_ag_record1(const char *name, lt_backward_fn fn, lt_tensor *x, lt_te
 
 lt_status lt_ag_check_inplace(lt_tensor *t, const char *opname) {
   if (!lt_ag_grad_enabled()) return LT_OK;
+  lt_tensor *b = t->view_base;
+  if (b && t->view_no_grad)
+    return lt_error_set(LT_ERR_ARG, 1,
+                        "a view made with grad mode off is modified in place (%s) with grad mode on; make the view with "
+                        "grad mode on, or modify it with grad mode off",
+                        opname);
+  LT_TRY(lt_ag_refresh_view(t));
   if (t->requires_grad && !t->grad_fn)
     return lt_error_set(LT_ERR_ARG, 1,
                         "a leaf tensor that requires grad is used in an in-place operation (%s); use t:detach() or "
                         "lt.no_grad",
                         opname);
-  if (t->grad_fn && t->grad_fn->is_view)
+  if (b && b->requires_grad && !b->grad_fn)
     return lt_error_set(LT_ERR_ARG, 1,
-                        "an in-place operation (%s) on a view (made by %s) of a tensor that requires grad is not "
-                        "supported; clone() the view first",
-                        opname, t->grad_fn->name);
-  if (!t->requires_grad && atomic_load(&t->storage->refcount) > 1)
-    return lt_error_set(LT_ERR_ARG, 1,
-                        "an in-place operation (%s) would make a tensor that shares its storage with other tensors "
-                        "(a view) require grad; clone() it first, or build the result out of place (lt.cat, lt.stack)",
+                        "a view of a leaf tensor that requires grad is used in an in-place operation (%s); use "
+                        "t:detach() or lt.no_grad",
                         opname);
   return LT_OK;
 }
@@ -80,7 +82,7 @@ lt_status lt_ag_rebase(lt_tensor *t, lt_tensor *r) {
   if (st != LT_OK) return st;
   if (n) lt_ag_set_output(n, t, r->output_nr);
   else lt_ag_detach_(t);
-  return LT_OK;
+  return lt_ag_inplace_done(t);
 }
 
 /* Checks that an out-of-place result can replace `a` in place (cast to a's
@@ -263,7 +265,8 @@ lt_status lt_ag_unary_(lt_unary_op op, lt_tensor *x, const double *p) {
   if (unary_info[op].save != SAVE_IN) {
     /* backward needs only the result: write in place, then record */
     LT_TRY(lt_op_unary_(op, x, p));
-    return record_unary(op, x, p, x);
+    LT_TRY(record_unary(op, x, p, x));
+    return lt_ag_inplace_done(x);
   }
   lt_tensor *r;
   LT_TRY(lt_ag_unary(op, x, p, &r));
@@ -436,7 +439,8 @@ static lt_status binary_inplace(lt_binary_op op, lt_tensor *a, lt_tensor *b, dou
     /* nothing saved: write in place, then record over a's old history */
     LT_TRY(b ? lt_op_binary_(op, a, b) : lt_op_binary_scalar_(op, a, s, s_dtype));
     if (!lt_dtype_is_floating(a->dtype)) return LT_OK;
-    return record_binary(op, a, b, b ? -1 : 1, s, s_dtype, a);
+    LT_TRY(record_binary(op, a, b, b ? -1 : 1, s, s_dtype, a));
+    return lt_ag_inplace_done(a);
   }
   lt_tensor *r;
   LT_TRY(b ? lt_ag_binary(op, a, b, &r) : lt_ag_binary_scalar(op, a, s, s_dtype, false, &r));
@@ -510,7 +514,8 @@ lt_status lt_ag_masked_fill_(lt_tensor *t, lt_tensor *mask, double v) {
   if (!lt_ag_needs_grad(1, &t)) return lt_op_masked_fill_(t, mask, v);
   LT_TRY(lt_ag_check_inplace(t, "masked_fill_"));
   LT_TRY(lt_op_masked_fill_(t, mask, v));
-  return record_masked_fill(t, mask, t);
+  LT_TRY(record_masked_fill(t, mask, t));
+  return lt_ag_inplace_done(t);
 }
 
 /* --- fill, copy ------------------------------------------------------------------------------ */
@@ -523,7 +528,7 @@ lt_status lt_ag_fill_(lt_tensor *t, double v) {
   LT_TRY(lt_ag_node_new("FillBackward", zero_backward, 1, &t, 1, &n));
   lt_ag_set_output(n, t, 0);
   lt_node_release(n);
-  return LT_OK;
+  return lt_ag_inplace_done(t);
 }
 
 /* inputs: dst (old history, gets nothing), src */
@@ -545,47 +550,25 @@ lt_status lt_ag_copy_(lt_tensor *dst, lt_tensor *src) {
   LT_TRY(lt_ag_node_new("CopyBackward", copy_backward, 2, in, 1, &n));
   lt_ag_set_output(n, dst, 0);
   lt_node_release(n);
-  return LT_OK;
+  return lt_ag_inplace_done(dst);
 }
 
-/* base.select(dim, index) = src / v. inputs: base, src (or NULL); ints: dim, index */
-static lt_status select_put_backward(lt_node *n, lt_tensor *const *go, lt_tensor **gi) {
-  int dim = (int)n->ints[0];
-  int64_t index = n->ints[1];
-  lt_ex e = {0};
-  if (lt_node_needs_input_grad(n, 0)) {
-    lt_tensor *gb = ex_clone(&e, go[0]);
-    lt_tensor *hole = ex_select(&e, gb, dim, index);
-    if (hole) ex_do(&e, lt_op_fill_(hole, 0));
-    ex_out(&e, gb, &gi[0]);
-  }
-  if (lt_node_needs_input_grad(n, 1)) {
-    lt_tensor *gs = ex_select(&e, go[0], dim, index);
-    ex_out(&e, ex_sum_to(&e, gs, n->inputs[1].ndim, n->inputs[1].shape), &gi[1]);
-  }
-  return ex_end(&e);
-}
-
+/* base.select(dim, index) = src / v, as PyTorch: copy_/fill_ of the select
+ * view, whose history goes onto base (lt_ag_inplace_done) */
 static lt_status select_put(lt_tensor *base, int dim, int64_t index, lt_tensor *src, double v) {
   lt_tensor *in[2] = {base, src};
-  bool needs = lt_ag_needs_grad(src ? 2 : 1, in);
-  if (needs) LT_TRY(lt_ag_check_inplace(base, "index assignment"));
-  lt_tensor *view;
-  LT_TRY(lt_tensor_select(base, dim, index, &view));
-  lt_status st = src ? lt_op_copy_(view, src) : lt_op_fill_(view, v);
-  lt_tensor_release(view);
-  if (st != LT_OK || !needs) return st;
-  if (!lt_dtype_is_floating(base->dtype)) {
-    lt_ag_detach_(base);
-    return LT_OK;
+  lt_tensor *view = NULL;
+  if (!lt_ag_needs_grad(src ? 2 : 1, in)) {
+    LT_TRY(lt_tensor_select(base, dim, index, &view));
+    lt_status st = src ? lt_op_copy_(view, src) : lt_op_fill_(view, v);
+    lt_tensor_release(view);
+    return st;
   }
-  lt_node *n;
-  LT_TRY(lt_ag_node_new("CopySlices", select_put_backward, 2, in, 1, &n));
-  n->ints[0] = dim;
-  n->ints[1] = index;
-  lt_ag_set_output(n, base, 0);
-  lt_node_release(n);
-  return LT_OK;
+  LT_TRY(lt_ag_check_inplace(base, "index assignment"));
+  LT_TRY(lt_ag_select(base, dim, index, &view));
+  lt_status st = src ? lt_ag_copy_(view, src) : lt_ag_fill_(view, v);
+  lt_tensor_release(view);
+  return st;
 }
 
 lt_status lt_ag_select_copy_(lt_tensor *base, int dim, int64_t index, lt_tensor *src) {

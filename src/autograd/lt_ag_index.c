@@ -220,7 +220,8 @@ static lt_status scatter_record(int kind, const char *name, lt_tensor *x, int di
     return LT_OK;
   }
   lt_tensor *in[2] = {x, src};
-  return record_indexed(name, scatter_backward, 2, in, index, dim, base, kind, x);
+  LT_TRY(record_indexed(name, scatter_backward, 2, in, index, dim, base, kind, x));
+  return lt_ag_inplace_done(x);
 }
 
 lt_status lt_ag_scatter_(lt_tensor *x, int dim, lt_tensor *index, int64_t base, lt_tensor *src, bool add) {

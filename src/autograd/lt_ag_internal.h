@@ -205,8 +205,15 @@ lt_status lt_ag_identity_backward(lt_node *n, lt_tensor *const *g, lt_tensor **g
 /* Moves the history of the out-of-place result r onto t after writing r's
  * values into t (how in-place ops on non-leaves are recorded). Saved tensors
  * of r's node that share t's storage are cloned first, since the write would
- * destroy the values backward needs. */
+ * destroy the values backward needs. Ends with lt_ag_inplace_done. */
 lt_status lt_ag_rebase(lt_tensor *t, lt_tensor *r);
+
+/* The last step of every in-place op that recorded history on t (t's
+ * grad_fn is the op's node): when t is a view made by a differentiable view
+ * op, moves the history onto its base (a CopySlices node running t's node)
+ * and makes t's grad_fn a view of the base's (lt_ag_views.c). */
+#define LT_AG_COPY_SLICES_MAX_INPUTS 8
+lt_status lt_ag_inplace_done(lt_tensor *t);
 
 /* Records a one-input node for an op whose output `out` was computed from x
  * (when lt_ag_needs_grad says so). Returns the node (borrowed: out owns it)

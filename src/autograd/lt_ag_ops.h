@@ -3,11 +3,13 @@
  * is on and an input requires grad, records its backward node. With grad
  * mode off or no input requiring grad they cost one branch over the op.
  *
- * In-place forms (trailing _) follow PyTorch: on a leaf that requires grad
- * they are an error unless grad mode is off (how optimizers update
- * parameters); on a non-leaf they record a node and move the tensor's history
- * onto it. An in-place op on a view of a tensor that requires grad is an
- * error (clone the view first). Outputs that are not floating point, and the
+ * In-place forms (trailing _) follow PyTorch: on a leaf that requires grad,
+ * or a view of one, they are an error unless grad mode is off (how
+ * optimizers update parameters); on a non-leaf they record a node and move
+ * the tensor's history onto it; on a view (made by a view op here) the
+ * history then moves onto the view's base, whose other views follow it
+ * (lt_ag_views.c). A view made with grad mode off may not be modified in
+ * place with grad mode on. Outputs that are not floating point, and the
  * results of non-differentiable ops (comparisons, isnan, argmax...), never
  * require grad; floor, ceil, round and sign have a zero gradient, as in
  * PyTorch.
@@ -106,8 +108,9 @@ lt_status lt_ag_index_add_(lt_tensor *x, int dim, lt_tensor *index, int64_t base
 lt_status lt_ag_detach(lt_tensor *t, lt_tensor **out);
 /* Drops t's history in place (t:detach_()). */
 void lt_ag_detach_(lt_tensor *t);
-/* The checks of an in-place op on t ("add_" etc. names it in the message);
- * for ops outside this file that write their first argument. */
+/* The checks of an in-place op on t ("add_" etc. names it in the message),
+ * for ops outside this file that write their first argument; such an op
+ * ends with lt_ag_inplace_done (lt_ag_internal.h) once it recorded its node. */
 lt_status lt_ag_check_inplace(lt_tensor *t, const char *opname);
 
 #endif

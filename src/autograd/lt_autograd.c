@@ -32,8 +32,14 @@ bool lt_ag_set_grad_enabled(bool enabled) {
 
 bool lt_ag_needs_grad(int n, lt_tensor *const *inputs) {
   if (grad_disabled) return false;
-  for (int i = 0; i < n; i++)
-    if (inputs[i] && inputs[i]->requires_grad) return true;
+  for (int i = 0; i < n; i++) {
+    lt_tensor *t = inputs[i];
+    if (!t) continue;
+    /* a view that cannot be refreshed: say yes, so that lt_ag_node_new
+     * (which refreshes again) reports why */
+    if (t->view_base && lt_ag_refresh_view(t) != LT_OK) return true;
+    if (t->requires_grad) return true;
+  }
   return false;
 }
 
@@ -69,7 +75,7 @@ static void node_destroy(lt_node *n) {
   free_saved(n);
   if (n->ctx_free) n->ctx_free(n->ctx);
   lt_tensor_release(n->leaf);
-  if (n->view_storage) lt_storage_release(n->view_storage);
+  lt_node_release(n->inner);
   free(n);
 }
 
@@ -114,6 +120,9 @@ lt_status lt_ag_node_new(const char *name, lt_backward_fn fn, int n_inputs, lt_t
                          lt_node **out) {
   if (n_inputs < 0 || n_outputs < 1 || !fn)
     return lt_error_set(LT_ERR_RUNTIME, 0, "%s: a node needs a backward function, >= 0 inputs and >= 1 outputs", name);
+  /* views whose base was modified in place take their history from it first */
+  for (int i = 0; i < n_inputs; i++)
+    if (inputs[i]) LT_TRY(lt_ag_refresh_view(inputs[i]));
   lt_node *n = node_alloc(n_inputs);
   if (!n) return lt_error_set(LT_ERR_OOM, 0, "out of host memory");
   n->name = name;
@@ -158,6 +167,10 @@ static lt_status save_owned(lt_node *n, lt_tensor *t) {
 }
 
 lt_status lt_ag_save(lt_node *n, lt_tensor *t) {
+  /* a view is kept as a plain alias: its reference to its base would close
+   * a cycle when the base's history later runs through this node (a buffer
+   * whose row is computed from another row) */
+  if (t->view_base) return lt_ag_save_output(n, t);
   lt_tensor_retain(t);
   lt_status st = save_owned(n, t);
   if (st != LT_OK) lt_tensor_release(t);
@@ -196,12 +209,11 @@ void lt_ag_set_output(lt_node *n, lt_tensor *out, int output_nr) {
   out->requires_grad = true;
 }
 
-void lt_ag_mark_view(lt_node *n, lt_storage *storage) {
-  n->is_view = true;
-  if (n->view_storage) lt_storage_release(n->view_storage);
-  lt_storage_retain(storage);
-  n->view_storage = storage;
-  n->view_version = atomic_load(&storage->version);
+void lt_ag_share_edge(lt_node *dst, int i, const lt_node *src, int j) {
+  lt_node_release(dst->next[i].node);
+  dst->next[i] = src->next[j];
+  if (dst->next[i].node) lt_node_retain(dst->next[i].node);
+  dst->inputs[i] = src->inputs[j];
 }
 
 bool lt_node_needs_input_grad(const lt_node *n, int input) {
@@ -578,13 +590,6 @@ static lt_status run_backward(int n_roots, lt_tensor *const *roots, lt_tensor *c
     }
     if (!r->exec) continue;
     lt_node *n = r->node;
-    if (n->is_view && n->view_storage && atomic_load(&n->view_storage->version) != n->view_version) {
-      st = lt_error_set(LT_ERR_RUNTIME, 0,
-                        "a view (made by %s) is used in backward after the tensor it views was modified in place; "
-                        "take the view after the in-place operation, or clone() it",
-                        n->name);
-      break;
-    }
     gin = calloc((size_t)(n->n_inputs ? n->n_inputs : 1), sizeof *gin);
     if (!gin) { st = lt_error_set(LT_ERR_OOM, 0, "out of host memory"); break; }
     bool any_grad = false;
@@ -594,6 +599,10 @@ static lt_status run_backward(int n_roots, lt_tensor *const *roots, lt_tensor *c
     if (st == LT_OK && !retain_graph) {
       free_saved(n);
       n->released = true;
+      if (n->inner) {
+        free_saved(n->inner);
+        n->inner->released = true;
+      }
     }
     for (int k = 0; k < n->n_inputs && st == LT_OK; k++) {
       lt_edge *e = &n->next[k];
@@ -621,6 +630,7 @@ static lt_status run_backward(int n_roots, lt_tensor *const *roots, lt_tensor *c
 
 static lt_status check_root(lt_tensor *root, lt_tensor *grad, int i) {
   char b1[128], b2[128];
+  LT_TRY(lt_ag_refresh_view(root));
   if (!root->requires_grad)
     return lt_error_set(LT_ERR_ARG, 0, "%s does not require grad and has no grad_fn",
                         i < 0 ? "the tensor" : "an output");
@@ -661,8 +671,9 @@ lt_status lt_ag_backward(lt_tensor *root, lt_tensor *grad, bool retain_graph) {
 lt_status lt_ag_grad(int n_out, lt_tensor *const *outputs, lt_tensor *const *grad_outputs, int n_in,
                      lt_tensor *const *inputs, bool retain_graph, lt_tensor **grads_in) {
   for (int i = 0; i < n_out; i++) LT_TRY(check_root(outputs[i], grad_outputs ? grad_outputs[i] : NULL, i));
+  for (int j = 0; j < n_in; j++) grads_in[j] = NULL;
   for (int j = 0; j < n_in; j++) {
-    grads_in[j] = NULL;
+    LT_TRY(lt_ag_refresh_view(inputs[j]));
     if (!inputs[j]->requires_grad)
       return lt_error_set(LT_ERR_ARG, 0, "input %d does not require grad", j + 1);
   }

@@ -44,10 +44,18 @@
  * is owned by the nodes that consumed the leaf — never the other way round.
  *
  * Saved tensors record the storage version at save time; backward fails with
- * a clear error if one was modified in place after it was saved. View nodes
- * (is_view) also keep the version of the storage they view, so a view used in
- * backward after its base was overwritten in place is an error rather than a
- * silently wrong gradient.
+ * a clear error if one was modified in place after it was saved.
+ *
+ * Views and in-place ops (PyTorch's design; lt_ag_views.c): a tensor made by
+ * a differentiable view op keeps its root base (lt_tensor.view_base). An
+ * in-place op on such a view moves the history onto the base: the base's
+ * grad_fn becomes a CopySlices node that runs the op's node (`inner`) on the
+ * view's region of the base's gradient and passes the rest through, and the
+ * view's grad_fn becomes an as_strided view of the base's. Any other view of
+ * the same base notices the changed storage version the next time its
+ * history is read and derives its grad_fn from the base again
+ * (lt_ag_refresh_view; lt_ag_needs_grad and lt_ag_node_new do it for their
+ * inputs).
  *
  * After lt_ag_backward (without retain_graph) every node it ran frees its
  * saved tensors and is marked released; reading a saved tensor of a released
@@ -105,10 +113,9 @@ struct lt_node {
   void (*ctx_free)(void *ctx);
   /* accumulate-grad nodes: the leaf that receives the gradient (owned) */
   lt_tensor *leaf;
-  /* view nodes: the viewed storage (owned) and its version when viewed */
-  bool is_view;
-  lt_storage *view_storage;
-  uint64_t view_version;
+  /* CopySlices nodes: the node of the in-place op they run (owned; never a
+   * node of the graph the engine walks), released along with this one */
+  lt_node *inner;
   bool released;
   lt_node *free_link; /* private to lt_node_release */
 };
@@ -119,15 +126,18 @@ bool lt_ag_grad_enabled(void);
 bool lt_ag_set_grad_enabled(bool enabled);
 
 /* --- recording ------------------------------------------------------------------ */
-/* True when grad mode is on and any of the (non-NULL) tensors requires grad. */
+/* True when grad mode is on and any of the (non-NULL) tensors requires grad
+ * (views first derive their history from their base again when it was
+ * modified in place; see lt_ag_refresh_view). */
 bool lt_ag_needs_grad(int n, lt_tensor *const *inputs);
 /* A new node (refcount 1, owned by the caller) for an op over `inputs`: edges
  * made from the inputs; NULL inputs, or inputs that don't require grad, get
  * empty edges. Does not look at grad mode (check lt_ag_needs_grad first). */
 lt_status lt_ag_node_new(const char *name, lt_backward_fn fn, int n_inputs, lt_tensor *const *inputs, int n_outputs,
                          lt_node **out);
-/* Saves an input (retained) for backward, recording its version; saved
- * tensors are numbered in the order they are saved. */
+/* Saves an input (retained; a view as a plain alias, see lt_ag_views.c) for
+ * backward, recording its version; saved tensors are numbered in the order
+ * they are saved. */
 lt_status lt_ag_save(lt_node *n, lt_tensor *t);
 /* Saves an output of this same node as a detached alias (see above). */
 lt_status lt_ag_save_output(lt_node *n, lt_tensor *t);
@@ -137,9 +147,15 @@ lt_status lt_ag_saved(lt_node *n, int i, lt_tensor **out);
 /* Makes `out` the node's output number `output_nr`: out->grad_fn = n (the
  * node is retained, the previous grad_fn released), requires_grad = true. */
 void lt_ag_set_output(lt_node *n, lt_tensor *out, int output_nr);
-/* Marks n as a view op whose output views `storage` (retained). */
-void lt_ag_mark_view(lt_node *n, lt_storage *storage);
+/* Makes input i of dst the edge (and input meta) of input j of src. */
+void lt_ag_share_edge(lt_node *dst, int i, const lt_node *src, int j);
 bool lt_node_needs_input_grad(const lt_node *n, int input);
+/* For a view made by a differentiable view op whose storage was written
+ * since its grad_fn was derived: makes its grad_fn an as_strided view of its
+ * base's current history (PyTorch's regenerated AsStridedBackward). A no-op
+ * for other tensors. Fails for a view made with grad mode off whose base
+ * requires grad (ambiguous, refused as in PyTorch). */
+lt_status lt_ag_refresh_view(lt_tensor *t);
 void lt_node_retain(lt_node *n);
 /* Frees the node when the last reference goes; long chains are freed without
  * recursion, so deep graphs cannot overflow the C stack. */

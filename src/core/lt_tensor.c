@@ -265,6 +265,7 @@ void lt_tensor_release(lt_tensor *t) {
   if (!t || atomic_fetch_sub(&t->refcount, 1) != 1) return;
   if (t->grad) lt_tensor_release(t->grad);
   if (t->grad_fn) lt_node_release(t->grad_fn);
+  lt_tensor_release(t->view_base); /* a root base: never a view itself, so no deeper chain */
   lt_storage_release(t->storage);
   free(t);
 }

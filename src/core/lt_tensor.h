@@ -10,7 +10,8 @@
  * - Strides may be 0 (expand) and views may overlap; in-place writes into a
  *   tensor with overlapping elements are rejected by the op layer.
  * - The tensor is itself reference-counted: the Lua userdata, the autograd
- *   graph and a tensor's `grad` field each hold references.
+ *   graph, a tensor's `grad` field and a view's `view_base` each hold
+ *   references.
  * Dimensions in this C API are 0-based; the Lua glue converts from 1-based. */
 #ifndef LT_TENSOR_H
 #define LT_TENSOR_H
@@ -45,6 +46,15 @@ typedef struct lt_tensor {
   /* storage->version when this tensor was saved for backward, or a node's
    * recorded version; see lt_autograd.h. */
   uint64_t saved_version;
+  /* autograd views (src/autograd/lt_ag_views.c): a tensor made by a
+   * differentiable view op (view, narrow, select, t, ...) holds its root
+   * base, the tensor that is not such a view and whose history covers the
+   * storage (a reference; NULL for every other tensor), the storage version
+   * at which its own grad_fn was last derived, and whether it was made
+   * with grad mode off. */
+  struct lt_tensor *view_base;
+  uint64_t view_version;
+  bool view_no_grad;
 } lt_tensor;
 
 /* Memory formats (PyTorch's memory_format); see lt_tensor_is_channels_last. */

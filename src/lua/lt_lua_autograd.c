@@ -70,12 +70,21 @@ static int set_grad(lua_State *L) {
   return 0;
 }
 
+/* The tensor at 1, its history current (a view of a base modified in place
+ * derives it from the base again: lt_ag_refresh_view). */
+static lt_tensor *check_current(lua_State *L, const char *fname) {
+  lt_tensor *t = lt_lua_check_tensor(L, 1, fname);
+  LT_LUA_CHECK(L, lt_ag_refresh_view(t), fname);
+  return t;
+}
+
 static int get_requires_grad(lua_State *L) {
-  lua_pushboolean(L, lt_lua_check_tensor(L, 1, "requires_grad")->requires_grad);
+  lua_pushboolean(L, check_current(L, "requires_grad")->requires_grad);
   return 1;
 }
 
 static void set_requires_grad_checked(lua_State *L, lt_tensor *t, bool on, int arg, const char *fname) {
+  LT_LUA_CHECK(L, lt_ag_refresh_view(t), fname);
   if (t->grad_fn && !on)
     lt_lua_argerror(L, arg, fname,
                     "requires_grad can only be changed on leaf tensors (this one was made by %s); use t:detach()",
@@ -94,14 +103,14 @@ static int set_requires_grad(lua_State *L) {
 }
 
 static int get_grad_fn(lua_State *L) {
-  lt_tensor *t = lt_lua_check_tensor(L, 1, "grad_fn");
+  lt_tensor *t = check_current(L, "grad_fn");
   if (t->grad_fn) lua_pushstring(L, t->grad_fn->name);
   else lua_pushnil(L);
   return 1;
 }
 
 static int get_is_leaf(lua_State *L) {
-  lua_pushboolean(L, lt_lua_check_tensor(L, 1, "is_leaf")->grad_fn == NULL);
+  lua_pushboolean(L, check_current(L, "is_leaf")->grad_fn == NULL);
   return 1;
 }
 
@@ -129,6 +138,9 @@ static int m_detach(lua_State *L) {
 
 static int m_detach_(lua_State *L) {
   lt_tensor *t = lt_lua_check_tensor(L, 1, "detach_");
+  if (t->view_base) /* as PyTorch: any view, made with grad mode on or off */
+    return lt_lua_argerror(L, 1, "detach_", "a view cannot be detached in place (its history is its base's); use "
+                                            "detach() instead");
   lt_ag_detach_(t);
   lua_settop(L, 1);
   return 1;
@@ -166,6 +178,7 @@ static int m_backward(lua_State *L) {
   if (lua_type(L, 2) == LUA_TTABLE && !lt_lua_to_tensor(L, 2)) opts = 2;
   else if (!lua_isnoneornil(L, 2)) g = lt_lua_check_tensor(L, 2, fname);
   bool retain = opt_retain_graph(L, opts, fname, NULL);
+  LT_LUA_CHECK(L, lt_ag_refresh_view(t), fname);
   if (!t->requires_grad)
     return lt_lua_argerror(L, 1, fname, "the tensor does not require grad and has no grad_fn");
   if (!g && lt_tensor_numel(t) != 1) {
@@ -300,6 +313,8 @@ static int l_grad(lua_State *L) {
   lt_tensor **ins = list_array(L, 6, n_in);
   lt_tensor **gouts = list_array(L, 7, n_out);
   lt_tensor **res = lua_newuserdatauv(L, sizeof(lt_tensor *) * (size_t)(n_in ? n_in : 1), 0);
+  for (int i = 0; i < n_out; i++) LT_LUA_CHECK(L, lt_ag_refresh_view(outs[i]), fname);
+  for (int j = 0; j < n_in; j++) LT_LUA_CHECK(L, lt_ag_refresh_view(ins[j]), fname);
   for (int i = 0; i < n_out; i++) {
     if (!outs[i]->requires_grad)
       return lt_lua_argerror(L, 1, fname, "output %d does not require grad and has no grad_fn", i + 1);
@@ -360,6 +375,7 @@ static int l_backward(lua_State *L) {
   lt_tensor **grads = list_array(L, 5, n);
   for (int i = 0; i < n; i++) {
     char b[128];
+    LT_LUA_CHECK(L, lt_ag_refresh_view(roots[i]), fname);
     if (!roots[i]->requires_grad)
       return lt_lua_argerror(L, 1, fname, "tensor %d does not require grad and has no grad_fn", i + 1);
     if (!grads[i] && lt_tensor_numel(roots[i]) != 1)

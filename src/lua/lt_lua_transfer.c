@@ -83,7 +83,7 @@ int lt_lua_convert_non_blocking(lua_State *L, const char *fname, lt_dtype dt, lt
     return 1;
   }
   lt_tensor **box = lt_lua_newbox(L);
-  if (t->requires_grad) LT_LUA_CHECK(L, lt_ag_to(t, dt, dev, box), fname);
+  if (lt_ag_needs_grad(1, &t)) LT_LUA_CHECK(L, lt_ag_to(t, dt, dev, box), fname);
   else LT_LUA_CHECK(L, lt_op_to_non_blocking(t, dt, dev, box), fname);
   return 1;
 }
