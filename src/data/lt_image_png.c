@@ -10,8 +10,11 @@
  * a palette index past the palette are refused. png_read_end reads to IEND,
  * so a file cut anywhere before it is refused too. The image size from
  * IHDR is checked against the pixel limit before libpng allocates
- * anything. libpng reports errors by longjmp; everything allocated is
- * reachable from the context, which the landing site frees. */
+ * anything. Palette indices are looked up here rather than by libpng's
+ * expansion, which reads an index past the palette as black: such an index
+ * is refused (the PNG specification forbids it; PIL shows it as grey).
+ * libpng reports errors by longjmp; everything allocated is reachable from
+ * the context, which the landing site frees. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,12 +58,29 @@ static uint32_t be32(const uint8_t *p) {
   return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
-/* One decoded row (after libpng's transforms: grey 8 or 16 bits, or RGB 8
- * bits) into row y of the planar output. */
-static void put_row(const uint8_t *row, int channels, int depth, int64_t y, const lt_image_job *job) {
+/* The palette of a palette image, for put_row. */
+typedef struct {
+  png_colorp colors;
+  int n;
+} palette;
+
+/* One decoded row (after libpng's transforms: grey 8 or 16 bits, RGB 8
+ * bits, or palette indices of 8 bits when pal is given) into row y of the
+ * planar output. Fails only on a palette index past the palette. */
+static lt_status put_row(const uint8_t *row, int channels, int depth, const palette *pal, int64_t y,
+                         const lt_image_job *job) {
   const size_t hw = (size_t)job->dh * (size_t)job->dw, w = (size_t)job->dw;
   uint8_t *r = job->pixels + (size_t)y * w, *g = r + hw, *b = g + hw;
-  if (channels == 3) {
+  if (pal) {
+    for (size_t x = 0; x < w; x++) {
+      if (row[x] >= pal->n)
+        return lt_error_set(LT_ERR_IO, 0, "'%s': PNG data is corrupt: pixel (%zu, %lld) has palette index %d, past the "
+                            "palette's %d entries", job->name, x, (long long)y, row[x], pal->n);
+      r[x] = pal->colors[row[x]].red;
+      g[x] = pal->colors[row[x]].green;
+      b[x] = pal->colors[row[x]].blue;
+    }
+  } else if (channels == 3) {
     for (size_t x = 0; x < w; x++) {
       r[x] = row[3 * x];
       g[x] = row[3 * x + 1];
@@ -76,6 +96,7 @@ static void put_row(const uint8_t *row, int channels, int depth, int64_t y, cons
     memcpy(g, row, w);
     memcpy(b, row, w);
   }
+  return LT_OK;
 }
 
 static lt_status finish(png_ctx *c, png_structp *png, png_infop *info, lt_status st) {
@@ -123,7 +144,13 @@ lt_status lt_image_png_decode(lt_image_job *job, bool header_only) {
   lt_status st = lt_image_check_size(job);
   if (st != LT_OK || header_only) return finish(&ctx, &png, &info, st);
 
-  if (ctype == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png); /* RGBA when there is a tRNS chunk */
+  palette pal = {NULL, 0};
+  if (ctype == PNG_COLOR_TYPE_PALETTE) {
+    if (png_get_PLTE(png, info, &pal.colors, &pal.n) != PNG_INFO_PLTE || pal.n < 1)
+      return finish(&ctx, &png, &info, lt_error_set(LT_ERR_IO, 0, "'%s': PNG data is corrupt: a palette image without "
+                                                    "a palette", job->name));
+    png_set_packing(png); /* one index per byte */
+  }
   if (ctype == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
   if (depth == 16 && ctype != PNG_COLOR_TYPE_GRAY) png_set_strip_16(png); /* keeps the high byte, as PIL */
   png_set_strip_alpha(png);
@@ -132,6 +159,7 @@ lt_status lt_image_png_decode(lt_image_job *job, bool header_only) {
   png_read_update_info(png, info);
   int channels = png_get_channels(png, info), out_depth = png_get_bit_depth(png, info);
   size_t rowbytes = png_get_rowbytes(png, info);
+  const palette *pp = ctype == PNG_COLOR_TYPE_PALETTE ? &pal : NULL;
   if (!((channels == 3 && out_depth == 8) || (channels == 1 && (out_depth == 8 || out_depth == 16))))
     return finish(&ctx, &png, &info,
                   lt_error_set(LT_ERR_RUNTIME, 0, "'%s': PNG colour type %d of %d bits gave %d channels of %d bits",
@@ -151,13 +179,14 @@ lt_status lt_image_png_decode(lt_image_job *job, bool header_only) {
   if (passes > 1) {
     for (png_uint_32 y = 0; y < h; y++) ctx.rowp[y] = ctx.buf + rowbytes * y;
     png_read_image(png, ctx.rowp);
-    for (png_uint_32 y = 0; y < h; y++) put_row(ctx.rowp[y], channels, out_depth, y, job);
+    for (png_uint_32 y = 0; y < h && st == LT_OK; y++) st = put_row(ctx.rowp[y], channels, out_depth, pp, y, job);
   } else {
     for (png_uint_32 y = 0; y < h; y++) {
       png_read_row(png, ctx.buf, NULL);
-      put_row(ctx.buf, channels, out_depth, y, job);
+      if ((st = put_row(ctx.buf, channels, out_depth, pp, y, job)) != LT_OK) break;
     }
   }
+  if (st != LT_OK) return finish(&ctx, &png, &info, st);
   png_read_end(png, NULL); /* the rest of the image data with its checksum, the chunks after it, IEND */
   return finish(&ctx, &png, &info, LT_OK);
 }

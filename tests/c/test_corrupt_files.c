@@ -6,8 +6,8 @@
  * every byte with one random bit flipped; and damage aimed at what each
  * format protects (PNG image data with the chunk CRC recomputed, so the
  * zlib checksum must catch it; headers claiming 20000x20000 images or 20
- * IDX images of 65536x65536 in a few bytes; labels out of range; bytes
- * appended). What must hold, case by case:
+ * IDX images of 65536x65536 in a few bytes; a palette index past the
+ * palette; labels out of range; bytes appended). What must hold, case by case:
  *   REFUSE          the reader fails with LT_ERR_IO and a message naming the file;
  *   REFUSE_OR_SAME  that, or it succeeds with exactly the original's output
  *                   (a flip in a field the format ignores): never other data;
@@ -185,6 +185,31 @@ static void png_cases(suite *s, const uint8_t *file, size_t len) {
   free(b);
 }
 
+/* Appends a chunk (length, type, data, CRC) at out + *len. */
+static void add_chunk(uint8_t *out, size_t *len, const char *type, const uint8_t *data, uint32_t n) {
+  put_be32(out + *len, n);
+  memcpy(out + *len + 4, type, 4);
+  if (n) memcpy(out + *len + 8, data, n);
+  put_be32(out + *len + 8 + n, (uint32_t)crc32(0, out + *len + 4, n + 4));
+  *len += 12 + n;
+}
+
+/* A 3x1 palette image of 2 colours whose last pixel has index `last`. */
+static size_t palette_png(uint8_t *out, uint8_t last) {
+  static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  uint8_t ihdr[13] = {0, 0, 0, 3, 0, 0, 0, 1, 8, 3, 0, 0, 0}, plte[6] = {10, 20, 30, 40, 50, 60};
+  uint8_t raw[4] = {0, 0, 1, last}, z[64];
+  uLongf zl = sizeof z;
+  compress(z, &zl, raw, sizeof raw);
+  size_t len = 8;
+  memcpy(out, sig, 8);
+  add_chunk(out, &len, "IHDR", ihdr, 13);
+  add_chunk(out, &len, "PLTE", plte, 6);
+  add_chunk(out, &len, "IDAT", z, (uint32_t)zl);
+  add_chunk(out, &len, "IEND", NULL, 0);
+  return len;
+}
+
 static void jpeg_cases(suite *s, const uint8_t *file, size_t len) {
   cuts_and_flips(s, file, len, 0, NAMED, REFUSE_OR_SAME);
   /* a bomb: the frame header claims 20000x20000 (the 862-byte file) */
@@ -324,6 +349,16 @@ int main(void) {
     if (jpeg) jpeg_cases(&s, file, len);
     else png_cases(&s, file, len);
     report(&s);
+    if (!jpeg) {
+      /* a palette index past the palette: refused, not read as black */
+      uint8_t p[200], out[9];
+      write_file(path, p, palette_png(p, 1));
+      LT_CHECK(lt_image_decode(path, NULL, 1, 3, out) == LT_OK && out[2] == 40 && out[5] == 50 && out[8] == 60);
+      write_file(path, p, palette_png(p, 2));
+      LT_CHECK(lt_image_decode(path, NULL, 1, 3, out) == LT_ERR_IO &&
+               strstr(lt_error_message(), "image.png': PNG data is corrupt: pixel (2, 0) has palette index 2, past the "
+                      "palette's 2 entries") != NULL);
+    }
     free(ref);
     free(file);
   }

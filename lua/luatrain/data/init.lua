@@ -41,6 +41,11 @@
 -- buffers back: iter() returns a to-be-closed value as the generic for's
 -- fourth value. The worker threads end with the loader (loader:close() or
 -- the collector).
+--
+-- Unreadable images (ImageFolder with on_error = "skip") are dropped from
+-- their batch, so a batch may be smaller than batch_size; at the end of an
+-- epoch loader.skipped holds how many were dropped in it, and a warning on
+-- stderr says so when any were.
 local lt = require "luatrain.core"
 local T = require "luatrain.transforms"
 local argcheck = require "luatrain.argcheck"
