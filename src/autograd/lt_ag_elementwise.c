@@ -557,14 +557,8 @@ lt_status lt_ag_copy_(lt_tensor *dst, lt_tensor *src) {
  * view, whose history goes onto base (lt_ag_inplace_done) */
 static lt_status select_put(lt_tensor *base, int dim, int64_t index, lt_tensor *src, double v) {
   lt_tensor *in[2] = {base, src};
+  if (lt_ag_needs_grad(src ? 2 : 1, in)) LT_TRY(lt_ag_check_inplace(base, "index assignment"));
   lt_tensor *view = NULL;
-  if (!lt_ag_needs_grad(src ? 2 : 1, in)) {
-    LT_TRY(lt_tensor_select(base, dim, index, &view));
-    lt_status st = src ? lt_op_copy_(view, src) : lt_op_fill_(view, v);
-    lt_tensor_release(view);
-    return st;
-  }
-  LT_TRY(lt_ag_check_inplace(base, "index assignment"));
   LT_TRY(lt_ag_select(base, dim, index, &view));
   lt_status st = src ? lt_ag_copy_(view, src) : lt_ag_fill_(view, v);
   lt_tensor_release(view);

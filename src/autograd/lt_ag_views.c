@@ -151,22 +151,31 @@ static lt_status copy_slices_backward(lt_node *n, lt_tensor *const *go, lt_tenso
   return ex_end(&e);
 }
 
+/* A node of n_inputs inputs, base b the first, holding view t's place in b
+ * as its ctx. */
+static lt_status geom_node(const char *name, lt_backward_fn fn, int n_inputs, const lt_tensor *t, lt_tensor *b,
+                           lt_node **out) {
+  view_geom *vg = view_geom_new(t, b);
+  if (!vg) return lt_error_set(LT_ERR_OOM, 0, "out of host memory");
+  lt_tensor *in[LT_AG_COPY_SLICES_MAX_INPUTS] = {b};
+  lt_status st = lt_ag_node_new(name, fn, n_inputs, in, 1, out);
+  if (st != LT_OK) {
+    free(vg);
+    return st;
+  }
+  (*out)->ctx = vg;
+  (*out)->ctx_free = free;
+  return LT_OK;
+}
+
 /* Makes view t's grad_fn an AsStridedBackward over its base's history. */
 static lt_status regenerate(lt_tensor *t) {
   lt_tensor *b = t->view_base;
   if (!lt_tensor_is_non_overlapping(b))
     return lt_error_set(LT_ERR_ARG, 1, "a view of a tensor whose elements overlap in memory (an expanded tensor) "
                                        "is used after that tensor was modified in place; clone() it first");
-  view_geom *vg = view_geom_new(t, b);
-  if (!vg) return lt_error_set(LT_ERR_OOM, 0, "out of host memory");
   lt_node *n;
-  lt_status st = lt_ag_node_new("AsStridedBackward", as_strided_backward, 1, &b, 1, &n);
-  if (st != LT_OK) {
-    free(vg);
-    return st;
-  }
-  n->ctx = vg;
-  n->ctx_free = free;
+  LT_TRY(geom_node("AsStridedBackward", as_strided_backward, 1, t, b, &n));
   lt_ag_set_output(n, t, 0);
   lt_node_release(n);
   t->view_version = atomic_load(&t->storage->version);
@@ -194,17 +203,8 @@ lt_status lt_ag_inplace_done(lt_tensor *t) {
   if (!lt_tensor_is_non_overlapping(b))
     return lt_error_set(LT_ERR_ARG, 1, "an in-place operation on a view of a tensor whose elements overlap in memory "
                                        "(an expanded tensor) cannot be differentiated; clone() that tensor first");
-  view_geom *vg = view_geom_new(t, b);
-  if (!vg) return lt_error_set(LT_ERR_OOM, 0, "out of host memory");
-  lt_tensor *in[LT_AG_COPY_SLICES_MAX_INPUTS] = {b};
   lt_node *cs;
-  lt_status st = lt_ag_node_new("CopySlices", copy_slices_backward, fn->n_inputs, in, 1, &cs);
-  if (st != LT_OK) {
-    free(vg);
-    return st;
-  }
-  cs->ctx = vg;
-  cs->ctx_free = free;
+  LT_TRY(geom_node("CopySlices", copy_slices_backward, fn->n_inputs, t, b, &cs));
   for (int i = 1; i < fn->n_inputs; i++) lt_ag_share_edge(cs, i, fn, i);
   lt_node_retain(fn);
   cs->inner = fn;
