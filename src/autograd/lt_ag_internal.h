@@ -212,8 +212,9 @@ lt_status lt_ag_rebase(lt_tensor *t, lt_tensor *r);
  * grad_fn is the op's node): when t is a view made by a differentiable view
  * op, moves the history onto its base (a CopySlices node running t's node)
  * and makes t's grad_fn a view of the base's (lt_ag_views.c). */
-#define LT_AG_COPY_SLICES_MAX_INPUTS 8
 lt_status lt_ag_inplace_done(lt_tensor *t);
+/* The most inputs an in-place op's node may have for CopySlices to run it. */
+#define LT_AG_COPY_SLICES_MAX_INPUTS 8
 
 /* Records a one-input node for an op whose output `out` was computed from x
  * (when lt_ag_needs_grad says so). Returns the node (borrowed: out owns it)
