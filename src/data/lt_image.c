@@ -160,6 +160,7 @@ uint8_t *lt_image_scratch(int slot, size_t bytes) {
 }
 
 void lt_image_scratch_trim(void) {
+  pthread_once(&scratch_once, scratch_init);
   scratch_set *s = scratch_ok ? pthread_getspecific(scratch_key) : NULL;
   for (int k = 0; s && k < LT_IMAGE_SCRATCH_SLOTS; k++) {
     if (s->cap[k] > SCRATCH_KEEP) {

@@ -210,6 +210,29 @@ T.test("metrics.jsonl: a cut last line", function()
   T.checkerr("read_metrics: '" .. metrics .. "': line 2 is not a JSON object", lt.train.read_metrics, metrics)
 end)
 
+-- ---- lt.train.check_checkpoint on its own ----------------------------------------------
+
+T.test("check_checkpoint: values of the right type that still break the schedule", function()
+  local function parts()
+    local model = lt.nn.Linear(3, 2)
+    local opt = lt.optim.SGD(model:parameters(), {lr = 0.1, momentum = 0.9})
+    return {model = model, optimizer = opt, states = {scheduler = lt.optim.lr_scheduler.StepLR(opt, {step_size = 2})},
+            rng = true}
+  end
+  local p = parts()
+  local ck = {model = p.model:state_dict(), optimizer = p.optimizer:state_dict(),
+              scheduler = p.states.scheduler:state_dict(), rng = lt.get_rng_state()}
+  T.check(lt.train.check_checkpoint("ck", ck, parts()) == ck, "a sound checkpoint passes")
+  -- found by fuzz_checkpoint: a step_size of 0 is a number, and every step divides by it
+  ck.scheduler.step_size = 0
+  T.checkerr("ck: scheduler state does not fit: a step fails: attempt to perform 'n%0'", lt.train.check_checkpoint,
+             "ck", ck, parts())
+  ck.scheduler.step_size = 2
+  ck.rng = {seed = 1, offset = -1}
+  local ok, err = pcall(lt.train.check_checkpoint, "ck", ck, parts())
+  T.check(ok or tostring(err):find("^ck: RNG state does not fit: "), "an RNG state set_rng_state refuses: " .. tostring(err))
+end)
+
 -- ---- --resume with damaged and foreign checkpoints --------------------------------------
 
 -- A synthetic CIFAR-10 (as test_e2e_script.lua's): 5 training files of 32

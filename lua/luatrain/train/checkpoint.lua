@@ -26,7 +26,11 @@
 -- rule lives in one place (lt.optim checks everything before it assigns).
 -- Schedulers and other objects with state_dict/load_state_dict are compared
 -- with their current state_dict(): the same keys, values of the same types,
--- nested tables alike (a scheduler's load_state_dict checks only the keys).
+-- nested tables alike (a scheduler's load_state_dict checks only the keys);
+-- then a scheduler's state takes one step() on a stand-in that holds a copy
+-- of it and of its optimizer's parameter groups, since a value of the right
+-- type can still stop the schedule (a step_size of 0). The RNG state is
+-- tried with lt.set_rng_state, and the generator put back.
 local lt = require "luatrain.core"
 
 local M = {}
@@ -162,6 +166,28 @@ local function layout_diff(saved, own, where)
   end
 end
 
+local function copy(v)
+  if type(v) ~= "table" or is_tensor(v) then return v end
+  local c = {}
+  for k, x in pairs(v) do c[k] = copy(x) end
+  return c
+end
+
+-- One step() of a scheduler with state `saved`, on a stand-in (see the
+-- header); nil, or why it failed.
+local function try_scheduler(saved, sched)
+  local groups = {}
+  for i, g in ipairs(sched.optimizer.param_groups) do
+    groups[i] = {}
+    for k, v in pairs(g) do groups[i][k] = v end
+  end
+  local probe = setmetatable({}, {__index = sched})
+  for k, v in pairs(saved) do probe[k] = copy(v) end
+  probe.optimizer = setmetatable({param_groups = groups}, {__index = sched.optimizer})
+  local ok, err = pcall(probe.step, probe)
+  if not ok then return "a step fails: " .. reason(err) end
+end
+
 --- read_checkpoint(path) -> the table lt.load gives (on the CPU), or an
 --- error "<path>: <problem>".
 function M.read_checkpoint(path)
@@ -198,12 +224,20 @@ function M.check_checkpoint(path, ck, parts)
   for _, k in ipairs(names) do
     local saved = get(ck, k)
     if saved == nil then fail(k .. " state missing") end
-    problem = layout_diff(saved, parts.states[k]:state_dict(), k)
+    local obj = parts.states[k]
+    problem = layout_diff(saved, obj:state_dict(), k)
+    if not problem and obj.optimizer and obj.step then problem = try_scheduler(saved, obj) end
     if problem then fail(k .. " state does not fit: " .. problem) end
   end
   if parts.rng then
     if ck.rng == nil then fail("RNG state missing") end
-    problem = layout_diff(ck.rng, lt.get_rng_state(), "rng")
+    local now = lt.get_rng_state()
+    problem = layout_diff(ck.rng, now, "rng")
+    if not problem then
+      local ok, err = pcall(lt.set_rng_state, ck.rng)
+      lt.set_rng_state(now)
+      if not ok then problem = reason(err) end
+    end
     if problem then fail("RNG state does not fit: " .. problem) end
   end
   return ck
