@@ -134,6 +134,22 @@ local function check_optimizer(saved, optimizer)
   local standin = setmetatable({}, {__index = optimizer})
   local ok, err = pcall(optimizer.load_state_dict, standin, saved)
   if not ok then return "optimizer state does not fit this " .. tostring(optimizer.__name) .. ": " .. reason(err) end
+  -- load_state_dict copies values it does not know as they are; the state
+  -- its step() reads as tensors must be tensors
+  if not optimizer.state_keys then return nil end
+  for gi, g in ipairs(standin.param_groups) do
+    for j, p in ipairs(g.params) do
+      local st = standin.state[p]
+      if st and next(st) ~= nil then
+        for _, k in ipairs(optimizer:state_keys(g)) do
+          if not optimizer.scalar_state[k] and not is_tensor(st[k]) then
+            return string.format("optimizer state '%s' of parameter %d of group %d is a %s, expected a tensor", k, j, gi,
+                                 typename(st[k]))
+          end
+        end
+      end
+    end
+  end
 end
 
 -- Where `saved` differs from `own` (a state_dict) in layout, or nil.
