@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "lt_cuda_entries.h"
+#include "lt_cuda_transfer.h"
 
 _Static_assert(LT_CUDA_MAX_DIMS == LT_MAX_DIMS, "lt_cuda_tensor must hold every dimension a tensor can have");
 
@@ -31,6 +32,10 @@ static lt_status cu_from_host(lt_device dev, void *dst, const void *src, size_t 
   return lt_cuda_copy_from_host_dev(dev.index, dst, src, n);
 }
 static lt_status cu_sync(lt_device dev) { return lt_cuda_synchronize(dev.index); }
+static lt_status cu_from_pinned_async(lt_device dev, void *dst, const void *src, size_t n, void *keep,
+                                      void (*release)(void *keep)) {
+  return lt_cuda_copy_from_pinned_async(dev.index, dst, src, n, keep, release);
+}
 
 /* --- elementwise ------------------------------------------------------------------------------------------ */
 static lt_status cu_copy(lt_tensor *dst, const lt_tensor *src) {
@@ -519,6 +524,10 @@ const lt_backend lt_cuda_backend = {
   .copy_to_host = cu_to_host,
   .copy_from_host = cu_from_host,
   .synchronize = cu_sync,
+  .host_alloc = lt_cuda_host_alloc,
+  .host_free = lt_cuda_host_free,
+  .copy_from_pinned_async = cu_from_pinned_async,
+  .transfer_poll = lt_cuda_transfer_poll,
   .copy = cu_copy,
   .fill = cu_fill,
   .unary = cu_unary,

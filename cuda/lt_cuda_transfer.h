@@ -1,11 +1,13 @@
 /* lt_cuda_transfer.h — pinned host memory and host-to-device copies that do
  * not make the host wait: the C-callable half of cuda/lt_cuda_transfer.cu.
  *
- * Called by the core's storage layer (pinned storages, lt_storage.c) and by
- * lt_transfer.c (t:cuda{non_blocking = true}), only in builds with CUDA
- * (LT_WITH_CUDA). Plain C: no CUDA types, so C files include it without the
- * CUDA headers. Not here: the copies every other path uses (the backend
- * table's copy_from_host, which is synchronous for the host). */
+ * The core reaches these through the backend table (host_alloc, host_free,
+ * copy_from_pinned_async, transfer_poll in lt_backend.h; lt_cuda_table.c
+ * fills them in): pinned storages (lt_storage.c) and t:cuda{non_blocking =
+ * true} (lt_transfer.c). The backend's own files call them by name (the
+ * graph module, synchronisation). Plain C: no CUDA types. Not here: the
+ * copies every other path uses (the backend table's copy_from_host, which is
+ * synchronous for the host). */
 #ifndef LT_CUDA_TRANSFER_H
 #define LT_CUDA_TRANSFER_H
 

@@ -98,6 +98,11 @@ void lt_node_release(lt_node *n) {
   freeing = false;
 }
 
+/* Every grad_fn is a node made in this file, so a program that has one has
+ * this constructor too: the core calls back here when a tensor holding a
+ * grad_fn is released (the core never includes autograd's headers). */
+__attribute__((constructor)) static void install_grad_fn_release(void) { lt_tensor_set_grad_fn_release(lt_node_release); }
+
 static void fill_meta(lt_input_meta *m, const lt_tensor *t) {
   m->ndim = t->ndim;
   m->dtype = t->dtype;
@@ -457,7 +462,7 @@ static lt_status accumulate(lt_tensor **buf, lt_tensor *g) {
   if (!*buf) { *buf = g; return LT_OK; }
   lt_tensor *b = *buf, *sum = NULL;
   lt_status st;
-  if (atomic_load(&b->refcount) == 1 && atomic_load(&b->storage->refcount) == 1 && lt_tensor_is_non_overlapping(b) &&
+  if (lt_tensor_refcount(b) == 1 && lt_storage_refcount(b->storage) == 1 && lt_tensor_is_non_overlapping(b) &&
       lt_promote_types(b->dtype, g->dtype) == b->dtype) {
     st = lt_op_binary_(LT_BIN_ADD, b, g);
   } else {
@@ -494,7 +499,7 @@ static lt_status accumulate_leaf(lt_tensor *leaf, lt_tensor *g) {
     /* the gradient takes the leaf's memory format (channels-last weights
      * get channels-last gradients), as PyTorch's AccumulateGrad */
     lt_memory_format fmt = lt_tensor_suggest_format(leaf);
-    if (atomic_load(&g->refcount) == 1 && atomic_load(&g->storage->refcount) == 1 &&
+    if (lt_tensor_refcount(g) == 1 && lt_storage_refcount(g->storage) == 1 &&
         lt_tensor_is_contiguous_format(g, fmt)) {
       leaf->grad = g;
       return LT_OK;

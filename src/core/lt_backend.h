@@ -10,10 +10,13 @@
 #ifndef LT_BACKEND_H
 #define LT_BACKEND_H
 
+#include "lt_cdefs.h"
 #include "lt_backend_index.h"
 #include "lt_backend_nn.h"
 #include "lt_backend_optim.h"
 #include "lt_tensor.h"
+
+LT_BEGIN_DECLS
 
 typedef enum {
   LT_UN_NEG, LT_UN_ABS, LT_UN_EXP, LT_UN_LOG, LT_UN_SQRT, LT_UN_RSQRT, LT_UN_SIN, LT_UN_COS,
@@ -58,6 +61,28 @@ typedef struct lt_backend {
   lt_status (*copy_from_host)(lt_device dev, void *dst, const void *src, size_t nbytes);
   lt_status (*synchronize)(lt_device dev);
 
+  /* Pinned (page-locked) host memory and host-to-device copies from it that
+   * do not make the host wait: facilities of a GPU's driver, which the CPU
+   * backend lacks (NULL). lt_storage.c makes pinned storages with host_alloc
+   * and frees them with host_free; lt_transfer.c queues non_blocking copies.
+   * host_alloc: nbytes > 0, usable by every device of this type; fails with
+   * a message naming the reason (no GPU), LT_ERR_OOM when the driver cannot
+   * pin that much. host_free(NULL) does nothing. */
+  lt_status (*host_alloc)(size_t nbytes, void **out);
+  void (*host_free)(void *p);
+  /* Queues a copy of nbytes from pinned host memory `src` to `dst` (memory of
+   * `dev` from this backend's alloc) and returns without waiting: it runs
+   * after everything queued on dev so far and before everything queued
+   * later. `keep` owns src: on LT_OK the call takes over one reference,
+   * dropped with release(keep) once the copy has finished (seen by a later
+   * copy or transfer_poll); on an error it stays with the caller. */
+  lt_status (*copy_from_pinned_async)(lt_device dev, void *dst, const void *src, size_t nbytes, void *keep,
+                                      void (*release)(void *keep));
+  /* Drops the references of finished copies, on every device of this type;
+   * with `wait`, waits for all queued copies first. Reports a copy that
+   * failed. */
+  lt_status (*transfer_poll)(bool wait);
+
   /* dst = src elementwise, converting dtype; same shape, any strides. */
   lt_status (*copy)(lt_tensor *dst, const lt_tensor *src);
   /* every element of dst = v (converted to dst's dtype) */
@@ -95,5 +120,7 @@ const lt_backend *lt_backend_get(lt_device_type type);
 void lt_backend_register(lt_device_type type, const lt_backend *b);
 /* The backend of a device, or an error "device 'cuda:0' is not available". */
 lt_status lt_backend_for(lt_device dev, const lt_backend **out);
+
+LT_END_DECLS
 
 #endif

@@ -19,7 +19,10 @@
 
 #include <stdbool.h>
 
+#include "lt_cdefs.h"
 #include "lt_tensor.h"
+
+LT_BEGIN_DECLS
 
 typedef struct lt_index_kernels {
   /* out = x.index_select(dim, index - base).
@@ -56,5 +59,7 @@ typedef struct lt_index_kernels {
    * accumulate in int64 or double. */
   lt_status (*cumsum)(lt_tensor *out, const lt_tensor *x, int dim, bool reverse);
 } lt_index_kernels;
+
+LT_END_DECLS
 
 #endif

@@ -11,7 +11,10 @@
 #ifndef LT_BACKEND_NN_H
 #define LT_BACKEND_NN_H
 
+#include "lt_cdefs.h"
 #include "lt_tensor.h"
+
+LT_BEGIN_DECLS
 
 /* 2-D convolution geometry: index 0 is the height, 1 the width. */
 typedef struct {
@@ -166,5 +169,7 @@ typedef struct lt_nn_kernels {
    * epilogue). x, w, b, y contiguous, one floating dtype. */
   lt_status (*linear_forward)(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b);
 } lt_nn_kernels;
+
+LT_END_DECLS
 
 #endif

@@ -33,7 +33,10 @@
 
 #include <stdbool.h>
 
+#include "lt_cdefs.h"
 #include "lt_tensor.h"
+
+LT_BEGIN_DECLS
 
 /* torch.optim.SGD */
 typedef struct {
@@ -102,5 +105,7 @@ typedef struct lt_optim_kernels {
    * parameters), so v may be reused at once and nothing waits. */
   lt_status (*write_scalars)(lt_tensor *dst, const double *v, int n);
 } lt_optim_kernels;
+
+LT_END_DECLS
 
 #endif

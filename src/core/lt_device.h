@@ -13,8 +13,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lt_cdefs.h"
 #include "lt_dtype.h"
 #include "lt_error.h"
+
+LT_BEGIN_DECLS
 
 typedef enum { LT_CPU = 0, LT_CUDA = 1, LT_NDEVICE_TYPES } lt_device_type;
 
@@ -29,5 +32,7 @@ static inline bool lt_device_equal(lt_device a, lt_device b) { return a.type == 
 const char *lt_device_str(lt_device d, char *buf, size_t len);
 /* Parses "cpu", "cuda", "cuda:N"; fails with a message for anything else. */
 lt_status lt_device_parse(const char *s, lt_device *out);
+
+LT_END_DECLS
 
 #endif

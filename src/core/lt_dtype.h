@@ -8,6 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lt_cdefs.h"
+
+LT_BEGIN_DECLS
+
 typedef enum {
   LT_FLOAT32 = 0,
   LT_FLOAT64,
@@ -48,5 +52,7 @@ double lt_dtype_load_f64(const void *p, lt_dtype dt);
 int64_t lt_dtype_load_i64(const void *p, lt_dtype dt);
 void lt_dtype_store_f64(void *p, lt_dtype dt, double v);
 void lt_dtype_store_i64(void *p, lt_dtype dt, int64_t v);
+
+LT_END_DECLS
 
 #endif

@@ -10,6 +10,10 @@
 #ifndef LT_ERROR_H
 #define LT_ERROR_H
 
+#include "lt_cdefs.h"
+
+LT_BEGIN_DECLS
+
 typedef enum {
   LT_OK = 0,
   LT_ERR_ARG,     /* an argument is invalid: wrong shape, dtype, range */
@@ -34,5 +38,7 @@ void lt_error_clear(void);
 
 /* Propagates a failure: `LT_TRY(lt_foo(...));` */
 #define LT_TRY(expr) do { lt_status lt_try_s_ = (expr); if (lt_try_s_ != LT_OK) return lt_try_s_; } while (0)
+
+LT_END_DECLS
 
 #endif

@@ -10,13 +10,10 @@
 
 #include <stdint.h>
 
-#ifdef __cplusplus
-extern "C" {
-#endif
+#include "lt_cdefs.h"
 #include "lt_error.h"
-#ifdef __cplusplus
-}
-#endif
+
+LT_BEGIN_DECLS
 
 typedef enum {
   LT_PAD_CONSTANT = 0, /* fill with `value` (0 for zero padding) */
@@ -25,17 +22,11 @@ typedef enum {
   LT_PAD_SYMMETRIC     /* mirror repeating the edge:      1 0 | 0 1 2 | 2 1 (pad <= size) */
 } lt_pad_mode;
 
-#ifdef __CUDACC__
-#define LT_HOST_DEVICE __host__ __device__
-#else
-#define LT_HOST_DEVICE
-#endif
-
 /* A coordinate of the padded image (shifted so that 0 is the first real
  * pixel) -> the real one it shows, or -1 where the constant fill applies.
  * One reflection is enough: lt_padding_check_crop keeps pad below (reflect)
  * or at most (symmetric) the image size. */
-static inline LT_HOST_DEVICE int64_t lt_pad_map(int64_t i, int64_t size, int mode) {
+static LT_INLINE LT_HOST_DEVICE int64_t lt_pad_map(int64_t i, int64_t size, int mode) {
   if (i >= 0 && i < size) return i;
   switch (mode) {
     case LT_PAD_EDGE: return i < 0 ? 0 : size - 1;
@@ -45,9 +36,6 @@ static inline LT_HOST_DEVICE int64_t lt_pad_map(int64_t i, int64_t size, int mod
   }
 }
 
-#ifdef __cplusplus
-extern "C" {
-#endif
 /* An oh x ow crop of h x w images padded by `pad` in `mode`: positive crop,
  * pad >= 0, the crop inside the padded image, pad below (reflect) or at most
  * (symmetric) the image size, a known mode. LT_ERR_ARG with the reason. */
@@ -56,8 +44,7 @@ lt_status lt_padding_check_crop(int64_t h, int64_t w, int64_t oh, int64_t ow, in
  * 0..w+2*pad-ow (neither array NULL when n > 0). */
 lt_status lt_padding_check_offsets(int64_t n, int64_t h, int64_t w, int64_t oh, int64_t ow, int64_t pad,
                                    const int64_t *top, const int64_t *left);
-#ifdef __cplusplus
-}
-#endif
+
+LT_END_DECLS
 
 #endif

@@ -259,12 +259,17 @@ lt_status lt_tensor_zeros(int ndim, const int64_t *shape, lt_dtype dtype, lt_dev
 
 void lt_tensor_retain(lt_tensor *t) { atomic_fetch_add(&t->refcount, 1); }
 
-void lt_node_release(struct lt_node *n); /* src/autograd */
+int lt_tensor_refcount(const lt_tensor *t) { return atomic_load(&t->refcount); }
+
+/* Set once, before main, by autograd (the only maker of grad_fn nodes). */
+static void (*grad_fn_release)(struct lt_node *);
+
+void lt_tensor_set_grad_fn_release(void (*release)(struct lt_node *n)) { grad_fn_release = release; }
 
 void lt_tensor_release(lt_tensor *t) {
   if (!t || atomic_fetch_sub(&t->refcount, 1) != 1) return;
   if (t->grad) lt_tensor_release(t->grad);
-  if (t->grad_fn) lt_node_release(t->grad_fn);
+  if (t->grad_fn) grad_fn_release(t->grad_fn);
   lt_tensor_release(t->view_base); /* a root base: never a view itself, so no deeper chain */
   lt_storage_release(t->storage);
   free(t);

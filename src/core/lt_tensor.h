@@ -16,21 +16,23 @@
 #ifndef LT_TENSOR_H
 #define LT_TENSOR_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "lt_cdefs.h"
 #include "lt_device.h"
 #include "lt_dtype.h"
 #include "lt_error.h"
 #include "lt_storage.h"
+
+LT_BEGIN_DECLS
 
 #define LT_MAX_DIMS 8
 
 struct lt_node;
 
 typedef struct lt_tensor {
-  atomic_int refcount;
+  LT_ATOMIC(int) refcount; /* through lt_tensor_retain/release/refcount only (lt_cdefs.h) */
   lt_storage *storage;
   int64_t offset;
   int ndim;
@@ -79,6 +81,12 @@ lt_status lt_tensor_from_storage(lt_storage *s, int64_t offset, int ndim, const 
                                  const int64_t *stride, lt_dtype dtype, lt_tensor **out);
 void lt_tensor_retain(lt_tensor *t);
 void lt_tensor_release(lt_tensor *t);
+/* The number of references now held (1: the caller's is the only one). */
+int lt_tensor_refcount(const lt_tensor *t);
+/* How a tensor's last release drops its grad_fn. The core does not know
+ * nodes (src/autograd does): autograd installs its node release here before
+ * main (lt_autograd.c), and no grad_fn exists without autograd linked in. */
+void lt_tensor_set_grad_fn_release(void (*release)(struct lt_node *n));
 
 /* --- geometry -------------------------------------------------------------- */
 int64_t lt_tensor_numel(const lt_tensor *t);
@@ -144,5 +152,7 @@ lt_status lt_tensor_as_strided(lt_tensor *t, int ndim, const int64_t *shape, con
 /* Computes the broadcast shape of two shapes (numpy rules). */
 lt_status lt_broadcast_shape(int na, const int64_t *sa, int nb, const int64_t *sb, int *nout,
                              int64_t *sout);
+
+LT_END_DECLS
 
 #endif

@@ -1,15 +1,13 @@
 /* lt_transfer.c — pinned tensors and non_blocking host-to-device copies
  * (lt_transfer.h). The asynchronous path checks every condition it relies on
  * and otherwise takes the ordinary synchronous one, so a non_blocking copy is
- * never wrong, only sometimes not asynchronous. */
+ * never wrong, only sometimes not asynchronous. The copies themselves are the
+ * destination backend's (copy_from_pinned_async in lt_backend.h). */
 #include "lt_transfer.h"
 
 #include <string.h>
 
 #include "lt_ops.h"
-#ifdef LT_WITH_CUDA
-#include "lt_cuda_transfer.h"
-#endif
 
 bool lt_tensor_is_pinned(const lt_tensor *t) { return t && lt_storage_is_pinned(t->storage); }
 
@@ -42,22 +40,20 @@ lt_status lt_op_pin_memory(lt_tensor *t, lt_tensor **out) {
   return LT_OK;
 }
 
-#ifdef LT_WITH_CUDA
 static void release_storage(void *s) { lt_storage_release(s); }
-#endif
 
 lt_status lt_op_to_non_blocking(lt_tensor *t, lt_dtype dtype, lt_device device, lt_tensor **out) {
-#ifdef LT_WITH_CUDA
+  const lt_backend *be = lt_backend_get(device.type);
   int64_t n = lt_tensor_numel(t);
-  if (device.type != LT_CUDA || lt_tensor_device(t).type != LT_CPU || !lt_tensor_is_pinned(t) ||
+  if (!be || !be->copy_from_pinned_async || lt_tensor_device(t).type != LT_CPU || !lt_tensor_is_pinned(t) ||
       !lt_tensor_is_contiguous(t) || n == 0)
     return lt_op_to(t, dtype, device, out);
   *out = NULL;
   lt_tensor *d = NULL;
   LT_TRY(lt_tensor_empty(t->ndim, t->shape, t->dtype, device, &d));
   lt_storage_retain(t->storage); /* the copy's; released when it has run */
-  lt_status st = lt_cuda_copy_from_pinned_async(device.index, lt_tensor_data(d), lt_tensor_data(t),
-                                                (size_t)n * lt_dtype_size(t->dtype), t->storage, release_storage);
+  lt_status st = be->copy_from_pinned_async(device, lt_tensor_data(d), lt_tensor_data(t),
+                                            (size_t)n * lt_dtype_size(t->dtype), t->storage, release_storage);
   if (st != LT_OK) {
     lt_storage_release(t->storage);
     lt_tensor_release(d);
@@ -67,20 +63,16 @@ lt_status lt_op_to_non_blocking(lt_tensor *t, lt_dtype dtype, lt_device device, 
     *out = d;
     return LT_OK;
   }
-  /* converted on the GPU: queued on the compute stream, after the copy */
+  /* converted on the device: queued after the copy */
   st = lt_op_to(d, dtype, device, out);
   lt_tensor_release(d);
   return st;
-#else
-  return lt_op_to(t, dtype, device, out);
-#endif
 }
 
 lt_status lt_transfer_poll(bool wait) {
-#ifdef LT_WITH_CUDA
-  return lt_cuda_transfer_poll(wait);
-#else
-  (void)wait;
+  for (int type = 0; type < LT_NDEVICE_TYPES; type++) {
+    const lt_backend *be = lt_backend_get((lt_device_type)type);
+    if (be && be->transfer_poll) LT_TRY(be->transfer_poll(wait));
+  }
   return LT_OK;
-#endif
 }

@@ -8,10 +8,11 @@
  * ordinary copy, as PyTorch's non_blocking copy from pageable memory, which
  * returns once the source may be reused. Device-to-host copies always wait.
  *
- * The one place the core calls the CUDA backend by name: pinned memory and
- * copy streams are host-side facilities that the device-neutral kernel table
- * does not describe. Without CUDA these report that clearly. Not here: the
- * ordinary copies (lt_op_to, lt_op_copy_ in lt_ops_elementwise.c). */
+ * Pinned memory and copy streams are facilities of a GPU's driver: the
+ * backend table's host_alloc, copy_from_pinned_async and transfer_poll
+ * (lt_backend.h), which only the CUDA backend fills in. Without CUDA these
+ * report that clearly. Not here: the ordinary copies (lt_op_to, lt_op_copy_
+ * in lt_ops_elementwise.c). */
 #ifndef LT_TRANSFER_H
 #define LT_TRANSFER_H
 
@@ -29,8 +30,9 @@ lt_status lt_op_pin_memory(lt_tensor *t, lt_tensor **out);
  * exactly lt_op_to. Not differentiable (the glue takes lt_ag_to for tensors
  * that require grad). */
 lt_status lt_op_to_non_blocking(lt_tensor *t, lt_dtype dtype, lt_device device, lt_tensor **out);
-/* Lets go of the sources of finished non_blocking copies (wait: of all,
- * after waiting for them). Always LT_OK without CUDA. */
+/* Lets go of the sources of finished non_blocking copies on every backend
+ * that queues them (wait: of all, after waiting for them). Always LT_OK
+ * without CUDA. */
 lt_status lt_transfer_poll(bool wait);
 
 #endif

@@ -84,12 +84,12 @@ static void test_refcounts(void) {
   size_t base = lt_storage_bytes_in_use(LT_CPU);
   lt_storage *s = NULL;
   LT_CHECK(lt_storage_new(CPU, 100, &s) == LT_OK);
-  LT_CHECK(atomic_load(&s->refcount) == 1 && s->nbytes == 100 && s->owns_data);
+  LT_CHECK(lt_storage_refcount(s) == 1 && s->nbytes == 100 && s->owns_data);
   LT_CHECK(lt_storage_bytes_in_use(LT_CPU) == base + 100);
   lt_storage_retain(s);
-  LT_CHECK(atomic_load(&s->refcount) == 2);
+  LT_CHECK(lt_storage_refcount(s) == 2);
   lt_storage_release(s);
-  LT_CHECK(atomic_load(&s->refcount) == 1);
+  LT_CHECK(lt_storage_refcount(s) == 1);
   lt_storage_release(s);
   LT_CHECK(lt_storage_bytes_in_use(LT_CPU) == base);
   lt_storage_release(NULL); /* harmless */
@@ -101,7 +101,7 @@ static void test_refcounts(void) {
   int64_t shape[1] = {4}, stride[1] = {1};
   lt_tensor *w = NULL;
   LT_CHECK(lt_tensor_from_storage(s, 0, 1, shape, stride, LT_FLOAT32, &w) == LT_OK);
-  LT_CHECK(atomic_load(&s->refcount) == 2);
+  LT_CHECK(lt_storage_refcount(s) == 2);
   lt_storage_release(s);
   LT_CHECK(((float *)lt_tensor_data(w))[2] == 3);
   lt_tensor_release(w);
@@ -115,13 +115,13 @@ static void test_refcounts(void) {
   LT_CHECK(lt_tensor_transpose(t, 0, 1, &v) == LT_OK);
   LT_CHECK(lt_tensor_alias(v, &a) == LT_OK);
   LT_CHECK(v->storage == t->storage && a->storage == t->storage);
-  LT_CHECK(atomic_load(&t->storage->refcount) == 3);
+  LT_CHECK(lt_storage_refcount(t->storage) == 3);
   lt_tensor_retain(t);
-  LT_CHECK(atomic_load(&t->refcount) == 2);
+  LT_CHECK(lt_tensor_refcount(t) == 2);
   lt_tensor_release(t);
   lt_tensor_release(t);
   LT_CHECK(lt_storage_bytes_in_use(LT_CPU) == base + 48);
-  LT_CHECK(atomic_load(&v->storage->refcount) == 2);
+  LT_CHECK(lt_storage_refcount(v->storage) == 2);
   lt_tensor_release(v);
   lt_tensor_release(a);
   LT_CHECK(lt_storage_bytes_in_use(LT_CPU) == base);
