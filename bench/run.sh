@@ -7,7 +7,8 @@ set -uo pipefail
 bin=${1:-build/luatrain}
 cd "$(dirname "$0")/.."
 status=0
-for b in bench/bench_tensor.lua bench/bench_conv_cpu.lua bench/bench_resnet_cpu.lua bench/bench_loader.lua; do
+for b in bench/bench_tensor.lua bench/bench_conv_cpu.lua bench/bench_resnet_cpu.lua bench/bench_loader.lua \
+         bench/bench_imagefolder.lua; do
   [ -f "$b" ] || continue
   echo "== $b"
   "$bin" "$b" || status=1
