@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lt_cuda_entries.h"
+#include "lt_cuda_internal.h"
 #include "lt_gemm_layout.h"
 #include "lt_cuda_libs.h"
 
@@ -282,8 +282,7 @@ lt_status lt_cuda_matmul(lt_tensor *out, const lt_tensor *a, const lt_tensor *b,
   if (B == 0 || M == 0 || N == 0) return LT_OK;
   gemm_types ty;
   if (!types_of(out->dtype, &ty)) {
-    lt_cuda_tensor o = lt_cuda_view(out), av = lt_cuda_view(a), bv = lt_cuda_view(b);
-    return lt_cuda_matmul_int_k(c, &o, &av, &bv, alpha, beta);
+    return lt_cuda_matmul_int_k(c, out, a, b, alpha, beta);
   }
   bool ta, tb;
   int64_t lda, ldb;
@@ -300,6 +299,15 @@ lt_status lt_cuda_matmul(lt_tensor *out, const lt_tensor *a, const lt_tensor *b,
   return run_gemm(c, &g, alpha, beta);
 }
 
+/* y [M,O] = b [O] in every row */
+static lt_status copy_rows(lt_cuda_ctx *c, lt_tensor *y, const lt_tensor *b) {
+  lt_tensor *rows = NULL;
+  LT_TRY(lt_tensor_expand((lt_tensor *)b, 2, y->shape, &rows));
+  lt_status st = lt_cuda_copy_k(c, y, rows);
+  lt_tensor_release(rows);
+  return st;
+}
+
 lt_status lt_cuda_linear(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b) {
   lt_cuda_ctx *c = NULL;
   LT_TRY(lt_cuda_ctx_of(y, &c));
@@ -308,15 +316,12 @@ lt_status lt_cuda_linear(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, c
   if (!fits_int(M) || !fits_int(I) || !fits_int(O))
     return lt_error_set(LT_ERR_ARG, 0, "linear on cuda: a dimension exceeds 2^31-1 (rows=%lld, in=%lld, out=%lld)",
                         (long long)M, (long long)I, (long long)O);
-  lt_cuda_tensor yv = lt_cuda_view(y);
   if (I == 0) { /* an empty sum: y = b, or 0 */
     if (!b) {
       unsigned char zero[8] = {0};
-      return lt_cuda_fill_k(c, &yv, zero);
+      return lt_cuda_fill_k(c, y, zero);
     }
-    lt_cuda_tensor bv = lt_cuda_view(b);
-    bv.ndim = 2, bv.shape[0] = M, bv.shape[1] = O, bv.stride[0] = 0, bv.stride[1] = b->stride[0];
-    return lt_cuda_copy_k(c, &yv, &bv);
+    return copy_rows(c, y, b);
   }
   /* column-major: yᵀ [O x M] = op(w') [O x I] · x' [I x M], w' = w read column-major [I x O] */
   gemm g = {.dt = y->dtype, .ta = true, .tb = false, .m = O, .n = M, .k = I, .lda = I, .ldb = I, .ldc = O,
@@ -331,9 +336,7 @@ lt_status lt_cuda_linear(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, c
   }
   if (b) {
     /* no algorithm with the bias epilogue: y = b broadcast, then y += x·wᵀ */
-    lt_cuda_tensor bv = lt_cuda_view(b);
-    bv.ndim = 2, bv.shape[0] = M, bv.shape[1] = O, bv.stride[0] = 0, bv.stride[1] = b->stride[0];
-    LT_TRY(lt_cuda_copy_k(c, &yv, &bv));
+    LT_TRY(copy_rows(c, y, b));
     g.bias = NULL;
     return run_gemm(c, &g, 1.0, 1.0);
   }

@@ -1,14 +1,13 @@
 /* lt_cuda_common.cuh — device-side helpers the kernel files share: element
- * types and their conversions (with the CPU backend's exact semantics),
- * strided offsets for up to four operands with host-side dimension
- * coalescing, vector types for 16-byte loads, launch sizes and the dtype
- * switch that turns a runtime lt_dtype into a template argument.
+ * types and their typed conversions, strided offsets for up to four
+ * operands with host-side dimension coalescing, vector types for 16-byte
+ * loads, launch sizes and the dtype switch that turns a runtime lt_dtype
+ * into a template argument.
  *
- * Conversions follow lt_dtype.c: float -> integer truncates toward zero,
- * NaN -> 0, saturating at the int64 range, then wraps into narrower integers;
- * double -> bfloat16/float16 rounds to float first, then to nearest even;
- * anything -> bool is "!= 0". bfloat16 and float16 compute in float32.
- * Included by .cu files only. */
+ * Conversions are lt_dtype_convert.h's, the rules the CPU follows too: the
+ * typed stores (St<T>) and the runtime-dtype loads and stores
+ * (lt_cvt_load_f64 & co.) are built on its functions. bfloat16 and float16
+ * compute in float32. Included by .cu files only. */
 #ifndef LT_CUDA_COMMON_CUH
 #define LT_CUDA_COMMON_CUH
 
@@ -17,6 +16,7 @@
 #include <stdint.h>
 
 #include "lt_cuda_internal.h"
+#include "lt_dtype_convert.h"
 
 typedef __nv_bfloat16 bf16;
 typedef __half f16;
@@ -36,7 +36,7 @@ template <> struct IsFloat<double> { static const bool value = true; };
 template <> struct IsFloat<bf16> { static const bool value = true; };
 template <> struct IsFloat<f16> { static const bool value = true; };
 
-/* Loads as the compute type. */
+/* Loads as the compute type (exact widenings). */
 __device__ __forceinline__ float ld_c(float v) { return v; }
 __device__ __forceinline__ double ld_c(double v) { return v; }
 __device__ __forceinline__ float ld_c(bf16 v) { return __bfloat162float(v); }
@@ -46,15 +46,7 @@ __device__ __forceinline__ int64_t ld_c(int32_t v) { return v; }
 __device__ __forceinline__ int64_t ld_c(uint8_t v) { return v; }
 __device__ __forceinline__ int64_t ld_c(bool v) { return v ? 1 : 0; }
 
-/* double -> int64 as lt_dtype_load_i64 / lt_dtype_store_f64 do it */
-__device__ __forceinline__ int64_t f2i(double v) {
-  if (v != v) return 0;
-  if (v >= 9223372036854775807.0) return INT64_MAX;
-  if (v <= -9223372036854775808.0) return INT64_MIN;
-  return (int64_t)v;
-}
-
-/* Stores a value of any compute type into T. */
+/* Stores a value of any compute type into T (lt_dtype_convert.h's rules). */
 template <typename T> struct St;
 template <> struct St<float> {
   __device__ static __forceinline__ float f(float v) { return v; }
@@ -67,92 +59,35 @@ template <> struct St<double> {
   __device__ static __forceinline__ double f(int64_t v) { return (double)v; }
 };
 template <> struct St<bf16> {
-  __device__ static __forceinline__ bf16 f(float v) { return __float2bfloat16_rn(v); }
-  __device__ static __forceinline__ bf16 f(double v) { return __float2bfloat16_rn((float)v); }
-  __device__ static __forceinline__ bf16 f(int64_t v) { return __float2bfloat16_rn((float)(double)v); }
+  __device__ static __forceinline__ bf16 f(float v) { return __ushort_as_bfloat16(lt_cvt_f32_bf16(v)); }
+  __device__ static __forceinline__ bf16 f(double v) { return __ushort_as_bfloat16(lt_cvt_f32_bf16((float)v)); }
+  __device__ static __forceinline__ bf16 f(int64_t v) { return __ushort_as_bfloat16(lt_cvt_f32_bf16((float)(double)v)); }
 };
 template <> struct St<f16> {
-  __device__ static __forceinline__ f16 f(float v) { return __float2half_rn(v); }
-  __device__ static __forceinline__ f16 f(double v) { return __float2half_rn((float)v); }
-  __device__ static __forceinline__ f16 f(int64_t v) { return __float2half_rn((float)(double)v); }
+  __device__ static __forceinline__ f16 f(float v) { return __ushort_as_half(lt_cvt_f32_f16(v)); }
+  __device__ static __forceinline__ f16 f(double v) { return __ushort_as_half(lt_cvt_f32_f16((float)v)); }
+  __device__ static __forceinline__ f16 f(int64_t v) { return __ushort_as_half(lt_cvt_f32_f16((float)(double)v)); }
 };
 template <> struct St<int64_t> {
-  __device__ static __forceinline__ int64_t f(float v) { return f2i(v); }
-  __device__ static __forceinline__ int64_t f(double v) { return f2i(v); }
+  __device__ static __forceinline__ int64_t f(float v) { return lt_cvt_f64_i64(v); }
+  __device__ static __forceinline__ int64_t f(double v) { return lt_cvt_f64_i64(v); }
   __device__ static __forceinline__ int64_t f(int64_t v) { return v; }
 };
 template <> struct St<int32_t> {
-  __device__ static __forceinline__ int32_t f(float v) { return (int32_t)(uint32_t)(uint64_t)f2i(v); }
-  __device__ static __forceinline__ int32_t f(double v) { return (int32_t)(uint32_t)(uint64_t)f2i(v); }
-  __device__ static __forceinline__ int32_t f(int64_t v) { return (int32_t)(uint32_t)(uint64_t)v; }
+  __device__ static __forceinline__ int32_t f(float v) { return lt_cvt_i64_i32(lt_cvt_f64_i64(v)); }
+  __device__ static __forceinline__ int32_t f(double v) { return lt_cvt_i64_i32(lt_cvt_f64_i64(v)); }
+  __device__ static __forceinline__ int32_t f(int64_t v) { return lt_cvt_i64_i32(v); }
 };
 template <> struct St<uint8_t> {
-  __device__ static __forceinline__ uint8_t f(float v) { return (uint8_t)(uint64_t)f2i(v); }
-  __device__ static __forceinline__ uint8_t f(double v) { return (uint8_t)(uint64_t)f2i(v); }
-  __device__ static __forceinline__ uint8_t f(int64_t v) { return (uint8_t)(uint64_t)v; }
+  __device__ static __forceinline__ uint8_t f(float v) { return lt_cvt_i64_u8(lt_cvt_f64_i64(v)); }
+  __device__ static __forceinline__ uint8_t f(double v) { return lt_cvt_i64_u8(lt_cvt_f64_i64(v)); }
+  __device__ static __forceinline__ uint8_t f(int64_t v) { return lt_cvt_i64_u8(v); }
 };
 template <> struct St<bool> {
   __device__ static __forceinline__ bool f(float v) { return v != 0; }
   __device__ static __forceinline__ bool f(double v) { return v != 0; }
   __device__ static __forceinline__ bool f(int64_t v) { return v != 0; }
 };
-
-/* Runtime-dtype loads and stores (the generic, slower path). */
-__device__ __forceinline__ double ld_f64(const char *p, lt_dtype dt) {
-  switch (dt) {
-    case LT_FLOAT32: return *(const float *)p;
-    case LT_FLOAT64: return *(const double *)p;
-    case LT_INT64: return (double)*(const int64_t *)p;
-    case LT_INT32: return *(const int32_t *)p;
-    case LT_UINT8: return *(const uint8_t *)p;
-    case LT_BOOL: return *(const uint8_t *)p != 0;
-    case LT_BFLOAT16: return __bfloat162float(*(const bf16 *)p);
-    case LT_FLOAT16: return __half2float(*(const f16 *)p);
-    default: return 0;
-  }
-}
-
-__device__ __forceinline__ int64_t ld_i64(const char *p, lt_dtype dt) {
-  switch (dt) {
-    case LT_INT64: return *(const int64_t *)p;
-    case LT_INT32: return *(const int32_t *)p;
-    case LT_UINT8: return *(const uint8_t *)p;
-    case LT_BOOL: return *(const uint8_t *)p != 0;
-    default: return f2i(ld_f64(p, dt));
-  }
-}
-
-__device__ __forceinline__ void st_i64(char *p, lt_dtype dt, int64_t v);
-
-__device__ __forceinline__ void st_f64(char *p, lt_dtype dt, double v) {
-  switch (dt) {
-    case LT_FLOAT32: *(float *)p = (float)v; break;
-    case LT_FLOAT64: *(double *)p = v; break;
-    case LT_BOOL: *(uint8_t *)p = v != 0; break;
-    case LT_BFLOAT16: *(bf16 *)p = __float2bfloat16_rn((float)v); break;
-    case LT_FLOAT16: *(f16 *)p = __float2half_rn((float)v); break;
-    default: st_i64(p, dt, f2i(v));
-  }
-}
-
-__device__ __forceinline__ void st_i64(char *p, lt_dtype dt, int64_t v) {
-  switch (dt) {
-    case LT_INT64: *(int64_t *)p = v; break;
-    case LT_INT32: *(int32_t *)p = (int32_t)(uint32_t)(uint64_t)v; break;
-    case LT_UINT8: *(uint8_t *)p = (uint8_t)(uint64_t)v; break;
-    case LT_BOOL: *(uint8_t *)p = v != 0; break;
-    default: st_f64(p, dt, (double)v);
-  }
-}
-
-__host__ __device__ __forceinline__ size_t dtype_size(lt_dtype dt) {
-  switch (dt) {
-    case LT_FLOAT64: case LT_INT64: return 8;
-    case LT_FLOAT32: case LT_INT32: return 4;
-    case LT_BFLOAT16: case LT_FLOAT16: return 2;
-    default: return 1;
-  }
-}
 
 /* --- vectors: N elements in one aligned load ------------------------------------------------------- */
 template <typename T, int N> struct alignas(sizeof(T) * N) Vec { T v[N]; };
@@ -164,13 +99,18 @@ template <typename A, typename B> struct VecN {
 
 static inline bool aligned16(const void *p, size_t bytes) { return ((uintptr_t)p % bytes) == 0; }
 
+/* A tensor's first element as bytes (lt_tensor_data, typed for pointer arithmetic). */
+static inline char *data_of(const lt_tensor *t) { return (char *)lt_tensor_data(t); }
+
+static inline int64_t numel_of(const lt_tensor *t) { return lt_tensor_numel(t); }
+
 /* --- strided offsets ------------------------------------------------------------------------------------
  * Geo<K>: the iteration shape after coalescing and each operand's strides
  * (elements). off() maps a linear row-major index onto K element offsets. */
 template <int K> struct Geo {
   int ndim;
-  int64_t shape[LT_CUDA_MAX_DIMS];
-  int64_t stride[K][LT_CUDA_MAX_DIMS];
+  int64_t shape[LT_MAX_DIMS];
+  int64_t stride[K][LT_MAX_DIMS];
 };
 
 template <int K, typename I>
@@ -189,8 +129,8 @@ __device__ __forceinline__ void geo_off(const Geo<K> &g, I linear, int64_t *off)
 /* Builds the geometry of K operands sharing the logical shape of ops[0]:
  * drops size-1 dims and merges neighbours that are contiguous for every
  * operand, as the CPU's lt_cpu_foreach does. Returns the element count. */
-template <int K> static int64_t geo_build(Geo<K> &g, const lt_cuda_tensor *const *ops) {
-  const lt_cuda_tensor *t0 = ops[0];
+template <int K> static int64_t geo_build(Geo<K> &g, const lt_tensor *const *ops) {
+  const lt_tensor *t0 = ops[0];
   int64_t numel = 1;
   for (int d = 0; d < t0->ndim; d++) numel *= t0->shape[d];
   int n = 0;

@@ -56,41 +56,41 @@ __device__ __forceinline__ double m_atan2(double x, double y) { return atan2(x, 
 template <typename C> __device__ __forceinline__ C un_apply(int op, C x, double p0, double p1) {
   const C one = 1, zero = 0, half = 0.5;
   switch (op) {
-    case LT_CU_UN_NEG: return -x;
-    case LT_CU_UN_ABS: return m_fabs(x);
-    case LT_CU_UN_EXP: return m_exp(x);
-    case LT_CU_UN_LOG: return m_log(x);
-    case LT_CU_UN_SQRT: return m_sqrt(x);
-    case LT_CU_UN_RSQRT: return one / m_sqrt(x);
-    case LT_CU_UN_SIN: return m_sin(x);
-    case LT_CU_UN_COS: return m_cos(x);
-    case LT_CU_UN_TANH: return m_tanh(x);
-    case LT_CU_UN_SIGMOID: return one / (one + m_exp(-x));
-    case LT_CU_UN_RELU: return x > zero ? x : (x != x ? x : zero);
-    case LT_CU_UN_FLOOR: return m_floor(x);
-    case LT_CU_UN_CEIL: return m_ceil(x);
-    case LT_CU_UN_ROUND: return m_rint(x); /* half to even */
-    case LT_CU_UN_SIGN: return x > zero ? one : (x < zero ? -one : zero); /* 0 for NaN and -0, as the CPU */
-    case LT_CU_UN_RECIPROCAL: return one / x;
-    case LT_CU_UN_SQUARE: return x * x;
-    case LT_CU_UN_LOGICAL_NOT: return x == zero ? one : zero;
-    case LT_CU_UN_ISNAN: return x != x ? one : zero;
-    case LT_CU_UN_CLAMP: {
+    case LT_UN_NEG: return -x;
+    case LT_UN_ABS: return m_fabs(x);
+    case LT_UN_EXP: return m_exp(x);
+    case LT_UN_LOG: return m_log(x);
+    case LT_UN_SQRT: return m_sqrt(x);
+    case LT_UN_RSQRT: return one / m_sqrt(x);
+    case LT_UN_SIN: return m_sin(x);
+    case LT_UN_COS: return m_cos(x);
+    case LT_UN_TANH: return m_tanh(x);
+    case LT_UN_SIGMOID: return one / (one + m_exp(-x));
+    case LT_UN_RELU: return x > zero ? x : (x != x ? x : zero);
+    case LT_UN_FLOOR: return m_floor(x);
+    case LT_UN_CEIL: return m_ceil(x);
+    case LT_UN_ROUND: return m_rint(x); /* half to even */
+    case LT_UN_SIGN: return x > zero ? one : (x < zero ? -one : zero); /* 0 for NaN and -0, as the CPU */
+    case LT_UN_RECIPROCAL: return one / x;
+    case LT_UN_SQUARE: return x * x;
+    case LT_UN_LOGICAL_NOT: return x == zero ? one : zero;
+    case LT_UN_ISNAN: return x != x ? one : zero;
+    case LT_UN_CLAMP: {
       if (x != x) return x;
       const C lo = (C)p0, hi = (C)p1;
       if (p0 == p0 && x < lo) x = lo;
       if (p1 == p1 && x > hi) x = hi;
       return x;
     }
-    case LT_CU_UN_POW_SCALAR: return m_pow(x, (C)p0);
-    case LT_CU_UN_RPOW_SCALAR: return m_pow((C)p0, x);
-    case LT_CU_UN_LEAKY_RELU: return x > zero ? x : x * (C)p0;
-    case LT_CU_UN_GELU: return half * x * (one + m_erf(x * (C)0.7071067811865476));
-    case LT_CU_UN_GELU_TANH: {
+    case LT_UN_POW_SCALAR: return m_pow(x, (C)p0);
+    case LT_UN_RPOW_SCALAR: return m_pow((C)p0, x);
+    case LT_UN_LEAKY_RELU: return x > zero ? x : x * (C)p0;
+    case LT_UN_GELU: return half * x * (one + m_erf(x * (C)0.7071067811865476));
+    case LT_UN_GELU_TANH: {
       const C k = (C)0.7978845608028654, a = (C)0.044715;
       return half * x * (one + m_tanh(k * (x + a * x * x * x)));
     }
-    case LT_CU_UN_SILU: return x / (one + m_exp(-x));
+    case LT_UN_SILU: return x / (one + m_exp(-x));
     default: return (C)NAN;
   }
 }
@@ -109,20 +109,20 @@ __device__ __forceinline__ int64_t ipow(int64_t b, int64_t e) {
 
 __device__ __forceinline__ int64_t un_apply(int op, int64_t x, double p0, double p1) {
   switch (op) {
-    case LT_CU_UN_NEG: return (int64_t)(0ull - (uint64_t)x);
-    case LT_CU_UN_ABS: return x < 0 ? (int64_t)(0ull - (uint64_t)x) : x;
-    case LT_CU_UN_RELU: return x > 0 ? x : 0;
-    case LT_CU_UN_SIGN: return (x > 0) - (x < 0);
-    case LT_CU_UN_SQUARE: return (int64_t)((uint64_t)x * (uint64_t)x);
-    case LT_CU_UN_LOGICAL_NOT: return x == 0;
-    case LT_CU_UN_ISNAN: return 0;
-    case LT_CU_UN_FLOOR: case LT_CU_UN_CEIL: case LT_CU_UN_ROUND: return x;
-    case LT_CU_UN_CLAMP:
+    case LT_UN_NEG: return (int64_t)(0ull - (uint64_t)x);
+    case LT_UN_ABS: return x < 0 ? (int64_t)(0ull - (uint64_t)x) : x;
+    case LT_UN_RELU: return x > 0 ? x : 0;
+    case LT_UN_SIGN: return (x > 0) - (x < 0);
+    case LT_UN_SQUARE: return (int64_t)((uint64_t)x * (uint64_t)x);
+    case LT_UN_LOGICAL_NOT: return x == 0;
+    case LT_UN_ISNAN: return 0;
+    case LT_UN_FLOOR: case LT_UN_CEIL: case LT_UN_ROUND: return x;
+    case LT_UN_CLAMP:
       if (p0 == p0 && (double)x < p0) x = (int64_t)ceil(p0);
       if (p1 == p1 && (double)x > p1) x = (int64_t)floor(p1);
       return x;
-    case LT_CU_UN_POW_SCALAR: return ipow(x, (int64_t)p0);
-    case LT_CU_UN_RPOW_SCALAR: return ipow((int64_t)p0, x);
+    case LT_UN_POW_SCALAR: return ipow(x, (int64_t)p0);
+    case LT_UN_RPOW_SCALAR: return ipow((int64_t)p0, x);
     default: return 0;
   }
 }
@@ -152,32 +152,37 @@ __global__ void unary_strided(int op, O *out, const T *x, Geo<2> g, int64_t n, d
 }
 
 template <typename T, typename O>
-static lt_status unary_run(lt_cuda_ctx *c, int op, const lt_cuda_tensor *out, const lt_cuda_tensor *x, double p0,
+static lt_status unary_run(lt_cuda_ctx *c, int op, const lt_tensor *out, const lt_tensor *x, double p0,
                            double p1) {
   Geo<2> g;
-  const lt_cuda_tensor *ops[2] = {out, x};
+  const lt_tensor *ops[2] = {out, x};
   int64_t n = geo_build<2>(g, ops);
   if (n == 0) return LT_OK;
   const int N = VecN<T, O>::value;
-  if (geo_flat(g, 0, false) && geo_flat(g, 1, false) && aligned16(out->data, sizeof(O) * N) &&
-      aligned16(x->data, sizeof(T) * N)) {
+  if (geo_flat(g, 0, false) && geo_flat(g, 1, false) && aligned16(data_of(out), sizeof(O) * N) &&
+      aligned16(data_of(x), sizeof(T) * N)) {
     unary_flat<T, O, N><<<grid_for(c, (n + N - 1) / N, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        op, (O *)out->data, (const T *)x->data, n, p0, p1);
+        op, (O *)data_of(out), (const T *)data_of(x), n, p0, p1);
     LT_CUDA_LAUNCHED(c, "unary_flat");
   } else if (n < INT32_MAX) {
     unary_strided<T, O, uint32_t><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        op, (O *)out->data, (const T *)x->data, g, n, p0, p1);
+        op, (O *)data_of(out), (const T *)data_of(x), g, n, p0, p1);
     LT_CUDA_LAUNCHED(c, "unary_strided");
   } else {
     unary_strided<T, O, uint64_t><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        op, (O *)out->data, (const T *)x->data, g, n, p0, p1);
+        op, (O *)data_of(out), (const T *)data_of(x), g, n, p0, p1);
     LT_CUDA_LAUNCHED(c, "unary_strided");
   }
   return LT_OK;
 }
 
-extern "C" lt_status lt_cuda_unary_k(lt_cuda_ctx *c, lt_cu_unary op, const lt_cuda_tensor *out,
-                                     const lt_cuda_tensor *x, double p0, double p1) {
+static_assert(LT_UN_COUNT == LT_UN_SILU + 1 && LT_UN_SILU == 25,
+              "a new unary op: give un_apply (both overloads) its case, then count it here");
+
+extern "C" lt_status lt_cuda_unary(lt_unary_op op, lt_tensor *out, const lt_tensor *x, const double *p) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(out, &c));
+  double p0 = p ? p[0] : 0, p1 = p ? p[1] : 0;
   if (out->dtype == LT_BOOL && x->dtype != LT_BOOL) {
     /* isnan / logical_not of a non-bool tensor */
     LT_CU_DISPATCH(x->dtype, T, return (unary_run<T, bool>(c, op, out, x, p0, p1)));
@@ -194,60 +199,60 @@ template <typename C> __device__ __forceinline__ C bin_apply(int op, C a, C b, l
   (void)err;
   const C one = 1, zero = 0;
   switch (op) {
-    case LT_CU_BIN_ADD: return a + b;
-    case LT_CU_BIN_SUB: return a - b;
-    case LT_CU_BIN_MUL: return a * b;
-    case LT_CU_BIN_DIV: return a / b;
-    case LT_CU_BIN_POW: return m_pow(a, b);
-    case LT_CU_BIN_MAXIMUM: return (a != a || a > b) ? a : b;
-    case LT_CU_BIN_MINIMUM: return (a != a || a < b) ? a : b;
-    case LT_CU_BIN_FMOD: return m_fmod(a, b);
-    case LT_CU_BIN_REMAINDER: {
+    case LT_BIN_ADD: return a + b;
+    case LT_BIN_SUB: return a - b;
+    case LT_BIN_MUL: return a * b;
+    case LT_BIN_DIV: return a / b;
+    case LT_BIN_POW: return m_pow(a, b);
+    case LT_BIN_MAXIMUM: return (a != a || a > b) ? a : b;
+    case LT_BIN_MINIMUM: return (a != a || a < b) ? a : b;
+    case LT_BIN_FMOD: return m_fmod(a, b);
+    case LT_BIN_REMAINDER: {
       C r = m_fmod(a, b);
       return (r != zero && ((r < zero) != (b < zero))) ? r + b : r;
     }
-    case LT_CU_BIN_ATAN2: return m_atan2(a, b);
-    case LT_CU_BIN_EQ: return a == b ? one : zero;
-    case LT_CU_BIN_NE: return a != b ? one : zero;
-    case LT_CU_BIN_LT: return a < b ? one : zero;
-    case LT_CU_BIN_LE: return a <= b ? one : zero;
-    case LT_CU_BIN_GT: return a > b ? one : zero;
-    case LT_CU_BIN_GE: return a >= b ? one : zero;
-    case LT_CU_BIN_AND: return (a != zero && b != zero) ? one : zero;
-    case LT_CU_BIN_OR: return (a != zero || b != zero) ? one : zero;
-    case LT_CU_BIN_XOR: return ((a != zero) != (b != zero)) ? one : zero;
+    case LT_BIN_ATAN2: return m_atan2(a, b);
+    case LT_BIN_EQ: return a == b ? one : zero;
+    case LT_BIN_NE: return a != b ? one : zero;
+    case LT_BIN_LT: return a < b ? one : zero;
+    case LT_BIN_LE: return a <= b ? one : zero;
+    case LT_BIN_GT: return a > b ? one : zero;
+    case LT_BIN_GE: return a >= b ? one : zero;
+    case LT_BIN_AND: return (a != zero && b != zero) ? one : zero;
+    case LT_BIN_OR: return (a != zero || b != zero) ? one : zero;
+    case LT_BIN_XOR: return ((a != zero) != (b != zero)) ? one : zero;
     default: return (C)NAN;
   }
 }
 
 __device__ __forceinline__ int64_t bin_apply(int op, int64_t a, int64_t b, lt_cuda_derr *err) {
   switch (op) {
-    case LT_CU_BIN_ADD: return (int64_t)((uint64_t)a + (uint64_t)b);
-    case LT_CU_BIN_SUB: return (int64_t)((uint64_t)a - (uint64_t)b);
-    case LT_CU_BIN_MUL: return (int64_t)((uint64_t)a * (uint64_t)b);
-    case LT_CU_BIN_POW: return ipow(a, b);
-    case LT_CU_BIN_MAXIMUM: return a > b ? a : b;
-    case LT_CU_BIN_MINIMUM: return a < b ? a : b;
-    case LT_CU_BIN_FMOD:
-    case LT_CU_BIN_REMAINDER: {
+    case LT_BIN_ADD: return (int64_t)((uint64_t)a + (uint64_t)b);
+    case LT_BIN_SUB: return (int64_t)((uint64_t)a - (uint64_t)b);
+    case LT_BIN_MUL: return (int64_t)((uint64_t)a * (uint64_t)b);
+    case LT_BIN_POW: return ipow(a, b);
+    case LT_BIN_MAXIMUM: return a > b ? a : b;
+    case LT_BIN_MINIMUM: return a < b ? a : b;
+    case LT_BIN_FMOD:
+    case LT_BIN_REMAINDER: {
       if (b == 0) {
-        derr_record(err, LT_CU_DERR_INTDIV, op == LT_CU_BIN_FMOD ? LT_CU_OP_FMOD : LT_CU_OP_REMAINDER, 0, 0, 0);
+        derr_record(err, LT_CU_DERR_INTDIV, op == LT_BIN_FMOD ? LT_CU_OP_FMOD : LT_CU_OP_REMAINDER, 0, 0, 0);
         return 0;
       }
       if (b == -1) return 0; /* INT64_MIN % -1 would trap */
       int64_t r = a % b;
-      if (op == LT_CU_BIN_REMAINDER && r != 0 && ((r < 0) != (b < 0))) r += b;
+      if (op == LT_BIN_REMAINDER && r != 0 && ((r < 0) != (b < 0))) r += b;
       return r;
     }
-    case LT_CU_BIN_EQ: return a == b;
-    case LT_CU_BIN_NE: return a != b;
-    case LT_CU_BIN_LT: return a < b;
-    case LT_CU_BIN_LE: return a <= b;
-    case LT_CU_BIN_GT: return a > b;
-    case LT_CU_BIN_GE: return a >= b;
-    case LT_CU_BIN_AND: return a && b;
-    case LT_CU_BIN_OR: return a || b;
-    case LT_CU_BIN_XOR: return (a != 0) != (b != 0);
+    case LT_BIN_EQ: return a == b;
+    case LT_BIN_NE: return a != b;
+    case LT_BIN_LT: return a < b;
+    case LT_BIN_LE: return a <= b;
+    case LT_BIN_GT: return a > b;
+    case LT_BIN_GE: return a >= b;
+    case LT_BIN_AND: return a && b;
+    case LT_BIN_OR: return a || b;
+    case LT_BIN_XOR: return (a != 0) != (b != 0);
     default: return 0;
   }
 }
@@ -285,37 +290,41 @@ __global__ void binary_strided(int op, O *out, const T *a, const T *b, Geo<3> g,
 }
 
 template <typename T, typename O>
-static lt_status binary_run(lt_cuda_ctx *c, int op, const lt_cuda_tensor *out, const lt_cuda_tensor *a,
-                            const lt_cuda_tensor *b) {
+static lt_status binary_run(lt_cuda_ctx *c, int op, const lt_tensor *out, const lt_tensor *a,
+                            const lt_tensor *b) {
   Geo<3> g;
-  const lt_cuda_tensor *ops[3] = {out, a, b};
+  const lt_tensor *ops[3] = {out, a, b};
   int64_t n = geo_build<3>(g, ops);
   if (n == 0) return LT_OK;
   const int N = VecN<T, O>::value;
   bool a_scalar = g.ndim == 1 && g.stride[1][0] == 0, b_scalar = g.ndim == 1 && g.stride[2][0] == 0;
-  if (geo_flat(g, 0, false) && geo_flat(g, 1, true) && geo_flat(g, 2, true) && aligned16(out->data, sizeof(O) * N) &&
-      (a_scalar || aligned16(a->data, sizeof(T) * N)) && (b_scalar || aligned16(b->data, sizeof(T) * N))) {
+  if (geo_flat(g, 0, false) && geo_flat(g, 1, true) && geo_flat(g, 2, true) && aligned16(data_of(out), sizeof(O) * N) &&
+      (a_scalar || aligned16(data_of(a), sizeof(T) * N)) && (b_scalar || aligned16(data_of(b), sizeof(T) * N))) {
     binary_flat<T, O, N><<<grid_for(c, (n + N - 1) / N, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        op, (O *)out->data, (const T *)a->data, (const T *)b->data, a_scalar, b_scalar, n, c->derr);
+        op, (O *)data_of(out), (const T *)data_of(a), (const T *)data_of(b), a_scalar, b_scalar, n, c->derr);
     LT_CUDA_LAUNCHED(c, "binary_flat");
   } else if (n < INT32_MAX) {
     binary_strided<T, O, uint32_t><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        op, (O *)out->data, (const T *)a->data, (const T *)b->data, g, n, c->derr);
+        op, (O *)data_of(out), (const T *)data_of(a), (const T *)data_of(b), g, n, c->derr);
     LT_CUDA_LAUNCHED(c, "binary_strided");
   } else {
     binary_strided<T, O, uint64_t><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        op, (O *)out->data, (const T *)a->data, (const T *)b->data, g, n, c->derr);
+        op, (O *)data_of(out), (const T *)data_of(a), (const T *)data_of(b), g, n, c->derr);
     LT_CUDA_LAUNCHED(c, "binary_strided");
   }
   return LT_OK;
 }
 
-extern "C" lt_status lt_cuda_binary_k(lt_cuda_ctx *c, lt_cu_binary op, const lt_cuda_tensor *out,
-                                      const lt_cuda_tensor *a, const lt_cuda_tensor *b) {
+static_assert(LT_BIN_COUNT == LT_BIN_XOR + 1 && LT_BIN_XOR == 18,
+              "a new binary op: give bin_apply (both overloads) its case, then count it here");
+
+extern "C" lt_status lt_cuda_binary(lt_binary_op op, lt_tensor *out, const lt_tensor *a, const lt_tensor *b) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(out, &c));
   if (a->dtype != b->dtype)
     return lt_error_set(LT_ERR_RUNTIME, 0, "binary kernel: operands of dtypes %s and %s", lt_dtype_name(a->dtype),
                         lt_dtype_name(b->dtype));
-  if (op >= LT_CU_BIN_EQ || (out->dtype == LT_BOOL && a->dtype != LT_BOOL)) {
+  if (op >= LT_BIN_EQ || (out->dtype == LT_BOOL && a->dtype != LT_BOOL)) {
     LT_CU_DISPATCH(a->dtype, T, return (binary_run<T, bool>(c, op, out, a, b)));
   }
   LT_CU_DISPATCH(a->dtype, T, return (binary_run<T, T>(c, op, out, a, b)));
@@ -342,32 +351,33 @@ __global__ void where_flat(U *out, const uint8_t *cond, const U *a, const U *b, 
 }
 
 template <typename U>
-static lt_status where_run(lt_cuda_ctx *c, const lt_cuda_tensor *out, const lt_cuda_tensor *cond,
-                           const lt_cuda_tensor *a, const lt_cuda_tensor *b) {
+static lt_status where_run(lt_cuda_ctx *c, const lt_tensor *out, const lt_tensor *cond,
+                           const lt_tensor *a, const lt_tensor *b) {
   Geo<4> g;
-  const lt_cuda_tensor *ops[4] = {out, cond, a, b};
+  const lt_tensor *ops[4] = {out, cond, a, b};
   int64_t n = geo_build<4>(g, ops);
   if (n == 0) return LT_OK;
   if (geo_flat(g, 0, false) && geo_flat(g, 1, true) && geo_flat(g, 2, true) && geo_flat(g, 3, true)) {
     where_flat<U><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        (U *)out->data, (const uint8_t *)cond->data, (const U *)a->data, (const U *)b->data, (int)g.stride[1][0],
+        (U *)data_of(out), (const uint8_t *)data_of(cond), (const U *)data_of(a), (const U *)data_of(b), (int)g.stride[1][0],
         (int)g.stride[2][0], (int)g.stride[3][0], n);
     LT_CUDA_LAUNCHED(c, "where_flat");
   } else if (n < INT32_MAX) {
     where_strided<U, uint32_t><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        (U *)out->data, (const uint8_t *)cond->data, (const U *)a->data, (const U *)b->data, g, n);
+        (U *)data_of(out), (const uint8_t *)data_of(cond), (const U *)data_of(a), (const U *)data_of(b), g, n);
     LT_CUDA_LAUNCHED(c, "where_strided");
   } else {
     where_strided<U, uint64_t><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        (U *)out->data, (const uint8_t *)cond->data, (const U *)a->data, (const U *)b->data, g, n);
+        (U *)data_of(out), (const uint8_t *)data_of(cond), (const U *)data_of(a), (const U *)data_of(b), g, n);
     LT_CUDA_LAUNCHED(c, "where_strided");
   }
   return LT_OK;
 }
 
-extern "C" lt_status lt_cuda_where_k(lt_cuda_ctx *c, const lt_cuda_tensor *out, const lt_cuda_tensor *cond,
-                                     const lt_cuda_tensor *a, const lt_cuda_tensor *b) {
-  switch (dtype_size(out->dtype)) {
+extern "C" lt_status lt_cuda_where(lt_tensor *out, const lt_tensor *cond, const lt_tensor *a, const lt_tensor *b) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(out, &c));
+  switch (lt_cvt_dtype_size(out->dtype)) {
     case 1: return where_run<uint8_t>(c, out, cond, a, b);
     case 2: return where_run<uint16_t>(c, out, cond, a, b);
     case 4: return where_run<uint32_t>(c, out, cond, a, b);
@@ -395,9 +405,9 @@ template <typename U, typename I> __global__ void fill_strided(U *out, U v, Geo<
   }
 }
 
-template <typename U> static lt_status fill_run(lt_cuda_ctx *c, const lt_cuda_tensor *dst, const void *pattern) {
+template <typename U> static lt_status fill_run(lt_cuda_ctx *c, const lt_tensor *dst, const void *pattern) {
   Geo<1> g;
-  const lt_cuda_tensor *ops[1] = {dst};
+  const lt_tensor *ops[1] = {dst};
   int64_t n = geo_build<1>(g, ops);
   if (n == 0) return LT_OK;
   U v;
@@ -407,32 +417,40 @@ template <typename U> static lt_status fill_run(lt_cuda_ctx *c, const lt_cuda_te
     bool zero = true;
     for (size_t i = 0; i < sizeof v; i++) zero = zero && ((const unsigned char *)pattern)[i] == 0;
     if (zero) {
-      LT_CUDA_CHECK(cudaMemsetAsync(dst->data, 0, (size_t)n * sizeof(U), c->stream));
+      LT_CUDA_CHECK(cudaMemsetAsync(data_of(dst), 0, (size_t)n * sizeof(U), c->stream));
       return LT_OK;
     }
-    if (aligned16(dst->data, 16)) {
-      fill_flat<U, N><<<grid_for(c, (n + N - 1) / N, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>((U *)dst->data,
+    if (aligned16(data_of(dst), 16)) {
+      fill_flat<U, N><<<grid_for(c, (n + N - 1) / N, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>((U *)data_of(dst),
                                                                                                     v, n);
       LT_CUDA_LAUNCHED(c, "fill_flat");
       return LT_OK;
     }
   }
   if (n < INT32_MAX) {
-    fill_strided<U, uint32_t><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>((U *)dst->data, v, g, n);
+    fill_strided<U, uint32_t><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>((U *)data_of(dst), v, g, n);
   } else {
-    fill_strided<U, uint64_t><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>((U *)dst->data, v, g, n);
+    fill_strided<U, uint64_t><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>((U *)data_of(dst), v, g, n);
   }
   LT_CUDA_LAUNCHED(c, "fill_strided");
   return LT_OK;
 }
 
-extern "C" lt_status lt_cuda_fill_k(lt_cuda_ctx *c, const lt_cuda_tensor *dst, const void *pattern) {
-  switch (dtype_size(dst->dtype)) {
+extern "C" lt_status lt_cuda_fill_k(lt_cuda_ctx *c, const lt_tensor *dst, const void *pattern) {
+  switch (lt_cvt_dtype_size(dst->dtype)) {
     case 1: return fill_run<uint8_t>(c, dst, pattern);
     case 2: return fill_run<uint16_t>(c, dst, pattern);
     case 4: return fill_run<uint32_t>(c, dst, pattern);
     default: return fill_run<uint64_t>(c, dst, pattern);
   }
+}
+
+extern "C" lt_status lt_cuda_fill(lt_tensor *dst, double v) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(dst, &c));
+  unsigned char pattern[8] = {0};
+  lt_cvt_store_f64(pattern, dst->dtype, v); /* the CPU's conversion, exactly */
+  return lt_cuda_fill_k(c, dst, pattern);
 }
 
 /* --- copy ----------------------------------------------------------------------------------------------------- */
@@ -462,7 +480,7 @@ template <typename D, typename S, typename I> __global__ void convert_strided(D 
 template <typename I>
 __global__ void convert_generic(char *out, lt_dtype dd, const char *x, lt_dtype sd, Geo<2> g, int64_t n) {
   I tid = (I)(blockIdx.x * blockDim.x + threadIdx.x), step = (I)(gridDim.x * blockDim.x);
-  size_t des = dtype_size(dd), ses = dtype_size(sd);
+  size_t des = lt_cvt_dtype_size(dd), ses = lt_cvt_dtype_size(sd);
   bool ints = (sd != LT_FLOAT32 && sd != LT_FLOAT64 && sd != LT_BFLOAT16 && sd != LT_FLOAT16) &&
               (dd != LT_FLOAT32 && dd != LT_FLOAT64 && dd != LT_BFLOAT16 && dd != LT_FLOAT16);
   for (I i = tid; i < (I)n; i += step) {
@@ -470,27 +488,27 @@ __global__ void convert_generic(char *out, lt_dtype dd, const char *x, lt_dtype 
     geo_off<2, I>(g, i, off);
     char *o = out + off[0] * (int64_t)des;
     const char *s = x + off[1] * (int64_t)ses;
-    if (ints) st_i64(o, dd, ld_i64(s, sd));
-    else st_f64(o, dd, ld_f64(s, sd));
+    if (ints) lt_cvt_store_i64(o, dd, lt_cvt_load_i64(s, sd));
+    else lt_cvt_store_f64(o, dd, lt_cvt_load_f64(s, sd));
   }
 }
 
 template <typename D, typename S>
-static lt_status convert_run(lt_cuda_ctx *c, const lt_cuda_tensor *dst, const lt_cuda_tensor *src, const Geo<2> &g,
+static lt_status convert_run(lt_cuda_ctx *c, const lt_tensor *dst, const lt_tensor *src, const Geo<2> &g,
                              int64_t n) {
   const int N = VecN<D, S>::value;
-  if (geo_flat(g, 0, false) && geo_flat(g, 1, false) && aligned16(dst->data, sizeof(D) * N) &&
-      aligned16(src->data, sizeof(S) * N)) {
+  if (geo_flat(g, 0, false) && geo_flat(g, 1, false) && aligned16(data_of(dst), sizeof(D) * N) &&
+      aligned16(data_of(src), sizeof(S) * N)) {
     convert_flat<D, S, N><<<grid_for(c, (n + N - 1) / N, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        (D *)dst->data, (const S *)src->data, n);
+        (D *)data_of(dst), (const S *)data_of(src), n);
     LT_CUDA_LAUNCHED(c, "convert_flat");
   } else if (n < INT32_MAX) {
     convert_strided<D, S, uint32_t><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        (D *)dst->data, (const S *)src->data, g, n);
+        (D *)data_of(dst), (const S *)data_of(src), g, n);
     LT_CUDA_LAUNCHED(c, "convert_strided");
   } else {
     convert_strided<D, S, uint64_t><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        (D *)dst->data, (const S *)src->data, g, n);
+        (D *)data_of(dst), (const S *)data_of(src), g, n);
     LT_CUDA_LAUNCHED(c, "convert_strided");
   }
   return LT_OK;
@@ -507,30 +525,30 @@ template <typename U, typename I> __global__ void move_strided(U *out, const U *
 }
 
 template <typename U>
-static lt_status move_run(lt_cuda_ctx *c, const lt_cuda_tensor *dst, const lt_cuda_tensor *src, const Geo<2> &g,
+static lt_status move_run(lt_cuda_ctx *c, const lt_tensor *dst, const lt_tensor *src, const Geo<2> &g,
                           int64_t n) {
   if (n < INT32_MAX)
     move_strided<U, uint32_t><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        (U *)dst->data, (const U *)src->data, g, n);
+        (U *)data_of(dst), (const U *)data_of(src), g, n);
   else
     move_strided<U, uint64_t><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        (U *)dst->data, (const U *)src->data, g, n);
+        (U *)data_of(dst), (const U *)data_of(src), g, n);
   LT_CUDA_LAUNCHED(c, "move_strided");
   return LT_OK;
 }
 
 #define PAIR(d, s) ((int)(d) * 16 + (int)(s))
 
-extern "C" lt_status lt_cuda_copy_k(lt_cuda_ctx *c, const lt_cuda_tensor *dst, const lt_cuda_tensor *src) {
+extern "C" lt_status lt_cuda_copy_k(lt_cuda_ctx *c, const lt_tensor *dst, const lt_tensor *src) {
   Geo<2> g;
-  const lt_cuda_tensor *ops[2] = {dst, src};
+  const lt_tensor *ops[2] = {dst, src};
   int64_t n = geo_build<2>(g, ops);
   if (n == 0) return LT_OK;
   if (dst->dtype == src->dtype) {
-    size_t es = dtype_size(dst->dtype);
+    size_t es = lt_cvt_dtype_size(dst->dtype);
     if (geo_flat(g, 0, false) && geo_flat(g, 1, false)) {
-      if (dst->data != src->data)
-        LT_CUDA_CHECK(cudaMemcpyAsync(dst->data, src->data, (size_t)n * es, cudaMemcpyDeviceToDevice, c->stream));
+      if (data_of(dst) != data_of(src))
+        LT_CUDA_CHECK(cudaMemcpyAsync(data_of(dst), data_of(src), (size_t)n * es, cudaMemcpyDeviceToDevice, c->stream));
       return LT_OK;
     }
     switch (es) {
@@ -567,26 +585,32 @@ extern "C" lt_status lt_cuda_copy_k(lt_cuda_ctx *c, const lt_cuda_tensor *dst, c
   }
   if (n < INT32_MAX)
     convert_generic<uint32_t><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        dst->data, dst->dtype, src->data, src->dtype, g, n);
+        data_of(dst), dst->dtype, data_of(src), src->dtype, g, n);
   else
     convert_generic<uint64_t><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        dst->data, dst->dtype, src->data, src->dtype, g, n);
+        data_of(dst), dst->dtype, data_of(src), src->dtype, g, n);
   LT_CUDA_LAUNCHED(c, "convert_generic");
   return LT_OK;
+}
+
+extern "C" lt_status lt_cuda_copy(lt_tensor *dst, const lt_tensor *src) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(dst, &c));
+  return lt_cuda_copy_k(c, dst, src);
 }
 
 /* --- activation gradients: gx = gy * f'(x) ------------------------------------------------------------------------ */
 template <typename C> __device__ __forceinline__ C act_grad(int act, C x, C slope) {
   const C one = 1, zero = 0, half = 0.5;
   switch (act) {
-    case LT_CU_ACT_RELU: return x <= zero ? zero : one; /* act_backward selects instead */
-    case LT_CU_ACT_LEAKY_RELU: return x > zero ? one : slope;
-    case LT_CU_ACT_GELU: {
+    case LT_ACT_RELU: return x <= zero ? zero : one; /* act_backward selects instead */
+    case LT_ACT_LEAKY_RELU: return x > zero ? one : slope;
+    case LT_ACT_GELU: {
       C cdf = half * (one + m_erf(x * (C)0.7071067811865476));
       C pdf = (C)0.3989422804014327 * m_exp(-half * x * x);
       return cdf + x * pdf;
     }
-    case LT_CU_ACT_GELU_TANH: {
+    case LT_ACT_GELU_TANH: {
       const C k = (C)0.7978845608028654, a = (C)0.044715;
       C t = m_tanh(k * (x + a * x * x * x));
       return half * (one + t) + half * x * (one - t * t) * k * (one + (C)3 * a * x * x);
@@ -602,7 +626,7 @@ template <typename C> __device__ __forceinline__ C act_grad(int act, C x, C slop
  * for an infinite or NaN gy, and elsewhere (a NaN x too) it is gy, as the
  * CPU and PyTorch's threshold_backward. */
 template <typename C> __device__ __forceinline__ C act_backward(int act, C gy, C x, C slope) {
-  if (act == LT_CU_ACT_RELU) return x <= (C)0 ? (C)0 : gy;
+  if (act == LT_ACT_RELU) return x <= (C)0 ? (C)0 : gy;
   return gy * act_grad<C>(act, x, slope);
 }
 
@@ -633,32 +657,36 @@ __global__ void act_strided(int act, T *gx, const T *gy, const T *x, Geo<3> g, i
 }
 
 template <typename T>
-static lt_status act_run(lt_cuda_ctx *c, int act, const lt_cuda_tensor *gx, const lt_cuda_tensor *gy,
-                         const lt_cuda_tensor *x, double slope) {
+static lt_status act_run(lt_cuda_ctx *c, int act, const lt_tensor *gx, const lt_tensor *gy,
+                         const lt_tensor *x, double slope) {
   Geo<3> g;
-  const lt_cuda_tensor *ops[3] = {gx, gy, x};
+  const lt_tensor *ops[3] = {gx, gy, x};
   int64_t n = geo_build<3>(g, ops);
   if (n == 0) return LT_OK;
   const int N = 16 / sizeof(T);
-  if (geo_flat(g, 0, false) && geo_flat(g, 1, false) && geo_flat(g, 2, false) && aligned16(gx->data, 16) &&
-      aligned16(gy->data, 16) && aligned16(x->data, 16)) {
+  if (geo_flat(g, 0, false) && geo_flat(g, 1, false) && geo_flat(g, 2, false) && aligned16(data_of(gx), 16) &&
+      aligned16(data_of(gy), 16) && aligned16(data_of(x), 16)) {
     act_flat<T, N><<<grid_for(c, (n + N - 1) / N, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        act, (T *)gx->data, (const T *)gy->data, (const T *)x->data, n, slope);
+        act, (T *)data_of(gx), (const T *)data_of(gy), (const T *)data_of(x), n, slope);
     LT_CUDA_LAUNCHED(c, "act_flat");
   } else if (n < INT32_MAX) {
     act_strided<T, uint32_t><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        act, (T *)gx->data, (const T *)gy->data, (const T *)x->data, g, n, slope);
+        act, (T *)data_of(gx), (const T *)data_of(gy), (const T *)data_of(x), g, n, slope);
     LT_CUDA_LAUNCHED(c, "act_strided");
   } else {
     act_strided<T, uint64_t><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        act, (T *)gx->data, (const T *)gy->data, (const T *)x->data, g, n, slope);
+        act, (T *)data_of(gx), (const T *)data_of(gy), (const T *)data_of(x), g, n, slope);
     LT_CUDA_LAUNCHED(c, "act_strided");
   }
   return LT_OK;
 }
 
-extern "C" lt_status lt_cuda_act_backward_k(lt_cuda_ctx *c, lt_cu_act act, const lt_cuda_tensor *gx,
-                                            const lt_cuda_tensor *gy, const lt_cuda_tensor *x, double param) {
+static_assert(LT_ACT_COUNT == 5, "a new activation: give act_grad its case, then count it here");
+
+extern "C" lt_status lt_cuda_activation_backward(lt_activation act, lt_tensor *gx, const lt_tensor *gy,
+                                                 const lt_tensor *x, double param) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(gx, &c));
   LT_CU_DISPATCH_FLOAT(gx->dtype, T, return act_run<T>(c, act, gx, gy, x, param));
   return LT_OK;
 }
@@ -680,9 +708,9 @@ __global__ void ploss_fwd(int kind, T *loss, const T *x, const T *y, const T *w,
   int64_t tid = blockIdx.x * (int64_t)blockDim.x + threadIdx.x, step = (int64_t)gridDim.x * blockDim.x;
   for (int64_t i = tid; i < n; i += step) {
     C a = ld_c(x[i]), b = ld_c(y[i]), l;
-    if (kind == LT_CU_PLOSS_MSE) {
+    if (kind == LT_PLOSS_MSE) {
       l = (a - b) * (a - b);
-    } else if (kind == LT_CU_PLOSS_L1) {
+    } else if (kind == LT_PLOSS_L1) {
       l = m_fabs(a - b);
     } else {
       C p = pw ? ld_c(pw[i]) : C(1);
@@ -700,10 +728,10 @@ __global__ void ploss_bwd(int kind, T *gx, T *gy, const T *g, int64_t gs, const 
   int64_t tid = blockIdx.x * (int64_t)blockDim.x + threadIdx.x, step = (int64_t)gridDim.x * blockDim.x;
   for (int64_t i = tid; i < n; i += step) {
     C a = ld_c(x[i]), b = ld_c(y[i]), gi = ld_c(g[i * gs]), da, db;
-    if (kind == LT_CU_PLOSS_MSE) {
+    if (kind == LT_PLOSS_MSE) {
       da = C(2) * (a - b);
       db = -da;
-    } else if (kind == LT_CU_PLOSS_L1) {
+    } else if (kind == LT_PLOSS_L1) {
       C d = a - b;
       da = d != d ? d : (C)((a > b) - (a < b));
       db = -da;
@@ -718,36 +746,34 @@ __global__ void ploss_bwd(int kind, T *gx, T *gy, const T *g, int64_t gs, const 
   }
 }
 
-static int64_t numel_of(const lt_cuda_tensor *t) {
-  int64_t n = 1;
-  for (int d = 0; d < t->ndim; d++) n *= t->shape[d];
-  return n;
-}
+static_assert(LT_PLOSS_COUNT == 3, "a new pointwise loss: give ploss_fwd and ploss_bwd its case, then count it here");
 
-extern "C" lt_status lt_cuda_ploss_forward_k(lt_cuda_ctx *c, lt_cu_ploss kind, const lt_cuda_tensor *loss,
-                                             const lt_cuda_tensor *x, const lt_cuda_tensor *y,
-                                             const lt_cuda_tensor *w, const lt_cuda_tensor *pw) {
+extern "C" lt_status lt_cuda_pointwise_loss_forward(lt_pointwise_loss kind, lt_tensor *loss, const lt_tensor *x,
+                                                    const lt_tensor *y, const lt_tensor *w, const lt_tensor *pw) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(x, &c));
   int64_t n = numel_of(loss);
   if (n == 0) return LT_OK;
   LT_CU_DISPATCH_FLOAT(loss->dtype, T,
     ploss_fwd<T><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        kind, (T *)loss->data, (const T *)x->data, (const T *)y->data, w ? (const T *)w->data : NULL,
-        pw ? (const T *)pw->data : NULL, n));
+        kind, (T *)data_of(loss), (const T *)data_of(x), (const T *)data_of(y), w ? (const T *)data_of(w) : NULL,
+        pw ? (const T *)data_of(pw) : NULL, n));
   LT_CUDA_LAUNCHED(c, "ploss_fwd");
   return LT_OK;
 }
 
-extern "C" lt_status lt_cuda_ploss_backward_k(lt_cuda_ctx *c, lt_cu_ploss kind, const lt_cuda_tensor *gx,
-                                              const lt_cuda_tensor *gy, const lt_cuda_tensor *g,
-                                              const lt_cuda_tensor *x, const lt_cuda_tensor *y,
-                                              const lt_cuda_tensor *w, const lt_cuda_tensor *pw) {
+extern "C" lt_status lt_cuda_pointwise_loss_backward(lt_pointwise_loss kind, lt_tensor *gx, lt_tensor *gy,
+                                                     const lt_tensor *g, const lt_tensor *x, const lt_tensor *y,
+                                                     const lt_tensor *w, const lt_tensor *pw) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(x, &c));
   int64_t n = numel_of(x);
   if (n == 0 || (!gx && !gy)) return LT_OK;
   int64_t gs = numel_of(g) == 1 ? 0 : 1;
   LT_CU_DISPATCH_FLOAT(x->dtype, T,
     ploss_bwd<T><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        kind, gx ? (T *)gx->data : NULL, gy ? (T *)gy->data : NULL, (const T *)g->data, gs, (const T *)x->data,
-        (const T *)y->data, w ? (const T *)w->data : NULL, pw ? (const T *)pw->data : NULL, n));
+        kind, gx ? (T *)data_of(gx) : NULL, gy ? (T *)data_of(gy) : NULL, (const T *)data_of(g), gs, (const T *)data_of(x),
+        (const T *)data_of(y), w ? (const T *)data_of(w) : NULL, pw ? (const T *)data_of(pw) : NULL, n));
   LT_CUDA_LAUNCHED(c, "ploss_bwd");
   return LT_OK;
 }

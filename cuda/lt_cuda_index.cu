@@ -23,19 +23,13 @@
 
 #include "lt_cuda_common.cuh"
 
-static int64_t numel_of(const lt_cuda_tensor *t) {
-  int64_t n = 1;
-  for (int d = 0; d < t->ndim; d++) n *= t->shape[d];
-  return n;
-}
-
 /* --- index_select and gather ----------------------------------------------------------------------------------
  * out[p] = x[p with p[dim] = index[p] - base]; the index is read through
  * its own strides (for index_select: its 1-D stride along dim, 0 elsewhere). */
 struct PickGeo {
   int ndim, dim;
-  int64_t shape[LT_CUDA_MAX_DIMS];
-  int64_t os[LT_CUDA_MAX_DIMS], xs[LT_CUDA_MAX_DIMS], is[LT_CUDA_MAX_DIMS];
+  int64_t shape[LT_MAX_DIMS];
+  int64_t os[LT_MAX_DIMS], xs[LT_MAX_DIMS], is[LT_MAX_DIMS];
   int64_t limit; /* x's size along dim */
   int64_t base;  /* what index value means position 0 */
 };
@@ -60,7 +54,7 @@ __global__ void pick_k(U *out, const U *x, const int64_t *index, PickGeo g, int6
   }
 }
 
-static lt_status pick(lt_cuda_ctx *c, const lt_cuda_tensor *out, const lt_cuda_tensor *x, int dim,
+static lt_status pick(lt_cuda_ctx *c, const lt_tensor *out, const lt_tensor *x, int dim,
                       const int64_t *istride, const int64_t *index, int64_t base, int op) {
   int64_t n = numel_of(out);
   if (n == 0) return LT_OK;
@@ -82,26 +76,29 @@ static lt_status pick(lt_cuda_ctx *c, const lt_cuda_tensor *out, const lt_cuda_t
     g.dim = 0;
   }
   unsigned grid = grid_for(c, n, LT_CU_THREADS);
-  switch (dtype_size(out->dtype)) {
-    case 1: pick_k<uint8_t><<<grid, LT_CU_THREADS, 0, c->stream>>>((uint8_t *)out->data, (const uint8_t *)x->data, index, g, n, op, c->derr); break;
-    case 2: pick_k<uint16_t><<<grid, LT_CU_THREADS, 0, c->stream>>>((uint16_t *)out->data, (const uint16_t *)x->data, index, g, n, op, c->derr); break;
-    case 4: pick_k<uint32_t><<<grid, LT_CU_THREADS, 0, c->stream>>>((uint32_t *)out->data, (const uint32_t *)x->data, index, g, n, op, c->derr); break;
-    default: pick_k<uint64_t><<<grid, LT_CU_THREADS, 0, c->stream>>>((uint64_t *)out->data, (const uint64_t *)x->data, index, g, n, op, c->derr); break;
+  switch (lt_cvt_dtype_size(out->dtype)) {
+    case 1: pick_k<uint8_t><<<grid, LT_CU_THREADS, 0, c->stream>>>((uint8_t *)data_of(out), (const uint8_t *)data_of(x), index, g, n, op, c->derr); break;
+    case 2: pick_k<uint16_t><<<grid, LT_CU_THREADS, 0, c->stream>>>((uint16_t *)data_of(out), (const uint16_t *)data_of(x), index, g, n, op, c->derr); break;
+    case 4: pick_k<uint32_t><<<grid, LT_CU_THREADS, 0, c->stream>>>((uint32_t *)data_of(out), (const uint32_t *)data_of(x), index, g, n, op, c->derr); break;
+    default: pick_k<uint64_t><<<grid, LT_CU_THREADS, 0, c->stream>>>((uint64_t *)data_of(out), (const uint64_t *)data_of(x), index, g, n, op, c->derr); break;
   }
   LT_CUDA_LAUNCHED(c, "pick_k");
   return LT_OK;
 }
 
-extern "C" lt_status lt_cuda_index_select_k(lt_cuda_ctx *c, const lt_cuda_tensor *out, const lt_cuda_tensor *x,
-                                            int dim, const lt_cuda_tensor *index, int64_t base) {
-  int64_t is[LT_CUDA_MAX_DIMS] = {0};
+extern "C" lt_status lt_cuda_index_select(lt_tensor *out, const lt_tensor *x, int dim, const lt_tensor *index,
+                                          int64_t base) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(x, &c));
+  int64_t is[LT_MAX_DIMS] = {0};
   if (out->ndim > 0) is[dim] = index->ndim ? index->stride[0] : 0;
-  return pick(c, out, x, dim, is, (const int64_t *)index->data, base, LT_CU_OP_INDEX_SELECT);
+  return pick(c, out, x, dim, is, (const int64_t *)data_of(index), base, LT_CU_OP_INDEX_SELECT);
 }
 
-extern "C" lt_status lt_cuda_gather_k(lt_cuda_ctx *c, const lt_cuda_tensor *out, const lt_cuda_tensor *x, int dim,
-                                      const lt_cuda_tensor *index, int64_t base) {
-  return pick(c, out, x, dim, index->stride, (const int64_t *)index->data, base, LT_CU_OP_GATHER);
+extern "C" lt_status lt_cuda_gather(lt_tensor *out, const lt_tensor *x, int dim, const lt_tensor *index, int64_t base) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(x, &c));
+  return pick(c, out, x, dim, index->stride, (const int64_t *)data_of(index), base, LT_CU_OP_GATHER);
 }
 
 /* --- lines along a dim ---------------------------------------------------------------------------------------------
@@ -109,8 +106,8 @@ extern "C" lt_status lt_cuda_gather_k(lt_cuda_ctx *c, const lt_cuda_tensor *out,
  * operands' strides; line l's first element of operand k is at off[k]. */
 struct LineGeo {
   int nouter;
-  int64_t oshape[LT_CUDA_MAX_DIMS];
-  int64_t ostride[3][LT_CUDA_MAX_DIMS];
+  int64_t oshape[LT_MAX_DIMS];
+  int64_t ostride[3][LT_MAX_DIMS];
   int64_t dstride[3]; /* along dim */
   int64_t len;        /* the iteration shape's size along dim */
   int64_t lines;
@@ -125,7 +122,7 @@ __device__ __forceinline__ void line_off(const LineGeo &g, int64_t line, int64_t
   }
 }
 
-static void line_geo(LineGeo &g, int nops, const lt_cuda_tensor *const *ops, int ndim, const int64_t *shape, int dim) {
+static void line_geo(LineGeo &g, int nops, const lt_tensor *const *ops, int ndim, const int64_t *shape, int dim) {
   memset(&g, 0, sizeof g);
   g.lines = 1;
   g.len = ndim ? shape[dim] : 1;
@@ -214,23 +211,25 @@ __global__ void scatter_add_atomic_k(T *x, const int64_t *index, int64_t base, c
 }
 
 template <typename T>
-static lt_status scatter_run(lt_cuda_ctx *c, const lt_cuda_tensor *x, const lt_cuda_tensor *index, int64_t base,
-                             const lt_cuda_tensor *src, bool add, const LineGeo &g, const int *flag) {
+static lt_status scatter_run(lt_cuda_ctx *c, const lt_tensor *x, const lt_tensor *index, int64_t base,
+                             const lt_tensor *src, bool add, const LineGeo &g, const int *flag) {
   if (add && g.lines < (int64_t)c->sm_count * 32 && g.len >= 64) {
     int64_t total = g.lines * g.len;
     scatter_add_atomic_k<T><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        (T *)x->data, (const int64_t *)index->data, base, (const T *)src->data, g, flag);
+        (T *)data_of(x), (const int64_t *)data_of(index), base, (const T *)data_of(src), g, flag);
     LT_CUDA_LAUNCHED(c, "scatter_add_atomic_k");
   } else {
     scatter_lines_k<T><<<grid_for(c, g.lines, 128), 128, 0, c->stream>>>(
-        (T *)x->data, (const int64_t *)index->data, base, (const T *)src->data, g, add, flag);
+        (T *)data_of(x), (const int64_t *)data_of(index), base, (const T *)data_of(src), g, add, flag);
     LT_CUDA_LAUNCHED(c, "scatter_lines_k");
   }
   return LT_OK;
 }
 
-extern "C" lt_status lt_cuda_scatter_k(lt_cuda_ctx *c, const lt_cuda_tensor *x, int dim, const lt_cuda_tensor *index,
-                                       int64_t base, const lt_cuda_tensor *src, bool add) {
+extern "C" lt_status lt_cuda_scatter(lt_tensor *x, int dim, const lt_tensor *index, int64_t base, const lt_tensor *src,
+                                     bool add) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(x, &c));
   int64_t n = numel_of(index);
   if (n == 0) return LT_OK;
   int64_t limit = x->ndim ? x->shape[dim] : 1;
@@ -241,15 +240,15 @@ extern "C" lt_status lt_cuda_scatter_k(lt_cuda_ctx *c, const lt_cuda_tensor *x, 
   if (e != cudaSuccess) st = lt_cuda_fail(e, "cudaMemsetAsync(flag, 0, sizeof(int), c->stream)", __FILE__, __LINE__);
   if (st == LT_OK) {
     Geo<1> g1;
-    const lt_cuda_tensor *ops1[1] = {index};
+    const lt_tensor *ops1[1] = {index};
     geo_build<1>(g1, ops1);
     check_index_k<<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        (const int64_t *)index->data, g1, n, base, limit, dim, flag, c->derr);
+        (const int64_t *)data_of(index), g1, n, base, limit, dim, flag, c->derr);
     st = lt_cuda_after_launch(c, "check_index_k", __FILE__, __LINE__);
   }
   if (st == LT_OK) {
     LineGeo g;
-    const lt_cuda_tensor *ops[3] = {x, index, src};
+    const lt_tensor *ops[3] = {x, index, src};
     line_geo(g, 3, ops, index->ndim, index->shape, dim);
     switch (x->dtype) {
       case LT_FLOAT32: st = scatter_run<float>(c, x, index, base, src, add, g, flag); break;
@@ -312,15 +311,17 @@ __global__ void sort_write_k(U *values, int64_t *indices, const U *x, const int6
   }
 }
 
-extern "C" lt_status lt_cuda_sort_k(lt_cuda_ctx *c, const lt_cuda_tensor *values, const lt_cuda_tensor *indices,
-                                    const lt_cuda_tensor *x, int dim, bool descending, int64_t base) {
+extern "C" lt_status lt_cuda_sort(lt_tensor *values, lt_tensor *indices, const lt_tensor *x, int dim, bool descending,
+                                  int64_t base) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(x, &c));
   int64_t total = numel_of(x), k = values->ndim ? values->shape[dim] : 1;
   if (total == 0 || k == 0) return LT_OK;
   if (total > 0x7fffffff)
     return lt_error_set(LT_ERR_ARG, 0, "sort on cuda: %lld elements is more than cub's radix sort takes (2^31-1)",
                         (long long)total);
   LineGeo g;
-  const lt_cuda_tensor *ops[3] = {x, values, indices};
+  const lt_tensor *ops[3] = {x, values, indices};
   line_geo(g, 3, ops, x->ndim, x->shape, dim);
   /* one buffer: keys in/out, positions in/out, segment offsets, then cub's scratch */
   size_t nk = (size_t)total, keys_b = nk * sizeof(uint64_t), pos_b = nk * sizeof(int64_t);
@@ -339,14 +340,14 @@ extern "C" lt_status lt_cuda_sort_k(lt_cuda_ctx *c, const lt_cuda_tensor *values
   void *tmp = buf + 2 * keys_b + 2 * pos_b + off_b;
   lt_status st = LT_OK;
   switch (x->dtype) {
-    case LT_FLOAT32: sort_keys_k<float><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(kin, pin, (const float *)x->data, g, descending); break;
-    case LT_FLOAT64: sort_keys_k<double><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(kin, pin, (const double *)x->data, g, descending); break;
-    case LT_BFLOAT16: sort_keys_k<bf16><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(kin, pin, (const bf16 *)x->data, g, descending); break;
-    case LT_FLOAT16: sort_keys_k<f16><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(kin, pin, (const f16 *)x->data, g, descending); break;
-    case LT_INT64: sort_keys_k<int64_t><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(kin, pin, (const int64_t *)x->data, g, descending); break;
-    case LT_INT32: sort_keys_k<int32_t><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(kin, pin, (const int32_t *)x->data, g, descending); break;
-    case LT_UINT8: sort_keys_k<uint8_t><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(kin, pin, (const uint8_t *)x->data, g, descending); break;
-    default: sort_keys_k<bool><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(kin, pin, (const bool *)x->data, g, descending); break;
+    case LT_FLOAT32: sort_keys_k<float><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(kin, pin, (const float *)data_of(x), g, descending); break;
+    case LT_FLOAT64: sort_keys_k<double><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(kin, pin, (const double *)data_of(x), g, descending); break;
+    case LT_BFLOAT16: sort_keys_k<bf16><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(kin, pin, (const bf16 *)data_of(x), g, descending); break;
+    case LT_FLOAT16: sort_keys_k<f16><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(kin, pin, (const f16 *)data_of(x), g, descending); break;
+    case LT_INT64: sort_keys_k<int64_t><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(kin, pin, (const int64_t *)data_of(x), g, descending); break;
+    case LT_INT32: sort_keys_k<int32_t><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(kin, pin, (const int32_t *)data_of(x), g, descending); break;
+    case LT_UINT8: sort_keys_k<uint8_t><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(kin, pin, (const uint8_t *)data_of(x), g, descending); break;
+    default: sort_keys_k<bool><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(kin, pin, (const bool *)data_of(x), g, descending); break;
   }
   st = lt_cuda_after_launch(c, "sort_keys_k", __FILE__, __LINE__);
   if (st == LT_OK) {
@@ -363,12 +364,12 @@ extern "C" lt_status lt_cuda_sort_k(lt_cuda_ctx *c, const lt_cuda_tensor *values
   if (st == LT_OK) {
     int64_t nw = g.lines * k;
     unsigned grid = grid_for(c, nw, LT_CU_THREADS);
-    int64_t *ip = (int64_t *)indices->data;
-    switch (dtype_size(x->dtype)) {
-      case 1: sort_write_k<uint8_t><<<grid, LT_CU_THREADS, 0, c->stream>>>((uint8_t *)values->data, ip, (const uint8_t *)x->data, pout, g, k, base); break;
-      case 2: sort_write_k<uint16_t><<<grid, LT_CU_THREADS, 0, c->stream>>>((uint16_t *)values->data, ip, (const uint16_t *)x->data, pout, g, k, base); break;
-      case 4: sort_write_k<uint32_t><<<grid, LT_CU_THREADS, 0, c->stream>>>((uint32_t *)values->data, ip, (const uint32_t *)x->data, pout, g, k, base); break;
-      default: sort_write_k<uint64_t><<<grid, LT_CU_THREADS, 0, c->stream>>>((uint64_t *)values->data, ip, (const uint64_t *)x->data, pout, g, k, base); break;
+    int64_t *ip = (int64_t *)data_of(indices);
+    switch (lt_cvt_dtype_size(x->dtype)) {
+      case 1: sort_write_k<uint8_t><<<grid, LT_CU_THREADS, 0, c->stream>>>((uint8_t *)data_of(values), ip, (const uint8_t *)data_of(x), pout, g, k, base); break;
+      case 2: sort_write_k<uint16_t><<<grid, LT_CU_THREADS, 0, c->stream>>>((uint16_t *)data_of(values), ip, (const uint16_t *)data_of(x), pout, g, k, base); break;
+      case 4: sort_write_k<uint32_t><<<grid, LT_CU_THREADS, 0, c->stream>>>((uint32_t *)data_of(values), ip, (const uint32_t *)data_of(x), pout, g, k, base); break;
+      default: sort_write_k<uint64_t><<<grid, LT_CU_THREADS, 0, c->stream>>>((uint64_t *)data_of(values), ip, (const uint64_t *)data_of(x), pout, g, k, base); break;
     }
     st = lt_cuda_after_launch(c, "sort_write_k", __FILE__, __LINE__);
   }
@@ -402,22 +403,23 @@ __global__ void cumsum_k(O *out, const T *x, LineGeo g, bool reverse) {
   }
 }
 
-extern "C" lt_status lt_cuda_cumsum_k(lt_cuda_ctx *c, const lt_cuda_tensor *out, const lt_cuda_tensor *x, int dim,
-                                      bool reverse) {
+extern "C" lt_status lt_cuda_cumsum(lt_tensor *out, const lt_tensor *x, int dim, bool reverse) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(x, &c));
   if (numel_of(x) == 0) return LT_OK;
   LineGeo g;
-  const lt_cuda_tensor *ops[2] = {out, x};
+  const lt_tensor *ops[2] = {out, x};
   line_geo(g, 2, ops, x->ndim, x->shape, dim);
   unsigned grid = grid_for(c, g.lines, 128);
   switch (x->dtype) {
-    case LT_FLOAT32: cumsum_k<float, float><<<grid, 128, 0, c->stream>>>((float *)out->data, (const float *)x->data, g, reverse); break;
-    case LT_FLOAT64: cumsum_k<double, double><<<grid, 128, 0, c->stream>>>((double *)out->data, (const double *)x->data, g, reverse); break;
-    case LT_BFLOAT16: cumsum_k<bf16, bf16><<<grid, 128, 0, c->stream>>>((bf16 *)out->data, (const bf16 *)x->data, g, reverse); break;
-    case LT_FLOAT16: cumsum_k<f16, f16><<<grid, 128, 0, c->stream>>>((f16 *)out->data, (const f16 *)x->data, g, reverse); break;
-    case LT_INT64: cumsum_k<int64_t, int64_t><<<grid, 128, 0, c->stream>>>((int64_t *)out->data, (const int64_t *)x->data, g, reverse); break;
-    case LT_INT32: cumsum_k<int32_t, int64_t><<<grid, 128, 0, c->stream>>>((int64_t *)out->data, (const int32_t *)x->data, g, reverse); break;
-    case LT_UINT8: cumsum_k<uint8_t, int64_t><<<grid, 128, 0, c->stream>>>((int64_t *)out->data, (const uint8_t *)x->data, g, reverse); break;
-    default: cumsum_k<bool, int64_t><<<grid, 128, 0, c->stream>>>((int64_t *)out->data, (const bool *)x->data, g, reverse); break;
+    case LT_FLOAT32: cumsum_k<float, float><<<grid, 128, 0, c->stream>>>((float *)data_of(out), (const float *)data_of(x), g, reverse); break;
+    case LT_FLOAT64: cumsum_k<double, double><<<grid, 128, 0, c->stream>>>((double *)data_of(out), (const double *)data_of(x), g, reverse); break;
+    case LT_BFLOAT16: cumsum_k<bf16, bf16><<<grid, 128, 0, c->stream>>>((bf16 *)data_of(out), (const bf16 *)data_of(x), g, reverse); break;
+    case LT_FLOAT16: cumsum_k<f16, f16><<<grid, 128, 0, c->stream>>>((f16 *)data_of(out), (const f16 *)data_of(x), g, reverse); break;
+    case LT_INT64: cumsum_k<int64_t, int64_t><<<grid, 128, 0, c->stream>>>((int64_t *)data_of(out), (const int64_t *)data_of(x), g, reverse); break;
+    case LT_INT32: cumsum_k<int32_t, int64_t><<<grid, 128, 0, c->stream>>>((int64_t *)data_of(out), (const int32_t *)data_of(x), g, reverse); break;
+    case LT_UINT8: cumsum_k<uint8_t, int64_t><<<grid, 128, 0, c->stream>>>((int64_t *)data_of(out), (const uint8_t *)data_of(x), g, reverse); break;
+    default: cumsum_k<bool, int64_t><<<grid, 128, 0, c->stream>>>((int64_t *)data_of(out), (const bool *)data_of(x), g, reverse); break;
   }
   LT_CUDA_LAUNCHED(c, "cumsum_k");
   return LT_OK;

@@ -1,19 +1,13 @@
 /* lt_cuda_internal.h — what the CUDA backend's files share: the per-device
  * context (stream, memory pool, library handles), the error-checking macros,
- * a plain description of a strided tensor, and the launchers the .cu files
- * export to the C side.
+ * the record of errors kernels find, and the backend table's entries, each
+ * defined in the file of its op family (lt_cuda_table.c assembles them).
  *
- * Why a plain tensor struct: the core's headers use C11 atomics, which the
- * C++ dialect nvcc compiles .cu files in cannot parse. So the C files of this
- * backend (lt_cuda_table.c, lt_cublas.c, lt_cudnn.c) read lt_tensor and pass
- * an lt_cuda_tensor (data pointer with the offset applied, dtype, shape,
- * strides) to launchers written in CUDA; the kernels never see lt_tensor.
- * Op enums are translated the same way (lt_cuda_table.c maps the core's
- * lt_unary_op etc. onto the LT_CU_* values below), so a new core op shows up
- * as "not implemented on cuda" instead of as a wrong kernel.
- *
- * This header compiles as C11 and as CUDA C++. Not here: the public API
- * (lt_cuda.h) and device-side helpers (lt_cuda_common.cuh). */
+ * The .cu files (CUDA C++) include the core's headers like the C files do:
+ * kernels' launchers read lt_tensor and switch on the core's op enums
+ * (lt_backend.h) and parameter structs directly; kernels themselves take raw
+ * pointers, sizes and strides. Device-side helpers: lt_cuda_common.cuh. Not
+ * here: the public API (lt_cuda.h). */
 #ifndef LT_CUDA_INTERNAL_H
 #define LT_CUDA_INTERNAL_H
 
@@ -26,32 +20,12 @@
 #include <cuda_runtime_api.h>
 #include <cudnn.h>
 
-/* The core's C headers have no extern "C" of their own. */
-#ifdef __cplusplus
-extern "C" {
-#endif
-#include "lt_dtype.h"
-#include "lt_error.h"
-#ifdef __cplusplus
-}
-#endif
+#include "lt_backend.h"
 #include "lt_cuda.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
+LT_BEGIN_DECLS
 
-#define LT_CUDA_MAX_DIMS 8 /* == LT_MAX_DIMS (checked in lt_cuda_table.c) */
 #define LT_CUDA_MAX_DEVICES 16
-
-/* A strided view: element (i_0..i_n) is at data + sum(i_k*stride[k]) elements. */
-typedef struct {
-  char *data;
-  lt_dtype dtype;
-  int ndim;
-  int64_t shape[LT_CUDA_MAX_DIMS];
-  int64_t stride[LT_CUDA_MAX_DIMS];
-} lt_cuda_tensor;
 
 /* --- errors kernels record for the host ---------------------------------------------------
  * A kernel cannot return an error without the host waiting for it, and ops
@@ -165,168 +139,109 @@ bool lt_cuda_sync_debug(void);
 /* Follows every kernel launch. */
 #define LT_CUDA_LAUNCHED(ctx, name) LT_TRY(lt_cuda_after_launch((ctx), (name), __FILE__, __LINE__))
 
-/* --- op codes of the kernels (the C side maps the core's enums onto these) --------------- */
-typedef enum {
-  LT_CU_UN_NONE = 0, LT_CU_UN_NEG, LT_CU_UN_ABS, LT_CU_UN_EXP, LT_CU_UN_LOG, LT_CU_UN_SQRT, LT_CU_UN_RSQRT,
-  LT_CU_UN_SIN, LT_CU_UN_COS, LT_CU_UN_TANH, LT_CU_UN_SIGMOID, LT_CU_UN_RELU, LT_CU_UN_FLOOR, LT_CU_UN_CEIL,
-  LT_CU_UN_ROUND, LT_CU_UN_SIGN, LT_CU_UN_RECIPROCAL, LT_CU_UN_SQUARE, LT_CU_UN_LOGICAL_NOT, LT_CU_UN_ISNAN,
-  LT_CU_UN_CLAMP, LT_CU_UN_POW_SCALAR, LT_CU_UN_RPOW_SCALAR, LT_CU_UN_LEAKY_RELU, LT_CU_UN_GELU,
-  LT_CU_UN_GELU_TANH, LT_CU_UN_SILU
-} lt_cu_unary;
+/* The context of the device `t` lives on (made current). */
+static inline lt_status lt_cuda_ctx_of(const lt_tensor *t, lt_cuda_ctx **out) {
+  return lt_cuda_ctx_get(lt_tensor_device(t).index, out);
+}
 
-typedef enum {
-  LT_CU_BIN_NONE = 0, LT_CU_BIN_ADD, LT_CU_BIN_SUB, LT_CU_BIN_MUL, LT_CU_BIN_DIV, LT_CU_BIN_POW,
-  LT_CU_BIN_MAXIMUM, LT_CU_BIN_MINIMUM, LT_CU_BIN_FMOD, LT_CU_BIN_REMAINDER, LT_CU_BIN_ATAN2,
-  /* comparisons and logic (bool output) from here on */
-  LT_CU_BIN_EQ, LT_CU_BIN_NE, LT_CU_BIN_LT, LT_CU_BIN_LE, LT_CU_BIN_GT, LT_CU_BIN_GE, LT_CU_BIN_AND,
-  LT_CU_BIN_OR, LT_CU_BIN_XOR
-} lt_cu_binary;
-
-typedef enum {
-  LT_CU_RED_NONE = 0, LT_CU_RED_SUM, LT_CU_RED_PROD, LT_CU_RED_MAX, LT_CU_RED_MIN, LT_CU_RED_ARGMAX,
-  LT_CU_RED_ARGMIN, LT_CU_RED_MEAN, LT_CU_RED_VAR, LT_CU_RED_NORM, LT_CU_RED_ANY, LT_CU_RED_ALL
-} lt_cu_reduce;
-
-typedef enum { LT_CU_ACT_NONE = 0, LT_CU_ACT_RELU, LT_CU_ACT_LEAKY_RELU, LT_CU_ACT_GELU, LT_CU_ACT_GELU_TANH,
-               LT_CU_ACT_SILU } lt_cu_act;
-
-typedef enum { LT_CU_PLOSS_NONE = 0, LT_CU_PLOSS_MSE, LT_CU_PLOSS_L1, LT_CU_PLOSS_BCE_LOGITS } lt_cu_ploss;
-
-/* Mirrors of the core's parameter structs (whose headers C++ cannot include). */
-typedef struct {
-  int64_t kernel[2], stride[2], padding[2], dilation[2];
-  bool ceil_mode, count_include_pad;
-  int64_t divisor_override;
-} lt_cu_pool;
-
-/* `dev` (NULL: none) points at the device scalars of lt_backend_optim.h,
- * which then replace the numeric fields and step counts when the kernel runs. */
-typedef struct { double lr, momentum, dampening, weight_decay; bool nesterov, maximize; const double *dev; } lt_cu_sgd;
-typedef struct {
-  double lr, beta1, beta2, eps, weight_decay;
-  bool amsgrad, maximize, decoupled;
-  const double *dev;
-} lt_cu_adam;
-typedef struct {
-  double lr, alpha, eps, weight_decay, momentum;
-  bool centered, maximize;
-  const double *dev;
-} lt_cu_rmsprop;
-typedef struct { double lr, rho, eps, weight_decay; bool maximize; const double *dev; } lt_cu_adadelta;
-typedef struct { double lr, lr_decay, weight_decay, eps; bool maximize; const double *dev; } lt_cu_adagrad;
-#define LT_CU_OPTIM_SCALARS 8 /* == LT_OPTIM_SCALARS (checked in lt_cuda_table.c) */
-
-/* --- launchers (contracts: the matching entries of lt_backend*.h) ------------------------ */
+/* --- the backend table's entries (contracts: lt_backend*.h), by file ---------------------- */
 /* lt_cuda_elementwise.cu */
-lt_status lt_cuda_copy_k(lt_cuda_ctx *c, const lt_cuda_tensor *dst, const lt_cuda_tensor *src);
-/* every element of dst = the element whose bytes are `pattern` (dst's dtype) */
-lt_status lt_cuda_fill_k(lt_cuda_ctx *c, const lt_cuda_tensor *dst, const void *pattern);
-lt_status lt_cuda_unary_k(lt_cuda_ctx *c, lt_cu_unary op, const lt_cuda_tensor *out, const lt_cuda_tensor *x,
-                          double p0, double p1);
-lt_status lt_cuda_binary_k(lt_cuda_ctx *c, lt_cu_binary op, const lt_cuda_tensor *out, const lt_cuda_tensor *a,
-                           const lt_cuda_tensor *b);
-lt_status lt_cuda_where_k(lt_cuda_ctx *c, const lt_cuda_tensor *out, const lt_cuda_tensor *cond,
-                          const lt_cuda_tensor *a, const lt_cuda_tensor *b);
-lt_status lt_cuda_act_backward_k(lt_cuda_ctx *c, lt_cu_act act, const lt_cuda_tensor *gx, const lt_cuda_tensor *gy,
-                                 const lt_cuda_tensor *x, double param);
-/* w, pw, gx, gy may be NULL */
-lt_status lt_cuda_ploss_forward_k(lt_cuda_ctx *c, lt_cu_ploss kind, const lt_cuda_tensor *loss,
-                                  const lt_cuda_tensor *x, const lt_cuda_tensor *y, const lt_cuda_tensor *w,
-                                  const lt_cuda_tensor *pw);
-lt_status lt_cuda_ploss_backward_k(lt_cuda_ctx *c, lt_cu_ploss kind, const lt_cuda_tensor *gx,
-                                   const lt_cuda_tensor *gy, const lt_cuda_tensor *g, const lt_cuda_tensor *x,
-                                   const lt_cuda_tensor *y, const lt_cuda_tensor *w, const lt_cuda_tensor *pw);
+lt_status lt_cuda_copy(lt_tensor *dst, const lt_tensor *src);
+lt_status lt_cuda_fill(lt_tensor *dst, double v);
+lt_status lt_cuda_unary(lt_unary_op op, lt_tensor *out, const lt_tensor *x, const double *p);
+lt_status lt_cuda_binary(lt_binary_op op, lt_tensor *out, const lt_tensor *a, const lt_tensor *b);
+lt_status lt_cuda_where(lt_tensor *out, const lt_tensor *cond, const lt_tensor *a, const lt_tensor *b);
+lt_status lt_cuda_activation_backward(lt_activation act, lt_tensor *gx, const lt_tensor *gy, const lt_tensor *x,
+                                      double param);
+lt_status lt_cuda_pointwise_loss_forward(lt_pointwise_loss kind, lt_tensor *loss, const lt_tensor *x,
+                                         const lt_tensor *y, const lt_tensor *w, const lt_tensor *pw);
+lt_status lt_cuda_pointwise_loss_backward(lt_pointwise_loss kind, lt_tensor *gx, lt_tensor *gy, const lt_tensor *g,
+                                          const lt_tensor *x, const lt_tensor *y, const lt_tensor *w,
+                                          const lt_tensor *pw);
+/* The copy and fill of those entries on a context the caller holds (for the
+ * library glue); `pattern`: the bytes of one element of dst's dtype. */
+lt_status lt_cuda_copy_k(lt_cuda_ctx *c, const lt_tensor *dst, const lt_tensor *src);
+lt_status lt_cuda_fill_k(lt_cuda_ctx *c, const lt_tensor *dst, const void *pattern);
 
-/* lt_cuda_reduce.cu: out and idx may be NULL */
-lt_status lt_cuda_reduce_k(lt_cuda_ctx *c, lt_cu_reduce op, const lt_cuda_tensor *out, const lt_cuda_tensor *idx,
-                           const lt_cuda_tensor *x, int64_t outer, int64_t r, int64_t inner, double param);
+/* lt_cuda_reduce.cu */
+lt_status lt_cuda_reduce(lt_reduce_op op, lt_tensor *out, lt_tensor *idx, const lt_tensor *x, int64_t outer,
+                         int64_t r, int64_t inner, double param);
 
-/* lt_cuda_rand.cu: normal when `normal`, else uniform in [a, b) */
-lt_status lt_cuda_rand_k(lt_cuda_ctx *c, bool normal, const lt_cuda_tensor *out, uint64_t seed, uint64_t first_block,
-                         double a, double b);
-lt_status lt_cuda_dropout_mask_k(lt_cuda_ctx *c, const lt_cuda_tensor *mask, double p, uint64_t seed,
-                                 uint64_t first_block);
+/* lt_cuda_rand.cu */
+lt_status lt_cuda_rand(lt_rand_kind kind, lt_tensor *out, uint64_t seed, uint64_t first_block, double a, double b);
+lt_status lt_cuda_dropout_mask(lt_tensor *mask, double p, uint64_t seed, uint64_t first_block);
 
-/* lt_cuda_linalg.cu: integer batched matrix product (cuBLAS has none) */
-lt_status lt_cuda_matmul_int_k(lt_cuda_ctx *c, const lt_cuda_tensor *out, const lt_cuda_tensor *a,
-                               const lt_cuda_tensor *b, double alpha, double beta);
+/* lt_cublas.c: matrix products (cuBLAS, cuBLASLt); lt_cuda_linalg.cu: the
+ * integer product cuBLAS lacks, on a context the caller holds */
+lt_status lt_cuda_matmul(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, double alpha, double beta);
+lt_status lt_cuda_linear(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b);
+lt_status lt_cuda_matmul_int_k(lt_cuda_ctx *c, const lt_tensor *out, const lt_tensor *a, const lt_tensor *b,
+                               double alpha, double beta);
+
+/* lt_cudnn.c: convolutions; lt_cuda_nn.cu: their bias add and bias
+ * gradient, on a context the caller holds */
+lt_status lt_cuda_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
+                                 const lt_conv2d_params *p);
+lt_status lt_cuda_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const lt_tensor *gy,
+                                  const lt_tensor *x, const lt_tensor *w, const lt_conv2d_params *p);
+/* out [C] = sum over n and the spatial dims of x [N,C,...] (contiguous) */
+lt_status lt_cuda_channel_sum_k(lt_cuda_ctx *c, const lt_tensor *out, const lt_tensor *x);
+/* y [N,C,H,W] (any strides) += b [C] */
+lt_status lt_cuda_bias_add_k(lt_cuda_ctx *c, const lt_tensor *y, const lt_tensor *b);
 
 /* lt_cuda_nn.cu */
-/* out [C] = sum over n and the spatial dims of x [N,C,...] (contiguous): a bias gradient */
-lt_status lt_cuda_channel_sum_k(lt_cuda_ctx *c, const lt_cuda_tensor *out, const lt_cuda_tensor *x);
-/* y [N,C,H,W] (any strides) += b [C] */
-lt_status lt_cuda_bias_add_k(lt_cuda_ctx *c, const lt_cuda_tensor *y, const lt_cuda_tensor *b);
-lt_status lt_cuda_bn_forward_k(lt_cuda_ctx *c, const lt_cuda_tensor *y, const lt_cuda_tensor *mean,
-                               const lt_cuda_tensor *invstd, const lt_cuda_tensor *x, const lt_cuda_tensor *weight,
-                               const lt_cuda_tensor *bias, const lt_cuda_tensor *running_mean,
-                               const lt_cuda_tensor *running_var, bool training, double momentum, double eps);
-lt_status lt_cuda_bn_backward_k(lt_cuda_ctx *c, const lt_cuda_tensor *gx, const lt_cuda_tensor *gw,
-                                const lt_cuda_tensor *gb, const lt_cuda_tensor *gy, const lt_cuda_tensor *x,
-                                const lt_cuda_tensor *weight, const lt_cuda_tensor *mean,
-                                const lt_cuda_tensor *invstd, bool training);
-lt_status lt_cuda_max_pool_forward_k(lt_cuda_ctx *c, const lt_cuda_tensor *y, const lt_cuda_tensor *idx,
-                                     const lt_cuda_tensor *x, const lt_cu_pool *p);
-lt_status lt_cuda_max_pool_backward_k(lt_cuda_ctx *c, const lt_cuda_tensor *gx, const lt_cuda_tensor *gy,
-                                      const lt_cuda_tensor *idx, const lt_cu_pool *p);
-lt_status lt_cuda_avg_pool_forward_k(lt_cuda_ctx *c, const lt_cuda_tensor *y, const lt_cuda_tensor *x,
-                                     const lt_cu_pool *p);
-lt_status lt_cuda_avg_pool_backward_k(lt_cuda_ctx *c, const lt_cuda_tensor *gx, const lt_cuda_tensor *gy,
-                                      const lt_cu_pool *p);
-lt_status lt_cuda_adaptive_avg_pool_forward_k(lt_cuda_ctx *c, const lt_cuda_tensor *y, const lt_cuda_tensor *x);
-lt_status lt_cuda_adaptive_avg_pool_backward_k(lt_cuda_ctx *c, const lt_cuda_tensor *gx, const lt_cuda_tensor *gy);
-lt_status lt_cuda_softmax_forward_k(lt_cuda_ctx *c, const lt_cuda_tensor *y, const lt_cuda_tensor *x, int64_t outer,
-                                    int64_t n, int64_t inner, bool log);
-lt_status lt_cuda_softmax_backward_k(lt_cuda_ctx *c, const lt_cuda_tensor *gx, const lt_cuda_tensor *gy,
-                                     const lt_cuda_tensor *y, int64_t outer, int64_t n, int64_t inner, bool log);
-lt_status lt_cuda_nll_forward_k(lt_cuda_ctx *c, const lt_cuda_tensor *loss, const lt_cuda_tensor *wt,
-                                const lt_cuda_tensor *logp, const lt_cuda_tensor *target, const lt_cuda_tensor *weight,
-                                double smoothing, int64_t ignore_index);
-lt_status lt_cuda_nll_backward_k(lt_cuda_ctx *c, const lt_cuda_tensor *glogp, const lt_cuda_tensor *g,
-                                 const lt_cuda_tensor *target, const lt_cuda_tensor *weight, double smoothing,
-                                 int64_t ignore_index);
+lt_status lt_cuda_batch_norm_forward(lt_tensor *y, lt_tensor *mean, lt_tensor *invstd, const lt_tensor *x,
+                                     const lt_tensor *weight, const lt_tensor *bias, lt_tensor *running_mean,
+                                     lt_tensor *running_var, bool training, double momentum, double eps);
+lt_status lt_cuda_batch_norm_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const lt_tensor *gy,
+                                      const lt_tensor *x, const lt_tensor *weight, const lt_tensor *mean,
+                                      const lt_tensor *invstd, bool training);
+lt_status lt_cuda_max_pool2d_forward(lt_tensor *y, lt_tensor *idx, const lt_tensor *x, const lt_pool2d_params *p);
+lt_status lt_cuda_max_pool2d_backward(lt_tensor *gx, const lt_tensor *gy, const lt_tensor *idx,
+                                      const lt_pool2d_params *p);
+lt_status lt_cuda_avg_pool2d_forward(lt_tensor *y, const lt_tensor *x, const lt_pool2d_params *p);
+lt_status lt_cuda_avg_pool2d_backward(lt_tensor *gx, const lt_tensor *gy, const lt_pool2d_params *p);
+lt_status lt_cuda_adaptive_avg_pool2d_forward(lt_tensor *y, const lt_tensor *x);
+lt_status lt_cuda_adaptive_avg_pool2d_backward(lt_tensor *gx, const lt_tensor *gy);
+lt_status lt_cuda_softmax_forward(lt_tensor *y, const lt_tensor *x, int64_t outer, int64_t n, int64_t inner,
+                                  bool log);
+lt_status lt_cuda_softmax_backward(lt_tensor *gx, const lt_tensor *gy, const lt_tensor *y, int64_t outer, int64_t n,
+                                   int64_t inner, bool log);
+lt_status lt_cuda_nll_loss_forward(lt_tensor *loss, lt_tensor *wt, const lt_tensor *logp, const lt_tensor *target,
+                                   const lt_tensor *weight, double smoothing, int64_t ignore_index);
+lt_status lt_cuda_nll_loss_backward(lt_tensor *glogp, const lt_tensor *g, const lt_tensor *target,
+                                    const lt_tensor *weight, double smoothing, int64_t ignore_index);
 
-/* lt_cuda_loss.cu: fused cross-entropy (lse float64) */
-lt_status lt_cuda_cross_entropy_forward_k(lt_cuda_ctx *c, const lt_cuda_tensor *loss, const lt_cuda_tensor *wt,
-                                          const lt_cuda_tensor *lse, const lt_cuda_tensor *x,
-                                          const lt_cuda_tensor *target, const lt_cuda_tensor *weight,
-                                          double smoothing, int64_t ignore_index);
-lt_status lt_cuda_cross_entropy_backward_k(lt_cuda_ctx *c, const lt_cuda_tensor *gx, const lt_cuda_tensor *g,
-                                           const lt_cuda_tensor *x, const lt_cuda_tensor *lse,
-                                           const lt_cuda_tensor *target, const lt_cuda_tensor *weight,
-                                           double smoothing, int64_t ignore_index);
+/* lt_cuda_loss.cu: fused cross-entropy */
+lt_status lt_cuda_cross_entropy_forward(lt_tensor *loss, lt_tensor *wt, lt_tensor *lse, const lt_tensor *x,
+                                        const lt_tensor *target, const lt_tensor *weight, double smoothing,
+                                        int64_t ignore_index);
+lt_status lt_cuda_cross_entropy_backward(lt_tensor *gx, const lt_tensor *g, const lt_tensor *x, const lt_tensor *lse,
+                                         const lt_tensor *target, const lt_tensor *weight, double smoothing,
+                                         int64_t ignore_index);
 
-/* lt_cuda_index.cu: index values count from `base` (0 or 1) */
-lt_status lt_cuda_index_select_k(lt_cuda_ctx *c, const lt_cuda_tensor *out, const lt_cuda_tensor *x, int dim,
-                                 const lt_cuda_tensor *index, int64_t base);
-lt_status lt_cuda_gather_k(lt_cuda_ctx *c, const lt_cuda_tensor *out, const lt_cuda_tensor *x, int dim,
-                           const lt_cuda_tensor *index, int64_t base);
-lt_status lt_cuda_scatter_k(lt_cuda_ctx *c, const lt_cuda_tensor *x, int dim, const lt_cuda_tensor *index,
-                            int64_t base, const lt_cuda_tensor *src, bool add);
-lt_status lt_cuda_sort_k(lt_cuda_ctx *c, const lt_cuda_tensor *values, const lt_cuda_tensor *indices,
-                         const lt_cuda_tensor *x, int dim, bool descending, int64_t base);
-lt_status lt_cuda_cumsum_k(lt_cuda_ctx *c, const lt_cuda_tensor *out, const lt_cuda_tensor *x, int dim, bool reverse);
+/* lt_cuda_index.cu */
+lt_status lt_cuda_index_select(lt_tensor *out, const lt_tensor *x, int dim, const lt_tensor *index, int64_t base);
+lt_status lt_cuda_gather(lt_tensor *out, const lt_tensor *x, int dim, const lt_tensor *index, int64_t base);
+lt_status lt_cuda_scatter(lt_tensor *x, int dim, const lt_tensor *index, int64_t base, const lt_tensor *src, bool add);
+lt_status lt_cuda_sort(lt_tensor *values, lt_tensor *indices, const lt_tensor *x, int dim, bool descending,
+                       int64_t base);
+lt_status lt_cuda_cumsum(lt_tensor *out, const lt_tensor *x, int dim, bool reverse);
 
-/* lt_cuda_optim.cu: n rows of contiguous tensors of `numel[i]` elements of
- * dtype[i] (float32 or float64); state lists may be NULL as in
- * lt_backend_optim.h. */
-lt_status lt_cuda_sgd_k(lt_cuda_ctx *c, int n, const lt_dtype *dtype, const int64_t *numel, void *const *param,
-                        void *const *grad, void *const *buf, const bool *fresh, const lt_cu_sgd *h);
-lt_status lt_cuda_adam_k(lt_cuda_ctx *c, int n, const lt_dtype *dtype, const int64_t *numel, void *const *param,
-                         void *const *grad, void *const *exp_avg, void *const *exp_avg_sq,
-                         void *const *max_exp_avg_sq, const double *step, const lt_cu_adam *h);
-lt_status lt_cuda_rmsprop_k(lt_cuda_ctx *c, int n, const lt_dtype *dtype, const int64_t *numel, void *const *param,
-                            void *const *grad, void *const *square_avg, void *const *grad_avg, void *const *buf,
-                            const lt_cu_rmsprop *h);
-lt_status lt_cuda_adadelta_k(lt_cuda_ctx *c, int n, const lt_dtype *dtype, const int64_t *numel, void *const *param,
-                             void *const *grad, void *const *square_avg, void *const *acc_delta,
-                             const lt_cu_adadelta *h);
-lt_status lt_cuda_adagrad_k(lt_cuda_ctx *c, int n, const lt_dtype *dtype, const int64_t *numel, void *const *param,
-                            void *const *grad, void *const *sum, const double *step, const lt_cu_adagrad *h);
-/* dst[0..n) = v[0..n) (n <= LT_CU_OPTIM_SCALARS), the values passed as kernel parameters */
-lt_status lt_cuda_optim_scalars_k(lt_cuda_ctx *c, double *dst, const double *v, int n);
+/* lt_cuda_optim.cu */
+lt_status lt_cuda_sgd(int n, lt_tensor *const *param, lt_tensor *const *grad, lt_tensor *const *buf,
+                      const bool *fresh, const lt_sgd_hparams *h);
+lt_status lt_cuda_adam(int n, lt_tensor *const *param, lt_tensor *const *grad, lt_tensor *const *exp_avg,
+                       lt_tensor *const *exp_avg_sq, lt_tensor *const *max_exp_avg_sq, const double *step,
+                       const lt_adam_hparams *h);
+lt_status lt_cuda_rmsprop(int n, lt_tensor *const *param, lt_tensor *const *grad, lt_tensor *const *square_avg,
+                          lt_tensor *const *grad_avg, lt_tensor *const *buf, const lt_rmsprop_hparams *h);
+lt_status lt_cuda_adadelta(int n, lt_tensor *const *param, lt_tensor *const *grad, lt_tensor *const *square_avg,
+                           lt_tensor *const *acc_delta, const lt_adadelta_hparams *h);
+lt_status lt_cuda_adagrad(int n, lt_tensor *const *param, lt_tensor *const *grad, lt_tensor *const *sum,
+                          const double *step, const lt_adagrad_hparams *h);
+lt_status lt_cuda_optim_write_scalars(lt_tensor *dst, const double *v, int n);
 
-#ifdef __cplusplus
-}
-#endif
+LT_END_DECLS
 
 #endif

@@ -233,12 +233,6 @@ __global__ void ce_bwd_cols_k(T *gx, const T *g, int64_t gs, const T *x, const t
 }
 
 /* --- launchers ------------------------------------------------------------------------------------------------ */
-static int64_t numel_of(const lt_cuda_tensor *t) {
-  int64_t n = 1;
-  for (int d = 0; d < t->ndim; d++) n *= t->shape[d];
-  return n;
-}
-
 /* threads per row: a warp for short rows, the block for long ones */
 static int row_group(int64_t C) { return C >= 1024 ? LT_CU_THREADS : 32; }
 
@@ -249,15 +243,15 @@ template <typename T> static bool can_vec(int64_t C, const void *a, const void *
 }
 
 template <typename T>
-static lt_status ce_fwd(lt_cuda_ctx *c, const lt_cuda_tensor *loss, const lt_cuda_tensor *wt,
-                        const lt_cuda_tensor *lse, const lt_cuda_tensor *x, const lt_cuda_tensor *target,
-                        const lt_cuda_tensor *weight, double eps, int64_t ignore) {
+static lt_status ce_fwd(lt_cuda_ctx *c, const lt_tensor *loss, const lt_tensor *wt,
+                        const lt_tensor *lse, const lt_tensor *x, const lt_tensor *target,
+                        const lt_tensor *weight, double eps, int64_t ignore) {
   typedef typename Lse<T>::type L;
   int64_t N = x->shape[0], C = x->shape[1], S = x->shape[2];
-  T *lp = (T *)loss->data, *wp = (T *)wt->data;
-  L *sp = (L *)lse->data;
-  const T *xp = (const T *)x->data, *w = weight ? (const T *)weight->data : NULL;
-  const int64_t *tp = (const int64_t *)target->data;
+  T *lp = (T *)data_of(loss), *wp = (T *)data_of(wt);
+  L *sp = (L *)data_of(lse);
+  const T *xp = (const T *)data_of(x), *w = weight ? (const T *)data_of(weight) : NULL;
+  const int64_t *tp = (const int64_t *)data_of(target);
   if (S == 1) {
     int g = row_group(C), per = LT_CU_THREADS / g;
     unsigned grid = grid_for(c, (N + per - 1) / per, 1);
@@ -277,16 +271,16 @@ static lt_status ce_fwd(lt_cuda_ctx *c, const lt_cuda_tensor *loss, const lt_cud
 }
 
 template <typename T>
-static lt_status ce_bwd(lt_cuda_ctx *c, const lt_cuda_tensor *gx, const lt_cuda_tensor *g, const lt_cuda_tensor *x,
-                        const lt_cuda_tensor *lse, const lt_cuda_tensor *target, const lt_cuda_tensor *weight,
+static lt_status ce_bwd(lt_cuda_ctx *c, const lt_tensor *gx, const lt_tensor *g, const lt_tensor *x,
+                        const lt_tensor *lse, const lt_tensor *target, const lt_tensor *weight,
                         double eps, int64_t ignore) {
   typedef typename Lse<T>::type L;
   int64_t N = x->shape[0], C = x->shape[1], S = x->shape[2];
   int64_t gs = numel_of(g) == 1 ? 0 : 1;
-  T *op = (T *)gx->data;
-  const T *gp = (const T *)g->data, *xp = (const T *)x->data, *w = weight ? (const T *)weight->data : NULL;
-  const L *sp = (const L *)lse->data;
-  const int64_t *tp = (const int64_t *)target->data;
+  T *op = (T *)data_of(gx);
+  const T *gp = (const T *)data_of(g), *xp = (const T *)data_of(x), *w = weight ? (const T *)data_of(weight) : NULL;
+  const L *sp = (const L *)data_of(lse);
+  const int64_t *tp = (const int64_t *)data_of(target);
   if (S == 1) {
     int grp = row_group(C), per = LT_CU_THREADS / grp;
     unsigned grid = grid_for(c, (N + per - 1) / per, 1);
@@ -305,21 +299,21 @@ static lt_status ce_bwd(lt_cuda_ctx *c, const lt_cuda_tensor *gx, const lt_cuda_
   return LT_OK;
 }
 
-extern "C" lt_status lt_cuda_cross_entropy_forward_k(lt_cuda_ctx *c, const lt_cuda_tensor *loss,
-                                                     const lt_cuda_tensor *wt, const lt_cuda_tensor *lse,
-                                                     const lt_cuda_tensor *x, const lt_cuda_tensor *target,
-                                                     const lt_cuda_tensor *weight, double smoothing,
-                                                     int64_t ignore_index) {
+extern "C" lt_status lt_cuda_cross_entropy_forward(lt_tensor *loss, lt_tensor *wt, lt_tensor *lse, const lt_tensor *x,
+                                                   const lt_tensor *target, const lt_tensor *weight, double smoothing,
+                                                   int64_t ignore_index) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(x, &c));
   if (x->shape[0] * x->shape[2] == 0) return LT_OK;
   LT_CU_DISPATCH_FLOAT(x->dtype, T, return ce_fwd<T>(c, loss, wt, lse, x, target, weight, smoothing, ignore_index));
   return LT_OK;
 }
 
-extern "C" lt_status lt_cuda_cross_entropy_backward_k(lt_cuda_ctx *c, const lt_cuda_tensor *gx,
-                                                      const lt_cuda_tensor *g, const lt_cuda_tensor *x,
-                                                      const lt_cuda_tensor *lse, const lt_cuda_tensor *target,
-                                                      const lt_cuda_tensor *weight, double smoothing,
-                                                      int64_t ignore_index) {
+extern "C" lt_status lt_cuda_cross_entropy_backward(lt_tensor *gx, const lt_tensor *g, const lt_tensor *x,
+                                                    const lt_tensor *lse, const lt_tensor *target,
+                                                    const lt_tensor *weight, double smoothing, int64_t ignore_index) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(x, &c));
   if (x->shape[0] * x->shape[1] * x->shape[2] == 0) return LT_OK;
   LT_CU_DISPATCH_FLOAT(x->dtype, T, return ce_bwd<T>(c, gx, g, x, lse, target, weight, smoothing, ignore_index));
   return LT_OK;

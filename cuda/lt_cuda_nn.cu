@@ -27,12 +27,6 @@
 
 #include "lt_cuda_common.cuh"
 
-static int64_t numel_of(const lt_cuda_tensor *t) {
-  int64_t n = 1;
-  for (int d = 0; d < t->ndim; d++) n *= t->shape[d];
-  return n;
-}
-
 /* --- block reductions ------------------------------------------------------------------------------------- */
 __device__ __forceinline__ double warp_sum(double v) {
 #pragma unroll
@@ -81,7 +75,7 @@ template <typename T>
 __device__ __forceinline__ double cs_shift(int mode, const T *x, int64_t first, int64_t M, const char *mean,
                                            lt_dtype mdt, int64_t c) {
   if (mode == CS_MOMENTS && M > 0) return moment_shift((double)ld_c(x[first]));
-  if (mode == CS_GRADS) return ld_f64(mean + c * (int64_t)dtype_size(mdt), mdt);
+  if (mode == CS_GRADS) return lt_cvt_load_f64(mean + c * (int64_t)lt_cvt_dtype_size(mdt), mdt);
   return 0;
 }
 
@@ -147,7 +141,7 @@ __global__ void chan_stats_cl_k(int mode, const T *x, const T *gy, const char *m
 
 /* Whether a [N,C,S] (or [N,C,H,W]) tensor is laid out channels-last. The
  * ambiguous cases (C == 1, S == 1) have the same memory in both layouts. */
-static bool is_cl(const lt_cuda_tensor *t) {
+static bool is_cl(const lt_tensor *t) {
   int64_t S = 1;
   for (int d = 2; d < t->ndim; d++) S *= t->shape[d];
   return t->ndim >= 3 && t->shape[1] > 1 && S > 1 && t->stride[1] == 1;
@@ -172,16 +166,16 @@ static int64_t row_splits(const lt_cuda_ctx *c, int64_t M, int64_t units, int64_
 }
 
 template <typename T>
-static lt_status chan_stats(lt_cuda_ctx *c, int mode, const lt_cuda_tensor *x, const lt_cuda_tensor *gy,
-                            const lt_cuda_tensor *mean, int64_t N, int64_t C, int64_t S, double2 **part, int *splits) {
+static lt_status chan_stats(lt_cuda_ctx *c, int mode, const lt_tensor *x, const lt_tensor *gy,
+                            const lt_tensor *mean, int64_t N, int64_t C, int64_t S, double2 **part, int *splits) {
   if (is_cl(x)) {
     int64_t M = N * S, cb = (C + 31) / 32, chunk;
     int64_t s = row_splits(c, M, cb, 8 * CL_ROWS, &chunk); /* at least 8 rows per thread */
     if (cb > 0x7fffffff) return lt_error_set(LT_ERR_ARG, 0, "batch_norm on cuda: %lld channels are too many", (long long)C);
     LT_TRY(lt_cuda_malloc(c, sizeof(double2) * (size_t)(s * C), (void **)part));
     dim3 grid((unsigned)cb, (unsigned)s), block(32, CL_ROWS);
-    chan_stats_cl_k<T><<<grid, block, 0, c->stream>>>(mode, (const T *)x->data, gy ? (const T *)gy->data : NULL,
-                                                      mean ? mean->data : NULL, mean ? mean->dtype : LT_FLOAT32, M, C,
+    chan_stats_cl_k<T><<<grid, block, 0, c->stream>>>(mode, (const T *)data_of(x), gy ? (const T *)data_of(gy) : NULL,
+                                                      mean ? data_of(mean) : NULL, mean ? mean->dtype : LT_FLOAT32, M, C,
                                                       chunk, *part);
     lt_status st = lt_cuda_after_launch(c, "chan_stats_cl_k", __FILE__, __LINE__);
     if (st != LT_OK) {
@@ -195,8 +189,8 @@ static lt_status chan_stats(lt_cuda_ctx *c, int mode, const lt_cuda_tensor *x, c
   int64_t s = row_splits(c, M, C, 4096, &chunk);
   LT_TRY(lt_cuda_malloc(c, sizeof(double2) * (size_t)(s * C), (void **)part));
   dim3 grid((unsigned)C, (unsigned)s);
-  chan_stats_k<T><<<grid, LT_CU_THREADS, 0, c->stream>>>(mode, (const T *)x->data, gy ? (const T *)gy->data : NULL,
-                                                          mean ? mean->data : NULL, mean ? mean->dtype : LT_FLOAT32,
+  chan_stats_k<T><<<grid, LT_CU_THREADS, 0, c->stream>>>(mode, (const T *)data_of(x), gy ? (const T *)data_of(gy) : NULL,
+                                                          mean ? data_of(mean) : NULL, mean ? mean->dtype : LT_FLOAT32,
                                                           N, C, S, chunk, *part);
   lt_status st = lt_cuda_after_launch(c, "chan_stats_k", __FILE__, __LINE__);
   if (st != LT_OK) {
@@ -212,12 +206,12 @@ struct Param {
   const char *p;
   lt_dtype dt;
   __device__ __forceinline__ double at(int64_t c, double dflt) const {
-    return p ? ld_f64(p + c * (int64_t)dtype_size(dt), dt) : dflt;
+    return p ? lt_cvt_load_f64(p + c * (int64_t)lt_cvt_dtype_size(dt), dt) : dflt;
   }
 };
-static Param param_of(const lt_cuda_tensor *t) {
+static Param param_of(const lt_tensor *t) {
   Param q;
-  q.p = t ? t->data : NULL;
+  q.p = t ? data_of(t) : NULL;
   q.dt = t ? t->dtype : LT_FLOAT32;
   return q;
 }
@@ -231,7 +225,7 @@ __global__ void bn_fwd_finalize_k(const double2 *part, int splits, const char *x
                                   double2 *coef) {
   int64_t c = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
   if (c >= C) return;
-  size_t res = dtype_size(rdt), mes = dtype_size(mdt);
+  size_t res = lt_cvt_dtype_size(rdt), mes = lt_cvt_dtype_size(mdt);
   double mu, is;
   if (training) {
     double s1 = 0, s2 = 0;
@@ -240,7 +234,7 @@ __global__ void bn_fwd_finalize_k(const double2 *part, int splits, const char *x
       s2 += part[(int64_t)y * C + c].y;
     }
     /* the shift chan_stats used: the channel's first element, at c * (x's channel stride) */
-    double shift = M > 0 ? moment_shift(ld_f64(x0 + c * cs * (int64_t)dtype_size(xdt), xdt)) : 0;
+    double shift = M > 0 ? moment_shift(lt_cvt_load_f64(x0 + c * cs * (int64_t)lt_cvt_dtype_size(xdt), xdt)) : 0;
     double dm = M > 0 ? s1 / (double)M : NAN;
     mu = shift + dm;
     double ss = s2 - s1 * dm; /* sum of squared deviations from the mean */
@@ -249,19 +243,19 @@ __global__ void bn_fwd_finalize_k(const double2 *part, int splits, const char *x
     is = 1.0 / sqrt(var + eps);
     if (rmean) {
       char *p = rmean + c * (int64_t)res;
-      st_f64(p, rdt, (1 - momentum) * ld_f64(p, rdt) + momentum * mu);
+      lt_cvt_store_f64(p, rdt, (1 - momentum) * lt_cvt_load_f64(p, rdt) + momentum * mu);
     }
     if (rvar) {
       char *p = rvar + c * (int64_t)res;
       double unbiased = M > 1 ? ss / (double)(M - 1) : NAN;
-      st_f64(p, rdt, (1 - momentum) * ld_f64(p, rdt) + momentum * unbiased);
+      lt_cvt_store_f64(p, rdt, (1 - momentum) * lt_cvt_load_f64(p, rdt) + momentum * unbiased);
     }
   } else {
-    mu = ld_f64(rmean + c * (int64_t)res, rdt);
-    is = 1.0 / sqrt(ld_f64(rvar + c * (int64_t)res, rdt) + eps);
+    mu = lt_cvt_load_f64(rmean + c * (int64_t)res, rdt);
+    is = 1.0 / sqrt(lt_cvt_load_f64(rvar + c * (int64_t)res, rdt) + eps);
   }
-  st_f64(mean + c * (int64_t)mes, mdt, mu);
-  st_f64(invstd + c * (int64_t)mes, mdt, is);
+  lt_cvt_store_f64(mean + c * (int64_t)mes, mdt, mu);
+  lt_cvt_store_f64(invstd + c * (int64_t)mes, mdt, is);
   double a = w.at(c, 1.0) * is;
   coef[c] = make_double2(a, b.at(c, 0.0) - mu * a);
 }
@@ -287,9 +281,9 @@ __global__ void bn_apply_k(T *y, const T *x, const double2 *coef, int64_t C, int
 }
 
 template <typename T>
-static lt_status bn_forward(lt_cuda_ctx *c, const lt_cuda_tensor *y, const lt_cuda_tensor *mean,
-                            const lt_cuda_tensor *invstd, const lt_cuda_tensor *x, const lt_cuda_tensor *weight,
-                            const lt_cuda_tensor *bias, const lt_cuda_tensor *rmean, const lt_cuda_tensor *rvar,
+static lt_status bn_forward(lt_cuda_ctx *c, const lt_tensor *y, const lt_tensor *mean,
+                            const lt_tensor *invstd, const lt_tensor *x, const lt_tensor *weight,
+                            const lt_tensor *bias, const lt_tensor *rmean, const lt_tensor *rvar,
                             bool training, double momentum, double eps) {
   int64_t N = x->shape[0], C = x->shape[1], S = x->shape[2], M = N * S, total = N * C * S;
   if (C == 0) return LT_OK;
@@ -302,25 +296,25 @@ static lt_status bn_forward(lt_cuda_ctx *c, const lt_cuda_tensor *y, const lt_cu
     double2 *p = part;
     int sp = part ? splits : 0;
     bn_fwd_finalize_k<<<(unsigned)((C + 127) / 128), 128, 0, c->stream>>>(
-        p, sp, x->data, x->dtype, C, x->stride[1], M, training, momentum, eps, param_of(weight), param_of(bias),
-        rmean ? rmean->data : NULL, rvar ? rvar->data : NULL, rmean ? rmean->dtype : (rvar ? rvar->dtype : x->dtype),
-        mean->data, invstd->data, mean->dtype, coef);
+        p, sp, data_of(x), x->dtype, C, x->stride[1], M, training, momentum, eps, param_of(weight), param_of(bias),
+        rmean ? data_of(rmean) : NULL, rvar ? data_of(rvar) : NULL, rmean ? rmean->dtype : (rvar ? rvar->dtype : x->dtype),
+        data_of(mean), data_of(invstd), mean->dtype, coef);
     st = lt_cuda_after_launch(c, "bn_fwd_finalize_k", __FILE__, __LINE__);
   }
   if (st == LT_OK && total > 0) {
     const int V = 16 / sizeof(T);
     const bool cl = is_cl(x);
     const int64_t D = cl ? 1 : S;
-    bool vec = total % V == 0 && aligned16(x->data, 16) && aligned16(y->data, 16);
+    bool vec = total % V == 0 && aligned16(data_of(x), 16) && aligned16(data_of(y), 16);
     if (vec && cl) {
       bn_apply_k<T, V, true><<<grid_for(c, total / V, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-          (T *)y->data, (const T *)x->data, coef, C, D, total);
+          (T *)data_of(y), (const T *)data_of(x), coef, C, D, total);
     } else if (vec && D % V == 0) {
       bn_apply_k<T, V, false><<<grid_for(c, total / V, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-          (T *)y->data, (const T *)x->data, coef, C, D, total);
+          (T *)data_of(y), (const T *)data_of(x), coef, C, D, total);
     } else {
       bn_apply_k<T, 1, false><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-          (T *)y->data, (const T *)x->data, coef, C, D, total);
+          (T *)data_of(y), (const T *)data_of(x), coef, C, D, total);
     }
     st = lt_cuda_after_launch(c, "bn_apply_k", __FILE__, __LINE__);
   }
@@ -329,11 +323,11 @@ static lt_status bn_forward(lt_cuda_ctx *c, const lt_cuda_tensor *y, const lt_cu
   return st;
 }
 
-extern "C" lt_status lt_cuda_bn_forward_k(lt_cuda_ctx *c, const lt_cuda_tensor *y, const lt_cuda_tensor *mean,
-                                          const lt_cuda_tensor *invstd, const lt_cuda_tensor *x,
-                                          const lt_cuda_tensor *weight, const lt_cuda_tensor *bias,
-                                          const lt_cuda_tensor *running_mean, const lt_cuda_tensor *running_var,
-                                          bool training, double momentum, double eps) {
+extern "C" lt_status lt_cuda_batch_norm_forward(lt_tensor *y, lt_tensor *mean, lt_tensor *invstd, const lt_tensor *x,
+                                                const lt_tensor *weight, const lt_tensor *bias, lt_tensor *running_mean,
+                                                lt_tensor *running_var, bool training, double momentum, double eps) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(x, &c));
   if (!training && (!running_mean || !running_var))
     return lt_error_set(LT_ERR_RUNTIME, 0, "batch_norm kernel: evaluation needs the running statistics");
   LT_CU_DISPATCH_FLOAT(x->dtype, T,
@@ -356,9 +350,9 @@ __global__ void bn_bwd_finalize_k(const double2 *part, int splits, int64_t C, in
     sgx += part[(int64_t)y * C + c].y;
   }
   double mu = mean.at(c, 0), is = invstd.at(c, 1);
-  size_t ges = dtype_size(gdt);
-  if (gb) st_f64(gb + c * (int64_t)ges, gdt, sg);
-  if (gw) st_f64(gw + c * (int64_t)ges, gdt, sgx * is);
+  size_t ges = lt_cvt_dtype_size(gdt);
+  if (gb) lt_cvt_store_f64(gb + c * (int64_t)ges, gdt, sg);
+  if (gw) lt_cvt_store_f64(gw + c * (int64_t)ges, gdt, sgx * is);
   double a = w.at(c, 1.0) * is;
   double k1 = training && M > 0 ? sg / (double)M : 0, k2 = training && M > 0 ? is * is * sgx / (double)M : 0;
   if (coef) coef[c] = Coef4{a, k1, k2, mu};
@@ -386,9 +380,9 @@ __global__ void bn_bwd_apply_k(T *gx, const T *gy, const T *x, const Coef4 *coef
 }
 
 template <typename T>
-static lt_status bn_backward(lt_cuda_ctx *c, const lt_cuda_tensor *gx, const lt_cuda_tensor *gw,
-                             const lt_cuda_tensor *gb, const lt_cuda_tensor *gy, const lt_cuda_tensor *x,
-                             const lt_cuda_tensor *weight, const lt_cuda_tensor *mean, const lt_cuda_tensor *invstd,
+static lt_status bn_backward(lt_cuda_ctx *c, const lt_tensor *gx, const lt_tensor *gw,
+                             const lt_tensor *gb, const lt_tensor *gy, const lt_tensor *x,
+                             const lt_tensor *weight, const lt_tensor *mean, const lt_tensor *invstd,
                              bool training) {
   int64_t N = x->shape[0], C = x->shape[1], S = x->shape[2], M = N * S, total = N * C * S;
   if (C == 0) return LT_OK;
@@ -403,7 +397,7 @@ static lt_status bn_backward(lt_cuda_ctx *c, const lt_cuda_tensor *gx, const lt_
     lt_dtype gdt = gw ? gw->dtype : (gb ? gb->dtype : x->dtype);
     bn_bwd_finalize_k<<<(unsigned)((C + 127) / 128), 128, 0, c->stream>>>(
         part, part ? splits : 0, C, M, training, param_of(weight), param_of(mean), param_of(invstd),
-        gw ? gw->data : NULL, gb ? gb->data : NULL, gdt, coef);
+        gw ? data_of(gw) : NULL, gb ? data_of(gb) : NULL, gdt, coef);
     st = lt_cuda_after_launch(c, "bn_bwd_finalize_k", __FILE__, __LINE__);
   }
   if (st == LT_OK && gx && total > 0) {
@@ -411,9 +405,9 @@ static lt_status bn_backward(lt_cuda_ctx *c, const lt_cuda_tensor *gx, const lt_
     const int V = 16 / sizeof(T);
     const bool cl = is_cl(x);
     const int64_t D = cl ? 1 : S;
-    bool vec = total % V == 0 && aligned16(x->data, 16) && aligned16(gy->data, 16) && aligned16(gx->data, 16);
-    T *o = (T *)gx->data;
-    const T *g = (const T *)gy->data, *xs = (const T *)x->data;
+    bool vec = total % V == 0 && aligned16(data_of(x), 16) && aligned16(data_of(gy), 16) && aligned16(data_of(gx), 16);
+    T *o = (T *)data_of(gx);
+    const T *g = (const T *)data_of(gy), *xs = (const T *)data_of(x);
     if (vec && cl) {
       bn_bwd_apply_k<T, V, true><<<grid_for(c, total / V, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
           o, g, xs, coef, C, D, total);
@@ -431,10 +425,11 @@ static lt_status bn_backward(lt_cuda_ctx *c, const lt_cuda_tensor *gx, const lt_
   return st;
 }
 
-extern "C" lt_status lt_cuda_bn_backward_k(lt_cuda_ctx *c, const lt_cuda_tensor *gx, const lt_cuda_tensor *gw,
-                                           const lt_cuda_tensor *gb, const lt_cuda_tensor *gy,
-                                           const lt_cuda_tensor *x, const lt_cuda_tensor *weight,
-                                           const lt_cuda_tensor *mean, const lt_cuda_tensor *invstd, bool training) {
+extern "C" lt_status lt_cuda_batch_norm_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const lt_tensor *gy,
+                                                 const lt_tensor *x, const lt_tensor *weight, const lt_tensor *mean,
+                                                 const lt_tensor *invstd, bool training) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(x, &c));
   LT_CU_DISPATCH_FLOAT(x->dtype, T, return bn_backward<T>(c, gx, gw, gb, gy, x, weight, mean, invstd, training));
   return LT_OK;
 }
@@ -445,24 +440,24 @@ __global__ void chan_sum_finalize_k(const double2 *part, int splits, int64_t C, 
   if (c >= C) return;
   double s = 0;
   for (int y = 0; y < splits; y++) s += part[(int64_t)y * C + c].x;
-  st_f64(out + c * (int64_t)dtype_size(odt), odt, s);
+  lt_cvt_store_f64(out + c * (int64_t)lt_cvt_dtype_size(odt), odt, s);
 }
 
-template <typename T> static lt_status channel_sum(lt_cuda_ctx *c, const lt_cuda_tensor *out, const lt_cuda_tensor *x) {
+template <typename T> static lt_status channel_sum(lt_cuda_ctx *c, const lt_tensor *out, const lt_tensor *x) {
   int64_t N = x->shape[0], C = x->shape[1], S = 1;
   for (int d = 2; d < x->ndim; d++) S *= x->shape[d];
   if (C == 0) return LT_OK;
   double2 *part = NULL;
   int splits = 0;
   if (N * S > 0) LT_TRY(chan_stats<T>(c, CS_SUM, x, NULL, NULL, N, C, S, &part, &splits));
-  chan_sum_finalize_k<<<(unsigned)((C + 127) / 128), 128, 0, c->stream>>>(part, part ? splits : 0, C, out->data,
+  chan_sum_finalize_k<<<(unsigned)((C + 127) / 128), 128, 0, c->stream>>>(part, part ? splits : 0, C, data_of(out),
                                                                            out->dtype);
   lt_status st = lt_cuda_after_launch(c, "chan_sum_finalize_k", __FILE__, __LINE__);
   lt_cuda_free_async(c, part);
   return st;
 }
 
-extern "C" lt_status lt_cuda_channel_sum_k(lt_cuda_ctx *c, const lt_cuda_tensor *out, const lt_cuda_tensor *x) {
+extern "C" lt_status lt_cuda_channel_sum_k(lt_cuda_ctx *c, const lt_tensor *out, const lt_tensor *x) {
   LT_CU_DISPATCH_FLOAT(x->dtype, T, return channel_sum<T>(c, out, x));
   return LT_OK;
 }
@@ -475,16 +470,16 @@ __global__ void bias_add_k(T *y, const char *b, lt_dtype bdt, int64_t C, int64_t
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
     int64_t w = e % W, h = (e / W) % H, ch = (e / (W * H)) % C, n = e / (W * H * C);
     T *p = y + n * s0 + ch * s1 + h * s2 + w * s3;
-    *p = St<T>::f(ld_c(*p) + (Cm)ld_f64(b + ch * (int64_t)dtype_size(bdt), bdt));
+    *p = St<T>::f(ld_c(*p) + (Cm)lt_cvt_load_f64(b + ch * (int64_t)lt_cvt_dtype_size(bdt), bdt));
   }
 }
 
-extern "C" lt_status lt_cuda_bias_add_k(lt_cuda_ctx *c, const lt_cuda_tensor *y, const lt_cuda_tensor *b) {
+extern "C" lt_status lt_cuda_bias_add_k(lt_cuda_ctx *c, const lt_tensor *y, const lt_tensor *b) {
   int64_t total = numel_of(y);
   if (total == 0) return LT_OK;
   LT_CU_DISPATCH_FLOAT(y->dtype, T,
     bias_add_k<T><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        (T *)y->data, b->data, b->dtype, y->shape[1], y->shape[2], y->shape[3], y->stride[0], y->stride[1],
+        (T *)data_of(y), data_of(b), b->dtype, y->shape[1], y->shape[2], y->shape[3], y->stride[0], y->stride[1],
         y->stride[2], y->stride[3], total));
   LT_CUDA_LAUNCHED(c, "bias_add_k");
   return LT_OK;
@@ -532,7 +527,7 @@ __device__ __forceinline__ int64_t plane_at(const Pos &q, bool cl, int64_t C, in
 
 template <typename T>
 __global__ void max_pool_fwd_k(T *y, int64_t *idx, const T *x, int64_t P, int64_t H, int64_t W, int64_t OH, int64_t OW,
-                               lt_cu_pool p, int64_t C, bool cl) {
+                               lt_pool2d_params p, int64_t C, bool cl) {
   const int64_t total = P * OH * OW, es = cl ? C : 1;
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
     Pos q = pos_of(e, cl, C, OH, OW);
@@ -559,13 +554,14 @@ __global__ void max_pool_fwd_k(T *y, int64_t *idx, const T *x, int64_t P, int64_
   }
 }
 
-extern "C" lt_status lt_cuda_max_pool_forward_k(lt_cuda_ctx *c, const lt_cuda_tensor *y, const lt_cuda_tensor *idx,
-                                                const lt_cuda_tensor *x, const lt_cu_pool *p) {
+extern "C" lt_status lt_cuda_max_pool2d_forward(lt_tensor *y, lt_tensor *idx, const lt_tensor *x, const lt_pool2d_params *p) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(x, &c));
   int64_t P = x->shape[0] * x->shape[1], total = P * y->shape[2] * y->shape[3];
   if (total == 0) return LT_OK;
   LT_CU_DISPATCH_FLOAT(x->dtype, T,
     max_pool_fwd_k<T><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        (T *)y->data, (int64_t *)idx->data, (const T *)x->data, P, x->shape[2], x->shape[3], y->shape[2],
+        (T *)data_of(y), (int64_t *)data_of(idx), (const T *)data_of(x), P, x->shape[2], x->shape[3], y->shape[2],
         y->shape[3], *p, x->shape[1], is_cl(x) || is_cl(y)));
   LT_CUDA_LAUNCHED(c, "max_pool_fwd_k");
   return LT_OK;
@@ -588,7 +584,7 @@ __device__ __forceinline__ void windows_over(int64_t i, int64_t k, int64_t s, in
  * types (rounded once) and float64 for float64. No atomics: deterministic. */
 template <typename T>
 __global__ void max_pool_bwd_k(T *gx, const T *gy, const int64_t *idx, int64_t P, int64_t H, int64_t W, int64_t OH,
-                               int64_t OW, lt_cu_pool p, int64_t C, bool cl) {
+                               int64_t OW, lt_pool2d_params p, int64_t C, bool cl) {
   const int64_t total = P * H * W, es = cl ? C : 1;
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
     Pos q = pos_of(e, cl, C, H, W);
@@ -606,13 +602,15 @@ __global__ void max_pool_bwd_k(T *gx, const T *gy, const int64_t *idx, int64_t P
   }
 }
 
-extern "C" lt_status lt_cuda_max_pool_backward_k(lt_cuda_ctx *c, const lt_cuda_tensor *gx, const lt_cuda_tensor *gy,
-                                                 const lt_cuda_tensor *idx, const lt_cu_pool *p) {
+extern "C" lt_status lt_cuda_max_pool2d_backward(lt_tensor *gx, const lt_tensor *gy, const lt_tensor *idx,
+                                                 const lt_pool2d_params *p) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(gx, &c));
   int64_t total = numel_of(gx);
   if (total == 0) return LT_OK;
   LT_CU_DISPATCH_FLOAT(gx->dtype, T,
     max_pool_bwd_k<T><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        (T *)gx->data, (const T *)gy->data, (const int64_t *)idx->data, gx->shape[0] * gx->shape[1], gx->shape[2],
+        (T *)data_of(gx), (const T *)data_of(gy), (const int64_t *)data_of(idx), gx->shape[0] * gx->shape[1], gx->shape[2],
         gx->shape[3], gy->shape[2], gy->shape[3], *p, gx->shape[1], is_cl(gx) || is_cl(gy)));
   LT_CUDA_LAUNCHED(c, "max_pool_bwd_k");
   return LT_OK;
@@ -621,7 +619,7 @@ extern "C" lt_status lt_cuda_max_pool_backward_k(lt_cuda_ctx *c, const lt_cuda_t
 /* The average window of output (oh, ow): clipped bounds and divisor (the CPU's avg_window). */
 struct AvgWin { int64_t h0, h1, w0, w1; double div; };
 
-__device__ __forceinline__ AvgWin avg_window(const lt_cu_pool &p, int64_t H, int64_t W, int64_t oh, int64_t ow) {
+__device__ __forceinline__ AvgWin avg_window(const lt_pool2d_params &p, int64_t H, int64_t W, int64_t oh, int64_t ow) {
   AvgWin a;
   int64_t hs = oh * p.stride[0] - p.padding[0], ws = ow * p.stride[1] - p.padding[1];
   int64_t he = hs + p.kernel[0], we = ws + p.kernel[1];
@@ -639,7 +637,7 @@ __device__ __forceinline__ AvgWin avg_window(const lt_cu_pool &p, int64_t H, int
 }
 
 template <typename T>
-__global__ void avg_pool_fwd_k(T *y, const T *x, int64_t P, int64_t H, int64_t W, int64_t OH, int64_t OW, lt_cu_pool p,
+__global__ void avg_pool_fwd_k(T *y, const T *x, int64_t P, int64_t H, int64_t W, int64_t OH, int64_t OW, lt_pool2d_params p,
                                int64_t C, bool cl) {
   const int64_t total = P * OH * OW, es = cl ? C : 1;
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
@@ -656,7 +654,7 @@ __global__ void avg_pool_fwd_k(T *y, const T *x, int64_t P, int64_t H, int64_t W
 
 /* Each input element sums gy/div over the windows that contain it. */
 template <typename T>
-__global__ void avg_pool_bwd_k(T *gx, const T *gy, int64_t P, int64_t H, int64_t W, int64_t OH, int64_t OW, lt_cu_pool p,
+__global__ void avg_pool_bwd_k(T *gx, const T *gy, int64_t P, int64_t H, int64_t W, int64_t OH, int64_t OW, lt_pool2d_params p,
                                int64_t C, bool cl) {
   const int64_t total = P * H * W, es = cl ? C : 1;
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
@@ -680,25 +678,27 @@ __global__ void avg_pool_bwd_k(T *gx, const T *gy, int64_t P, int64_t H, int64_t
   }
 }
 
-extern "C" lt_status lt_cuda_avg_pool_forward_k(lt_cuda_ctx *c, const lt_cuda_tensor *y, const lt_cuda_tensor *x,
-                                                const lt_cu_pool *p) {
+extern "C" lt_status lt_cuda_avg_pool2d_forward(lt_tensor *y, const lt_tensor *x, const lt_pool2d_params *p) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(x, &c));
   int64_t P = x->shape[0] * x->shape[1], total = P * y->shape[2] * y->shape[3];
   if (total == 0) return LT_OK;
   LT_CU_DISPATCH_FLOAT(x->dtype, T,
     avg_pool_fwd_k<T><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        (T *)y->data, (const T *)x->data, P, x->shape[2], x->shape[3], y->shape[2], y->shape[3], *p, x->shape[1],
+        (T *)data_of(y), (const T *)data_of(x), P, x->shape[2], x->shape[3], y->shape[2], y->shape[3], *p, x->shape[1],
         is_cl(x) || is_cl(y)));
   LT_CUDA_LAUNCHED(c, "avg_pool_fwd_k");
   return LT_OK;
 }
 
-extern "C" lt_status lt_cuda_avg_pool_backward_k(lt_cuda_ctx *c, const lt_cuda_tensor *gx, const lt_cuda_tensor *gy,
-                                                 const lt_cu_pool *p) {
+extern "C" lt_status lt_cuda_avg_pool2d_backward(lt_tensor *gx, const lt_tensor *gy, const lt_pool2d_params *p) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(gx, &c));
   int64_t total = numel_of(gx);
   if (total == 0) return LT_OK;
   LT_CU_DISPATCH_FLOAT(gx->dtype, T,
     avg_pool_bwd_k<T><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        (T *)gx->data, (const T *)gy->data, gx->shape[0] * gx->shape[1], gx->shape[2], gx->shape[3], gy->shape[2],
+        (T *)data_of(gx), (const T *)data_of(gy), gx->shape[0] * gx->shape[1], gx->shape[2], gx->shape[3], gy->shape[2],
         gy->shape[3], *p, gx->shape[1], is_cl(gx) || is_cl(gy)));
   LT_CUDA_LAUNCHED(c, "avg_pool_bwd_k");
   return LT_OK;
@@ -750,25 +750,27 @@ __global__ void adaptive_bwd_k(T *gx, const T *gy, int64_t P, int64_t H, int64_t
   }
 }
 
-extern "C" lt_status lt_cuda_adaptive_avg_pool_forward_k(lt_cuda_ctx *c, const lt_cuda_tensor *y,
-                                                         const lt_cuda_tensor *x) {
+extern "C" lt_status lt_cuda_adaptive_avg_pool2d_forward(lt_tensor *y, const lt_tensor *x) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(x, &c));
   int64_t P = x->shape[0] * x->shape[1], total = P * y->shape[2] * y->shape[3];
   if (total == 0) return LT_OK;
   LT_CU_DISPATCH_FLOAT(x->dtype, T,
     adaptive_fwd_k<T><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        (T *)y->data, (const T *)x->data, P, x->shape[2], x->shape[3], y->shape[2], y->shape[3], x->shape[1],
+        (T *)data_of(y), (const T *)data_of(x), P, x->shape[2], x->shape[3], y->shape[2], y->shape[3], x->shape[1],
         is_cl(x) || is_cl(y)));
   LT_CUDA_LAUNCHED(c, "adaptive_fwd_k");
   return LT_OK;
 }
 
-extern "C" lt_status lt_cuda_adaptive_avg_pool_backward_k(lt_cuda_ctx *c, const lt_cuda_tensor *gx,
-                                                          const lt_cuda_tensor *gy) {
+extern "C" lt_status lt_cuda_adaptive_avg_pool2d_backward(lt_tensor *gx, const lt_tensor *gy) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(gx, &c));
   int64_t total = numel_of(gx);
   if (total == 0) return LT_OK;
   LT_CU_DISPATCH_FLOAT(gx->dtype, T,
     adaptive_bwd_k<T><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        (T *)gx->data, (const T *)gy->data, gx->shape[0] * gx->shape[1], gx->shape[2], gx->shape[3], gy->shape[2],
+        (T *)data_of(gx), (const T *)data_of(gy), gx->shape[0] * gx->shape[1], gx->shape[2], gx->shape[3], gy->shape[2],
         gy->shape[3], gx->shape[1], is_cl(gx) || is_cl(gy)));
   LT_CUDA_LAUNCHED(c, "adaptive_bwd_k");
   return LT_OK;
@@ -912,48 +914,51 @@ __global__ void softmax_bwd_cols_k(T *gx, const T *gy, const T *y, int64_t outer
 static int row_group(int64_t n) { return n >= 1024 ? LT_CU_THREADS : 32; }
 
 template <typename T>
-static lt_status softmax_fwd(lt_cuda_ctx *c, const lt_cuda_tensor *y, const lt_cuda_tensor *x, int64_t outer, int64_t n,
+static lt_status softmax_fwd(lt_cuda_ctx *c, const lt_tensor *y, const lt_tensor *x, int64_t outer, int64_t n,
                              int64_t inner, bool log) {
   if (outer * n * inner == 0) return LT_OK;
   if (inner == 1) {
     int g = row_group(n), per = LT_CU_THREADS / g;
     softmax_rows_k<T><<<grid_for(c, (outer + per - 1) / per, 1), LT_CU_THREADS, 0, c->stream>>>(
-        (T *)y->data, (const T *)x->data, outer, n, log, g);
+        (T *)data_of(y), (const T *)data_of(x), outer, n, log, g);
     LT_CUDA_LAUNCHED(c, "softmax_rows_k");
   } else {
     softmax_cols_k<T><<<grid_for(c, outer * inner, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        (T *)y->data, (const T *)x->data, outer, n, inner, log);
+        (T *)data_of(y), (const T *)data_of(x), outer, n, inner, log);
     LT_CUDA_LAUNCHED(c, "softmax_cols_k");
   }
   return LT_OK;
 }
 
 template <typename T>
-static lt_status softmax_bwd(lt_cuda_ctx *c, const lt_cuda_tensor *gx, const lt_cuda_tensor *gy,
-                             const lt_cuda_tensor *y, int64_t outer, int64_t n, int64_t inner, bool log) {
+static lt_status softmax_bwd(lt_cuda_ctx *c, const lt_tensor *gx, const lt_tensor *gy,
+                             const lt_tensor *y, int64_t outer, int64_t n, int64_t inner, bool log) {
   if (outer * n * inner == 0) return LT_OK;
   if (inner == 1) {
     int g = row_group(n), per = LT_CU_THREADS / g;
     softmax_bwd_rows_k<T><<<grid_for(c, (outer + per - 1) / per, 1), LT_CU_THREADS, 0, c->stream>>>(
-        (T *)gx->data, (const T *)gy->data, (const T *)y->data, outer, n, log, g);
+        (T *)data_of(gx), (const T *)data_of(gy), (const T *)data_of(y), outer, n, log, g);
     LT_CUDA_LAUNCHED(c, "softmax_bwd_rows_k");
   } else {
     softmax_bwd_cols_k<T><<<grid_for(c, outer * inner, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        (T *)gx->data, (const T *)gy->data, (const T *)y->data, outer, n, inner, log);
+        (T *)data_of(gx), (const T *)data_of(gy), (const T *)data_of(y), outer, n, inner, log);
     LT_CUDA_LAUNCHED(c, "softmax_bwd_cols_k");
   }
   return LT_OK;
 }
 
-extern "C" lt_status lt_cuda_softmax_forward_k(lt_cuda_ctx *c, const lt_cuda_tensor *y, const lt_cuda_tensor *x,
-                                               int64_t outer, int64_t n, int64_t inner, bool log) {
+extern "C" lt_status lt_cuda_softmax_forward(lt_tensor *y, const lt_tensor *x, int64_t outer, int64_t n, int64_t inner,
+                                             bool log) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(x, &c));
   LT_CU_DISPATCH_FLOAT(x->dtype, T, return softmax_fwd<T>(c, y, x, outer, n, inner, log));
   return LT_OK;
 }
 
-extern "C" lt_status lt_cuda_softmax_backward_k(lt_cuda_ctx *c, const lt_cuda_tensor *gx, const lt_cuda_tensor *gy,
-                                                const lt_cuda_tensor *y, int64_t outer, int64_t n, int64_t inner,
-                                                bool log) {
+extern "C" lt_status lt_cuda_softmax_backward(lt_tensor *gx, const lt_tensor *gy, const lt_tensor *y, int64_t outer,
+                                              int64_t n, int64_t inner, bool log) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(gx, &c));
   LT_CU_DISPATCH_FLOAT(y->dtype, T, return softmax_bwd<T>(c, gx, gy, y, outer, n, inner, log));
   return LT_OK;
 }
@@ -1007,28 +1012,31 @@ __global__ void nll_bwd_k(T *glogp, const T *g, int64_t gs, const int64_t *targe
   }
 }
 
-extern "C" lt_status lt_cuda_nll_forward_k(lt_cuda_ctx *c, const lt_cuda_tensor *loss, const lt_cuda_tensor *wt,
-                                           const lt_cuda_tensor *logp, const lt_cuda_tensor *target,
-                                           const lt_cuda_tensor *weight, double smoothing, int64_t ignore_index) {
+extern "C" lt_status lt_cuda_nll_loss_forward(lt_tensor *loss, lt_tensor *wt, const lt_tensor *logp,
+                                              const lt_tensor *target, const lt_tensor *weight, double smoothing,
+                                              int64_t ignore_index) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(logp, &c));
   int64_t N = logp->shape[0], C = logp->shape[1], S = logp->shape[2], M = N * S;
   if (M == 0) return LT_OK;
   LT_CU_DISPATCH_FLOAT(logp->dtype, T,
     nll_fwd_k<T><<<grid_for(c, M, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        (T *)loss->data, (T *)wt->data, (const T *)logp->data, (const int64_t *)target->data, param_of(weight), N, C,
+        (T *)data_of(loss), (T *)data_of(wt), (const T *)data_of(logp), (const int64_t *)data_of(target), param_of(weight), N, C,
         S, smoothing, ignore_index, c->derr));
   LT_CUDA_LAUNCHED(c, "nll_fwd_k");
   return LT_OK;
 }
 
-extern "C" lt_status lt_cuda_nll_backward_k(lt_cuda_ctx *c, const lt_cuda_tensor *glogp, const lt_cuda_tensor *g,
-                                            const lt_cuda_tensor *target, const lt_cuda_tensor *weight,
-                                            double smoothing, int64_t ignore_index) {
+extern "C" lt_status lt_cuda_nll_loss_backward(lt_tensor *glogp, const lt_tensor *g, const lt_tensor *target,
+                                               const lt_tensor *weight, double smoothing, int64_t ignore_index) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(glogp, &c));
   int64_t N = glogp->shape[0], C = glogp->shape[1], S = glogp->shape[2], total = N * C * S;
   if (total == 0) return LT_OK;
   int64_t gs = numel_of(g) == 1 ? 0 : 1;
   LT_CU_DISPATCH_FLOAT(glogp->dtype, T,
     nll_bwd_k<T><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
-        (T *)glogp->data, (const T *)g->data, gs, (const int64_t *)target->data, param_of(weight), N, C, S,
+        (T *)data_of(glogp), (const T *)data_of(g), gs, (const int64_t *)data_of(target), param_of(weight), N, C, S,
         smoothing, ignore_index));
   LT_CUDA_LAUNCHED(c, "nll_bwd_k");
   return LT_OK;

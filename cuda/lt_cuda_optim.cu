@@ -8,18 +8,19 @@
  * the step counts, SGD's "fresh buffer" flags) travel in the kernel's
  * parameter block, so a step needs no host-to-device copy and can be
  * captured in a CUDA graph. Each block owns a chunk of MT_CHUNK elements of
- * one tensor. The per-element arithmetic is the CPU backend's
- * (src/cpu/lt_cpu_optim.c), in double with one rounding per stored value.
+ * one tensor. The per-element arithmetic is the CPU backend's, from the same
+ * header (lt_optim_rules.h), in double with one rounding per stored value.
  *
- * With device scalars (h->dev, lt_backend_optim.h) every thread reads the
- * hyper-parameters and the step count from device memory when the kernel
+ * With device scalars (h->scalars, lt_backend_optim.h) every thread reads
+ * the hyper-parameters and the step count from device memory when the kernel
  * runs and forms the per-step factors (Adam's bias corrections, Adagrad's
  * decayed lr) itself, so a step captured in a CUDA graph follows a learning
  * rate schedule: the values are written before each replay by a one-thread-
- * block kernel whose parameters carry them (lt_cuda_optim_scalars_k). */
+ * block kernel whose parameters carry them (lt_cuda_optim_write_scalars). */
 #include <math.h>
 
 #include "lt_cuda_common.cuh"
+#include "lt_optim_rules.h"
 
 #define MT_TENSORS 24
 #define MT_CHUNK 4096
@@ -33,111 +34,56 @@ struct MTArgs {
   double s0[MT_TENSORS], s1[MT_TENSORS];
 };
 
-/* torch.maximum: NaN when either is */
-__device__ __forceinline__ double nan_max(double a, double b) { return (a != a || b != b) ? NAN : (a > b ? a : b); }
-
-/* Each algorithm: st[0..2] are the state lists 2..4 of its call. */
+/* Each algorithm: the hyper-parameters (by value in the kernel's parameter
+ * block), the device scalars (NULL: none) and lt_optim_rules.h's update;
+ * st[0..2] are the state lists 2..4 of its call, present or not as the
+ * has_st flags say. load() replaces the numeric hyper-parameters with the
+ * device scalars and forms the per-step factors k0, k1 from them. */
 struct SgdAlg {
-  lt_cu_sgd h;
-  __device__ void load(double &, double &) {
-    const double *d = h.dev;
-    h.lr = d[0], h.momentum = d[1], h.dampening = d[2], h.weight_decay = d[3];
-  }
-  __device__ void operator()(double &p, double g, double *st, bool has_st0, bool, bool, double fresh, double) const {
-    if (h.maximize) g = -g;
-    if (h.weight_decay != 0) g += h.weight_decay * p;
-    if (h.momentum != 0 && has_st0) {
-      double b = fresh != 0 ? g : h.momentum * st[0] + (1 - h.dampening) * g;
-      st[0] = b;
-      g = h.nesterov ? g + h.momentum * b : b;
-    }
-    p += -h.lr * g;
+  lt_sgd_hparams h;
+  const double *dev;
+  __device__ void load(double &, double &) { lt_sgd_from_scalars(&h, dev); }
+  __device__ void operator()(double &p, double g, double *st, bool has_buf, bool, bool, double fresh, double) const {
+    lt_sgd_update(&h, fresh != 0, &p, g, &st[0], has_buf);
   }
 };
 
 struct AdamAlg {
-  lt_cu_adam h;
-  /* k0: step size lr / (1 - beta1^step), k1: sqrt(1 - beta2^step), as the host forms them */
-  __device__ void load(double &k0, double &k1) {
-    const double *d = h.dev;
-    h.lr = d[0], h.beta1 = d[1], h.beta2 = d[2], h.eps = d[3], h.weight_decay = d[4];
-    double step = d[5];
-    k0 = h.lr / (1 - pow(h.beta1, step));
-    k1 = sqrt(1 - pow(h.beta2, step));
-  }
+  lt_adam_hparams h;
+  const double *dev;
+  /* k0: the step size lr / (1 - beta1^step), k1: sqrt(1 - beta2^step) */
+  __device__ void load(double &k0, double &k1) { lt_adam_factors(&h, lt_adam_from_scalars(&h, dev), &k0, &k1); }
   __device__ void operator()(double &p, double g, double *st, bool, bool, bool has_max, double step_size,
                              double bc2_sqrt) const {
-    if (h.maximize) g = -g;
-    if (h.weight_decay != 0) {
-      if (h.decoupled) p *= 1 - h.lr * h.weight_decay;
-      else g += h.weight_decay * p;
-    }
-    st[0] += (1 - h.beta1) * (g - st[0]);
-    st[1] = st[1] * h.beta2 + (1 - h.beta2) * (g * g);
-    double s = st[1];
-    if (has_max) s = st[2] = nan_max(st[2], st[1]);
-    double denom = sqrt(s) / bc2_sqrt + h.eps;
-    p += -step_size * (st[0] / denom);
+    lt_adam_update(&h, step_size, bc2_sqrt, &p, g, &st[0], &st[1], &st[2], has_max);
   }
 };
 
 struct RmspropAlg {
-  lt_cu_rmsprop h;
-  __device__ void load(double &, double &) {
-    const double *d = h.dev;
-    h.lr = d[0], h.alpha = d[1], h.eps = d[2], h.weight_decay = d[3], h.momentum = d[4];
-  }
+  lt_rmsprop_hparams h;
+  const double *dev;
+  __device__ void load(double &, double &) { lt_rmsprop_from_scalars(&h, dev); }
   __device__ void operator()(double &p, double g, double *st, bool, bool has_avg, bool has_buf, double, double) const {
-    if (h.maximize) g = -g;
-    if (h.weight_decay != 0) g += h.weight_decay * p;
-    st[0] = st[0] * h.alpha + (1 - h.alpha) * (g * g);
-    double avg;
-    if (has_avg) {
-      st[1] += (1 - h.alpha) * (g - st[1]);
-      avg = sqrt(st[0] - st[1] * st[1]) + h.eps;
-    } else {
-      avg = sqrt(st[0]) + h.eps;
-    }
-    if (has_buf) {
-      st[2] = st[2] * h.momentum + g / avg;
-      p += -h.lr * st[2];
-    } else {
-      p += -h.lr * (g / avg);
-    }
+    lt_rmsprop_update(&h, &p, g, &st[0], &st[1], has_avg, &st[2], has_buf);
   }
 };
 
 struct AdadeltaAlg {
-  lt_cu_adadelta h;
-  __device__ void load(double &, double &) {
-    const double *d = h.dev;
-    h.lr = d[0], h.rho = d[1], h.eps = d[2], h.weight_decay = d[3];
-  }
+  lt_adadelta_hparams h;
+  const double *dev;
+  __device__ void load(double &, double &) { lt_adadelta_from_scalars(&h, dev); }
   __device__ void operator()(double &p, double g, double *st, bool, bool, bool, double, double) const {
-    if (h.maximize) g = -g;
-    if (h.weight_decay != 0) g += h.weight_decay * p;
-    st[0] = st[0] * h.rho + (1 - h.rho) * (g * g);
-    double sd = sqrt(st[0] + h.eps);
-    double delta = sqrt(st[1] + h.eps) / sd * g;
-    st[1] = st[1] * h.rho + (1 - h.rho) * (delta * delta);
-    p += -h.lr * delta;
+    lt_adadelta_update(&h, &p, g, &st[0], &st[1]);
   }
 };
 
 struct AdagradAlg {
-  lt_cu_adagrad h;
-  /* k0: lr / (1 + (step - 1) * lr_decay) */
-  __device__ void load(double &k0, double &) {
-    const double *d = h.dev;
-    h.lr = d[0], h.lr_decay = d[1], h.weight_decay = d[2], h.eps = d[3];
-    k0 = h.lr / (1 + (d[4] - 1) * h.lr_decay);
-  }
+  lt_adagrad_hparams h;
+  const double *dev;
+  /* k0: the decayed lr of this step */
+  __device__ void load(double &k0, double &) { k0 = lt_adagrad_factors(&h, lt_adagrad_from_scalars(&h, dev)); }
   __device__ void operator()(double &p, double g, double *st, bool, bool, bool, double clr, double) const {
-    if (h.maximize) g = -g;
-    if (h.weight_decay != 0) g += h.weight_decay * p;
-    st[0] += g * g;
-    double sd = sqrt(st[0]) + h.eps;
-    p += -clr * (g / sd);
+    lt_adagrad_update(&h, clr, &p, g, &st[0]);
   }
 };
 
@@ -153,7 +99,7 @@ template <typename T, typename Alg> __global__ void mt_kernel(MTArgs a, Alg alg_
   T *s0 = (T *)a.ptr[2][t], *s1 = (T *)a.ptr[3][t], *s2 = (T *)a.ptr[4][t];
   double k0 = a.s0[t], k1 = a.s1[t];
   Alg alg = alg_in;
-  if (alg.h.dev) alg.load(k0, k1); /* the same few words for every thread: served by the cache */
+  if (alg.dev) alg.load(k0, k1); /* the same few words for every thread: served by the cache */
   for (int64_t i = start + threadIdx.x; i < end; i += blockDim.x) {
     double pv = (double)p[i], st[3];
     st[0] = s0 ? (double)s0[i] : 0;
@@ -205,89 +151,181 @@ static lt_status mt_run(lt_cuda_ctx *c, int n, const lt_dtype *dtype, const int6
   return LT_OK;
 }
 
+/* The lists as arrays of raw pointers for the multi-tensor kernels: row i of
+ * list k at ptr[k*n + i] (NULL for an absent list), with each row's dtype
+ * and element count (every list of a row shares them). */
+typedef struct {
+  lt_dtype *dtype;
+  int64_t *numel;
+  void **ptr;
+} flat_lists;
+
+static lt_status flatten(int n, lt_tensor *const *const *lists, int nl, flat_lists *f) {
+  size_t rows = (size_t)(n ? n : 1);
+  char *mem = (char *)malloc(rows * (sizeof(lt_dtype) + sizeof(int64_t) + MT_LISTS * sizeof(void *)));
+  if (!mem) return lt_error_set(LT_ERR_OOM, 0, "out of host memory for %d parameters", n);
+  f->ptr = (void **)mem;
+  f->numel = (int64_t *)(mem + rows * MT_LISTS * sizeof(void *));
+  f->dtype = (lt_dtype *)(f->numel + rows);
+  for (int i = 0; i < n; i++) {
+    f->dtype[i] = lists[0][i]->dtype;
+    f->numel[i] = lt_tensor_numel(lists[0][i]);
+  }
+  for (int k = 0; k < MT_LISTS; k++)
+    for (int i = 0; i < n; i++)
+      f->ptr[(size_t)k * n + i] = k < nl && lists[k] ? lt_tensor_data(lists[k][i]) : NULL;
+  return LT_OK;
+}
+
+/* the lists of f as mt_run takes them */
+static void list_ptrs(const flat_lists *f, int n, void *const *out[MT_LISTS]) {
+  for (int k = 0; k < MT_LISTS; k++) out[k] = f->ptr + (size_t)k * n;
+}
+
+/* The device scalars of lt_backend_optim.h, NULL when the step is by value. */
+static const double *dev_scalars(const lt_tensor *scalars) {
+  return scalars ? (const double *)lt_tensor_data(scalars) : NULL;
+}
+
 /* per-row scalars in a host array of n (freed by the caller) */
 static double *scalars(int n) { return (double *)malloc(sizeof(double) * (size_t)(n > 0 ? n : 1)); }
 
-extern "C" lt_status lt_cuda_sgd_k(lt_cuda_ctx *c, int n, const lt_dtype *dtype, const int64_t *numel,
-                                   void *const *param, void *const *grad, void *const *buf, const bool *fresh,
-                                   const lt_cu_sgd *h) {
-  double *f = scalars(n);
-  if (!f) return lt_error_set(LT_ERR_OOM, 0, "out of host memory");
-  for (int i = 0; i < n; i++) f[i] = fresh && fresh[i] ? 1 : 0;
-  void *const *lists[MT_LISTS] = {param, grad, buf, NULL, NULL};
-  SgdAlg alg = {*h};
-  lt_status st = mt_run(c, n, dtype, numel, lists, f, NULL, alg);
-  free(f);
+extern "C" lt_status lt_cuda_sgd(int n, lt_tensor *const *param, lt_tensor *const *grad, lt_tensor *const *buf,
+                                 const bool *fresh, const lt_sgd_hparams *h) {
+  if (n == 0) return LT_OK;
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(param[0], &c));
+  bool has_buf = buf && h->momentum != 0;
+  lt_tensor *const *in[3] = {param, grad, has_buf ? buf : NULL};
+  flat_lists f;
+  LT_TRY(flatten(n, in, 3, &f));
+  double *fr = scalars(n);
+  if (!fr) {
+    free(f.ptr);
+    return lt_error_set(LT_ERR_OOM, 0, "out of host memory");
+  }
+  for (int i = 0; i < n; i++) fr[i] = fresh && fresh[i] ? 1 : 0;
+  void *const *lists[MT_LISTS];
+  list_ptrs(&f, n, lists);
+  if (!has_buf) lists[2] = NULL;
+  lists[3] = lists[4] = NULL;
+  SgdAlg alg = {*h, dev_scalars(h->scalars)};
+  lt_status st = mt_run(c, n, f.dtype, f.numel, lists, fr, NULL, alg);
+  free(fr);
+  free(f.ptr);
   return st;
 }
 
-extern "C" lt_status lt_cuda_adam_k(lt_cuda_ctx *c, int n, const lt_dtype *dtype, const int64_t *numel,
-                                    void *const *param, void *const *grad, void *const *exp_avg,
-                                    void *const *exp_avg_sq, void *const *max_exp_avg_sq, const double *step,
-                                    const lt_cu_adam *h) {
+extern "C" lt_status lt_cuda_adam(int n, lt_tensor *const *param, lt_tensor *const *grad, lt_tensor *const *exp_avg,
+                                  lt_tensor *const *exp_avg_sq, lt_tensor *const *max_exp_avg_sq, const double *step,
+                                  const lt_adam_hparams *h) {
+  if (n == 0) return LT_OK;
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(param[0], &c));
+  bool has_max = max_exp_avg_sq && h->amsgrad;
+  lt_tensor *const *in[5] = {param, grad, exp_avg, exp_avg_sq, has_max ? max_exp_avg_sq : NULL};
+  flat_lists f;
+  LT_TRY(flatten(n, in, 5, &f));
   double *ss = scalars(n), *bc = scalars(n);
   if (!ss || !bc) {
     free(ss);
     free(bc);
+    free(f.ptr);
     return lt_error_set(LT_ERR_OOM, 0, "out of host memory");
   }
-  for (int i = 0; i < n; i++) {
-    ss[i] = h->lr / (1 - pow(h->beta1, step[i]));
-    bc[i] = sqrt(1 - pow(h->beta2, step[i]));
-  }
-  void *const *lists[MT_LISTS] = {param, grad, exp_avg, exp_avg_sq, h->amsgrad ? max_exp_avg_sq : NULL};
-  AdamAlg alg = {*h};
-  lt_status st = mt_run(c, n, dtype, numel, lists, ss, bc, alg);
+  for (int i = 0; i < n; i++) lt_adam_factors(h, step[i], &ss[i], &bc[i]);
+  void *const *lists[MT_LISTS];
+  list_ptrs(&f, n, lists);
+  if (!has_max) lists[4] = NULL;
+  AdamAlg alg = {*h, dev_scalars(h->scalars)};
+  lt_status st = mt_run(c, n, f.dtype, f.numel, lists, ss, bc, alg);
   free(ss);
   free(bc);
+  free(f.ptr);
   return st;
 }
 
-extern "C" lt_status lt_cuda_rmsprop_k(lt_cuda_ctx *c, int n, const lt_dtype *dtype, const int64_t *numel,
-                                       void *const *param, void *const *grad, void *const *square_avg,
-                                       void *const *grad_avg, void *const *buf, const lt_cu_rmsprop *h) {
-  void *const *lists[MT_LISTS] = {param, grad, square_avg, h->centered ? grad_avg : NULL,
-                                  h->momentum > 0 ? buf : NULL};
-  RmspropAlg alg = {*h};
-  return mt_run(c, n, dtype, numel, lists, NULL, NULL, alg);
+extern "C" lt_status lt_cuda_rmsprop(int n, lt_tensor *const *param, lt_tensor *const *grad,
+                                     lt_tensor *const *square_avg, lt_tensor *const *grad_avg, lt_tensor *const *buf,
+                                     const lt_rmsprop_hparams *h) {
+  if (n == 0) return LT_OK;
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(param[0], &c));
+  bool has_avg = grad_avg && h->centered, has_buf = buf && h->momentum > 0;
+  lt_tensor *const *in[5] = {param, grad, square_avg, has_avg ? grad_avg : NULL, has_buf ? buf : NULL};
+  flat_lists f;
+  LT_TRY(flatten(n, in, 5, &f));
+  void *const *lists[MT_LISTS];
+  list_ptrs(&f, n, lists);
+  if (!has_avg) lists[3] = NULL;
+  if (!has_buf) lists[4] = NULL;
+  RmspropAlg alg = {*h, dev_scalars(h->scalars)};
+  lt_status st = mt_run(c, n, f.dtype, f.numel, lists, NULL, NULL, alg);
+  free(f.ptr);
+  return st;
 }
 
-extern "C" lt_status lt_cuda_adadelta_k(lt_cuda_ctx *c, int n, const lt_dtype *dtype, const int64_t *numel,
-                                        void *const *param, void *const *grad, void *const *square_avg,
-                                        void *const *acc_delta, const lt_cu_adadelta *h) {
-  void *const *lists[MT_LISTS] = {param, grad, square_avg, acc_delta, NULL};
-  AdadeltaAlg alg = {*h};
-  return mt_run(c, n, dtype, numel, lists, NULL, NULL, alg);
+extern "C" lt_status lt_cuda_adadelta(int n, lt_tensor *const *param, lt_tensor *const *grad,
+                                      lt_tensor *const *square_avg, lt_tensor *const *acc_delta,
+                                      const lt_adadelta_hparams *h) {
+  if (n == 0) return LT_OK;
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(param[0], &c));
+  lt_tensor *const *in[4] = {param, grad, square_avg, acc_delta};
+  flat_lists f;
+  LT_TRY(flatten(n, in, 4, &f));
+  void *const *lists[MT_LISTS];
+  list_ptrs(&f, n, lists);
+  lists[4] = NULL;
+  AdadeltaAlg alg = {*h, dev_scalars(h->scalars)};
+  lt_status st = mt_run(c, n, f.dtype, f.numel, lists, NULL, NULL, alg);
+  free(f.ptr);
+  return st;
 }
 
-extern "C" lt_status lt_cuda_adagrad_k(lt_cuda_ctx *c, int n, const lt_dtype *dtype, const int64_t *numel,
-                                       void *const *param, void *const *grad, void *const *sum, const double *step,
-                                       const lt_cu_adagrad *h) {
+extern "C" lt_status lt_cuda_adagrad(int n, lt_tensor *const *param, lt_tensor *const *grad, lt_tensor *const *sum,
+                                     const double *step, const lt_adagrad_hparams *h) {
+  if (n == 0) return LT_OK;
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(param[0], &c));
+  lt_tensor *const *in[3] = {param, grad, sum};
+  flat_lists f;
+  LT_TRY(flatten(n, in, 3, &f));
   double *clr = scalars(n);
-  if (!clr) return lt_error_set(LT_ERR_OOM, 0, "out of host memory");
-  for (int i = 0; i < n; i++) clr[i] = h->lr / (1 + (step[i] - 1) * h->lr_decay);
-  void *const *lists[MT_LISTS] = {param, grad, sum, NULL, NULL};
-  AdagradAlg alg = {*h};
-  lt_status st = mt_run(c, n, dtype, numel, lists, clr, NULL, alg);
+  if (!clr) {
+    free(f.ptr);
+    return lt_error_set(LT_ERR_OOM, 0, "out of host memory");
+  }
+  for (int i = 0; i < n; i++) clr[i] = lt_adagrad_factors(h, step[i]);
+  void *const *lists[MT_LISTS];
+  list_ptrs(&f, n, lists);
+  lists[3] = lists[4] = NULL;
+  AdagradAlg alg = {*h, dev_scalars(h->scalars)};
+  lt_status st = mt_run(c, n, f.dtype, f.numel, lists, clr, NULL, alg);
   free(clr);
+  free(f.ptr);
   return st;
 }
 
 struct ScalarArgs {
-  double v[LT_CU_OPTIM_SCALARS];
+  double v[LT_OPTIM_SCALARS];
 };
 
 __global__ void scalars_kernel(double *dst, ScalarArgs a, int n) {
   if ((int)threadIdx.x < n) dst[threadIdx.x] = a.v[threadIdx.x];
 }
 
-extern "C" lt_status lt_cuda_optim_scalars_k(lt_cuda_ctx *c, double *dst, const double *v, int n) {
+/* dst[0..n) = v[0..n) (n <= LT_OPTIM_SCALARS), the values passed as kernel
+ * parameters so that a captured graph writes them at each replay */
+extern "C" lt_status lt_cuda_optim_write_scalars(lt_tensor *dst, const double *v, int n) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(dst, &c));
   if (n <= 0) return LT_OK;
-  if (n > LT_CU_OPTIM_SCALARS)
-    return lt_error_set(LT_ERR_RUNTIME, 0, "optimizer scalars: %d values, at most %d fit", n, LT_CU_OPTIM_SCALARS);
+  if (n > LT_OPTIM_SCALARS)
+    return lt_error_set(LT_ERR_RUNTIME, 0, "optimizer scalars: %d values, at most %d fit", n, LT_OPTIM_SCALARS);
   ScalarArgs a;
-  for (int i = 0; i < LT_CU_OPTIM_SCALARS; i++) a.v[i] = i < n ? v[i] : 0;
-  scalars_kernel<<<1, LT_CU_OPTIM_SCALARS, 0, c->stream>>>(dst, a, n);
+  for (int i = 0; i < LT_OPTIM_SCALARS; i++) a.v[i] = i < n ? v[i] : 0;
+  scalars_kernel<<<1, LT_OPTIM_SCALARS, 0, c->stream>>>((double *)lt_tensor_data(dst), a, n);
   LT_CUDA_LAUNCHED(c, "scalars_kernel");
   return LT_OK;
 }

@@ -23,8 +23,8 @@ struct Acc {
 };
 
 __device__ __forceinline__ void acc_init(Acc &a, int op) {
-  a.f = (op == LT_CU_RED_PROD || op == LT_CU_RED_ALL) ? 1.0 : 0.0;
-  a.i = op == LT_CU_RED_PROD ? 1 : 0;
+  a.f = (op == LT_RED_PROD || op == LT_RED_ALL) ? 1.0 : 0.0;
+  a.i = op == LT_RED_PROD ? 1 : 0;
   a.m2 = 0;
   a.idx = 0;
   a.n = 0;
@@ -44,22 +44,22 @@ __device__ __forceinline__ bool better_i(int64_t va, int64_t ia, int64_t vb, int
 }
 
 __device__ __forceinline__ bool is_extreme(int op) {
-  return op == LT_CU_RED_MAX || op == LT_CU_RED_MIN || op == LT_CU_RED_ARGMAX || op == LT_CU_RED_ARGMIN;
+  return op == LT_RED_MAX || op == LT_RED_MIN || op == LT_RED_ARGMAX || op == LT_RED_ARGMIN;
 }
-__device__ __forceinline__ bool wants_max(int op) { return op == LT_CU_RED_MAX || op == LT_CU_RED_ARGMAX; }
+__device__ __forceinline__ bool wants_max(int op) { return op == LT_RED_MAX || op == LT_RED_ARGMAX; }
 
 __device__ __forceinline__ void acc_add_f(Acc &a, int op, double v, int64_t j, double p) {
   switch (op) {
-    case LT_CU_RED_SUM: case LT_CU_RED_MEAN: a.f += v; break;
-    case LT_CU_RED_PROD: a.f *= v; break;
-    case LT_CU_RED_VAR: {
+    case LT_RED_SUM: case LT_RED_MEAN: a.f += v; break;
+    case LT_RED_PROD: a.f *= v; break;
+    case LT_RED_VAR: {
       a.n++;
       double d = v - a.f;
       a.f += d / (double)a.n;
       a.m2 += d * (v - a.f);
       return;
     }
-    case LT_CU_RED_NORM: {
+    case LT_RED_NORM: {
       double av = fabs(v);
       /* p = inf: the largest |x|; -inf: the smallest (the first element
        * seeds it, 0 would win every comparison); a NaN wins and stays */
@@ -70,8 +70,8 @@ __device__ __forceinline__ void acc_add_f(Acc &a, int op, double v, int64_t j, d
       else a.f += pow(av, p);
       break;
     }
-    case LT_CU_RED_ANY: if (v != 0) a.f = 1; break;
-    case LT_CU_RED_ALL: if (v == 0) a.f = 0; break;
+    case LT_RED_ANY: if (v != 0) a.f = 1; break;
+    case LT_RED_ALL: if (v == 0) a.f = 0; break;
     default: /* extremes */
       if (a.n == 0 || better_f(v, j, a.f, a.idx, wants_max(op))) { a.f = v; a.idx = j; }
   }
@@ -80,8 +80,8 @@ __device__ __forceinline__ void acc_add_f(Acc &a, int op, double v, int64_t j, d
 
 __device__ __forceinline__ void acc_add_i(Acc &a, int op, int64_t v, int64_t j) {
   switch (op) {
-    case LT_CU_RED_SUM: a.i = (int64_t)((uint64_t)a.i + (uint64_t)v); break;
-    case LT_CU_RED_PROD: a.i = (int64_t)((uint64_t)a.i * (uint64_t)v); break;
+    case LT_RED_SUM: a.i = (int64_t)((uint64_t)a.i + (uint64_t)v); break;
+    case LT_RED_PROD: a.i = (int64_t)((uint64_t)a.i * (uint64_t)v); break;
     default:
       if (a.n == 0 || better_i(v, j, a.i, a.idx, wants_max(op))) { a.i = v; a.idx = j; }
   }
@@ -94,28 +94,28 @@ __device__ __forceinline__ void acc_merge(Acc &a, const Acc &b, int op, bool ip,
   if (a.n == 0) { a = b; return; }
   if (ip) {
     switch (op) {
-      case LT_CU_RED_SUM: a.i = (int64_t)((uint64_t)a.i + (uint64_t)b.i); break;
-      case LT_CU_RED_PROD: a.i = (int64_t)((uint64_t)a.i * (uint64_t)b.i); break;
+      case LT_RED_SUM: a.i = (int64_t)((uint64_t)a.i + (uint64_t)b.i); break;
+      case LT_RED_PROD: a.i = (int64_t)((uint64_t)a.i * (uint64_t)b.i); break;
       default: if (better_i(b.i, b.idx, a.i, a.idx, wants_max(op))) { a.i = b.i; a.idx = b.idx; }
     }
     a.n += b.n;
     return;
   }
   switch (op) {
-    case LT_CU_RED_SUM: case LT_CU_RED_MEAN: a.f += b.f; break;
-    case LT_CU_RED_PROD: a.f *= b.f; break;
-    case LT_CU_RED_VAR: {
+    case LT_RED_SUM: case LT_RED_MEAN: a.f += b.f; break;
+    case LT_RED_PROD: a.f *= b.f; break;
+    case LT_RED_VAR: {
       double na = (double)a.n, nb = (double)b.n, n = na + nb, d = b.f - a.f;
       a.f += d * (nb / n);
       a.m2 += b.m2 + d * d * (na * nb / n);
       break;
     }
-    case LT_CU_RED_NORM:
+    case LT_RED_NORM:
       if (isinf(p)) { if (a.f == a.f && (b.f != b.f || (p > 0 ? b.f > a.f : b.f < a.f))) a.f = b.f; }
       else a.f += b.f;
       break;
-    case LT_CU_RED_ANY: a.f = (a.f != 0 || b.f != 0) ? 1 : 0; break;
-    case LT_CU_RED_ALL: a.f = (a.f != 0 && b.f != 0) ? 1 : 0; break;
+    case LT_RED_ANY: a.f = (a.f != 0 || b.f != 0) ? 1 : 0; break;
+    case LT_RED_ALL: a.f = (a.f != 0 && b.f != 0) ? 1 : 0; break;
     default: if (better_f(b.f, b.idx, a.f, a.idx, wants_max(op))) { a.f = b.f; a.idx = b.idx; }
   }
   a.n += b.n;
@@ -127,26 +127,26 @@ __device__ __forceinline__ void acc_store(const Acc &a, int op, bool ip, double 
   if (idx) *idx = a.idx;
   if (!out) return;
   if (ip) {
-    st_i64(out, odt, a.i);
+    lt_cvt_store_i64(out, odt, a.i);
     return;
   }
   double v = a.f;
   switch (op) {
-    case LT_CU_RED_MEAN: v = a.f / (double)r; break;
-    case LT_CU_RED_VAR: {
+    case LT_RED_MEAN: v = a.f / (double)r; break;
+    case LT_RED_VAR: {
       /* as the CPU and PyTorch: max(0, N - correction); 0/0 is NaN, x/0 inf */
       double denom = (double)r - p;
       v = a.m2 / (denom > 0 ? denom : 0.0);
       break;
     }
-    case LT_CU_RED_NORM:
+    case LT_RED_NORM:
       if (isinf(p) || p == 1 || p == 0) v = a.f;
       else if (p == 2) v = sqrt(a.f);
       else v = pow(a.f, 1.0 / p);
       break;
     default: break;
   }
-  st_f64(out, odt, v);
+  lt_cvt_store_f64(out, odt, v);
 }
 
 template <typename T>
@@ -156,7 +156,7 @@ __global__ void reduce_k(const T *x, int64_t outer, int64_t r, int64_t inner, in
   const int bx = blockDim.x, by = blockDim.y, tx = threadIdx.x, ty = threadIdx.y;
   const int64_t cols = outer * inner, tiles = (cols + bx - 1) / bx;
   const int64_t j0 = (int64_t)blockIdx.y * chunk, j1 = j0 + chunk < r ? j0 + chunk : r;
-  const size_t oes = dtype_size(odt);
+  const size_t oes = lt_cvt_dtype_size(odt);
   for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
     int64_t col = tile * bx + tx;
     Acc a;
@@ -186,7 +186,7 @@ __global__ void reduce_k(const T *x, int64_t outer, int64_t r, int64_t inner, in
 
 __global__ void reduce_combine_k(const Acc *ws, int splits, int64_t cols, int op, bool ip, double p, int64_t r,
                                  char *out, lt_dtype odt, int64_t *idx) {
-  const size_t oes = dtype_size(odt);
+  const size_t oes = lt_cvt_dtype_size(odt);
   for (int64_t col = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; col < cols;
        col += (int64_t)gridDim.x * blockDim.x) {
     Acc a = ws[col];
@@ -202,8 +202,8 @@ static int np2(int64_t v, int cap) {
 }
 
 template <typename T>
-static lt_status reduce_run(lt_cuda_ctx *c, int op, bool ip, const lt_cuda_tensor *out, const lt_cuda_tensor *idx,
-                            const lt_cuda_tensor *x, int64_t outer, int64_t r, int64_t inner, double p) {
+static lt_status reduce_run(lt_cuda_ctx *c, int op, bool ip, const lt_tensor *out, const lt_tensor *idx,
+                            const lt_tensor *x, int64_t outer, int64_t r, int64_t inner, double p) {
   int64_t cols = outer * inner;
   if (cols == 0) return LT_OK;
   int bx0 = inner == 1 ? 1 : np2(inner, 32);
@@ -223,10 +223,10 @@ static lt_status reduce_run(lt_cuda_ctx *c, int op, bool ip, const lt_cuda_tenso
   if (splits > 1) LT_TRY(lt_cuda_malloc(c, (size_t)splits * (size_t)cols * sizeof(Acc), (void **)&ws));
   unsigned gx = (unsigned)(tiles < 65535 * 16 ? tiles : 65535 * 16);
   dim3 grid(gx, (unsigned)splits), block((unsigned)bx, (unsigned)by);
-  char *op_out = out ? out->data : NULL;
+  char *op_out = out ? data_of(out) : NULL;
   lt_dtype odt = out ? out->dtype : LT_INT64;
-  int64_t *op_idx = idx ? (int64_t *)idx->data : NULL;
-  reduce_k<T><<<grid, block, sizeof(Acc) * LT_CU_THREADS, c->stream>>>((const T *)x->data, outer, r, inner, op, ip, p,
+  int64_t *op_idx = idx ? (int64_t *)data_of(idx) : NULL;
+  reduce_k<T><<<grid, block, sizeof(Acc) * LT_CU_THREADS, c->stream>>>((const T *)data_of(x), outer, r, inner, op, ip, p,
                                                                        chunk, splits, ws, op_out, odt, op_idx);
   lt_status st = lt_cuda_after_launch(c, "reduce_k", __FILE__, __LINE__);
   if (st == LT_OK && splits > 1) {
@@ -238,14 +238,18 @@ static lt_status reduce_run(lt_cuda_ctx *c, int op, bool ip, const lt_cuda_tenso
   return st;
 }
 
-extern "C" lt_status lt_cuda_reduce_k(lt_cuda_ctx *c, lt_cu_reduce op, const lt_cuda_tensor *out,
-                                      const lt_cuda_tensor *idx, const lt_cuda_tensor *x, int64_t outer, int64_t r,
-                                      int64_t inner, double param) {
+static_assert(LT_RED_COUNT == LT_RED_ALL + 1 && LT_RED_ALL == 10,
+              "a new reduction: give the accumulators and the finish step its case, then count it here");
+
+extern "C" lt_status lt_cuda_reduce(lt_reduce_op op, lt_tensor *out, lt_tensor *idx, const lt_tensor *x, int64_t outer,
+                                    int64_t r, int64_t inner, double param) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(x, &c));
   if (r <= 0) return lt_error_set(LT_ERR_RUNTIME, 0, "reduce kernel: empty reduction (the op layer fills those)");
   bool integral = x->dtype != LT_FLOAT32 && x->dtype != LT_FLOAT64 && x->dtype != LT_BFLOAT16 &&
                   x->dtype != LT_FLOAT16;
-  bool ip = integral && (op == LT_CU_RED_SUM || op == LT_CU_RED_PROD || op == LT_CU_RED_MAX || op == LT_CU_RED_MIN ||
-                         op == LT_CU_RED_ARGMAX || op == LT_CU_RED_ARGMIN);
+  bool ip = integral && (op == LT_RED_SUM || op == LT_RED_PROD || op == LT_RED_MAX || op == LT_RED_MIN ||
+                         op == LT_RED_ARGMAX || op == LT_RED_ARGMIN);
   LT_CU_DISPATCH(x->dtype, T, return reduce_run<T>(c, op, ip, out, idx, x, outer, r, inner, param));
   return LT_OK;
 }

@@ -30,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lt_cuda_entries.h"
+#include "lt_cuda_internal.h"
 #include "lt_cuda_libs.h"
 
 enum { DIR_FWD, DIR_BWD_DATA, DIR_BWD_FILTER };
@@ -400,8 +400,7 @@ static lt_status convolve(lt_cuda_ctx *c, cudnnHandle_t h, int dir, const lt_ten
 
 static lt_status fill_zero(lt_cuda_ctx *c, lt_tensor *t) {
   unsigned char zero[8] = {0};
-  lt_cuda_tensor v = lt_cuda_view(t);
-  return lt_cuda_fill_k(c, &v, zero);
+  return lt_cuda_fill_k(c, t, zero);
 }
 
 static lt_status check_weight(const lt_tensor *w, const lt_tensor *x, const lt_tensor *y, int *fmt) {
@@ -429,8 +428,7 @@ lt_status lt_cuda_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tens
                     (operands){lt_tensor_data(x), lt_tensor_data(w), lt_tensor_data(y)}));
   }
   if (b) {
-    lt_cuda_tensor yv = lt_cuda_view(y), bv = lt_cuda_view(b);
-    LT_TRY(lt_cuda_bias_add_k(c, &yv, &bv));
+    LT_TRY(lt_cuda_bias_add_k(c, y, b));
   }
   return LT_OK;
 }
@@ -445,8 +443,7 @@ lt_status lt_cuda_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, c
     if (!lt_tensor_is_contiguous(gy) && !lt_tensor_is_channels_last(gy))
       return lt_error_set(LT_ERR_RUNTIME, 0, "conv2d_backward on cuda: the bias gradient needs a contiguous or "
                           "channels-last output gradient");
-    lt_cuda_tensor gbv = lt_cuda_view(gb), gyv = lt_cuda_view(gy);
-    LT_TRY(lt_cuda_channel_sum_k(c, &gbv, &gyv));
+    LT_TRY(lt_cuda_channel_sum_k(c, gb, gy));
   }
   if (!gx && !gw) return LT_OK;
   if (lt_tensor_numel(gy) == 0 || lt_tensor_numel(x) == 0 || lt_tensor_numel(w) == 0) {

@@ -5,8 +5,9 @@
  * tensors, in place: param[i], and the algorithm's state tensors at index i,
  * are updated from grad[i]. The arithmetic is PyTorch's single-tensor
  * algorithm (torch.optim's documented pseudo-code), element by element, in
- * one pass over memory per tensor. A CPU backend loops over the list; a CUDA
- * backend launches one multi-tensor kernel for the whole list.
+ * one pass over memory per tensor; lt_optim_rules.h holds it, once for every
+ * backend. A CPU backend loops over the list; a CUDA backend launches one
+ * multi-tensor kernel for the whole list.
  *
  * Contracts (the op layer, lt_ops_optim.c, has checked them):
  * - every tensor is on this backend's device and dense (no gaps or
@@ -77,7 +78,8 @@ typedef struct {
 
 /* Device scalars: a contiguous float64 tensor of LT_OPTIM_SCALARS elements,
  * in the order each struct's field `scalars` names (the struct's numeric
- * fields in declaration order, then the step count where there is one). */
+ * fields in declaration order, then the step count where there is one;
+ * lt_optim_rules.h packs and unpacks them). */
 #define LT_OPTIM_SCALARS 8
 
 typedef struct lt_optim_kernels {

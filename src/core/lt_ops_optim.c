@@ -10,6 +10,7 @@
 
 #include "lt_ops.h"
 #include "lt_ops_optim.h"
+#include "lt_optim_rules.h"
 
 /* The tensor lists of one algorithm: list 0 the parameters, list 1 the
  * gradients (read only), the rest state (written). A NULL list is absent. */
@@ -93,21 +94,18 @@ static lt_status check_scalars(int arg, const lt_tensor *s, lt_device dev) {
   return LT_OK;
 }
 
-/* On the CPU the op layer reads the scalars itself and steps by value:
- * *v gets them, *steps n copies of the step count at index `step_at`
- * (-1: none). False (no error) when `s` is not in host memory. */
-static lt_status host_scalars(const lt_tensor *s, int n, int step_at, double v[LT_OPTIM_SCALARS], double **steps,
-                              bool *on_host) {
-  *on_host = lt_tensor_device(s).type == LT_CPU;
-  *steps = NULL;
-  if (!*on_host) return LT_OK;
-  const double *d = lt_tensor_data(s);
-  for (int i = 0; i < LT_OPTIM_SCALARS; i++) v[i] = d[i];
-  if (step_at >= 0) {
-    *steps = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
-    if (!*steps) return lt_error_set(LT_ERR_OOM, 0, "out of host memory");
-    for (int i = 0; i < n; i++) (*steps)[i] = v[step_at];
-  }
+/* On the CPU the op layer reads the scalars itself and steps by value: the
+ * scalars in host memory (NULL when `s` is not), which the algorithm's
+ * *_from_scalars (lt_optim_rules.h) unpacks. */
+static const double *host_scalars(const lt_tensor *s) {
+  return lt_tensor_device(s).type == LT_CPU ? (const double *)lt_tensor_data(s) : NULL;
+}
+
+/* n copies of one step count (a host array the caller frees). */
+static lt_status step_counts(int n, double step, double **out) {
+  *out = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
+  if (!*out) return lt_error_set(LT_ERR_OOM, 0, "out of host memory");
+  for (int i = 0; i < n; i++) (*out)[i] = step;
   return LT_OK;
 }
 
@@ -236,12 +234,11 @@ lt_status lt_op_sgd_step(int n, lt_tensor *const *param, lt_tensor *const *grad,
       if (fresh[i])
         return lt_error_set(LT_ERR_ARG, 4, "fresh[%d] is true: a step reading device scalars cannot start a momentum "
                             "buffer (run an eager step first)", i + 1);
-    double v[LT_OPTIM_SCALARS], *steps;
-    bool host;
-    LT_TRY(host_scalars(h->scalars, n, -1, v, &steps, &host));
-    if (host) {
+    const double *v = host_scalars(h->scalars);
+    if (v) {
       lt_sgd_hparams q = *h;
-      q.lr = v[0], q.momentum = v[1], q.dampening = v[2], q.weight_decay = v[3], q.scalars = NULL;
+      lt_sgd_from_scalars(&q, v);
+      q.scalars = NULL;
       return lt_op_sgd_step(n, param, grad, buf, fresh, &q);
     }
   } else {
@@ -280,12 +277,12 @@ lt_status lt_op_adam_step(int n, lt_tensor *const *param, lt_tensor *const *grad
                           const lt_adam_hparams *h) {
   if (h->scalars && n > 0) {
     LT_TRY(check_scalars(7, h->scalars, lt_tensor_device(param[0])));
-    double v[LT_OPTIM_SCALARS], *steps;
-    bool host;
-    LT_TRY(host_scalars(h->scalars, n, 5, v, &steps, &host));
-    if (host) {
+    const double *v = host_scalars(h->scalars);
+    if (v) {
       lt_adam_hparams q = *h;
-      q.lr = v[0], q.beta1 = v[1], q.beta2 = v[2], q.eps = v[3], q.weight_decay = v[4], q.scalars = NULL;
+      double *steps;
+      LT_TRY(step_counts(n, lt_adam_from_scalars(&q, v), &steps));
+      q.scalars = NULL;
       lt_status st = lt_op_adam_step(n, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, steps, &q);
       free(steps);
       return st;
@@ -328,12 +325,11 @@ lt_status lt_op_rmsprop_step(int n, lt_tensor *const *param, lt_tensor *const *g
                              lt_tensor *const *grad_avg, lt_tensor *const *buf, const lt_rmsprop_hparams *h) {
   if (h->scalars && n > 0) {
     LT_TRY(check_scalars(6, h->scalars, lt_tensor_device(param[0])));
-    double v[LT_OPTIM_SCALARS], *steps;
-    bool host;
-    LT_TRY(host_scalars(h->scalars, n, -1, v, &steps, &host));
-    if (host) {
+    const double *v = host_scalars(h->scalars);
+    if (v) {
       lt_rmsprop_hparams q = *h;
-      q.lr = v[0], q.alpha = v[1], q.eps = v[2], q.weight_decay = v[3], q.momentum = v[4], q.scalars = NULL;
+      lt_rmsprop_from_scalars(&q, v);
+      q.scalars = NULL;
       return lt_op_rmsprop_step(n, param, grad, square_avg, grad_avg, buf, &q);
     }
   } else {
@@ -372,12 +368,11 @@ lt_status lt_op_adadelta_step(int n, lt_tensor *const *param, lt_tensor *const *
                               lt_tensor *const *acc_delta, const lt_adadelta_hparams *h) {
   if (h->scalars && n > 0) {
     LT_TRY(check_scalars(5, h->scalars, lt_tensor_device(param[0])));
-    double v[LT_OPTIM_SCALARS], *steps;
-    bool host;
-    LT_TRY(host_scalars(h->scalars, n, -1, v, &steps, &host));
-    if (host) {
+    const double *v = host_scalars(h->scalars);
+    if (v) {
       lt_adadelta_hparams q = *h;
-      q.lr = v[0], q.rho = v[1], q.eps = v[2], q.weight_decay = v[3], q.scalars = NULL;
+      lt_adadelta_from_scalars(&q, v);
+      q.scalars = NULL;
       return lt_op_adadelta_step(n, param, grad, square_avg, acc_delta, &q);
     }
   } else {
@@ -414,12 +409,12 @@ lt_status lt_op_adagrad_step(int n, lt_tensor *const *param, lt_tensor *const *g
                              const double *step, const lt_adagrad_hparams *h) {
   if (h->scalars && n > 0) {
     LT_TRY(check_scalars(5, h->scalars, lt_tensor_device(param[0])));
-    double v[LT_OPTIM_SCALARS], *steps;
-    bool host;
-    LT_TRY(host_scalars(h->scalars, n, 4, v, &steps, &host));
-    if (host) {
+    const double *v = host_scalars(h->scalars);
+    if (v) {
       lt_adagrad_hparams q = *h;
-      q.lr = v[0], q.lr_decay = v[1], q.weight_decay = v[2], q.eps = v[3], q.scalars = NULL;
+      double *steps;
+      LT_TRY(step_counts(n, lt_adagrad_from_scalars(&q, v), &steps));
+      q.scalars = NULL;
       lt_status st = lt_op_adagrad_step(n, param, grad, sum, steps, &q);
       free(steps);
       return st;
@@ -445,32 +440,32 @@ lt_status lt_op_optim_write_scalars(lt_tensor *dst, lt_optim_algo algo, const vo
     case LT_OPTIM_SGD: {
       const lt_sgd_hparams *h = hp;
       LT_TRY(check_sgd(3, h));
-      v[0] = h->lr, v[1] = h->momentum, v[2] = h->dampening, v[3] = h->weight_decay, n = 4;
+      n = lt_sgd_to_scalars(h, v);
       break;
     }
     case LT_OPTIM_ADAM: {
       const lt_adam_hparams *h = hp;
       LT_TRY(check_adam(3, h));
-      v[0] = h->lr, v[1] = h->beta1, v[2] = h->beta2, v[3] = h->eps, v[4] = h->weight_decay, v[5] = step, n = 6;
+      n = lt_adam_to_scalars(h, step, v);
       counted = true;
       break;
     }
     case LT_OPTIM_RMSPROP: {
       const lt_rmsprop_hparams *h = hp;
       LT_TRY(check_rmsprop(3, h));
-      v[0] = h->lr, v[1] = h->alpha, v[2] = h->eps, v[3] = h->weight_decay, v[4] = h->momentum, n = 5;
+      n = lt_rmsprop_to_scalars(h, v);
       break;
     }
     case LT_OPTIM_ADADELTA: {
       const lt_adadelta_hparams *h = hp;
       LT_TRY(check_adadelta(3, h));
-      v[0] = h->lr, v[1] = h->rho, v[2] = h->eps, v[3] = h->weight_decay, n = 4;
+      n = lt_adadelta_to_scalars(h, v);
       break;
     }
     case LT_OPTIM_ADAGRAD: {
       const lt_adagrad_hparams *h = hp;
       LT_TRY(check_adagrad(3, h));
-      v[0] = h->lr, v[1] = h->lr_decay, v[2] = h->weight_decay, v[3] = h->eps, v[4] = step, n = 5;
+      n = lt_adagrad_to_scalars(h, step, v);
       counted = true;
       break;
     }

@@ -1,43 +1,28 @@
 /* lt_cpu_optim.c — the CPU backend's fused optimizer steps (contracts in
  * lt_backend_optim.h).
  *
- * Every algorithm is one per-element function over doubles (the arithmetic,
- * in the order of PyTorch's single-tensor implementation) and two loops that
- * load float32 or float64, call it, and store the results once. Computing a
- * float32 step in double rounds each state once per step instead of after
- * every intermediate; the result stays within float32's own rounding of
- * PyTorch's. Large tensors are split across OpenMP threads. Not here: input
- * checks (lt_ops_optim.c) and the choice of which state exists (Lua). */
+ * Every algorithm is one per-element update over doubles (lt_optim_rules.h,
+ * shared with the CUDA kernels) and two loops that load float32 or float64,
+ * call it, and store the results once. Computing a float32 step in double
+ * rounds each state once per step instead of after every intermediate; the
+ * result stays within float32's own rounding of PyTorch's. Large tensors are
+ * split across OpenMP threads. Not here: the arithmetic (lt_optim_rules.h),
+ * input checks (lt_ops_optim.c) and the choice of which state exists (Lua). */
 #include <math.h>
 #include <stddef.h>
 
-#include "lt_backend_optim.h"
 #include "lt_cpu_iter.h"
-
-/* torch.maximum: NaN when either is NaN */
-static inline double nan_max(double a, double b) { return (isnan(a) || isnan(b)) ? NAN : (a > b ? a : b); }
+#include "lt_optim_rules.h"
 
 /* --- SGD ------------------------------------------------------------------------- */
 
 typedef struct { lt_sgd_hparams h; bool fresh; } sgd_k;
 
-/* p, buf in/out; buf ignored when momentum == 0 */
-static inline void sgd_elem(const sgd_k *k, double *p, double g, double *buf) {
-  if (k->h.maximize) g = -g;
-  if (k->h.weight_decay != 0) g += k->h.weight_decay * *p;
-  if (k->h.momentum != 0) {
-    double b = k->fresh ? g : k->h.momentum * *buf + (1 - k->h.dampening) * g;
-    *buf = b;
-    g = k->h.nesterov ? g + k->h.momentum * b : b;
-  }
-  *p += -k->h.lr * g;
-}
-
 static void sgd_f32(const sgd_k *k, int64_t n, float *p, const float *g, float *buf) {
 #pragma omp parallel for schedule(static) if (n > LT_CPU_PARALLEL_GRAIN)
   for (int64_t i = 0; i < n; i++) {
     double pv = p[i], bv = buf ? buf[i] : 0;
-    sgd_elem(k, &pv, g[i], &bv);
+    lt_sgd_update(&k->h, k->fresh, &pv, g[i], &bv, true);
     p[i] = (float)pv;
     if (buf) buf[i] = (float)bv;
   }
@@ -47,7 +32,7 @@ static void sgd_f64(const sgd_k *k, int64_t n, double *p, const double *g, doubl
 #pragma omp parallel for schedule(static) if (n > LT_CPU_PARALLEL_GRAIN)
   for (int64_t i = 0; i < n; i++) {
     double bv = buf ? buf[i] : 0;
-    sgd_elem(k, &p[i], g[i], &bv);
+    lt_sgd_update(&k->h, k->fresh, &p[i], g[i], &bv, true);
     if (buf) buf[i] = bv;
   }
 }
@@ -68,25 +53,11 @@ static lt_status cpu_sgd(int n, lt_tensor *const *param, lt_tensor *const *grad,
 
 typedef struct { lt_adam_hparams h; double step_size, bc2_sqrt; } adam_k;
 
-static inline void adam_elem(const adam_k *k, double *p, double g, double *m, double *v, double *vmax) {
-  if (k->h.maximize) g = -g;
-  if (k->h.weight_decay != 0) {
-    if (k->h.decoupled_weight_decay) *p *= 1 - k->h.lr * k->h.weight_decay;
-    else g += k->h.weight_decay * *p;
-  }
-  *m += (1 - k->h.beta1) * (g - *m); /* lerp(m, g, 1 - beta1) */
-  *v = *v * k->h.beta2 + (1 - k->h.beta2) * (g * g);
-  double s = *v;
-  if (vmax) s = *vmax = nan_max(*vmax, *v);
-  double denom = sqrt(s) / k->bc2_sqrt + k->h.eps;
-  *p += -k->step_size * (*m / denom);
-}
-
 static void adam_f32(const adam_k *k, int64_t n, float *p, const float *g, float *m, float *v, float *vmax) {
 #pragma omp parallel for schedule(static) if (n > LT_CPU_PARALLEL_GRAIN)
   for (int64_t i = 0; i < n; i++) {
     double pv = p[i], mv = m[i], vv = v[i], xv = vmax ? vmax[i] : 0;
-    adam_elem(k, &pv, g[i], &mv, &vv, vmax ? &xv : NULL);
+    lt_adam_update(&k->h, k->step_size, k->bc2_sqrt, &pv, g[i], &mv, &vv, &xv, vmax != NULL);
     p[i] = (float)pv;
     m[i] = (float)mv;
     v[i] = (float)vv;
@@ -96,14 +67,16 @@ static void adam_f32(const adam_k *k, int64_t n, float *p, const float *g, float
 
 static void adam_f64(const adam_k *k, int64_t n, double *p, const double *g, double *m, double *v, double *vmax) {
 #pragma omp parallel for schedule(static) if (n > LT_CPU_PARALLEL_GRAIN)
-  for (int64_t i = 0; i < n; i++) adam_elem(k, &p[i], g[i], &m[i], &v[i], vmax ? &vmax[i] : NULL);
+  for (int64_t i = 0; i < n; i++)
+    lt_adam_update(&k->h, k->step_size, k->bc2_sqrt, &p[i], g[i], &m[i], &v[i], vmax ? &vmax[i] : NULL, vmax != NULL);
 }
 
 static lt_status cpu_adam(int n, lt_tensor *const *param, lt_tensor *const *grad, lt_tensor *const *exp_avg,
                           lt_tensor *const *exp_avg_sq, lt_tensor *const *max_exp_avg_sq, const double *step,
                           const lt_adam_hparams *h) {
   for (int i = 0; i < n; i++) {
-    adam_k k = {*h, h->lr / (1 - pow(h->beta1, step[i])), sqrt(1 - pow(h->beta2, step[i]))};
+    adam_k k = {*h, 0, 0};
+    lt_adam_factors(h, step[i], &k.step_size, &k.bc2_sqrt);
     int64_t m = lt_tensor_numel(param[i]);
     void *x = (max_exp_avg_sq && h->amsgrad) ? lt_tensor_data(max_exp_avg_sq[i]) : NULL;
     if (param[i]->dtype == LT_FLOAT32)
@@ -118,32 +91,12 @@ static lt_status cpu_adam(int n, lt_tensor *const *param, lt_tensor *const *grad
 
 /* --- RMSprop ------------------------------------------------------------------------ */
 
-static inline void rmsprop_elem(const lt_rmsprop_hparams *h, double *p, double g, double *sq, double *gavg,
-                                double *buf) {
-  if (h->maximize) g = -g;
-  if (h->weight_decay != 0) g += h->weight_decay * *p;
-  *sq = *sq * h->alpha + (1 - h->alpha) * (g * g);
-  double avg;
-  if (gavg) {
-    *gavg += (1 - h->alpha) * (g - *gavg); /* lerp */
-    avg = sqrt(*sq - *gavg * *gavg) + h->eps;
-  } else {
-    avg = sqrt(*sq) + h->eps;
-  }
-  if (buf) {
-    *buf = *buf * h->momentum + g / avg;
-    *p += -h->lr * *buf;
-  } else {
-    *p += -h->lr * (g / avg);
-  }
-}
-
 static void rmsprop_f32(const lt_rmsprop_hparams *h, int64_t n, float *p, const float *g, float *sq, float *gavg,
                         float *buf) {
 #pragma omp parallel for schedule(static) if (n > LT_CPU_PARALLEL_GRAIN)
   for (int64_t i = 0; i < n; i++) {
     double pv = p[i], sv = sq[i], av = gavg ? gavg[i] : 0, bv = buf ? buf[i] : 0;
-    rmsprop_elem(h, &pv, g[i], &sv, gavg ? &av : NULL, buf ? &bv : NULL);
+    lt_rmsprop_update(h, &pv, g[i], &sv, &av, gavg != NULL, &bv, buf != NULL);
     p[i] = (float)pv;
     sq[i] = (float)sv;
     if (gavg) gavg[i] = (float)av;
@@ -154,7 +107,8 @@ static void rmsprop_f32(const lt_rmsprop_hparams *h, int64_t n, float *p, const 
 static void rmsprop_f64(const lt_rmsprop_hparams *h, int64_t n, double *p, const double *g, double *sq, double *gavg,
                         double *buf) {
 #pragma omp parallel for schedule(static) if (n > LT_CPU_PARALLEL_GRAIN)
-  for (int64_t i = 0; i < n; i++) rmsprop_elem(h, &p[i], g[i], &sq[i], gavg ? &gavg[i] : NULL, buf ? &buf[i] : NULL);
+  for (int64_t i = 0; i < n; i++)
+    lt_rmsprop_update(h, &p[i], g[i], &sq[i], gavg ? &gavg[i] : NULL, gavg != NULL, buf ? &buf[i] : NULL, buf != NULL);
 }
 
 static lt_status cpu_rmsprop(int n, lt_tensor *const *param, lt_tensor *const *grad, lt_tensor *const *square_avg,
@@ -173,21 +127,11 @@ static lt_status cpu_rmsprop(int n, lt_tensor *const *param, lt_tensor *const *g
 
 /* --- Adadelta ------------------------------------------------------------------------ */
 
-static inline void adadelta_elem(const lt_adadelta_hparams *h, double *p, double g, double *sq, double *acc) {
-  if (h->maximize) g = -g;
-  if (h->weight_decay != 0) g += h->weight_decay * *p;
-  *sq = *sq * h->rho + (1 - h->rho) * (g * g);
-  double std = sqrt(*sq + h->eps);
-  double delta = sqrt(*acc + h->eps) / std * g;
-  *acc = *acc * h->rho + (1 - h->rho) * (delta * delta);
-  *p += -h->lr * delta;
-}
-
 static void adadelta_f32(const lt_adadelta_hparams *h, int64_t n, float *p, const float *g, float *sq, float *acc) {
 #pragma omp parallel for schedule(static) if (n > LT_CPU_PARALLEL_GRAIN)
   for (int64_t i = 0; i < n; i++) {
     double pv = p[i], sv = sq[i], av = acc[i];
-    adadelta_elem(h, &pv, g[i], &sv, &av);
+    lt_adadelta_update(h, &pv, g[i], &sv, &av);
     p[i] = (float)pv;
     sq[i] = (float)sv;
     acc[i] = (float)av;
@@ -197,7 +141,7 @@ static void adadelta_f32(const lt_adadelta_hparams *h, int64_t n, float *p, cons
 static void adadelta_f64(const lt_adadelta_hparams *h, int64_t n, double *p, const double *g, double *sq,
                          double *acc) {
 #pragma omp parallel for schedule(static) if (n > LT_CPU_PARALLEL_GRAIN)
-  for (int64_t i = 0; i < n; i++) adadelta_elem(h, &p[i], g[i], &sq[i], &acc[i]);
+  for (int64_t i = 0; i < n; i++) lt_adadelta_update(h, &p[i], g[i], &sq[i], &acc[i]);
 }
 
 static lt_status cpu_adadelta(int n, lt_tensor *const *param, lt_tensor *const *grad, lt_tensor *const *square_avg,
@@ -218,19 +162,11 @@ static lt_status cpu_adadelta(int n, lt_tensor *const *param, lt_tensor *const *
 
 typedef struct { lt_adagrad_hparams h; double clr; } adagrad_k;
 
-static inline void adagrad_elem(const adagrad_k *k, double *p, double g, double *sum) {
-  if (k->h.maximize) g = -g;
-  if (k->h.weight_decay != 0) g += k->h.weight_decay * *p;
-  *sum += g * g;
-  double std = sqrt(*sum) + k->h.eps;
-  *p += -k->clr * (g / std);
-}
-
 static void adagrad_f32(const adagrad_k *k, int64_t n, float *p, const float *g, float *sum) {
 #pragma omp parallel for schedule(static) if (n > LT_CPU_PARALLEL_GRAIN)
   for (int64_t i = 0; i < n; i++) {
     double pv = p[i], sv = sum[i];
-    adagrad_elem(k, &pv, g[i], &sv);
+    lt_adagrad_update(&k->h, k->clr, &pv, g[i], &sv);
     p[i] = (float)pv;
     sum[i] = (float)sv;
   }
@@ -238,13 +174,13 @@ static void adagrad_f32(const adagrad_k *k, int64_t n, float *p, const float *g,
 
 static void adagrad_f64(const adagrad_k *k, int64_t n, double *p, const double *g, double *sum) {
 #pragma omp parallel for schedule(static) if (n > LT_CPU_PARALLEL_GRAIN)
-  for (int64_t i = 0; i < n; i++) adagrad_elem(k, &p[i], g[i], &sum[i]);
+  for (int64_t i = 0; i < n; i++) lt_adagrad_update(&k->h, k->clr, &p[i], g[i], &sum[i]);
 }
 
 static lt_status cpu_adagrad(int n, lt_tensor *const *param, lt_tensor *const *grad, lt_tensor *const *sum,
                              const double *step, const lt_adagrad_hparams *h) {
   for (int i = 0; i < n; i++) {
-    adagrad_k k = {*h, h->lr / (1 + (step[i] - 1) * h->lr_decay)};
+    adagrad_k k = {*h, lt_adagrad_factors(h, step[i])};
     int64_t m = lt_tensor_numel(param[i]);
     if (param[i]->dtype == LT_FLOAT32)
       adagrad_f32(&k, m, lt_tensor_data(param[i]), lt_tensor_data(grad[i]), lt_tensor_data(sum[i]));
