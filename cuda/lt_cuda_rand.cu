@@ -8,7 +8,7 @@
  * intrinsics (__fmul_rn, __dadd_rn, ...) so the compiler cannot fuse a
  * multiply and an add into an FMA the CPU does not perform. */
 #include "lt_cuda_common.cuh"
-#include "lt_cuda_philox.h"
+#include "lt_philox.h"
 
 /* The walk of a fill of n elements: a grid-stride loop in which a thread
  * draws Philox block first + blk and calls put(i, w, j) for its elements
@@ -37,7 +37,7 @@ __global__ void rand_k(char *out, lt_dtype odt, int64_t n, uint64_t seed, uint64
   for_each_word(n, seed, first, [=](int64_t i, const lt_philox4 &w, int j) {
     char *o = out + i * (int64_t)es;
     if (normal) {
-      lt_cvt_store_f64(o, odt, __dadd_rn(a, __dmul_rn(b, lt_philox_normal4(&w, j))));
+      lt_cvt_store_f64(o, odt, __dadd_rn(a, __dmul_rn(b, lt_philox_normal4(w.w, j))));
     } else if (odt == LT_FLOAT32) {
       *(float *)o = __fadd_rn(af, __fmul_rn(wf, lt_philox_u01f(w.w[j])));
     } else {
