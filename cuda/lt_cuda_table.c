@@ -28,8 +28,15 @@ static lt_status cu_from_pinned_async(lt_device dev, void *dst, const void *src,
 }
 
 /* --- the tables ------------------------------------------------------------------------------------------ */
+/* every floating dtype, 16-bit ones included, as it is */
+static lt_dtype cu_compute_dtype(lt_nn_group group, lt_dtype dt) {
+  (void)group;
+  return lt_dtype_is_floating(dt) ? dt : LT_NDTYPES;
+}
+
 static const lt_nn_kernels cuda_nn = {
   .channels_last = true, /* conv (cuDNN), batch norm and pooling read NHWC as they are */
+  .compute_dtype = cu_compute_dtype,
   .conv2d_forward = lt_cuda_conv2d_forward,
   .conv2d_backward = lt_cuda_conv2d_backward,
   .batch_norm_forward = lt_cuda_batch_norm_forward,

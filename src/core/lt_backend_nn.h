@@ -5,9 +5,10 @@
  * Contracts as in lt_backend.h: the op layer (lt_ops_nn.c) has validated
  * shapes and dtypes and allocated every output; kernels only compute. Unless
  * an entry says otherwise, all tensors of one call share one floating dtype
- * (float32 or float64 on the CPU), are contiguous, and outputs are fully
- * overwritten (never accumulated into). Entries are device-neutral: tensors
- * in, tensors out, so a CUDA backend can map them onto cuDNN calls. */
+ * (float32, float64, or a 16-bit one that compute_dtype allows), are
+ * contiguous, and outputs are fully overwritten (never accumulated into).
+ * Entries are device-neutral: tensors in, tensors out, so a CUDA backend can
+ * map them onto cuDNN calls. */
 #ifndef LT_BACKEND_NN_H
 #define LT_BACKEND_NN_H
 
@@ -39,6 +40,12 @@ typedef enum { LT_ACT_RELU, LT_ACT_LEAKY_RELU, LT_ACT_GELU, LT_ACT_GELU_TANH, LT
 /* Losses computed element by element (reduced by the op layer). */
 typedef enum { LT_PLOSS_MSE, LT_PLOSS_L1, LT_PLOSS_BCE_LOGITS, LT_PLOSS_COUNT } lt_pointwise_loss;
 
+/* The two groups of entries whose dtypes compute_dtype describes. */
+typedef enum {
+  LT_NN_LAYERS, /* convolution, pooling, dropout masks, activation gradients, and `matmul` for linear */
+  LT_NN_LOSSES  /* softmax and the losses */
+} lt_nn_group;
+
 typedef struct lt_nn_kernels {
   /* --- memory format ---------------------------------------------------------
    * false: every conv/batch-norm/pooling tensor is contiguous (NCHW), and the
@@ -50,6 +57,17 @@ typedef struct lt_nn_kernels {
    * channels-last tensors have strides (C*S, 1, C). [C] vectors stay
    * contiguous. */
   bool channels_last;
+
+  /* --- dtypes -------------------------------------------------------------------
+   * The dtype the group's entries compute a tensor of dtype dt in: dt itself
+   * when they take it as it is; float32 when they take it by computing in
+   * float32 and rounding each result once (the CPU's bfloat16:
+   * src/cpu/lt_cpu_bf16.c); LT_NDTYPES when they do not take it. Batch norm
+   * takes every floating dtype on every backend (mixed precision, below).
+   * The op layer refuses what the entries do not take, and runs dropout (a
+   * mask, then a multiply) in the compute dtype. NULL: every floating dtype
+   * as it is. */
+  lt_dtype (*compute_dtype)(lt_nn_group group, lt_dtype dt);
 
   /* --- convolution --------------------------------------------------------- */
   /* x [N,Cin,H,W], w [Cout,Cin/groups,KH,KW], b [Cout] or NULL,

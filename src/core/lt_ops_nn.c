@@ -23,12 +23,22 @@ static lt_status missing(const char *what) {
   return lt_error_set(LT_ERR_RUNTIME, 0, "%s is not implemented on this device", what);
 }
 
-static lt_status check_float(const lt_tensor *t, int arg, const char *what) {
-  if (t->dtype == LT_FLOAT32 || t->dtype == LT_FLOAT64) return LT_OK;
+/* The dtype t's backend computes the group's entries for t's dtype in
+ * (lt_nn_kernels.compute_dtype), LT_NDTYPES when they do not take it. */
+static lt_dtype compute_dtype(const lt_tensor *t, lt_nn_group group) {
+  const lt_nn_kernels *nn = nn_of(t);
+  if (nn && nn->compute_dtype) return nn->compute_dtype(group, t->dtype);
+  return lt_dtype_is_floating(t->dtype) ? t->dtype : LT_NDTYPES;
+}
+
+/* t is floating, of a dtype the group's kernels take on t's device */
+static lt_status check_float(const lt_tensor *t, int arg, const char *what, lt_nn_group group) {
+  if (compute_dtype(t, group) != LT_NDTYPES) return LT_OK;
   if (lt_dtype_is_floating(t->dtype)) {
-    if (lt_tensor_device(t).type != LT_CPU) return LT_OK;
-    return lt_error_set(LT_ERR_ARG, arg, "%s of dtype %s is not supported on the CPU (use float32 or float64)", what,
-                        lt_dtype_name(t->dtype));
+    char d[32];
+    lt_device dev = lt_tensor_device(t);
+    return lt_error_set(LT_ERR_ARG, arg, "%s of dtype %s is not supported on %s (use float32 or float64)", what,
+                        lt_dtype_name(t->dtype), dev.type == LT_CPU ? "the CPU" : lt_device_str(dev, d, sizeof d));
   }
   return lt_error_set(LT_ERR_ARG, arg, "expected a floating-point %s, got %s", what, lt_dtype_name(t->dtype));
 }
@@ -239,24 +249,19 @@ static lt_status check_batched(const lt_tensor *x, int arg) {
                       SHP(x, b1));
 }
 
-/* ==================================== bfloat16 ==================================== */
+/* ============================== another compute dtype ============================== */
 
-/* The CPU kernels take float32/float64 only. A bfloat16 conv2d, linear,
- * pooling, dropout or activation backward on the CPU (what autocast produces)
- * runs as float32 on converted operands and rounds its results to
- * bfloat16: bf16 storage with float32 accumulation, the arithmetic of bf16
- * GEMMs on GPUs too. Other devices (cuDNN, cuBLAS) take bfloat16 tensors as
- * they are. float32/float64 never come through here. */
-static bool bf16_on_cpu(const lt_tensor *t) {
-  return t->dtype == LT_BFLOAT16 && lt_tensor_device(t).type == LT_CPU;
-}
+/* Dropout is a mask and a multiply; on a backend that computes x's dtype
+ * in another (compute_dtype: the CPU's bfloat16 in float32) both run in
+ * that dtype and the results are rounded once, as a kernel taking the
+ * dtype by conversion does (src/cpu/lt_cpu_bf16.c). */
 
-/* float32 copies of n tensors (NULL stays NULL); on failure nothing is left. */
-static lt_status f32_all(int n, lt_tensor *const *in, lt_tensor **out) {
+/* copies of n tensors in dtype dt (NULL stays NULL); on failure nothing is left. */
+static lt_status to_dtype_all(int n, lt_tensor *const *in, lt_dtype dt, lt_tensor **out) {
   for (int i = 0; i < n; i++) out[i] = NULL;
   for (int i = 0; i < n; i++) {
     if (!in[i]) continue;
-    lt_status st = lt_op_to(in[i], LT_FLOAT32, lt_tensor_device(in[i]), &out[i]);
+    lt_status st = lt_op_to(in[i], dt, lt_tensor_device(in[i]), &out[i]);
     if (st != LT_OK) {
       for (int j = 0; j < i; j++) lt_tensor_release(out[j]);
       return st;
@@ -265,15 +270,15 @@ static lt_status f32_all(int n, lt_tensor *const *in, lt_tensor **out) {
   return LT_OK;
 }
 
-/* Ends a bf16-via-float32 op whose float32 form returned st: rounds each
- * result the caller asked for (slots may be NULL) to bfloat16; when st or a
- * rounding failed, no result is left. */
-static lt_status round_bf16(lt_status st, int n, lt_tensor **const *slots) {
+/* Ends an op run in another dtype that returned st: rounds each result the
+ * caller asked for (slots may be NULL) to dt; when st or a rounding failed,
+ * no result is left. */
+static lt_status round_all(lt_status st, int n, lt_tensor **const *slots, lt_dtype dt) {
   if (st != LT_OK) return st;
   for (int i = 0; i < n; i++) {
     if (!slots[i] || !*slots[i]) continue;
     lt_tensor *r = NULL;
-    if (st == LT_OK) st = lt_op_to(*slots[i], LT_BFLOAT16, lt_tensor_device(*slots[i]), &r);
+    if (st == LT_OK) st = lt_op_to(*slots[i], dt, lt_tensor_device(*slots[i]), &r);
     lt_tensor_release(*slots[i]);
     *slots[i] = r;
   }
@@ -287,7 +292,7 @@ static lt_status round_bf16(lt_status st, int n, lt_tensor **const *slots) {
 
 static lt_status conv_check(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d_params *p, int64_t out[4]) {
   char b1[128], b2[128];
-  LT_TRY(check_float(x, 1, "input"));
+  LT_TRY(check_float(x, 1, "input", LT_NN_LAYERS));
   LT_TRY(check_like(w, x, 2, "weight"));
   if (b) LT_TRY(check_like(b, x, 3, "bias"));
   LT_TRY(check_batched(x, 1));
@@ -348,16 +353,6 @@ lt_status lt_op_conv2d(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d
     lt_tensor **slots[1] = {y};
     return unbatch(lt_op_conv2d(xb, w, b, p, y), 1, &xb, 1, slots);
   }
-  if (bf16_on_cpu(x)) {
-    LT_TRY(check_like(w, x, 2, "weight"));
-    if (b) LT_TRY(check_like(b, x, 3, "bias"));
-    lt_tensor *in[3] = {x, w, b}, *c[3];
-    LT_TRY(f32_all(3, in, c));
-    lt_status st = lt_op_conv2d(c[0], c[1], c[2], p, y);
-    release_all(3, c);
-    lt_tensor **slots[1] = {y};
-    return round_bf16(st, 1, slots);
-  }
   int64_t oshape[4];
   LT_TRY(conv_check(x, w, b, p, oshape));
   const lt_nn_kernels *nn = nn_of(x);
@@ -383,16 +378,6 @@ lt_status lt_op_conv2d_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *w, const
     LT_TRY(batch_all(2, in, c));
     lt_tensor **slots[1] = {gx};
     return unbatch(lt_op_conv2d_backward(c[0], c[1], w, p, gx, gw, gb), 2, c, 1, slots);
-  }
-  if (bf16_on_cpu(x)) {
-    LT_TRY(check_like(w, x, 3, "weight"));
-    LT_TRY(check_like(gy, x, 1, "gradient"));
-    lt_tensor *in[3] = {gy, x, w}, *c[3];
-    LT_TRY(f32_all(3, in, c));
-    lt_status st = lt_op_conv2d_backward(c[0], c[1], c[2], p, gx, gw, gb);
-    release_all(3, c);
-    lt_tensor **slots[3] = {gx, gw, gb};
-    return round_bf16(st, 3, slots);
   }
   int64_t oshape[4];
   LT_TRY(conv_check(x, w, NULL, p, oshape));
@@ -606,17 +591,8 @@ lt_status lt_op_activation(lt_activation act, lt_tensor *x, double param, lt_ten
 }
 
 lt_status lt_op_activation_backward(lt_activation act, lt_tensor *gy, lt_tensor *x, double param, lt_tensor **gx) {
-  if (bf16_on_cpu(gy)) {
-    LT_TRY(check_like(x, gy, 2, "input"));
-    lt_tensor *in[2] = {gy, x}, *c[2];
-    LT_TRY(f32_all(2, in, c));
-    lt_status st = lt_op_activation_backward(act, c[0], c[1], param, gx);
-    release_all(2, c);
-    lt_tensor **slots[1] = {gx};
-    return round_bf16(st, 1, slots);
-  }
   if (act >= LT_ACT_COUNT) return lt_error_set(LT_ERR_ARG, 0, "unknown activation %d", (int)act);
-  LT_TRY(check_float(gy, 1, "gradient"));
+  LT_TRY(check_float(gy, 1, "gradient", LT_NN_LAYERS));
   LT_TRY(check_like(x, gy, 2, "input"));
   LT_TRY(check_same_shape(gy, x, 1, "gradient", "input"));
   const lt_nn_kernels *nn = nn_of(x);
@@ -635,7 +611,7 @@ lt_status lt_op_activation_backward(lt_activation act, lt_tensor *gy, lt_tensor 
 
 static lt_status linear_check(lt_tensor *x, lt_tensor *w, lt_tensor *b) {
   char b1[128], b2[128];
-  LT_TRY(check_float(x, 1, "input"));
+  LT_TRY(check_float(x, 1, "input", LT_NN_LAYERS));
   LT_TRY(check_like(w, x, 2, "weight"));
   if (b) LT_TRY(check_like(b, x, 3, "bias"));
   if (x->ndim < 1) return lt_error_set(LT_ERR_ARG, 1, "expected input [*, in_features], got a 0-d tensor");
@@ -681,16 +657,6 @@ static lt_status rows_of(lt_tensor *x, lt_tensor **out) {
 }
 
 lt_status lt_op_linear(lt_tensor *x, lt_tensor *w, lt_tensor *b, lt_tensor **y) {
-  if (bf16_on_cpu(x)) {
-    LT_TRY(check_like(w, x, 2, "weight"));
-    if (b) LT_TRY(check_like(b, x, 3, "bias"));
-    lt_tensor *in[3] = {x, w, b}, *c[3];
-    LT_TRY(f32_all(3, in, c));
-    lt_status st = lt_op_linear(c[0], c[1], c[2], y);
-    release_all(3, c);
-    lt_tensor **slots[1] = {y};
-    return round_bf16(st, 1, slots);
-  }
   LT_TRY(linear_check(x, w, b));
   const lt_nn_kernels *nn = nn_of(x);
   bool fused = nn && nn->linear_forward; /* the backend's x·wᵀ + b in one call (cuBLASLt's bias epilogue) */
@@ -729,16 +695,6 @@ lt_status lt_op_linear(lt_tensor *x, lt_tensor *w, lt_tensor *b, lt_tensor **y) 
 
 lt_status lt_op_linear_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *w, lt_tensor **gx, lt_tensor **gw,
                                 lt_tensor **gb) {
-  if (bf16_on_cpu(x)) {
-    LT_TRY(check_like(w, x, 3, "weight"));
-    LT_TRY(check_like(gy, x, 1, "gradient"));
-    lt_tensor *in[3] = {gy, x, w}, *c[3];
-    LT_TRY(f32_all(3, in, c));
-    lt_status st = lt_op_linear_backward(c[0], c[1], c[2], gx, gw, gb);
-    release_all(3, c);
-    lt_tensor **slots[3] = {gx, gw, gb};
-    return round_bf16(st, 3, slots);
-  }
   LT_TRY(linear_check(x, w, NULL));
   LT_TRY(check_like(gy, x, 1, "gradient"));
   bool ok = gy->ndim == x->ndim && gy->shape[gy->ndim - 1] == w->shape[0];
@@ -775,18 +731,19 @@ lt_status lt_op_linear_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *w, lt_te
 }
 
 lt_status lt_op_dropout(lt_tensor *x, double p, lt_tensor **y, lt_tensor **mask) {
-  if (bf16_on_cpu(x)) {
+  LT_TRY(check_float(x, 1, "input", LT_NN_LAYERS));
+  lt_dtype cdt = compute_dtype(x, LT_NN_LAYERS);
+  if (cdt != x->dtype) { /* see "another compute dtype" above */
     lt_tensor *c;
-    LT_TRY(f32_all(1, &x, &c));
+    LT_TRY(to_dtype_all(1, &x, cdt, &c));
     lt_tensor *m = NULL;
     lt_status st = lt_op_dropout(c, p, y, &m);
     lt_tensor_release(c);
     lt_tensor **slots[2] = {y, &m};
-    st = round_bf16(st, 2, slots);
+    st = round_all(st, 2, slots, x->dtype);
     if (st == LT_OK) hand_out(m, mask);
     return st;
   }
-  LT_TRY(check_float(x, 1, "input"));
   if (!(p >= 0 && p <= 1)) return lt_error_set(LT_ERR_ARG, 2, "dropout probability must be in [0, 1], got %g", p);
   const lt_nn_kernels *nn = nn_of(x);
   if (!nn || !nn->dropout_mask) return missing("dropout");
@@ -829,7 +786,7 @@ int64_t lt_pool_output_size(int64_t in, int64_t k, int64_t s, int64_t pad, int64
 
 static lt_status pool_check(lt_tensor *x, const lt_pool2d_params *p, bool is_max, int64_t oshape[4]) {
   char b1[128];
-  LT_TRY(check_float(x, 1, "input"));
+  LT_TRY(check_float(x, 1, "input", LT_NN_LAYERS));
   LT_TRY(check_batched(x, 1));
   for (int i = 0; i < 2; i++) {
     if (p->kernel[i] < 1)
@@ -877,17 +834,6 @@ lt_status lt_op_max_pool2d(lt_tensor *x, const lt_pool2d_params *p, lt_tensor **
     lt_tensor **slots[2] = {y, indices};
     return unbatch(lt_op_max_pool2d(xb, p, y, indices), 1, &xb, 2, slots);
   }
-  if (bf16_on_cpu(x)) {
-    lt_tensor *c;
-    LT_TRY(f32_all(1, &x, &c));
-    lt_status st = lt_op_max_pool2d(c, p, y, indices);
-    lt_tensor_release(c);
-    if (st != LT_OK) return st;
-    lt_tensor **slots[1] = {y};
-    st = round_bf16(st, 1, slots); /* the indices stay int64 */
-    if (st != LT_OK && indices) { lt_tensor_release(*indices); *indices = NULL; }
-    return st;
-  }
   int64_t os[4];
   LT_TRY(pool_check(x, p, true, os));
   const lt_nn_kernels *nn = nn_of(x);
@@ -919,16 +865,7 @@ lt_status lt_op_max_pool2d_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *indi
     lt_tensor **slots[1] = {gx};
     return unbatch(lt_op_max_pool2d_backward(c[0], c[1], c[2], p, gx), 3, c, 1, slots);
   }
-  if (bf16_on_cpu(x)) {
-    LT_TRY(check_like(gy, x, 1, "gradient"));
-    lt_tensor *in[2] = {gy, x}, *c[2];
-    LT_TRY(f32_all(2, in, c));
-    lt_status st = lt_op_max_pool2d_backward(c[0], c[1], indices, p, gx);
-    release_all(2, c);
-    lt_tensor **slots[1] = {gx};
-    return round_bf16(st, 1, slots);
-  }
-  LT_TRY(check_float(x, 2, "input"));
+  LT_TRY(check_float(x, 2, "input", LT_NN_LAYERS));
   if (x->ndim != 4) return lt_error_set(LT_ERR_ARG, 2, "expected 4-D input [N,C,H,W]");
   if (indices->dtype != LT_INT64 || !lt_device_equal(lt_tensor_device(indices), lt_tensor_device(x)))
     return lt_error_set(LT_ERR_ARG, 3, "expected int64 indices on the input's device");
@@ -956,14 +893,6 @@ lt_status lt_op_avg_pool2d(lt_tensor *x, const lt_pool2d_params *p, lt_tensor **
     lt_tensor **slots[1] = {y};
     return unbatch(lt_op_avg_pool2d(xb, p, y), 1, &xb, 1, slots);
   }
-  if (bf16_on_cpu(x)) {
-    lt_tensor *c;
-    LT_TRY(f32_all(1, &x, &c));
-    lt_status st = lt_op_avg_pool2d(c, p, y);
-    lt_tensor_release(c);
-    lt_tensor **slots[1] = {y};
-    return round_bf16(st, 1, slots);
-  }
   int64_t os[4];
   LT_TRY(pool_check(x, p, false, os));
   const lt_nn_kernels *nn = nn_of(x);
@@ -987,15 +916,6 @@ lt_status lt_op_avg_pool2d_backward(lt_tensor *gy, lt_tensor *x, const lt_pool2d
     lt_tensor **slots[1] = {gx};
     return unbatch(lt_op_avg_pool2d_backward(c[0], c[1], p, gx), 2, c, 1, slots);
   }
-  if (bf16_on_cpu(x)) {
-    LT_TRY(check_like(gy, x, 1, "gradient"));
-    lt_tensor *in[2] = {gy, x}, *c[2];
-    LT_TRY(f32_all(2, in, c));
-    lt_status st = lt_op_avg_pool2d_backward(c[0], c[1], p, gx);
-    release_all(2, c);
-    lt_tensor **slots[1] = {gx};
-    return round_bf16(st, 1, slots);
-  }
   int64_t os[4];
   LT_TRY(pool_check(x, p, false, os));
   LT_TRY(check_grad_shape(gy, 4, os, x));
@@ -1015,7 +935,7 @@ lt_status lt_op_avg_pool2d_backward(lt_tensor *gy, lt_tensor *x, const lt_pool2d
 
 static lt_status adaptive_check(lt_tensor *x, int64_t oh, int64_t ow) {
   char b1[128];
-  LT_TRY(check_float(x, 1, "input"));
+  LT_TRY(check_float(x, 1, "input", LT_NN_LAYERS));
   LT_TRY(check_batched(x, 1));
   if (oh < 1 || ow < 1)
     return lt_error_set(LT_ERR_ARG, 2, "output_size must be positive, got %lldx%lld", (long long)oh, (long long)ow);
@@ -1030,14 +950,6 @@ lt_status lt_op_adaptive_avg_pool2d(lt_tensor *x, int64_t oh, int64_t ow, lt_ten
     LT_TRY(batch_all(1, &x, &xb));
     lt_tensor **slots[1] = {y};
     return unbatch(lt_op_adaptive_avg_pool2d(xb, oh, ow, y), 1, &xb, 1, slots);
-  }
-  if (bf16_on_cpu(x)) {
-    lt_tensor *c;
-    LT_TRY(f32_all(1, &x, &c));
-    lt_status st = lt_op_adaptive_avg_pool2d(c, oh, ow, y);
-    lt_tensor_release(c);
-    lt_tensor **slots[1] = {y};
-    return round_bf16(st, 1, slots);
   }
   LT_TRY(adaptive_check(x, oh, ow));
   const lt_nn_kernels *nn = nn_of(x);
@@ -1062,16 +974,7 @@ lt_status lt_op_adaptive_avg_pool2d_backward(lt_tensor *gy, lt_tensor *x, lt_ten
     lt_tensor **slots[1] = {gx};
     return unbatch(lt_op_adaptive_avg_pool2d_backward(c[0], c[1], gx), 2, c, 1, slots);
   }
-  if (bf16_on_cpu(x)) {
-    LT_TRY(check_like(gy, x, 1, "gradient"));
-    lt_tensor *in[2] = {gy, x}, *c[2];
-    LT_TRY(f32_all(2, in, c));
-    lt_status st = lt_op_adaptive_avg_pool2d_backward(c[0], c[1], gx);
-    release_all(2, c);
-    lt_tensor **slots[1] = {gx};
-    return round_bf16(st, 1, slots);
-  }
-  LT_TRY(check_float(x, 2, "input"));
+  LT_TRY(check_float(x, 2, "input", LT_NN_LAYERS));
   if (x->ndim != 4 || gy->ndim != 4) return lt_error_set(LT_ERR_ARG, 1, "expected 4-D gradient and input");
   int64_t os[4] = {x->shape[0], x->shape[1], gy->shape[2], gy->shape[3]};
   LT_TRY(check_grad_shape(gy, 4, os, x));
@@ -1107,7 +1010,7 @@ static lt_status softmax_geom(const lt_tensor *x, int dim, int64_t *outer, int64
 }
 
 lt_status lt_op_softmax(lt_tensor *x, int dim, bool log, lt_tensor **y) {
-  LT_TRY(check_float(x, 1, "input"));
+  LT_TRY(check_float(x, 1, "input", LT_NN_LOSSES));
   int64_t outer, n, inner;
   LT_TRY(softmax_geom(x, dim, &outer, &n, &inner));
   const lt_nn_kernels *nn = nn_of(x);
@@ -1123,7 +1026,7 @@ lt_status lt_op_softmax(lt_tensor *x, int dim, bool log, lt_tensor **y) {
 }
 
 lt_status lt_op_softmax_backward(lt_tensor *gy, lt_tensor *y, int dim, bool log, lt_tensor **gx) {
-  LT_TRY(check_float(y, 2, "output"));
+  LT_TRY(check_float(y, 2, "output", LT_NN_LOSSES));
   LT_TRY(check_like(gy, y, 1, "gradient"));
   LT_TRY(check_same_shape(gy, y, 1, "gradient", "output"));
   int64_t outer, n, inner;
@@ -1146,7 +1049,7 @@ lt_status lt_op_softmax_backward(lt_tensor *gy, lt_tensor *y, int dim, bool log,
 static lt_status nll_check(lt_tensor *logp, lt_tensor *target, lt_tensor *weight, double smoothing, int64_t *N,
                            int64_t *C, int64_t *S) {
   char b1[128], b2[128], b3[128];
-  LT_TRY(check_float(logp, 1, "input"));
+  LT_TRY(check_float(logp, 1, "input", LT_NN_LOSSES));
   if (logp->ndim < 1) return lt_error_set(LT_ERR_ARG, 1, "expected input [N,C], [N,C,...] or [C], got a 0-d tensor");
   if (target->dtype != LT_INT64)
     return lt_error_set(LT_ERR_ARG, 2, "expected an int64 target of class labels, got %s target %s",
@@ -1291,7 +1194,7 @@ bool lt_op_cross_entropy_fused(const lt_tensor *logits) {
 
 static lt_status ce_check(lt_tensor *logits, lt_tensor *target, lt_tensor *weight, double smoothing, int64_t *N,
                           int64_t *C, int64_t *S) {
-  LT_TRY(check_float(logits, 1, "input"));
+  LT_TRY(check_float(logits, 1, "input", LT_NN_LOSSES));
   if (logits->ndim < 1) return lt_error_set(LT_ERR_ARG, 1, "expected input [N,C], [N,C,...] or [C], got a 0-d tensor");
   return nll_check(logits, target, weight, smoothing, N, C, S); /* before any work */
 }
@@ -1347,7 +1250,7 @@ lt_status lt_op_cross_entropy(lt_tensor *logits, lt_tensor *target, lt_tensor *w
 
 lt_status lt_op_cross_entropy_probs_check(lt_tensor *logits, lt_tensor *target, lt_tensor *weight, double smoothing) {
   char b1[128], b2[128];
-  LT_TRY(check_float(logits, 1, "input"));
+  LT_TRY(check_float(logits, 1, "input", LT_NN_LOSSES));
   if (logits->ndim < 1) return lt_error_set(LT_ERR_ARG, 1, "expected input [N,C], [N,C,...] or [C], got a 0-d tensor");
   LT_TRY(check_device(target, logits, 2, "target"));
   if (!lt_dtype_is_floating(target->dtype))
@@ -1417,7 +1320,7 @@ static lt_status broadcast_to(lt_tensor *w, lt_tensor *x, int arg, const char *w
 
 static lt_status ploss_check(lt_pointwise_loss kind, lt_tensor *x, lt_tensor *y) {
   if (kind >= LT_PLOSS_COUNT) return lt_error_set(LT_ERR_ARG, 0, "unknown loss %d", (int)kind);
-  LT_TRY(check_float(x, 1, "input"));
+  LT_TRY(check_float(x, 1, "input", LT_NN_LOSSES));
   if (!lt_device_equal(lt_tensor_device(y), lt_tensor_device(x)))
     return lt_error_set(LT_ERR_ARG, 2, "target is on another device than the input");
   if (y->dtype != x->dtype)

@@ -9,7 +9,9 @@
  * options #4) and so on), outputs are new references. Class labels are
  * 0-based here (the glue subtracts 1 from Lua's 1-based labels); messages
  * about a label speak Lua's 1-based terms. Optional tensors are NULL.
- * Floating inputs only: float32 and float64 on the CPU. */
+ * Floating inputs only, of the dtypes the device's kernels take
+ * (lt_nn_kernels.compute_dtype; on the CPU float32 and float64, and
+ * bfloat16 for conv2d, linear, pooling, dropout and activations). */
 #ifndef LT_OPS_NN_H
 #define LT_OPS_NN_H
 

@@ -13,6 +13,8 @@ lt_status lt_cpu_where(lt_tensor *out, const lt_tensor *cond, const lt_tensor *a
 lt_status lt_cpu_reduce(lt_reduce_op op, lt_tensor *out, lt_tensor *idx, const lt_tensor *x, int64_t outer, int64_t r,
                         int64_t inner, double param);
 lt_status lt_cpu_matmul(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, double alpha, double beta);
+/* lt_cpu_bf16.c: lt_cpu_matmul of bfloat16 operands, through sgemm on float32 copies */
+lt_status lt_cpu_bf16_matmul(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, double alpha, double beta);
 lt_status lt_cpu_rand(lt_rand_kind kind, lt_tensor *out, uint64_t seed, uint64_t first_block, double a, double b);
 
 #endif

@@ -1,5 +1,6 @@
 /* lt_cpu_matmul.c — batched matrix products through OpenBLAS (cblas) for
- * float32/float64, and plain loops for the 16-bit float and integer types.
+ * float32/float64 (bfloat16 too, on float32 copies: lt_cpu_bf16.c), and
+ * plain loops for float16 and the integer types.
  * Each matrix of a and b is row-major or column-major (the op layer copies
  * anything else), which maps onto GEMM's transpose flags with no copy. */
 #include <cblas.h>
@@ -18,6 +19,7 @@ static void layout(const lt_tensor *t, bool *trans, int64_t *ld) {
 }
 
 lt_status lt_cpu_matmul(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, double alpha, double beta) {
+  if (out->dtype == LT_BFLOAT16) return lt_cpu_bf16_matmul(out, a, b, alpha, beta);
   int64_t B = out->shape[0], M = out->shape[1], N = out->shape[2], K = a->shape[2];
   bool ta, tb;
   int64_t lda, ldb;
@@ -38,7 +40,7 @@ lt_status lt_cpu_matmul(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, 
       cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K,
                   alpha, (const double *)ai, (int)lda, (const double *)bi, (int)ldb, beta, (double *)oi, (int)N);
     } else if (lt_dtype_is_floating(out->dtype)) {
-      /* bfloat16/float16: storage types on the CPU, accumulated in double */
+      /* float16: a storage type on the CPU, accumulated in double */
       for (int64_t m = 0; m < M; m++)
         for (int64_t n = 0; n < N; n++) {
           double acc = 0;

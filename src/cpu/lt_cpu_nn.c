@@ -61,8 +61,8 @@ static void act_run(void *vctx, char **p, const int64_t *s, int64_t n) {
   }
 }
 
-static lt_status cpu_activation_backward(lt_activation act, lt_tensor *gx, const lt_tensor *gy, const lt_tensor *x,
-                                         double param) {
+lt_status lt_cpu_activation_backward(lt_activation act, lt_tensor *gx, const lt_tensor *gy, const lt_tensor *x,
+                                     double param) {
   act_ctx c = {act, param, gx->dtype == LT_FLOAT64};
   const lt_tensor *ops[3] = {gx, gy, x};
   lt_cpu_foreach(3, ops, gx->ndim, gx->shape, &c, act_run);
@@ -71,7 +71,7 @@ static lt_status cpu_activation_backward(lt_activation act, lt_tensor *gx, const
 
 /* --- dropout ------------------------------------------------------------------------- */
 
-static lt_status cpu_dropout_mask(lt_tensor *mask, double p, uint64_t seed, uint64_t first_block) {
+lt_status lt_cpu_dropout_mask(lt_tensor *mask, double p, uint64_t seed, uint64_t first_block) {
   int64_t n = lt_tensor_numel(mask), nblocks = (n + 3) / 4;
   bool dbl = mask->dtype == LT_FLOAT64;
   double scale = 1.0 / (1.0 - p);
@@ -91,18 +91,19 @@ static lt_status cpu_dropout_mask(lt_tensor *mask, double p, uint64_t seed, uint
 }
 
 const lt_nn_kernels lt_cpu_nn_kernels = {
-  .conv2d_forward = lt_cpu_conv2d_forward,
-  .conv2d_backward = lt_cpu_conv2d_backward,
+  .compute_dtype = lt_cpu_nn_compute_dtype,
+  .conv2d_forward = lt_cpu_bf16_conv2d_forward,
+  .conv2d_backward = lt_cpu_bf16_conv2d_backward,
   .batch_norm_forward = lt_cpu_batch_norm_forward,
   .batch_norm_backward = lt_cpu_batch_norm_backward,
-  .activation_backward = cpu_activation_backward,
-  .dropout_mask = cpu_dropout_mask,
-  .max_pool2d_forward = lt_cpu_max_pool2d_forward,
-  .max_pool2d_backward = lt_cpu_max_pool2d_backward,
-  .avg_pool2d_forward = lt_cpu_avg_pool2d_forward,
-  .avg_pool2d_backward = lt_cpu_avg_pool2d_backward,
-  .adaptive_avg_pool2d_forward = lt_cpu_adaptive_avg_pool2d_forward,
-  .adaptive_avg_pool2d_backward = lt_cpu_adaptive_avg_pool2d_backward,
+  .activation_backward = lt_cpu_bf16_activation_backward,
+  .dropout_mask = lt_cpu_dropout_mask,
+  .max_pool2d_forward = lt_cpu_bf16_max_pool2d_forward,
+  .max_pool2d_backward = lt_cpu_bf16_max_pool2d_backward,
+  .avg_pool2d_forward = lt_cpu_bf16_avg_pool2d_forward,
+  .avg_pool2d_backward = lt_cpu_bf16_avg_pool2d_backward,
+  .adaptive_avg_pool2d_forward = lt_cpu_bf16_adaptive_avg_pool2d_forward,
+  .adaptive_avg_pool2d_backward = lt_cpu_bf16_adaptive_avg_pool2d_backward,
   .softmax_forward = lt_cpu_softmax_forward,
   .softmax_backward = lt_cpu_softmax_backward,
   .nll_loss_forward = lt_cpu_nll_loss_forward,

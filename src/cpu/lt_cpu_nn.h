@@ -38,6 +38,28 @@ lt_status lt_cpu_pointwise_loss_forward(lt_pointwise_loss kind, lt_tensor *loss,
 lt_status lt_cpu_pointwise_loss_backward(lt_pointwise_loss kind, lt_tensor *gx, lt_tensor *gy, const lt_tensor *g,
                                          const lt_tensor *x, const lt_tensor *y, const lt_tensor *w,
                                          const lt_tensor *pw);
+/* lt_cpu_nn.c */
+lt_status lt_cpu_activation_backward(lt_activation act, lt_tensor *gx, const lt_tensor *gy, const lt_tensor *x,
+                                     double param);
+lt_status lt_cpu_dropout_mask(lt_tensor *mask, double p, uint64_t seed, uint64_t first_block);
+
+/* lt_cpu_bf16.c: the table's entries for the kernels above that also take
+ * bfloat16 (run as float32), and compute_dtype */
+lt_dtype lt_cpu_nn_compute_dtype(lt_nn_group group, lt_dtype dt);
+lt_status lt_cpu_bf16_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
+                                     const lt_conv2d_params *p);
+lt_status lt_cpu_bf16_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const lt_tensor *gy,
+                                      const lt_tensor *x, const lt_tensor *w, const lt_conv2d_params *p);
+lt_status lt_cpu_bf16_activation_backward(lt_activation act, lt_tensor *gx, const lt_tensor *gy, const lt_tensor *x,
+                                          double param);
+lt_status lt_cpu_bf16_max_pool2d_forward(lt_tensor *y, lt_tensor *idx, const lt_tensor *x, const lt_pool2d_params *p);
+lt_status lt_cpu_bf16_max_pool2d_backward(lt_tensor *gx, const lt_tensor *gy, const lt_tensor *idx,
+                                          const lt_pool2d_params *p);
+lt_status lt_cpu_bf16_avg_pool2d_forward(lt_tensor *y, const lt_tensor *x, const lt_pool2d_params *p);
+lt_status lt_cpu_bf16_avg_pool2d_backward(lt_tensor *gx, const lt_tensor *gy, const lt_pool2d_params *p);
+lt_status lt_cpu_bf16_adaptive_avg_pool2d_forward(lt_tensor *y, const lt_tensor *x);
+lt_status lt_cpu_bf16_adaptive_avg_pool2d_backward(lt_tensor *gx, const lt_tensor *gy);
+
 /* lt_cpu_xent.c: fused cross-entropy */
 lt_status lt_cpu_cross_entropy_forward(lt_tensor *loss, lt_tensor *wt, lt_tensor *lse, const lt_tensor *x,
                                        const lt_tensor *target, const lt_tensor *weight, double smoothing,
