@@ -2,7 +2,8 @@
  * normalisation, activation gradients, dropout masks, pooling, softmax and
  * the loss kernels, each as a forward/backward pair.
  *
- * Contracts as in lt_backend.h: the op layer (lt_ops_nn.c) has validated
+ * Contracts as in lt_backend.h: the op layer (lt_ops_nn.h: lt_ops_conv.c,
+ * lt_ops_norm.c, lt_ops_act.c, lt_ops_pool.c, lt_ops_loss.c) has validated
  * shapes and dtypes and allocated every output; kernels only compute. Unless
  * an entry says otherwise, all tensors of one call share one floating dtype
  * (float32, float64, or a 16-bit one that compute_dtype allows), are

@@ -1,12 +1,17 @@
 /* lt_ops_linalg.c — matmul/mm/bmm: shape rules of torch.matmul, reduced to
- * the backend's batched [B,M,K]x[B,K,N] kernel; both operands of one dtype. Operands whose matrices are
- * neither row- nor column-major are copied first; broadcast batch dims are
- * materialised only when the batch strides cannot express them. */
+ * the backend's batched [B,M,K]x[B,K,N] kernel; both operands of one dtype.
+ * Operands whose matrices are neither row- nor column-major are copied
+ * first; broadcast batch dims are materialised only when the batch strides
+ * cannot express them. And nn's linear (lt_ops_nn.h), the same kernel on
+ * [M,in] rows, or the backend's fused linear_forward. The CPU kernel:
+ * src/cpu/lt_cpu_linalg.c; CUDA: cuda/lt_cuda_linalg.c (cuBLAS, cuBLASLt)
+ * and cuda/lt_cuda_linalg.cu; autograd: src/autograd/lt_ag_linalg.c. */
 #include <stdint.h>
 #include <string.h>
 
 #include "lt_gemm_layout.h"
 #include "lt_ops.h"
+#include "lt_ops_nn_shared.h"
 
 /* Whether the matrices of a [B,R,C] operand are row-major or column-major,
  * which GEMM reads with no copy (lt_gemm_layout.h: the backends' GEMM calls
@@ -151,4 +156,127 @@ lt_status lt_op_matmul(lt_tensor *a, lt_tensor *b, lt_tensor **out) {
   if (st != LT_OK) return st;
   *out = res;
   return LT_OK;
+}
+
+/* --- linear (lt_ops_nn.h) -------------------------------------------------------------------- */
+
+static lt_status linear_check(lt_tensor *x, lt_tensor *w, lt_tensor *b) {
+  char b1[128], b2[128];
+  LT_TRY(lt_nn_check_float(x, 1, "input", LT_NN_LAYERS));
+  LT_TRY(lt_nn_check_like(w, x, 2, "weight"));
+  if (b) LT_TRY(lt_nn_check_like(b, x, 3, "bias"));
+  if (x->ndim < 1) return lt_error_set(LT_ERR_ARG, 1, "expected input [*, in_features], got a 0-d tensor");
+  if (w->ndim != 2)
+    return lt_error_set(LT_ERR_ARG, 2, "expected 2-D weight [out_features, in_features], got %s", SHP(w, b1));
+  if (x->shape[x->ndim - 1] != w->shape[1])
+    return lt_error_set(LT_ERR_ARG, 2, "input %s has %lld features but weight %s expects %lld", SHP(x, b1),
+                        (long long)x->shape[x->ndim - 1], SHP(w, b2), (long long)w->shape[1]);
+  if (b && (b->ndim != 1 || b->shape[0] != w->shape[0]))
+    return lt_error_set(LT_ERR_ARG, 3, "bias %s does not match the %lld outputs of weight %s (expected [%lld])",
+                        SHP(b, b1), (long long)w->shape[0], SHP(w, b2), (long long)w->shape[0]);
+  return LT_OK;
+}
+
+/* [1, R, C] view of a 2-D tensor (for the batched matmul kernel) */
+static lt_status as_batch1(lt_tensor *t, lt_tensor **out) { return lt_tensor_unsqueeze(t, 0, out); }
+
+/* out[M,N] = a[M,K] @ b[K,N] (+ out when beta = 1); a, b 2-D in BLAS layout. */
+static lt_status mm_into(lt_tensor *out, lt_tensor *a, lt_tensor *b, double beta) {
+  const lt_backend *be = lt_nn_backend_of(out);
+  if (!be->matmul) return lt_nn_missing("matmul");
+  if (a->shape[1] == 0) return beta == 0 ? be->fill(out, 0) : LT_OK;
+  lt_tensor *o3 = NULL, *a3 = NULL, *b3 = NULL;
+  lt_status st = as_batch1(out, &o3);
+  if (st == LT_OK) st = as_batch1(a, &a3);
+  if (st == LT_OK) st = as_batch1(b, &b3);
+  if (st == LT_OK) st = be->matmul(o3, a3, b3, 1.0, beta);
+  lt_tensor_release(o3);
+  lt_tensor_release(a3);
+  lt_tensor_release(b3);
+  return st;
+}
+
+/* x [*, in] -> contiguous [M, in] */
+static lt_status rows_of(lt_tensor *x, lt_tensor **out) {
+  lt_tensor *c;
+  LT_TRY(lt_op_contiguous(x, &c));
+  int64_t shape[2] = {1, x->shape[x->ndim - 1]};
+  for (int i = 0; i < x->ndim - 1; i++) shape[0] *= x->shape[i];
+  lt_status st = lt_tensor_view(c, 2, shape, out);
+  lt_tensor_release(c);
+  return st;
+}
+
+lt_status lt_op_linear(lt_tensor *x, lt_tensor *w, lt_tensor *b, lt_tensor **y) {
+  LT_TRY(linear_check(x, w, b));
+  const lt_nn_kernels *nn = lt_nn_kernels_of(x);
+  bool fused = nn && nn->linear_forward; /* the backend's x·wᵀ + b in one call (cuBLASLt's bias epilogue) */
+  lt_tensor *x2 = NULL, *wc = NULL, *wt = NULL, *y2 = NULL, *be_ = NULL, *res = NULL;
+  int64_t out_f = w->shape[0];
+  lt_status st = rows_of(x, &x2);
+  if (st == LT_OK) st = lt_op_contiguous(w, &wc);
+  if (st == LT_OK && !fused) st = lt_tensor_transpose(wc, 0, 1, &wt);
+  int64_t s2[2] = {x2 ? x2->shape[0] : 0, out_f};
+  if (st == LT_OK) st = lt_tensor_empty(2, s2, x->dtype, lt_tensor_device(x), &y2);
+  if (fused) {
+    if (st == LT_OK && b) st = lt_op_contiguous(b, &be_);
+    if (st == LT_OK) st = nn->linear_forward(y2, x2, wc, be_);
+  } else {
+    if (st == LT_OK && b) {
+      st = lt_tensor_expand(b, 2, s2, &be_);
+      if (st == LT_OK) st = lt_nn_backend_of(x)->copy(y2, be_);
+    }
+    if (st == LT_OK) st = mm_into(y2, x2, wt, b ? 1.0 : 0.0);
+  }
+  if (st == LT_OK) {
+    int64_t shape[LT_MAX_DIMS];
+    memcpy(shape, x->shape, sizeof(int64_t) * (size_t)x->ndim);
+    shape[x->ndim - 1] = out_f;
+    st = lt_tensor_view(y2, x->ndim, shape, &res);
+  }
+  lt_tensor_release(x2);
+  lt_tensor_release(wc);
+  lt_tensor_release(wt);
+  lt_tensor_release(y2);
+  lt_tensor_release(be_);
+  if (st != LT_OK) return st;
+  *y = res;
+  return LT_OK;
+}
+
+lt_status lt_op_linear_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *w, lt_tensor **gx, lt_tensor **gw,
+                                lt_tensor **gb) {
+  LT_TRY(linear_check(x, w, NULL));
+  LT_TRY(lt_nn_check_like(gy, x, 1, "gradient"));
+  bool ok = gy->ndim == x->ndim && gy->shape[gy->ndim - 1] == w->shape[0];
+  for (int i = 0; ok && i < x->ndim - 1; i++) ok = gy->shape[i] == x->shape[i];
+  if (!ok) {
+    char b1[128], b2[128];
+    return lt_error_set(LT_ERR_ARG, 1, "gradient %s does not match the output of linear on input %s", SHP(gy, b1),
+                        SHP(x, b2));
+  }
+  lt_tensor *g2 = NULL, *x2 = NULL, *wc = NULL, *g2t = NULL, *ox = NULL, *ox2 = NULL, *ow = NULL, *ob = NULL;
+  lt_status st = rows_of(gy, &g2);
+  if (st == LT_OK) st = rows_of(x, &x2);
+  if (st == LT_OK) st = lt_op_contiguous(w, &wc);
+  if (st == LT_OK && gx) {
+    st = lt_nn_empty_like(x, &ox);
+    if (st == LT_OK) st = rows_of(ox, &ox2);
+    if (st == LT_OK) st = mm_into(ox2, g2, wc, 0.0); /* [M,out] @ [out,in] */
+  }
+  if (st == LT_OK && gw) {
+    st = lt_nn_empty_like(w, &ow);
+    if (st == LT_OK) st = lt_tensor_transpose(g2, 0, 1, &g2t);
+    if (st == LT_OK) st = mm_into(ow, g2t, x2, 0.0); /* [out,M] @ [M,in] */
+  }
+  if (st == LT_OK && gb) {
+    int dim0 = 0;
+    st = lt_op_reduce(LT_RED_SUM, g2, 1, &dim0, false, 0, &ob, NULL);
+  }
+  lt_tensor_release(g2);
+  lt_tensor_release(x2);
+  lt_tensor_release(wc);
+  lt_tensor_release(g2t);
+  lt_tensor_release(ox2);
+  return lt_nn_hand_over_grads(st, gx, ox, gw, ow, gb, ob);
 }

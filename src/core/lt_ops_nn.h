@@ -2,7 +2,13 @@
  * (lt.nn.functional): validation with messages naming the offending shapes,
  * output allocation, and dispatch to the backend's nn kernels
  * (lt_backend_nn.h). Each differentiable op comes with the backward op that
- * src/autograd/lt_ag_nn.c calls; neither records autograd history.
+ * its autograd rule calls; neither records autograd history.
+ *
+ * One file per op family, with the same name on every layer: conv
+ * (lt_ops_conv.c, src/cpu/lt_cpu_conv.c, cuda/lt_cuda_conv.c,
+ * src/autograd/lt_ag_conv.c), norm (batch norm), pool, act (activations,
+ * dropout, softmax) and loss likewise; linear lives with matmul (linalg).
+ * The Lua bindings of all of them: src/lua/lt_lua_nn.c.
  *
  * Conventions of lt_ops.h: dims 0-based, messages 1-based, argument numbers
  * are the Lua-facing positions (F.conv2d(input #1, weight #2, bias #3,
@@ -19,7 +25,7 @@
 
 typedef enum { LT_REDUCTION_NONE, LT_REDUCTION_MEAN, LT_REDUCTION_SUM } lt_reduction;
 
-/* --- convolution ----------------------------------------------------------------- */
+/* --- convolution (lt_ops_conv.c) ---------------------------------------------------- */
 /* x [N,Cin,H,W], w [Cout,Cin/groups,KH,KW], b [Cout] or NULL -> [N,Cout,OH,OW];
  * an unbatched x [Cin,H,W] gives [Cout,OH,OW] (its gradient is 3-D too). */
 lt_status lt_op_conv2d(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d_params *p, lt_tensor **y);
@@ -27,7 +33,7 @@ lt_status lt_op_conv2d(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d
 lt_status lt_op_conv2d_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *w, const lt_conv2d_params *p, lt_tensor **gx,
                                 lt_tensor **gw, lt_tensor **gb);
 
-/* --- batch normalisation ----------------------------------------------------------- */
+/* --- batch normalisation (lt_ops_norm.c) -------------------------------------------------- */
 /* x [N,C,...]; running_mean/var, weight, bias [C] or NULL (running stats are
  * required in eval mode and updated in place in training mode). mean/invstd
  * receive what backward needs ([C]). A bfloat16/float16 x may take float32
@@ -39,7 +45,7 @@ lt_status lt_op_batch_norm(lt_tensor *x, lt_tensor *running_mean, lt_tensor *run
 lt_status lt_op_batch_norm_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *weight, lt_tensor *mean, lt_tensor *invstd,
                                     bool training, lt_tensor **gx, lt_tensor **gw, lt_tensor **gb);
 
-/* --- activations, linear, dropout --------------------------------------------------- */
+/* --- activations and dropout (lt_ops_act.c), linear (lt_ops_linalg.c) --------------------- */
 /* y = act(x); param: the leaky slope (ignored otherwise). */
 lt_status lt_op_activation(lt_activation act, lt_tensor *x, double param, lt_tensor **y);
 /* gx = gy * act'(x) (for RELU/LEAKY_RELU x may be the forward's output) */
@@ -52,7 +58,7 @@ lt_status lt_op_linear_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *w, lt_te
  * shape) holds 0 or 1/(1-p), drawn from the global generator. */
 lt_status lt_op_dropout(lt_tensor *x, double p, lt_tensor **y, lt_tensor **mask);
 
-/* --- pooling (input [N,C,H,W], or unbatched [C,H,W] giving [C,OH,OW] outputs
+/* --- pooling (lt_ops_pool.c; input [N,C,H,W], or unbatched [C,H,W] giving [C,OH,OW] outputs
  * and indices; arg #2 is the kernel size, #3 options) ------------------------------------ */
 lt_status lt_op_max_pool2d(lt_tensor *x, const lt_pool2d_params *p, lt_tensor **y, lt_tensor **indices);
 lt_status lt_op_max_pool2d_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *indices, const lt_pool2d_params *p,
@@ -65,12 +71,12 @@ lt_status lt_op_adaptive_avg_pool2d_backward(lt_tensor *gy, lt_tensor *x, lt_ten
  * when the window doesn't fit. */
 int64_t lt_pool_output_size(int64_t in, int64_t k, int64_t s, int64_t pad, int64_t dil, bool ceil_mode);
 
-/* --- softmax --------------------------------------------------------------------------- */
+/* --- softmax (lt_ops_act.c) ------------------------------------------------------------ */
 lt_status lt_op_softmax(lt_tensor *x, int dim, bool log, lt_tensor **y);
 /* y: the forward's output */
 lt_status lt_op_softmax_backward(lt_tensor *gy, lt_tensor *y, int dim, bool log, lt_tensor **gx);
 
-/* --- losses ------------------------------------------------------------------------------ */
+/* --- losses (lt_ops_loss.c) ------------------------------------------------------------ */
 /* logp [N,C,d...] (or [C]), target int64 [N,d...] (or []), 0-based labels,
  * weight [C] or NULL; label smoothing in [0, 1]. total_weight receives the
  * mean's denominator (sum of the target weights; may be NULL). */
