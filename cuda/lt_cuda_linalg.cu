@@ -1,6 +1,6 @@
 /* lt_cuda_linalg.cu — the batched matrix product for integer dtypes, which
  * cuBLAS lacks: one thread per output element, int64 accumulation with
- * wrap-around, as the CPU backend's loop (src/cpu/lt_cpu_matmul.c). Correct
+ * wrap-around, as the CPU backend's loop (src/cpu/lt_cpu_linalg.c). Correct
  * rather than fast; float products go through cuBLAS (lt_cublas.c). */
 #include "lt_cuda_common.cuh"
 

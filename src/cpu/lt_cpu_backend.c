@@ -1,11 +1,13 @@
 /* lt_cpu_backend.c — the CPU entry of the backend table: host memory (64-byte
- * aligned, so vector loads never split cache lines; see lt_cpu_alloc.h) and
- * the CPU kernels. */
+ * aligned, so vector loads never split cache lines; see lt_cpu_alloc.h), the
+ * CPU kernels, and the nn table, whose kernels live in the files of their op
+ * families (lt_cpu_conv.c, lt_cpu_norm.c, lt_cpu_pool.c, lt_cpu_act.c,
+ * lt_cpu_loss.c; bfloat16 entries: lt_cpu_bf16.c). */
 #include "lt_cpu_alloc.h"
 #include "lt_cpu_kernels.h"
+#include "lt_cpu_nn.h"
 
 extern const lt_index_kernels lt_cpu_index_kernels;
-extern const lt_nn_kernels lt_cpu_nn_kernels;
 extern const lt_optim_kernels lt_cpu_optim_kernels;
 
 static lt_status cpu_alloc(lt_device dev, size_t nbytes, void **out) {
@@ -25,6 +27,30 @@ static lt_status cpu_sync(lt_device dev) {
   (void)dev;
   return LT_OK;
 }
+
+static const lt_nn_kernels lt_cpu_nn_kernels = {
+  .compute_dtype = lt_cpu_nn_compute_dtype,
+  .conv2d_forward = lt_cpu_bf16_conv2d_forward,
+  .conv2d_backward = lt_cpu_bf16_conv2d_backward,
+  .batch_norm_forward = lt_cpu_batch_norm_forward,
+  .batch_norm_backward = lt_cpu_batch_norm_backward,
+  .activation_backward = lt_cpu_bf16_activation_backward,
+  .dropout_mask = lt_cpu_dropout_mask,
+  .max_pool2d_forward = lt_cpu_bf16_max_pool2d_forward,
+  .max_pool2d_backward = lt_cpu_bf16_max_pool2d_backward,
+  .avg_pool2d_forward = lt_cpu_bf16_avg_pool2d_forward,
+  .avg_pool2d_backward = lt_cpu_bf16_avg_pool2d_backward,
+  .adaptive_avg_pool2d_forward = lt_cpu_bf16_adaptive_avg_pool2d_forward,
+  .adaptive_avg_pool2d_backward = lt_cpu_bf16_adaptive_avg_pool2d_backward,
+  .softmax_forward = lt_cpu_softmax_forward,
+  .softmax_backward = lt_cpu_softmax_backward,
+  .nll_loss_forward = lt_cpu_nll_loss_forward,
+  .nll_loss_backward = lt_cpu_nll_loss_backward,
+  .pointwise_loss_forward = lt_cpu_pointwise_loss_forward,
+  .pointwise_loss_backward = lt_cpu_pointwise_loss_backward,
+  .cross_entropy_forward = lt_cpu_cross_entropy_forward,
+  .cross_entropy_backward = lt_cpu_cross_entropy_backward,
+};
 
 const lt_backend lt_cpu_backend = {
   .name = "cpu",

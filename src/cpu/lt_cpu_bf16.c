@@ -12,7 +12,7 @@
  * bfloat16 for these entries (and dropout, which the op layer runs in
  * float32 itself: its multiply must see the unrounded mask), neither 16-bit
  * type for softmax and the losses. Batch norm reads 16-bit tensors itself
- * (lt_cpu_batchnorm.c). Not here: the kernels, any validation. */
+ * (lt_cpu_norm.c). Not here: the kernels, any validation. */
 #include "lt_cpu_kernels.h"
 #include "lt_cpu_nn.h"
 

@@ -1,6 +1,6 @@
 /* lt_cpu_conv.c — 2-D convolution on the CPU: im2col + OpenBLAS GEMM, and
  * GEMM + col2im for the input gradient. Not the place for shape checks
- * (lt_ops_nn.c) or autograd (lt_ag_nn.c).
+ * (lt_ops_conv.c) or autograd (lt_ag_conv.c).
  *
  * Layout of the column matrix of one group: row r = (c*KH + kh)*KW + kw
  * (c local to the group, so row order matches the weight [COg, Cg*KH*KW]),

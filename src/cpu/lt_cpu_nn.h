@@ -1,16 +1,30 @@
-/* lt_cpu_nn.h — the CPU nn kernels, spread over lt_cpu_conv.c,
- * lt_cpu_batchnorm.c, lt_cpu_pool.c, lt_cpu_loss.c and lt_cpu_nn.c, which
- * gathers them into the backend's nn table. Contracts: lt_backend_nn.h. */
+/* lt_cpu_nn.h — the CPU nn kernels, one file per op family: lt_cpu_conv.c,
+ * lt_cpu_norm.c, lt_cpu_pool.c, lt_cpu_act.c and lt_cpu_loss.c (bfloat16
+ * entries: lt_cpu_bf16.c); lt_cpu_backend.c gathers them into the backend's
+ * nn table. Contracts: lt_backend_nn.h. */
 #ifndef LT_CPU_NN_H
 #define LT_CPU_NN_H
 
 #include "lt_backend_nn.h"
 
+/* Element i of a float32 or float64 (dbl) buffer as double, and a store of
+ * one rounded to the buffer's dtype: the loads and stores of the kernels
+ * that compute in double. */
+static inline double ldv(const void *p, bool dbl, int64_t i) {
+  return dbl ? ((const double *)p)[i] : ((const float *)p)[i];
+}
+static inline void stv(void *p, bool dbl, int64_t i, double v) {
+  if (dbl) ((double *)p)[i] = v;
+  else ((float *)p)[i] = (float)v;
+}
+
+/* lt_cpu_conv.c */
 lt_status lt_cpu_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
                                  const lt_conv2d_params *p);
 lt_status lt_cpu_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const lt_tensor *gy,
                                  const lt_tensor *x, const lt_tensor *w, const lt_conv2d_params *p);
 
+/* lt_cpu_norm.c */
 lt_status lt_cpu_batch_norm_forward(lt_tensor *y, lt_tensor *mean, lt_tensor *invstd, const lt_tensor *x,
                                     const lt_tensor *weight, const lt_tensor *bias, lt_tensor *running_mean,
                                     lt_tensor *running_var, bool training, double momentum, double eps);
@@ -18,6 +32,7 @@ lt_status lt_cpu_batch_norm_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb
                                      const lt_tensor *x, const lt_tensor *weight, const lt_tensor *mean,
                                      const lt_tensor *invstd, bool training);
 
+/* lt_cpu_pool.c */
 lt_status lt_cpu_max_pool2d_forward(lt_tensor *y, lt_tensor *idx, const lt_tensor *x, const lt_pool2d_params *p);
 lt_status lt_cpu_max_pool2d_backward(lt_tensor *gx, const lt_tensor *gy, const lt_tensor *idx,
                                      const lt_pool2d_params *p);
@@ -26,9 +41,15 @@ lt_status lt_cpu_avg_pool2d_backward(lt_tensor *gx, const lt_tensor *gy, const l
 lt_status lt_cpu_adaptive_avg_pool2d_forward(lt_tensor *y, const lt_tensor *x);
 lt_status lt_cpu_adaptive_avg_pool2d_backward(lt_tensor *gx, const lt_tensor *gy);
 
+/* lt_cpu_act.c */
+lt_status lt_cpu_activation_backward(lt_activation act, lt_tensor *gx, const lt_tensor *gy, const lt_tensor *x,
+                                     double param);
+lt_status lt_cpu_dropout_mask(lt_tensor *mask, double p, uint64_t seed, uint64_t first_block);
 lt_status lt_cpu_softmax_forward(lt_tensor *y, const lt_tensor *x, int64_t outer, int64_t n, int64_t inner, bool log);
 lt_status lt_cpu_softmax_backward(lt_tensor *gx, const lt_tensor *gy, const lt_tensor *y, int64_t outer, int64_t n,
                                   int64_t inner, bool log);
+
+/* lt_cpu_loss.c */
 lt_status lt_cpu_nll_loss_forward(lt_tensor *loss, lt_tensor *wt, const lt_tensor *logp, const lt_tensor *target,
                                   const lt_tensor *weight, double smoothing, int64_t ignore_index);
 lt_status lt_cpu_nll_loss_backward(lt_tensor *glogp, const lt_tensor *g, const lt_tensor *target,
@@ -38,10 +59,12 @@ lt_status lt_cpu_pointwise_loss_forward(lt_pointwise_loss kind, lt_tensor *loss,
 lt_status lt_cpu_pointwise_loss_backward(lt_pointwise_loss kind, lt_tensor *gx, lt_tensor *gy, const lt_tensor *g,
                                          const lt_tensor *x, const lt_tensor *y, const lt_tensor *w,
                                          const lt_tensor *pw);
-/* lt_cpu_nn.c */
-lt_status lt_cpu_activation_backward(lt_activation act, lt_tensor *gx, const lt_tensor *gy, const lt_tensor *x,
-                                     double param);
-lt_status lt_cpu_dropout_mask(lt_tensor *mask, double p, uint64_t seed, uint64_t first_block);
+lt_status lt_cpu_cross_entropy_forward(lt_tensor *loss, lt_tensor *wt, lt_tensor *lse, const lt_tensor *x,
+                                       const lt_tensor *target, const lt_tensor *weight, double smoothing,
+                                       int64_t ignore_index);
+lt_status lt_cpu_cross_entropy_backward(lt_tensor *gx, const lt_tensor *g, const lt_tensor *x, const lt_tensor *lse,
+                                        const lt_tensor *target, const lt_tensor *weight, double smoothing,
+                                        int64_t ignore_index);
 
 /* lt_cpu_bf16.c: the table's entries for the kernels above that also take
  * bfloat16 (run as float32), and compute_dtype */
@@ -59,13 +82,5 @@ lt_status lt_cpu_bf16_avg_pool2d_forward(lt_tensor *y, const lt_tensor *x, const
 lt_status lt_cpu_bf16_avg_pool2d_backward(lt_tensor *gx, const lt_tensor *gy, const lt_pool2d_params *p);
 lt_status lt_cpu_bf16_adaptive_avg_pool2d_forward(lt_tensor *y, const lt_tensor *x);
 lt_status lt_cpu_bf16_adaptive_avg_pool2d_backward(lt_tensor *gx, const lt_tensor *gy);
-
-/* lt_cpu_xent.c: fused cross-entropy */
-lt_status lt_cpu_cross_entropy_forward(lt_tensor *loss, lt_tensor *wt, lt_tensor *lse, const lt_tensor *x,
-                                       const lt_tensor *target, const lt_tensor *weight, double smoothing,
-                                       int64_t ignore_index);
-lt_status lt_cpu_cross_entropy_backward(lt_tensor *gx, const lt_tensor *g, const lt_tensor *x, const lt_tensor *lse,
-                                        const lt_tensor *target, const lt_tensor *weight, double smoothing,
-                                        int64_t ignore_index);
 
 #endif

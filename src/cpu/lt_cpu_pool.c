@@ -11,13 +11,6 @@
 #include "lt_cpu_iter.h"
 #include "lt_cpu_nn.h"
 
-static inline double ldv(const void *p, bool dbl, int64_t i) {
-  return dbl ? ((const double *)p)[i] : ((const float *)p)[i];
-}
-static inline void stv(void *p, bool dbl, int64_t i, double v) {
-  if (dbl) ((double *)p)[i] = v;
-  else ((float *)p)[i] = (float)v;
-}
 static inline void addv(void *p, bool dbl, int64_t i, double v) {
   if (dbl) ((double *)p)[i] += v;
   else ((float *)p)[i] += (float)v;

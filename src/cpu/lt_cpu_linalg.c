@@ -1,4 +1,4 @@
-/* lt_cpu_matmul.c — batched matrix products through OpenBLAS (cblas) for
+/* lt_cpu_linalg.c — batched matrix products through OpenBLAS (cblas) for
  * float32/float64 (bfloat16 too, on float32 copies: lt_cpu_bf16.c), and
  * plain loops for float16 and the integer types.
  * Each matrix of a and b is row-major or column-major (the op layer copies

@@ -1,7 +1,8 @@
-/* lt_cpu_nn.c — the CPU backend's nn table (see lt_backend_nn.h), plus the
- * small kernels that need no file of their own: activation gradients and
- * dropout masks. Convolution, batch norm, pooling and the losses live in
- * lt_cpu_conv.c, lt_cpu_batchnorm.c, lt_cpu_pool.c and lt_cpu_loss.c. */
+/* lt_cpu_act.c — the CPU's activation gradients, dropout masks and
+ * softmax/log_softmax (forward and backward), the kernels of the op family
+ * of lt_ops_act.c. The activations' forwards are elementwise unary kernels
+ * (lt_cpu_elementwise.c). Arithmetic in double for float64 and float32 alike
+ * (except ReLU's select), loads and stores in the tensor's dtype. */
 #include <math.h>
 
 #include "lt_cpu_iter.h"
@@ -90,26 +91,60 @@ lt_status lt_cpu_dropout_mask(lt_tensor *mask, double p, uint64_t seed, uint64_t
   return LT_OK;
 }
 
-const lt_nn_kernels lt_cpu_nn_kernels = {
-  .compute_dtype = lt_cpu_nn_compute_dtype,
-  .conv2d_forward = lt_cpu_bf16_conv2d_forward,
-  .conv2d_backward = lt_cpu_bf16_conv2d_backward,
-  .batch_norm_forward = lt_cpu_batch_norm_forward,
-  .batch_norm_backward = lt_cpu_batch_norm_backward,
-  .activation_backward = lt_cpu_bf16_activation_backward,
-  .dropout_mask = lt_cpu_dropout_mask,
-  .max_pool2d_forward = lt_cpu_bf16_max_pool2d_forward,
-  .max_pool2d_backward = lt_cpu_bf16_max_pool2d_backward,
-  .avg_pool2d_forward = lt_cpu_bf16_avg_pool2d_forward,
-  .avg_pool2d_backward = lt_cpu_bf16_avg_pool2d_backward,
-  .adaptive_avg_pool2d_forward = lt_cpu_bf16_adaptive_avg_pool2d_forward,
-  .adaptive_avg_pool2d_backward = lt_cpu_bf16_adaptive_avg_pool2d_backward,
-  .softmax_forward = lt_cpu_softmax_forward,
-  .softmax_backward = lt_cpu_softmax_backward,
-  .nll_loss_forward = lt_cpu_nll_loss_forward,
-  .nll_loss_backward = lt_cpu_nll_loss_backward,
-  .pointwise_loss_forward = lt_cpu_pointwise_loss_forward,
-  .pointwise_loss_backward = lt_cpu_pointwise_loss_backward,
-  .cross_entropy_forward = lt_cpu_cross_entropy_forward,
-  .cross_entropy_backward = lt_cpu_cross_entropy_backward,
-};
+/* --- softmax ----------------------------------------------------------------------- */
+
+lt_status lt_cpu_softmax_forward(lt_tensor *y, const lt_tensor *x, int64_t outer, int64_t n, int64_t inner, bool log) {
+  bool dbl = x->dtype == LT_FLOAT64;
+  const void *xd = lt_tensor_data(x);
+  void *yd = lt_tensor_data(y);
+  int64_t cols = outer * inner;
+#pragma omp parallel for schedule(static) if (cols * n > LT_CPU_PARALLEL_GRAIN && cols > 1)
+  for (int64_t c = 0; c < cols; c++) {
+    int64_t base = (c / inner) * n * inner + c % inner;
+    double mx = -INFINITY;
+    for (int64_t k = 0; k < n; k++) {
+      double v = ldv(xd, dbl, base + k * inner);
+      if (v > mx || isnan(v)) mx = v;
+    }
+    if (isinf(mx) && mx < 0) mx = 0; /* an all -inf row: NaN below, as PyTorch */
+    double s = 0;
+    for (int64_t k = 0; k < n; k++) s += exp(ldv(xd, dbl, base + k * inner) - mx);
+    if (log) {
+      double lse = mx + (double)logl((long double)s);
+      for (int64_t k = 0; k < n; k++) stv(yd, dbl, base + k * inner, ldv(xd, dbl, base + k * inner) - lse);
+    } else {
+      double inv = 1.0 / s;
+      for (int64_t k = 0; k < n; k++) stv(yd, dbl, base + k * inner, exp(ldv(xd, dbl, base + k * inner) - mx) * inv);
+    }
+  }
+  return LT_OK;
+}
+
+lt_status lt_cpu_softmax_backward(lt_tensor *gx, const lt_tensor *gy, const lt_tensor *y, int64_t outer, int64_t n,
+                                  int64_t inner, bool log) {
+  bool dbl = y->dtype == LT_FLOAT64;
+  const void *gyd = lt_tensor_data(gy), *yd = lt_tensor_data(y);
+  void *gxd = lt_tensor_data(gx);
+  int64_t cols = outer * inner;
+#pragma omp parallel for schedule(static) if (cols * n > LT_CPU_PARALLEL_GRAIN && cols > 1)
+  for (int64_t c = 0; c < cols; c++) {
+    int64_t base = (c / inner) * n * inner + c % inner;
+    double s = 0;
+    if (log) {
+      /* gx = gy - softmax * sum(gy) */
+      for (int64_t k = 0; k < n; k++) s += ldv(gyd, dbl, base + k * inner);
+      for (int64_t k = 0; k < n; k++) {
+        int64_t i = base + k * inner;
+        stv(gxd, dbl, i, ldv(gyd, dbl, i) - exp(ldv(yd, dbl, i)) * s);
+      }
+    } else {
+      /* gx = y * (gy - sum(gy * y)) */
+      for (int64_t k = 0; k < n; k++) s += ldv(gyd, dbl, base + k * inner) * ldv(yd, dbl, base + k * inner);
+      for (int64_t k = 0; k < n; k++) {
+        int64_t i = base + k * inner;
+        stv(gxd, dbl, i, ldv(yd, dbl, i) * (ldv(gyd, dbl, i) - s));
+      }
+    }
+  }
+  return LT_OK;
+}

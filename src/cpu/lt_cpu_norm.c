@@ -1,4 +1,4 @@
-/* lt_cpu_batchnorm.c — batch normalisation on the CPU, forward (with the
+/* lt_cpu_norm.c — batch normalisation on the CPU, forward (with the
  * running-statistics update) and backward, over x viewed as [N,C,S].
  * Statistics are accumulated in double whatever the dtype, and the variance
  * is computed in two passes (mean first), which keeps float32 accurate for
