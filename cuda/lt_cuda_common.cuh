@@ -4,6 +4,10 @@
  * loads, launch sizes and the dtype switch that turns a runtime lt_dtype
  * into a template argument.
  *
+ * Also the float32/float64 math overloads, the layout test and optional
+ * per-channel parameters of [N,C,...] tensors, and the walk of a Philox
+ * fill, which kernels of several families use.
+ *
  * Conversions are lt_dtype_convert.h's, the rules the CPU follows too: the
  * typed stores (St<T>) and the runtime-dtype loads and stores
  * (lt_cvt_load_f64 & co.) are built on its functions. bfloat16 and float16
@@ -17,6 +21,7 @@
 
 #include "lt_cuda_internal.h"
 #include "lt_dtype_convert.h"
+#include "lt_philox.h"
 
 typedef __nv_bfloat16 bf16;
 typedef __half f16;
@@ -197,6 +202,88 @@ static inline unsigned grid_for(const lt_cuda_ctx *c, int64_t n, int threads) {
     case LT_FLOAT16: { typedef f16 T; __VA_ARGS__; break; }        \
     default: return lt_error_set(LT_ERR_RUNTIME, 0, "expected a floating dtype on cuda, got %s", lt_dtype_name(dt)); \
   }
+
+/* --- math overloads: float32 and float64 versions of each function, so templated
+ * kernels call the one of their compute type ------------------------------------------------------------ */
+__device__ __forceinline__ float m_exp(float x) { return expf(x); }
+__device__ __forceinline__ double m_exp(double x) { return exp(x); }
+__device__ __forceinline__ float m_log(float x) { return logf(x); }
+__device__ __forceinline__ double m_log(double x) { return log(x); }
+__device__ __forceinline__ float m_log1p(float x) { return log1pf(x); }
+__device__ __forceinline__ double m_log1p(double x) { return log1p(x); }
+__device__ __forceinline__ float m_sqrt(float x) { return sqrtf(x); }
+__device__ __forceinline__ double m_sqrt(double x) { return sqrt(x); }
+__device__ __forceinline__ float m_sin(float x) { return sinf(x); }
+__device__ __forceinline__ double m_sin(double x) { return sin(x); }
+__device__ __forceinline__ float m_cos(float x) { return cosf(x); }
+__device__ __forceinline__ double m_cos(double x) { return cos(x); }
+__device__ __forceinline__ float m_tanh(float x) { return tanhf(x); }
+__device__ __forceinline__ double m_tanh(double x) { return tanh(x); }
+__device__ __forceinline__ float m_erf(float x) { return erff(x); }
+__device__ __forceinline__ double m_erf(double x) { return erf(x); }
+__device__ __forceinline__ float m_floor(float x) { return floorf(x); }
+__device__ __forceinline__ double m_floor(double x) { return floor(x); }
+__device__ __forceinline__ float m_ceil(float x) { return ceilf(x); }
+__device__ __forceinline__ double m_ceil(double x) { return ceil(x); }
+__device__ __forceinline__ float m_rint(float x) { return rintf(x); }
+__device__ __forceinline__ double m_rint(double x) { return rint(x); }
+__device__ __forceinline__ float m_fabs(float x) { return fabsf(x); }
+__device__ __forceinline__ double m_fabs(double x) { return fabs(x); }
+__device__ __forceinline__ float m_pow(float x, float y) { return powf(x, y); }
+__device__ __forceinline__ double m_pow(double x, double y) { return pow(x, y); }
+__device__ __forceinline__ float m_fmod(float x, float y) { return fmodf(x, y); }
+__device__ __forceinline__ double m_fmod(double x, double y) { return fmod(x, y); }
+__device__ __forceinline__ float m_atan2(float x, float y) { return atan2f(x, y); }
+__device__ __forceinline__ double m_atan2(double x, double y) { return atan2(x, y); }
+
+
+/* --- [N,C,...] tensors ------------------------------------------------------------------------------------ */
+/* Whether a [N,C,S] (or [N,C,H,W]) tensor is laid out channels-last. The
+ * ambiguous cases (C == 1, S == 1) have the same memory in both layouts. */
+static inline bool is_cl(const lt_tensor *t) {
+  int64_t S = 1;
+  for (int d = 2; d < t->ndim; d++) S *= t->shape[d];
+  return t->ndim >= 3 && t->shape[1] > 1 && S > 1 && t->stride[1] == 1;
+}
+
+/* An optional [C] tensor of any floating dtype, read at channel c. */
+struct Param {
+  const char *p;
+  lt_dtype dt;
+  __device__ __forceinline__ double at(int64_t c, double dflt) const {
+    return p ? lt_cvt_load_f64(p + c * (int64_t)lt_cvt_dtype_size(dt), dt) : dflt;
+  }
+};
+static inline Param param_of(const lt_tensor *t) {
+  Param q;
+  q.p = t ? data_of(t) : NULL;
+  q.dt = t ? t->dtype : LT_FLOAT32;
+  return q;
+}
+
+/* --- Philox fills (rand, dropout masks) -------------------------------------------------------------------
+ * The walk of a fill of n elements: a grid-stride loop in which a thread
+ * draws Philox block first + blk and calls put(i, w, j) for its elements
+ * i = 4*blk + j < n, each to use word j of the block w. */
+template <typename Put>
+__device__ __forceinline__ void for_each_word(int64_t n, uint64_t seed, uint64_t first, Put put) {
+  const int64_t nblocks = (n + 3) / 4;
+  for (int64_t blk = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; blk < nblocks;
+       blk += (int64_t)gridDim.x * blockDim.x) {
+    lt_philox4 w = lt_philox_block4(seed, first + (uint64_t)blk);
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      int64_t i = blk * 4 + j;
+      if (i >= n) break;
+      put(i, w, j);
+    }
+  }
+}
+
+/* Why a fill is refused during graph capture: the seed and the stream offset
+ * travel by value, so a captured kernel would draw the same numbers at every
+ * replay. */
+#define LT_CUDA_RNG_WHY "the graph would repeat the same random numbers at every replay"
 
 /* Records a kernel error for the host (first one wins). */
 __device__ __forceinline__ void derr_record(lt_cuda_derr *e, int kind, int op, long long a, long long b, long long c) {

@@ -151,13 +151,6 @@ lt_status lt_cuda_fill(lt_tensor *dst, double v);
 lt_status lt_cuda_unary(lt_unary_op op, lt_tensor *out, const lt_tensor *x, const double *p);
 lt_status lt_cuda_binary(lt_binary_op op, lt_tensor *out, const lt_tensor *a, const lt_tensor *b);
 lt_status lt_cuda_where(lt_tensor *out, const lt_tensor *cond, const lt_tensor *a, const lt_tensor *b);
-lt_status lt_cuda_activation_backward(lt_activation act, lt_tensor *gx, const lt_tensor *gy, const lt_tensor *x,
-                                      double param);
-lt_status lt_cuda_pointwise_loss_forward(lt_pointwise_loss kind, lt_tensor *loss, const lt_tensor *x,
-                                         const lt_tensor *y, const lt_tensor *w, const lt_tensor *pw);
-lt_status lt_cuda_pointwise_loss_backward(lt_pointwise_loss kind, lt_tensor *gx, lt_tensor *gy, const lt_tensor *g,
-                                          const lt_tensor *x, const lt_tensor *y, const lt_tensor *w,
-                                          const lt_tensor *pw);
 /* The copy and fill of those entries on a context the caller holds (for the
  * library glue); `pattern`: the bytes of one element of dst's dtype. */
 lt_status lt_cuda_copy_k(lt_cuda_ctx *c, const lt_tensor *dst, const lt_tensor *src);
@@ -169,17 +162,16 @@ lt_status lt_cuda_reduce(lt_reduce_op op, lt_tensor *out, lt_tensor *idx, const 
 
 /* lt_cuda_rand.cu */
 lt_status lt_cuda_rand(lt_rand_kind kind, lt_tensor *out, uint64_t seed, uint64_t first_block, double a, double b);
-lt_status lt_cuda_dropout_mask(lt_tensor *mask, double p, uint64_t seed, uint64_t first_block);
 
-/* lt_cublas.c: matrix products (cuBLAS, cuBLASLt); lt_cuda_linalg.cu: the
- * integer product cuBLAS lacks, on a context the caller holds */
+/* lt_cuda_linalg.c: matrix products (cuBLAS, cuBLASLt); lt_cuda_linalg.cu:
+ * the integer product cuBLAS lacks, on a context the caller holds */
 lt_status lt_cuda_matmul(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, double alpha, double beta);
 lt_status lt_cuda_linear(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b);
 lt_status lt_cuda_matmul_int_k(lt_cuda_ctx *c, const lt_tensor *out, const lt_tensor *a, const lt_tensor *b,
                                double alpha, double beta);
 
-/* lt_cudnn.c: convolutions; lt_cuda_nn.cu: their bias add and bias
- * gradient, on a context the caller holds */
+/* lt_cuda_conv.c: convolutions (cuDNN); their bias add and bias gradient
+ * are lt_cuda_norm.cu's per-channel kernels, on a context the caller holds */
 lt_status lt_cuda_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
                                  const lt_conv2d_params *p);
 lt_status lt_cuda_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const lt_tensor *gy,
@@ -189,13 +181,15 @@ lt_status lt_cuda_channel_sum_k(lt_cuda_ctx *c, const lt_tensor *out, const lt_t
 /* y [N,C,H,W] (any strides) += b [C] */
 lt_status lt_cuda_bias_add_k(lt_cuda_ctx *c, const lt_tensor *y, const lt_tensor *b);
 
-/* lt_cuda_nn.cu */
+/* lt_cuda_norm.cu */
 lt_status lt_cuda_batch_norm_forward(lt_tensor *y, lt_tensor *mean, lt_tensor *invstd, const lt_tensor *x,
                                      const lt_tensor *weight, const lt_tensor *bias, lt_tensor *running_mean,
                                      lt_tensor *running_var, bool training, double momentum, double eps);
 lt_status lt_cuda_batch_norm_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const lt_tensor *gy,
                                       const lt_tensor *x, const lt_tensor *weight, const lt_tensor *mean,
                                       const lt_tensor *invstd, bool training);
+
+/* lt_cuda_pool.cu */
 lt_status lt_cuda_max_pool2d_forward(lt_tensor *y, lt_tensor *idx, const lt_tensor *x, const lt_pool2d_params *p);
 lt_status lt_cuda_max_pool2d_backward(lt_tensor *gx, const lt_tensor *gy, const lt_tensor *idx,
                                       const lt_pool2d_params *p);
@@ -203,22 +197,32 @@ lt_status lt_cuda_avg_pool2d_forward(lt_tensor *y, const lt_tensor *x, const lt_
 lt_status lt_cuda_avg_pool2d_backward(lt_tensor *gx, const lt_tensor *gy, const lt_pool2d_params *p);
 lt_status lt_cuda_adaptive_avg_pool2d_forward(lt_tensor *y, const lt_tensor *x);
 lt_status lt_cuda_adaptive_avg_pool2d_backward(lt_tensor *gx, const lt_tensor *gy);
+
+/* lt_cuda_act.cu */
+lt_status lt_cuda_activation_backward(lt_activation act, lt_tensor *gx, const lt_tensor *gy, const lt_tensor *x,
+                                      double param);
+lt_status lt_cuda_dropout_mask(lt_tensor *mask, double p, uint64_t seed, uint64_t first_block);
 lt_status lt_cuda_softmax_forward(lt_tensor *y, const lt_tensor *x, int64_t outer, int64_t n, int64_t inner,
                                   bool log);
 lt_status lt_cuda_softmax_backward(lt_tensor *gx, const lt_tensor *gy, const lt_tensor *y, int64_t outer, int64_t n,
                                    int64_t inner, bool log);
+
+/* lt_cuda_loss.cu */
 lt_status lt_cuda_nll_loss_forward(lt_tensor *loss, lt_tensor *wt, const lt_tensor *logp, const lt_tensor *target,
                                    const lt_tensor *weight, double smoothing, int64_t ignore_index);
 lt_status lt_cuda_nll_loss_backward(lt_tensor *glogp, const lt_tensor *g, const lt_tensor *target,
                                     const lt_tensor *weight, double smoothing, int64_t ignore_index);
-
-/* lt_cuda_loss.cu: fused cross-entropy */
 lt_status lt_cuda_cross_entropy_forward(lt_tensor *loss, lt_tensor *wt, lt_tensor *lse, const lt_tensor *x,
                                         const lt_tensor *target, const lt_tensor *weight, double smoothing,
                                         int64_t ignore_index);
 lt_status lt_cuda_cross_entropy_backward(lt_tensor *gx, const lt_tensor *g, const lt_tensor *x, const lt_tensor *lse,
                                          const lt_tensor *target, const lt_tensor *weight, double smoothing,
                                          int64_t ignore_index);
+lt_status lt_cuda_pointwise_loss_forward(lt_pointwise_loss kind, lt_tensor *loss, const lt_tensor *x,
+                                         const lt_tensor *y, const lt_tensor *w, const lt_tensor *pw);
+lt_status lt_cuda_pointwise_loss_backward(lt_pointwise_loss kind, lt_tensor *gx, lt_tensor *gy, const lt_tensor *g,
+                                          const lt_tensor *x, const lt_tensor *y, const lt_tensor *w,
+                                          const lt_tensor *pw);
 
 /* lt_cuda_index.cu */
 lt_status lt_cuda_index_select(lt_tensor *out, const lt_tensor *x, int dim, const lt_tensor *index, int64_t base);

@@ -1,7 +1,7 @@
 /* lt_cuda_linalg.cu — the batched matrix product for integer dtypes, which
  * cuBLAS lacks: one thread per output element, int64 accumulation with
  * wrap-around, as the CPU backend's loop (src/cpu/lt_cpu_linalg.c). Correct
- * rather than fast; float products go through cuBLAS (lt_cublas.c). */
+ * rather than fast; float products go through cuBLAS (lt_cuda_linalg.c). */
 #include "lt_cuda_common.cuh"
 
 /* out [B,M,N] contiguous = alpha * a [B,M,K] @ b [B,K,N] + beta * out, any strides for a, b */

@@ -1,4 +1,10 @@
-/* lt_cuda_loss.cu — fused cross-entropy on the GPU: the forward reads each
+/* lt_cuda_loss.cu — the CUDA kernels of the loss family (lt_ops_loss.c):
+ * negative log-likelihood, fused cross-entropy and the pointwise losses.
+ * Like the CPU's, they compute per element (the reduction over the batch is
+ * the op layer's): nll in double, the pointwise losses in the compute type
+ * (float for float32 and the 16-bit types), cross-entropy as below.
+ *
+ * Fused cross-entropy: the forward reads each
  * row of logits twice (maximum, then the sums) and writes the loss, the
  * target weight and the row's log-sum-exp; the backward reads the logits
  * once more and writes (softmax·K - q)·g in the same pass, with softmax
@@ -21,11 +27,6 @@
 
 /* The log-sum-exp's element type: double for every dtype (lt_backend_nn.h). */
 template <typename T> struct Lse { typedef double type; };
-
-__device__ __forceinline__ float c_exp(float v) { return expf(v); }
-__device__ __forceinline__ double c_exp(double v) { return exp(v); }
-__device__ __forceinline__ float c_log(float v) { return logf(v); }
-__device__ __forceinline__ double c_log(double v) { return log(v); }
 
 template <typename A> __device__ __forceinline__ A max_nan(A a, A b) { return b > a || b != b ? b : a; }
 
@@ -100,7 +101,7 @@ __global__ void ce_fwd_rows_k(T *loss, T *wt, typename Lse<T>::type *lse, const 
 #pragma unroll
         for (int j = 0; j < V; j++) {
           A d = (A)ld_c(a.v[j]) - mx;
-          s += c_exp(d);
+          s += m_exp(d);
           if (eps > 0) wsh += (w ? (A)ld_c(w[k + j]) : A(1)) * d;
         }
       }
@@ -108,7 +109,7 @@ __global__ void ce_fwd_rows_k(T *loss, T *wt, typename Lse<T>::type *lse, const 
     s = group_red<false>(s, g, sm);
     if (eps > 0) wsh = group_red<false>(wsh, g, sm);
     if (live && lane == 0) {
-      A lsum = c_log(s);
+      A lsum = m_log(s);
       lse[row] = (typename Lse<T>::type)(mx + lsum);
       int64_t t = target[row];
       if (t == ignore) {
@@ -159,7 +160,7 @@ __global__ void ce_bwd_rows_k(T *gx, const T *g, int64_t gs, const T *x, const t
 #pragma unroll
       for (int j = 0; j < V; j++) {
         int64_t c = k + j;
-        A p = c_exp((A)ld_c(a.v[j]) - l);
+        A p = m_exp((A)ld_c(a.v[j]) - l);
         A q = (eps > 0 ? ks * (w ? (A)ld_c(w[c]) : A(1)) : A(0)) + (c == t ? wt : A(0));
         o.v[j] = St<T>::f(gi * (p * K - q));
       }
@@ -185,10 +186,10 @@ __global__ void ce_fwd_cols_k(T *loss, T *wt, typename Lse<T>::type *lse, const 
     A sum = 0, wsh = 0;
     for (int64_t c = 0; c < C; c++) {
       A d = (A)ld_c(xc[c * S]) - mx;
-      sum += c_exp(d);
+      sum += m_exp(d);
       if (eps > 0) wsh += (w ? (A)ld_c(w[c]) : A(1)) * d;
     }
-    A lsum = c_log(sum);
+    A lsum = m_log(sum);
     lse[i] = (typename Lse<T>::type)(mx + lsum);
     int64_t t = target[i];
     if (t == ignore) {
@@ -225,7 +226,7 @@ __global__ void ce_bwd_cols_k(T *gx, const T *g, int64_t gs, const T *x, const t
     const A wt = (A)(1 - eps) * (w ? (A)ld_c(w[t]) : A(1));
     const A K = wt + ks * W;
     for (int64_t c = 0; c < C; c++) {
-      A p = c_exp((A)ld_c(x[base + c * S]) - l);
+      A p = m_exp((A)ld_c(x[base + c * S]) - l);
       A q = (eps > 0 ? ks * (w ? (A)ld_c(w[c]) : A(1)) : A(0)) + (c == t ? wt : A(0));
       gx[base + c * S] = St<T>::f(gi * (p * K - q));
     }
@@ -316,5 +317,171 @@ extern "C" lt_status lt_cuda_cross_entropy_backward(lt_tensor *gx, const lt_tens
   LT_TRY(lt_cuda_ctx_of(x, &c));
   if (x->shape[0] * x->shape[1] * x->shape[2] == 0) return LT_OK;
   LT_CU_DISPATCH_FLOAT(x->dtype, T, return ce_bwd<T>(c, gx, g, x, lse, target, weight, smoothing, ignore_index));
+  return LT_OK;
+}
+
+/* --- negative log-likelihood ----------------------------------------------------------------------------------------- */
+/* logp [N,C,S], target [N,S] -> loss, wt [N,S]; a bad label is recorded for
+ * the host and its loss set to NaN */
+template <typename T>
+__global__ void nll_fwd_k(T *loss, T *wt, const T *logp, const int64_t *target, Param w, int64_t N, int64_t C,
+                          int64_t S, double smoothing, int64_t ignore, lt_cuda_derr *err) {
+  const int64_t M = N * S;
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < M; i += (int64_t)gridDim.x * blockDim.x) {
+    int64_t t = target[i], n = i / S, s = i - n * S, base = n * C * S + s;
+    if (t == ignore) {
+      loss[i] = St<T>::f(0.0);
+      wt[i] = St<T>::f(0.0);
+      continue;
+    }
+    if (t < 0 || t >= C) {
+      derr_record(err, LT_CU_DERR_TARGET, LT_CU_OP_NLL_LOSS, t, i, C);
+      loss[i] = St<T>::f((double)NAN);
+      wt[i] = St<T>::f(0.0);
+      continue;
+    }
+    double wi = w.at(t, 1.0), l = -wi * (double)ld_c(logp[base + t * S]);
+    if (smoothing > 0) {
+      double sm = 0;
+      for (int64_t k = 0; k < C; k++) sm -= w.at(k, 1.0) * (double)ld_c(logp[base + k * S]);
+      l = (1 - smoothing) * l + smoothing / (double)C * sm;
+    }
+    loss[i] = St<T>::f(l);
+    wt[i] = St<T>::f(wi);
+  }
+}
+
+/* glogp [N,C,S], one thread per element */
+template <typename T>
+__global__ void nll_bwd_k(T *glogp, const T *g, int64_t gs, const int64_t *target, Param w, int64_t N, int64_t C,
+                          int64_t S, double smoothing, int64_t ignore) {
+  const int64_t total = N * C * S;
+  const double ks = smoothing / (double)C;
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
+    int64_t s = e % S, k = (e / S) % C, n = e / (S * C), i = n * S + s, t = target[i];
+    double v = 0;
+    if (t != ignore && t >= 0 && t < C) {
+      double gi = (double)ld_c(g[i * gs]);
+      if (ks > 0) v = -gi * ks * w.at(k, 1.0);
+      if (k == t) v -= gi * (1 - smoothing) * w.at(t, 1.0);
+    }
+    glogp[e] = St<T>::f(v);
+  }
+}
+
+extern "C" lt_status lt_cuda_nll_loss_forward(lt_tensor *loss, lt_tensor *wt, const lt_tensor *logp,
+                                              const lt_tensor *target, const lt_tensor *weight, double smoothing,
+                                              int64_t ignore_index) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(logp, &c));
+  int64_t N = logp->shape[0], C = logp->shape[1], S = logp->shape[2], M = N * S;
+  if (M == 0) return LT_OK;
+  LT_CU_DISPATCH_FLOAT(logp->dtype, T,
+    nll_fwd_k<T><<<grid_for(c, M, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
+        (T *)data_of(loss), (T *)data_of(wt), (const T *)data_of(logp), (const int64_t *)data_of(target), param_of(weight), N, C,
+        S, smoothing, ignore_index, c->derr));
+  LT_CUDA_LAUNCHED(c, "nll_fwd_k");
+  return LT_OK;
+}
+
+extern "C" lt_status lt_cuda_nll_loss_backward(lt_tensor *glogp, const lt_tensor *g, const lt_tensor *target,
+                                               const lt_tensor *weight, double smoothing, int64_t ignore_index) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(glogp, &c));
+  int64_t N = glogp->shape[0], C = glogp->shape[1], S = glogp->shape[2], total = N * C * S;
+  if (total == 0) return LT_OK;
+  int64_t gs = numel_of(g) == 1 ? 0 : 1;
+  LT_CU_DISPATCH_FLOAT(glogp->dtype, T,
+    nll_bwd_k<T><<<grid_for(c, total, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
+        (T *)data_of(glogp), (const T *)data_of(g), gs, (const int64_t *)data_of(target), param_of(weight), N, C, S,
+        smoothing, ignore_index));
+  LT_CUDA_LAUNCHED(c, "nll_bwd_k");
+  return LT_OK;
+}
+
+/* --- pointwise losses (all contiguous, of one shape) ------------------------------------------------------------ */
+/* log(1 + exp(-x)) without overflow */
+template <typename C> __device__ __forceinline__ C softplus_neg(C x) {
+  return m_log1p(m_exp(-m_fabs(x))) + (x < C(0) ? -x : C(0));
+}
+template <typename C> __device__ __forceinline__ C sigmoid_stable(C x) {
+  if (x >= C(0)) return C(1) / (C(1) + m_exp(-x));
+  C e = m_exp(x);
+  return e / (C(1) + e);
+}
+
+template <typename T>
+__global__ void ploss_fwd(int kind, T *loss, const T *x, const T *y, const T *w, const T *pw, int64_t n) {
+  typedef typename Compute<T>::type C;
+  int64_t tid = blockIdx.x * (int64_t)blockDim.x + threadIdx.x, step = (int64_t)gridDim.x * blockDim.x;
+  for (int64_t i = tid; i < n; i += step) {
+    C a = ld_c(x[i]), b = ld_c(y[i]), l;
+    if (kind == LT_PLOSS_MSE) {
+      l = (a - b) * (a - b);
+    } else if (kind == LT_PLOSS_L1) {
+      l = m_fabs(a - b);
+    } else {
+      C p = pw ? ld_c(pw[i]) : C(1);
+      l = (C(1) - b) * a + (C(1) + (p - C(1)) * b) * softplus_neg(a);
+      if (w) l *= ld_c(w[i]);
+    }
+    loss[i] = St<T>::f(l);
+  }
+}
+
+template <typename T>
+__global__ void ploss_bwd(int kind, T *gx, T *gy, const T *g, int64_t gs, const T *x, const T *y, const T *w,
+                          const T *pw, int64_t n) {
+  typedef typename Compute<T>::type C;
+  int64_t tid = blockIdx.x * (int64_t)blockDim.x + threadIdx.x, step = (int64_t)gridDim.x * blockDim.x;
+  for (int64_t i = tid; i < n; i += step) {
+    C a = ld_c(x[i]), b = ld_c(y[i]), gi = ld_c(g[i * gs]), da, db;
+    if (kind == LT_PLOSS_MSE) {
+      da = C(2) * (a - b);
+      db = -da;
+    } else if (kind == LT_PLOSS_L1) {
+      C d = a - b;
+      da = d != d ? d : (C)((a > b) - (a < b));
+      db = -da;
+    } else {
+      C p = pw ? ld_c(pw[i]) : C(1), wi = w ? ld_c(w[i]) : C(1);
+      C L = C(1) + (p - C(1)) * b;
+      da = wi * ((C(1) - b) - L * sigmoid_stable(-a));
+      db = wi * (-a + (p - C(1)) * softplus_neg(a));
+    }
+    if (gx) gx[i] = St<T>::f(gi * da);
+    if (gy) gy[i] = St<T>::f(gi * db);
+  }
+}
+
+static_assert(LT_PLOSS_COUNT == 3, "a new pointwise loss: give ploss_fwd and ploss_bwd its case, then count it here");
+
+extern "C" lt_status lt_cuda_pointwise_loss_forward(lt_pointwise_loss kind, lt_tensor *loss, const lt_tensor *x,
+                                                    const lt_tensor *y, const lt_tensor *w, const lt_tensor *pw) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(x, &c));
+  int64_t n = numel_of(loss);
+  if (n == 0) return LT_OK;
+  LT_CU_DISPATCH_FLOAT(loss->dtype, T,
+    ploss_fwd<T><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
+        kind, (T *)data_of(loss), (const T *)data_of(x), (const T *)data_of(y), w ? (const T *)data_of(w) : NULL,
+        pw ? (const T *)data_of(pw) : NULL, n));
+  LT_CUDA_LAUNCHED(c, "ploss_fwd");
+  return LT_OK;
+}
+
+extern "C" lt_status lt_cuda_pointwise_loss_backward(lt_pointwise_loss kind, lt_tensor *gx, lt_tensor *gy,
+                                                     const lt_tensor *g, const lt_tensor *x, const lt_tensor *y,
+                                                     const lt_tensor *w, const lt_tensor *pw) {
+  lt_cuda_ctx *c = NULL;
+  LT_TRY(lt_cuda_ctx_of(x, &c));
+  int64_t n = numel_of(x);
+  if (n == 0 || (!gx && !gy)) return LT_OK;
+  int64_t gs = numel_of(g) == 1 ? 0 : 1;
+  LT_CU_DISPATCH_FLOAT(x->dtype, T,
+    ploss_bwd<T><<<grid_for(c, n, LT_CU_THREADS), LT_CU_THREADS, 0, c->stream>>>(
+        kind, gx ? (T *)data_of(gx) : NULL, gy ? (T *)data_of(gy) : NULL, (const T *)data_of(g), gs, (const T *)data_of(x),
+        (const T *)data_of(y), w ? (const T *)data_of(w) : NULL, pw ? (const T *)data_of(pw) : NULL, n));
+  LT_CUDA_LAUNCHED(c, "ploss_bwd");
   return LT_OK;
 }

@@ -17,7 +17,7 @@
  *
  * The bijection and the draws are written once, below, for the host and the
  * GPU (lt_cdefs.h): the CPU kernels reach them through lt_philox.c's
- * functions, the CUDA kernels (cuda/lt_cuda_rand.cu) call them directly. The
+ * functions, the CUDA kernels (cuda/lt_cuda_rand.cu, lt_cuda_act.cu) call them directly. The
  * float uniforms are exact everywhere; the normal uses log/sin/cos, whose
  * last bit may differ between the GPU's libm and glibc's. */
 #ifndef LT_PHILOX_H

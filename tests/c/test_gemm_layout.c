@@ -1,6 +1,6 @@
 /* test_gemm_layout.c — lt_gemm_layout (src/core/lt_gemm_layout.h), the rule
  * by which the op layer decides that a matrix operand needs no copy and the
- * GEMM backends (cuBLAS/cuBLASLt in cuda/lt_cublas.c) pick their transpose
+ * GEMM backends (cuBLAS/cuBLASLt in cuda/lt_cuda_linalg.c) pick their transpose
  * flag and leading dimension. For every small geometry it accepts, a
  * column-major GEMM reading with that flag and leading dimension must find
  * each element where the strides put it; the GPU's matmul cannot be run

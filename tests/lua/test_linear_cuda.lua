@@ -1,5 +1,5 @@
 -- test_linear_cuda.lua — linear and batched products through cuBLASLt
--- (cuda/lt_cublas.c) against float64 on the CPU: linear with and without the
+-- (cuda/lt_cuda_linalg.c) against float64 on the CPU: linear with and without the
 -- bias epilogue, 3-D inputs, misaligned operands (views at odd offsets, which
 -- the plan cache keys on), in_features 0, the backward (bias gradient by
 -- reduction), batched and broadcast products, a strided one-column operand,

@@ -1,4 +1,4 @@
-/* lt_cublas.c — matrix products on the GPU: the backend's `matmul` entry
+/* lt_cuda_linalg.c — matrix products on the GPU: the backend's `matmul` entry
  * (batched, strided) and the nn table's `linear_forward` (x·wᵀ + b with the
  * bias added by cuBLASLt's BIAS epilogue, in the GEMM's own kernel).
  *

@@ -1,13 +1,14 @@
-/* lt_cudnn.c — 2-D convolution on the GPU through cuDNN: the backend's
+/* lt_cuda_conv.c — 2-D convolution on the GPU through cuDNN: the backend's
  * conv2d_forward and conv2d_backward entries (data and filter gradients by
- * cuDNN, the bias gradient by the per-channel sum kernel).
+ * cuDNN, the bias and its gradient by the per-channel kernels of
+ * lt_cuda_norm.cu).
  *
  * It uses cuDNN's convolution API of v7/v8 (cudnnConvolutionForward and
  * friends), which cuDNN 9 still ships (9.14 is what the GPU machine has),
  * through the table lt_cuda_libs.c loads on first use.
  * Descriptors are built from the tensors' real strides, so NCHW-contiguous
  * and channels-last (NHWC) activations both work without copies; a weight
- * may be NCHW- or NHWC-contiguous. The op layer (lt_ops_nn.c) hands over x,
+ * may be NCHW- or NHWC-contiguous. The op layer (lt_ops_conv.c) hands over x,
  * w, y and the gradients in one format (channels-last when the input or the
  * weight is), which is what cuDNN's tensor-core kernels want; the plan key
  * holds the strides and the filter format, so NCHW and NHWC calls of one
@@ -439,7 +440,7 @@ lt_status lt_cuda_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, c
   LT_TRY(lt_cuda_ctx_of(x, &c));
   LT_TRY(lt_cuda_cudnn_api(&dnn));
   if (gb) {
-    /* the channel-sum kernel reads NCHW and NHWC (lt_cuda_nn.cu) */
+    /* the channel-sum kernel reads NCHW and NHWC (lt_cuda_norm.cu) */
     if (!lt_tensor_is_contiguous(gy) && !lt_tensor_is_channels_last(gy))
       return lt_error_set(LT_ERR_RUNTIME, 0, "conv2d_backward on cuda: the bias gradient needs a contiguous or "
                           "channels-last output gradient");
