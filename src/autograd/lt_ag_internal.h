@@ -221,4 +221,31 @@ lt_status lt_ag_inplace_done(lt_tensor *t);
  * through *node, or NULL when nothing was recorded. */
 lt_status lt_ag_record1(const char *name, lt_backward_fn fn, lt_tensor *x, lt_tensor *out, lt_node **node);
 
+/* --- nodes of one output (the nn and linalg files) -----------------------------------------------
+ * The recording of an op with one output `*out`, computed before the node
+ * exists: lt_ag_node1 makes the node (on failure it releases *out),
+ * lt_ag_finish1 ends it with status st (LT_OK: *out becomes its output;
+ * else *out is released) and drops the caller's node reference. */
+#define LT_AG_NEED(n, i) lt_node_needs_input_grad((n), (i))
+
+static inline lt_status lt_ag_node1(const char *name, lt_backward_fn fn, int n_in, lt_tensor *const *inputs,
+                                    lt_tensor **out, lt_node **n) {
+  lt_status st = lt_ag_node_new(name, fn, n_in, inputs, 1, n);
+  if (st != LT_OK) {
+    lt_tensor_release(*out);
+    *out = NULL;
+  }
+  return st;
+}
+
+static inline lt_status lt_ag_finish1(lt_node *n, lt_status st, lt_tensor **out) {
+  if (st == LT_OK) lt_ag_set_output(n, *out, 0);
+  lt_node_release(n);
+  if (st != LT_OK) {
+    lt_tensor_release(*out);
+    *out = NULL;
+  }
+  return st;
+}
+
 #endif

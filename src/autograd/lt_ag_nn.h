@@ -9,7 +9,11 @@
  * class labels. Dims and labels are 0-based here, as in lt_ops_nn.h.
  *
  * Under lt.autocast (lt_autocast.h) conv2d and linear take their floating
- * inputs in bfloat16, batch_norm, softmax and the losses in float32. */
+ * inputs in bfloat16, batch_norm, softmax and the losses in float32.
+ *
+ * One file per op family, named as on the other layers: lt_ag_conv.c,
+ * lt_ag_norm.c, lt_ag_pool.c, lt_ag_act.c (activations, dropout, softmax),
+ * lt_ag_loss.c; linear is in lt_ag_linalg.c beside matmul. */
 #ifndef LT_AG_NN_H
 #define LT_AG_NN_H
 

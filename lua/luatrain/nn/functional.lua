@@ -1,6 +1,6 @@
 -- luatrain.nn.functional — `lt.nn.functional` (F): the stateless neural-network
 -- functions, with PyTorch's names and argument names. Each is a C function
--- (src/lua/lt_lua_nn.c -> src/autograd/lt_ag_nn.c -> the backend's nn kernels),
+-- (src/lua/lt_lua_nn.c -> src/autograd/lt_ag_<family>.c -> the backend's nn kernels),
 -- differentiable through autograd. Not here: layers with parameters (lt.nn).
 --
 -- Lua conventions: dims are 1-based (negative counts from the end) and class

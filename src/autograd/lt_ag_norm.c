@@ -1,0 +1,53 @@
+/* lt_ag_norm.c — autograd of batch_norm (lt_ag_nn.h): a
+ * NativeBatchNormBackward node whose backward is lt_op_batch_norm_backward.
+ * The running statistics are updated in place and never recorded. The op
+ * layer: src/core/lt_ops_norm.c. */
+#include "lt_ag_internal.h"
+#include "lt_ag_nn.h"
+
+/* --- batch normalisation ------------------------------------------------------------------ */
+
+/* saved: x, mean, invstd[, weight]; ints: training, has_weight */
+static lt_status bn_backward(lt_node *n, lt_tensor *const *g, lt_tensor **gi) {
+  if (!g[0]) return LT_OK;
+  lt_tensor *x, *m, *is, *w = NULL;
+  LT_TRY(lt_ag_saved(n, 0, &x));
+  LT_TRY(lt_ag_saved(n, 1, &m));
+  LT_TRY(lt_ag_saved(n, 2, &is));
+  if (n->ints[1]) LT_TRY(lt_ag_saved(n, 3, &w));
+  return lt_op_batch_norm_backward(g[0], x, w, m, is, n->ints[0] != 0, LT_AG_NEED(n, 0) ? &gi[0] : NULL,
+                                   LT_AG_NEED(n, 1) ? &gi[1] : NULL, LT_AG_NEED(n, 2) ? &gi[2] : NULL);
+}
+
+static lt_status batch_norm_rec(lt_tensor *x, lt_tensor *running_mean, lt_tensor *running_var, lt_tensor *weight,
+                           lt_tensor *bias, bool training, double momentum, double eps, lt_tensor **out) {
+  lt_tensor *in[3] = {x, weight, bias};
+  bool rec = lt_ag_needs_grad(3, in);
+  lt_tensor *m = NULL, *is = NULL;
+  LT_TRY(lt_op_batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, out,
+                          rec ? &m : NULL, rec ? &is : NULL));
+  if (!rec) return LT_OK;
+  lt_node *n;
+  lt_status st = lt_ag_node1("NativeBatchNormBackward", bn_backward, 3, in, out, &n);
+  if (st == LT_OK) {
+    st = lt_ag_save(n, x);
+    if (st == LT_OK) st = lt_ag_save(n, m);
+    if (st == LT_OK) st = lt_ag_save(n, is);
+    if (st == LT_OK && weight) st = lt_ag_save(n, weight);
+    n->ints[0] = training;
+    n->ints[1] = weight != NULL;
+    st = lt_ag_finish1(n, st, out);
+  }
+  lt_tensor_release(m);
+  lt_tensor_release(is);
+  return st;
+}
+
+/* Not cast under autocast, as in PyTorch: a bfloat16 input runs in its own
+ * dtype with the float32 weight, bias and running statistics (the op
+ * layer's mixed precision), so a conv -> bn -> relu chain stays bfloat16
+ * without two conversion passes per layer; the statistics are float32. */
+lt_status lt_ag_batch_norm(lt_tensor *x, lt_tensor *running_mean, lt_tensor *running_var, lt_tensor *weight,
+                           lt_tensor *bias, bool training, double momentum, double eps, lt_tensor **out) {
+  return batch_norm_rec(x, running_mean, running_var, weight, bias, training, momentum, eps, out);
+}
