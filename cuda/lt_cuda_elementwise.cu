@@ -16,11 +16,13 @@
  * few instructions per element of a memory-bound kernel and keeps the number
  * of instantiations (and the build time) small. Arithmetic is PyTorch's and
  * the CPU backend's (src/cpu/lt_cpu_elementwise.c): bfloat16/float16 in
- * float32, integers in int64 with wrap-around. Results may differ from the
- * CPU's in the last bits where the CPU uses double (pow, atan2). */
+ * float32, integers in int64 with wrap-around (those rules, shared with the
+ * CPU: lt_elementwise_rules.h). Results may differ from the CPU's in the
+ * last bits where the CPU uses double (pow, atan2). */
 #include <math.h>
 
 #include "lt_cuda_common.cuh"
+#include "lt_elementwise_rules.h"
 
 /* --- unary ------------------------------------------------------------------------------------------- */
 template <typename C> __device__ __forceinline__ C un_apply(int op, C x, double p0, double p1) {
@@ -65,36 +67,9 @@ template <typename C> __device__ __forceinline__ C un_apply(int op, C x, double 
   }
 }
 
-/* b^e with wrap-around, as the CPU's ipow */
-__device__ __forceinline__ int64_t ipow(int64_t b, int64_t e) {
-  if (e < 0) return b == 1 ? 1 : (b == -1 ? ((e & 1) ? -1 : 1) : 0);
-  uint64_t r = 1, ub = (uint64_t)b;
-  while (e) {
-    if (e & 1) r *= ub;
-    ub *= ub;
-    e >>= 1;
-  }
-  return (int64_t)r;
-}
-
+/* the integers' rules are the CPU's (lt_elementwise_rules.h) */
 __device__ __forceinline__ int64_t un_apply(int op, int64_t x, double p0, double p1) {
-  switch (op) {
-    case LT_UN_NEG: return (int64_t)(0ull - (uint64_t)x);
-    case LT_UN_ABS: return x < 0 ? (int64_t)(0ull - (uint64_t)x) : x;
-    case LT_UN_RELU: return x > 0 ? x : 0;
-    case LT_UN_SIGN: return (x > 0) - (x < 0);
-    case LT_UN_SQUARE: return (int64_t)((uint64_t)x * (uint64_t)x);
-    case LT_UN_LOGICAL_NOT: return x == 0;
-    case LT_UN_ISNAN: return 0;
-    case LT_UN_FLOOR: case LT_UN_CEIL: case LT_UN_ROUND: return x;
-    case LT_UN_CLAMP:
-      if (p0 == p0 && (double)x < p0) x = (int64_t)ceil(p0);
-      if (p1 == p1 && (double)x > p1) x = (int64_t)floor(p1);
-      return x;
-    case LT_UN_POW_SCALAR: return ipow(x, (int64_t)p0);
-    case LT_UN_RPOW_SCALAR: return ipow((int64_t)p0, x);
-    default: return 0;
-  }
+  return lt_unary_i64((lt_unary_op)op, x, p0, p1);
 }
 
 template <typename T, typename O, int N>
@@ -196,35 +171,11 @@ template <typename C> __device__ __forceinline__ C bin_apply(int op, C a, C b, l
 }
 
 __device__ __forceinline__ int64_t bin_apply(int op, int64_t a, int64_t b, lt_cuda_derr *err) {
-  switch (op) {
-    case LT_BIN_ADD: return (int64_t)((uint64_t)a + (uint64_t)b);
-    case LT_BIN_SUB: return (int64_t)((uint64_t)a - (uint64_t)b);
-    case LT_BIN_MUL: return (int64_t)((uint64_t)a * (uint64_t)b);
-    case LT_BIN_POW: return ipow(a, b);
-    case LT_BIN_MAXIMUM: return a > b ? a : b;
-    case LT_BIN_MINIMUM: return a < b ? a : b;
-    case LT_BIN_FMOD:
-    case LT_BIN_REMAINDER: {
-      if (b == 0) {
-        derr_record(err, LT_CU_DERR_INTDIV, op == LT_BIN_FMOD ? LT_CU_OP_FMOD : LT_CU_OP_REMAINDER, 0, 0, 0);
-        return 0;
-      }
-      if (b == -1) return 0; /* INT64_MIN % -1 would trap */
-      int64_t r = a % b;
-      if (op == LT_BIN_REMAINDER && r != 0 && ((r < 0) != (b < 0))) r += b;
-      return r;
-    }
-    case LT_BIN_EQ: return a == b;
-    case LT_BIN_NE: return a != b;
-    case LT_BIN_LT: return a < b;
-    case LT_BIN_LE: return a <= b;
-    case LT_BIN_GT: return a > b;
-    case LT_BIN_GE: return a >= b;
-    case LT_BIN_AND: return a && b;
-    case LT_BIN_OR: return a || b;
-    case LT_BIN_XOR: return (a != 0) != (b != 0);
-    default: return 0;
-  }
+  bool div_by_zero = false;
+  int64_t r = lt_binary_i64((lt_binary_op)op, a, b, &div_by_zero);
+  if (div_by_zero)
+    derr_record(err, LT_CU_DERR_INTDIV, op == LT_BIN_FMOD ? LT_CU_OP_FMOD : LT_CU_OP_REMAINDER, 0, 0, 0);
+  return r;
 }
 
 /* a and b each a contiguous run or a broadcast scalar (as_scalar/bs_scalar) */

@@ -4,22 +4,14 @@
  * the strides and indexing in memory order. One thread per output element
  * forward, per input element backward: the backward gathers (each input sums
  * the outputs whose window covers it), so it is deterministic and needs no
- * atomics. Window arithmetic is the CPU's (src/cpu/lt_cpu_pool.c). */
+ * atomics. The window arithmetic is the CPU's, from one header
+ * (lt_pool_rules.h). */
 #include <math.h>
 
 #include "lt_cuda_common.cuh"
+#include "lt_pool_rules.h"
 
 /* --- pooling ---------------------------------------------------------------------------------------------------------- */
-/* Kernel taps k in [lo, hi) land inside [0, in) from window start `start` (as the CPU's taps()). */
-__device__ __forceinline__ void taps(int64_t start, int64_t in, int64_t k, int64_t d, int64_t *lo, int64_t *hi) {
-  int64_t l = start < 0 ? (-start + d - 1) / d : 0;
-  int64_t h = start >= in ? 0 : (in - start + d - 1) / d;
-  if (h > k) h = k;
-  if (l > h) l = h;
-  *lo = l;
-  *hi = h;
-}
-
 /* Position of element e (memory order) of a [N,C,H,W] tensor, NCHW or
  * NHWC (cl), and where the (n, c) plane of another [N,C,H2,W2] tensor of
  * that layout starts; positions within a plane are `es` apart (1, or C).
@@ -58,8 +50,8 @@ __global__ void max_pool_fwd_k(T *y, int64_t *idx, const T *x, int64_t P, int64_
     int64_t ow = q.w, oh = q.h;
     const T *xp = x + plane_at(q, cl, C, H, W);
     int64_t hs = oh * p.stride[0] - p.padding[0], ws = ow * p.stride[1] - p.padding[1], khl, khh, kwl, kwh;
-    taps(hs, H, p.kernel[0], p.dilation[0], &khl, &khh);
-    taps(ws, W, p.kernel[1], p.dilation[1], &kwl, &kwh);
+    lt_pool_taps(hs, H, p.kernel[0], p.dilation[0], &khl, &khh);
+    lt_pool_taps(ws, W, p.kernel[1], p.dilation[1], &kwl, &kwh);
     double best = -INFINITY;
     int64_t bi = khl < khh && kwl < kwh ? (hs + khl * p.dilation[0]) * W + ws + kwl * p.dilation[1] : -1;
     for (int64_t kh = khl; kh < khh; kh++) {
@@ -140,26 +132,6 @@ extern "C" lt_status lt_cuda_max_pool2d_backward(lt_tensor *gx, const lt_tensor 
   return LT_OK;
 }
 
-/* The average window of output (oh, ow): clipped bounds and divisor (the CPU's avg_window). */
-struct AvgWin { int64_t h0, h1, w0, w1; double div; };
-
-__device__ __forceinline__ AvgWin avg_window(const lt_pool2d_params &p, int64_t H, int64_t W, int64_t oh, int64_t ow) {
-  AvgWin a;
-  int64_t hs = oh * p.stride[0] - p.padding[0], ws = ow * p.stride[1] - p.padding[1];
-  int64_t he = hs + p.kernel[0], we = ws + p.kernel[1];
-  if (he > H + p.padding[0]) he = H + p.padding[0];
-  if (we > W + p.padding[1]) we = W + p.padding[1];
-  int64_t pool = (he - hs) * (we - ws);
-  a.h0 = hs < 0 ? 0 : hs;
-  a.w0 = ws < 0 ? 0 : ws;
-  a.h1 = he > H ? H : he;
-  a.w1 = we > W ? W : we;
-  if (p.divisor_override) a.div = (double)p.divisor_override;
-  else if (p.count_include_pad) a.div = (double)pool;
-  else a.div = (double)((a.h1 - a.h0) * (a.w1 - a.w0));
-  return a;
-}
-
 template <typename T>
 __global__ void avg_pool_fwd_k(T *y, const T *x, int64_t P, int64_t H, int64_t W, int64_t OH, int64_t OW, lt_pool2d_params p,
                                int64_t C, bool cl) {
@@ -168,7 +140,7 @@ __global__ void avg_pool_fwd_k(T *y, const T *x, int64_t P, int64_t H, int64_t W
     Pos q = pos_of(e, cl, C, OH, OW);
     int64_t ow = q.w, oh = q.h;
     const T *xp = x + plane_at(q, cl, C, H, W);
-    AvgWin a = avg_window(p, H, W, oh, ow);
+    lt_pool_avg_win a = lt_pool_avg_window(&p, H, W, oh, ow);
     double s = 0;
     for (int64_t ih = a.h0; ih < a.h1; ih++)
       for (int64_t iw = a.w0; iw < a.w1; iw++) s += (double)ld_c(xp[(ih * W + iw) * es]);
@@ -195,7 +167,7 @@ __global__ void avg_pool_bwd_k(T *gx, const T *gy, int64_t P, int64_t H, int64_t
     double s = 0;
     for (int64_t oh = oh0; oh <= oh1; oh++)
       for (int64_t ow = ow0; ow <= ow1; ow++) {
-        AvgWin a = avg_window(p, H, W, oh, ow);
+        lt_pool_avg_win a = lt_pool_avg_window(&p, H, W, oh, ow);
         if (ih >= a.h0 && ih < a.h1 && iw >= a.w0 && iw < a.w1) s += (double)ld_c(gp[(oh * OW + ow) * es]) / a.div;
       }
     gx[e] = St<T>::f(s);
@@ -228,8 +200,6 @@ extern "C" lt_status lt_cuda_avg_pool2d_backward(lt_tensor *gx, const lt_tensor 
   return LT_OK;
 }
 
-__device__ __forceinline__ int64_t ad_start(int64_t o, int64_t in, int64_t out) { return (o * in) / out; }
-__device__ __forceinline__ int64_t ad_end(int64_t o, int64_t in, int64_t out) { return ((o + 1) * in + out - 1) / out; }
 
 template <typename T>
 __global__ void adaptive_fwd_k(T *y, const T *x, int64_t P, int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t C,
@@ -239,7 +209,8 @@ __global__ void adaptive_fwd_k(T *y, const T *x, int64_t P, int64_t H, int64_t W
     Pos q = pos_of(e, cl, C, OH, OW);
     int64_t ow = q.w, oh = q.h;
     const T *xp = x + plane_at(q, cl, C, H, W);
-    int64_t h0 = ad_start(oh, H, OH), h1 = ad_end(oh, H, OH), w0 = ad_start(ow, W, OW), w1 = ad_end(ow, W, OW);
+    int64_t h0 = lt_pool_adaptive_start(oh, H, OH), h1 = lt_pool_adaptive_end(oh, H, OH);
+    int64_t w0 = lt_pool_adaptive_start(ow, W, OW), w1 = lt_pool_adaptive_end(ow, W, OW);
     double s = 0;
     for (int64_t ih = h0; ih < h1; ih++)
       for (int64_t iw = w0; iw < w1; iw++) s += (double)ld_c(xp[(ih * W + iw) * es]);
@@ -262,10 +233,10 @@ __global__ void adaptive_bwd_k(T *gx, const T *gy, int64_t P, int64_t H, int64_t
     if (ow1 > OW - 1) ow1 = OW - 1;
     double s = 0;
     for (int64_t oh = oh0; oh <= oh1; oh++) {
-      int64_t h0 = ad_start(oh, H, OH), h1 = ad_end(oh, H, OH);
+      int64_t h0 = lt_pool_adaptive_start(oh, H, OH), h1 = lt_pool_adaptive_end(oh, H, OH);
       if (ih < h0 || ih >= h1) continue;
       for (int64_t ow = ow0; ow <= ow1; ow++) {
-        int64_t w0 = ad_start(ow, W, OW), w1 = ad_end(ow, W, OW);
+        int64_t w0 = lt_pool_adaptive_start(ow, W, OW), w1 = lt_pool_adaptive_end(ow, W, OW);
         if (iw < w0 || iw >= w1) continue;
         s += (double)ld_c(gp[(oh * OW + ow) * es]) / (double)((h1 - h0) * (w1 - w0));
       }

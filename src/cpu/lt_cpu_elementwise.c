@@ -12,6 +12,7 @@
 
 #include "lt_cpu_iter.h"
 #include "lt_cpu_kernels.h"
+#include "lt_elementwise_rules.h"
 
 #define AT(p, s, i, T) (*(T *)((p) + (s) * (i)))
 
@@ -129,32 +130,7 @@ static float unary_f32(const unary_ctx *c, float x) {
   }
 }
 
-static int64_t ipow(int64_t b, int64_t e) {
-  if (e < 0) return b == 1 ? 1 : (b == -1 ? ((e & 1) ? -1 : 1) : 0);
-  uint64_t r = 1, ub = (uint64_t)b; /* unsigned: wraps instead of overflowing */
-  while (e) { if (e & 1) r *= ub; ub *= ub; e >>= 1; }
-  return (int64_t)r;
-}
-
-static int64_t unary_i64(const unary_ctx *c, int64_t x) {
-  switch (c->op) {
-    case LT_UN_NEG: return (int64_t)(0u - (uint64_t)x);
-    case LT_UN_ABS: return x < 0 ? (int64_t)(0u - (uint64_t)x) : x;
-    case LT_UN_RELU: return x > 0 ? x : 0;
-    case LT_UN_SIGN: return (x > 0) - (x < 0);
-    case LT_UN_SQUARE: return (int64_t)((uint64_t)x * (uint64_t)x);
-    case LT_UN_LOGICAL_NOT: return x == 0;
-    case LT_UN_ISNAN: return 0;
-    case LT_UN_FLOOR: case LT_UN_CEIL: case LT_UN_ROUND: return x;
-    case LT_UN_CLAMP:
-      if (!isnan(c->p0) && (double)x < c->p0) x = (int64_t)ceil(c->p0);
-      if (!isnan(c->p1) && (double)x > c->p1) x = (int64_t)floor(c->p1);
-      return x;
-    case LT_UN_POW_SCALAR: return ipow(x, (int64_t)c->p0);
-    case LT_UN_RPOW_SCALAR: return ipow((int64_t)c->p0, x);
-    default: return 0; /* the op layer promotes to float for the others */
-  }
-}
+static int64_t unary_i64(const unary_ctx *c, int64_t x) { return lt_unary_i64(c->op, x, c->p0, c->p1); }
 
 static void unary_run(void *vctx, char **p, const int64_t *s, int64_t n) {
   const unary_ctx *c = vctx;
@@ -212,32 +188,10 @@ static double binary_f64(lt_binary_op op, double a, double b) {
 }
 
 static int64_t binary_i64(binary_ctx *c, int64_t a, int64_t b) {
-  switch (c->op) {
-    case LT_BIN_ADD: return (int64_t)((uint64_t)a + (uint64_t)b);
-    case LT_BIN_SUB: return (int64_t)((uint64_t)a - (uint64_t)b);
-    case LT_BIN_MUL: return (int64_t)((uint64_t)a * (uint64_t)b);
-    case LT_BIN_POW: return ipow(a, b);
-    case LT_BIN_MAXIMUM: return a > b ? a : b;
-    case LT_BIN_MINIMUM: return a < b ? a : b;
-    case LT_BIN_FMOD:
-    case LT_BIN_REMAINDER: {
-      if (b == 0) { atomic_store(&c->div_by_zero, 1); return 0; }
-      if (b == -1) return 0; /* INT64_MIN % -1 would trap */
-      int64_t r = a % b;
-      if (c->op == LT_BIN_REMAINDER && r != 0 && ((r < 0) != (b < 0))) r += b;
-      return r;
-    }
-    case LT_BIN_EQ: return a == b;
-    case LT_BIN_NE: return a != b;
-    case LT_BIN_LT: return a < b;
-    case LT_BIN_LE: return a <= b;
-    case LT_BIN_GT: return a > b;
-    case LT_BIN_GE: return a >= b;
-    case LT_BIN_AND: return a && b;
-    case LT_BIN_OR: return a || b;
-    case LT_BIN_XOR: return (a != 0) != (b != 0);
-    default: return 0;
-  }
+  bool div_by_zero = false;
+  int64_t r = lt_binary_i64(c->op, a, b, &div_by_zero);
+  if (div_by_zero) atomic_store(&c->div_by_zero, 1);
+  return r;
 }
 
 /* Contiguous float32 loops for the ops a training step is made of; returns

@@ -2,7 +2,8 @@
  * forward and backward, over x viewed as N*C independent [H,W] planes (one
  * plane per OpenMP task). Window arithmetic follows PyTorch's exactly (the
  * padded extent counts towards the average's divisor when count_include_pad;
- * adaptive windows are [floor(o*H/OH), ceil((o+1)*H/OH))). Sums are kept in
+ * adaptive windows are [floor(o*H/OH), ceil((o+1)*H/OH))), as
+ * lt_pool_rules.h writes it for both backends. Sums are kept in
  * double. The dtype test inside the loops is loop-invariant (-O3 unswitches
  * it). */
 #include <math.h>
@@ -10,21 +11,13 @@
 
 #include "lt_cpu_iter.h"
 #include "lt_cpu_nn.h"
+#include "lt_pool_rules.h"
 
 static inline void addv(void *p, bool dbl, int64_t i, double v) {
   if (dbl) ((double *)p)[i] += v;
   else ((float *)p)[i] += (float)v;
 }
 
-/* Kernel taps k in [lo, hi) land inside [0, in) from window start `start`. */
-static void taps(int64_t start, int64_t in, int64_t k, int64_t d, int64_t *lo, int64_t *hi) {
-  int64_t l = start < 0 ? (-start + d - 1) / d : 0;
-  int64_t h = start >= in ? 0 : (in - start + d - 1) / d;
-  if (h > k) h = k;
-  if (l > h) l = h;
-  *lo = l;
-  *hi = h;
-}
 
 lt_status lt_cpu_max_pool2d_forward(lt_tensor *y, lt_tensor *idx, const lt_tensor *x, const lt_pool2d_params *p) {
   int64_t P = x->shape[0] * x->shape[1], H = x->shape[2], W = x->shape[3], OH = y->shape[2], OW = y->shape[3];
@@ -40,10 +33,10 @@ lt_status lt_cpu_max_pool2d_forward(lt_tensor *y, lt_tensor *idx, const lt_tenso
     int64_t *ip = id + pl * OH * OW;
     for (int64_t oh = 0; oh < OH; oh++) {
       int64_t hs = oh * p->stride[0] - p->padding[0], khl, khh;
-      taps(hs, H, p->kernel[0], p->dilation[0], &khl, &khh);
+      lt_pool_taps(hs, H, p->kernel[0], p->dilation[0], &khl, &khh);
       for (int64_t ow = 0; ow < OW; ow++) {
         int64_t ws = ow * p->stride[1] - p->padding[1], kwl, kwh;
-        taps(ws, W, p->kernel[1], p->dilation[1], &kwl, &kwh);
+        lt_pool_taps(ws, W, p->kernel[1], p->dilation[1], &kwl, &kwh);
         double best = -INFINITY;
         /* no tap inside the image (only possible with dilation): index -1 */
         int64_t bi = khl < khh && kwl < kwh ? (hs + khl * p->dilation[0]) * W + ws + kwl * p->dilation[1] : -1;
@@ -85,25 +78,6 @@ lt_status lt_cpu_max_pool2d_backward(lt_tensor *gx, const lt_tensor *gy, const l
   return LT_OK;
 }
 
-/* The average window of output (oh, ow): clipped bounds and divisor. */
-typedef struct { int64_t h0, h1, w0, w1; double div; } avg_win;
-
-static avg_win avg_window(const lt_pool2d_params *p, int64_t H, int64_t W, int64_t oh, int64_t ow) {
-  avg_win a;
-  int64_t hs = oh * p->stride[0] - p->padding[0], ws = ow * p->stride[1] - p->padding[1];
-  int64_t he = hs + p->kernel[0], we = ws + p->kernel[1];
-  if (he > H + p->padding[0]) he = H + p->padding[0];
-  if (we > W + p->padding[1]) we = W + p->padding[1];
-  int64_t pool = (he - hs) * (we - ws);
-  a.h0 = hs < 0 ? 0 : hs;
-  a.w0 = ws < 0 ? 0 : ws;
-  a.h1 = he > H ? H : he;
-  a.w1 = we > W ? W : we;
-  if (p->divisor_override) a.div = (double)p->divisor_override;
-  else if (p->count_include_pad) a.div = (double)pool;
-  else a.div = (double)((a.h1 - a.h0) * (a.w1 - a.w0));
-  return a;
-}
 
 lt_status lt_cpu_avg_pool2d_forward(lt_tensor *y, const lt_tensor *x, const lt_pool2d_params *p) {
   int64_t P = x->shape[0] * x->shape[1], H = x->shape[2], W = x->shape[3], OH = y->shape[2], OW = y->shape[3];
@@ -117,7 +91,7 @@ lt_status lt_cpu_avg_pool2d_forward(lt_tensor *y, const lt_tensor *x, const lt_p
     char *yp = yd + (size_t)(pl * OH * OW) * es;
     for (int64_t oh = 0; oh < OH; oh++)
       for (int64_t ow = 0; ow < OW; ow++) {
-        avg_win a = avg_window(p, H, W, oh, ow);
+        lt_pool_avg_win a = lt_pool_avg_window(p, H, W, oh, ow);
         double s = 0;
         for (int64_t ih = a.h0; ih < a.h1; ih++)
           for (int64_t iw = a.w0; iw < a.w1; iw++) s += ldv(xp, dbl, ih * W + iw);
@@ -140,7 +114,7 @@ lt_status lt_cpu_avg_pool2d_backward(lt_tensor *gx, const lt_tensor *gy, const l
     memset(gp, 0, (size_t)(H * W) * es);
     for (int64_t oh = 0; oh < OH; oh++)
       for (int64_t ow = 0; ow < OW; ow++) {
-        avg_win a = avg_window(p, H, W, oh, ow);
+        lt_pool_avg_win a = lt_pool_avg_window(p, H, W, oh, ow);
         if (a.h0 >= a.h1 || a.w0 >= a.w1) continue;
         double g = ldv(yp, dbl, oh * OW + ow) / a.div;
         for (int64_t ih = a.h0; ih < a.h1; ih++)
@@ -150,8 +124,6 @@ lt_status lt_cpu_avg_pool2d_backward(lt_tensor *gx, const lt_tensor *gy, const l
   return LT_OK;
 }
 
-static inline int64_t ad_start(int64_t o, int64_t in, int64_t out) { return (o * in) / out; }
-static inline int64_t ad_end(int64_t o, int64_t in, int64_t out) { return ((o + 1) * in + out - 1) / out; }
 
 lt_status lt_cpu_adaptive_avg_pool2d_forward(lt_tensor *y, const lt_tensor *x) {
   int64_t P = x->shape[0] * x->shape[1], H = x->shape[2], W = x->shape[3], OH = y->shape[2], OW = y->shape[3];
@@ -164,9 +136,9 @@ lt_status lt_cpu_adaptive_avg_pool2d_forward(lt_tensor *y, const lt_tensor *x) {
     const char *xp = xd + (size_t)(pl * H * W) * es;
     char *yp = yd + (size_t)(pl * OH * OW) * es;
     for (int64_t oh = 0; oh < OH; oh++) {
-      int64_t h0 = ad_start(oh, H, OH), h1 = ad_end(oh, H, OH);
+      int64_t h0 = lt_pool_adaptive_start(oh, H, OH), h1 = lt_pool_adaptive_end(oh, H, OH);
       for (int64_t ow = 0; ow < OW; ow++) {
-        int64_t w0 = ad_start(ow, W, OW), w1 = ad_end(ow, W, OW);
+        int64_t w0 = lt_pool_adaptive_start(ow, W, OW), w1 = lt_pool_adaptive_end(ow, W, OW);
         double s = 0;
         for (int64_t ih = h0; ih < h1; ih++)
           for (int64_t iw = w0; iw < w1; iw++) s += ldv(xp, dbl, ih * W + iw);
@@ -189,9 +161,9 @@ lt_status lt_cpu_adaptive_avg_pool2d_backward(lt_tensor *gx, const lt_tensor *gy
     const char *yp = gyd + (size_t)(pl * OH * OW) * es;
     memset(gp, 0, (size_t)(H * W) * es);
     for (int64_t oh = 0; oh < OH; oh++) {
-      int64_t h0 = ad_start(oh, H, OH), h1 = ad_end(oh, H, OH);
+      int64_t h0 = lt_pool_adaptive_start(oh, H, OH), h1 = lt_pool_adaptive_end(oh, H, OH);
       for (int64_t ow = 0; ow < OW; ow++) {
-        int64_t w0 = ad_start(ow, W, OW), w1 = ad_end(ow, W, OW);
+        int64_t w0 = lt_pool_adaptive_start(ow, W, OW), w1 = lt_pool_adaptive_end(ow, W, OW);
         double g = ldv(yp, dbl, oh * OW + ow) / (double)((h1 - h0) * (w1 - w0));
         for (int64_t ih = h0; ih < h1; ih++)
           for (int64_t iw = w0; iw < w1; iw++) addv(gp, dbl, ih * W + iw, g);
