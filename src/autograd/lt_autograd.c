@@ -1,6 +1,8 @@
 /* lt_autograd.c — the autograd engine: grad mode, node life cycle, saved
  * tensors, and the backward pass (see lt_autograd.h). Backward formulas of
- * the tensor ops are in lt_ag_ops.c; this file knows no op.
+ * the tensor ops are in the lt_ag_*.c files; this file knows no op. (It is
+ * a little over 700 lines: the engine is one piece, its parts sharing the
+ * record bookkeeping described next.)
  *
  * The backward pass works on "records": one per node reached from the roots,
  * except that all accumulate-grad nodes of one leaf share one record (keyed
@@ -98,10 +100,11 @@ void lt_node_release(lt_node *n) {
   freeing = false;
 }
 
-/* Every grad_fn is a node made in this file, so a program that has one has
- * this constructor too: the core calls back here when a tensor holding a
- * grad_fn is released (the core never includes autograd's headers). */
-__attribute__((constructor)) static void install_grad_fn_release(void) { lt_tensor_set_grad_fn_release(lt_node_release); }
+/* Every grad_fn is a node made here, so a program that has one has run this:
+ * the core (which knows no nodes) releases a tensor's grad_fn through it. */
+__attribute__((constructor)) static void install_grad_fn_release(void) {
+  lt_tensor_set_grad_fn_release(lt_node_release);
+}
 
 static void fill_meta(lt_input_meta *m, const lt_tensor *t) {
   m->ndim = t->ndim;
