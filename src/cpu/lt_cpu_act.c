@@ -1,8 +1,10 @@
 /* lt_cpu_act.c — the CPU's activation gradients, dropout masks and
  * softmax/log_softmax (forward and backward), the kernels of the op family
  * of lt_ops_act.c. The activations' forwards are elementwise unary kernels
- * (lt_cpu_elementwise.c). Arithmetic in double for float64 and float32 alike
- * (except ReLU's select), loads and stores in the tensor's dtype. */
+ * (lt_cpu_elementwise.c). Gradients and softmax compute in double for
+ * float32 and float64 alike (ReLU's gradient is a select), loading and
+ * storing in the tensor's dtype; masks draw the uniforms lt_philox.h defines
+ * for the mask's dtype. */
 #include <math.h>
 
 #include "lt_cpu_iter.h"
