@@ -1,16 +1,23 @@
 /* lt_atomic_file.c — write-to-temporary, fsync, rename, fsync-folder file
- * replacement (see lt_atomic_file.h for the contract). POSIX only. */
+ * replacement, and the clean-up of temporaries that killed writers left
+ * (see lt_atomic_file.h for the contract). POSIX only. */
 #include "lt_atomic_file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #define WBUF_SIZE (64 * 1024)
+/* A temporary file is "<path>" TMP_INFIX "<pid>.<counter>". */
+#define TMP_INFIX ".tmp."
 
 struct lt_atomic_file {
   char *path;       /* the file being replaced */
@@ -69,7 +76,7 @@ lt_status lt_atomic_file_begin(const char *path, lt_atomic_file **out) {
   }
   memcpy(f->path, path, plen + 1);
   unsigned c = __atomic_fetch_add(&tmp_counter, 1u, __ATOMIC_RELAXED);
-  snprintf(f->tmp, tlen, "%s.tmp.%ld.%u", path, (long)getpid(), c);
+  snprintf(f->tmp, tlen, "%s" TMP_INFIX "%ld.%u", path, (long)getpid(), c);
   /* O_EXCL: never truncate someone else's file that happens to have the name. */
   f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
   if (f->fd < 0) {
@@ -182,4 +189,59 @@ lt_status lt_atomic_write(const char *path, lt_atomic_writer_fn fn, void *ctx) {
     return s;
   }
   return lt_atomic_file_commit(f);
+}
+
+/* ---- stale temporaries -------------------------------------------------- */
+
+/* Parses "<pid>.<n>" (decimal, nothing else), the tail of a temporary
+ * file's name (see lt_atomic_file_begin); the pid must be positive. */
+static bool parse_tmp_suffix(const char *s, pid_t *pid) {
+  const char *p = s;
+  long long v = 0;
+  if (*p < '0' || *p > '9') return false;
+  for (; *p >= '0' && *p <= '9'; p++) {
+    v = v * 10 + (*p - '0');
+    if (v > 0x7fffffff) return false;
+  }
+  if (*p++ != '.' || *p < '0' || *p > '9') return false;
+  while (*p >= '0' && *p <= '9') p++;
+  if (*p || v <= 0) return false;
+  *pid = (pid_t)v;
+  return true;
+}
+
+void lt_atomic_file_remove_stale(const char *path) {
+  const char *slash = strrchr(path, '/');
+  const char *base = slash ? slash + 1 : path;
+  size_t dlen = slash ? (size_t)(slash - path) + 1 : 0; /* folder with its '/' */
+  size_t blen = strlen(base);
+  char *dir = malloc(dlen + 2);
+  if (!dir) return;
+  if (dlen) {
+    memcpy(dir, path, dlen);
+    dir[dlen] = 0;
+  } else {
+    strcpy(dir, ".");
+  }
+  DIR *d = opendir(dir);
+  if (!d) { free(dir); return; }
+  pid_t self = getpid();
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    const char *n = e->d_name;
+    pid_t pid;
+    size_t il = sizeof TMP_INFIX - 1;
+    if (strncmp(n, base, blen) != 0 || strncmp(n + blen, TMP_INFIX, il) != 0) continue;
+    if (!parse_tmp_suffix(n + blen + il, &pid) || pid == self) continue;
+    if (kill(pid, 0) == 0 || errno != ESRCH) continue; /* alive, or not ours to judge (EPERM) */
+    size_t nl = strlen(n);
+    char *full = malloc(dlen + nl + 1);
+    if (!full) break;
+    memcpy(full, path, dlen);
+    memcpy(full + dlen, n, nl + 1);
+    unlink(full);
+    free(full);
+  }
+  closedir(d);
+  free(dir);
 }

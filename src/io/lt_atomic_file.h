@@ -46,4 +46,14 @@ typedef lt_status (*lt_atomic_writer_fn)(lt_atomic_file *f, void *ctx);
 /* begin + fn + commit, or abort if fn fails. */
 lt_status lt_atomic_write(const char *path, lt_atomic_writer_fn fn, void *ctx);
 
+/* Stale temporaries. A writer killed mid-write (SIGKILL, power loss) leaves
+ * its temporary file behind, never a damaged `path`. This removes the
+ * temporaries of `path` whose writer process no longer exists (kill(pid, 0)
+ * says ESRCH); those of live processes (a concurrent writer) and of this
+ * process are left alone. Best effort, for after a successful commit (lt.save
+ * calls it): failures are ignored, the file itself is already in place.
+ * Not handled: writers in another PID namespace or on another host sharing
+ * the folder would look dead, so do not point such writers at one path. */
+void lt_atomic_file_remove_stale(const char *path);
+
 #endif

@@ -70,13 +70,19 @@ int lt_lua_argerror(lua_State *L, int arg, const char *fname, const char *fmt, .
   return lua_error(L);
 }
 
-int lt_lua_raise(lua_State *L, const char *fname) {
-  int arg = lt_error_arg();
+int lt_lua_raise_at(lua_State *L, const char *fname, int arg) {
   if (arg > 0) return lt_lua_argerror(L, arg, fname, "%s", lt_error_message());
   luaL_where(L, 1);
   lua_pushfstring(L, "%s: %s", fname, lt_error_message());
   lua_concat(L, 2);
   return lua_error(L);
+}
+
+int lt_lua_raise(lua_State *L, const char *fname) { return lt_lua_raise_at(L, fname, lt_error_arg()); }
+
+int lt_lua_blame(int arg) {
+  if (lt_error_arg() > 0) return lt_error_arg();
+  return lt_error_status() == LT_ERR_ARG ? arg : 0;
 }
 
 /* --- arguments ------------------------------------------------------------------------ */
@@ -204,7 +210,7 @@ void lt_lua_creation_opts(lua_State *L, int idx, const char *fname, lt_dtype *dt
   lua_pop(L, 1);
   if (lua_getfield(L, idx, "device") != LUA_TNIL) {
     if (lua_type(L, -1) != LUA_TSTRING) lt_lua_argerror(L, idx, fname, "device must be a string such as 'cuda'");
-    if (lt_device_parse(lua_tostring(L, -1), device) != LT_OK) lt_lua_argerror(L, idx, fname, "%s", lt_error_message());
+    if (lt_device_parse(lua_tostring(L, -1), device) != LT_OK) lt_lua_raise_at(L, fname, idx);
   }
   lua_pop(L, 1);
 }

@@ -31,14 +31,32 @@ void lt_lua_push_tensor(lua_State *L, lt_tensor *t);
 lt_tensor *lt_lua_check_tensor(lua_State *L, int idx, const char *fname);
 lt_tensor *lt_lua_to_tensor(lua_State *L, int idx); /* NULL if not a tensor */
 
-/* --- errors ------------------------------------------------------------------- */
-/* Raises the error recorded in the core's thread-local slot, as
- * "bad argument #N to 'fname' (msg)" or "fname: msg". Never returns. */
-int lt_lua_raise(lua_State *L, const char *fname);
-/* Raises "bad argument #arg to 'fname' (msg)". Never returns. */
+/* --- errors ---------------------------------------------------------------------
+ * Every error a glue function raises has the standard form, after the
+ * caller's position (luaL_where): "bad argument #N to 'fname' (msg)" when an
+ * argument is to blame, "fname: msg" otherwise. Failures recorded by the
+ * layers below (an lt_status, with lt_error_message and lt_error_arg) reach
+ * Lua one way, through lt_lua_raise_at: LT_LUA_CHECK blames the argument
+ * the core named; LT_LUA_CHECK_ARG also blames, for an argument error that
+ * names none (the data and io layers never do), the argument the glue took
+ * the data from; a glue function that numbers its arguments otherwise than
+ * the core maps lt_error_arg() and calls lt_lua_raise_at itself. Problems
+ * the glue finds on its own are raised with lt_lua_argerror. */
+
+/* Raises "bad argument #arg to 'fname' (msg)" (msg formatted). Never returns. */
 int lt_lua_argerror(lua_State *L, int arg, const char *fname, const char *fmt, ...);
-/* Raises unless st == LT_OK. */
+/* Raises the failure recorded below: as argument `arg`, or "fname: msg"
+ * when arg is 0. Never returns. */
+int lt_lua_raise_at(lua_State *L, const char *fname, int arg);
+/* lt_lua_raise_at with the argument the core named (lt_error_arg()). */
+int lt_lua_raise(lua_State *L, const char *fname);
+/* The argument to blame for the failure recorded below: the one it names,
+ * else `arg` for an LT_ERR_ARG failure, else 0. */
+int lt_lua_blame(int arg);
+/* Raise unless st == LT_OK. */
 #define LT_LUA_CHECK(L, st, fname) do { if ((st) != LT_OK) lt_lua_raise((L), (fname)); } while (0)
+#define LT_LUA_CHECK_ARG(L, st, fname, arg) \
+  do { if ((st) != LT_OK) lt_lua_raise_at((L), (fname), lt_lua_blame(arg)); } while (0)
 
 /* --- arguments ------------------------------------------------------------------ */
 /* An integer argument (a float with an integral value is accepted). */

@@ -23,7 +23,7 @@ static int check_device(lua_State *L, int idx, const char *fname) {
   if (lua_isnoneornil(L, idx)) return 0;
   if (lua_type(L, idx) == LUA_TSTRING) {
     lt_device d;
-    if (lt_device_parse(lua_tostring(L, idx), &d) != LT_OK) return lt_lua_argerror(L, idx, fname, "%s", lt_error_message());
+    if (lt_device_parse(lua_tostring(L, idx), &d) != LT_OK) return lt_lua_raise_at(L, fname, idx);
     if (d.type != LT_CUDA) return lt_lua_argerror(L, idx, fname, "expected a CUDA device, got '%s'", lua_tostring(L, idx));
     return d.index;
   }

@@ -11,26 +11,19 @@
  *   keys tagged like integer values).
  * lt.load(path) rebuilds that table; a file without the "luatrain" key (one
  * written by PyTorch) loads as a flat table name -> tensor. The file is
- * replaced atomically (src/io/lt_atomic_file.h).
- *
- * A writer killed mid-save (SIGKILL, power loss) leaves its temporary file
- * "<path>.tmp.<pid>.<n>" behind, never a damaged <path>. After each
- * successful save, lt.save deletes the temporaries of the same path whose
- * writer process no longer exists (kill(pid, 0) says ESRCH); those of live
- * processes (a concurrent save) and of this process are left alone. Not
- * handled: writers in another PID namespace or on another host sharing the
- * folder would look dead, so do not point such writers at one path. */
-#include <dirent.h>
+ * replaced atomically (src/io/lt_atomic_file.h); after each successful save
+ * the temporary files that killed writers of the same path left behind are
+ * removed (lt_atomic_file_remove_stale). */
 #include <errno.h>
 #include <math.h>
-#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/types.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 
+#include "lt_atomic_file.h"
 #include "lt_lua.h"
 #include "lt_safetensors.h"
 
@@ -355,60 +348,6 @@ static cJSON *save_walk(lua_State *L, int idx, const char *prefix, save_list *sl
   return out;
 }
 
-/* Parses "<pid>.<n>" (decimal, nothing else); the pid must be positive. */
-static bool parse_tmp_suffix(const char *s, pid_t *pid) {
-  const char *p = s;
-  long long v = 0;
-  if (*p < '0' || *p > '9') return false;
-  for (; *p >= '0' && *p <= '9'; p++) {
-    v = v * 10 + (*p - '0');
-    if (v > 0x7fffffff) return false;
-  }
-  if (*p++ != '.' || *p < '0' || *p > '9') return false;
-  while (*p >= '0' && *p <= '9') p++;
-  if (*p || v <= 0) return false;
-  *pid = (pid_t)v;
-  return true;
-}
-
-/* Best effort, after a save succeeded: removes "<path>.tmp.<pid>.<n>" files
- * left by dead writers (see the header comment). Errors are ignored: the
- * checkpoint itself is already in place. */
-static void remove_stale_temporaries(const char *path) {
-  const char *slash = strrchr(path, '/');
-  const char *base = slash ? slash + 1 : path;
-  size_t dlen = slash ? (size_t)(slash - path) + 1 : 0; /* folder with its '/' */
-  size_t blen = strlen(base);
-  char *dir = malloc(dlen + 2);
-  if (!dir) return;
-  if (dlen) {
-    memcpy(dir, path, dlen);
-    dir[dlen] = 0;
-  } else {
-    strcpy(dir, ".");
-  }
-  DIR *d = opendir(dir);
-  if (!d) { free(dir); return; }
-  pid_t self = getpid();
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    const char *n = e->d_name;
-    pid_t pid;
-    if (strncmp(n, base, blen) != 0 || strncmp(n + blen, ".tmp.", 5) != 0) continue;
-    if (!parse_tmp_suffix(n + blen + 5, &pid) || pid == self) continue;
-    if (kill(pid, 0) == 0 || errno != ESRCH) continue; /* alive, or not ours to judge (EPERM) */
-    size_t nl = strlen(n);
-    char *full = malloc(dlen + nl + 1);
-    if (!full) break;
-    memcpy(full, path, dlen);
-    memcpy(full + dlen, n, nl + 1);
-    unlink(full);
-    free(full);
-  }
-  closedir(d);
-  free(dir);
-}
-
 static int l_save(lua_State *L) {
   if (lua_type(L, 1) != LUA_TSTRING)
     return lt_lua_argerror(L, 1, "save", "expected a file name, got %s", luaL_typename(L, 1));
@@ -433,11 +372,8 @@ static int l_save(lua_State *L) {
   lt_safetensors_kv meta[2] = {{"format", "pt"}, {"luatrain", json}};
   lt_status st = lt_safetensors_write(path, sl->tensors, sl->n, meta, 2);
   free(json);
-  if (st != LT_OK) {
-    if (st == LT_ERR_IO) return luaL_error(L, "save: %s", lt_error_message());
-    return lt_lua_argerror(L, 2, "save", "%s", lt_error_message());
-  }
-  remove_stale_temporaries(path);
+  LT_LUA_CHECK_ARG(L, st, "save", 2);
+  lt_atomic_file_remove_stale(path);
   return 0;
 }
 
@@ -452,17 +388,22 @@ static int st_holder_gc(lua_State *L) {
   return 0;
 }
 
-/* Pushes the tensor for entry e on `dev`. */
+/* Pushes the tensor for entry e on `dev`; a failure names the file and the
+ * tensor. */
 static void push_entry(lua_State *L, const lt_safetensors_entry *e, lt_device dev, const char *path) {
   lt_tensor **box = lt_lua_newbox(L);
   lt_status s = lt_tensor_empty(e->ndim, e->shape, e->dtype, lt_cpu_device(), box);
-  if (s != LT_OK) luaL_error(L, "load: '%s': tensor '%s': %s", path, e->name, lt_error_message());
-  if (e->nbytes) memcpy(lt_tensor_data(*box), e->data, e->nbytes);
-  if (dev.type != LT_CPU) {
+  if (s == LT_OK && e->nbytes) memcpy(lt_tensor_data(*box), e->data, e->nbytes);
+  if (s == LT_OK && dev.type != LT_CPU) {
     lt_tensor *h = *box;
     lt_tensor **dbox = lt_lua_newbox(L);
-    if (lt_op_to(h, h->dtype, dev, dbox) != LT_OK) luaL_error(L, "load: %s", lt_error_message());
+    s = lt_op_to(h, h->dtype, dev, dbox);
     lua_remove(L, -2);
+  }
+  if (s != LT_OK) {
+    char why[512];
+    snprintf(why, sizeof why, "%s", lt_error_message());
+    LT_LUA_CHECK(L, lt_error_set(s, 0, "'%s': tensor '%s': %s", path, e->name, why), "load");
   }
 }
 
@@ -568,7 +509,7 @@ static int l_load(lua_State *L) {
   lua_pushcfunction(L, st_holder_gc);
   lua_setfield(L, -2, "__gc");
   lua_setmetatable(L, -2);
-  if (lt_safetensors_read(path, &h->st) != LT_OK) return luaL_error(L, "load: %s", lt_error_message());
+  LT_LUA_CHECK(L, lt_safetensors_read(path, &h->st), "load");
   lua_newtable(L); /* 4: name -> tensor */
   for (size_t i = 0; i < h->st->n; i++) {
     push_entry(L, &h->st->entries[i], dev, path);

@@ -250,8 +250,7 @@ static int where_at(lua_State *L, int cond_i, int a_i, int b_i, const char *fnam
     /* lt_op_where numbers cond 1, a 2, b 3 */
     int arg = lt_error_arg();
     const int to_slot[4] = {0, cond_i, a_i, b_i};
-    if (arg >= 1 && arg <= 3) return lt_lua_argerror(L, to_slot[arg], fname, "%s", lt_error_message());
-    return lt_lua_raise(L, fname);
+    return lt_lua_raise_at(L, fname, arg >= 1 && arg <= 3 ? to_slot[arg] : arg);
   }
   return 1;
 }

@@ -192,12 +192,8 @@ static int f_batch_norm(lua_State *L) {
   double eps = opt_number(L, t, "eps", 8, 1e-5, fn);
   lt_tensor **box = RESULT(L);
   lt_status st = lt_ag_batch_norm(x, rm, rv, w, b, training, momentum, eps, box);
-  if (st != LT_OK && t && lt_error_arg() > 4) { /* options given as a table: blame the table */
-    char msg[512];
-    snprintf(msg, sizeof msg, "%s", lt_error_message());
-    lt_lua_argerror(L, 4, fn, "%s", msg);
-  }
-  LT_LUA_CHECK(L, st, fn);
+  /* options given as a table: blame the table */
+  if (st != LT_OK) lt_lua_raise_at(L, fn, t && lt_error_arg() > 4 ? 4 : lt_error_arg());
   return 1;
 }
 

@@ -143,16 +143,9 @@ static int creation(lua_State *L, const char *fname, int kind) {
     case 3: st = lt_op_rand(LT_RAND_UNIFORM, ndim, shape, 0, 1, dt, dev, box); break;
     default: st = lt_op_rand(LT_RAND_NORMAL, ndim, shape, 0, 1, dt, dev, box); break;
   }
-  if (st != LT_OK) {
-    /* shape errors stay on argument 1; the rest (a dtype the op refuses) are
-     * the options table's */
-    if (lt_error_arg() != 1) {
-      char msg[512];
-      snprintf(msg, sizeof msg, "%s", lt_error_message());
-      lt_error_set(lt_error_status(), next, "%s", msg);
-    }
-    lt_lua_raise(L, fname);
-  }
+  /* shape errors stay on argument 1; the rest (a dtype the op refuses) are
+   * the options table's */
+  if (st != LT_OK) lt_lua_raise_at(L, fname, lt_error_arg() == 1 ? 1 : next);
   creation_requires_grad(L, next, fname);
   return 1;
 }
@@ -311,12 +304,8 @@ static int like(lua_State *L, const char *fname, int kind) {
       default: st = lt_op_fill_(*box, v); break;
     }
   }
-  if (st != LT_OK && lt_error_arg() == 0) { /* a dtype the op refuses: the options' fault */
-    char msg[512];
-    snprintf(msg, sizeof msg, "%s", lt_error_message());
-    lt_error_set(lt_error_status(), opts, "%s", msg);
-  }
-  LT_LUA_CHECK(L, st, fname);
+  /* a dtype the op refuses (no argument named): the options' fault */
+  if (st != LT_OK) lt_lua_raise_at(L, fname, lt_error_arg() ? lt_error_arg() : opts);
   creation_requires_grad(L, opts, fname);
   return 1;
 }

@@ -62,7 +62,7 @@ bool lt_lua_cuda_opts(lua_State *L, int idx, const char *fname, lt_device *dev) 
   int t = lua_getfield(L, idx, "device");
   if (t == LUA_TSTRING) {
     lt_device d;
-    if (lt_device_parse(lua_tostring(L, -1), &d) != LT_OK) lt_lua_argerror(L, idx, fname, "%s", lt_error_message());
+    if (lt_device_parse(lua_tostring(L, -1), &d) != LT_OK) lt_lua_raise_at(L, fname, idx);
     if (d.type != LT_CUDA) lt_lua_argerror(L, idx, fname, "device must be a CUDA device, got '%s'", lua_tostring(L, -1));
     *dev = d;
   } else if (t == LUA_TNUMBER) {

@@ -1,12 +1,13 @@
 /* test_safetensors.c — the safetensors reader/writer and atomic file
  * replacement: round trips of every dtype, reading a file written by
  * PyTorch's safetensors, corrupt inputs rejected with precise messages,
- * writer argument checks, and that a failed write leaves the old file alone.
- * Files go to a fresh folder under $TMPDIR (or /tmp), removed at the end. */
+ * writer argument checks, that a failed write leaves the old file alone,
+ * and that only dead writers' temporaries are cleaned up. Files go to a fresh folder under $TMPDIR (or /tmp), removed at the end. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "lt_atomic_file.h"
@@ -425,6 +426,29 @@ static void test_atomic(void) {
            has(lt_error_message(), "No such file or directory"));
 }
 
+/* lt_atomic_file_remove_stale: the temporaries of dead writers of one path
+ * go; a live writer's (pid 1 always exists), this process's, another
+ * path's and names that only look like temporaries stay. */
+static void test_remove_stale(void) {
+  pid_t child = fork();
+  if (child == 0) _exit(0);
+  LT_CHECK(child > 0 && waitpid(child, NULL, 0) == child); /* a pid whose process is gone */
+  TMP_PATH(target, "ckpt.safetensors");
+  char dead[600], live[600], self[600], other[600], odd[600];
+  snprintf(dead, sizeof dead, "%s.tmp.%ld.7", target, (long)child);
+  snprintf(live, sizeof live, "%s.tmp.1.0", target);
+  snprintf(self, sizeof self, "%s.tmp.%ld.3", target, (long)getpid());
+  snprintf(other, sizeof other, "%s/other.safetensors.tmp.%ld.0", dir, (long)child);
+  snprintf(odd, sizeof odd, "%s.tmp.%ld.3.4", target, (long)child);
+  const char *all[] = {dead, live, self, other, odd};
+  for (int k = 0; k < 5; k++) LT_CHECK(write_file(all[k], "x", 1));
+  lt_atomic_file_remove_stale(target);
+  LT_CHECK(access(dead, F_OK) != 0);
+  for (int k = 1; k < 5; k++) LT_CHECK(access(all[k], F_OK) == 0);
+  for (int k = 1; k < 5; k++) unlink(all[k]);
+  lt_atomic_file_remove_stale("no-such-folder/x"); /* nothing to do, no failure */
+}
+
 int main(void) {
   const char *base = getenv("TMPDIR");
   snprintf(dir, sizeof dir, "%s/lt_test_safetensors_XXXXXX", base && *base ? base : "/tmp");
@@ -437,6 +461,7 @@ int main(void) {
   test_corrupt();
   test_write_args();
   test_atomic();
+  test_remove_stale();
   LT_CHECK(count_temporaries() == 0);
   LT_CHECK(rmdir(dir) == 0); /* every test removed its files */
   return lt_test_done();
