@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lt_philox.h"
+#include "lt_data_gen.h"
 
 enum { SLOT_EMPTY, SLOT_FILLING, SLOT_READY, SLOT_FAILED };
 
@@ -69,49 +69,14 @@ struct lt_loader {
 
 /* ---- the epoch order --------------------------------------------------- */
 
-typedef struct {
-  uint64_t key, counter;
-  uint32_t block[4];
-  int used;
-} word_stream;
-
-static uint32_t next_word(word_stream *ws) {
-  if (ws->used == 4) {
-    lt_philox_block(ws->key, ws->counter++, ws->block);
-    ws->used = 0;
-  }
-  return ws->block[ws->used++];
-}
-
-/* Uniform in [0, k), 1 <= k <= 2^32 - 1: the high half of word * k, redrawn
- * when the low half falls in the 2^32 mod k values that would bias it. */
-static uint32_t uniform_below(word_stream *ws, uint32_t k) {
-  uint64_t m = (uint64_t)next_word(ws) * k;
-  uint32_t lo = (uint32_t)m;
-  if (lo < k) {
-    uint32_t threshold = (0u - k) % k;
-    while (lo < threshold) {
-      m = (uint64_t)next_word(ws) * k;
-      lo = (uint32_t)m;
-    }
-  }
-  return (uint32_t)(m >> 32);
-}
-
 lt_status lt_loader_permutation(uint64_t seed, int64_t epoch, int64_t n, int64_t *out) {
   if (n < 0 || n > (int64_t)UINT32_MAX)
     return lt_error_set(LT_ERR_ARG, 0, "cannot shuffle %lld samples (at most 2^32 - 1)", (long long)n);
   if (epoch < 0) return lt_error_set(LT_ERR_ARG, 0, "epoch must be >= 0, got %lld", (long long)epoch);
-  uint32_t kb[4];
-  lt_philox_block(seed, (uint64_t)epoch, kb);
-  word_stream ws = {(uint64_t)kb[0] | (uint64_t)kb[1] << 32, 0, {0, 0, 0, 0}, 4};
+  lt_data_gen g;
+  lt_data_gen_epoch(&g, seed, epoch);
   for (int64_t i = 0; i < n; i++) out[i] = i;
-  for (int64_t i = n - 1; i > 0; i--) {
-    int64_t j = uniform_below(&ws, (uint32_t)(i + 1));
-    int64_t t = out[i];
-    out[i] = out[j];
-    out[j] = t;
-  }
+  lt_data_gen_shuffle(&g, out, n);
   return LT_OK;
 }
 

@@ -126,12 +126,9 @@ void lt_loader_stop(lt_loader *loader);
  * included. NULL is a no-op. */
 void lt_loader_destroy(lt_loader *loader);
 
-/* The epoch order: out[k] = k-th sample of epoch `epoch`, for k < n.
- * Fisher-Yates driven by Philox: the epoch key is words 0-1 of
- * lt_philox_block(seed, epoch); words are consumed 4 per block from
- * lt_philox_block(key, 0), (key, 1), ...; for i = n-1 down to 1, j is a
- * uniform integer in [0, i] (32-bit multiply-shift with rejection, so no
- * modulo bias) and out[i], out[j] are swapped. Requires n < 2^32. */
+/* The epoch order: out[k] = k-th sample of epoch `epoch`, for k < n:
+ * 0..n-1 shuffled by lt_data_gen_shuffle with the epoch's generator
+ * (lt_data_gen_epoch, lt_data_gen.h). Requires n < 2^32. */
 lt_status lt_loader_permutation(uint64_t seed, int64_t epoch, int64_t n, int64_t *out);
 
 /* A ready-made source over samples held in memory (a whole CIFAR split):

@@ -320,6 +320,13 @@ lt_status lt_transforms_to_float(const uint8_t *x, float *y, int64_t count) {
   return LT_OK;
 }
 
+lt_status lt_transforms_to_bf16(const float *x, uint16_t *y, int64_t count) {
+  if (count < 0) return lt_error_set(LT_ERR_ARG, 0, "element count must be >= 0, got %lld", (long long)count);
+  LT_TRY(check_ptrs(count, x, y));
+  for (int64_t k = 0; k < count; k++) y[k] = lt_f32_to_bf16(x[k]);
+  return LT_OK;
+}
+
 static lt_status check_mean_std(int64_t c, const float *mean, const float *std) {
   if (!mean || !std) return lt_error_set(LT_ERR_ARG, 0, "mean and std are NULL");
   for (int64_t ch = 0; ch < c; ch++)

@@ -65,6 +65,10 @@ lt_status lt_transforms_to_float(const uint8_t *x, float *y, int64_t count);
 lt_status lt_transforms_to_float_normalize(const uint8_t *x, float *y, int64_t n, int64_t c, int64_t hw,
                                            const float *mean, const float *std);
 
+/* y[k] = x[k] rounded to bfloat16 (nearest even, as lt_f32_to_bf16 and the
+ * GPU kernels), for k < count: the bfloat16 output of the pipelines. */
+lt_status lt_transforms_to_bf16(const float *x, uint16_t *y, int64_t count);
+
 /* In place: x: [n,c,hw], x = (x - mean[ch]) / std[ch]. */
 lt_status lt_transforms_normalize(float *x, int64_t n, int64_t c, int64_t hw, const float *mean, const float *std);
 

@@ -476,7 +476,7 @@ typedef struct {
 typedef struct {
   lt_loader *loader;
   source *src;              /* user value 1 */
-  lt_tf_plan *plan;         /* user value 2; NULL: the batch is copied as it is */
+  lt_tf_plan *plan;         /* owned; NULL: the batch is copied as it is */
   lt_dtype out_dt;
   int out_ndim;             /* per-sample output shape */
   int64_t out_shape[4];
@@ -519,8 +519,8 @@ static lt_status loader_hook(void *ctx, int64_t epoch, int64_t batch, int64_t co
     }
     if (n < count) atomic_fetch_add(&l->skipped, count - n);
   }
-  lt_tf_gen g;
-  lt_tf_gen_batch(&g, l->seed, epoch, batch);
+  lt_data_gen g;
+  lt_data_gen_batch(&g, l->seed, epoch, batch);
   lt_status st = LT_OK;
   if (l->plan) st = lt_tf_plan_run(l->plan, &g, n, images, dest->data);
   else if (n > 0) memcpy(dest->data, images, (size_t)(n * sb));
@@ -558,6 +558,8 @@ static int loader_gc(lua_State *L) {
   loader_ud *l = luaL_checkudata(L, 1, LOADER_MT);
   lt_loader_destroy(l->loader); /* joins the workers: no hook runs after this */
   l->loader = NULL;
+  lt_tf_plan_free(l->plan);
+  l->plan = NULL;
   if (l->slots) drop_slots(l);
   free(l->slots);
   l->slots = NULL;
@@ -651,7 +653,7 @@ static int l_loader(lua_State *L) {
   if (prefetch < 0 || prefetch > 1024) return lt_lua_argerror(L, 2, fname, "prefetch must be in 0..1024, got %lld", (long long)prefetch);
   cfg.prefetch = prefetch ? (int)prefetch : 2 * (cfg.num_workers ? cfg.num_workers : 1);
 
-  loader_ud *l = lua_newuserdatauv(L, sizeof *l, 2);
+  loader_ud *l = lua_newuserdatauv(L, sizeof *l, 1);
   memset(l, 0, sizeof *l);
   atomic_init(&l->skipped, 0);
   luaL_setmetatable(L, LOADER_MT);
@@ -673,8 +675,10 @@ static int l_loader(lua_State *L) {
                         lt_shape_str(src->ndim, src->shape, b, sizeof b));
     }
     lt_tf_geom in = {src->dtype, src->shape[0], src->shape[1], src->shape[2]};
-    l->plan = lt_tf_plan_push(L, 3, in, cfg.batch_size, fname);
-    lua_setiuservalue(L, ud, 2);
+    lt_lua_plan_box *pb = lt_lua_push_plan(L, 3, in, cfg.batch_size, fname);
+    l->plan = pb->plan; /* the loader's now: freed after its workers stop */
+    pb->plan = NULL;
+    lua_pop(L, 1);
     lt_tf_geom out = lt_tf_plan_out(l->plan);
     l->out_dt = out.dt;
     l->out_shape[0] = out.c;
@@ -773,9 +777,9 @@ static int ldr_next(lua_State *L) {
   lua_pushinteger(L, index + 1);
   lua_insert(L, -3);
   if (!l->want_gen) return 3;
-  lt_tf_gen g;
-  lt_tf_gen_batch(&g, l->seed, epoch, index);
-  lt_tf_push_gen(L, g.key, pos);
+  lt_data_gen g;
+  lt_data_gen_batch(&g, l->seed, epoch, index);
+  lt_lua_push_gen(L, g.key, pos);
   return 4;
 }
 

@@ -1,111 +1,53 @@
-/* lt_lua_transforms.c — the engine under lt.transforms: the per-batch random
- * generator (lt.data.Generator), transform steps compiled from the Lua
- * transform objects, plans of steps that the loader's worker threads run
- * (with the seed's pipeline fused into one pass), and the functional
- * primitives (lt.transforms.functional) on batch tensors.
+/* lt_lua_transforms.c — Lua glue for the transform engine of src/data: the
+ * per-batch random generator (lt.data.Generator), transform steps read from
+ * the Lua transform objects (lt._data.step), pipelines of them compiled into
+ * plans (lt._data.run_plan and the DataLoader), and the functional
+ * primitives (lt.transforms.functional) on batch tensors, on the CPU or, for
+ * RandomCrop, RandomHorizontalFlip, ToFloat and Normalize, on a GPU.
  *
- * Not here: the transform classes and Compose (lua/luatrain/transforms), the
- * loader (lt_lua_data.c), the pixel kernels (src/data/lt_transforms_cpu.c).
- *
- * Each step's random draws are written once (the draw_* functions) and serve
- * both places a step runs, a Lua call tf(batch, gen) and a loader worker, so
- * a batch comes out the same whichever ran it and whatever the number of
- * workers. Draws are per sample, sample 1 first, each step drawing for the
- * whole batch before the next step draws.
- *
- * Batches on a GPU: RandomCrop, RandomHorizontalFlip, ToFloat and Normalize
- * (and their functional forms) run there, every run of them in that order
- * as one fused kernel (cuda/lt_cuda_transforms.h). The draws are made here,
- * on the host, by the same draw_* functions in the same order, so a CUDA
- * batch gets exactly the CPU's result for the same generator. Output in
- * bfloat16 (the dtype option of run_plan and crop_flip_normalize) is the
- * float32 result rounded to nearest even on either device. */
+ * Not here: the generator, the steps, their draws and the plans
+ * (src/data/lt_data_gen.h, lt_transform_step.h, lt_transform_plan.h), the
+ * pixel kernels (src/data/lt_transforms_cpu.h, lt_transforms_gpu.h), the
+ * transform classes and Compose (lua/luatrain/transforms), the loader
+ * (lt_lua_data.c). This file turns Lua values into those structures and
+ * tensors into pointers, and nothing else. */
 #include "lt_lua_transforms.h"
 
+#include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lt_philox.h"
 #include "lt_transforms_cpu.h"
-#ifdef LT_WITH_CUDA
-#include "lt_cuda_transforms.h"
-#endif
+#include "lt_transforms_gpu.h"
 
 #define GEN_MT "luatrain.Generator"
 #define STEP_MT "luatrain.TransformStep"
 #define PLAN_MT "luatrain.TransformPlan"
-#define MAXC 64 /* channels a Normalize / erase value list may name */
 
 /* ---- the generator ------------------------------------------------------ */
 
-void lt_tf_gen_init(lt_tf_gen *g, uint64_t key, uint64_t pos) {
-  g->key = key;
-  g->pos = pos;
-  g->cached = UINT64_MAX;
-}
-
-void lt_tf_gen_batch(lt_tf_gen *g, uint64_t seed, int64_t epoch, int64_t batch) {
-  uint32_t e[4], b[4];
-  lt_philox_block(seed, (uint64_t)epoch, e);
-  lt_philox_block((uint64_t)e[2] | (uint64_t)e[3] << 32, (uint64_t)batch, b);
-  lt_tf_gen_init(g, (uint64_t)b[0] | (uint64_t)b[1] << 32, 0);
-}
-
-static uint32_t gen_word(lt_tf_gen *g) {
-  uint64_t blk = g->pos >> 2;
-  if (blk != g->cached) {
-    lt_philox_block(g->key, blk, g->buf);
-    g->cached = blk;
-  }
-  return g->buf[g->pos++ & 3];
-}
-
-/* uniform in [0, 1) with 32 bits, as lt_philox_uniform_f64 */
-static double gen_uniform(lt_tf_gen *g) { return lt_philox_uniform_f64(gen_word(g)); }
-static double gen_range(lt_tf_gen *g, double a, double b) { return a + (b - a) * gen_uniform(g); }
-
-/* Uniform in [0, k) for 1 <= k <= 2^32: the high half of word * k, redrawn
- * while the low half is one of the 2^32 mod k values that would bias it. */
-static int64_t gen_below(lt_tf_gen *g, uint64_t k) {
-  if (k >= (uint64_t)1 << 32) return gen_word(g);
-  uint64_t m = (uint64_t)gen_word(g) * k;
-  uint32_t lo = (uint32_t)m;
-  if (lo < k) {
-    uint32_t threshold = (uint32_t)((0u - (uint32_t)k) % (uint32_t)k);
-    while (lo < threshold) {
-      m = (uint64_t)gen_word(g) * k;
-      lo = (uint32_t)m;
-    }
-  }
-  return (int64_t)(m >> 32);
-}
-
-/* Box-Muller on two words, the cosine half. */
-static double gen_normal(lt_tf_gen *g) {
-  double u1 = ((double)gen_word(g) + 0.5) * 0x1p-32, u2 = ((double)gen_word(g) + 0.5) * 0x1p-32;
-  return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
-}
-
-static lt_tf_gen *check_gen(lua_State *L, int idx, const char *fname) {
-  lt_tf_gen *g = luaL_testudata(L, idx, GEN_MT);
+static lt_data_gen *check_gen(lua_State *L, int idx, const char *fname) {
+  lt_data_gen *g = luaL_testudata(L, idx, GEN_MT);
   if (!g) lt_lua_argerror(L, idx, fname, "expected a Generator, got %s", luaL_typename(L, idx));
   return g;
 }
 
-void lt_tf_push_gen(lua_State *L, uint64_t key, uint64_t pos) {
-  lt_tf_gen *g = lua_newuserdatauv(L, sizeof *g, 0);
-  lt_tf_gen_init(g, key, pos);
+void lt_lua_push_gen(lua_State *L, uint64_t key, uint64_t pos) {
+  lt_data_gen *g = lua_newuserdatauv(L, sizeof *g, 0);
+  lt_data_gen_init(g, key, pos);
   luaL_setmetatable(L, GEN_MT);
 }
 
 /* A generator keyed by a fresh block of the global generator, for a
  * transform called without one (as torchvision draws from torch's RNG). */
-static lt_tf_gen *push_global_gen(lua_State *L) {
+static lt_data_gen *push_global_gen(lua_State *L) {
   uint32_t b[4];
   lt_rng *r = lt_rng_global();
   lt_philox_block(r->seed, lt_rng_reserve(r, 1), b);
-  lt_tf_push_gen(L, (uint64_t)b[0] | (uint64_t)b[1] << 32, 0);
+  lt_lua_push_gen(L, (uint64_t)b[0] | (uint64_t)b[1] << 32, 0);
   return lua_touserdata(L, -1);
 }
 
@@ -116,16 +58,16 @@ static int l_generator(lua_State *L) {
   const char *fname = "Generator";
   int64_t seed = lt_lua_check_integer(L, 1, fname, "seed");
   if (lua_isnoneornil(L, 2)) {
-    lt_tf_push_gen(L, (uint64_t)seed, 0);
+    lt_lua_push_gen(L, (uint64_t)seed, 0);
     return 1;
   }
   int64_t epoch = lt_lua_check_integer(L, 2, fname, "epoch");
   int64_t batch = lt_lua_check_integer(L, 3, fname, "batch index");
   if (epoch < 0) return lt_lua_argerror(L, 2, fname, "epoch must be >= 0, got %lld", (long long)epoch);
   if (batch < 1) return lt_lua_argerror(L, 3, fname, "batch index must be >= 1, got %lld", (long long)batch);
-  lt_tf_gen g;
-  lt_tf_gen_batch(&g, (uint64_t)seed, epoch, batch - 1);
-  lt_tf_push_gen(L, g.key, 0);
+  lt_data_gen g;
+  lt_data_gen_batch(&g, (uint64_t)seed, epoch, batch - 1);
+  lt_lua_push_gen(L, g.key, 0);
   return 1;
 }
 
@@ -144,8 +86,8 @@ static void *push_vector(lua_State *L, int64_t n, lt_dtype dt, const char *fname
 }
 
 /* gen:<fname>([n]): one number from draw, or a float64 tensor of n. */
-static int draw_numbers(lua_State *L, const char *fname, double (*draw)(lt_tf_gen *)) {
-  lt_tf_gen *g = check_gen(L, 1, fname);
+static int draw_numbers(lua_State *L, const char *fname, double (*draw)(lt_data_gen *)) {
+  lt_data_gen *g = check_gen(L, 1, fname);
   int64_t n = opt_count(L, 2, fname);
   if (n < 0) {
     lua_pushnumber(L, draw(g));
@@ -157,16 +99,16 @@ static int draw_numbers(lua_State *L, const char *fname, double (*draw)(lt_tf_ge
 }
 
 /* gen:uniform([n]): a number, or a float64 tensor [n], uniform in [0, 1). */
-static int g_uniform(lua_State *L) { return draw_numbers(L, "uniform", gen_uniform); }
+static int g_uniform(lua_State *L) { return draw_numbers(L, "uniform", lt_data_gen_uniform); }
 
 /* gen:normal([n]): standard normal numbers. */
-static int g_normal(lua_State *L) { return draw_numbers(L, "normal", gen_normal); }
+static int g_normal(lua_State *L) { return draw_numbers(L, "normal", lt_data_gen_normal); }
 
 /* gen:randint(lo, hi [, n]): uniform integers in [lo, hi) (PyTorch's range,
  * as lt.randint), hi - lo in 1..2^32. */
 static int g_randint(lua_State *L) {
   const char *fname = "randint";
-  lt_tf_gen *g = check_gen(L, 1, fname);
+  lt_data_gen *g = check_gen(L, 1, fname);
   int64_t lo = lt_lua_check_integer(L, 2, fname, "low");
   int64_t hi = lt_lua_check_integer(L, 3, fname, "high");
   int64_t n = opt_count(L, 4, fname);
@@ -175,11 +117,11 @@ static int g_randint(lua_State *L) {
                            (long long)hi);
   uint64_t k = (uint64_t)hi - (uint64_t)lo;
   if (n < 0) {
-    lua_pushinteger(L, lo + gen_below(g, k));
+    lua_pushinteger(L, lo + lt_data_gen_below(g, k));
     return 1;
   }
   int64_t *p = push_vector(L, n, LT_INT64, fname);
-  for (int64_t i = 0; i < n; i++) p[i] = lo + gen_below(g, k);
+  for (int64_t i = 0; i < n; i++) p[i] = lo + lt_data_gen_below(g, k);
   return 1;
 }
 
@@ -193,373 +135,52 @@ static double check_probability(lua_State *L, int idx, const char *fname) {
 /* gen:bernoulli(p [, n]): true with probability p (uniform < p); a boolean
  * or a bool tensor [n]. */
 static int g_bernoulli(lua_State *L) {
-  lt_tf_gen *g = check_gen(L, 1, "bernoulli");
+  lt_data_gen *g = check_gen(L, 1, "bernoulli");
   double p = check_probability(L, 2, "bernoulli");
   int64_t n = opt_count(L, 3, "bernoulli");
   if (n < 0) {
-    lua_pushboolean(L, gen_uniform(g) < p);
+    lua_pushboolean(L, lt_data_gen_uniform(g) < p);
     return 1;
   }
   uint8_t *m = push_vector(L, n, LT_BOOL, "bernoulli");
-  for (int64_t i = 0; i < n; i++) m[i] = gen_uniform(g) < p;
+  for (int64_t i = 0; i < n; i++) m[i] = lt_data_gen_uniform(g) < p;
   return 1;
 }
 
 /* gen:randperm(n): a permutation of 1..n (int64), Fisher-Yates. */
 static int g_randperm(lua_State *L) {
-  lt_tf_gen *g = check_gen(L, 1, "randperm");
+  lt_data_gen *g = check_gen(L, 1, "randperm");
   int64_t n = lt_lua_check_integer(L, 2, "randperm", "n");
   if (n < 0 || n > (int64_t)UINT32_MAX) return lt_lua_argerror(L, 2, "randperm", "n must be in 0..2^32-1, got %lld", (long long)n);
   int64_t *p = push_vector(L, n, LT_INT64, "randperm");
   for (int64_t i = 0; i < n; i++) p[i] = i + 1;
-  for (int64_t i = n - 1; i > 0; i--) {
-    int64_t j = gen_below(g, (uint64_t)i + 1), t = p[i];
-    p[i] = p[j];
-    p[j] = t;
-  }
+  lt_data_gen_shuffle(g, p, n);
   return 1;
 }
 
 /* gen:state() -> key, pos; gen:clone() */
 static int g_state(lua_State *L) {
-  lt_tf_gen *g = check_gen(L, 1, "state");
+  lt_data_gen *g = check_gen(L, 1, "state");
   lua_pushinteger(L, (lua_Integer)g->key);
   lua_pushinteger(L, (lua_Integer)g->pos);
   return 2;
 }
 
 static int g_clone(lua_State *L) {
-  lt_tf_gen *g = check_gen(L, 1, "clone");
-  lt_tf_push_gen(L, g->key, g->pos);
+  lt_data_gen *g = check_gen(L, 1, "clone");
+  lt_lua_push_gen(L, g->key, g->pos);
   return 1;
 }
 
 static int g_tostring(lua_State *L) {
-  lt_tf_gen *g = check_gen(L, 1, "tostring");
+  lt_data_gen *g = check_gen(L, 1, "tostring");
   char b[96];
   snprintf(b, sizeof b, "Generator(key 0x%016llx, position %llu)", (unsigned long long)g->key, (unsigned long long)g->pos);
   lua_pushstring(L, b);
   return 1;
 }
 
-/* ---- steps ---------------------------------------------------------------- */
-
-typedef enum {
-  TF_CROP, TF_CENTER_CROP, TF_HFLIP, TF_VFLIP, TF_TO_FLOAT, TF_NORMALIZE, TF_RESIZE, TF_RESIZED_CROP, TF_ERASE,
-  TF_CUTOUT, TF_JITTER
-} tf_kind;
-
-static const char *const kind_names[] = {"crop", "center_crop", "hflip", "vflip", "to_float", "normalize", "resize",
-                                         "resized_crop", "erase", "cutout", "jitter", NULL};
-
-/* One transform with its parameters; a plain value (no pointers), copied
- * into plans. */
-typedef struct {
-  tf_kind kind;
-  char name[40];        /* the Lua class, for messages */
-  int64_t oh, ow;       /* output size; resize with ow == 0: the shorter edge becomes oh */
-  int64_t pad;          /* crop */
-  lt_pad_mode mode;
-  double fill;
-  double p;             /* flips, erase, cutout */
-  double scale[2], ratio[2];
-  int nvals;            /* normalize: entries of mean/std; erase/cutout: fill values (0: zeros) */
-  float mean[MAXC], std[MAXC];
-  int64_t size;         /* cutout side */
-  bool has_b, has_c;    /* jitter */
-  double b[2], cr[2];
-} tf_step;
-
-static bool is_random(const tf_step *s) {
-  return s->kind == TF_CROP || s->kind == TF_HFLIP || s->kind == TF_VFLIP || s->kind == TF_RESIZED_CROP ||
-         s->kind == TF_ERASE || s->kind == TF_CUTOUT || s->kind == TF_JITTER;
-}
-
-/* Steps that keep the geometry and work in place (after a copy when the
- * output is another buffer). */
-static bool in_place_kind(const tf_step *s, lt_tf_geom in) {
-  switch (s->kind) {
-    case TF_HFLIP: case TF_VFLIP: case TF_NORMALIZE: case TF_ERASE: case TF_CUTOUT: case TF_JITTER: return true;
-    case TF_TO_FLOAT: return in.dt == LT_FLOAT32;
-    default: return false;
-  }
-}
-
-static size_t geom_bytes(lt_tf_geom g) { return (size_t)(g.c * g.h * g.w) * lt_dtype_size(g.dt); }
-
-static lt_status need_dtype(lt_tf_geom in, bool allow_u8, const char *hint) {
-  if (in.dt == LT_FLOAT32 || (allow_u8 && in.dt == LT_UINT8)) return LT_OK;
-  return lt_error_set(LT_ERR_ARG, 1, "expected a %s batch, got %s%s", allow_u8 ? "uint8 or float32" : "float32",
-                      lt_dtype_name(in.dt), hint ? hint : "");
-}
-
-/* The output geometry of s on `in`, with every check the kernels would make
- * (so a plan fails when it is built, not in a worker). */
-static lt_status step_geom(const tf_step *s, lt_tf_geom in, lt_tf_geom *out) {
-  *out = in;
-  switch (s->kind) {
-    case TF_CROP: {
-      LT_TRY(need_dtype(in, true, NULL));
-      int64_t ph = in.h + 2 * s->pad, pw = in.w + 2 * s->pad;
-      if (s->oh > ph || s->ow > pw)
-        return lt_error_set(LT_ERR_ARG, 1, "crop size %lldx%lld is larger than the %simage %lldx%lld", (long long)s->oh,
-                            (long long)s->ow, s->pad ? "padded " : "", (long long)ph, (long long)pw);
-      if (s->mode == LT_PAD_REFLECT && s->pad > 0 && (s->pad >= in.h || s->pad >= in.w))
-        return lt_error_set(LT_ERR_ARG, 1, "reflect padding %lld must be smaller than the image size %lldx%lld",
-                            (long long)s->pad, (long long)in.h, (long long)in.w);
-      if (s->mode == LT_PAD_SYMMETRIC && (s->pad > in.h || s->pad > in.w))
-        return lt_error_set(LT_ERR_ARG, 1, "symmetric padding %lld must not exceed the image size %lldx%lld",
-                            (long long)s->pad, (long long)in.h, (long long)in.w);
-      if (in.dt == LT_UINT8 && s->mode == LT_PAD_CONSTANT && !(s->fill >= 0 && s->fill <= 255 && s->fill == floor(s->fill)))
-        return lt_error_set(LT_ERR_ARG, 1, "fill %g for a uint8 batch must be an integer in 0..255", s->fill);
-      out->h = s->oh;
-      out->w = s->ow;
-      return LT_OK;
-    }
-    case TF_CENTER_CROP:
-      LT_TRY(need_dtype(in, true, NULL));
-      if (s->oh > in.h || s->ow > in.w)
-        return lt_error_set(LT_ERR_ARG, 1, "crop size %lldx%lld is larger than the image %lldx%lld", (long long)s->oh,
-                            (long long)s->ow, (long long)in.h, (long long)in.w);
-      out->h = s->oh;
-      out->w = s->ow;
-      return LT_OK;
-    case TF_HFLIP: case TF_VFLIP:
-      return need_dtype(in, true, NULL);
-    case TF_TO_FLOAT:
-      LT_TRY(need_dtype(in, true, NULL));
-      out->dt = LT_FLOAT32;
-      return LT_OK;
-    case TF_NORMALIZE:
-      LT_TRY(need_dtype(in, false, in.dt == LT_UINT8 ? " (put ToFloat before Normalize)" : NULL));
-      if (s->nvals != 1 && s->nvals != in.c)
-        return lt_error_set(LT_ERR_ARG, 1, "mean and std have %d entries but the batch has %lld channels", s->nvals,
-                            (long long)in.c);
-      return LT_OK;
-    case TF_RESIZE:
-      LT_TRY(need_dtype(in, true, NULL));
-      if (s->ow > 0) {
-        out->h = s->oh;
-        out->w = s->ow;
-      } else {
-        /* torchvision: the shorter edge becomes size, the longer keeps the
-         * aspect ratio, truncated. */
-        int64_t sh = in.w <= in.h ? in.w : in.h, lg = in.w <= in.h ? in.h : in.w;
-        int64_t nl = (int64_t)((double)s->oh * (double)lg / (double)sh);
-        if (nl < 1) nl = 1;
-        if (in.w <= in.h) { out->w = s->oh; out->h = nl; }
-        else { out->h = s->oh; out->w = nl; }
-      }
-      return LT_OK;
-    case TF_RESIZED_CROP:
-      LT_TRY(need_dtype(in, true, NULL));
-      out->h = s->oh;
-      out->w = s->ow;
-      return LT_OK;
-    case TF_ERASE: case TF_CUTOUT:
-      LT_TRY(need_dtype(in, false, in.dt == LT_UINT8 ? " (put ToFloat before it)" : NULL));
-      if (s->nvals > 1 && s->nvals != in.c)
-        return lt_error_set(LT_ERR_ARG, 1, "value has %d entries but the batch has %lld channels", s->nvals,
-                            (long long)in.c);
-      return LT_OK;
-    case TF_JITTER:
-      LT_TRY(need_dtype(in, false, in.dt == LT_UINT8 ? " in [0, 1] (put ToFloat before it)" : NULL));
-      if (s->has_c && in.c != 1 && in.c != 3)
-        return lt_error_set(LT_ERR_ARG, 1, "contrast needs 1 or 3 channels, the batch has %lld", (long long)in.c);
-      return LT_OK;
-  }
-  return lt_error_set(LT_ERR_ARG, 1, "unknown transform kind %d", (int)s->kind);
-}
-
-/* ---- the draws ------------------------------------------------------------ */
-
-/* RandomCrop: per sample, top then left, uniform over every position of
- * the crop in the padded image (torchvision's get_params). */
-static void draw_crop(const tf_step *s, lt_tf_gen *g, int64_t n, lt_tf_geom in, int64_t *top, int64_t *left) {
-  uint64_t nt = (uint64_t)(in.h + 2 * s->pad - s->oh + 1), nl = (uint64_t)(in.w + 2 * s->pad - s->ow + 1);
-  for (int64_t i = 0; i < n; i++) {
-    top[i] = gen_below(g, nt);
-    left[i] = gen_below(g, nl);
-  }
-}
-
-static void draw_mask(double p, lt_tf_gen *g, int64_t n, uint8_t *mask) {
-  for (int64_t i = 0; i < n; i++) mask[i] = gen_uniform(g) < p;
-}
-
-/* Python's round(): to nearest, ties to even (the default FP rounding). */
-static int64_t pyround(double v) { return (int64_t)nearbyint(v); }
-
-/* RandomResizedCrop: torchvision's get_params, per sample: up to 10 tries of
- * a scale and a log-uniform aspect ratio, then the central fallback. box =
- * (top, left, height, width). */
-static void draw_resized_crop(const tf_step *s, lt_tf_gen *g, int64_t h, int64_t w, int64_t *box) {
-  double area = (double)h * (double)w, lr0 = log(s->ratio[0]), lr1 = log(s->ratio[1]);
-  for (int attempt = 0; attempt < 10; attempt++) {
-    double target = area * gen_range(g, s->scale[0], s->scale[1]);
-    double aspect = exp(gen_range(g, lr0, lr1));
-    int64_t cw = pyround(sqrt(target * aspect)), ch = pyround(sqrt(target / aspect));
-    if (cw > 0 && cw <= w && ch > 0 && ch <= h) {
-      box[0] = gen_below(g, (uint64_t)(h - ch + 1));
-      box[1] = gen_below(g, (uint64_t)(w - cw + 1));
-      box[2] = ch;
-      box[3] = cw;
-      return;
-    }
-  }
-  double in_ratio = (double)w / (double)h;
-  double rmin = s->ratio[0] < s->ratio[1] ? s->ratio[0] : s->ratio[1];
-  double rmax = s->ratio[0] < s->ratio[1] ? s->ratio[1] : s->ratio[0];
-  int64_t cw = w, ch = h;
-  if (in_ratio < rmin) ch = pyround((double)cw / rmin);
-  else if (in_ratio > rmax) cw = pyround((double)ch * rmax);
-  if (ch < 1) ch = 1;
-  if (cw < 1) cw = 1;
-  if (ch > h) ch = h;
-  if (cw > w) cw = w;
-  box[0] = (h - ch) / 2;
-  box[1] = (w - cw) / 2;
-  box[2] = ch;
-  box[3] = cw;
-}
-
-/* RandomErasing: torchvision's algorithm per sample: erase with probability
- * p (one uniform draw, always made), then up to 10 tries of an area fraction
- * and a log-uniform aspect ratio that fit strictly inside the image; no box
- * (0 x 0) when none fits. */
-static void draw_erase(const tf_step *s, lt_tf_gen *g, int64_t h, int64_t w, int64_t *box) {
-  box[0] = box[1] = box[2] = box[3] = 0;
-  if (!(gen_uniform(g) < s->p)) return;
-  double area = (double)h * (double)w, lr0 = log(s->ratio[0]), lr1 = log(s->ratio[1]);
-  for (int attempt = 0; attempt < 10; attempt++) {
-    double ea = area * gen_range(g, s->scale[0], s->scale[1]);
-    double aspect = exp(gen_range(g, lr0, lr1));
-    int64_t eh = pyround(sqrt(ea * aspect)), ew = pyround(sqrt(ea / aspect));
-    if (!(eh < h && ew < w)) continue;
-    box[0] = gen_below(g, (uint64_t)(h - eh + 1));
-    box[1] = gen_below(g, (uint64_t)(w - ew + 1));
-    box[2] = eh;
-    box[3] = ew;
-    return;
-  }
-}
-
-/* Cutout: with probability p (one uniform draw, always made), a size x size
- * square centred on a uniform pixel (row, then column), clipped to the
- * image. */
-static void draw_cutout(const tf_step *s, lt_tf_gen *g, int64_t h, int64_t w, int64_t *box) {
-  box[0] = box[1] = box[2] = box[3] = 0;
-  if (!(gen_uniform(g) < s->p)) return;
-  int64_t cy = gen_below(g, (uint64_t)h), cx = gen_below(g, (uint64_t)w);
-  int64_t y0 = cy - s->size / 2, x0 = cx - s->size / 2, y1 = y0 + s->size, x1 = x0 + s->size;
-  y0 = y0 < 0 ? 0 : y0;
-  x0 = x0 < 0 ? 0 : x0;
-  y1 = y1 > h ? h : y1;
-  x1 = x1 > w ? w : x1;
-  if (y1 <= y0 || x1 <= x0) return;
-  box[0] = y0;
-  box[1] = x0;
-  box[2] = y1 - y0;
-  box[3] = x1 - x0;
-}
-
-/* ---- running one step ------------------------------------------------------ */
-
-static void fill_values(const tf_step *s, int64_t c, const float *src, float *dst) {
-  for (int64_t k = 0; k < c; k++) dst[k] = s->nvals == 1 ? src[0] : src[k];
-}
-
-/* Runs s on n samples: x (geometry in) -> y (the step's output geometry).
- * In-place kinds first copy x to y when they differ. Thread-safe. */
-static lt_status step_run(const tf_step *s, lt_tf_gen *g, lt_tf_geom in, int64_t n, const void *x, void *y) {
-  lt_tf_geom out;
-  LT_TRY(step_geom(s, in, &out));
-  if (n == 0) return LT_OK;
-  if (in_place_kind(s, in) && x != y) memcpy(y, x, geom_bytes(in) * (size_t)n);
-  /* per-sample parameters: 4 int64 and 2 floats and a byte per sample */
-  void *mem = NULL;
-  if (is_random(s) || s->kind == TF_CENTER_CROP) {
-    mem = malloc((size_t)n * (4 * sizeof(int64_t) + 2 * sizeof(float) + 1));
-    if (!mem) return lt_error_set(LT_ERR_OOM, 0, "out of memory for the parameters of %lld samples", (long long)n);
-  }
-  int64_t *p64 = mem;
-  float *pf = mem ? (float *)(p64 + 4 * n) : NULL;
-  uint8_t *pm = mem ? (uint8_t *)(pf + 2 * n) : NULL;
-  lt_status st = LT_OK;
-  float vals[MAXC], ones[MAXC];
-  int64_t hw = in.h * in.w;
-  switch (s->kind) {
-    case TF_CROP:
-      draw_crop(s, g, n, in, p64, p64 + n);
-      st = lt_transforms_crop_pad(in.dt, x, y, n, in.c, in.h, in.w, s->oh, s->ow, p64, p64 + n, s->pad, s->mode, s->fill);
-      break;
-    case TF_CENTER_CROP:
-      for (int64_t i = 0; i < n; i++) {
-        p64[i] = pyround((double)(in.h - s->oh) / 2.0);
-        p64[n + i] = pyround((double)(in.w - s->ow) / 2.0);
-      }
-      st = lt_transforms_crop_pad(in.dt, x, y, n, in.c, in.h, in.w, s->oh, s->ow, p64, p64 + n, 0, LT_PAD_CONSTANT, 0);
-      break;
-    case TF_HFLIP: case TF_VFLIP:
-      draw_mask(s->p, g, n, pm);
-      st = s->kind == TF_HFLIP ? lt_transforms_hflip(in.dt, y, y, n, in.c, in.h, in.w, pm)
-                               : lt_transforms_vflip(in.dt, y, y, n, in.c, in.h, in.w, pm);
-      break;
-    case TF_TO_FLOAT:
-      if (in.dt == LT_UINT8) st = lt_transforms_to_float(x, y, n * in.c * hw);
-      break;
-    case TF_NORMALIZE:
-      fill_values(s, in.c, s->mean, vals);
-      fill_values(s, in.c, s->std, ones);
-      st = lt_transforms_normalize(y, n, in.c, hw, vals, ones);
-      break;
-    case TF_RESIZE:
-      st = lt_transforms_resize(in.dt, x, y, n, in.c, in.h, in.w, out.h, out.w);
-      break;
-    case TF_RESIZED_CROP:
-      for (int64_t i = 0; i < n; i++) draw_resized_crop(s, g, in.h, in.w, p64 + 4 * i);
-      st = lt_transforms_resized_crop(in.dt, x, y, n, in.c, in.h, in.w, p64, s->oh, s->ow);
-      break;
-    case TF_ERASE: case TF_CUTOUT:
-      for (int64_t i = 0; i < n; i++) {
-        if (s->kind == TF_ERASE) draw_erase(s, g, in.h, in.w, p64 + 4 * i);
-        else draw_cutout(s, g, in.h, in.w, p64 + 4 * i);
-      }
-      if (s->nvals) fill_values(s, in.c, s->mean, vals);
-      st = lt_transforms_erase(y, n, in.c, in.h, in.w, p64, s->nvals ? vals : NULL);
-      break;
-    case TF_JITTER: {
-      /* per sample: the order (when both apply), then the brightness and
-       * the contrast factor; factor 1 leaves an image in [0,1] unchanged,
-       * so a per-sample order is three batched passes. */
-      float *fb = pf, *fc = pf + n;
-      for (int64_t i = 0; i < n; i++) {
-        pm[i] = s->has_b && s->has_c ? gen_uniform(g) < 0.5 : 1;
-        fb[i] = s->has_b ? (float)gen_range(g, s->b[0], s->b[1]) : 1.0f;
-        fc[i] = s->has_c ? (float)gen_range(g, s->cr[0], s->cr[1]) : 1.0f;
-      }
-      if (s->has_b && s->has_c) {
-        float *first = (float *)(p64), *last = (float *)(p64 + n); /* 2n floats each fit in n int64 */
-        for (int64_t i = 0; i < n; i++) {
-          first[i] = pm[i] ? fb[i] : 1.0f;
-          last[i] = pm[i] ? 1.0f : fb[i];
-        }
-        st = lt_transforms_adjust_brightness(y, n, in.c, in.h, in.w, first);
-        if (st == LT_OK) st = lt_transforms_adjust_contrast(y, n, in.c, in.h, in.w, fc);
-        if (st == LT_OK) st = lt_transforms_adjust_brightness(y, n, in.c, in.h, in.w, last);
-      } else if (s->has_b) {
-        st = lt_transforms_adjust_brightness(y, n, in.c, in.h, in.w, fb);
-      } else if (s->has_c) {
-        st = lt_transforms_adjust_contrast(y, n, in.c, in.h, in.w, fc);
-      }
-      break;
-    }
-  }
-  free(mem);
-  return st;
-}
-
-/* ---- step objects (lt._data.step{...}) ------------------------------------- */
+/* ---- steps (lt._data.step{...}) ------------------------------------------- */
 
 static double field_number(lua_State *L, int t, const char *key, double dflt) {
   double v = dflt;
@@ -600,7 +221,7 @@ static int field_floats(lua_State *L, int t, const char *key, float *out) {
     n = 1;
   } else if (ty == LUA_TTABLE) {
     lua_Integer len = luaL_len(L, -1);
-    if (len < 1 || len > MAXC) lt_lua_argerror(L, 1, "step", "field '%s' must have 1..%d entries, got %d", key, MAXC, (int)len);
+    if (len < 1 || len > LT_TF_MAXC) lt_lua_argerror(L, 1, "step", "field '%s' must have 1..%d entries, got %d", key, LT_TF_MAXC, (int)len);
     for (lua_Integer k = 1; k <= len; k++) {
       lua_geti(L, -1, k);
       if (lua_type(L, -1) != LUA_TNUMBER) lt_lua_argerror(L, 1, "step", "entry %d of '%s' is not a number", (int)k, key);
@@ -614,20 +235,21 @@ static int field_floats(lua_State *L, int t, const char *key, float *out) {
   return n;
 }
 
+
 static const char *const mode_names[] = {"constant", "edge", "reflect", "symmetric", NULL};
 
 /* lt._data.step{kind=, name=, ...}: the Lua transform constructors check
  * the user's options and describe the step with plain fields. */
 static int l_step(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
-  tf_step *s = lua_newuserdatauv(L, sizeof *s, 0);
+  lt_tf_step *s = lua_newuserdatauv(L, sizeof *s, 0);
   memset(s, 0, sizeof *s);
   luaL_setmetatable(L, STEP_MT);
   lua_getfield(L, 1, "kind");
-  s->kind = (tf_kind)luaL_checkoption(L, -1, NULL, kind_names);
+  s->kind = (lt_tf_kind)luaL_checkoption(L, -1, NULL, lt_tf_kind_names);
   lua_pop(L, 1);
   lua_getfield(L, 1, "name");
-  snprintf(s->name, sizeof s->name, "%s", lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : kind_names[s->kind]);
+  snprintf(s->name, sizeof s->name, "%s", lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : lt_tf_kind_names[s->kind]);
   lua_pop(L, 1);
   s->oh = field_int(L, 1, "oh", 0);
   s->ow = field_int(L, 1, "ow", 0);
@@ -644,38 +266,19 @@ static int l_step(lua_State *L) {
   lua_getfield(L, 1, "mode");
   s->mode = (lt_pad_mode)luaL_checkoption(L, -1, "constant", mode_names);
   lua_pop(L, 1);
-  if (s->kind == TF_NORMALIZE) {
+  if (s->kind == LT_TF_NORMALIZE) {
     int nm = field_floats(L, 1, "mean", s->mean), ns = field_floats(L, 1, "std", s->std);
     if (nm != ns) lt_lua_argerror(L, 1, "step", "mean has %d entries, std %d", nm, ns);
     s->nvals = nm;
-    for (int k = 0; k < ns; k++)
-      if (!(s->std[k] != 0)) lt_lua_argerror(L, 1, "step", "std entry %d is zero, which would divide by zero", k + 1);
   } else {
     s->nvals = field_floats(L, 1, "values", s->mean);
   }
-  bool sized = s->kind == TF_CROP || s->kind == TF_CENTER_CROP || s->kind == TF_RESIZED_CROP || s->kind == TF_RESIZE;
-  if (sized && (s->oh < 1 || s->ow < 0 || (s->kind != TF_RESIZE && s->ow < 1)))
-    lt_lua_argerror(L, 1, "step", "size must be positive, got %lldx%lld", (long long)s->oh, (long long)s->ow);
-  if (s->oh > (1 << 20) || s->ow > (1 << 20) || s->pad > (1 << 20) || s->size > (1 << 20))
-    lt_lua_argerror(L, 1, "step", "sizes must be at most 2^20");
-  if (s->pad < 0) lt_lua_argerror(L, 1, "step", "padding must be >= 0, got %lld", (long long)s->pad);
-  if (!(s->p >= 0 && s->p <= 1)) lt_lua_argerror(L, 1, "step", "p must be in [0, 1], got %g", s->p);
-  if (s->kind == TF_CUTOUT && s->size < 1) lt_lua_argerror(L, 1, "step", "cutout size must be >= 1");
-  if (s->kind == TF_RESIZED_CROP || s->kind == TF_ERASE) {
-    if (!(s->scale[0] > 0 && s->scale[0] <= s->scale[1] && s->scale[1] <= (s->kind == TF_ERASE ? 1 : 1e9)))
-      lt_lua_argerror(L, 1, "step", "scale must be (lo, hi) with 0 < lo <= hi, got (%g, %g)", s->scale[0], s->scale[1]);
-    if (!(s->ratio[0] > 0 && s->ratio[0] <= s->ratio[1]))
-      lt_lua_argerror(L, 1, "step", "ratio must be (lo, hi) with 0 < lo <= hi, got (%g, %g)", s->ratio[0], s->ratio[1]);
-  }
-  if (s->has_b && !(s->b[0] >= 0 && s->b[0] <= s->b[1]))
-    lt_lua_argerror(L, 1, "step", "brightness range must be (lo, hi) with 0 <= lo <= hi");
-  if (s->has_c && !(s->cr[0] >= 0 && s->cr[0] <= s->cr[1]))
-    lt_lua_argerror(L, 1, "step", "contrast range must be (lo, hi) with 0 <= lo <= hi");
+  LT_LUA_CHECK(L, lt_tf_step_check(s), "step");
   return 1;
 }
 
-static tf_step *check_step(lua_State *L, int idx, const char *fname) {
-  tf_step *s = luaL_testudata(L, idx, STEP_MT);
+static lt_tf_step *check_step(lua_State *L, int idx, const char *fname) {
+  lt_tf_step *s = luaL_testudata(L, idx, STEP_MT);
   if (!s) lt_lua_argerror(L, idx, fname, "expected a transform step, got %s", luaL_typename(L, idx));
   return s;
 }
@@ -727,59 +330,12 @@ static lt_tensor *push_output(lua_State *L, const lt_tensor *x, int64_t n, lt_tf
   return *box;
 }
 
-/* One fused GPU pass (see the file's header) described the way the CPU
- * kernels take it. top/left NULL: no crop; flip NULL: no flips; mean/std
- * NULL: no normalization. */
-typedef struct {
-  int64_t oh, ow, pad;
-  lt_pad_mode mode;
-  double fill;
-  const int64_t *top, *left;
-  const uint8_t *flip;
-  bool to_float;
-  const float *mean, *std;
-} gpu_pass;
-
-/* Runs pass gp on the batch x (geometry in, n samples, on a GPU) into y
- * (dtype out_dt, already allocated on the same GPU). */
-static lt_status gpu_run(const lt_tensor *x, lt_tf_geom in, int64_t n, const gpu_pass *gp, lt_tensor *y) {
-#ifdef LT_WITH_CUDA
-  lt_cuda_tf_params p;
-  memset(&p, 0, sizeof p);
-  p.n = n;
-  p.c = in.c;
-  p.h = in.h;
-  p.w = in.w;
-  p.oh = gp->top ? gp->oh : in.h;
-  p.ow = gp->top ? gp->ow : in.w;
-  p.pad = gp->top ? gp->pad : 0;
-  p.mode = (int)gp->mode;
-  p.fill = gp->fill;
-  p.to_float = gp->to_float;
-  p.normalize = gp->mean != NULL;
-  if (gp->mean && in.c > LT_CUDA_TF_MAXC)
-    return lt_error_set(LT_ERR_ARG, 0, "normalization on cuda takes at most %d channels, the batch has %lld",
-                        LT_CUDA_TF_MAXC, (long long)in.c);
-  for (int64_t k = 0; gp->mean && k < in.c; k++) {
-    p.mean[k] = gp->mean[k];
-    p.std[k] = gp->std[k];
-  }
-  return lt_cuda_transform_batch(lt_tensor_device(x).index, in.dt, lt_tensor_data(x), y->dtype, lt_tensor_data(y), &p,
-                                 gp->top, gp->left, gp->flip);
-#else
-  (void)x; (void)in; (void)n; (void)gp; (void)y;
-  return lt_error_set(LT_ERR_RUNTIME, 0, "luatrain was built without CUDA");
-#endif
-}
-
 /* The bfloat16 copy of a float32 CPU batch, rounded to nearest even as the
  * GPU kernel rounds. Pushes it. */
 static lt_tensor *push_bf16(lua_State *L, const lt_tensor *y, const char *fname) {
   lt_tensor **box = lt_lua_newbox(L);
   LT_LUA_CHECK(L, lt_tensor_empty(y->ndim, y->shape, LT_BFLOAT16, lt_cpu_device(), box), fname);
-  const float *src = lt_tensor_data(y);
-  uint16_t *dst = lt_tensor_data(*box);
-  for (int64_t k = 0, m = lt_tensor_numel(y); k < m; k++) dst[k] = lt_f32_to_bf16(src[k]);
+  LT_LUA_CHECK(L, lt_transforms_to_bf16(lt_tensor_data(y), lt_tensor_data(*box), lt_tensor_numel(y)), fname);
   return *box;
 }
 
@@ -791,261 +347,63 @@ static lt_tensor *push_sized_output(lua_State *L, const lt_tensor *x, int64_t n,
   return push_output(L, x, n, in, fname);
 }
 
-/* Raises a geometry or kernel failure as "bad argument #1 to 'Name' (...)". */
-static int raise_batch(lua_State *L, const char *fname) {
-  return lt_lua_argerror(L, 1, fname, "%s", lt_error_message());
-}
-
-/* lt._data.apply(step, batch [, gen]) -> a new batch */
+/* lt._data.apply(step, batch [, gen]) -> a new batch. A batch the step
+ * cannot take is argument 1 of the transform's call tf(batch, gen). */
 static int l_apply(lua_State *L) {
   lua_settop(L, 3); /* absent arguments read as nil below the values pushed later */
-  tf_step *s = check_step(L, 1, "apply");
+  lt_tf_step *s = check_step(L, 1, "apply");
   const char *fname = s->name;
   lt_tf_geom in, out;
   int64_t n;
   if (!lua_isnoneornil(L, 3) && !luaL_testudata(L, 3, GEN_MT))
     return lt_lua_argerror(L, 2, fname, "expected a Generator (or nothing), got %s", luaL_typename(L, 3));
   lt_tensor *x = check_batch(L, 2, 1, fname, &in, &n);
-  if (step_geom(s, in, &out) != LT_OK) return raise_batch(L, fname);
-  lt_tf_gen *g = NULL;
-  if (is_random(s)) g = lua_isnoneornil(L, 3) ? push_global_gen(L) : lua_touserdata(L, 3);
+  LT_LUA_CHECK_ARG(L, lt_tf_step_geom(s, in, &out), fname, 1);
+  lt_data_gen *g = NULL;
+  if (lt_tf_step_is_random(s)) g = lua_isnoneornil(L, 3) ? push_global_gen(L) : lua_touserdata(L, 3);
   lt_tensor *y = push_output(L, x, n, out, fname);
-  if (step_run(s, g, in, n, lt_tensor_data(x), lt_tensor_data(y)) != LT_OK) return raise_batch(L, fname);
+  LT_LUA_CHECK_ARG(L, lt_tf_step_run(s, g, in, n, lt_tensor_data(x), lt_tensor_data(y)), fname, 1);
   return 1;
 }
 
 static int step_tostring(lua_State *L) {
-  tf_step *s = check_step(L, 1, "tostring");
+  lt_tf_step *s = check_step(L, 1, "tostring");
   lua_pushfstring(L, "TransformStep(%s)", s->name);
   return 1;
 }
 
 /* ---- plans ---------------------------------------------------------------- */
 
-/* An op of a plan: one step, or the fused group
- * [RandomCrop] [RandomHorizontalFlip] ToFloat [Normalize] on uint8. */
-typedef struct {
-  int first, count;
-  bool fused;
-  int crop, flip, norm; /* step indices in a fused group, -1 when absent */
-} tf_op;
+static int plan_gc(lua_State *L) {
+  lt_lua_plan_box *b = luaL_checkudata(L, 1, PLAN_MT);
+  lt_tf_plan_free(b->plan);
+  b->plan = NULL;
+  return 0;
+}
 
-struct lt_tf_plan {
-  int nsteps, nops;
-  int64_t max_batch;
-  size_t scratch_bytes;   /* the largest intermediate batch */
-  tf_step *steps;         /* [nsteps] */
-  lt_tf_geom *geoms;      /* [nsteps + 1]: geoms[i] is the input of step i */
-  tf_op *ops;             /* [nops] */
-};
-
-lt_tf_plan *lt_tf_plan_push(lua_State *L, int idx, lt_tf_geom in, int64_t max_batch, const char *fname) {
+lt_lua_plan_box *lt_lua_push_plan(lua_State *L, int idx, lt_tf_geom in, int64_t max_batch, const char *fname) {
   idx = lua_absindex(L, idx);
   luaL_checktype(L, idx, LUA_TTABLE);
   lua_Integer n = luaL_len(L, idx);
-  if (n > 1000) luaL_error(L, "%s: a transform pipeline of %d steps is too long", fname, (int)n);
-  /* one block: the plan, steps, geometries (8-byte aligned), then ops */
-  size_t bytes = sizeof(lt_tf_plan) + (size_t)n * (sizeof(tf_step) + sizeof(tf_op)) + (size_t)(n + 1) * sizeof(lt_tf_geom);
-  lt_tf_plan *p = lua_newuserdatauv(L, bytes, 0);
-  memset(p, 0, bytes);
+  /* the steps (anchored by the table) in a temporary array; NULL for an
+   * entry that is not a step, which the plan reports by its position */
+  const lt_tf_step **steps = NULL;
+  if (n <= 1000) {
+    steps = lua_newuserdatauv(L, sizeof *steps * (size_t)(n > 0 ? n : 1), 0);
+    for (lua_Integer i = 0; i < n; i++) {
+      lua_geti(L, idx, i + 1);
+      steps[i] = luaL_testudata(L, -1, STEP_MT);
+      lua_pop(L, 1);
+    }
+  } else {
+    lua_pushnil(L);
+  }
+  lt_lua_plan_box *b = lua_newuserdatauv(L, sizeof *b, 0);
+  b->plan = NULL;
   luaL_setmetatable(L, PLAN_MT);
-  p->nsteps = (int)n;
-  p->max_batch = max_batch;
-  p->steps = (tf_step *)(p + 1);
-  p->geoms = (lt_tf_geom *)(p->steps + n);
-  p->ops = (tf_op *)(p->geoms + n + 1);
-  p->geoms[0] = in;
-  size_t scratch = 0;
-  for (int i = 0; i < p->nsteps; i++) {
-    lua_geti(L, idx, i + 1);
-    tf_step *s = luaL_testudata(L, -1, STEP_MT);
-    if (!s) luaL_error(L, "%s: transform %d is not a built-in transform step", fname, i + 1);
-    p->steps[i] = *s;
-    lua_pop(L, 1);
-    if (step_geom(&p->steps[i], p->geoms[i], &p->geoms[i + 1]) != LT_OK) {
-      char b[96];
-      int64_t shape[3] = {p->geoms[i].c, p->geoms[i].h, p->geoms[i].w};
-      luaL_error(L, "%s: transform %d (%s) cannot take %s images %s: %s", fname, i + 1, p->steps[i].name,
-                 lt_dtype_name(p->geoms[i].dt), lt_shape_str(3, shape, b, sizeof b), lt_error_message());
-    }
-    lt_tf_geom o = p->geoms[i + 1];
-    if ((double)o.c * (double)o.h * (double)o.w * (double)lt_dtype_size(o.dt) * (double)max_batch > 0x1p40)
-      luaL_error(L, "%s: transform %d (%s) makes batches of %lldx%lld images too large", fname, i + 1, p->steps[i].name,
-                 (long long)o.h, (long long)o.w);
-    size_t gb = geom_bytes(o);
-    if (i + 1 < p->nsteps && gb * (size_t)max_batch > scratch) scratch = gb * (size_t)max_batch;
-  }
-  p->scratch_bytes = scratch;
-  for (int i = 0; i < p->nsteps;) {
-    tf_op *op = &p->ops[p->nops++];
-    op->first = i;
-    op->crop = op->flip = op->norm = -1;
-    int j = i;
-    if (p->geoms[i].dt == LT_UINT8) {
-      int crop = -1, flip = -1;
-      if (j < p->nsteps && p->steps[j].kind == TF_CROP) crop = j++;
-      if (j < p->nsteps && p->steps[j].kind == TF_HFLIP) flip = j++;
-      /* the fused kernel's normalization table holds at most MAXC channels */
-      if (j < p->nsteps && p->steps[j].kind == TF_TO_FLOAT && p->geoms[i].c <= MAXC) {
-        j++;
-        op->fused = true;
-        op->crop = crop;
-        op->flip = flip;
-        if (j < p->nsteps && p->steps[j].kind == TF_NORMALIZE) op->norm = j++;
-      }
-    }
-    if (!op->fused) j = i + 1;
-    op->count = j - i;
-    i = j;
-  }
-  return p;
-}
-
-lt_tf_geom lt_tf_plan_out(const lt_tf_plan *p) { return p->geoms[p->nsteps]; }
-
-static lt_status run_fused(const lt_tf_plan *p, const tf_op *op, lt_tf_gen *g, int64_t n, const void *x, void *y) {
-  lt_tf_geom in = p->geoms[op->first];
-  int64_t *off = calloc((size_t)(2 * n + 1), sizeof(int64_t));
-  uint8_t *mask = malloc((size_t)n + 1);
-  if (!off || !mask) {
-    free(off);
-    free(mask);
-    return lt_error_set(LT_ERR_OOM, 0, "out of memory for the parameters of %lld samples", (long long)n);
-  }
-  const tf_step *crop = op->crop >= 0 ? &p->steps[op->crop] : NULL;
-  int64_t oh = in.h, ow = in.w, pad = 0;
-  lt_pad_mode mode = LT_PAD_CONSTANT;
-  double fill = 0;
-  if (crop) {
-    draw_crop(crop, g, n, in, off, off + n);
-    oh = crop->oh;
-    ow = crop->ow;
-    pad = crop->pad;
-    mode = crop->mode;
-    fill = crop->fill;
-  }
-  if (op->flip >= 0) draw_mask(p->steps[op->flip].p, g, n, mask);
-  float mean[MAXC], std[MAXC];
-  for (int64_t k = 0; k < in.c && k < MAXC; k++) {
-    mean[k] = 0.0f;
-    std[k] = 1.0f;
-  }
-  if (op->norm >= 0) {
-    fill_values(&p->steps[op->norm], in.c, p->steps[op->norm].mean, mean);
-    fill_values(&p->steps[op->norm], in.c, p->steps[op->norm].std, std);
-  }
-  lt_status st = lt_transforms_crop_flip_normalize(x, y, n, in.c, in.h, in.w, oh, ow, off, off + n, pad, mode,
-                                                   (uint8_t)fill, op->flip >= 0 ? mask : NULL, mean, std);
-  free(off);
-  free(mask);
-  return st;
-}
-
-static bool op_in_place(const lt_tf_plan *p, const tf_op *op) {
-  return !op->fused && in_place_kind(&p->steps[op->first], p->geoms[op->first]);
-}
-
-lt_status lt_tf_plan_run(const lt_tf_plan *p, lt_tf_gen *g, int64_t n, void *x, void *y) {
-  if (n < 0 || n > p->max_batch)
-    return lt_error_set(LT_ERR_ARG, 0, "a batch of %lld samples does not fit the plan (at most %lld)", (long long)n,
-                        (long long)p->max_batch);
-  if (n == 0) return LT_OK;
-  int last_oop = -1;
-  for (int k = 0; k < p->nops; k++)
-    if (!op_in_place(p, &p->ops[k])) last_oop = k;
-  /* Out-of-place ops alternate between two scratch buffers and the last one
-   * writes y; in-place ops work wherever the batch is (x included: the
-   * caller gave it up). With no out-of-place op the batch is copied first. */
-  void *cur = x, *scratch[2] = {NULL, NULL};
-  if (last_oop < 0) {
-    memcpy(y, x, geom_bytes(p->geoms[0]) * (size_t)n);
-    cur = y;
-  }
-  lt_status st = LT_OK;
-  for (int k = 0; k < p->nops && st == LT_OK; k++) {
-    const tf_op *op = &p->ops[k];
-    void *dst = cur;
-    if (!op_in_place(p, op) && k == last_oop) {
-      dst = y;
-    } else if (!op_in_place(p, op)) {
-      int s = cur == scratch[0] ? 1 : 0;
-      if (!scratch[s] && !(scratch[s] = malloc(p->scratch_bytes))) {
-        st = lt_error_set(LT_ERR_OOM, 0, "out of memory for a transform buffer of %zu bytes", p->scratch_bytes);
-        break;
-      }
-      dst = scratch[s];
-    }
-    if (op->fused) st = run_fused(p, op, g, n, cur, dst);
-    else st = step_run(&p->steps[op->first], g, p->geoms[op->first], n, cur, dst);
-    cur = dst;
-  }
-  free(scratch[0]);
-  free(scratch[1]);
-  return st;
-}
-
-static bool gpu_kind(tf_kind k) { return k == TF_CROP || k == TF_HFLIP || k == TF_TO_FLOAT || k == TF_NORMALIZE; }
-
-/* Runs plan p on x, a batch of n samples on a GPU: each run of steps
- * [RandomCrop] [RandomHorizontalFlip] [ToFloat] [Normalize] (in that order,
- * at least one) is one kernel, with its draws made here in step order, so
- * the result is the CPU's. The last pass writes bfloat16 with `bf16`.
- * Leaves the result at the top of the stack. */
-static void run_plan_gpu(lua_State *L, const lt_tf_plan *p, lt_tf_gen *g, lt_tensor *x, int64_t n, bool bf16,
-                         const char *fname) {
-  for (int i = 0; i < p->nsteps; i++)
-    if (!gpu_kind(p->steps[i].kind))
-      luaL_error(L, "%s: transform %d (%s) has no CUDA kernel; on a GPU only RandomCrop, RandomHorizontalFlip, "
-                 "ToFloat and Normalize run (apply the others before moving the batch)", fname, i + 1, p->steps[i].name);
-  if (p->nsteps == 0) {
-    lt_tensor **box = lt_lua_newbox(L);
-    LT_LUA_CHECK(L, bf16 ? lt_op_to(x, LT_BFLOAT16, lt_tensor_device(x), box) : lt_op_clone(x, box), fname);
-    return;
-  }
-  int64_t *off = lua_newuserdatauv(L, (size_t)(2 * n + 1) * sizeof(int64_t), 0);
-  uint8_t *mask = lua_newuserdatauv(L, (size_t)n + 1, 0);
-  float mean[MAXC], std[MAXC];
-  lt_tensor *cur = x;
-  for (int i = 0; i < p->nsteps;) {
-    lt_tf_geom in = p->geoms[i];
-    gpu_pass gp;
-    memset(&gp, 0, sizeof gp);
-    gp.mode = LT_PAD_CONSTANT;
-    int j = i;
-    if (j < p->nsteps && p->steps[j].kind == TF_CROP) {
-      const tf_step *c = &p->steps[j++];
-      draw_crop(c, g, n, in, off, off + n);
-      gp.top = off;
-      gp.left = off + n;
-      gp.oh = c->oh;
-      gp.ow = c->ow;
-      gp.pad = c->pad;
-      gp.mode = c->mode;
-      gp.fill = c->fill;
-    }
-    if (j < p->nsteps && p->steps[j].kind == TF_HFLIP) {
-      draw_mask(p->steps[j++].p, g, n, mask);
-      gp.flip = mask;
-    }
-    if (j < p->nsteps && p->steps[j].kind == TF_TO_FLOAT) {
-      gp.to_float = true;
-      j++;
-    }
-    if (j < p->nsteps && p->steps[j].kind == TF_NORMALIZE) {
-      const tf_step *s = &p->steps[j++];
-      if (in.c > MAXC) luaL_error(L, "%s: Normalize on cuda takes at most %d channels", fname, MAXC);
-      fill_values(s, in.c, s->mean, mean);
-      fill_values(s, in.c, s->std, std);
-      gp.mean = mean;
-      gp.std = std;
-    }
-    lt_tf_geom out = p->geoms[j];
-    if (j == p->nsteps && bf16) out.dt = LT_BFLOAT16;
-    lt_tensor *y = push_output(L, x, n, out, fname);
-    LT_LUA_CHECK(L, gpu_run(cur, in, n, &gp, y), fname);
-    cur = y;
-    i = j;
-  }
+  LT_LUA_CHECK(L, lt_tf_plan_new(steps, (int)(n > INT_MAX ? INT_MAX : n), in, max_batch, &b->plan), fname);
+  lua_remove(L, -2);
+  return b;
 }
 
 /* {dtype = "float32" | "bfloat16"} at idx (or nil): true for bfloat16 */
@@ -1081,13 +439,14 @@ static int l_run_plan(lua_State *L) {
   bool gpu = on_gpu(x);
   lt_tensor **xbox = lt_lua_newbox(L);                 /* a private copy: the plan may overwrite its input */
   if (!gpu) LT_LUA_CHECK(L, lt_op_clone(x, xbox), fname);
-  lt_tf_plan *p = lt_tf_plan_push(L, 1, in, n > 0 ? n : 1, fname);
+  const lt_tf_plan *p = lt_lua_push_plan(L, 1, in, n > 0 ? n : 1, fname)->plan;
   if (bf16 && lt_tf_plan_out(p).dt != LT_FLOAT32)
     return lt_lua_argerror(L, 4, fname, "dtype bfloat16 needs a float32 result (end the pipeline with ToFloat or "
                            "Normalize), this one gives %s", lt_dtype_name(lt_tf_plan_out(p).dt));
-  lt_tf_gen *g = lua_isnoneornil(L, 3) ? push_global_gen(L) : lua_touserdata(L, 3);
+  lt_data_gen *g = lua_isnoneornil(L, 3) ? push_global_gen(L) : lua_touserdata(L, 3);
   if (gpu) {
-    run_plan_gpu(L, p, g, x, n, bf16, fname);
+    lt_tensor **box = lt_lua_newbox(L);
+    LT_LUA_CHECK(L, lt_tf_plan_run_gpu(p, g, x, n, bf16, box), fname);
     return 1;
   }
   lt_tensor *y = push_output(L, x, n, lt_tf_plan_out(p), fname);
@@ -1219,10 +578,6 @@ static void check_pad_opts(lua_State *L, int idx, const char *fname, int64_t *pa
   lua_pop(L, 3);
 }
 
-static int raise_kernel(lua_State *L, const char *fname) {
-  return luaL_error(L, "%s: %s", fname, lt_error_message());
-}
-
 /* F.crop(x, tops, lefts, size [, {padding=, padding_mode=, fill=}]):
  * sample i is the size crop at offset (tops[i], lefts[i]) of the padded
  * image; offsets count rows/columns skipped (0-based, as torchvision). */
@@ -1240,13 +595,12 @@ static int f_crop(lua_State *L) {
   int64_t *left = sample_params(L, 3, fname, "lefts", n, 1, 'i');
   lt_tensor *y = push_sized_output(L, x, n, in, oh, ow, fname);
   if (on_gpu(x)) {
-    gpu_pass gp = {.oh = oh, .ow = ow, .pad = pad, .mode = mode, .fill = fill, .top = top, .left = left};
-    if (gpu_run(x, in, n, &gp, y) != LT_OK) return raise_kernel(L, fname);
+    lt_tf_gpu_pass gp = {.oh = oh, .ow = ow, .pad = pad, .mode = mode, .fill = fill, .top = top, .left = left};
+    LT_LUA_CHECK(L, lt_transforms_gpu_run(x, in, n, &gp, y), fname);
     return 1;
   }
-  if (lt_transforms_crop_pad(in.dt, lt_tensor_data(x), lt_tensor_data(y), n, in.c, in.h, in.w, oh, ow, top, left, pad,
-                             mode, fill) != LT_OK)
-    return raise_kernel(L, fname);
+  LT_LUA_CHECK(L, lt_transforms_crop_pad(in.dt, lt_tensor_data(x), lt_tensor_data(y), n, in.c, in.h, in.w, oh, ow, top,
+                                         left, pad, mode, fill), fname);
   return 1;
 }
 
@@ -1266,13 +620,13 @@ static int flip(lua_State *L, const char *fname, bool horizontal) {
   }
   lt_tensor *y = push_output(L, x, n, in, fname);
   if (on_gpu(x)) {
-    gpu_pass gp = {.mode = LT_PAD_CONSTANT, .flip = mask};
-    if (gpu_run(x, in, n, &gp, y) != LT_OK) return raise_kernel(L, fname);
+    lt_tf_gpu_pass gp = {.mode = LT_PAD_CONSTANT, .flip = mask};
+    LT_LUA_CHECK(L, lt_transforms_gpu_run(x, in, n, &gp, y), fname);
     return 1;
   }
   lt_status st = horizontal ? lt_transforms_hflip(in.dt, lt_tensor_data(x), lt_tensor_data(y), n, in.c, in.h, in.w, mask)
                             : lt_transforms_vflip(in.dt, lt_tensor_data(x), lt_tensor_data(y), n, in.c, in.h, in.w, mask);
-  if (st != LT_OK) return raise_kernel(L, fname);
+  LT_LUA_CHECK(L, st, fname);
   return 1;
 }
 static int f_hflip(lua_State *L) { return flip(L, "hflip", true); }
@@ -1288,8 +642,8 @@ static int f_resized_crop(lua_State *L) {
   lt_tensor *x = check_batch(L, 1, 1, fname, &in, &n);
   int64_t *boxes = sample_params(L, 2, fname, "boxes", n, 4, 'i');
   lt_tensor *y = push_sized_output(L, x, n, in, oh, ow, fname);
-  if (lt_transforms_resized_crop(in.dt, lt_tensor_data(x), lt_tensor_data(y), n, in.c, in.h, in.w, boxes, oh, ow) != LT_OK)
-    return raise_kernel(L, fname);
+  LT_LUA_CHECK(L, lt_transforms_resized_crop(in.dt, lt_tensor_data(x), lt_tensor_data(y), n, in.c, in.h, in.w, boxes, oh,
+                                             ow), fname);
   return 1;
 }
 
@@ -1305,11 +659,11 @@ static int f_to_float(lua_State *L) {
   out.dt = LT_FLOAT32;
   lt_tensor *y = push_output(L, x, n, out, fname);
   if (on_gpu(x)) {
-    gpu_pass gp = {.mode = LT_PAD_CONSTANT, .to_float = true};
-    if (gpu_run(x, in, n, &gp, y) != LT_OK) return raise_kernel(L, fname);
+    lt_tf_gpu_pass gp = {.mode = LT_PAD_CONSTANT, .to_float = true};
+    LT_LUA_CHECK(L, lt_transforms_gpu_run(x, in, n, &gp, y), fname);
     return 1;
   }
-  if (lt_transforms_to_float(lt_tensor_data(x), lt_tensor_data(y), n * in.c * in.h * in.w) != LT_OK) return raise_kernel(L, fname);
+  LT_LUA_CHECK(L, lt_transforms_to_float(lt_tensor_data(x), lt_tensor_data(y), n * in.c * in.h * in.w), fname);
   return 1;
 }
 
@@ -1337,7 +691,7 @@ static lt_tensor *float_batch_copy(lua_State *L, const char *fname, lt_tf_geom *
   lt_tensor *x = check_batch(L, 1, 1, fname, in, n);
   if (in->dt != LT_FLOAT32) lt_lua_argerror(L, 1, fname, "expected a float32 batch, got %s", lt_dtype_name(in->dt));
   lt_tensor *y = push_output(L, x, *n, *in, fname);
-  memcpy(lt_tensor_data(y), lt_tensor_data(x), geom_bytes(*in) * (size_t)*n);
+  memcpy(lt_tensor_data(y), lt_tensor_data(x), lt_tf_geom_bytes(*in) * (size_t)*n);
   return y;
 }
 
@@ -1353,8 +707,8 @@ static int f_normalize(lua_State *L) {
     lt_tensor *y = push_output(L, x, n, in, fname);
     int ytop = lua_gettop(L);
     float *mean = channel_values(L, 2, fname, "mean", in.c), *std = channel_values(L, 3, fname, "std", in.c);
-    gpu_pass gp = {.mode = LT_PAD_CONSTANT, .mean = mean, .std = std};
-    if (gpu_run(x, in, n, &gp, y) != LT_OK) return raise_kernel(L, fname);
+    lt_tf_gpu_pass gp = {.mode = LT_PAD_CONSTANT, .mean = mean, .std = std};
+    LT_LUA_CHECK(L, lt_transforms_gpu_run(x, in, n, &gp, y), fname);
     lua_pushvalue(L, ytop);
     return 1;
   }
@@ -1362,7 +716,7 @@ static int f_normalize(lua_State *L) {
   lt_tensor *y = float_batch_copy(L, fname, &in, &n);
   int ytop = lua_gettop(L);
   float *mean = channel_values(L, 2, fname, "mean", in.c), *std = channel_values(L, 3, fname, "std", in.c);
-  if (lt_transforms_normalize(lt_tensor_data(y), n, in.c, in.h * in.w, mean, std) != LT_OK) return raise_kernel(L, fname);
+  LT_LUA_CHECK(L, lt_transforms_normalize(lt_tensor_data(y), n, in.c, in.h * in.w, mean, std), fname);
   lua_pushvalue(L, ytop);
   return 1;
 }
@@ -1378,7 +732,7 @@ static int f_erase(lua_State *L) {
   int ytop = lua_gettop(L);
   int64_t *boxes = sample_params(L, 2, fname, "boxes", n, 4, 'i');
   float *vals = lua_isnoneornil(L, 3) ? NULL : channel_values(L, 3, fname, "value", in.c);
-  if (lt_transforms_erase(lt_tensor_data(y), n, in.c, in.h, in.w, boxes, vals) != LT_OK) return raise_kernel(L, fname);
+  LT_LUA_CHECK(L, lt_transforms_erase(lt_tensor_data(y), n, in.c, in.h, in.w, boxes, vals), fname);
   lua_pushvalue(L, ytop);
   return 1;
 }
@@ -1392,7 +746,7 @@ static int adjust(lua_State *L, const char *fname, bool contrast) {
   float *f = sample_params(L, 2, fname, "factors", n, 1, 'f');
   lt_status st = contrast ? lt_transforms_adjust_contrast(lt_tensor_data(y), n, in.c, in.h, in.w, f)
                           : lt_transforms_adjust_brightness(lt_tensor_data(y), n, in.c, in.h, in.w, f);
-  if (st != LT_OK) return raise_kernel(L, fname);
+  LT_LUA_CHECK(L, st, fname);
   lua_pushvalue(L, ytop);
   return 1;
 }
@@ -1425,14 +779,13 @@ static int f_crop_flip_normalize(lua_State *L) {
   lt_tf_geom out = {bf16 && on_gpu(x) ? LT_BFLOAT16 : LT_FLOAT32, in.c, oh, ow};
   lt_tensor *y = push_output(L, x, n, out, fname);
   if (on_gpu(x)) {
-    gpu_pass gp = {.oh = oh, .ow = ow, .pad = pad, .mode = mode, .fill = fill, .top = top, .left = left,
+    lt_tf_gpu_pass gp = {.oh = oh, .ow = ow, .pad = pad, .mode = mode, .fill = fill, .top = top, .left = left,
                    .flip = mask, .to_float = true, .mean = mean, .std = std};
-    if (gpu_run(x, in, n, &gp, y) != LT_OK) return raise_kernel(L, fname);
+    LT_LUA_CHECK(L, lt_transforms_gpu_run(x, in, n, &gp, y), fname);
     return 1;
   }
-  if (lt_transforms_crop_flip_normalize(lt_tensor_data(x), lt_tensor_data(y), n, in.c, in.h, in.w, oh, ow, top, left,
-                                        pad, mode, (uint8_t)fill, mask, mean, std) != LT_OK)
-    return raise_kernel(L, fname);
+  LT_LUA_CHECK(L, lt_transforms_crop_flip_normalize(lt_tensor_data(x), lt_tensor_data(y), n, in.c, in.h, in.w, oh, ow, top,
+                                                    left, pad, mode, (uint8_t)fill, mask, mean, std), fname);
   if (bf16) push_bf16(L, y, fname);
   return 1;
 }
@@ -1446,8 +799,7 @@ static int f_resize(lua_State *L) {
   check_size(L, 2, fname, &oh, &ow);
   lt_tensor *x = check_batch(L, 1, 1, fname, &in, &n);
   lt_tensor *y = push_sized_output(L, x, n, in, oh, ow, fname);
-  if (lt_transforms_resize(in.dt, lt_tensor_data(x), lt_tensor_data(y), n, in.c, in.h, in.w, oh, ow) != LT_OK)
-    return raise_kernel(L, fname);
+  LT_LUA_CHECK(L, lt_transforms_resize(in.dt, lt_tensor_data(x), lt_tensor_data(y), n, in.c, in.h, in.w, oh, ow), fname);
   return 1;
 }
 
@@ -1472,6 +824,8 @@ void lt_lua_open_transforms(lua_State *L, int data_table) {
   lua_setfield(L, -2, "__tostring");
   lua_pop(L, 1);
   luaL_newmetatable(L, PLAN_MT);
+  lua_pushcfunction(L, plan_gc);
+  lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
   static const luaL_Reg fns[] = {
     {"Generator", l_generator}, {"step", l_step}, {"apply", l_apply}, {"run_plan", l_run_plan},
