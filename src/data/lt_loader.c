@@ -299,6 +299,8 @@ lt_status lt_loader_create(const lt_loader_config *config, lt_loader **out) {
 
 int64_t lt_loader_num_batches(const lt_loader *loader) { return loader->nbatches; }
 
+int lt_loader_prefetch(const lt_loader *loader) { return loader->prefetch; }
+
 void lt_loader_stop(lt_loader *l) {
   if (!l) return;
   pthread_mutex_lock(&l->mu);
@@ -430,14 +432,4 @@ void lt_loader_destroy(lt_loader *l) {
   pthread_mutex_unlock(&l->mu);
   for (int t = 0; t < l->nthreads; t++) pthread_join(l->threads[t], NULL);
   loader_free(l);
-}
-
-lt_status lt_loader_fetch_memory(void *source, int64_t index, uint8_t *image_out, int64_t *label_out) {
-  const lt_loader_memory_source *src = source;
-  if (!src || index < 0 || index >= src->size)
-    return lt_error_set(LT_ERR_ARG, 0, "sample index %lld is out of range for a dataset of %lld samples",
-                        (long long)index, src ? (long long)src->size : 0LL);
-  memcpy(image_out, src->images + index * src->sample_bytes, (size_t)src->sample_bytes);
-  *label_out = src->labels[index];
-  return LT_OK;
 }

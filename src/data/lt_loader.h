@@ -97,6 +97,9 @@ lt_status lt_loader_create(const lt_loader_config *config, lt_loader **out);
 
 /* Number of batches in an epoch: ceil(N/B), or floor(N/B) with drop_last. */
 int64_t lt_loader_num_batches(const lt_loader *loader);
+/* Batches claimed at most beyond the last one delivered: the config's
+ * prefetch, or its default 2 * num_workers (2 without workers). */
+int lt_loader_prefetch(const lt_loader *loader);
 
 /* Begins epoch `epoch` (any order, any repeat), abandoning the current one
  * if it is still running (as lt_loader_stop). Epochs are >= 0. */
@@ -130,16 +133,5 @@ void lt_loader_destroy(lt_loader *loader);
  * 0..n-1 shuffled by lt_data_gen_shuffle with the epoch's generator
  * (lt_data_gen_epoch, lt_data_gen.h). Requires n < 2^32. */
 lt_status lt_loader_permutation(uint64_t seed, int64_t epoch, int64_t n, int64_t *out);
-
-/* A ready-made source over samples held in memory (a whole CIFAR split):
- * images [size, sample_bytes] and labels [size]. */
-typedef struct {
-  const uint8_t *images;
-  const int64_t *labels;
-  int64_t size;
-  int64_t sample_bytes;
-} lt_loader_memory_source;
-
-lt_status lt_loader_fetch_memory(void *source, int64_t index, uint8_t *image_out, int64_t *label_out);
 
 #endif

@@ -1,34 +1,18 @@
-/* lt_lua_data.c — Lua glue for the data layer: native sample sources (CIFAR
- * and IDX files read into tensors, tensors themselves, image folders decoded
- * on demand, subsets of any of these) and the native loader that batches a
- * source in worker threads and runs the built-in transforms there.
+/* lt_lua_data.c — Lua glue for the data layer (src/data): the native
+ * dataset sources (CIFAR and IDX splits read into tensors, tensors
+ * themselves, image folders decoded on demand, subsets of any of these),
+ * single images read and written, and the native loader that batches a
+ * source and runs the built-in transforms in worker threads.
  *
  * Registers lt._data, the native half of lua/luatrain/data (lt.data) and
- * lua/luatrain/transforms (lt.transforms); users see those two. Not here: the
- * dataset classes, option checking and the iteration protocol (Lua), the
- * readers and the loader core (src/data), the transform engine
- * (lt_lua_transforms.c).
- *
- * Batches reach Lua without a copy. Each batch number b of an epoch owns
- * output slot b % K (K = prefetch + 1): before the batch can be claimed by a
- * worker, the consumer puts a fresh storage there; the worker's transform
- * hook writes the finished batch into it; the consumer wraps that storage in
- * the tensor it returns and puts a new storage in the slot for batch b + K.
- * The loader claims at most `prefetch` batches beyond the last one delivered,
- * so batch b + K cannot start before the consumer asks for batch b + 1, by
- * which time its slot is ready. Storages handed to Lua are kept on a short
- * list and reused once Lua has dropped every tensor on them.
- *
- * pin_memory: the batch storages (images and labels) are then pinned host
- * memory, so t:cuda{non_blocking = true} can copy them without the host
- * waiting. A queued copy holds a reference to its source storage until it
- * has run (src/core/lt_transfer.h), so the reuse rule above -- nothing but
- * the lent list holds the storage -- also keeps a buffer from being refilled
- * while a copy still reads it. The loader core's own buffers (lt_loader.h)
- * are only staging for the transforms and stay pageable. Also registers
- * t:pin_memory() and t:is_pinned() (lt_lua_transfer.c). */
-#include <pthread.h>
-#include <stdatomic.h>
+ * lua/luatrain/transforms (lt.transforms); users see those two. Not here:
+ * the dataset classes, option checking and the iteration protocol (Lua),
+ * the sources (lt_source.h), the loader and its zero-copy batches
+ * (lt_dataloader.h), the transform glue (lt_lua_transforms.c). This file
+ * turns Lua values into those structures and their results into Lua
+ * values. Also registers t:pin_memory() and t:is_pinned()
+ * (lt_lua_transfer.c). */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,134 +20,57 @@
 #include <time.h>
 
 #include "lt_atomic_file.h"
+#include "lt_dataloader.h"
 #include "lt_dataset_readers.h"
 #include "lt_image.h"
-#include "lt_image_folder.h"
 #include "lt_loader.h"
 #include "lt_lua.h"
 #include "lt_lua_transfer.h"
 #include "lt_lua_transforms.h"
 #include "lt_philox.h"
-#include "lt_transfer.h"
+#include "lt_source.h"
 
 #define SRC_MT "luatrain.DataSource"
 #define LOADER_MT "luatrain.NativeLoader"
 
 /* ---- sources ----------------------------------------------------------------- */
 
-enum { SRC_MEMORY, SRC_FOLDER, SRC_SUBSET };
-
-/* A dataset the loader's workers can read. Immutable once built, so workers
- * share it without locks (the warned flags are atomic). */
-typedef struct source {
-  int kind;
-  lt_dtype dtype;
-  int ndim;                 /* the per-sample shape */
-  int64_t shape[4];
-  int64_t sample_bytes, size, num_classes;
-  bool may_skip;            /* samples may come back as "skipped" (label 0) */
-  /* SRC_MEMORY: contiguous CPU tensors [size, shape...] and int64 [size] (1-based) */
-  lt_tensor *images, *labels;
-  /* SRC_FOLDER */
-  lt_image_folder folder;
-  int64_t fh, fw;
-  lt_image_options iopt;
-  bool skip;
-  atomic_uchar *warned;     /* [size]: a skipped file is reported once */
-  /* SRC_SUBSET: sample i is parent's index[i] (0-based); the parent is the
-   * userdata's user value, so it lives as long as this source */
-  struct source *parent;
-  int64_t *index;
-} source;
-
-static lt_status src_fetch_mode(source *s, int64_t i, uint8_t *out, int64_t *label, bool allow_skip) {
-  switch (s->kind) {
-    case SRC_MEMORY:
-      memcpy(out, (const uint8_t *)lt_tensor_data(s->images) + i * s->sample_bytes, (size_t)s->sample_bytes);
-      *label = ((const int64_t *)lt_tensor_data(s->labels))[i];
-      return LT_OK;
-    case SRC_FOLDER: {
-      lt_status st = lt_image_decode(s->folder.paths[i], &s->iopt, s->fh, s->fw, out);
-      if (st == LT_OK) {
-        *label = s->folder.labels[i];
-        return LT_OK;
-      }
-      if (!allow_skip || !s->skip) return st;
-      if (!atomic_exchange(&s->warned[i], 1)) fprintf(stderr, "warning: ImageFolder: skipping an unreadable image: %s\n", lt_error_message());
-      memset(out, 0, (size_t)s->sample_bytes);
-      *label = 0; /* dropped from its batch by the loader's hook */
-      return LT_OK;
-    }
-    default:
-      return src_fetch_mode(s->parent, s->index[i], out, label, allow_skip);
-  }
-}
-
-static lt_status src_fetch(void *ctx, int64_t index, uint8_t *image_out, int64_t *label_out) {
-  return src_fetch_mode(ctx, index, image_out, label_out, true);
-}
-
+/* A source userdata holds one reference (NULL until built). */
 static int src_gc(lua_State *L) {
-  source *s = luaL_checkudata(L, 1, SRC_MT);
-  if (s->images) lt_tensor_release(s->images);
-  if (s->labels) lt_tensor_release(s->labels);
-  s->images = s->labels = NULL;
-  lt_image_folder_free(&s->folder);
-  free((void *)s->warned);
-  free(s->index);
-  s->warned = NULL;
-  s->index = NULL;
+  lt_source **box = luaL_checkudata(L, 1, SRC_MT);
+  lt_source_release(*box);
+  *box = NULL;
   return 0;
 }
 
-static source *push_source(lua_State *L, int kind) {
-  source *s = lua_newuserdatauv(L, sizeof *s, 1);
-  memset(s, 0, sizeof *s);
-  s->kind = kind;
+static lt_source **push_source(lua_State *L) {
+  lt_source **box = lua_newuserdatauv(L, sizeof *box, 0);
+  *box = NULL;
   luaL_setmetatable(L, SRC_MT);
-  return s;
+  return box;
 }
 
-static source *check_source(lua_State *L, int idx, const char *fname) {
-  source *s = luaL_testudata(L, idx, SRC_MT);
-  if (!s) lt_lua_argerror(L, idx, fname, "expected a native dataset, got %s", luaL_typename(L, idx));
-  return s;
+static lt_source *check_source(lua_State *L, int idx, const char *fname) {
+  lt_source **box = luaL_testudata(L, idx, SRC_MT);
+  if (!box || !*box) lt_lua_argerror(L, idx, fname, "expected a native dataset, got %s", luaL_typename(L, idx));
+  return *box;
 }
 
 /* _data.tensor_source(images, labels, num_classes, fname) -> source, num_classes
  * images: a CPU tensor [N, ...] (at most 4 sample dims, any dtype); labels:
- * int64 [N] or a table of N integers, 1-based; num_classes 0: the largest. */
+ * an integer tensor [N] or a table of N integers, 1-based; num_classes 0:
+ * the largest. */
 static int l_tensor_source(lua_State *L) {
   const char *fname = luaL_optstring(L, 4, "TensorDataset");
   lt_tensor *x = lt_lua_check_tensor(L, 1, fname);
   int64_t num_classes = luaL_optinteger(L, 3, 0);
-  char b[96];
-  if (lt_tensor_device(x).type != LT_CPU) return lt_lua_argerror(L, 1, fname, "images must be on the CPU");
-  if (x->ndim < 1 || x->ndim > 5)
-    return lt_lua_argerror(L, 1, fname, "expected images [N,C,H,W] (N and 1..4 sample dims), got shape %s",
-                           lt_shape_str(x->ndim, x->shape, b, sizeof b));
-  int64_t n = x->shape[0];
-  for (int d = 1; d < x->ndim; d++)
-    if (x->shape[d] < 1) return lt_lua_argerror(L, 1, fname, "empty sample shape %s", lt_shape_str(x->ndim, x->shape, b, sizeof b));
-  source *s = push_source(L, SRC_MEMORY);
-  int top = lua_gettop(L);
-  lt_tensor **ibox = lt_lua_newbox(L);
-  LT_LUA_CHECK(L, lt_op_contiguous(x, ibox), fname);
-  lt_tensor **lbox = lt_lua_newbox(L);
-  lt_tensor *lab_t = lt_lua_to_tensor(L, 2);
-  if (lab_t) {
-    if (!lt_dtype_is_integral(lab_t->dtype) || lab_t->dtype == LT_BOOL)
-      return lt_lua_argerror(L, 2, fname, "labels must be an integer tensor, got %s", lt_dtype_name(lab_t->dtype));
-    if (lab_t->ndim != 1 || lab_t->shape[0] != n)
-      return lt_lua_argerror(L, 2, fname, "expected labels [%lld] (one per image), got shape %s", (long long)n,
-                             lt_shape_str(lab_t->ndim, lab_t->shape, b, sizeof b));
-    lt_tensor **tmp = lt_lua_newbox(L);
-    LT_LUA_CHECK(L, lt_op_to(lab_t, LT_INT64, lt_cpu_device(), tmp), fname);
-    LT_LUA_CHECK(L, lt_op_contiguous(*tmp, lbox), fname);
-  } else if (lua_type(L, 2) == LUA_TTABLE) {
-    if (luaL_len(L, 2) != n)
-      return lt_lua_argerror(L, 2, fname, "expected %lld labels (one per image), got a table of %lld", (long long)n,
-                             (long long)luaL_len(L, 2));
+  lt_tensor *labels = lt_lua_to_tensor(L, 2);
+  if (!labels && lua_type(L, 2) == LUA_TTABLE) {
+    int64_t n = luaL_len(L, 2);
+    if (x->ndim >= 1 && n != x->shape[0])
+      return lt_lua_argerror(L, 2, fname, "expected %lld labels (one per image), got a table of %lld",
+                             (long long)x->shape[0], (long long)n);
+    lt_tensor **lbox = lt_lua_newbox(L);
     LT_LUA_CHECK(L, lt_tensor_empty(1, &n, LT_INT64, lt_cpu_device(), lbox), fname);
     int64_t *p = lt_tensor_data(*lbox);
     for (int64_t i = 0; i < n; i++) {
@@ -174,47 +81,14 @@ static int l_tensor_source(lua_State *L) {
       p[i] = lua_tointeger(L, -1);
       lua_pop(L, 1);
     }
-  } else {
+    labels = *lbox;
+  } else if (!labels) {
     return lt_lua_argerror(L, 2, fname, "expected labels as an int64 tensor or a table, got %s", luaL_typename(L, 2));
   }
-  const int64_t *lab = lt_tensor_data(*lbox);
-  int64_t maxl = 0;
-  for (int64_t i = 0; i < n; i++) {
-    if (lab[i] < 1 || (num_classes > 0 && lab[i] > num_classes)) {
-      if (num_classes > 0)
-        return lt_lua_argerror(L, 2, fname, "label %lld of sample %lld is outside 1..%lld (labels are 1-based)",
-                               (long long)lab[i], (long long)i + 1, (long long)num_classes);
-      return lt_lua_argerror(L, 2, fname, "label %lld of sample %lld is < 1 (labels are 1-based)", (long long)lab[i],
-                             (long long)i + 1);
-    }
-    if (lab[i] > maxl) maxl = lab[i];
-  }
-  s->images = *ibox; /* the source takes over the boxes' references */
-  s->labels = *lbox;
-  *ibox = *lbox = NULL;
-  s->dtype = x->dtype;
-  s->ndim = x->ndim - 1;
-  s->sample_bytes = (int64_t)lt_dtype_size(x->dtype);
-  for (int d = 1; d < x->ndim; d++) {
-    s->shape[d - 1] = x->shape[d];
-    s->sample_bytes *= x->shape[d];
-  }
-  s->size = n;
-  s->num_classes = num_classes > 0 ? num_classes : maxl;
-  lua_settop(L, top);
-  lua_pushinteger(L, s->num_classes);
+  lt_source **box = push_source(L);
+  LT_LUA_CHECK(L, lt_source_from_tensors(x, labels, num_classes, box), fname);
+  lua_pushinteger(L, (*box)->num_classes);
   return 2;
-}
-
-/* The images [N,C,H,W] and labels [N] tensors of a probed split; a failure
- * names the files they were to be read from. */
-static void alloc_split(lua_State *L, const lt_dataset_info *info, lt_tensor **ibox, lt_tensor **lbox, const char *fname,
-                        const char *from) {
-  int64_t shape[4] = {info->n, info->c, info->h, info->w};
-  if (lt_tensor_empty(4, shape, LT_UINT8, lt_cpu_device(), ibox) != LT_OK ||
-      lt_tensor_empty(1, &info->n, LT_INT64, lt_cpu_device(), lbox) != LT_OK)
-    luaL_error(L, "%s: '%s': cannot hold its %lld images of %lldx%lldx%lld in memory: %s", fname, from,
-               (long long)info->n, (long long)info->c, (long long)info->h, (long long)info->w, lt_error_message());
 }
 
 /* _data.cifar(root, version, train, coarse, fname) -> images uint8 [N,3,32,32], labels int64 [N], classes */
@@ -223,13 +97,10 @@ static int l_cifar(lua_State *L) {
   int version = (int)luaL_checkinteger(L, 2);
   bool train = lua_toboolean(L, 3), coarse = lua_toboolean(L, 4);
   const char *fname = luaL_optstring(L, 5, "CIFAR");
-  lt_dataset_info info;
-  if (lt_cifar_probe(root, version, train, coarse, &info) != LT_OK) return luaL_error(L, "%s: %s", fname, lt_error_message());
   lt_tensor **ibox = lt_lua_newbox(L), **lbox = lt_lua_newbox(L);
-  alloc_split(L, &info, ibox, lbox, fname, root);
-  if (lt_cifar_read(root, version, train, coarse, &info, lt_tensor_data(*ibox), lt_tensor_data(*lbox)) != LT_OK)
-    return luaL_error(L, "%s: %s", fname, lt_error_message());
-  lua_pushinteger(L, info.num_classes);
+  int64_t num_classes = 0;
+  LT_LUA_CHECK(L, lt_source_read_cifar(root, version, train, coarse, ibox, lbox, &num_classes), fname);
+  lua_pushinteger(L, num_classes);
   return 3;
 }
 
@@ -238,16 +109,10 @@ static int l_idx(lua_State *L) {
   const char *root = luaL_checkstring(L, 1), *iname = luaL_checkstring(L, 2), *lname = luaL_checkstring(L, 3);
   int64_t num_classes = luaL_checkinteger(L, 4);
   const char *fname = luaL_optstring(L, 5, "IDX");
-  char ipath[4096], lpath[4096];
-  lt_dataset_info info;
-  if (lt_idx_find(root, iname, ipath, sizeof ipath) != LT_OK || lt_idx_find(root, lname, lpath, sizeof lpath) != LT_OK ||
-      lt_idx_probe(ipath, lpath, num_classes, &info) != LT_OK)
-    return luaL_error(L, "%s: %s", fname, lt_error_message());
   lt_tensor **ibox = lt_lua_newbox(L), **lbox = lt_lua_newbox(L);
-  alloc_split(L, &info, ibox, lbox, fname, ipath);
-  if (lt_idx_read(ipath, lpath, &info, lt_tensor_data(*ibox), lt_tensor_data(*lbox)) != LT_OK)
-    return luaL_error(L, "%s: %s", fname, lt_error_message());
-  lua_pushinteger(L, info.num_classes);
+  int64_t ncls = 0;
+  LT_LUA_CHECK(L, lt_source_read_idx(root, iname, lname, num_classes, ibox, lbox, &ncls), fname);
+  lua_pushinteger(L, ncls);
   return 3;
 }
 
@@ -270,30 +135,14 @@ static int l_folder_source(lua_State *L) {
   bool skip = lua_toboolean(L, 4);
   const char *fname = luaL_optstring(L, 5, "ImageFolder");
   lt_image_options opt = image_options(L, 6);
-  source *s = push_source(L, SRC_FOLDER);
-  if (lt_image_folder_scan(root, &s->folder) != LT_OK) return luaL_error(L, "%s: %s", fname, lt_error_message());
-  s->iopt = opt;
-  if (h <= 0 || w <= 0) {
-    if (lt_image_info(s->folder.paths[0], &opt, &h, &w) != LT_OK)
-      return luaL_error(L, "%s: cannot take the image size from the first image: %s (give size=)", fname, lt_error_message());
-  }
-  s->warned = calloc((size_t)s->folder.num_samples, 1);
-  if (!s->warned) return luaL_error(L, "%s: out of memory", fname);
-  s->dtype = LT_UINT8;
-  s->ndim = 3;
-  s->shape[0] = 3;
-  s->shape[1] = s->fh = h;
-  s->shape[2] = s->fw = w;
-  s->sample_bytes = 3 * h * w;
-  s->size = s->folder.num_samples;
-  s->num_classes = s->folder.num_classes;
-  s->skip = s->may_skip = skip;
-  lua_createtable(L, (int)s->folder.num_classes, 0);
-  for (int64_t k = 0; k < s->folder.num_classes; k++) {
-    lua_pushstring(L, s->folder.classes[k]);
+  lt_source **box = push_source(L);
+  LT_LUA_CHECK(L, lt_source_folder(root, h, w, skip, &opt, box), fname);
+  const lt_image_folder *f = &(*box)->folder;
+  lua_createtable(L, (int)f->num_classes, 0);
+  for (int64_t k = 0; k < f->num_classes; k++) {
+    lua_pushstring(L, f->classes[k]);
     lua_rawseti(L, -2, k + 1);
   }
-  const lt_image_folder *f = &s->folder;
   lua_createtable(L, 0, 4);
   lua_createtable(L, LT_IMAGE_FOLDER_MAX_NOTES, 0);
   for (int64_t k = 0; k < f->num_notes && k < LT_IMAGE_FOLDER_MAX_NOTES; k++) {
@@ -328,7 +177,7 @@ static int l_load_image(lua_State *L) {
   if (st == LT_OK) st = lt_tensor_empty(3, shape, LT_UINT8, lt_cpu_device(), box);
   if (st == LT_OK) st = lt_image_decode_buffer(path, data, len, &opt, h, w, lt_tensor_data(*box));
   free(data);
-  if (st != LT_OK) return luaL_error(L, "%s: %s", fname, lt_error_message());
+  LT_LUA_CHECK(L, st, fname);
   return 1;
 }
 
@@ -362,13 +211,12 @@ static int l_write_image(lua_State *L) {
   size_t len = 0;
   lt_status st = jpeg ? lt_image_encode_jpeg(lt_tensor_data(*box), c, h, w, quality, &bytes, &len)
                       : lt_image_encode_png(lt_tensor_data(*box), c, h, w, &bytes, &len);
-  if (st == LT_ERR_ARG) return lt_lua_argerror(L, 1, fname, "%s", lt_error_message());
   if (st == LT_OK) {
     bytes_ctx bc = {bytes, len};
     st = lt_atomic_write(path, write_bytes, &bc);
   }
   free(bytes);
-  if (st != LT_OK) return luaL_error(L, "%s: %s", fname, lt_error_message());
+  LT_LUA_CHECK_ARG(L, st, fname, 1); /* the encoders refuse the image; file errors blame no argument */
   return 0;
 }
 
@@ -376,7 +224,7 @@ static int l_write_image(lua_State *L) {
  * integer tensor or a table). */
 static int l_subset_source(lua_State *L) {
   const char *fname = "Subset";
-  source *parent = check_source(L, 1, fname);
+  lt_source *parent = check_source(L, 1, fname);
   lt_tensor *t = lt_lua_to_tensor(L, 2);
   int64_t n;
   if (t) {
@@ -389,63 +237,46 @@ static int l_subset_source(lua_State *L) {
   } else {
     return lt_lua_argerror(L, 2, fname, "expected indices as a table or an int64 tensor, got %s", luaL_typename(L, 2));
   }
-  source *s = push_source(L, SRC_SUBSET);
-  int top = lua_gettop(L);
-  lua_pushvalue(L, 1);
-  lua_setiuservalue(L, top, 1);
-  s->parent = parent;
-  s->index = malloc((size_t)(n > 0 ? n : 1) * sizeof(int64_t));
-  if (!s->index) return luaL_error(L, "%s: out of memory for %lld indices", fname, (long long)n);
+  lt_tensor **ibox = lt_lua_newbox(L);
+  LT_LUA_CHECK(L, lt_tensor_empty(1, &n, LT_INT64, lt_cpu_device(), ibox), fname);
+  int64_t *index = lt_tensor_data(*ibox);
   if (t) {
     lt_tensor **h = lt_lua_newbox(L);
     LT_LUA_CHECK(L, lt_op_host_contiguous(t, h), fname);
-    for (int64_t i = 0; i < n; i++) s->index[i] = lt_dtype_load_i64((const char *)lt_tensor_data(*h) + i * (int64_t)lt_dtype_size(t->dtype), t->dtype);
+    for (int64_t i = 0; i < n; i++) index[i] = lt_dtype_load_i64((const char *)lt_tensor_data(*h) + i * (int64_t)lt_dtype_size(t->dtype), t->dtype);
   } else {
     for (int64_t i = 0; i < n; i++) {
       lua_geti(L, 2, i + 1);
       if (!lua_isinteger(L, -1))
         return lt_lua_argerror(L, 2, fname, "index %lld is a %s, expected an integer", (long long)i + 1,
                                lua_type(L, -1) == LUA_TNUMBER ? "non-integer number" : luaL_typename(L, -1));
-      s->index[i] = lua_tointeger(L, -1);
+      index[i] = lua_tointeger(L, -1);
       lua_pop(L, 1);
     }
   }
-  for (int64_t i = 0; i < n; i++) {
-    if (s->index[i] < 1 || s->index[i] > parent->size)
-      return lt_lua_argerror(L, 2, fname, "index %lld at position %lld is outside 1..%lld", (long long)s->index[i],
-                             (long long)i + 1, (long long)parent->size);
-    s->index[i]--;
-  }
-  s->dtype = parent->dtype;
-  s->ndim = parent->ndim;
-  memcpy(s->shape, parent->shape, sizeof s->shape);
-  s->sample_bytes = parent->sample_bytes;
-  s->size = n;
-  s->num_classes = parent->num_classes;
-  s->may_skip = parent->may_skip;
-  lua_settop(L, top);
+  lt_source **box = push_source(L);
+  LT_LUA_CHECK(L, lt_source_subset(parent, index, n, box), fname);
   return 1;
 }
 
 /* _data.src_get(source, i) -> image tensor, label (1-based i) */
 static int l_src_get(lua_State *L) {
   const char *fname = "get";
-  source *s = check_source(L, 1, fname);
+  lt_source *s = check_source(L, 1, fname);
   int64_t i = lt_lua_check_integer(L, 2, fname, "index");
   if (i < 1 || i > s->size)
     return lt_lua_argerror(L, 2, fname, "index %lld is outside 1..%lld", (long long)i, (long long)s->size);
   lt_tensor **box = lt_lua_newbox(L);
   LT_LUA_CHECK(L, lt_tensor_empty(s->ndim, s->shape, s->dtype, lt_cpu_device(), box), fname);
   int64_t label = 0;
-  if (src_fetch_mode(s, i - 1, lt_tensor_data(*box), &label, false) != LT_OK)
-    return luaL_error(L, "%s: %s", fname, lt_error_message());
+  LT_LUA_CHECK(L, lt_source_get(s, i - 1, lt_tensor_data(*box), &label), fname);
   lua_pushinteger(L, label);
   return 2;
 }
 
 /* _data.src_info(source) -> size, dtype, shape (table), num_classes */
 static int l_src_info(lua_State *L) {
-  source *s = check_source(L, 1, "info");
+  lt_source *s = check_source(L, 1, "info");
   lua_pushinteger(L, s->size);
   lua_pushstring(L, lt_dtype_name(s->dtype));
   lua_createtable(L, s->ndim, 0);
@@ -460,161 +291,21 @@ static int l_src_info(lua_State *L) {
 /* ---- the loader ------------------------------------------------------------------ */
 
 typedef struct {
-  lt_storage *dest;   /* where the batch's output goes */
-  int64_t count;      /* samples after dropping skipped ones */
-  uint64_t gen_pos;   /* the generator's position after the native steps */
-} slot;
-
-enum { LENT_MAX = 16 };
-
-/* Storages handed to Lua, oldest first, for reuse once Lua drops them. */
-typedef struct {
-  lt_storage *s[LENT_MAX];
-  int n;
-} lent_list;
-
-typedef struct {
-  lt_loader *loader;
-  source *src;              /* user value 1 */
-  lt_tf_plan *plan;         /* owned; NULL: the batch is copied as it is */
-  lt_dtype out_dt;
-  int out_ndim;             /* per-sample output shape */
-  int64_t out_shape[4];
-  size_t out_sample_bytes;
-  int64_t batch_size, nbatches;
-  uint64_t seed;
-  int K;                    /* slots: prefetch + 1 */
-  slot *slots;
-  pthread_mutex_t mu;       /* guards slots */
-  bool mu_ok;
+  lt_dataloader *d;         /* NULL once closed */
   bool want_gen;            /* Lua transforms follow: hand out the generator */
-  bool pin;                 /* batch storages in pinned memory */
-  lent_list lent;           /* image batch storages */
-  lent_list lent_labels;    /* label storages (only with pin: labels are fresh tensors otherwise) */
-  atomic_llong skipped;     /* samples dropped as unreadable since the epoch started */
-} loader_ud;
+} loader_box;
 
-/* The worker-side hook: drops skipped samples, then runs the native steps
- * from the loader's images buffer into the batch's slot storage. */
-static lt_status loader_hook(void *ctx, int64_t epoch, int64_t batch, int64_t count, const int64_t *indices,
-                             uint8_t *images, int64_t *labels, void *out) {
-  (void)indices;
-  (void)out;
-  loader_ud *l = ctx;
-  pthread_mutex_lock(&l->mu);
-  slot *sl = &l->slots[batch % l->K];
-  lt_storage *dest = sl->dest;
-  pthread_mutex_unlock(&l->mu);
-  if (!dest) return lt_error_set(LT_ERR_OOM, 0, "no output buffer for batch %lld (an earlier allocation failed)", (long long)batch + 1);
-  int64_t n = count, sb = l->src->sample_bytes;
-  if (l->src->may_skip) {
-    n = 0;
-    for (int64_t k = 0; k < count; k++) {
-      if (labels[k] < 1) continue;
-      if (n != k) {
-        memcpy(images + n * sb, images + k * sb, (size_t)sb);
-        labels[n] = labels[k];
-      }
-      n++;
-    }
-    if (n < count) atomic_fetch_add(&l->skipped, count - n);
-  }
-  lt_data_gen g;
-  lt_data_gen_batch(&g, l->seed, epoch, batch);
-  lt_status st = LT_OK;
-  if (l->plan) st = lt_tf_plan_run(l->plan, &g, n, images, dest->data);
-  else if (n > 0) memcpy(dest->data, images, (size_t)(n * sb));
-  pthread_mutex_lock(&l->mu);
-  sl->count = n;
-  sl->gen_pos = g.pos;
-  pthread_mutex_unlock(&l->mu);
-  return st;
-}
-
-static loader_ud *check_loader(lua_State *L, int idx, const char *fname) {
-  loader_ud *l = luaL_checkudata(L, idx, LOADER_MT);
-  if (!l->loader) luaL_error(L, "%s: the DataLoader was closed", fname);
+static loader_box *check_loader(lua_State *L, int idx, const char *fname) {
+  loader_box *l = luaL_checkudata(L, idx, LOADER_MT);
+  if (!l->d) luaL_error(L, "%s: the DataLoader was closed", fname);
   return l;
 }
 
-static void drop_list(lent_list *ll) {
-  for (int k = 0; k < ll->n; k++) lt_storage_release(ll->s[k]);
-  ll->n = 0;
-}
-
-static void drop_lent(loader_ud *l) {
-  drop_list(&l->lent);
-  drop_list(&l->lent_labels);
-}
-
-static void drop_slots(loader_ud *l) {
-  for (int k = 0; k < l->K; k++) {
-    lt_storage_release(l->slots[k].dest);
-    l->slots[k].dest = NULL;
-  }
-}
-
 static int loader_gc(lua_State *L) {
-  loader_ud *l = luaL_checkudata(L, 1, LOADER_MT);
-  lt_loader_destroy(l->loader); /* joins the workers: no hook runs after this */
-  l->loader = NULL;
-  lt_tf_plan_free(l->plan);
-  l->plan = NULL;
-  if (l->slots) drop_slots(l);
-  free(l->slots);
-  l->slots = NULL;
-  drop_lent(l);
-  if (l->mu_ok) pthread_mutex_destroy(&l->mu);
-  l->mu_ok = false;
+  loader_box *l = luaL_checkudata(L, 1, LOADER_MT);
+  lt_dataloader_destroy(l->d);
+  l->d = NULL;
   return 0;
-}
-
-/* A storage of `bytes` from list ll: a lent one that only the list holds
- * (no tensor, no queued copy), or a new one, pinned with l->pin. */
-static lt_storage *reuse_storage(lua_State *L, loader_ud *l, lent_list *ll, size_t bytes) {
-  for (int k = 0; k < ll->n; k++) {
-    if (atomic_load(&ll->s[k]->refcount) == 1) {
-      lt_storage *s = ll->s[k];
-      memmove(ll->s + k, ll->s + k + 1, (size_t)(ll->n - k - 1) * sizeof *ll->s);
-      ll->n--;
-      return s;
-    }
-  }
-  lt_storage *s = NULL;
-  lt_status st = l->pin ? lt_storage_new_pinned(bytes > 0 ? bytes : 1, &s)
-                        : lt_storage_new(lt_cpu_device(), bytes > 0 ? bytes : 1, &s);
-  if (st != LT_OK) {
-    luaL_error(L, "DataLoader: %s", lt_error_message());
-    return NULL;
-  }
-  return s;
-}
-
-/* A storage for one output batch. */
-static lt_storage *batch_storage(lua_State *L, loader_ud *l) {
-  return reuse_storage(L, l, &l->lent, l->out_sample_bytes * (size_t)l->batch_size);
-}
-
-static void lend_to(lent_list *ll, lt_storage *s) {
-  if (ll->n == LENT_MAX) {
-    lt_storage_release(ll->s[0]);
-    memmove(ll->s, ll->s + 1, (LENT_MAX - 1) * sizeof *ll->s);
-    ll->n--;
-  }
-  ll->s[ll->n++] = s;
-}
-
-static void lend(loader_ud *l, lt_storage *s) { lend_to(&l->lent, s); }
-
-/* The labels tensor of a batch of n: in `ls`, a recycled pinned storage of
- * batch_size labels, with pin_memory (lent back here in any case), a fresh
- * tensor otherwise. */
-static lt_status labels_tensor(loader_ud *l, lt_storage *ls, int64_t n, lt_tensor **out) {
-  if (!ls) return lt_tensor_empty(1, &n, LT_INT64, lt_cpu_device(), out);
-  int64_t stride = 1;
-  lt_status st = lt_tensor_from_storage(ls, 0, 1, &n, &stride, LT_INT64, out);
-  lend_to(&l->lent_labels, ls); /* our reference; the tensor holds its own */
-  return st;
 }
 
 static bool opt_bool(lua_State *L, int t, const char *k) {
@@ -634,92 +325,43 @@ static int64_t opt_int(lua_State *L, int t, const char *k, int64_t dflt) {
 /* _data.loader(source, {batch_size=, shuffle=, drop_last=, num_workers=,
  * prefetch=, seed=, pin_memory=}, steps|nil, want_gen) -> loader. The Lua
  * side has checked the options' types and ranges (and drops pin_memory when
- * no GPU can pin memory). */
+ * no GPU can pin memory); the loader checks them again, naming no argument. */
 static int l_loader(lua_State *L) {
   const char *fname = "DataLoader";
-  source *src = check_source(L, 1, fname);
+  lt_source *src = check_source(L, 1, fname);
   luaL_checktype(L, 2, LUA_TTABLE);
-  lt_loader_config cfg;
-  memset(&cfg, 0, sizeof cfg);
-  cfg.batch_size = opt_int(L, 2, "batch_size", 1);
-  cfg.shuffle = opt_bool(L, 2, "shuffle");
-  cfg.drop_last = opt_bool(L, 2, "drop_last");
-  cfg.num_workers = (int)opt_int(L, 2, "num_workers", 0);
-  int64_t prefetch = opt_int(L, 2, "prefetch", 0);
-  cfg.seed = (uint64_t)opt_int(L, 2, "seed", 0);
-  if (cfg.batch_size < 1) return lt_lua_argerror(L, 2, fname, "batch_size must be >= 1, got %lld", (long long)cfg.batch_size);
-  if (cfg.num_workers < 0 || cfg.num_workers > 256)
-    return lt_lua_argerror(L, 2, fname, "num_workers must be in 0..256, got %d", cfg.num_workers);
-  if (prefetch < 0 || prefetch > 1024) return lt_lua_argerror(L, 2, fname, "prefetch must be in 0..1024, got %lld", (long long)prefetch);
-  cfg.prefetch = prefetch ? (int)prefetch : 2 * (cfg.num_workers ? cfg.num_workers : 1);
-
-  loader_ud *l = lua_newuserdatauv(L, sizeof *l, 1);
-  memset(l, 0, sizeof *l);
-  atomic_init(&l->skipped, 0);
-  luaL_setmetatable(L, LOADER_MT);
-  int ud = lua_gettop(L);
-  lua_pushvalue(L, 1);
-  lua_setiuservalue(L, ud, 1);
-  l->src = src;
-  l->seed = cfg.seed;
-  l->batch_size = cfg.batch_size;
+  lt_dataloader_options o;
+  memset(&o, 0, sizeof o);
+  o.batch_size = opt_int(L, 2, "batch_size", 1);
+  o.shuffle = opt_bool(L, 2, "shuffle");
+  o.drop_last = opt_bool(L, 2, "drop_last");
+  int64_t workers = opt_int(L, 2, "num_workers", 0), prefetch = opt_int(L, 2, "prefetch", 0);
+  o.num_workers = (int)(workers < INT_MIN ? INT_MIN : workers > INT_MAX ? INT_MAX : workers);
+  o.prefetch = (int)(prefetch < INT_MIN ? INT_MIN : prefetch > INT_MAX ? INT_MAX : prefetch);
+  o.seed = (uint64_t)opt_int(L, 2, "seed", 0);
+  o.pin_memory = opt_bool(L, 2, "pin_memory");
+  int nsteps = 0;
+  const lt_tf_step **steps = NULL;
+  if (!lua_isnoneornil(L, 3)) steps = lt_lua_check_steps(L, 3, &nsteps);
+  loader_box *l = lua_newuserdatauv(L, sizeof *l, 0);
+  l->d = NULL;
   l->want_gen = lua_toboolean(L, 4);
-  l->pin = opt_bool(L, 2, "pin_memory");
-  l->out_dt = src->dtype;
-  l->out_ndim = src->ndim;
-  memcpy(l->out_shape, src->shape, sizeof l->out_shape);
-  if (!lua_isnoneornil(L, 3)) {
-    if (src->ndim != 3) {
-      char b[96];
-      return luaL_error(L, "%s: transforms need image samples [C,H,W], the dataset's samples are %s", fname,
-                        lt_shape_str(src->ndim, src->shape, b, sizeof b));
-    }
-    lt_tf_geom in = {src->dtype, src->shape[0], src->shape[1], src->shape[2]};
-    lt_lua_plan_box *pb = lt_lua_push_plan(L, 3, in, cfg.batch_size, fname);
-    l->plan = pb->plan; /* the loader's now: freed after its workers stop */
-    pb->plan = NULL;
-    lua_pop(L, 1);
-    lt_tf_geom out = lt_tf_plan_out(l->plan);
-    l->out_dt = out.dt;
-    l->out_shape[0] = out.c;
-    l->out_shape[1] = out.h;
-    l->out_shape[2] = out.w;
-  }
-  l->out_sample_bytes = lt_dtype_size(l->out_dt);
-  for (int d = 0; d < l->out_ndim; d++) l->out_sample_bytes *= (size_t)l->out_shape[d];
-  l->K = cfg.prefetch + 1;
-  l->slots = calloc((size_t)l->K, sizeof *l->slots);
-  if (!l->slots) return luaL_error(L, "%s: out of memory", fname);
-  if (pthread_mutex_init(&l->mu, NULL) != 0) return luaL_error(L, "%s: cannot create a mutex", fname);
-  l->mu_ok = true;
-  cfg.fetch = src_fetch;
-  cfg.fetch_ctx = src;
-  cfg.sample_bytes = src->sample_bytes;
-  cfg.size = src->size;
-  cfg.transform = loader_hook;
-  cfg.transform_ctx = l;
-  if (lt_loader_create(&cfg, &l->loader) != LT_OK) return luaL_error(L, "%s: %s", fname, lt_error_message());
-  l->nbatches = lt_loader_num_batches(l->loader);
-  lua_settop(L, ud);
+  luaL_setmetatable(L, LOADER_MT);
+  LT_LUA_CHECK(L, lt_dataloader_create(src, lua_isnoneornil(L, 3) ? NULL : steps, nsteps, &o, &l->d), fname);
   return 1;
 }
 
 /* loader:start(epoch, first_batch): first_batch 0-based */
 static int ldr_start(lua_State *L) {
   const char *fname = "iter";
-  loader_ud *l = check_loader(L, 1, fname);
+  loader_box *l = check_loader(L, 1, fname);
   int64_t epoch = lt_lua_check_integer(L, 2, fname, "epoch");
   int64_t first = lt_lua_check_integer(L, 3, fname, "start batch");
+  int64_t nb = lt_dataloader_num_batches(l->d);
   if (epoch < 0) return lt_lua_argerror(L, 2, fname, "epoch must be >= 0, got %lld", (long long)epoch);
-  if (first < 0 || first > l->nbatches)
-    return lt_lua_argerror(L, 3, fname, "start_batch %lld is outside 1..%lld", (long long)first + 1, (long long)l->nbatches + 1);
-  lt_loader_stop(l->loader); /* no worker touches a slot from here on */
-  atomic_store(&l->skipped, 0);
-  for (int64_t b = first; b < first + l->K && b < l->nbatches; b++) {
-    slot *sl = &l->slots[b % l->K];
-    if (!sl->dest) sl->dest = batch_storage(L, l);
-  }
-  if (lt_loader_start_epoch_at(l->loader, epoch, first) != LT_OK) return luaL_error(L, "%s: %s", fname, lt_error_message());
+  if (first < 0 || first > nb)
+    return lt_lua_argerror(L, 3, fname, "start_batch %lld is outside 1..%lld", (long long)first + 1, (long long)nb + 1);
+  LT_LUA_CHECK(L, lt_dataloader_start(l->d, epoch, first), fname);
   return 0;
 }
 
@@ -727,83 +369,43 @@ static int ldr_start(lua_State *L) {
  * nothing at the end of the epoch */
 static int ldr_next(lua_State *L) {
   const char *fname = "DataLoader";
-  loader_ud *l = check_loader(L, 1, fname);
+  loader_box *l = check_loader(L, 1, fname);
+  /* The collector cannot see the batches' bytes: count each as allocated,
+   * so dropped batches are collected (and their storages reused for the
+   * batches to come) about as fast as they are handed out. */
+  lua_gc(L, LUA_GCSTEP, (int)(lt_dataloader_batch_bytes(l->d) >> 10) + 1);
   lt_tensor **ibox = lt_lua_newbox(L), **lbox = lt_lua_newbox(L);
-  /* sources of finished non_blocking copies go back to the lent lists */
-  if (lt_transfer_poll(false) != LT_OK) return luaL_error(L, "%s: %s", fname, lt_error_message());
-  /* taken before the batch, so that a failure here holds no batch */
-  lt_storage *ls = l->pin ? reuse_storage(L, l, &l->lent_labels, (size_t)l->batch_size * sizeof(int64_t)) : NULL;
-  lt_batch *b = NULL;
-  lt_status nst = lt_loader_next(l->loader, &b);
-  if (nst != LT_OK || !b) {
-    if (ls) lend_to(&l->lent_labels, ls);
-    if (nst != LT_OK) return luaL_error(L, "%s: %s", fname, lt_error_message());
-    return 0;
-  }
-  int64_t index = b->index, epoch = b->epoch;
-  pthread_mutex_lock(&l->mu);
-  slot *sl = &l->slots[index % l->K];
-  int64_t n = sl->count;
-  uint64_t pos = sl->gen_pos;
-  lt_storage *dest = sl->dest;
-  sl->dest = NULL;
-  pthread_mutex_unlock(&l->mu);
-  if (!dest) {
-    lt_loader_release(l->loader, b);
-    if (ls) lend_to(&l->lent_labels, ls);
-    return luaL_error(L, "%s: batch %lld has no output buffer", fname, (long long)index + 1);
-  }
-  lt_status st = labels_tensor(l, ls, n, lbox);
-  if (st == LT_OK && n > 0) memcpy(lt_tensor_data(*lbox), b->labels, (size_t)n * sizeof(int64_t));
-  lt_loader_release(l->loader, b);
-  if (st == LT_OK) {
-    int64_t shape[5] = {n}, stride[5];
-    for (int d = 0; d < l->out_ndim; d++) shape[d + 1] = l->out_shape[d];
-    lt_contiguous_strides(l->out_ndim + 1, shape, stride);
-    st = lt_tensor_from_storage(dest, 0, l->out_ndim + 1, shape, stride, l->out_dt, ibox);
-  }
-  lend(l, dest); /* our reference; the tensor holds its own */
-  /* The collector cannot see the batch's bytes: count them as allocated,
-   * so dropped batches are collected (and their storages reused) about as
-   * fast as they are handed out. */
-  lua_gc(L, LUA_GCSTEP, (int)((l->out_sample_bytes * (size_t)l->batch_size) >> 10) + 1);
-  if (st != LT_OK) return luaL_error(L, "%s: %s", fname, lt_error_message());
-  if (index + l->K < l->nbatches) {
-    lt_storage *s = batch_storage(L, l);
-    pthread_mutex_lock(&l->mu);
-    sl->dest = s;
-    pthread_mutex_unlock(&l->mu);
-  }
-  lua_pushinteger(L, index + 1);
+  lt_dataloader_batch b;
+  bool done;
+  LT_LUA_CHECK(L, lt_dataloader_next(l->d, &b, &done), fname);
+  if (done) return 0;
+  *ibox = b.images;
+  *lbox = b.labels;
+  lua_pushinteger(L, b.index + 1);
   lua_insert(L, -3);
   if (!l->want_gen) return 3;
-  lt_data_gen g;
-  lt_data_gen_batch(&g, l->seed, epoch, index);
-  lt_lua_push_gen(L, g.key, pos);
+  lt_lua_push_gen(L, b.gen.key, b.gen.pos);
   return 4;
 }
 
 /* loader:stop(): abandons the epoch and gives back the buffers it holds */
 static int ldr_stop(lua_State *L) {
-  loader_ud *l = luaL_checkudata(L, 1, LOADER_MT);
-  if (!l->loader) return 0;
-  lt_loader_stop(l->loader);
-  drop_slots(l);
-  drop_lent(l);
+  loader_box *l = luaL_checkudata(L, 1, LOADER_MT);
+  if (l->d) lt_dataloader_stop(l->d);
   return 0;
 }
 
 /* loader:skipped() -> the samples dropped as unreadable (ImageFolder with
  * on_error = "skip") since the epoch started */
 static int ldr_skipped(lua_State *L) {
-  loader_ud *l = check_loader(L, 1, "skipped");
-  lua_pushinteger(L, (lua_Integer)atomic_load(&l->skipped));
+  loader_box *l = check_loader(L, 1, "skipped");
+  lua_pushinteger(L, (lua_Integer)lt_dataloader_skipped(l->d));
   return 1;
 }
 
 static int ldr_len(lua_State *L) {
-  loader_ud *l = check_loader(L, 1, "len");
-  lua_pushinteger(L, l->nbatches);
+  loader_box *l = check_loader(L, 1, "len");
+  lua_pushinteger(L, lt_dataloader_num_batches(l->d));
   return 1;
 }
 
@@ -816,7 +418,7 @@ static int l_permutation(lua_State *L) {
   int64_t n = lt_lua_check_integer(L, 3, fname, "n");
   if (n < 0 || n > (int64_t)1 << 31) return lt_lua_argerror(L, 3, fname, "n must be in 0..2^31, got %lld", (long long)n);
   int64_t *p = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof(int64_t), 0);
-  if (lt_loader_permutation((uint64_t)seed, epoch, n, p) != LT_OK) return luaL_error(L, "%s: %s", fname, lt_error_message());
+  LT_LUA_CHECK(L, lt_loader_permutation((uint64_t)seed, epoch, n, p), fname);
   lua_createtable(L, (int)n, 0);
   for (int64_t i = 0; i < n; i++) {
     lua_pushinteger(L, p[i] + 1);

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "lt_philox.h"
+#include "lt_transform_plan.h"
 #include "lt_transforms_cpu.h"
 #include "lt_transforms_gpu.h"
 
@@ -374,34 +375,48 @@ static int step_tostring(lua_State *L) {
 
 /* ---- plans ---------------------------------------------------------------- */
 
+/* A plan, in a userdata that frees it when collected, so that a Lua error
+ * leaks nothing. */
+typedef struct {
+  lt_tf_plan *plan;
+} plan_box;
+
 static int plan_gc(lua_State *L) {
-  lt_lua_plan_box *b = luaL_checkudata(L, 1, PLAN_MT);
+  plan_box *b = luaL_checkudata(L, 1, PLAN_MT);
   lt_tf_plan_free(b->plan);
   b->plan = NULL;
   return 0;
 }
 
-lt_lua_plan_box *lt_lua_push_plan(lua_State *L, int idx, lt_tf_geom in, int64_t max_batch, const char *fname) {
+const lt_tf_step **lt_lua_check_steps(lua_State *L, int idx, int *n) {
   idx = lua_absindex(L, idx);
   luaL_checktype(L, idx, LUA_TTABLE);
-  lua_Integer n = luaL_len(L, idx);
-  /* the steps (anchored by the table) in a temporary array; NULL for an
-   * entry that is not a step, which the plan reports by its position */
-  const lt_tf_step **steps = NULL;
-  if (n <= 1000) {
-    steps = lua_newuserdatauv(L, sizeof *steps * (size_t)(n > 0 ? n : 1), 0);
-    for (lua_Integer i = 0; i < n; i++) {
-      lua_geti(L, idx, i + 1);
-      steps[i] = luaL_testudata(L, -1, STEP_MT);
-      lua_pop(L, 1);
-    }
-  } else {
+  lua_Integer len = luaL_len(L, idx);
+  *n = (int)(len > INT_MAX ? INT_MAX : len);
+  if (len > 1000) { /* more than a plan takes: it refuses them unread */
     lua_pushnil(L);
+    return NULL;
   }
-  lt_lua_plan_box *b = lua_newuserdatauv(L, sizeof *b, 0);
+  const lt_tf_step **steps = lua_newuserdatauv(L, sizeof *steps * (size_t)(len > 0 ? len : 1), 0);
+  for (lua_Integer i = 0; i < len; i++) {
+    lua_geti(L, idx, i + 1);
+    steps[i] = luaL_testudata(L, -1, STEP_MT);
+    lua_pop(L, 1);
+  }
+  return steps;
+}
+
+/* Compiles the steps at `idx` (as lt_lua_check_steps reads them) for
+ * batches of up to max_batch samples of geometry `in`, and pushes the box
+ * holding the plan. Raises "fname: transform k (Name) cannot take ..." when
+ * a step does not fit what comes before it. */
+static plan_box *push_plan(lua_State *L, int idx, lt_tf_geom in, int64_t max_batch, const char *fname) {
+  int n;
+  const lt_tf_step **steps = lt_lua_check_steps(L, idx, &n);
+  plan_box *b = lua_newuserdatauv(L, sizeof *b, 0);
   b->plan = NULL;
   luaL_setmetatable(L, PLAN_MT);
-  LT_LUA_CHECK(L, lt_tf_plan_new(steps, (int)(n > INT_MAX ? INT_MAX : n), in, max_batch, &b->plan), fname);
+  LT_LUA_CHECK(L, lt_tf_plan_new(steps, n, in, max_batch, &b->plan), fname);
   lua_remove(L, -2);
   return b;
 }
@@ -439,7 +454,7 @@ static int l_run_plan(lua_State *L) {
   bool gpu = on_gpu(x);
   lt_tensor **xbox = lt_lua_newbox(L);                 /* a private copy: the plan may overwrite its input */
   if (!gpu) LT_LUA_CHECK(L, lt_op_clone(x, xbox), fname);
-  const lt_tf_plan *p = lt_lua_push_plan(L, 1, in, n > 0 ? n : 1, fname)->plan;
+  const lt_tf_plan *p = push_plan(L, 1, in, n > 0 ? n : 1, fname)->plan;
   if (bf16 && lt_tf_plan_out(p).dt != LT_FLOAT32)
     return lt_lua_argerror(L, 4, fname, "dtype bfloat16 needs a float32 result (end the pipeline with ToFloat or "
                            "Normalize), this one gives %s", lt_dtype_name(lt_tf_plan_out(p).dt));

@@ -3,8 +3,8 @@
  * different orders for different epochs, in-order delivery when workers
  * finish out of order, the transform and allocator hooks, holding several
  * batches at once, stopping mid-epoch and destroying with work in flight
- * (no hang; ASan finds no leak), and a fetch error surfacing with its
- * message. */
+ * (no hang; ASan finds no leak), a fetch error surfacing with its
+ * message, and the loader over an in-memory source (lt_source.h). */
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "lt_loader.h"
+#include "lt_source.h"
 #include "lt_test.h"
 
 enum { SAMPLE = 12 };
@@ -395,15 +396,25 @@ static void test_errors(void) {
   lt_loader_destroy(l);
 }
 
+/* The loader over a source of samples held in tensors (lt_source.h), as
+ * lt.data's in-memory datasets use it. */
 static void test_memory_source(void) {
-  uint8_t images[5 * 4];
-  int64_t labels[5] = {3, 1, 4, 1, 5};
-  for (int k = 0; k < 20; k++) images[k] = (uint8_t)k;
-  lt_loader_memory_source src = {images, labels, 5, 4};
+  int64_t ishape[2] = {5, 4}, n = 5;
+  lt_tensor *images = NULL, *labels = NULL;
+  LT_CHECK(lt_tensor_empty(2, ishape, LT_UINT8, lt_cpu_device(), &images) == LT_OK);
+  LT_CHECK(lt_tensor_empty(1, &n, LT_INT64, lt_cpu_device(), &labels) == LT_OK);
+  if (!images || !labels) return;
+  uint8_t *img = lt_tensor_data(images);
+  int64_t *lab = lt_tensor_data(labels);
+  const int64_t want_labels[5] = {3, 1, 4, 1, 5};
+  for (int k = 0; k < 20; k++) img[k] = (uint8_t)k;
+  memcpy(lab, want_labels, sizeof want_labels);
+  lt_source *src = NULL;
+  LT_CHECK(lt_source_from_tensors(images, labels, 0, &src) == LT_OK && src->num_classes == 5 && src->sample_bytes == 4);
   lt_loader_config c;
   memset(&c, 0, sizeof c);
-  c.fetch = lt_loader_fetch_memory;
-  c.fetch_ctx = &src;
+  c.fetch = lt_source_fetch;
+  c.fetch_ctx = src;
   c.sample_bytes = 4;
   c.size = 5;
   c.batch_size = 2;
@@ -416,15 +427,19 @@ static void test_memory_source(void) {
   int bad = 0;
   while (lt_loader_next(l, &b) == LT_OK && b) {
     for (int64_t k = 0; k < b->count; k++, seen++) {
-      if (b->indices[k] != seen || b->labels[k] != labels[seen] || memcmp(b->images + 4 * k, images + 4 * seen, 4)) bad++;
+      if (b->indices[k] != seen || b->labels[k] != want_labels[seen] || memcmp(b->images + 4 * k, img + 4 * seen, 4)) bad++;
     }
     lt_loader_release(l, b);
   }
   LT_CHECK(seen == 5 && bad == 0);
   lt_loader_destroy(l);
-  uint8_t img[4];
-  int64_t lab;
-  LT_CHECK(lt_loader_fetch_memory(&src, 5, img, &lab) == LT_ERR_ARG);
+  /* labels are checked when the source is built: 1-based, within num_classes */
+  lt_source *bad_src = NULL;
+  LT_CHECK(lt_source_from_tensors(images, labels, 4, &bad_src) == LT_ERR_ARG && bad_src == NULL && lt_error_arg() == 2);
+  LT_CHECK(strstr(lt_error_message(), "label 5 of sample 5 is outside 1..4 (labels are 1-based)") != NULL);
+  lt_source_release(src);
+  lt_tensor_release(images);
+  lt_tensor_release(labels);
 }
 
 /* lt_loader_start_epoch_at: batches first..end of the epoch, exactly the
