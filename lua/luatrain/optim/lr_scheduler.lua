@@ -36,6 +36,7 @@
 -- LRScheduler.init records base_lrs (each group's initial_lr) and makes the
 -- first step (last_epoch becomes 0). state_dict() holds every field but the
 -- optimizer (and functions), so a subclass's own fields are saved too.
+local argcheck = require "luatrain.argcheck"
 local util = require "luatrain.optim.util"
 
 local M = {}
@@ -46,13 +47,13 @@ local LRScheduler = util.class("LRScheduler")
 M.LRScheduler = LRScheduler
 
 function LRScheduler:extend(name)
-  if type(name) ~= "string" then util.argerror("extend", 1, "expected a class name (string), got %s", util.typename(name)) end
+  if type(name) ~= "string" then argcheck.argerror("extend", 1, "expected a class name (string), got %s", argcheck.typename(name)) end
   return util.class(name, self)
 end
 
 function LRScheduler.new(cls, ...)
   if cls == LRScheduler then
-    util.raise("LRScheduler is a base class: make a scheduler with LRScheduler:extend(name) and define get_lr")
+    argcheck.raise("LRScheduler is a base class: make a scheduler with LRScheduler:extend(name) and define get_lr")
   end
   local self = setmetatable({}, cls)
   self:init(...)
@@ -65,7 +66,7 @@ end
 
 local function check_optimizer(fname, o)
   if not is_optimizer(o) then
-    util.argerror(fname, 1, "expected an optimizer (a table with param_groups), got %s", util.typename(o))
+    argcheck.argerror(fname, 1, "expected an optimizer (a table with param_groups), got %s", argcheck.typename(o))
   end
 end
 
@@ -75,7 +76,7 @@ local function is_integer(v) return math.type(v) == "integer" or (type(v) == "nu
 local function check_last_epoch(fname, last_epoch)
   if last_epoch == nil then last_epoch = -1 end
   if not is_integer(last_epoch) or last_epoch < -1 then
-    util.argerror(fname, 2, "last_epoch must be an integer >= -1, got %s", util.num(last_epoch))
+    argcheck.argerror(fname, 2, "last_epoch must be an integer >= -1, got %s", argcheck.num(last_epoch))
   end
   return math.tointeger(last_epoch)
 end
@@ -88,7 +89,7 @@ function LRScheduler:init(optimizer, last_epoch)
     if last_epoch == -1 then
       if group.initial_lr == nil then group.initial_lr = group.lr end
     elseif group.initial_lr == nil then
-      util.argerror(fname, 2, "last_epoch = %d resumes a schedule, but param_groups[%d] has no 'initial_lr' "
+      argcheck.argerror(fname, 2, "last_epoch = %d resumes a schedule, but param_groups[%d] has no 'initial_lr' "
                     .. "(load the optimizer's state dict first, or start with last_epoch = -1)", last_epoch, i)
     end
   end
@@ -108,7 +109,7 @@ end
 function LRScheduler:get_last_lr() return util.copy(self._last_lr) end
 
 function LRScheduler:get_lr()
-  util.raise("%s does not define get_lr(): a scheduler subclass must return one learning rate per parameter group",
+  argcheck.raise("%s does not define get_lr(): a scheduler subclass must return one learning rate per parameter group",
              self.__name)
 end
 
@@ -147,18 +148,18 @@ function LRScheduler:step(epoch)
     self.last_epoch = self.last_epoch + 1
     values = self:get_lr()
   else
-    if type(epoch) ~= "number" then util.argerror("step", 1, "expected an epoch number or nil, got %s", util.typename(epoch)) end
+    if type(epoch) ~= "number" then argcheck.argerror("step", 1, "expected an epoch number or nil, got %s", argcheck.typename(epoch)) end
     self.last_epoch = epoch
     values = self.closed_form_lr and self:closed_form_lr() or self:get_lr()
   end
   local groups = self.optimizer.param_groups
   if type(values) ~= "table" or #values ~= #groups then
-    util.raise("%s:get_lr() returned %s, expected a list of %d learning rates (one per parameter group)", self.__name,
-               type(values) == "table" and (#values .. " values") or util.typename(values), #groups)
+    argcheck.raise("%s:get_lr() returned %s, expected a list of %d learning rates (one per parameter group)", self.__name,
+               type(values) == "table" and (#values .. " values") or argcheck.typename(values), #groups)
   end
   for i, group in ipairs(groups) do
     if type(values[i]) ~= "number" then
-      util.raise("%s:get_lr() returned a %s for group %d, expected a number", self.__name, util.typename(values[i]), i)
+      argcheck.raise("%s:get_lr() returned a %s for group %d, expected a number", self.__name, argcheck.typename(values[i]), i)
     end
     group.lr = values[i]
   end
@@ -178,18 +179,18 @@ end
 
 function LRScheduler:load_state_dict(sd)
   local F = "load_state_dict"
-  if type(sd) ~= "table" or util.is_tensor(sd) then
-    util.argerror(F, 1, "expected a scheduler state dict (a table), got %s", util.typename(sd))
+  if type(sd) ~= "table" or argcheck.is_tensor(sd) then
+    argcheck.argerror(F, 1, "expected a scheduler state dict (a table), got %s", argcheck.typename(sd))
   end
   local own = self:state_dict()
   for k in pairs(own) do
     if sd[k] == nil then
-      util.argerror(F, 1, "the state dict lacks '%s' (is it the state of another scheduler than %s?)", tostring(k), self.__name)
+      argcheck.argerror(F, 1, "the state dict lacks '%s' (is it the state of another scheduler than %s?)", tostring(k), self.__name)
     end
   end
   for k in pairs(sd) do
     if own[k] == nil then
-      util.argerror(F, 1, "unexpected key '%s' in the state dict (is it the state of another scheduler than %s?)",
+      argcheck.argerror(F, 1, "unexpected key '%s' in the state dict (is it the state of another scheduler than %s?)",
                     tostring(k), self.__name)
     end
   end
@@ -197,7 +198,7 @@ function LRScheduler:load_state_dict(sd)
 end
 
 function LRScheduler:__tostring()
-  return string.format("%s(last_epoch=%s, lr=%s)", self.__name, util.num(self.last_epoch),
+  return string.format("%s(last_epoch=%s, lr=%s)", self.__name, argcheck.num(self.last_epoch),
                        table.concat(util.copy(self._last_lr or {}), ", "))
 end
 
@@ -210,35 +211,35 @@ local function options(fname, optimizer, opts, allowed)
   check_optimizer(fname, optimizer)
   local set = {last_epoch = true}
   for _, k in ipairs(allowed) do set[k] = true end
-  return util.check_opts(opts, fname, 2, set)
+  return argcheck.check_opts(opts, 2, fname, set)
 end
 
 local function opt_number(fname, o, key, default)
   local v = o[key]
   if v == nil then
-    if default == nil then util.argerror(fname, 2, "missing required option '%s'", key) end
+    if default == nil then argcheck.argerror(fname, 2, "missing required option '%s'", key) end
     return default
   end
-  if type(v) ~= "number" or v ~= v then util.argerror(fname, 2, "option '%s' must be a number, got %s", key, util.num(v)) end
+  if type(v) ~= "number" or v ~= v then argcheck.argerror(fname, 2, "option '%s' must be a number, got %s", key, argcheck.num(v)) end
   return v
 end
 
 local function opt_int(fname, o, key, default, lo)
   local v = o[key]
   if v == nil then
-    if default == nil then util.argerror(fname, 2, "missing required option '%s'", key) end
+    if default == nil then argcheck.argerror(fname, 2, "missing required option '%s'", key) end
     v = default
   end
   if not is_integer(v) or v < lo then
-    util.argerror(fname, 2, "option '%s' must be an integer >= %d, got %s", key, lo, util.num(v))
+    argcheck.argerror(fname, 2, "option '%s' must be an integer >= %d, got %s", key, lo, argcheck.num(v))
   end
   return math.tointeger(v)
 end
 
 local function opt_range(fname, key, v, lo, hi, lo_open)
   if v < lo or v > hi or (lo_open and v == lo) then
-    util.argerror(fname, 2, "option '%s' must be in %s%s, %s], got %s", key, lo_open and "(" or "[", util.num(lo),
-                  util.num(hi), util.num(v))
+    argcheck.argerror(fname, 2, "option '%s' must be in %s%s, %s], got %s", key, lo_open and "(" or "[", argcheck.num(lo),
+                  argcheck.num(hi), argcheck.num(v))
   end
 end
 
@@ -267,15 +268,15 @@ local MultiStepLR = LRScheduler:extend("MultiStepLR")
 M.MultiStepLR = MultiStepLR
 
 local function check_milestones(F, ms, what)
-  if type(ms) ~= "table" or util.is_tensor(ms) then
-    util.argerror(F, 2, "option '%s' must be a list of integers, got %s", what, util.typename(ms))
+  if type(ms) ~= "table" or argcheck.is_tensor(ms) then
+    argcheck.argerror(F, 2, "option '%s' must be a list of integers, got %s", what, argcheck.typename(ms))
   end
   local out = {}
   for i = 1, #ms do
     local m = ms[i]
-    if not is_integer(m) then util.argerror(F, 2, "%s[%d] must be an integer, got %s", what, i, util.num(m)) end
+    if not is_integer(m) then argcheck.argerror(F, 2, "%s[%d] must be an integer, got %s", what, i, argcheck.num(m)) end
     if i > 1 and m <= ms[i - 1] then
-      util.argerror(F, 2, "%s must be increasing, but %s[%d] = %s follows %s", what, what, i, util.num(m), util.num(ms[i - 1]))
+      argcheck.argerror(F, 2, "%s must be increasing, but %s[%d] = %s follows %s", what, what, i, argcheck.num(m), argcheck.num(ms[i - 1]))
     end
     out[i] = math.tointeger(m)
   end
@@ -285,7 +286,7 @@ end
 function MultiStepLR:init(optimizer, opts)
   local F = "MultiStepLR"
   local o = options(F, optimizer, opts, {"milestones", "gamma"})
-  if o.milestones == nil then util.argerror(F, 2, "missing required option 'milestones'") end
+  if o.milestones == nil then argcheck.argerror(F, 2, "missing required option 'milestones'") end
   self.milestones = check_milestones(F, o.milestones, "milestones")
   self.gamma = opt_number(F, o, "gamma", 0.1)
   LRScheduler.init(self, optimizer, o.last_epoch)
@@ -439,13 +440,13 @@ function LambdaLR:init(optimizer, opts)
   if type(f) == "function" then
     for i = 1, n do self.lr_lambdas[i] = f end
   elseif type(f) == "table" then
-    if #f ~= n then util.argerror(F, 2, "expected %d lr_lambda functions (one per parameter group), got %d", n, #f) end
+    if #f ~= n then argcheck.argerror(F, 2, "expected %d lr_lambda functions (one per parameter group), got %d", n, #f) end
     for i = 1, n do
-      if type(f[i]) ~= "function" then util.argerror(F, 2, "lr_lambda[%d] is a %s, expected a function", i, util.typename(f[i])) end
+      if type(f[i]) ~= "function" then argcheck.argerror(F, 2, "lr_lambda[%d] is a %s, expected a function", i, argcheck.typename(f[i])) end
       self.lr_lambdas[i] = f[i]
     end
   else
-    util.argerror(F, 2, "option 'lr_lambda' must be a function of the epoch (or a list of them), got %s", util.typename(f))
+    argcheck.argerror(F, 2, "option 'lr_lambda' must be a function of the epoch (or a list of them), got %s", argcheck.typename(f))
   end
   LRScheduler.init(self, optimizer, o.last_epoch)
 end
@@ -454,7 +455,7 @@ function LambdaLR:get_lr()
   for i, b in ipairs(self.base_lrs) do
     local f = self.lr_lambdas[i](self.last_epoch)
     if type(f) ~= "number" then
-      util.raise("LambdaLR: lr_lambda[%d](%s) returned a %s, expected a number", i, util.num(self.last_epoch), util.typename(f))
+      argcheck.raise("LambdaLR: lr_lambda[%d](%s) returned a %s, expected a number", i, argcheck.num(self.last_epoch), argcheck.typename(f))
     end
     lrs[i] = b * f
   end
@@ -469,12 +470,12 @@ local function per_group(F, optimizer, key, v)
     for i = 1, n do t[i] = v end
     return t
   end
-  if type(v) ~= "table" or util.is_tensor(v) or #v ~= n then
-    util.argerror(F, 2, "option '%s' must be a number or a list of %d numbers (one per parameter group), got %s", key, n,
-                  type(v) == "table" and ("a list of " .. #v) or util.typename(v))
+  if type(v) ~= "table" or argcheck.is_tensor(v) or #v ~= n then
+    argcheck.argerror(F, 2, "option '%s' must be a number or a list of %d numbers (one per parameter group), got %s", key, n,
+                  type(v) == "table" and ("a list of " .. #v) or argcheck.typename(v))
   end
   for i = 1, n do
-    if type(v[i]) ~= "number" then util.argerror(F, 2, "%s[%d] must be a number, got %s", key, i, util.typename(v[i])) end
+    if type(v[i]) ~= "number" then argcheck.argerror(F, 2, "%s[%d] must be a number, got %s", key, i, argcheck.typename(v[i])) end
   end
   return util.copy(v)
 end
@@ -487,23 +488,23 @@ function OneCycleLR:init(optimizer, opts)
   local o = options(F, optimizer, opts, {"max_lr", "total_steps", "epochs", "steps_per_epoch", "pct_start", "anneal_strategy",
                               "cycle_momentum", "base_momentum", "max_momentum", "div_factor", "final_div_factor",
                               "three_phase"})
-  if o.max_lr == nil then util.argerror(F, 2, "missing required option 'max_lr'") end
+  if o.max_lr == nil then argcheck.argerror(F, 2, "missing required option 'max_lr'") end
   if o.total_steps ~= nil then
     self.total_steps = opt_int(F, o, "total_steps", nil, 1)
   elseif o.epochs ~= nil and o.steps_per_epoch ~= nil then
     self.total_steps = opt_int(F, o, "epochs", nil, 1) * opt_int(F, o, "steps_per_epoch", nil, 1)
   else
-    util.argerror(F, 2, "give either total_steps or both epochs and steps_per_epoch")
+    argcheck.argerror(F, 2, "give either total_steps or both epochs and steps_per_epoch")
   end
   local pct = opt_number(F, o, "pct_start", 0.3)
   opt_range(F, "pct_start", pct, 0, 1)
   local strategy = o.anneal_strategy or "cos"
   if strategy ~= "cos" and strategy ~= "linear" then
-    util.argerror(F, 2, "option 'anneal_strategy' must be 'cos' or 'linear', got %s", util.num(strategy))
+    argcheck.argerror(F, 2, "option 'anneal_strategy' must be 'cos' or 'linear', got %s", argcheck.num(strategy))
   end
   self.anneal_strategy = strategy
   local three = o.three_phase or false
-  if type(three) ~= "boolean" then util.argerror(F, 2, "option 'three_phase' must be a boolean, got %s", util.typename(three)) end
+  if type(three) ~= "boolean" then argcheck.argerror(F, 2, "option 'three_phase' must be a boolean, got %s", argcheck.typename(three)) end
   local div = opt_number(F, o, "div_factor", 25.0)
   local final_div = opt_number(F, o, "final_div_factor", 1e4)
   local N = self.total_steps
@@ -530,12 +531,12 @@ function OneCycleLR:init(optimizer, opts)
   end
   local cycle = o.cycle_momentum
   if cycle == nil then cycle = true end
-  if type(cycle) ~= "boolean" then util.argerror(F, 2, "option 'cycle_momentum' must be a boolean, got %s", util.typename(cycle)) end
+  if type(cycle) ~= "boolean" then argcheck.argerror(F, 2, "option 'cycle_momentum' must be a boolean, got %s", argcheck.typename(cycle)) end
   self.cycle_momentum = cycle
   if cycle then
     local d = optimizer.defaults or {}
     if d.momentum == nil and d.betas == nil then
-      util.argerror(F, 1, "the optimizer has neither momentum nor betas, which cycle_momentum = true needs "
+      argcheck.argerror(F, 1, "the optimizer has neither momentum nor betas, which cycle_momentum = true needs "
                     .. "(pass cycle_momentum = false)")
     end
     self.use_beta1 = d.betas ~= nil
@@ -564,7 +565,7 @@ end
 function OneCycleLR:get_lr()
   local step = self.last_epoch
   if step > self.total_steps then
-    util.raise("OneCycleLR: tried to step %d times; the schedule has total_steps = %d", step, self.total_steps)
+    argcheck.raise("OneCycleLR: tried to step %d times; the schedule has total_steps = %d", step, self.total_steps)
   end
   local lrs = {}
   local phases = self._schedule_phases
@@ -616,9 +617,9 @@ function CosineAnnealingWarmRestarts:step(epoch)
     end
   else
     if type(epoch) ~= "number" or epoch ~= epoch then
-      util.argerror("step", 1, "expected an epoch number or nil, got %s", util.num(epoch))
+      argcheck.argerror("step", 1, "expected an epoch number or nil, got %s", argcheck.num(epoch))
     end
-    if epoch < 0 then util.argerror("step", 1, "expected a non-negative epoch, got %s", util.num(epoch)) end
+    if epoch < 0 then argcheck.argerror("step", 1, "expected a non-negative epoch, got %s", argcheck.num(epoch)) end
     if epoch >= self.T_0 then
       if self.T_mult == 1 then
         self.T_cur = epoch % self.T_0
@@ -642,16 +643,16 @@ end
 -- --- combinations ---------------------------------------------------------------------
 
 local function check_schedulers(F, list, optimizer, argn)
-  if type(list) ~= "table" or util.is_tensor(list) or getmetatable(list) ~= nil then
-    util.argerror(F, argn, "expected a list of schedulers, got %s", util.typename(list))
+  if type(list) ~= "table" or argcheck.is_tensor(list) or getmetatable(list) ~= nil then
+    argcheck.argerror(F, argn, "expected a list of schedulers, got %s", argcheck.typename(list))
   end
-  if #list < 1 then util.argerror(F, argn, "expects at least one scheduler, got none") end
+  if #list < 1 then argcheck.argerror(F, argn, "expects at least one scheduler, got none") end
   for i, s in ipairs(list) do
     if type(s) ~= "table" or type(s.step) ~= "function" or s.optimizer == nil then
-      util.argerror(F, argn, "schedulers[%d] is a %s, expected a learning-rate scheduler", i, util.typename(s))
+      argcheck.argerror(F, argn, "schedulers[%d] is a %s, expected a learning-rate scheduler", i, argcheck.typename(s))
     end
     if s.optimizer ~= optimizer then
-      util.argerror(F, argn, "schedulers[%d] (%s) belongs to another optimizer; all schedulers must share one", i,
+      argcheck.argerror(F, argn, "schedulers[%d] (%s) belongs to another optimizer; all schedulers must share one", i,
                     s.__name or "?")
     end
   end
@@ -679,10 +680,10 @@ end
 local function composite_load_state_dict(self, sd)
   local F = "load_state_dict"
   if type(sd) ~= "table" or type(sd._schedulers) ~= "table" then
-    util.argerror(F, 1, "expected a state dict of a %s (with '_schedulers'), got %s", self.__name, util.typename(sd))
+    argcheck.argerror(F, 1, "expected a state dict of a %s (with '_schedulers'), got %s", self.__name, argcheck.typename(sd))
   end
   if #sd._schedulers ~= #self._schedulers then
-    util.argerror(F, 1, "the state dict holds %d schedulers, this %s has %d", #sd._schedulers, self.__name,
+    argcheck.argerror(F, 1, "the state dict holds %d schedulers, this %s has %d", #sd._schedulers, self.__name,
                   #self._schedulers)
   end
   for i, s in ipairs(self._schedulers) do s:load_state_dict(sd._schedulers[i]) end
@@ -700,7 +701,7 @@ function SequentialLR:init(optimizer, opts)
   check_schedulers(F, o.schedulers, optimizer, 2)
   local ms = check_milestones(F, o.milestones or {}, "milestones")
   if #ms ~= #o.schedulers - 1 then
-    util.argerror(F, 2, "expected %d milestones (one fewer than the %d schedulers), got %d", #o.schedulers - 1,
+    argcheck.argerror(F, 2, "expected %d milestones (one fewer than the %d schedulers), got %d", #o.schedulers - 1,
                   #o.schedulers, #ms)
   end
   local last_epoch = check_last_epoch(F, o.last_epoch or -1)
@@ -734,7 +735,7 @@ function ChainedScheduler:init(schedulers, optimizer)
     optimizer = schedulers[1].optimizer
   end
   if optimizer ~= nil and not is_optimizer(optimizer) then
-    util.argerror(F, 2, "expected an optimizer (a table with param_groups), got %s", util.typename(optimizer))
+    argcheck.argerror(F, 2, "expected an optimizer (a table with param_groups), got %s", argcheck.typename(optimizer))
   end
   check_schedulers(F, schedulers, optimizer, 1)
   self._schedulers = {}

@@ -60,6 +60,7 @@
 --    param_groups = {{lr = 0.1, momentum = 0.9, ..., params = {1, 2, 3}}, ...}}
 -- Parameter i is the i-th parameter in group order (PyTorch's index i-1).
 local lt = require "luatrain.core"
+local argcheck = require "luatrain.argcheck"
 local util = require "luatrain.optim.util"
 local graph = require "luatrain.cuda_graph"
 
@@ -69,9 +70,9 @@ Optimizer.hyper = {}
 -- A subclass named `name` whose hyper-parameters and PyTorch defaults are
 -- `hyper` (values are numbers, booleans or lists of numbers such as betas).
 function Optimizer:extend(name, hyper)
-  if type(name) ~= "string" then util.argerror("extend", 1, "expected a class name (string), got %s", util.typename(name)) end
+  if type(name) ~= "string" then argcheck.argerror("extend", 1, "expected a class name (string), got %s", argcheck.typename(name)) end
   if hyper ~= nil and type(hyper) ~= "table" then
-    util.argerror("extend", 2, "expected a table of hyper-parameter defaults, got %s", util.typename(hyper))
+    argcheck.argerror("extend", 2, "expected a table of hyper-parameter defaults, got %s", argcheck.typename(hyper))
   end
   local cls = util.class(name, self)
   cls.hyper = util.copy(hyper or self.hyper)
@@ -80,7 +81,7 @@ end
 
 function Optimizer.new(cls, params, opts)
   if cls == Optimizer then
-    util.raise("Optimizer is a base class: make an optimizer with Optimizer:extend(name, hyper) and define step_group")
+    argcheck.raise("Optimizer is a base class: make an optimizer with Optimizer:extend(name, hyper) and define step_group")
   end
   local self = setmetatable({}, cls)
   self:init(params, opts)
@@ -94,7 +95,7 @@ function Optimizer.check_number(fail, name, v, lo, hi, hi_open)
   hi = hi or math.huge
   if hi == math.huge then hi_open = true end
   if v ~= v or v < lo or v > hi or (hi_open and v == hi) then
-    local num = util.num
+    local num = argcheck.num
     if hi == math.huge then
       fail("invalid %s %s (expected a number >= %s)", name, num(v), num(lo))
     else
@@ -114,22 +115,22 @@ end
 
 -- Types of the hyper-parameters, then the subclass's check_group.
 function Optimizer:_check_group(group, fname, argn, where)
-  local function fail(fmt, ...) util.argerror(fname, argn, "%s" .. fmt, where, ...) end
-  for _, k in ipairs(util.sorted_keys(self.hyper)) do
+  local function fail(fmt, ...) argcheck.argerror(fname, argn, "%s" .. fmt, where, ...) end
+  for _, k in ipairs(argcheck.sorted_keys(self.hyper)) do
     local def, v = self.hyper[k], group[k]
     if type(def) == "table" then
-      local ok = type(v) == "table" and not util.is_tensor(v) and #v == #def
+      local ok = type(v) == "table" and not argcheck.is_tensor(v) and #v == #def
       for i = 1, #def do ok = ok and type(v[i]) == "number" end
-      if not ok then fail("hyper-parameter '%s' must be a list of %d numbers, got %s", k, #def, util.typename(v)) end
+      if not ok then fail("hyper-parameter '%s' must be a list of %d numbers, got %s", k, #def, argcheck.typename(v)) end
     elseif type(v) ~= type(def) then
-      fail("hyper-parameter '%s' must be a %s, got %s", k, type(def), util.typename(v))
+      fail("hyper-parameter '%s' must be a %s, got %s", k, type(def), argcheck.typename(v))
     end
   end
   if self.check_group then self:check_group(group, fail) end
 end
 
 local function hyper_list(self)
-  local ks = util.sorted_keys(self.hyper)
+  local ks = argcheck.sorted_keys(self.hyper)
   ks[#ks + 1] = "params"
   return table.concat(ks, ", ")
 end
@@ -137,18 +138,18 @@ end
 -- Adds one group (a table with `params`) after checking it; argn/fname name
 -- the Lua call for messages, label says which group ("parameter group 2: ").
 function Optimizer:_add_group(group, fname, argn, label)
-  if type(group) ~= "table" or util.is_tensor(group) then
-    util.argerror(fname, argn, "%sexpected a table {params = {...}, <hyper-parameters>}, got %s", label, util.typename(group))
+  if type(group) ~= "table" or argcheck.is_tensor(group) then
+    argcheck.argerror(fname, argn, "%sexpected a table {params = {...}, <hyper-parameters>}, got %s", label, argcheck.typename(group))
   end
   local ps = group.params
-  if util.is_tensor(ps) then ps = {ps} end
+  if argcheck.is_tensor(ps) then ps = {ps} end
   if type(ps) ~= "table" then
-    util.argerror(fname, argn, "%s'params' must be a tensor or a list of tensors, got %s", label, util.typename(ps))
+    argcheck.argerror(fname, argn, "%s'params' must be a tensor or a list of tensors, got %s", label, argcheck.typename(ps))
   end
-  if #ps == 0 then util.argerror(fname, argn, "%soptimizer got an empty parameter list", label) end
+  if #ps == 0 then argcheck.argerror(fname, argn, "%soptimizer got an empty parameter list", label) end
   for k in pairs(group) do
     if k ~= "params" and (type(k) ~= "string" or self.hyper[k] == nil) then
-      util.argerror(fname, argn, "%sunknown hyper-parameter '%s' for %s (valid: %s)", label, tostring(k), self.__name,
+      argcheck.argerror(fname, argn, "%sunknown hyper-parameter '%s' for %s (valid: %s)", label, tostring(k), self.__name,
                     hyper_list(self))
     end
   end
@@ -159,18 +160,18 @@ function Optimizer:_add_group(group, fname, argn, label)
   local new = {params = {}}
   local seen = {}
   for i, p in ipairs(ps) do
-    if not util.is_tensor(p) then
-      util.argerror(fname, argn, "%sparams[%d] is a %s; an optimizer can only optimize tensors", label, i, util.typename(p))
+    if not argcheck.is_tensor(p) then
+      argcheck.argerror(fname, argn, "%sparams[%d] is a %s; an optimizer can only optimize tensors", label, i, argcheck.typename(p))
     end
     if p.is_leaf == false then
-      util.argerror(fname, argn, "%sparams[%d] is not a leaf tensor (it was computed by an op); can't optimize it", label, i)
+      argcheck.argerror(fname, argn, "%sparams[%d] is not a leaf tensor (it was computed by an op); can't optimize it", label, i)
     end
     if seen[p] then
-      util.argerror(fname, argn, "%sparams[%d] is the same tensor as params[%d]: a parameter may appear only once", label, i,
+      argcheck.argerror(fname, argn, "%sparams[%d] is the same tensor as params[%d]: a parameter may appear only once", label, i,
                     seen[p])
     end
     if owner[p] then
-      util.argerror(fname, argn, "%sparams[%d] is already in parameter group %d: a parameter may be in only one group",
+      argcheck.argerror(fname, argn, "%sparams[%d] is already in parameter group %d: a parameter may be in only one group",
                     label, i, owner[p])
     end
     seen[p] = i
@@ -188,13 +189,13 @@ end
 -- hyper-parameters' values for groups that don't set their own.
 function Optimizer:init(params, opts)
   local fname = self.__name
-  if opts ~= nil and (type(opts) ~= "table" or util.is_tensor(opts)) then
-    util.argerror(fname, 2, "expected a table of hyper-parameters, got %s", util.typename(opts))
+  if opts ~= nil and (type(opts) ~= "table" or argcheck.is_tensor(opts)) then
+    argcheck.argerror(fname, 2, "expected a table of hyper-parameters, got %s", argcheck.typename(opts))
   end
   for k in pairs(opts or {}) do
     if type(k) ~= "string" or self.hyper[k] == nil then
-      util.argerror(fname, 2, "unknown hyper-parameter '%s' for %s (valid: %s)", tostring(k), fname,
-                    table.concat(util.sorted_keys(self.hyper), ", "))
+      argcheck.argerror(fname, 2, "unknown hyper-parameter '%s' for %s (valid: %s)", tostring(k), fname,
+                    table.concat(argcheck.sorted_keys(self.hyper), ", "))
     end
   end
   self.defaults = {}
@@ -204,22 +205,22 @@ function Optimizer:init(params, opts)
   self.state = {}
   self.param_groups = {}
 
-  if type(params) ~= "table" or util.is_tensor(params) then
-    util.argerror(fname, 1, "expected a list of tensors or of parameter groups, got %s%s", util.typename(params),
-                  util.is_tensor(params) and " (wrap a single tensor in a list: {t})" or "")
+  if type(params) ~= "table" or argcheck.is_tensor(params) then
+    argcheck.argerror(fname, 1, "expected a list of tensors or of parameter groups, got %s%s", argcheck.typename(params),
+                  argcheck.is_tensor(params) and " (wrap a single tensor in a list: {t})" or "")
   end
   if params[1] == nil then
-    if next(params) == nil then util.argerror(fname, 1, "optimizer got an empty parameter list") end
-    util.argerror(fname, 1, "expected a list (keys 1..n) of tensors or of parameter groups, got a table with key '%s'",
+    if next(params) == nil then argcheck.argerror(fname, 1, "optimizer got an empty parameter list") end
+    argcheck.argerror(fname, 1, "expected a list (keys 1..n) of tensors or of parameter groups, got a table with key '%s'",
                   tostring(next(params)))
   end
-  if util.is_tensor(params[1]) then
+  if argcheck.is_tensor(params[1]) then
     self:_add_group({params = params}, fname, 1, "")
   else
     for i, g in ipairs(params) do
-      if util.is_tensor(g) or type(g) ~= "table" then
-        util.argerror(fname, 1, "params[%d] is a %s but params[1] is a parameter group: give a list of tensors or a list of groups",
-                      i, util.typename(g))
+      if argcheck.is_tensor(g) or type(g) ~= "table" then
+        argcheck.argerror(fname, 1, "params[%d] is a %s but params[1] is a parameter group: give a list of tensors or a list of groups",
+                      i, argcheck.typename(g))
       end
       self:_add_group(g, fname, 1, string.format("parameter group %d: ", i))
     end
@@ -270,18 +271,18 @@ end
 -- Raises, during a capture, that state the captured step would have to
 -- create is missing (what: a format and its arguments).
 function Optimizer:_refuse_capture(fmt, ...)
-  util.raise("%s:step() cannot be captured by lt.cuda.graph: %s; run an eager step first (lt.cuda.graph's warmup "
+  argcheck.raise("%s:step() cannot be captured by lt.cuda.graph: %s; run an eager step first (lt.cuda.graph's warmup "
              .. "does)", self.__name, string.format(fmt, ...))
 end
 
 -- zero_grad{set_to_none = true}: drops the gradients (the default, as in
 -- PyTorch 2), or fills them with zeros in place when set_to_none = false.
 function Optimizer:zero_grad(opts)
-  opts = util.check_opts(opts, "zero_grad", 1, {set_to_none = true})
+  opts = argcheck.check_opts(opts, 1, "zero_grad", {set_to_none = true})
   local none = opts.set_to_none
   if none == nil then none = true end
   if type(none) ~= "boolean" then
-    util.argerror("zero_grad", 1, "set_to_none must be a boolean, got %s", util.typename(none))
+    argcheck.argerror("zero_grad", 1, "set_to_none must be a boolean, got %s", argcheck.typename(none))
   end
   for _, group in ipairs(self.param_groups) do
     for _, p in ipairs(group.params) do
@@ -298,17 +299,17 @@ end
 -- autograd off.
 function Optimizer:step(closure)
   if closure ~= nil and type(closure) ~= "function" then
-    util.argerror("step", 1, "expected a function (a closure returning the loss) or nil, got %s", util.typename(closure))
+    argcheck.argerror("step", 1, "expected a function (a closure returning the loss) or nil, got %s", argcheck.typename(closure))
   end
   local capturing = graph.capturing()
   if capturing then
     if self._graph == nil or self.step_group ~= self._graph.step_group then
-      util.raise("%s:step() cannot be captured by lt.cuda.graph: an optimizer written in Lua would replay with the "
+      argcheck.raise("%s:step() cannot be captured by lt.cuda.graph: an optimizer written in Lua would replay with the "
                  .. "hyper-parameters it had at capture (use SGD, Adam, AdamW, RMSprop, Adadelta or Adagrad, or "
                  .. "step eagerly)", self.__name)
     end
     if not graph.note_optimizer(self) then
-      util.raise("%s:step() was called twice in one lt.cuda.graph capture: one step per replay", self.__name)
+      argcheck.raise("%s:step() was called twice in one lt.cuda.graph capture: one step per replay", self.__name)
     end
   end
   local loss
@@ -338,13 +339,13 @@ function Optimizer:_replay_hook(groups)
   local param_groups, state, ngroups = self.param_groups, self.state, #self.param_groups
   return function()
     if self.param_groups ~= param_groups or self.state ~= state or #self.param_groups ~= ngroups then
-      util.raise("%s: the parameter groups or the state were replaced since the step was captured "
+      argcheck.raise("%s: the parameter groups or the state were replaced since the step was captured "
                  .. "(load_state_dict, add_param_group): capture it again", self.__name)
     end
     for _, c in ipairs(groups) do
       local now = self._graph.structure(c.g)
       if now ~= c.structure then
-        util.raise("%s: parameter group %d changed from {%s} to {%s} since the step was captured: capture it again",
+        argcheck.raise("%s: parameter group %d changed from {%s} to {%s} since the step was captured: capture it again",
                    self.__name, c.gi, c.structure, now)
       end
     end
@@ -361,7 +362,7 @@ function Optimizer:_replay_hook(groups)
 end
 
 function Optimizer:step_group()
-  util.raise("%s does not define step_group(group) (or step(closure)): an optimizer subclass must", self.__name)
+  argcheck.raise("%s does not define step_group(group) (or step(closure)): an optimizer subclass must", self.__name)
 end
 
 -- A shallow copy of p's state (false when it has none), taken before a
@@ -416,7 +417,7 @@ function Optimizer:_fused_step(g, gi, prepare, kernel, ...)
   local msg = err:match("bad argument #%d+ to '[%w_]+' %((.*)%)$") or err:match("[%w_]+: (.*)$") or err
   local k = tonumber(msg:match("%a+%[(%d+)%]"))
   local which = (k and idx[k]) and string.format(", parameter %d", idx[k]) or ""
-  util.raise("%s:step(): parameter group %d%s: %s", self.__name, gi, which, msg)
+  argcheck.raise("%s:step(): parameter group %d%s: %s", self.__name, gi, which, msg)
 end
 
 -- The device buffer of group g's hyper-parameters (lt._optim.set_scalars),
@@ -442,9 +443,9 @@ function Optimizer:_capture_group(g, gi, params, kernel, grads, args)
   if desc.counted and desc.uses_step then
     for k = 2, #states do
       if states[k].step ~= states[1].step then
-        util.raise("%s:step() cannot be captured by lt.cuda.graph: parameter group %d has parameters at different "
+        argcheck.raise("%s:step() cannot be captured by lt.cuda.graph: parameter group %d has parameters at different "
                    .. "step counts (%s and %s); all parameters of a group must share one", self.__name, gi,
-                   util.num(states[1].step), util.num(states[k].step))
+                   argcheck.num(states[1].step), argcheck.num(states[k].step))
       end
     end
   end
@@ -498,7 +499,7 @@ function Optimizer:state_dict()
 end
 
 local function as_index_list(v)
-  if util.is_tensor(v) then return v:tolist() end
+  if argcheck.is_tensor(v) then return v:tolist() end
   return v
 end
 
@@ -512,33 +513,33 @@ local function shape_str(t) return "[" .. table.concat(t:shape(), ",") .. "]" en
 function Optimizer:load_state_dict(sd)
   local F = "load_state_dict"
   if type(sd) ~= "table" or type(sd.state) ~= "table" or type(sd.param_groups) ~= "table" then
-    util.argerror(F, 1, "expected a state dict {state = {...}, param_groups = {...}}, got %s%s", util.typename(sd),
+    argcheck.argerror(F, 1, "expected a state dict {state = {...}, param_groups = {...}}, got %s%s", argcheck.typename(sd),
                   type(sd) == "table" and " without 'state' or 'param_groups'" or "")
   end
   local saved = sd.param_groups
   if #saved ~= #self.param_groups then
-    util.argerror(F, 1, "the state dict has %d parameter groups, this %s has %d", #saved, self.__name, #self.param_groups)
+    argcheck.argerror(F, 1, "the state dict has %d parameter groups, this %s has %d", #saved, self.__name, #self.param_groups)
   end
   local id_map = {}
   local new_groups = {}
   for gi, g in ipairs(self.param_groups) do
     local sg = saved[gi]
-    if type(sg) ~= "table" then util.argerror(F, 1, "param_groups[%d] is a %s, expected a table", gi, util.typename(sg)) end
+    if type(sg) ~= "table" then argcheck.argerror(F, 1, "param_groups[%d] is a %s, expected a table", gi, argcheck.typename(sg)) end
     local sp = as_index_list(sg.params)
-    if type(sp) ~= "table" then util.argerror(F, 1, "param_groups[%d] has no list 'params'", gi) end
+    if type(sp) ~= "table" then argcheck.argerror(F, 1, "param_groups[%d] has no list 'params'", gi) end
     if #sp ~= #g.params then
-      util.argerror(F, 1, "parameter group %d of the state dict has %d parameters, this optimizer's group %d has %d", gi,
+      argcheck.argerror(F, 1, "parameter group %d of the state dict has %d parameters, this optimizer's group %d has %d", gi,
                     #sp, gi, #g.params)
     end
     for j, p in ipairs(g.params) do
       local id = math.tointeger(sp[j])
-      if id == nil then util.argerror(F, 1, "param_groups[%d].params[%d] is not an integer index", gi, j) end
+      if id == nil then argcheck.argerror(F, 1, "param_groups[%d].params[%d] is not an integer index", gi, j) end
       id_map[id] = p
     end
     local ng = {params = g.params}
-    for _, k in ipairs(util.sorted_keys(self.hyper)) do
+    for _, k in ipairs(argcheck.sorted_keys(self.hyper)) do
       if sg[k] == nil then
-        util.argerror(F, 1, "parameter group %d of the state dict lacks hyper-parameter '%s' (is it the state of another optimizer than %s?)",
+        argcheck.argerror(F, 1, "parameter group %d of the state dict lacks hyper-parameter '%s' (is it the state of another optimizer than %s?)",
                       gi, k, self.__name)
       end
     end
@@ -553,25 +554,25 @@ function Optimizer:load_state_dict(sd)
     local id = math.tointeger(key) or math.tointeger(tonumber(key))
     local p = id and id_map[id]
     if p == nil then
-      util.argerror(F, 1, "the state dict has state for parameter %s, which is in none of its parameter groups", tostring(key))
+      argcheck.argerror(F, 1, "the state dict has state for parameter %s, which is in none of its parameter groups", tostring(key))
     end
-    if type(s) ~= "table" then util.argerror(F, 1, "state[%s] is a %s, expected a table", tostring(key), util.typename(s)) end
+    if type(s) ~= "table" then argcheck.argerror(F, 1, "state[%s] is a %s, expected a table", tostring(key), argcheck.typename(s)) end
     local ns = {}
     for k, v in pairs(s) do
       if self.scalar_state[k] then
-        if util.is_tensor(v) then
+        if argcheck.is_tensor(v) then
           if v:numel() ~= 1 then
-            util.argerror(F, 1, "state '%s' of parameter %d has shape %s, expected a number", k, id, shape_str(v))
+            argcheck.argerror(F, 1, "state '%s' of parameter %d has shape %s, expected a number", k, id, shape_str(v))
           end
           v = v:item()
         elseif type(v) ~= "number" then
-          util.argerror(F, 1, "state '%s' of parameter %d is a %s, expected a number", k, id, util.typename(v))
+          argcheck.argerror(F, 1, "state '%s' of parameter %d is a %s, expected a number", k, id, argcheck.typename(v))
         end
         ns[k] = v
-      elseif util.is_tensor(v) then
+      elseif argcheck.is_tensor(v) then
         local ps, vs = shape_str(p), shape_str(v)
         if ps ~= vs then
-          util.argerror(F, 1, "state '%s' of parameter %d has shape %s, expected %s (the parameter's shape)", k, id, vs, ps)
+          argcheck.argerror(F, 1, "state '%s' of parameter %d has shape %s, expected %s (the parameter's shape)", k, id, vs, ps)
         end
         -- a copy in p's dtype, device and layout (see Optimizer.zeros_like)
         ns[k] = lt.empty_like(p):copy_(v)
@@ -586,7 +587,7 @@ function Optimizer:load_state_dict(sd)
       end
       for _, k in ipairs(self:state_keys(new_groups[gi])) do
         if ns[k] == nil then
-          util.argerror(F, 1, "state of parameter %d lacks '%s' (is it the state of another optimizer than %s?)", id, k,
+          argcheck.argerror(F, 1, "state of parameter %d lacks '%s' (is it the state of another optimizer than %s?)", id, k,
                         self.__name)
         end
       end
@@ -601,15 +602,15 @@ function Optimizer:__tostring()
   local lines = {self.__name .. " ("}
   for gi, g in ipairs(self.param_groups) do
     lines[#lines + 1] = string.format("Parameter Group %d", gi)
-    for _, k in ipairs(util.sorted_keys(g)) do
+    for _, k in ipairs(argcheck.sorted_keys(g)) do
       if k ~= "params" then
         local v = g[k]
         if type(v) == "table" then
           local parts = {}
-          for i, x in ipairs(v) do parts[i] = util.num(x) end
+          for i, x in ipairs(v) do parts[i] = argcheck.num(x) end
           v = "(" .. table.concat(parts, ", ") .. ")"
         end
-        lines[#lines + 1] = string.format("    %s: %s", k, util.num(v))
+        lines[#lines + 1] = string.format("    %s: %s", k, argcheck.num(v))
       end
     end
   end

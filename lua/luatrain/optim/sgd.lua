@@ -7,7 +7,7 @@
 -- the parameter's first step with a gradient (it then equals the gradient,
 -- undampened, as in PyTorch).
 local lt = require "luatrain.core"
-local util = require "luatrain.optim.util"
+local argcheck = require "luatrain.argcheck"
 local Optimizer = require "luatrain.optim.optimizer"
 
 local SGD = Optimizer:extend("SGD", {
@@ -17,11 +17,11 @@ local SGD = Optimizer:extend("SGD", {
 function SGD:check_group(g, fail)
   Optimizer.check_nonnegative(fail, g, "lr", "momentum", "weight_decay")
   if g.dampening ~= g.dampening or math.abs(g.dampening) == math.huge then
-    fail("invalid dampening %s (expected a finite number)", util.num(g.dampening))
+    fail("invalid dampening %s (expected a finite number)", argcheck.num(g.dampening))
   end
   if g.nesterov and (g.momentum <= 0 or g.dampening ~= 0) then
     fail("nesterov momentum requires a momentum > 0 and zero dampening (got momentum %s, dampening %s)",
-         util.num(g.momentum), util.num(g.dampening))
+         argcheck.num(g.momentum), argcheck.num(g.dampening))
   end
 end
 
