@@ -27,6 +27,13 @@ void lt_data_gen_batch(lt_data_gen *g, uint64_t seed, int64_t epoch, int64_t bat
   lt_data_gen_init(g, words_key(b[0], b[1]), 0);
 }
 
+uint64_t lt_data_gen_global_key(void) {
+  uint32_t b[4];
+  lt_rng *r = lt_rng_global();
+  lt_philox_block(r->seed, lt_rng_reserve(r, 1), b);
+  return words_key(b[0], b[1]);
+}
+
 uint32_t lt_data_gen_word(lt_data_gen *g) {
   uint64_t blk = g->pos >> 2;
   if (blk != g->cached) {

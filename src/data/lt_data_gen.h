@@ -39,6 +39,12 @@ void lt_data_gen_epoch(lt_data_gen *g, uint64_t seed, int64_t epoch);
  * above), at position 0: what the loader hands that batch's transforms. */
 void lt_data_gen_batch(lt_data_gen *g, uint64_t seed, int64_t epoch, int64_t batch);
 
+/* 64 bits (words 0-1) of a fresh block of the global generator
+ * (lt_rng_global, which lt.manual_seed seeds): the key of a transform
+ * called without a generator and the seed of an unseeded loader, so that
+ * lt.manual_seed makes both reproducible. */
+uint64_t lt_data_gen_global_key(void);
+
 /* The next 32-bit word. */
 uint32_t lt_data_gen_word(lt_data_gen *g);
 /* Uniform in [0, 1) from one word (lt_philox_uniform_f64). */

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "lt_atomic_file.h"
+#include "lt_data_gen.h"
 #include "lt_dataloader.h"
 #include "lt_dataset_readers.h"
 #include "lt_image.h"
@@ -27,7 +28,6 @@
 #include "lt_lua.h"
 #include "lt_lua_transfer.h"
 #include "lt_lua_transforms.h"
-#include "lt_philox.h"
 #include "lt_source.h"
 
 #define SRC_MT "luatrain.DataSource"
@@ -430,10 +430,7 @@ static int l_permutation(lua_State *L) {
 /* _data.random_seed(): a seed drawn from the global generator (so
  * lt.manual_seed makes an unseeded loader reproducible) */
 static int l_random_seed(lua_State *L) {
-  uint32_t b[4];
-  lt_rng *r = lt_rng_global();
-  lt_philox_block(r->seed, lt_rng_reserve(r, 1), b);
-  lua_pushinteger(L, (lua_Integer)(((uint64_t)b[0] | (uint64_t)(b[1] & 0x7fffffff) << 32)));
+  lua_pushinteger(L, (lua_Integer)(lt_data_gen_global_key() & INT64_MAX)); /* a non-negative seed */
   return 1;
 }
 

@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lt_philox.h"
 #include "lt_transform_plan.h"
 #include "lt_transforms_cpu.h"
 
@@ -43,10 +42,7 @@ void lt_lua_push_gen(lua_State *L, uint64_t key, uint64_t pos) {
 /* A generator keyed by a fresh block of the global generator, for a
  * transform called without one (as torchvision draws from torch's RNG). */
 static lt_data_gen *push_global_gen(lua_State *L) {
-  uint32_t b[4];
-  lt_rng *r = lt_rng_global();
-  lt_philox_block(r->seed, lt_rng_reserve(r, 1), b);
-  lt_lua_push_gen(L, (uint64_t)b[0] | (uint64_t)b[1] << 32, 0);
+  lt_lua_push_gen(L, lt_data_gen_global_key(), 0);
   return lua_touserdata(L, -1);
 }
 
