@@ -6,7 +6,7 @@
  * memory, or to the CPU, it is the ordinary copy (the host waits until the
  * source may be reused, as torch does for pageable memory). Not here: the
  * copy machinery (src/core/lt_transfer.c, cuda/lt_cuda_transfer.cu) and the
- * DataLoader's pin_memory (lt_lua_data.c). */
+ * DataLoader's pin_memory (src/data/lt_dataloader.h). */
 #include "lt_lua_transfer.h"
 
 #include <string.h>
