@@ -41,7 +41,8 @@ lt_tensor *lt_lua_to_tensor(lua_State *L, int idx); /* NULL if not a tensor */
  * names none (the data and io layers never do), the argument the glue took
  * the data from; a glue function that numbers its arguments otherwise than
  * the core maps lt_error_arg() and calls lt_lua_raise_at itself. Problems
- * the glue finds on its own are raised with lt_lua_argerror. */
+ * the glue finds on its own are raised with lt_lua_argerror, or with
+ * luaL_error(L, "fname: ...") when no argument is to blame. */
 
 /* Raises "bad argument #arg to 'fname' (msg)" (msg formatted). Never returns. */
 int lt_lua_argerror(lua_State *L, int arg, const char *fname, const char *fmt, ...);
