@@ -24,9 +24,16 @@
 #include "lt_backend_optim.h"
 #include "lt_cdefs.h"
 
-/* torch.maximum: NaN when either is NaN (x != x: see lt_cvt_f64_i64) */
+/* torch.maximum: NaN when either is NaN. The NaN test is written in the
+ * form each compiler turns into one unordered comparison (gcc merges two
+ * isnan, nvcc two self-comparisons; the other forms cost a second test). */
 static LT_INLINE LT_HOST_DEVICE double lt_optim_nan_max(double a, double b) {
-  return (a != a || b != b) ? NAN : (a > b ? a : b);
+#ifdef __CUDA_ARCH__
+  bool nan = a != a || b != b;
+#else
+  bool nan = isnan(a) || isnan(b);
+#endif
+  return nan ? NAN : (a > b ? a : b);
 }
 
 /* --- SGD ------------------------------------------------------------------------------------------

@@ -57,7 +57,7 @@ static void adam_f32(const adam_k *k, int64_t n, float *p, const float *g, float
 #pragma omp parallel for schedule(static) if (n > LT_CPU_PARALLEL_GRAIN)
   for (int64_t i = 0; i < n; i++) {
     double pv = p[i], mv = m[i], vv = v[i], xv = vmax ? vmax[i] : 0;
-    lt_adam_update(&k->h, k->step_size, k->bc2_sqrt, &pv, g[i], &mv, &vv, &xv, vmax != NULL);
+    lt_adam_update(&k->h, k->step_size, k->bc2_sqrt, &pv, g[i], &mv, &vv, vmax ? &xv : NULL, vmax != NULL);
     p[i] = (float)pv;
     m[i] = (float)mv;
     v[i] = (float)vv;
@@ -96,7 +96,7 @@ static void rmsprop_f32(const lt_rmsprop_hparams *h, int64_t n, float *p, const 
 #pragma omp parallel for schedule(static) if (n > LT_CPU_PARALLEL_GRAIN)
   for (int64_t i = 0; i < n; i++) {
     double pv = p[i], sv = sq[i], av = gavg ? gavg[i] : 0, bv = buf ? buf[i] : 0;
-    lt_rmsprop_update(h, &pv, g[i], &sv, &av, gavg != NULL, &bv, buf != NULL);
+    lt_rmsprop_update(h, &pv, g[i], &sv, gavg ? &av : NULL, gavg != NULL, buf ? &bv : NULL, buf != NULL);
     p[i] = (float)pv;
     sq[i] = (float)sv;
     if (gavg) gavg[i] = (float)av;
