@@ -40,33 +40,50 @@ static lt_status check_range(int arg, const char *what, double v, double lo, dou
   return LT_OK;
 }
 
+static _Thread_local int failed_row = -1; /* lt_op_optim_failed_row */
+
+int lt_op_optim_failed_row(void) { return failed_row; }
+
+/* A failure about row i: records it, returns st. */
+static lt_status row_failed(int i, lt_status st) {
+  failed_row = i;
+  return st;
+}
+
+/* Row i of the lists: the parameter and, alike, its gradient and state. */
+static lt_status check_row(const lists *L, int i) {
+  char b1[128], b2[128], d1[32], d2[32];
+  lt_tensor *p = L->list[0][i];
+  if (!p) return lt_error_set(LT_ERR_ARG, L->arg[0], "params[%d] is missing", i + 1);
+  if (p->dtype != LT_FLOAT32 && p->dtype != LT_FLOAT64)
+    return lt_error_set(LT_ERR_ARG, L->arg[0], "params[%d] is %s; optimizer steps need float32 or float64 parameters", i + 1, lt_dtype_name(p->dtype));
+  if (!lt_tensor_is_non_overlapping(p))
+    return lt_error_set(LT_ERR_ARG, L->arg[0], "params[%d] has elements that overlap in memory (an expanded view)", i + 1);
+  for (int k = 1; k < L->nl; k++) {
+    if (!L->list[k]) continue;
+    lt_tensor *t = L->list[k][i];
+    if (!t) return lt_error_set(LT_ERR_ARG, L->arg[k], "%s[%d] is missing", L->name[k], i + 1);
+    if (!lt_shape_equal(t, p))
+      return lt_error_set(LT_ERR_ARG, L->arg[k], "%s[%d] has shape %s, expected %s (the shape of params[%d])", L->name[k], i + 1, lt_shape_str(t->ndim, t->shape, b1, sizeof b1),
+                          lt_shape_str(p->ndim, p->shape, b2, sizeof b2), i + 1);
+    if (t->dtype != p->dtype)
+      return lt_error_set(LT_ERR_ARG, L->arg[k], "%s[%d] is %s, expected %s (the dtype of params[%d])",
+                          L->name[k], i + 1, lt_dtype_name(t->dtype), lt_dtype_name(p->dtype), i + 1);
+    if (!lt_device_equal(lt_tensor_device(t), lt_tensor_device(p)))
+      return lt_error_set(LT_ERR_ARG, L->arg[k], "%s[%d] is on %s, expected %s (the device of params[%d])",
+                          L->name[k], i + 1, lt_device_str(lt_tensor_device(t), d1, sizeof d1),
+                          lt_device_str(lt_tensor_device(p), d2, sizeof d2), i + 1);
+    if (k >= 2 && !lt_tensor_is_non_overlapping(t))
+      return lt_error_set(LT_ERR_ARG, L->arg[k], "%s[%d] has elements that overlap in memory (an expanded view)", L->name[k], i + 1);
+  }
+  return LT_OK;
+}
+
 static lt_status check_lists(const lists *L, int n) {
   if (n < 0) return lt_error_set(LT_ERR_ARG, 1, "negative parameter count %d", n);
-  char b1[128], b2[128], d1[32], d2[32];
   for (int i = 0; i < n; i++) {
-    lt_tensor *p = L->list[0][i];
-    if (!p) return lt_error_set(LT_ERR_ARG, L->arg[0], "params[%d] is missing", i + 1);
-    if (p->dtype != LT_FLOAT32 && p->dtype != LT_FLOAT64)
-      return lt_error_set(LT_ERR_ARG, L->arg[0], "params[%d] is %s; optimizer steps need float32 or float64 parameters", i + 1, lt_dtype_name(p->dtype));
-    if (!lt_tensor_is_non_overlapping(p))
-      return lt_error_set(LT_ERR_ARG, L->arg[0], "params[%d] has elements that overlap in memory (an expanded view)", i + 1);
-    for (int k = 1; k < L->nl; k++) {
-      if (!L->list[k]) continue;
-      lt_tensor *t = L->list[k][i];
-      if (!t) return lt_error_set(LT_ERR_ARG, L->arg[k], "%s[%d] is missing", L->name[k], i + 1);
-      if (!lt_shape_equal(t, p))
-        return lt_error_set(LT_ERR_ARG, L->arg[k], "%s[%d] has shape %s, expected %s (the shape of params[%d])", L->name[k], i + 1, lt_shape_str(t->ndim, t->shape, b1, sizeof b1),
-                            lt_shape_str(p->ndim, p->shape, b2, sizeof b2), i + 1);
-      if (t->dtype != p->dtype)
-        return lt_error_set(LT_ERR_ARG, L->arg[k], "%s[%d] is %s, expected %s (the dtype of params[%d])",
-                            L->name[k], i + 1, lt_dtype_name(t->dtype), lt_dtype_name(p->dtype), i + 1);
-      if (!lt_device_equal(lt_tensor_device(t), lt_tensor_device(p)))
-        return lt_error_set(LT_ERR_ARG, L->arg[k], "%s[%d] is on %s, expected %s (the device of params[%d])",
-                            L->name[k], i + 1, lt_device_str(lt_tensor_device(t), d1, sizeof d1),
-                            lt_device_str(lt_tensor_device(p), d2, sizeof d2), i + 1);
-      if (k >= 2 && !lt_tensor_is_non_overlapping(t))
-        return lt_error_set(LT_ERR_ARG, L->arg[k], "%s[%d] has elements that overlap in memory (an expanded view)", L->name[k], i + 1);
-    }
+    lt_status st = check_row(L, i);
+    if (st != LT_OK) return row_failed(i, st);
   }
   return LT_OK;
 }
@@ -74,7 +91,7 @@ static lt_status check_lists(const lists *L, int n) {
 static lt_status check_steps(int arg, int n, const double *step) {
   for (int i = 0; i < n; i++)
     if (!(step[i] >= 1) || isinf(step[i]))
-      return lt_error_set(LT_ERR_ARG, arg, "steps[%d] is %g, expected a step count >= 1", i + 1, step[i]);
+      return row_failed(i, lt_error_set(LT_ERR_ARG, arg, "steps[%d] is %g, expected a step count >= 1", i + 1, step[i]));
   return LT_OK;
 }
 
@@ -161,10 +178,10 @@ static lt_status dispatch(const lists *L, int n, kernel_call call, const void *h
   for (int i = 1; i < n; i++)
     if (!lt_device_equal(lt_tensor_device(L->list[0][i]), lt_tensor_device(L->list[0][0]))) {
       char d1[32], d2[32];
-      return lt_error_set(LT_ERR_ARG, L->arg[0], "params[%d] is on %s but params[1] is on %s; step each device's "
-                          "parameters in its own call", i + 1,
-                          lt_device_str(lt_tensor_device(L->list[0][i]), d1, sizeof d1),
-                          lt_device_str(lt_tensor_device(L->list[0][0]), d2, sizeof d2));
+      return row_failed(i, lt_error_set(LT_ERR_ARG, L->arg[0], "params[%d] is on %s but params[1] is on %s; step each "
+                                        "device's parameters in its own call", i + 1,
+                                        lt_device_str(lt_tensor_device(L->list[0][i]), d1, sizeof d1),
+                                        lt_device_str(lt_tensor_device(L->list[0][0]), d2, sizeof d2)));
     }
   if (!be->optim || !call)
     return lt_error_set(LT_ERR_RUNTIME, 0, "the %s backend has no optimizer kernels", be->name);
@@ -228,12 +245,13 @@ static lt_status check_sgd(int arg, const lt_sgd_hparams *h) {
 
 lt_status lt_op_sgd_step(int n, lt_tensor *const *param, lt_tensor *const *grad, lt_tensor *const *buf,
                          const bool *fresh, const lt_sgd_hparams *h) {
+  failed_row = -1;
   if (h->scalars && n > 0) {
     LT_TRY(check_scalars(5, h->scalars, lt_tensor_device(param[0])));
     for (int i = 0; fresh && h->momentum != 0 && i < n; i++)
       if (fresh[i])
-        return lt_error_set(LT_ERR_ARG, 4, "fresh[%d] is true: a step reading device scalars cannot start a momentum "
-                            "buffer (run an eager step first)", i + 1);
+        return row_failed(i, lt_error_set(LT_ERR_ARG, 4, "fresh[%d] is true: a step reading device scalars cannot "
+                                          "start a momentum buffer (run an eager step first)", i + 1));
     const double *v = host_scalars(h->scalars);
     if (v) {
       lt_sgd_hparams q = *h;
@@ -275,6 +293,7 @@ static lt_status check_adam(int arg, const lt_adam_hparams *h) {
 lt_status lt_op_adam_step(int n, lt_tensor *const *param, lt_tensor *const *grad, lt_tensor *const *exp_avg,
                           lt_tensor *const *exp_avg_sq, lt_tensor *const *max_exp_avg_sq, const double *step,
                           const lt_adam_hparams *h) {
+  failed_row = -1;
   if (h->scalars && n > 0) {
     LT_TRY(check_scalars(7, h->scalars, lt_tensor_device(param[0])));
     const double *v = host_scalars(h->scalars);
@@ -323,6 +342,7 @@ static lt_status check_rmsprop(int arg, const lt_rmsprop_hparams *h) {
 
 lt_status lt_op_rmsprop_step(int n, lt_tensor *const *param, lt_tensor *const *grad, lt_tensor *const *square_avg,
                              lt_tensor *const *grad_avg, lt_tensor *const *buf, const lt_rmsprop_hparams *h) {
+  failed_row = -1;
   if (h->scalars && n > 0) {
     LT_TRY(check_scalars(6, h->scalars, lt_tensor_device(param[0])));
     const double *v = host_scalars(h->scalars);
@@ -366,6 +386,7 @@ static lt_status check_adadelta(int arg, const lt_adadelta_hparams *h) {
 
 lt_status lt_op_adadelta_step(int n, lt_tensor *const *param, lt_tensor *const *grad, lt_tensor *const *square_avg,
                               lt_tensor *const *acc_delta, const lt_adadelta_hparams *h) {
+  failed_row = -1;
   if (h->scalars && n > 0) {
     LT_TRY(check_scalars(5, h->scalars, lt_tensor_device(param[0])));
     const double *v = host_scalars(h->scalars);
@@ -407,6 +428,7 @@ static lt_status check_adagrad(int arg, const lt_adagrad_hparams *h) {
 
 lt_status lt_op_adagrad_step(int n, lt_tensor *const *param, lt_tensor *const *grad, lt_tensor *const *sum,
                              const double *step, const lt_adagrad_hparams *h) {
+  failed_row = -1;
   if (h->scalars && n > 0) {
     LT_TRY(check_scalars(5, h->scalars, lt_tensor_device(param[0])));
     const double *v = host_scalars(h->scalars);

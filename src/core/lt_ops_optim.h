@@ -44,6 +44,12 @@ lt_status lt_op_adadelta_step(int n, lt_tensor *const *param, lt_tensor *const *
 lt_status lt_op_adagrad_step(int n, lt_tensor *const *param, lt_tensor *const *grad, lt_tensor *const *sum,
                              const double *step, const lt_adagrad_hparams *h);
 
+/* After a step above failed: the row (0-based position in its lists) the
+ * failure is about, or -1 when it is about no single parameter (a
+ * hyper-parameter, a missing list, the backend). Thread-local, as the
+ * error message. */
+int lt_op_optim_failed_row(void);
+
 /* Device scalars (lt_backend_optim.h): any step above may be given
  * h->scalars, a float64 tensor on the parameters' device whose values then
  * replace h's numeric fields and the step counts (all rows share its step

@@ -70,11 +70,15 @@ int lt_lua_argerror(lua_State *L, int arg, const char *fname, const char *fmt, .
   return lua_error(L);
 }
 
-int lt_lua_raise_at(lua_State *L, const char *fname, int arg) {
-  if (arg > 0) return lt_lua_argerror(L, arg, fname, "%s", lt_error_message());
+void lt_lua_push_failure(lua_State *L, const char *fname, int arg) {
   luaL_where(L, 1);
-  lua_pushfstring(L, "%s: %s", fname, lt_error_message());
+  if (arg > 0) lua_pushfstring(L, "bad argument #%d to '%s' (%s)", arg, fname, lt_error_message());
+  else lua_pushfstring(L, "%s: %s", fname, lt_error_message());
   lua_concat(L, 2);
+}
+
+int lt_lua_raise_at(lua_State *L, const char *fname, int arg) {
+  lt_lua_push_failure(L, fname, arg);
   return lua_error(L);
 }
 

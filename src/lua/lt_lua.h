@@ -49,6 +49,9 @@ int lt_lua_argerror(lua_State *L, int arg, const char *fname, const char *fmt, .
 /* Raises the failure recorded below: as argument `arg`, or "fname: msg"
  * when arg is 0. Never returns. */
 int lt_lua_raise_at(lua_State *L, const char *fname, int arg);
+/* Pushes the message lt_lua_raise_at would raise, without raising it (for
+ * glue that raises an error value carrying more than the message). */
+void lt_lua_push_failure(lua_State *L, const char *fname, int arg);
 /* lt_lua_raise_at with the argument the core named (lt_error_arg()). */
 int lt_lua_raise(lua_State *L, const char *fname);
 /* The argument to blame for the failure recorded below: the one it names,

@@ -27,11 +27,59 @@
  * numeric hyper-parameters and step counts when the kernel runs: how a step
  * captured in a CUDA graph follows a learning-rate schedule
  * (lua/luatrain/cuda_graph.lua). Not here: creating state, skipping
- * parameters without gradients, parameter groups (all in Lua). */
+ * parameters without gradients, parameter groups (all in Lua).
+ *
+ * Errors. Every failure of these functions is an error value whose
+ * tostring is the standard message ("bad argument #2 to 'sgd' (grads[3] has
+ * shape ...)"), with fields `reason` (the message alone: "grads[3] has
+ * shape ...") and `parameter` (the 1-based position in the lists of the
+ * parameter it is about, nil for none), so that Optimizer:step can say
+ * which of the user's parameters failed without reading the message. */
 #include <string.h>
+
+#include <stdarg.h>
+#include <stdio.h>
 
 #include "lt_lua.h"
 #include "lt_ops_optim.h"
+
+#define STEP_ERROR_MT "luatrain.OptimStepError"
+
+/* Raises the failure recorded below as a step error value (see the file's
+ * header); row: 0-based, -1 for none. */
+static int raise_step(lua_State *L, const char *fname, int row) {
+  lt_lua_push_failure(L, fname, lt_error_arg());
+  lua_createtable(L, 0, 3);
+  lua_insert(L, -2);
+  lua_setfield(L, -2, "message");
+  lua_pushstring(L, lt_error_message());
+  lua_setfield(L, -2, "reason");
+  if (row >= 0) {
+    lua_pushinteger(L, row + 1);
+    lua_setfield(L, -2, "parameter");
+  }
+  luaL_setmetatable(L, STEP_ERROR_MT);
+  return lua_error(L);
+}
+
+/* An argument error found here, about argument arg and list row `row`. */
+static int fail(lua_State *L, int arg, const char *fname, int row, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  lt_error_set(LT_ERR_ARG, arg, "%s", msg);
+  return raise_step(L, fname, row);
+}
+
+/* Raises unless st == LT_OK, with the row the step says it failed on. */
+#define CHECK_STEP(L, st, fname) do { if ((st) != LT_OK) raise_step((L), (fname), lt_op_optim_failed_row()); } while (0)
+
+static int step_error_tostring(lua_State *L) {
+  lua_getfield(L, 1, "message");
+  return 1;
+}
 
 /* The tensors of a list argument, in a userdata array left on the stack
  * (anchored until the call returns; the collector frees it, so a Lua error
@@ -41,20 +89,20 @@
 static lt_tensor **check_list(lua_State *L, int idx, const char *fname, const char *what, int *n, bool optional) {
   if (lua_isnoneornil(L, idx)) {
     if (optional) return NULL;
-    lt_lua_argerror(L, idx, fname, "expected a list of %s, got nil", what);
+    fail(L, idx, fname, -1, "expected a list of %s, got nil", what);
   }
   if (lua_type(L, idx) != LUA_TTABLE)
-    lt_lua_argerror(L, idx, fname, "expected a list of %s, got %s", what, luaL_typename(L, idx));
+    fail(L, idx, fname, -1, "expected a list of %s, got %s", what, luaL_typename(L, idx));
   lua_Integer len = (lua_Integer)lua_rawlen(L, idx);
-  if (len > 1 << 24) lt_lua_argerror(L, idx, fname, "too many %s (%lld)", what, (long long)len);
+  if (len > 1 << 24) fail(L, idx, fname, -1, "too many %s (%lld)", what, (long long)len);
   if (*n >= 0 && len != *n)
-    lt_lua_argerror(L, idx, fname, "expected %d %s (one per parameter), got %lld", *n, what, (long long)len);
+    fail(L, idx, fname, -1, "expected %d %s (one per parameter), got %lld", *n, what, (long long)len);
   lt_tensor **a = lua_newuserdatauv(L, sizeof(lt_tensor *) * (size_t)(len ? len : 1), 0);
   for (lua_Integer i = 1; i <= len; i++) {
     lua_rawgeti(L, idx, i);
     a[i - 1] = lt_lua_to_tensor(L, -1);
     if (!a[i - 1])
-      lt_lua_argerror(L, idx, fname, "%s[%lld] is a %s, expected a tensor", what, (long long)i, luaL_typename(L, -1));
+      fail(L, idx, fname, (int)i - 1, "%s[%lld] is a %s, expected a tensor", what, (long long)i, luaL_typename(L, -1));
     lua_pop(L, 1);
   }
   *n = (int)len;
@@ -63,14 +111,14 @@ static lt_tensor **check_list(lua_State *L, int idx, const char *fname, const ch
 
 static double *check_steps(lua_State *L, int idx, const char *fname, int n) {
   if (lua_type(L, idx) != LUA_TTABLE)
-    lt_lua_argerror(L, idx, fname, "expected a list of step counts, got %s", luaL_typename(L, idx));
+    fail(L, idx, fname, -1, "expected a list of step counts, got %s", luaL_typename(L, idx));
   if ((lua_Integer)lua_rawlen(L, idx) != n)
-    lt_lua_argerror(L, idx, fname, "expected %d step counts (one per parameter), got %lld", n,
+    fail(L, idx, fname, -1, "expected %d step counts (one per parameter), got %lld", n,
                     (long long)lua_rawlen(L, idx));
   double *s = lua_newuserdatauv(L, sizeof(double) * (size_t)(n ? n : 1), 0);
   for (int i = 1; i <= n; i++) {
     if (lua_rawgeti(L, idx, i) != LUA_TNUMBER)
-      lt_lua_argerror(L, idx, fname, "steps[%d] is a %s, expected a number", i, luaL_typename(L, -1));
+      fail(L, idx, fname, i - 1, "steps[%d] is a %s, expected a number", i, luaL_typename(L, -1));
     s[i - 1] = lua_tonumber(L, -1);
     lua_pop(L, 1);
   }
@@ -80,9 +128,9 @@ static double *check_steps(lua_State *L, int idx, const char *fname, int n) {
 static bool *check_fresh(lua_State *L, int idx, const char *fname, int n) {
   if (lua_isnoneornil(L, idx)) return NULL;
   if (lua_type(L, idx) != LUA_TTABLE)
-    lt_lua_argerror(L, idx, fname, "expected a list of booleans (fresh buffers), got %s", luaL_typename(L, idx));
+    fail(L, idx, fname, -1, "expected a list of booleans (fresh buffers), got %s", luaL_typename(L, idx));
   if ((lua_Integer)lua_rawlen(L, idx) != n)
-    lt_lua_argerror(L, idx, fname, "expected %d booleans (one per parameter), got %lld", n,
+    fail(L, idx, fname, -1, "expected %d booleans (one per parameter), got %lld", n,
                     (long long)lua_rawlen(L, idx));
   bool *f = lua_newuserdatauv(L, sizeof(bool) * (size_t)(n ? n : 1), 0);
   for (int i = 1; i <= n; i++) {
@@ -99,7 +147,7 @@ static double num_field(lua_State *L, int idx, const char *fname, const char *ke
   int t = lua_getfield(L, idx, key);
   if (t == LUA_TNUMBER) v = lua_tonumber(L, -1);
   else if (t != LUA_TNIL || required)
-    lt_lua_argerror(L, idx, fname, "hyper-parameter '%s' must be a number, got %s", key, luaL_typename(L, -1));
+    fail(L, idx, fname, -1, "hyper-parameter '%s' must be a number, got %s", key, luaL_typename(L, -1));
   lua_pop(L, 1);
   return v;
 }
@@ -109,14 +157,14 @@ static bool bool_field(lua_State *L, int idx, const char *fname, const char *key
   int t = lua_getfield(L, idx, key);
   if (t == LUA_TBOOLEAN) v = lua_toboolean(L, -1);
   else if (t != LUA_TNIL)
-    lt_lua_argerror(L, idx, fname, "hyper-parameter '%s' must be a boolean, got %s", key, luaL_typename(L, -1));
+    fail(L, idx, fname, -1, "hyper-parameter '%s' must be a boolean, got %s", key, luaL_typename(L, -1));
   lua_pop(L, 1);
   return v;
 }
 
 static void check_hyper(lua_State *L, int idx, const char *fname, const char *const *allowed) {
   if (lua_type(L, idx) != LUA_TTABLE)
-    lt_lua_argerror(L, idx, fname, "expected a table of hyper-parameters, got %s", luaL_typename(L, idx));
+    fail(L, idx, fname, -1, "expected a table of hyper-parameters, got %s", luaL_typename(L, idx));
   lt_lua_check_opts(L, idx, fname, allowed);
 }
 
@@ -125,7 +173,7 @@ static const lt_tensor *scalars_field(lua_State *L, int idx, const char *fname) 
   const lt_tensor *t = NULL;
   if (lua_getfield(L, idx, "scalars") != LUA_TNIL) {
     t = lt_lua_to_tensor(L, -1);
-    if (!t) lt_lua_argerror(L, idx, fname, "hyper-parameter 'scalars' must be a tensor, got %s", luaL_typename(L, -1));
+    if (!t) fail(L, idx, fname, -1, "hyper-parameter 'scalars' must be a tensor, got %s", luaL_typename(L, -1));
   }
   lua_pop(L, 1);
   return t;
@@ -194,7 +242,7 @@ static int l_sgd(lua_State *L) {
   lt_tensor **g = check_list(L, 2, fn, "grads", &n, false);
   lt_tensor **b = check_list(L, 3, fn, "bufs", &n, true);
   bool *f = check_fresh(L, 4, fn, n);
-  LT_LUA_CHECK(L, lt_op_sgd_step(n, p, g, b, f, &h), fn);
+  CHECK_STEP(L, lt_op_sgd_step(n, p, g, b, f, &h), fn);
   return 0;
 }
 
@@ -209,7 +257,7 @@ static int l_adam(lua_State *L) {
   lt_tensor **v = check_list(L, 4, fn, "exp_avg_sqs", &n, false);
   lt_tensor **x = check_list(L, 5, fn, "max_exp_avg_sqs", &n, true);
   double *s = check_steps(L, 6, fn, n);
-  LT_LUA_CHECK(L, lt_op_adam_step(n, p, g, m, v, x, s, &h), fn);
+  CHECK_STEP(L, lt_op_adam_step(n, p, g, m, v, x, s, &h), fn);
   return 0;
 }
 
@@ -223,7 +271,7 @@ static int l_rmsprop(lua_State *L) {
   lt_tensor **sq = check_list(L, 3, fn, "square_avgs", &n, false);
   lt_tensor **ga = check_list(L, 4, fn, "grad_avgs", &n, true);
   lt_tensor **b = check_list(L, 5, fn, "bufs", &n, true);
-  LT_LUA_CHECK(L, lt_op_rmsprop_step(n, p, g, sq, ga, b, &h), fn);
+  CHECK_STEP(L, lt_op_rmsprop_step(n, p, g, sq, ga, b, &h), fn);
   return 0;
 }
 
@@ -236,7 +284,7 @@ static int l_adadelta(lua_State *L) {
   lt_tensor **g = check_list(L, 2, fn, "grads", &n, false);
   lt_tensor **sq = check_list(L, 3, fn, "square_avgs", &n, false);
   lt_tensor **acc = check_list(L, 4, fn, "acc_deltas", &n, false);
-  LT_LUA_CHECK(L, lt_op_adadelta_step(n, p, g, sq, acc, &h), fn);
+  CHECK_STEP(L, lt_op_adadelta_step(n, p, g, sq, acc, &h), fn);
   return 0;
 }
 
@@ -249,7 +297,7 @@ static int l_adagrad(lua_State *L) {
   lt_tensor **g = check_list(L, 2, fn, "grads", &n, false);
   lt_tensor **s = check_list(L, 3, fn, "state_sums", &n, false);
   double *st = check_steps(L, 4, fn, n);
-  LT_LUA_CHECK(L, lt_op_adagrad_step(n, p, g, s, st, &h), fn);
+  CHECK_STEP(L, lt_op_adagrad_step(n, p, g, s, st, &h), fn);
   return 0;
 }
 
@@ -258,16 +306,16 @@ static int l_set_scalars(lua_State *L) {
   lt_tensor *dst = lt_lua_check_tensor(L, 1, fn);
   static const char *const algos[] = {"sgd", "adam", "rmsprop", "adadelta", "adagrad", NULL};
   if (lua_type(L, 2) != LUA_TSTRING)
-    return lt_lua_argerror(L, 2, fn, "expected an algorithm name (sgd, adam, rmsprop, adadelta, adagrad), got %s",
+    return fail(L, 2, fn, -1, "expected an algorithm name (sgd, adam, rmsprop, adadelta, adagrad), got %s",
                            luaL_typename(L, 2));
   int a = 0;
   while (algos[a] && strcmp(algos[a], lua_tostring(L, 2)) != 0) a++;
   if (!algos[a])
-    return lt_lua_argerror(L, 2, fn, "unknown algorithm '%s' (expected sgd, adam, rmsprop, adadelta or adagrad)",
+    return fail(L, 2, fn, -1, "unknown algorithm '%s' (expected sgd, adam, rmsprop, adadelta or adagrad)",
                            lua_tostring(L, 2));
   bool counted = a == LT_OPTIM_ADAM || a == LT_OPTIM_ADAGRAD;
   if (lua_type(L, 3) != LUA_TTABLE)
-    return lt_lua_argerror(L, 3, fn, "expected a table of hyper-parameters, got %s", luaL_typename(L, 3));
+    return fail(L, 3, fn, -1, "expected a table of hyper-parameters, got %s", luaL_typename(L, 3));
   double step = counted ? num_field(L, 3, fn, "step", 0, true) : 0;
   lt_status st;
   switch (a) {
@@ -296,12 +344,16 @@ static int l_set_scalars(lua_State *L) {
       st = lt_op_optim_write_scalars(dst, LT_OPTIM_ADAGRAD, &h, step);
     }
   }
-  LT_LUA_CHECK(L, st, fn);
+  CHECK_STEP(L, st, fn);
   return 0;
 }
 
 void lt_lua_open_optim(lua_State *L, int methods) {
   (void)methods;
+  luaL_newmetatable(L, STEP_ERROR_MT);
+  lua_pushcfunction(L, step_error_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
   static const luaL_Reg fns[] = {{"sgd", l_sgd}, {"adam", l_adam}, {"rmsprop", l_rmsprop},
                                  {"adadelta", l_adadelta}, {"adagrad", l_adagrad},
                                  {"set_scalars", l_set_scalars}, {NULL, NULL}};

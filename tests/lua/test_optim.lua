@@ -627,6 +627,15 @@ T.test("error messages", function()
              lt._optim.rmsprop, {p}, {g3}, {lt.zeros(1):expand(3)}, nil, nil, {lr = 0.1})
   T.checkerr("bad argument #5 to 'adagrad' (hyper-parameter 'lr' must be a number, got nil)", lt._optim.adagrad, {p},
              {g3}, {lt.zeros(3)}, {1}, {})
+  -- a raw kernel's failure says which parameter it is about
+  local ok, e = pcall(lt._optim.sgd, {lt.zeros(3), lt.zeros(2)}, {lt.ones(3), lt.ones(5)}, nil, nil, {lr = 0.1})
+  T.check(not ok and type(e) == "table" and e.parameter == 2 and e.reason == "grads[2] has shape [5], expected [2] (the shape of params[2])"
+          and tostring(e):find("bad argument #2 to 'sgd' (grads[2] has shape [5]", 1, true) ~= nil,
+          "a kernel's error names the parameter (parameter, reason, message)")
+  ok, e = pcall(lt._optim.adam, {lt.zeros(3)}, {lt.ones(3)}, {lt.zeros(3)}, {1}, nil, {1}, {lr = 0.1})
+  T.check(not ok and e.parameter == 1 and e.reason == "exp_avg_sqs[1] is a number, expected a tensor", "the glue's own checks too")
+  ok, e = pcall(lt._optim.sgd, {lt.zeros(3)}, {lt.ones(3)}, nil, nil, {lr = -1})
+  T.check(not ok and e.parameter == nil and e.reason == "invalid lr -1 (expected a number >= 0)", "no parameter for a hyper-parameter")
   -- an error inside step names the optimizer, group and parameter and keeps the state as it was
   local r = optim.RMSprop({p, q}, {lr = 0.1})
   set_grad(q, lt.ones(2))

@@ -413,9 +413,10 @@ function Optimizer:_fused_step(g, gi, prepare, kernel, ...)
   end
   if ok then return end
   for k, p in ipairs(params) do self.state[p] = snaps[k] or nil end
-  err = tostring(err)
-  local msg = err:match("bad argument #%d+ to '[%w_]+' %((.*)%)$") or err:match("[%w_]+: (.*)$") or err
-  local k = tonumber(msg:match("%a+%[(%d+)%]"))
+  -- a kernel's failure says what and which of its parameters (lt_lua_optim.c)
+  local failure = type(err) == "table" and err.reason ~= nil
+  local msg = failure and err.reason or tostring(err)
+  local k = failure and err.parameter or nil
   local which = (k and idx[k]) and string.format(", parameter %d", idx[k]) or ""
   argcheck.raise("%s:step(): parameter group %d%s: %s", self.__name, gi, which, msg)
 end
