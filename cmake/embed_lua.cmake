@@ -3,7 +3,7 @@
 #   cmake -DOUT=<file.c> -DROOT=<repo>/lua -P cmake/embed_lua.cmake
 #
 # Writes lt_embedded_modules[] / lt_embedded_module_count (declared in
-# src/host/lt_embedded.h). Bytes go out as hex arrays, not string literals,
+# src/lua/lt_embedded.h). Bytes go out as hex arrays, not string literals,
 # because C compilers cap string literal length and a module can be larger.
 # Module names follow require: luatrain/nn/init.lua -> "luatrain.nn",
 # luatrain/nn/conv.lua -> "luatrain.nn.conv". This script only generates

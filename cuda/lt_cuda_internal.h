@@ -232,6 +232,10 @@ lt_status lt_cuda_sort(lt_tensor *values, lt_tensor *indices, const lt_tensor *x
                        int64_t base);
 lt_status lt_cuda_cumsum(lt_tensor *out, const lt_tensor *x, int dim, bool reverse);
 
+/* lt_cuda_transforms.cu */
+lt_status lt_cuda_transform_batch(const lt_tensor *x, lt_tensor *y, const lt_tf_batch_params *p, const int64_t *top,
+                                  const int64_t *left, const uint8_t *flip);
+
 /* lt_cuda_optim.cu */
 lt_status lt_cuda_sgd(int n, lt_tensor *const *param, lt_tensor *const *grad, lt_tensor *const *buf,
                       const bool *fresh, const lt_sgd_hparams *h);

@@ -96,6 +96,7 @@ const lt_backend lt_cuda_backend = {
   .reduce = lt_cuda_reduce,
   .matmul = lt_cuda_matmul,
   .rand = lt_cuda_rand,
+  .transform_batch = lt_cuda_transform_batch,
   .index = &cuda_index,
   .nn = &cuda_nn,
   .optim = &cuda_optim,

@@ -1,5 +1,6 @@
 /* lt_cuda_transforms.cu — the fused batched image transform on the GPU
- * (lt_cuda_transforms.h): crop with padding, horizontal flip, uint8 ->
+ * (the backend entry transform_batch, lt_backend_transforms.h): crop with
+ * padding, horizontal flip, uint8 ->
  * float32/bfloat16 (/255) and normalisation in one pass, one thread per
  * output element.
  *
@@ -17,7 +18,7 @@
  * (top, left, flip), copied stream-ordered on the compute stream from a
  * pageable host buffer that may be freed at once (the runtime stages it)
  * and freed stream-ordered after the kernel. Not here: the draws (the
- * caller's, src/lua/lt_lua_transforms.c) and the CPU kernels. */
+ * caller's, src/data/lt_transforms_gpu.c) and the CPU kernels. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,6 @@
 #include <cuda_bf16.h>
 
 #include "lt_cuda_internal.h"
-#include "lt_cuda_transforms.h"
 #include "lt_padding.h"
 
 
@@ -36,7 +36,7 @@ typedef struct {
   bool scale, norm;
   uint8_t fill_u8;
   float fill_f;
-  float mean[LT_CUDA_TF_MAXC], std[LT_CUDA_TF_MAXC];
+  float mean[LT_TF_BATCH_MAXC], std[LT_TF_BATCH_MAXC];
 } tf_args;
 
 __device__ __forceinline__ uint8_t fill_of(const tf_args &a, uint8_t) { return a.fill_u8; }
@@ -88,7 +88,7 @@ __global__ void transform_kernel(const Tin *__restrict__ x, Tout *__restrict__ y
 
 #define LIM ((int64_t)1 << 29) /* image sides and padding: h + 2*pad stays below 2^31 */
 
-static lt_status check_args(lt_dtype in_dt, lt_dtype out_dt, const lt_cuda_tf_params *p, const int64_t *top,
+static lt_status check_args(lt_dtype in_dt, lt_dtype out_dt, const lt_tf_batch_params *p, const int64_t *top,
                             const int64_t *left) {
   if (in_dt != LT_UINT8 && in_dt != LT_FLOAT32)
     return lt_error_set(LT_ERR_ARG, 0, "expected a uint8 or float32 image batch, got %s", lt_dtype_name(in_dt));
@@ -113,9 +113,9 @@ static lt_status check_args(lt_dtype in_dt, lt_dtype out_dt, const lt_cuda_tf_pa
   if (p->normalize && in_dt == LT_UINT8 && !p->to_float)
     return lt_error_set(LT_ERR_ARG, 0, "expected a float32 batch, got uint8 (put ToFloat before Normalize)");
   if (p->normalize) {
-    if (p->c > LT_CUDA_TF_MAXC)
+    if (p->c > LT_TF_BATCH_MAXC)
       return lt_error_set(LT_ERR_ARG, 0, "normalization on cuda takes at most %d channels, the batch has %lld",
-                          LT_CUDA_TF_MAXC, (long long)p->c);
+                          LT_TF_BATCH_MAXC, (long long)p->c);
     for (int64_t ch = 0; ch < p->c; ch++)
       if (p->std[ch] == 0)
         return lt_error_set(LT_ERR_ARG, 0, "std of channel %lld is zero, which would divide by zero", (long long)ch + 1);
@@ -133,14 +133,16 @@ static void launch(const void *x, void *y, const int32_t *par, const tf_args &a,
   transform_kernel<Tin, Tout><<<blocks, 256, 0, s>>>((const Tin *)x, (Tout *)y, par, a, total);
 }
 
-extern "C" lt_status lt_cuda_transform_batch(int device, lt_dtype in_dt, const void *x, lt_dtype out_dt, void *y,
-                                             const lt_cuda_tf_params *p, const int64_t *top, const int64_t *left,
-                                             const uint8_t *flip) {
+extern "C" lt_status lt_cuda_transform_batch(const lt_tensor *xt, lt_tensor *yt, const lt_tf_batch_params *p,
+                                             const int64_t *top, const int64_t *left, const uint8_t *flip) {
+  const lt_dtype in_dt = xt->dtype, out_dt = yt->dtype;
+  const void *x = lt_tensor_data(xt);
+  void *y = lt_tensor_data(yt);
   LT_TRY(check_args(in_dt, out_dt, p, top, left));
   int64_t total = p->n * p->c * p->oh * p->ow;
   if (total == 0) return LT_OK;
   lt_cuda_ctx *c = NULL;
-  LT_TRY(lt_cuda_ctx_get(device, &c));
+  LT_TRY(lt_cuda_ctx_of(xt, &c));
   tf_args a;
   memset(&a, 0, sizeof a);
   a.n = p->n;

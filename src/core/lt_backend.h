@@ -14,6 +14,7 @@
 #include "lt_backend_index.h"
 #include "lt_backend_nn.h"
 #include "lt_backend_optim.h"
+#include "lt_backend_transforms.h"
 #include "lt_tensor.h"
 
 LT_BEGIN_DECLS
@@ -108,15 +109,25 @@ typedef struct lt_backend {
    * memory order) with draws from blocks first_block... */
   lt_status (*rand)(lt_rand_kind kind, lt_tensor *out, uint64_t seed, uint64_t first_block, double a, double b);
 
+  /* y = the transform pass p on the image batch x (lt_backend_transforms.h),
+   * both contiguous on this device; y of the pass's output shape, float32 or
+   * bfloat16 (or x's dtype when the pass does no arithmetic). top/left: host
+   * arrays [n] of crop offsets into the padded image (NULL: no crop; then
+   * oh == h, ow == w, pad == 0); flip: host mask [n] (NULL: no flips); the
+   * entry may read them only until it returns. NULL on the CPU. */
+  lt_status (*transform_batch)(const lt_tensor *x, lt_tensor *y, const lt_tf_batch_params *p, const int64_t *top,
+                               const int64_t *left, const uint8_t *flip);
+
   /* per-area tables (lt_backend_<area>.h) */
   const lt_index_kernels *index;
   const lt_nn_kernels *nn;
   const lt_optim_kernels *optim;
 } lt_backend;
 
-/* The backend for a device type, or NULL when it is not compiled in. */
+/* The backend for a device type, or NULL when none is registered. */
 const lt_backend *lt_backend_get(lt_device_type type);
-/* Registers a backend (the CUDA backend calls this at start-up). */
+/* Registers a backend (lt_cpu_register, lt_cuda_register: the runtime's
+ * start-up does it before any tensor is made). */
 void lt_backend_register(lt_device_type type, const lt_backend *b);
 /* The backend of a device, or an error "device 'cuda:0' is not available". */
 lt_status lt_backend_for(lt_device dev, const lt_backend **out);

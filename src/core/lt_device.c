@@ -1,4 +1,7 @@
-/* lt_device.c — device names and the backend registry ([op][device] table). */
+/* lt_device.c — device names and the backend registry ([op][device] table).
+ * The registry starts empty: the backends live in the layers above the core
+ * and register themselves (lt_cpu_register, lt_cuda_register) when the
+ * runtime starts (the Lua glue's luaopen). */
 #include "lt_device.h"
 
 #include <stdio.h>
@@ -7,9 +10,7 @@
 
 #include "lt_backend.h"
 
-extern const lt_backend lt_cpu_backend; /* src/cpu/lt_cpu_backend.c */
-
-static const lt_backend *backends[LT_NDEVICE_TYPES] = {[LT_CPU] = &lt_cpu_backend};
+static const lt_backend *backends[LT_NDEVICE_TYPES];
 
 const lt_backend *lt_backend_get(lt_device_type type) {
   return (unsigned)type < LT_NDEVICE_TYPES ? backends[type] : NULL;
@@ -52,7 +53,8 @@ lt_status lt_backend_for(lt_device dev, const lt_backend **out) {
   if (!b) {
     char name[32];
     return lt_error_set(LT_ERR_RUNTIME, 0, "device '%s' is not available (%s)", lt_device_str(dev, name, sizeof name),
-                        dev.type == LT_CUDA ? "luatrain was built without CUDA or no GPU was found" : "no backend");
+                        dev.type == LT_CUDA ? "luatrain was built without CUDA or no GPU was found"
+                                            : "no backend registered: lt_cpu_register() was not called");
   }
   *out = b;
   return LT_OK;

@@ -3,6 +3,7 @@
  * CPU kernels, and the nn table, whose kernels live in the files of their op
  * families (lt_cpu_conv.c, lt_cpu_norm.c, lt_cpu_pool.c, lt_cpu_act.c,
  * lt_cpu_loss.c; bfloat16 entries: lt_cpu_bf16.c). */
+#include "lt_cpu.h"
 #include "lt_cpu_alloc.h"
 #include "lt_cpu_kernels.h"
 #include "lt_cpu_nn.h"
@@ -52,7 +53,7 @@ static const lt_nn_kernels lt_cpu_nn_kernels = {
   .cross_entropy_backward = lt_cpu_cross_entropy_backward,
 };
 
-const lt_backend lt_cpu_backend = {
+static const lt_backend lt_cpu_backend = {
   .name = "cpu",
   .alloc = cpu_alloc,
   .free = cpu_free,
@@ -71,3 +72,5 @@ const lt_backend lt_cpu_backend = {
   .nn = &lt_cpu_nn_kernels,
   .optim = &lt_cpu_optim_kernels,
 };
+
+void lt_cpu_register(void) { lt_backend_register(LT_CPU, &lt_cpu_backend); }

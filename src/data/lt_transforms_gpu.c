@@ -4,13 +4,14 @@
 
 #include <string.h>
 
-#ifdef LT_WITH_CUDA
-#include "lt_cuda_transforms.h"
-#endif
+#include "lt_backend.h"
 
 lt_status lt_transforms_gpu_run(const lt_tensor *x, lt_tf_geom in, int64_t n, const lt_tf_gpu_pass *gp, lt_tensor *y) {
-#ifdef LT_WITH_CUDA
-  lt_cuda_tf_params p;
+  const lt_backend *be = NULL;
+  LT_TRY(lt_backend_for(lt_tensor_device(x), &be));
+  if (!be->transform_batch)
+    return lt_error_set(LT_ERR_RUNTIME, 0, "the %s backend has no batched image transforms", be->name);
+  lt_tf_batch_params p;
   memset(&p, 0, sizeof p);
   p.n = n;
   p.c = in.c;
@@ -23,17 +24,12 @@ lt_status lt_transforms_gpu_run(const lt_tensor *x, lt_tf_geom in, int64_t n, co
   p.fill = gp->fill;
   p.to_float = gp->to_float;
   p.normalize = gp->mean != NULL;
-  if (gp->mean && in.c > LT_CUDA_TF_MAXC)
-    return lt_error_set(LT_ERR_ARG, 0, "normalization on cuda takes at most %d channels, the batch has %lld",
-                        LT_CUDA_TF_MAXC, (long long)in.c);
+  if (gp->mean && in.c > LT_TF_BATCH_MAXC)
+    return lt_error_set(LT_ERR_ARG, 0, "normalization on %s takes at most %d channels, the batch has %lld", be->name,
+                        LT_TF_BATCH_MAXC, (long long)in.c);
   for (int64_t k = 0; gp->mean && k < in.c; k++) {
     p.mean[k] = gp->mean[k];
     p.std[k] = gp->std[k];
   }
-  return lt_cuda_transform_batch(lt_tensor_device(x).index, in.dt, lt_tensor_data(x), y->dtype, lt_tensor_data(y), &p,
-                                 gp->top, gp->left, gp->flip);
-#else
-  (void)x; (void)in; (void)n; (void)gp; (void)y;
-  return lt_error_set(LT_ERR_RUNTIME, 0, "luatrain was built without CUDA");
-#endif
+  return be->transform_batch(x, y, &p, gp->top, gp->left, gp->flip);
 }

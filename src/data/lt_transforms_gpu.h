@@ -1,11 +1,13 @@
 /* lt_transforms_gpu.h — the batched transforms on a GPU: one fused pass of
  * any run of RandomCrop (with padding) -> RandomHorizontalFlip -> ToFloat ->
  * Normalize (each optional), described the way the CPU kernels take them
- * (lt_transforms_cpu.h) and handed to the CUDA kernel
- * (cuda/lt_cuda_transforms.h). The random parameters are drawn by the
- * caller, on the host, so the same draws give the CPU's result.
+ * (lt_transforms_cpu.h) and handed to the device's backend
+ * (lt_backend_transforms.h; the CUDA kernel is cuda/lt_cuda_transforms.cu).
+ * The random parameters are drawn by the caller, on the host, so the same
+ * draws give the CPU's result.
  *
- * Built without CUDA, every call fails ("luatrain was built without CUDA").
+ * On a device without the entry (a build without CUDA has no such device),
+ * every call fails with a message naming the backend.
  * Not here: the draws (lt_transform_step.h), splitting a pipeline into
  * passes (lt_transform_plan.h). */
 #ifndef LT_TRANSFORMS_GPU_H

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lt_cpu.h"
 #include "lt_embedded.h"
 
 /* --- tensor boxes ----------------------------------------------------------------- */
@@ -224,6 +225,7 @@ void lt_lua_creation_opts(lua_State *L, int idx, const char *fname, lt_dtype *dt
 static void collect_garbage(void *ctx) { lua_gc((lua_State *)ctx, LUA_GCCOLLECT); }
 
 int luaopen_luatrain_core(lua_State *L) {
+  lt_cpu_register(); /* the CUDA backend registers in lt_lua_open_cuda */
   lua_newtable(L); /* module */
   int module = lua_gettop(L);
   luaL_newmetatable(L, LT_TENSOR_MT);

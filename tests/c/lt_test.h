@@ -1,12 +1,17 @@
 /* lt_test.h — the few assertions the C unit tests use. Each test program
  * calls LT_CHECK/LT_CHECK_CLOSE as it goes and ends with `return lt_test_done();`,
  * which prints "N passed, N failed" and returns non-zero if anything failed,
- * so ctest counts the program as failed. */
+ * so ctest counts the program as failed. Including it also starts the
+ * runtime as the Lua glue does: the CPU backend is registered before main(). */
 #ifndef LT_TEST_H
 #define LT_TEST_H
 
 #include <math.h>
 #include <stdio.h>
+
+#include "lt_cpu.h"
+
+__attribute__((constructor)) static void lt_test_register_backends(void) { lt_cpu_register(); }
 
 static int lt_test_passed, lt_test_failed;
 

@@ -1,7 +1,9 @@
 /* fuzz_util.h — what the libFuzzer targets share: a scratch folder for the
  * files a reader opens by name (in /dev/shm when there is one, so writing
  * them costs little), writing one, and the check that stops the fuzzer with
- * a message. Header-only: each target is one translation unit. */
+ * a message, and starting the runtime (the CPU backend registered before
+ * the first input, as the Lua glue does). Header-only: each target is one
+ * translation unit. */
 #ifndef LT_FUZZ_UTIL_H
 #define LT_FUZZ_UTIL_H
 
@@ -11,7 +13,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lt_cpu.h"
 #include "lt_error.h"
+
+__attribute__((constructor)) static void fuzz_register_backends(void) { lt_cpu_register(); }
 
 static char fuzz_dir_path[256];
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_embed.sh — tests of cmake/embed_lua.cmake, which turns lua/**/*.lua
-# into the C table lt_embedded_modules (src/host/lt_embedded.h).
+# into the C table lt_embedded_modules (src/lua/lt_embedded.h).
 #
 #   tests/host/test_embed.sh [ignored]   (takes the binary path like the
 #   other host tests, but needs only cmake and a C compiler)
@@ -45,7 +45,7 @@ int main(int argc, char **argv) {
 C
 
 build() {   # build GENERATED.c EXE
-  $CC -std=c11 -Wall -Wextra -Werror -I"$ROOT/src/host" "$TMP/check.c" "$1" -o "$2" 2>"$TMP/cc.err"
+  $CC -std=c11 -Wall -Wextra -Werror -I"$ROOT/src/lua" "$TMP/check.c" "$1" -o "$2" 2>"$TMP/cc.err"
 }
 
 # ---- a tree with nested modules, init.lua files and awkward bytes
