@@ -1,5 +1,5 @@
 -- bench_conv_cpu.lua — conv2d forward and backward (input and weight
--- gradients) at the seed's ResNet18 layer shapes, batch 32, in GFLOP/s,
+-- gradients) at the reference recipe's ResNet18 layer shapes, batch 32, in GFLOP/s,
 -- against OpenBLAS sgemm (lt._bench.sgemm, called directly from C) of the
 -- same matrix sizes measured in the same run: forward is one [Cout x Cin*k*k]
 -- x [Cin*k*k x N*OH*OW] product; backward is the two products of the same

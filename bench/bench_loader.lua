@@ -1,6 +1,6 @@
 -- bench/bench_loader.lua — the data pipeline's throughput on the CPU: a
 -- CIFAR-10-format set of 50,000 synthetic images (written to /tmp by this
--- script, in the binary release's layout) through the seed's pipeline
+-- script, in the binary release's layout) through the reference recipe's pipeline
 -- (RandomCrop 32 padding 4, RandomHorizontalFlip, ToFloat, Normalize) into
 -- shuffled float32 batches of 128, for 0, 1 and 2 worker threads.
 --
@@ -93,7 +93,7 @@ local best = 0
 for _, workers in ipairs{0, 1, 2} do
   local rate = loader_rate(workers)
   best = math.max(best, rate)
-  print(string.format("loader, seed pipeline, batch %d, %d worker%s: %.0f images/s  (ratio to memcpy %.2f)", B, workers,
+  print(string.format("loader, recipe pipeline, batch %d, %d worker%s: %.0f images/s  (ratio to memcpy %.2f)", B, workers,
                       workers == 1 and "" or "s", rate, rate / ref))
 end
 print(string.format("best: %.0f images/s (goal >= 100000 on the 2-core machine: %s)", best, best >= 100000 and "met" or "NOT met"))

@@ -1,9 +1,9 @@
--- bench_resnet18_gpu.lua — training-step speed and peak memory of the seed's
+-- bench_resnet18_gpu.lua — training-step speed and peak memory of the reference recipe's
 -- ResNet18 (CIFAR variant, lt.models.resnet18, 10 classes, width 64) on the
 -- GPU, with synthetic data already on the device, so the figure is the step
 -- itself: forward, cross-entropy, backward, SGD (momentum 0.9, weight decay
 -- 5e-4). Its PyTorch twin is bench/torch_resnet18.py; scripts/device_check.sh
--- runs both in one session and prints them side by side. The modes match
+-- runs both in one run and prints them side by side. The modes match
 -- the twin's:
 --   fp32          eager, float32 (TF32 convolutions and matmuls, as PyTorch's default for cuDNN)
 --   bf16-cl       eager, model:autocast("bf16"), channels-last weights and input

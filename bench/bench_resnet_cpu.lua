@@ -1,4 +1,4 @@
--- bench_resnet_cpu.lua — the seed's ResNet18 (width 64, CIFAR 32x32 input)
+-- bench_resnet_cpu.lua — the reference recipe's ResNet18 (width 64, CIFAR 32x32 input)
 -- training on the CPU: images/s of a full step (forward, loss, backward, SGD
 -- momentum) at batch 32, and the peak resident memory of the process after
 -- batch-64 steps (goal: under 1.5 GiB). The reference measured in the same
@@ -19,7 +19,7 @@ local function peak_rss_mib()
   return (tonumber(s:match("VmHWM:%s+(%d+)")) or 0) / 1024
 end
 
--- Forward FLOPs of the seed's ResNet18 at width 64 on 32x32 inputs
+-- Forward FLOPs of the reference recipe's ResNet18 at width 64 on 32x32 inputs
 -- (convolutions and the classifier: 2 * MACs); training = 3x forward.
 local function conv_flops(cin, cout, k, hw_out) return 2 * cin * cout * k * k * hw_out * hw_out end
 local function resnet18_fwd_flops()

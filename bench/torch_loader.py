@@ -3,7 +3,7 @@
 
 The same synthetic CIFAR-10-format data (50,000 training images in the binary
 release's layout, written to the same folder by the same generator when it is
-not there yet) through torchvision's version of the seed's training pipeline
+not there yet) through torchvision's version of the reference recipe's training pipeline
 (RandomCrop(32, padding=4), RandomHorizontalFlip(), ToTensor(), Normalize) in a
 torch.utils.data.DataLoader with batch 128, shuffling and the same numbers of
 workers (processes here, threads in luatrain), on the CPU. Prints images/s per
@@ -14,7 +14,7 @@ worker count, measured after one warm-up epoch, like the Lua benchmark.
 
 The dataset class reads the binary files into one uint8 array and returns PIL
 images, as torchvision.datasets.CIFAR10 does with its pickled release, so the
-per-sample work is the seed's. Needs torch, torchvision, numpy and Pillow.
+per-sample work is the reference recipe's. Needs torch, torchvision, numpy and Pillow.
 """
 import argparse
 import os
@@ -104,7 +104,7 @@ def main():
     torch.manual_seed(1)
     for w in [int(x) for x in args.workers.split(",")]:
         r = rate(ds, w, args.epochs, args.pin_memory)
-        print("torch DataLoader, seed pipeline, batch 128, %d worker%s: %.0f images/s" % (w, "" if w == 1 else "s", r))
+        print("torch DataLoader, recipe pipeline, batch 128, %d worker%s: %.0f images/s" % (w, "" if w == 1 else "s", r))
 
 
 if __name__ == "__main__":

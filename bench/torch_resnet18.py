@@ -1,6 +1,6 @@
 """torch_resnet18.py — the PyTorch twin of bench/bench_resnet18_gpu.lua: the
-seed's ResNet18 (CIFAR variant: 3x3 stem, no max-pool, BasicBlocks 2-2-2-2,
-the classifier named `classifer` as in the seed), synthetic data on the GPU,
+reference recipe's ResNet18 (CIFAR variant: 3x3 stem, no max-pool, BasicBlocks 2-2-2-2,
+the classifier named `classifer` as in the reference recipe), synthetic data on the GPU,
 one training step = forward, cross-entropy, backward, SGD (momentum 0.9,
 weight decay 5e-4). Modes:
 

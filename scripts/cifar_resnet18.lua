@@ -1,17 +1,18 @@
--- scripts/cifar_resnet18.lua — the seed's "ResNet18 on CIFAR-10" recipe.
+-- scripts/cifar_resnet18.lua — the reference recipe (PyTorch's classic
+-- "ResNet18 on CIFAR-10" training script; README, "Training") in luatrain.
 --
---   luatrain scripts/cifar_resnet18.lua                 # the seed's settings
+--   luatrain scripts/cifar_resnet18.lua                 # the reference recipe's settings
 --   luatrain scripts/cifar_resnet18.lua --epochs 30 --sched cosine --batch 256
 --   luatrain scripts/cifar_resnet18.lua --demo          # what `make demo` runs
 --   luatrain scripts/cifar_resnet18.lua --resume runs/<name>/last.safetensors
 --   luatrain scripts/cifar_resnet18.lua --help          # every option
 --
 -- Defaults: CIFAR-10 with RandomCrop(32, padding 4), horizontal flip, ToFloat,
--- Normalize; the seed's ResNet18; cross-entropy; SGD lr 0.1, momentum 0.9,
+-- Normalize; the reference recipe's ResNet18; cross-entropy; SGD lr 0.1, momentum 0.9,
 -- weight decay 1e-4; batch 128; 160 epochs; MultiStepLR at 80 and 120 (gamma
--- 0.1) after a one-epoch per-iteration linear warm-up (the seed's WarmUpLR);
--- validation every epoch with top-1 and top-5. Where the seed has bugs, this
--- script does the right thing (README, "Differences from the seed"): it
+-- 0.1) after a one-epoch per-iteration linear warm-up (the reference recipe's WarmUpLR);
+-- validation every epoch with top-1 and top-5. Where the reference recipe has bugs, this
+-- script does the right thing (README, "Differences from the reference recipe"): it
 -- measures accuracy, not the error rate; it steps the warm-up; it steps the
 -- main scheduler after each epoch's training, not before.
 --
@@ -42,7 +43,7 @@ local spec = {
   {"gamma", 0.1, "MultiStepLR factor"},
   {"warmup", 1, "epochs of per-iteration linear warm-up, 0 for none (onecycle has its own)"},
   {"optim", "sgd", "optimizer", choices = {"sgd", "nesterov", "adam", "adamw"}},
-  {"width", 64, "ResNet18 base width (64 is the seed's)"},
+  {"width", 64, "ResNet18 base width (64 is the reference recipe's)"},
   {"device", "auto", "auto: the GPU when there is one", choices = {"auto", "cpu", "cuda"}},
   {"data", "", "data folder; without it data/cifar-10-batches-bin, data/cifar-100-binary or Debian's Fashion-MNIST"},
   {"dataset", "cifar10", "data set", choices = {"cifar10", "cifar100", "fashion-mnist", "imagefolder"}},
@@ -223,7 +224,7 @@ else
 end
 
 -- The main schedule steps once per epoch, after that epoch's training (the
--- seed steps it before); OneCycle steps once per batch.
+-- reference recipe steps it before); OneCycle steps once per batch.
 local S = lt.optim.lr_scheduler
 local scheduler, per_iteration = nil, false
 if opt.sched == "multistep" then
@@ -238,8 +239,8 @@ elseif opt.sched == "onecycle" then
   scheduler = S.OneCycleLR(optimizer, {max_lr = opt.lr, total_steps = math.max(opt.epochs * iters, 1), pct_start = 0.15})
   per_iteration = true
 end
--- The seed's WarmUpLR, stepped before every batch of the first `warmup`
--- epochs (the seed creates it and never steps it): batch i of n runs at
+-- The reference recipe's WarmUpLR, stepped before every batch of the first `warmup`
+-- epochs (the reference recipe creates it and never steps it): batch i of n runs at
 -- lr * i / n.
 local WarmUpLR = dofile((arg[0]:match("^(.*)/[^/]*$") or ".") .. "/examples/warmup_scheduler.lua")
 local warmup = (opt.warmup > 0 and not per_iteration) and WarmUpLR(optimizer, iters * opt.warmup) or nil

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# device_check.sh — everything that needs the GPU machine, in one call that
-# fits its limits (../shared/DEVICE.md: 64 MiB travel, 8 files back, 15
-# minutes of device time in all), failing fast at the first broken layer.
+# device_check.sh — everything that needs a GPU machine, in one call that
+# fits the limits of a borrowed one (at most 64 MiB of tree and carried files
+# travel there, 8 files come back, about 15 minutes of device time in all,
+# start-up included), failing fast at the first broken layer. The machine has
+# the NVIDIA driver, cuDNN, PyTorch (in /opt/torch/.venv) and OpenBLAS but no
+# Lua, so the binary is built on a development machine and carried there.
 #
 # On a development machine:
 #   bash scripts/device_check.sh --prepare    builds build-gpu (CUDA, sm_90 code only, no -lineinfo),

@@ -33,7 +33,7 @@
 --   T.device_name()       -- what t:device() says for T.device() ("cuda:0")
 --   T.is_device_run()     -- true under a _cuda wrapper (the body may add device-only checks)
 --   T.golden_tol(dtype)   -- plain run: tests/golden/README.md's bounds (float32 1e-4,
---                         -- float64 1e-10); device run: the GPU bounds of issue 6
+--                         -- float64 1e-10); device run: the GPU bounds
 --                         -- (float32 1e-5 with TF32 off, 1e-3 with TF32 on, bfloat16
 --                         -- 1e-2, float64 1e-10), read when called
 --   T.with_tf32(flag, fn) -- fn() with lt.backends.allow_tf32(flag) in a device run,

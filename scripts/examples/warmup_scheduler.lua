@@ -1,11 +1,11 @@
--- warmup_scheduler.lua — the seed's WarmUpLR, written as a user would write
+-- warmup_scheduler.lua — the reference recipe's WarmUpLR, written as a user would write
 -- a learning-rate scheduler in Lua: subclass lt.optim.lr_scheduler.LRScheduler,
 -- set your fields in init, call the base init, and return one rate per
 -- parameter group from get_lr.
 --
 -- Step it once per iteration during the first epoch: at iteration i the rate
 -- is base_lr * i / (total_iters + 1e-8), a linear ramp from 0 to (almost)
--- base_lr, as the seed's PyTorch WarmUpLR.
+-- base_lr, as the reference recipe's PyTorch WarmUpLR.
 --
 --   local WarmUpLR = dofile("scripts/examples/warmup_scheduler.lua")
 --   local warmup = WarmUpLR(opt, #loader)   -- lr is now 0
@@ -21,7 +21,7 @@ local LRScheduler = lt.optim.lr_scheduler.LRScheduler
 
 local WarmUpLR = LRScheduler:extend("WarmUpLR")
 
--- WarmUpLR(optimizer, total_iters[, last_epoch]) as the seed's, or
+-- WarmUpLR(optimizer, total_iters[, last_epoch]) as the reference recipe's, or
 -- WarmUpLR(optimizer, {total_iters = n, last_epoch = -1}).
 function WarmUpLR:init(optimizer, total_iters, last_epoch)
   if type(total_iters) == "table" then

@@ -1,5 +1,5 @@
 /* lt_transform_plan.c — compiling transform steps into passes and running
- * them on the CPU (scratch buffers, the fused seed pipeline) and on a GPU
+ * them on the CPU (scratch buffers, the reference recipe's fused pipeline) and on a GPU
  * (see lt_transform_plan.h). */
 #include "lt_transform_plan.h"
 

@@ -453,7 +453,7 @@ lt_status lt_transforms_adjust_contrast(float *x, int64_t n, int64_t c, int64_t 
   return LT_OK;
 }
 
-/* ---- the fused seed pipeline ------------------------------------------- */
+/* ---- the reference recipe's pipeline, fused -------------------------- */
 
 lt_status lt_transforms_crop_flip_normalize(const uint8_t *x, float *y, int64_t n, int64_t c, int64_t h, int64_t w,
                                             int64_t oh, int64_t ow, const int64_t *top, const int64_t *left,

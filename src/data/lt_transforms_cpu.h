@@ -88,7 +88,7 @@ lt_status lt_transforms_erase(float *x, int64_t n, int64_t c, int64_t h, int64_t
 lt_status lt_transforms_adjust_brightness(float *x, int64_t n, int64_t c, int64_t h, int64_t w, const float *factors);
 lt_status lt_transforms_adjust_contrast(float *x, int64_t n, int64_t c, int64_t h, int64_t w, const float *factors);
 
-/* The seed's training pipeline in one pass:
+/* The reference recipe's training pipeline in one pass:
  *   RandomCrop(oh x ow, padding=pad, mode, fill) -> RandomHorizontalFlip ->
  *   ToFloat -> Normalize(mean, std).
  * x: [n,c,h,w] uint8 -> y: [n,c,oh,ow] float32. top/left as in

@@ -328,7 +328,7 @@ static int f_adjust_brightness(lua_State *L) { return adjust(L, "adjust_brightne
 static int f_adjust_contrast(lua_State *L) { return adjust(L, "adjust_contrast", true); }
 
 /* F.crop_flip_normalize(x, tops, lefts, size, mask, mean, std [, pad opts
- * and dtype=]): the fused kernel of the seed's pipeline, uint8 in, float32
+ * and dtype=]): the fused kernel of the reference recipe's pipeline, uint8 in, float32
  * (or bfloat16) out, on the batch's device. */
 static int f_crop_flip_normalize(lua_State *L) {
   lua_settop(L, 8); /* absent arguments read as nil below the values pushed later */

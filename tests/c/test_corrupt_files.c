@@ -212,7 +212,7 @@ static size_t palette_png(uint8_t *out, uint8_t last) {
 
 static void jpeg_cases(suite *s, const uint8_t *file, size_t len) {
   cuts_and_flips(s, file, len, 0, NAMED, REFUSE_OR_SAME);
-  /* a bomb: the frame header claims 20000x20000 (the 862-byte file) */
+  /* a bomb: the frame header claims 20000x20000 (an 862-byte file) */
   uint8_t *b = malloc(len);
   memcpy(b, file, len);
   for (size_t i = 2; i + 9 < len; i++) {

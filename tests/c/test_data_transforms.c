@@ -1,7 +1,7 @@
 /* test_data_transforms.c — every batched transform primitive against a naive
  * per-pixel reference written here, on random batches with fixed offsets,
  * masks and boxes; bilinear resize also against values worked out by hand
- * from PyTorch's align_corners=false definition; and the fused seed pipeline
+ * from PyTorch's align_corners=false definition; and the reference recipe's fused pipeline
  * against crop -> flip -> to float -> normalize run one after another. */
 #include <math.h>
 #include <stdint.h>
@@ -136,7 +136,7 @@ static void test_crop_pad(void) {
     ref_crop_pad(false, xf, rf, N, C, H, W, OH, OW, top, left, P, modes[m], -0.5);
     LT_CHECK(memcmp(yf, rf, sizeof yf) == 0);
   }
-  /* The seed's RandomCrop(32, padding=4) shape, zero fill. */
+  /* The reference recipe's RandomCrop(32, padding=4) shape, zero fill. */
   {
     enum { N2 = 4, S = 32, PP = 4 };
     uint8_t *x = malloc(N2 * 3 * S * S), *y = malloc(N2 * 3 * S * S), *r = malloc(N2 * 3 * S * S);

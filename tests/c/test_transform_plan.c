@@ -262,9 +262,9 @@ static void test_plan_runs(void) {
   lt_tf_geom u8 = {LT_UINT8, 3, 32, 32}, f32 = {LT_FLOAT32, 3, 20, 24};
   lt_tf_step flip = step(LT_TF_HFLIP, "RandomHorizontalFlip"), vflip = step(LT_TF_VFLIP, "RandomVerticalFlip");
   lt_tf_step tofloat = step(LT_TF_TO_FLOAT, "ToFloat"), norm = normalize();
-  /* the seed pipeline and its fused sub-runs */
-  lt_tf_step seed[] = {crop(32, 4, LT_PAD_CONSTANT), flip, tofloat, norm};
-  for (int64_t n = 1; n <= 13; n += 6) check_plan("seed pipeline", seed, 4, u8, 13, n);
+  /* the reference recipe's pipeline and its fused sub-runs */
+  lt_tf_step recipe[] = {crop(32, 4, LT_PAD_CONSTANT), flip, tofloat, norm};
+  for (int64_t n = 1; n <= 13; n += 6) check_plan("recipe pipeline", recipe, 4, u8, 13, n);
   lt_tf_step reflect[] = {crop(28, 2, LT_PAD_REFLECT), tofloat};
   check_plan("crop + to_float", reflect, 2, u8, 9, 9);
   lt_tf_step flip_only[] = {flip, tofloat, norm};

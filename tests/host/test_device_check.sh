@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # test_device_check.sh — scripts/device_check.sh, which runs on the GPU
 # machine only rarely and for minutes, must work the first time: this runs
-# its dry run (every phase on the CPU, small) and checks what a GPU session
-# relies on:
+# its dry run (every phase on the CPU, small) and checks what a run on the
+# GPU machine relies on:
 #   - the run ends with status 0 and leaves exactly summary.txt and
 #     logs.tar.gz in $OUT (the device tool brings back 8 files at most);
 #   - the summary has a row per phase, the smoke lines, the ctest result, the

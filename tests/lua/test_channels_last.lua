@@ -24,7 +24,7 @@ local DEVICE_RUN = T.is_device_run()
 local CL = "channels_last"
 
 -- tolerance of a channels-last result against the NCHW reference: on the
--- CPU both run the same kernels on the same values; on the GPU, the issue's bounds
+-- CPU both run the same kernels on the same values; on the GPU, the GPU tests' bounds
 local function tol(dtype)
   if not DEVICE_RUN then return dtype == "float64" and 1e-12 or 1e-6 end
   return T.golden_tol(dtype)

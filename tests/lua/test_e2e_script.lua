@@ -1,7 +1,7 @@
 -- test_e2e_script.lua — scripts/cifar_resnet18.lua end to end, on the CPU, in
 -- child processes of the luatrain binary: a synthetic CIFAR-10 set in the
 -- binary format (written here, learnable: each class has its own colour), a
--- short run, its metrics, config and checkpoints; the seed's bugs not
+-- short run, its metrics, config and checkpoints; the reference recipe's bugs not
 -- reproduced (accuracy not error, the warm-up raises the rate over the first
 -- epoch, the main schedule steps after each epoch); an interrupted run
 -- resumed from its checkpoint gives bit-identical parameters (MultiStepLR
@@ -52,7 +52,7 @@ for b = 1, 5 do write_cifar(tmp .. "/cifar/data_batch_" .. b .. ".bin", 32) end
 write_cifar(tmp .. "/cifar/test_batch.bin", 64)
 
 -- 160 images, batch 32: 5 batches per epoch
--- (a 4-wide ResNet18 diverges at the seed's lr 0.1; 0.05 learns this set steadily)
+-- (a 4-wide ResNet18 diverges at the reference recipe's lr 0.1; 0.05 learns this set steadily)
 local common = "--device cpu --data cifar --width 4 --batch 32 --lr 0.05 --workers 1 --quiet --log-every 1"
 local iters = 5
 
@@ -113,7 +113,7 @@ T.test("a short run: output, metrics, config, checkpoints", function()
           "train top-1 rises well above chance (10%): " .. epochs[3].train_acc1)
   T.check(epochs[3].val_acc1 > 25, "validation top-1 well above chance: " .. epochs[3].val_acc1)
 
-  -- the seed's bugs: the warm-up is stepped, batch i of the first epoch at 0.05 * i / 5 ...
+  -- the reference recipe's bugs: the warm-up is stepped, batch i of the first epoch at 0.05 * i / 5 ...
   for i = 1, iters do
     T.close(steps[i].lr, 0.05 * i / iters, 1e-6, "warm-up lr of batch " .. i)
     if i > 1 then T.check(steps[i].lr > steps[i - 1].lr, "the warm-up raises the rate") end
@@ -147,7 +147,7 @@ T.test("a short run: output, metrics, config, checkpoints", function()
   local named = 0
   for k in pairs(sd) do if header["model." .. k] ~= nil then named = named + 1 end end
   T.check(named > 50 and header["model.conv1.0.weight"] ~= nil and header["model.classifer.weight"] ~= nil,
-          "the model's tensors are named model.<state_dict key> (the seed's names)")
+          "the model's tensors are named model.<state_dict key> (the reference recipe's names)")
 end)
 
 T.test("the plots", function()

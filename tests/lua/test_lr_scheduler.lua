@@ -1,6 +1,6 @@
 -- test_lr_scheduler.lua — lt.optim.lr_scheduler: every schedule of
 -- tests/golden/sched_golden.json (PyTorch's rates, relative 1e-9), the
--- seed's WarmUpLR through scripts/examples/warmup_scheduler.lua, the closed
+-- reference recipe's WarmUpLR through scripts/examples/warmup_scheduler.lua, the closed
 -- forms of step(epoch), schedules without golden data against their
 -- formulas (ConstantLR, LambdaLR, CosineAnnealingWarmRestarts,
 -- ChainedScheduler, OneCycleLR's phases and momentum cycling), parameter

@@ -9,7 +9,7 @@
 --
 -- The golden trajectories are device-parametrised (luatrain.testing):
 -- test_optim_cuda.lua runs them on the GPU (the fused kernels) within the
--- same bounds, which are tighter than the GPU float32 bound of issue 6: an
+-- same bounds, which are tighter than the GPU tests' float32 bound: an
 -- optimizer step has no TF32 and no reordered sums, and test_ops_cuda.lua
 -- finds GPU and CPU steps within 1e-6. The rest of this file is CPU-only and
 -- does not run under the wrapper.

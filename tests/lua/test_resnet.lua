@@ -1,6 +1,6 @@
 -- Tests of lt.models.resnet: parameter counts of ResNet18/34/50 (CIFAR
 -- variants, checked against the counts PyTorch gives for the same
--- architecture), the seed's state_dict names and shapes against the golden
+-- architecture), the reference recipe's state_dict names and shapes against the golden
 -- file's, forward output shapes, and the errors a wrong input produces.
 local T = require "luatrain.testing"
 local lt = require "luatrain"
@@ -24,7 +24,7 @@ T.test("parameter counts", function()
   T.check(r.conv1[1].in_channels == 1 and r.classifer.out_features == 100, "options")
 end)
 
-T.test("state_dict names match the seed's (golden file)", function()
+T.test("state_dict names match the reference recipe's (golden file)", function()
   local g = lt.load(GOLDEN)
   local model = models.resnet18{num_classes = 10, width = 16}
   local sd, keys = model:state_dict()

@@ -1,4 +1,4 @@
--- The ResNet18 golden test: the seed's CIFAR ResNet18 at width 16, loaded by
+-- The ResNet18 golden test: the reference recipe's CIFAR ResNet18 at width 16, loaded by
 -- name from tests/golden/resnet18_w16_golden.safetensors (PyTorch's weights),
 -- one train-mode forward (batch statistics), the mean cross-entropy and
 -- backward must match PyTorch's logits, loss and every parameter gradient:

@@ -1,7 +1,7 @@
--- The ResNet18 training-step golden test: the seed's CIFAR ResNet18 at width
+-- The ResNet18 training-step golden test: the reference recipe's CIFAR ResNet18 at width
 -- 16 starts from PyTorch's weights (tests/golden/resnet18_w16_golden.safetensors)
 -- and takes two SGD steps (lr 0.1, momentum 0.9, weight_decay 1e-4, every
--- parameter in one group as the seed does) on the same batch in train mode.
+-- parameter in one group as the reference recipe does) on the same batch in train mode.
 -- After each step every parameter and BatchNorm running statistic must match
 -- PyTorch's (`step1.state.*`, `step2.state.*` in the `_steps` file), as must
 -- the second forward's logits and loss and an eval-mode forward after step 2:
@@ -126,7 +126,7 @@ T.test("a wrong step is detected", function()
 end)
 
 -- On the GPU, once more with TF32 on (PyTorch's default for convolutions).
--- The 1e-3 bound of issue 6 holds for the loss but not for everything this
+-- The GPU tests' TF32 bound of 1e-3 (T.golden_tol) holds for the loss but not for everything this
 -- network's train-mode step produces: rounding the conv and linear operands to
 -- TF32's 10-bit mantissa on the CPU (forward only) moves the step-1 logits by
 -- 1.8e-3, the step-1 gradients by up to 16% and the step-2 parameters by up

@@ -1,5 +1,5 @@
 -- test_train.lua — the training library (lt.train) and `luatrain plot`:
--- meters, top-k accuracy (accuracy, not the seed's error rate), option
+-- meters, top-k accuracy (accuracy, not the reference recipe's error rate), option
 -- parsing, the progress display on and off a terminal, run folders and
 -- metrics, the finiteness check, the Ctrl-C guard, the plots.
 -- The main script end to end is tests/lua/test_e2e_script.lua.
@@ -39,7 +39,7 @@ T.test("accuracy is top-k accuracy in percent, with 1-based labels", function()
                         {0.6, 0.1, 0.3}}     -- predicts 1, second guess 3
   local labels = lt.tensor({1, 3, 3, 3}, {dtype = "int64"})
   local top1, top2, top3 = train.accuracy(out, labels, {1, 2, 3})
-  -- correct at top-1: samples 1 and 3 -> 50%; the seed's helper would say 50 too,
+  -- correct at top-1: samples 1 and 3 -> 50%; the reference recipe's helper would say 50 too,
   -- so check an unbalanced case below as well
   T.close(top1, 50, 1e-9, "top-1")
   T.close(top2, 100, 1e-9, "top-2: sample 2 and 4 have class 3 second")

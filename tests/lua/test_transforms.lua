@@ -4,7 +4,7 @@
 -- random transform against a Lua re-implementation of its sampling written
 -- with the Generator API (so the built-ins draw exactly as documented and
 -- users can reproduce them); chi-square checks that crop offsets and flips
--- are uniform; the fused seed pipeline bit-identical to the steps run one by
+-- are uniform; the reference recipe's fused pipeline bit-identical to the steps run one by
 -- one; the Generator; and the error messages.
 local T = require "luatrain.testing"
 local TF = lt.transforms
@@ -552,7 +552,7 @@ T.test("errors", function()
   T.checkerr("bad argument #1 to 'RandomResizedCrop' (expected a size (a number or {h, w}), got string)", TF.RandomResizedCrop, "big")
 end)
 
--- bfloat16 output (issue 6: uint8 -> float/bf16): the float32 result rounded
+-- bfloat16 output (uint8 -> float/bf16, as the GPU batches take it): the float32 result rounded
 -- to nearest even, checked against the rounding done here on the bits.
 local function bf16_round(v)
   local bits = string.unpack("<I4", string.pack("<f", v))

@@ -1,5 +1,5 @@
 -- luatrain.models — `lt.models`: ready-made networks built from lt.nn.
--- For now the seed's CIFAR ResNets (models/resnet.lua).
+-- For now the reference recipe's CIFAR ResNets (models/resnet.lua).
 local resnet = require "luatrain.models.resnet"
 
 local M = {}

@@ -1,6 +1,6 @@
--- luatrain.models.resnet — the seed's CIFAR ResNet (a 3x3 stride-1 stem and
+-- luatrain.models.resnet — the reference recipe's CIFAR ResNet (a 3x3 stride-1 stem and
 -- no max-pool, so 32x32 images keep their resolution into layer1), with the
--- seed's PyTorch parameter names so its state_dicts load unchanged:
+-- reference recipe's PyTorch parameter names so its state_dicts load unchanged:
 --   conv1.0.weight, conv1.1.{weight,bias,running_mean,running_var,num_batches_tracked}
 --   layer1.0.conv1.weight, layer1.0.bn1.*, ..., layer2.0.shortcut.0.weight,
 --   layer2.0.shortcut.1.*, ..., classifer.{weight,bias}   ("classifer" sic)
@@ -21,7 +21,7 @@ local function shortcut(in_planes, out_planes, stride)
     return nn.Sequential(nn.Conv2d(in_planes, out_planes, 1, {stride = stride, bias = false}),
                          nn.BatchNorm2d(out_planes))
   end
-  return nn.Sequential() -- the identity; kept as an (empty) child as in the seed
+  return nn.Sequential() -- the identity; kept as an (empty) child as in the reference recipe
 end
 
 function BasicBlock:__init(in_planes, planes, stride)

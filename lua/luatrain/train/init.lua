@@ -17,7 +17,7 @@ local M = {}
 
 -- --- meters --------------------------------------------------------------------------
 
--- AverageMeter: running average of a value weighted by counts (as the seed's).
+-- AverageMeter: running average of a value weighted by counts (as the reference recipe's).
 local AverageMeter = {}
 AverageMeter.__index = AverageMeter
 function M.AverageMeter(name)
@@ -48,7 +48,7 @@ end
 -- --- accuracy --------------------------------------------------------------------------
 
 -- Top-k accuracy in percent (the share of samples whose label is among the k
--- highest scores) — not the error rate the seed's helper returns.
+-- highest scores) — not the error rate the reference recipe's helper returns.
 -- output [N, C] scores, target [N] 1-based labels; ks a list like {1, 5}
 -- (a k above C counts as C). Returns one number per k, in the order given.
 function M.accuracy(output, target, ks)

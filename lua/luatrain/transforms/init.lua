@@ -18,7 +18,7 @@
 --
 -- Built-ins run natively; inside a DataLoader the leading run of built-ins
 -- runs in the worker threads, and RandomCrop, RandomHorizontalFlip, ToFloat,
--- Normalize (the seed's pipeline, each piece optional but ToFloat) run as one
+-- Normalize (the reference recipe's pipeline, each piece optional but ToFloat) run as one
 -- fused pass with exactly the result of running them one by one.
 --
 -- On a batch already on a GPU, RandomCrop, RandomHorizontalFlip, ToFloat and
@@ -155,7 +155,7 @@ function M.RandomVerticalFlip(p)
   return builtin({kind = "vflip", name = "RandomVerticalFlip", p = p}, string.format("RandomVerticalFlip(p=%g)", p))
 end
 
---- ToFloat(): uint8 -> float32 in [0, 1] (x / 255), the seed's ToTensor
+--- ToFloat(): uint8 -> float32 in [0, 1] (x / 255), the reference recipe's ToTensor
 -- (no layout change: batches are already [B,C,H,W]); float32 passes through.
 function M.ToFloat()
   return builtin({kind = "to_float", name = "ToFloat"}, "ToFloat()")
