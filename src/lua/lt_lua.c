@@ -235,6 +235,10 @@ int luaopen_luatrain_core(lua_State *L) {
   lua_setfield(L, -3, "__methods"); /* for the REPL's completion and for Lua extensions */
   lua_pushvalue(L, module);
   lt_lua_open_tensor(L, methods);
+  lt_lua_open_create(L, methods);
+  lt_lua_open_views(L, methods);
+  lt_lua_open_convert(L, methods);
+  lt_lua_open_runtime(L, methods);
   lt_lua_open_math(L, methods);
   lt_lua_open_index(L, methods);
   lt_lua_open_autograd(L, methods);

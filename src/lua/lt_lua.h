@@ -86,7 +86,11 @@ void lt_lua_check_opts(lua_State *L, int idx, const char *fname, const char *con
 
 /* --- registration of the glue areas (each adds fields to the module table at
  * the top of the stack and methods to the Tensor methods table at `methods`) */
-void lt_lua_open_tensor(lua_State *L, int methods);
+void lt_lua_open_tensor(lua_State *L, int methods); /* first: it sets up the Tensor metatable */
+void lt_lua_open_create(lua_State *L, int methods);
+void lt_lua_open_views(lua_State *L, int methods);
+void lt_lua_open_convert(lua_State *L, int methods);
+void lt_lua_open_runtime(lua_State *L, int methods);
 void lt_lua_open_math(lua_State *L, int methods);
 void lt_lua_open_index(lua_State *L, int methods);
 void lt_lua_open_io(lua_State *L, int methods);

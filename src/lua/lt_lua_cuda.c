@@ -11,7 +11,7 @@
  * lt.cuda.graph (lt.cuda._graph_begin(device) -> handle with end_capture,
  * abort, launch, release, info), whose logic (warm-up, hooks, replay) is
  * lua/luatrain/cuda_graph.lua. Not here: moving tensors (t:cuda(),
- * t:to("cuda") in lt_lua_tensor.c). */
+ * t:to("cuda") in lt_lua_convert.c). */
 #include "lt_lua.h"
 
 #ifdef LT_WITH_CUDA

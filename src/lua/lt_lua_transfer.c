@@ -1,6 +1,6 @@
 /* lt_lua_transfer.c — Lua glue for pinned memory and non_blocking copies:
  * t:pin_memory(), t:is_pinned(), and the non_blocking option that t:to and
- * t:cuda (lt_lua_tensor.c) accept, with PyTorch's meaning: from a pinned CPU
+ * t:cuda (lt_lua_convert.c) accept, with PyTorch's meaning: from a pinned CPU
  * tensor to a GPU the copy runs on the device's copy stream while the host
  * goes on, ordered before every later op on that device; from pageable
  * memory, or to the CPU, it is the ordinary copy (the host waits until the

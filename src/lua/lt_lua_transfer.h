@@ -1,4 +1,4 @@
-/* lt_lua_transfer.h — what lt_lua_tensor.c uses from the pinned-memory glue
+/* lt_lua_transfer.h — what lt_lua_convert.c uses from the pinned-memory glue
  * (lt_lua_transfer.c): the non_blocking option of t:to / t:cuda, the
  * conversion that honours it, and the helper both files use to take an
  * option out of an options table. Not a public API. */
@@ -13,8 +13,8 @@
 bool lt_lua_take_non_blocking(lua_State *L, int idx, const char *fname);
 /* Replaces the table at idx, in its stack slot, by a shallow copy without
  * the string key `key`: how an option one function handles is taken out of
- * a table before the rest is parsed (here and take_memory_format in
- * lt_lua_tensor.c). The caller's table is not modified. */
+ * a table before the rest is parsed (here and lt_lua_take_memory_format in
+ * lt_lua_views.c). The caller's table is not modified. */
 void lt_lua_table_without(lua_State *L, int idx, const char *key);
 /* t:cuda's options {device=, non_blocking=} at idx (a table or nil): fills
  * *dev from device= when present; returns non_blocking. */
