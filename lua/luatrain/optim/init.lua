@@ -9,7 +9,7 @@
 --   local sched = lt.optim.lr_scheduler.MultiStepLR(opt, {milestones = {80, 120}, gamma = 0.1})
 --
 -- Optimizer (the base class users subclass) is in optimizer.lua, each
--- algorithm in its own file, the schedulers in lr_scheduler.lua. The update
+-- algorithm in its own file, the schedulers in lr_scheduler/. The update
 -- arithmetic is in C (lt._optim, src/lua/lt_lua_optim.c).
 local adam = require "luatrain.optim.adam"
 
