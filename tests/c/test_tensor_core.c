@@ -6,7 +6,10 @@
  * lt_op_to, the Philox known-answer vectors, thread-count independence of
  * rand, and the core's error messages (argument numbers, 1-based wording).
  * Values are checked element by element through the strides, so a view with
- * a wrong stride or offset fails even when its shape is right. */
+ * a wrong stride or offset fails even when its shape is right.
+ *
+ * It is long because it is one case per view function and dtype pair; they
+ * share the stride-walking checkers at the top, so they stay in one file. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>

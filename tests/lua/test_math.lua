@@ -4,6 +4,7 @@
 -- shapes, non-contiguous operands, scalars on either side, PyTorch's type
 -- promotion), every reduction against a Lua recomputation, matmul/mm/bmm in
 -- every shape case against a naive Lua product, where/masked_fill and clamp.
+-- It is long because every op shares the plain-Lua reference side at the top.
 local T = require "luatrain.testing"
 
 math.randomseed(20240611)

@@ -6,6 +6,7 @@
 -- probabilities, unbatched conv/pooling inputs, mixed-dtype products, losses
 -- that broadcast). Reference numbers marked "PyTorch 1.13" were printed by
 -- PyTorch 1.13 for the same inputs; the others are worked out in the test.
+-- It is long because each group keeps all its cases together.
 local T = require "luatrain.testing"
 local F = lt.nn.functional
 local D = {dtype = "float64"}

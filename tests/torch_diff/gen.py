@@ -1,6 +1,9 @@
 #!/usr/bin/python3
 """gen.py — writes the differential suite's cases from PyTorch (tests/torch_diff).
 
+Its length is the op list: one short @op entry per PyTorch function covered,
+kept in one file so the coverage table (docs/torch_diff.md) maps onto it.
+
 Run by `make golden` (which installs Debian's python3-torch first, through
 install_torch.sh); `make test` reads the files it writes and never needs
 PyTorch. Every case here is run with PyTorch in float64 for the reference and

@@ -1,4 +1,6 @@
 -- run.lua — luatrain against PyTorch, op by op: the differential suite.
+-- Its length is the `ops` table, one short entry per op named in gen.py;
+-- the two files are read side by side.
 --
 -- tests/torch_diff/gen.py (run by `make golden`, with Debian's PyTorch) wrote
 -- cases/<family>.safetensors: for each case an op name, its inputs, its
