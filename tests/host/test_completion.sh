@@ -96,6 +96,8 @@ else
   offers "an installed script's name" luatrain ci -- cifar_resnet18
   offers "the options" luatrain - -- -e --help
   offers "a command" luatrain pl -- plot
+  offers "an installed script's name after luatrain's options" luatrain -i ci -- cifar_resnet18
+  offers_nothing "no command after luatrain's options" luatrain -i pl
   offers "a Lua file" luatrain scripts/cifar_res -- scripts/cifar_resnet18.lua
   offers "a folder after plot" luatrain plot scrip -- scripts
 
