@@ -4,8 +4,9 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
+PREFIX ?= /usr/local
 
-.PHONY: all build deps demo test test-cpu bench asan fuzz clean golden
+.PHONY: all build deps demo test test-cpu bench asan fuzz clean golden install uninstall deb
 
 all: build
 
@@ -29,6 +30,23 @@ demo: build
 
 bench: build
 	bash bench/run.sh $(BUILD)/luatrain
+
+# Installs into $(PREFIX) (default /usr/local; DESTDIR=... stages it):
+# bin/luatrain, the scripts in share/luatrain/scripts, the man page, bash
+# completion, libluatrain.so, luatrain.h and the Lua module lua/5.4/luatrain.so.
+# The list of installed files is kept as $(BUILD)/installed_files.txt, which
+# `make uninstall` removes (a copy: cpack rewrites CMake's own manifest).
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+	cp $(BUILD)/install_manifest.txt $(BUILD)/installed_files.txt
+
+uninstall:
+	@bash scripts/uninstall.sh $(BUILD)/installed_files.txt
+
+# The Debian package, $(BUILD)/packages/luatrain_<version>_<arch>.deb
+# (install it with: apt install ./$(BUILD)/packages/luatrain_*.deb).
+deb: build
+	cd $(BUILD) && cpack -G DEB
 
 # The C and Lua tests again under AddressSanitizer + UBSan (CUDA left out).
 asan: deps

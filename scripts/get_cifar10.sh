@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Downloads the CIFAR-10 binary version into data/ and checks its published
-# MD5 checksum before unpacking (data/cifar-10-batches-bin/). Needs network
-# access; says so clearly when there is none.
+# Downloads the CIFAR-10 binary version into data/ of the current folder,
+# where the training scripts look for it, and checks its published MD5
+# checksum before unpacking (data/cifar-10-batches-bin/). Needs network
+# access; says so clearly when there is none. Installed as
+# <prefix>/share/luatrain/scripts/get_cifar10.sh.
 set -euo pipefail
-cd "$(dirname "$0")/.."
 url="https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 md5="c32a1d4ab5d03f1284b67883e8d87530" # published on the CIFAR page
 mkdir -p data

@@ -18,6 +18,11 @@ packages=(
   libcjson-dev           # safetensors JSON header
   libturbojpeg0-dev      # JPEG decoding and encoding (libjpeg-turbo), linked statically
   libpng-dev             # PNG decoding and encoding (libpng 1.6), linked statically
+  lua5.4                 # tests: the Lua module (require "luatrain") in Debian's interpreter
+  luarocks               # tests: the rockspec (luarocks make)
+  lintian                # tests: checks the .deb (make deb)
+  man-db                 # tests: the man page (man -l)
+  file                   # dpkg-shlibdeps, for make deb
   dataset-fashion-mnist  # the default data set that needs no download
   gnuplot-nox            # luatrain plot
 )

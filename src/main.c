@@ -44,6 +44,9 @@ static void usage(FILE *f) {
     "With no script the prompt starts when stdin is a terminal; otherwise\n"
     "stdin is run as one chunk. The script gets its arguments in `arg` and\n"
     "as `...`; the global `lt` is the luatrain library.\n"
+    "A script given by a bare name that is no file here (cifar_resnet18) is\n"
+    "looked for in the folders of LUATRAIN_SCRIPTS (separated by ':'), then in\n"
+    "the installed scripts, <prefix>/share/luatrain/scripts.\n"
     "LUATRAIN_PATH=dir loads the library's Lua files from dir instead of the\n"
     "copy built into the program.\n",
     LT_HOST_PROGNAME, LT_HOST_PROGNAME);
@@ -168,7 +171,8 @@ static int run_script(lua_State *L, const char *path, char **args, int nargs) {
 }
 
 /* A first argument like "plot" (a bare name, no ".lua", no '/') may be a
- * command. It is one when some package searcher finds luatrain.cli.<word>;
+ * command; any other bare name that is no file here may be an installed
+ * script (lt_host_find_script: `luatrain cifar_resnet18`). It is one when some package searcher finds luatrain.cli.<word>;
  * a searcher that fails counts as finding it, so require reports why. */
 static int is_word(const char *s) {
   if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') || s[0] == '_'))
@@ -259,7 +263,23 @@ static int protected_main(lua_State *L) {
       }
       lua_pop(L, 1);
     }
-    if (strcmp(name, "-") == 0 && strcmp(argv[script - 1], "--") != 0) name = NULL;
+    if (strcmp(name, "-") == 0 && strcmp(argv[script - 1], "--") != 0) {
+      name = NULL;
+    } else if (strchr(name, '/') == NULL && access(name, F_OK) != 0) {
+      /* a bare name that is no file here: an installed script, or nothing */
+      const char *found = lt_host_find_script(L, name);
+      if (found == NULL) {
+        lt_host_script_folders(L);
+        fprintf(stderr, "%s: cannot open %s: no such file%s or installed script (scripts are looked for in %s)\n",
+                LT_HOST_PROGNAME, name, script == 1 && is_word(name) ? ", command" : "", lua_tostring(L, -1));
+        goto fail;
+      }
+      name = found;
+      lua_getglobal(L, "arg"); /* the script sees its own path in arg[0], as when given by path */
+      lua_pushstring(L, found);
+      lua_rawseti(L, -2, 0);
+      lua_pop(L, 1);
+    }
     if (run_script(L, name, args, nargs) != 0) goto fail;
   }
   if (o->interactive) {

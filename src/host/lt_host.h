@@ -29,6 +29,21 @@ int lt_host_call(lua_State *L, int narg, int nres);
  * "luatrain: <message>" to stderr and pops it. Returns status. */
 int lt_host_report(lua_State *L, int status);
 
+/* ---- installed scripts (lt_scripts.c) ---- */
+
+/* `luatrain cifar_resnet18`: when `name` is a bare script name (no '/', with
+ * or without ".lua") that is not a file in the current folder, looks for
+ * NAME.lua in each folder of LUATRAIN_SCRIPTS (separated by ':'), then in
+ * the installed scripts folder, <prefix>/share/luatrain/scripts beside the
+ * program's <prefix>/bin. Pushes the path found and returns it (valid while
+ * it stays on the stack); returns NULL and pushes nothing when `name` is not
+ * a bare name, is a file here, or is found nowhere. */
+const char *lt_host_find_script(lua_State *L, const char *name);
+
+/* Pushes the folders lt_host_find_script looks in, as one string for
+ * messages ("dir1, dir2"). */
+void lt_host_script_folders(lua_State *L);
+
 /* ---- the REPL (lt_repl.c) ---- */
 
 /* Reads, evaluates and prints until end of input. With a terminal on stdin:

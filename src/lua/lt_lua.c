@@ -272,7 +272,7 @@ static int embedded_loader(lua_State *L) {
   return 1;
 }
 
-void lt_lua_setup(lua_State *L) {
+void lt_lua_install(lua_State *L) {
   lua_getglobal(L, "package");
   lua_getfield(L, -1, "preload");
   lua_pushcfunction(L, luaopen_luatrain_core);
@@ -288,6 +288,10 @@ void lt_lua_setup(lua_State *L) {
     }
   }
   lua_pop(L, 2);
+}
+
+void lt_lua_setup(lua_State *L) {
+  lt_lua_install(L);
   lua_getglobal(L, "require");
   lua_pushstring(L, "luatrain");
   lua_call(L, 1, 1);

@@ -15,8 +15,13 @@
 
 #define LT_TENSOR_MT "luatrain.Tensor"
 
-/* Sets up everything: the native module "luatrain.core", the embedded Lua
- * library (or LUATRAIN_PATH), `lt = require "luatrain"` as a global. */
+/* Makes luatrain requirable in L: registers the native module
+ * "luatrain.core" and the embedded Lua library in package.preload (or, with
+ * LUATRAIN_PATH set, puts that folder first on package.path). Needs the
+ * package library; loads nothing yet. */
+void lt_lua_install(lua_State *L);
+/* lt_lua_install, then `lt = require "luatrain"` as a global: the host's
+ * state. Raises a Lua error if the library fails to load. */
 void lt_lua_setup(lua_State *L);
 /* The native module's opener (registered in package.preload). */
 int luaopen_luatrain_core(lua_State *L);

@@ -29,9 +29,10 @@ declare -A USES=(
   [cpu]="cpu core" [cuda]="cuda core" [autograd]="autograd core" [data]="data core" [io]="io core"
   [lua]="lua cpu cuda autograd data io core"
   [host]="host lua cpu cuda autograd data io core"
+  [module]="module lua cpu cuda autograd data io core"
 )
 declare -A DIR=([core]=src/core [cpu]=src/cpu [cuda]=cuda [autograd]=src/autograd [data]=src/data [io]=src/io
-                [lua]=src/lua [host]=src/host)
+                [lua]=src/lua [host]=src/host [module]=src/module)
 
 # --- 1. the build refuses ------------------------------------------------------------------
 probe() {   # probe NAME: builds lt_probe_NAME, output in $TMP/NAME.log; returns cmake's status
