@@ -171,9 +171,10 @@ static int run_script(lua_State *L, const char *path, char **args, int nargs) {
 }
 
 /* A first argument like "plot" (a bare name, no ".lua", no '/') may be a
- * command; any other bare name that is no file here may be an installed
- * script (lt_host_find_script: `luatrain cifar_resnet18`). It is one when some package searcher finds luatrain.cli.<word>;
- * a searcher that fails counts as finding it, so require reports why. */
+ * command. It is one when some package searcher finds luatrain.cli.<word>;
+ * a searcher that fails counts as finding it, so require reports why. A bare
+ * name that is neither a command nor a file here may be an installed script
+ * (lt_host_find_script: `luatrain cifar_resnet18`). */
 static int is_word(const char *s) {
   if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') || s[0] == '_'))
     return 0;
