@@ -10,7 +10,9 @@
  * (libturbojpeg0-dev: libturbojpeg.a; libpng-dev: libpng16.a), so they are
  * linked in (about 1 MB) rather than opened with dlopen, which would leave
  * image decoding broken at run time on such a machine. zlib, which libpng
- * needs, is present everywhere and stays dynamic. */
+ * needs, is present everywhere and stays dynamic. The installed program and
+ * libluatrain, which Debian's package manager gives their dependencies,
+ * link the shared libraries instead (LT_LINKAGE in CMakeLists.txt). */
 #include "lt_image.h"
 
 #include <errno.h>
