@@ -330,7 +330,8 @@ local function kind(default)
   return "string"
 end
 
--- The help text: one line per visible option.
+-- The help text: one line per visible option. An option whose text already
+-- says its default ("... (default: the Debian package's)") keeps that one.
 function M.usage(spec, usage)
   local lines = {usage or "options:"}
   for _, s in ipairs(spec) do
@@ -339,8 +340,9 @@ function M.usage(spec, usage)
       if s[2] == "" then def = "none" end
       local text = s[3] or ""
       if s.choices then text = text .. " [" .. table.concat(s.choices, "|") .. "]" end
-      lines[#lines + 1] = string.format("  --%-14s %s (default: %s)", s[1] .. (kind(s[2]) == "flag" and "" or " X"),
-                                        text, def)
+      local says_default = text:find("(default:", 1, true) ~= nil
+      lines[#lines + 1] = string.format("  --%-14s %s%s", s[1] .. (kind(s[2]) == "flag" and "" or " X"),
+                                        text, says_default and "" or " (default: " .. def .. ")")
     end
   end
   return table.concat(lines, "\n")
