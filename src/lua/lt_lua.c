@@ -243,6 +243,7 @@ int luaopen_luatrain_core(lua_State *L) {
   lt_lua_open_index(L, methods);
   lt_lua_open_autograd(L, methods);
   lt_lua_open_autograd_function(L, methods);
+  lt_lua_open_grad_hooks(L, methods);
   lt_lua_open_nn(L, methods);
   lt_lua_open_optim(L, methods);
   lt_lua_open_io(L, methods);

@@ -101,6 +101,7 @@ void lt_lua_open_index(lua_State *L, int methods);
 void lt_lua_open_io(lua_State *L, int methods);
 void lt_lua_open_autograd(lua_State *L, int methods);
 void lt_lua_open_autograd_function(lua_State *L, int methods); /* after autograd: lt.autograd._record, _saved */
+void lt_lua_open_grad_hooks(lua_State *L, int methods); /* after autograd: lt.autograd.queue_callback */
 void lt_lua_open_nn(lua_State *L, int methods);
 void lt_lua_open_data(lua_State *L, int methods);
 void lt_lua_open_bench(lua_State *L, int methods); /* lt._bench: reference kernels for bench/ */

@@ -139,11 +139,19 @@ static bool opt_retain_graph(lua_State *L, int idx, const char *fname, bool *all
   return retain;
 }
 
-static lt_status run_engine_backward(lua_State *L, int n, lt_tensor *const *roots, lt_tensor *const *grads, bool retain) {
+/* Runs the engine, then what the run's hooks left to do (lt_lua_grad_hooks.c):
+ * raising a hook's error, or the queued callbacks. Raises on failure. */
+static void run_engine_backward(lua_State *L, int n, lt_tensor *const *roots, lt_tensor *const *grads, bool retain,
+                                const char *fname) {
+  int mark = lt_lua_engine_queue_mark(L);
   lua_State *prev = lt_lua_engine_enter(L);
   lt_status st = lt_ag_backward_many(n, roots, grads, retain);
   lt_lua_engine_leave(prev);
-  return st;
+  if (st != LT_OK) {
+    lt_lua_engine_discard(L, mark);
+    lt_lua_raise_engine_error(L, fname);
+  }
+  lt_lua_engine_finish(L, mark, fname);
 }
 
 /* t:backward([grad], [{retain_graph=}]) */
@@ -165,7 +173,7 @@ static int m_backward(lua_State *L) {
                            lt_shape_str(t->ndim, t->shape, b, sizeof b));
   }
   lt_tensor *roots[1] = {t}, *grads[1] = {g};
-  if (run_engine_backward(L, 1, roots, grads, retain) != LT_OK) return lt_lua_raise_engine_error(L, fname);
+  run_engine_backward(L, 1, roots, grads, retain, fname);
   return 0;
 }
 
@@ -357,7 +365,7 @@ static int l_backward(lua_State *L) {
       return lt_lua_argerror(L, 2, fname, "a gradient is needed for tensor %d of shape %s", i + 1,
                              lt_shape_str(roots[i]->ndim, roots[i]->shape, b, sizeof b));
   }
-  if (run_engine_backward(L, n, roots, grads, retain) != LT_OK) return lt_lua_raise_engine_error(L, fname);
+  run_engine_backward(L, n, roots, grads, retain, fname);
   return 0;
 }
 

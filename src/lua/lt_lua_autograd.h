@@ -15,6 +15,21 @@
  * lt_lua_engine_leave (runs nest: a Lua backward may call backward). */
 lua_State *lt_lua_engine_enter(lua_State *L);
 void lt_lua_engine_leave(lua_State *prev);
+/* The Lua state of the engine run in progress on this thread, NULL when
+ * none runs. */
+lua_State *lt_lua_engine_state(void);
+
+/* --- hooks on the run (lt_lua_grad_hooks.c) ----------------------------------------- */
+/* The count of callbacks queued so far: taken before a run, given to
+ * lt_lua_engine_finish after it. */
+int lt_lua_engine_queue_mark(lua_State *L);
+/* After a run of the engine that succeeded: raises the first error a
+ * post-accumulate-grad hook raised during the run, else runs the callbacks
+ * queued during the run (lt.autograd.queue_callback), in order, including
+ * those they queue. fname names the caller in errors. */
+void lt_lua_engine_finish(lua_State *L, int mark, const char *fname);
+/* Drops what a failed run left: its queued callbacks and hook error. */
+void lt_lua_engine_discard(lua_State *L, int mark);
 /* Raises the engine's failure: the Lua backward's own message when one
  * failed, else the error recorded below (lt_lua_raise). Never returns. */
 int lt_lua_raise_engine_error(lua_State *L, const char *fname);

@@ -48,6 +48,8 @@ lua_State *lt_lua_engine_enter(lua_State *L) {
 
 void lt_lua_engine_leave(lua_State *prev) { running_L = prev; }
 
+lua_State *lt_lua_engine_state(void) { return running_L; }
+
 /* --- the node ---------------------------------------------------------------------------- */
 
 typedef struct {
