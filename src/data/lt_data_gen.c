@@ -20,11 +20,15 @@ void lt_data_gen_epoch(lt_data_gen *g, uint64_t seed, int64_t epoch) {
   lt_data_gen_init(g, words_key(e[0], e[1]), 0);
 }
 
-void lt_data_gen_batch(lt_data_gen *g, uint64_t seed, int64_t epoch, int64_t batch) {
+void lt_data_gen_rank_batch(lt_data_gen *g, uint64_t seed, int64_t epoch, int64_t rank, int64_t batch) {
   uint32_t e[4], b[4];
   lt_philox_block(seed, (uint64_t)epoch, e);
-  lt_philox_block(words_key(e[2], e[3]), (uint64_t)batch, b);
+  lt_philox_block(words_key(e[2], e[3]), (uint64_t)rank << 32 | (uint64_t)batch, b);
   lt_data_gen_init(g, words_key(b[0], b[1]), 0);
+}
+
+void lt_data_gen_batch(lt_data_gen *g, uint64_t seed, int64_t epoch, int64_t batch) {
+  lt_data_gen_rank_batch(g, seed, epoch, 0, batch);
 }
 
 uint64_t lt_data_gen_global_key(void) {

@@ -11,10 +11,14 @@
  * Keys. A loader seeded with `seed` derives, for epoch e, the block
  * E = lt_philox_block(seed, e): words 0-1 of E key the epoch's shuffle
  * (lt_data_gen_epoch), words 2-3 key the batches: batch b's generator has
- * key = words 0-1 of lt_philox_block(E[2..3], b) (lt_data_gen_batch). These
- * rules fix the data order and the transform draws of every run, so they
- * are part of the reproducibility contract: changing them changes every
- * seeded run.
+ * key = words 0-1 of lt_philox_block(E[2..3], b) (lt_data_gen_batch). In
+ * distributed sampling, batch b of rank r (0-based) uses the block at
+ * counter r * 2^32 + b instead (lt_data_gen_rank_batch): rank 0's keys are
+ * the plain ones, so one process and rank 0 draw alike, and every (rank,
+ * batch) pair has a block of its own (batches are < 2^32, as samples are).
+ * These rules fix the data order and the transform draws of every run, so
+ * they are part of the reproducibility contract: changing them changes
+ * every seeded run.
  *
  * Not here: the global generator behind lt.rand (src/core), the order in
  * which each transform draws (lt_transform_step.h). */
@@ -38,6 +42,9 @@ void lt_data_gen_epoch(lt_data_gen *g, uint64_t seed, int64_t epoch);
 /* The generator of batch `batch` (0-based) of epoch `epoch` (see Keys
  * above), at position 0: what the loader hands that batch's transforms. */
 void lt_data_gen_batch(lt_data_gen *g, uint64_t seed, int64_t epoch, int64_t batch);
+/* The same for batch `batch` of rank `rank` (0 <= rank < 2^32, 0 <= batch
+ * < 2^32) in distributed sampling; rank 0 is lt_data_gen_batch. */
+void lt_data_gen_rank_batch(lt_data_gen *g, uint64_t seed, int64_t epoch, int64_t rank, int64_t batch);
 
 /* 64 bits (words 0-1) of a fresh block of the global generator
  * (lt_rng_global, which lt.manual_seed seeds): the key of a transform

@@ -36,6 +36,7 @@ struct lt_dataloader {
   size_t out_sample_bytes;
   int64_t batch_size, nbatches;
   uint64_t seed;
+  int64_t rank;             /* keys the batches' generators (0 when not distributed) */
   int K;                    /* slots: prefetch + 1 */
   slot *slots;
   pthread_mutex_t mu;       /* guards slots */
@@ -75,7 +76,7 @@ static lt_status finish_batch(void *ctx, int64_t epoch, int64_t batch, int64_t c
     if (n < count) atomic_fetch_add(&d->skipped, count - n);
   }
   lt_data_gen g;
-  lt_data_gen_batch(&g, d->seed, epoch, batch);
+  lt_data_gen_rank_batch(&g, d->seed, epoch, d->rank, batch);
   lt_status st = LT_OK;
   if (d->plan) st = lt_tf_plan_run(d->plan, &g, n, images, dest->data);
   else if (n > 0) memcpy(dest->data, images, (size_t)(n * sb));
@@ -156,6 +157,7 @@ lt_status lt_dataloader_create(lt_source *src, const lt_tf_step *const *steps, i
   d->src = src;
   atomic_init(&d->skipped, 0);
   d->seed = opt->seed;
+  d->rank = opt->world_size > 1 ? opt->rank : 0;
   d->batch_size = opt->batch_size;
   d->pin = opt->pin_memory;
   d->out_dt = src->dtype;
@@ -193,6 +195,8 @@ lt_status lt_dataloader_create(lt_source *src, const lt_tf_step *const *steps, i
   cfg.shuffle = opt->shuffle;
   cfg.drop_last = opt->drop_last;
   cfg.seed = opt->seed;
+  cfg.rank = opt->rank;
+  cfg.world_size = opt->world_size;
   cfg.num_workers = opt->num_workers;
   cfg.prefetch = opt->prefetch;
   cfg.transform = finish_batch;
@@ -300,7 +304,7 @@ lt_status lt_dataloader_next(lt_dataloader *d, lt_dataloader_batch *out, bool *d
   out->labels = labels;
   out->index = index;
   lt_data_gen g;
-  lt_data_gen_batch(&g, d->seed, epoch, index);
+  lt_data_gen_rank_batch(&g, d->seed, epoch, d->rank, index);
   lt_data_gen_init(&out->gen, g.key, pos);
   return LT_OK;
 }

@@ -46,6 +46,11 @@ typedef struct {
   int prefetch;         /* 0: 2 * num_workers (2 without workers) */
   uint64_t seed;
   bool pin_memory;
+  /* Distributed sampling (lt_loader_shard): this process's rank among
+   * world_size; world_size 0 or 1: the whole dataset. The batches'
+   * generators are then rank's (lt_data_gen_rank_batch), so ranks draw
+   * different augmentations; rank 0 draws what one process does. */
+  int64_t rank, world_size;
 } lt_dataloader_options;
 
 /* A delivered batch: new references the caller releases. */
@@ -53,7 +58,7 @@ typedef struct {
   lt_tensor *images;    /* [n, sample shape] in the plan's output dtype (the source's without a plan) */
   lt_tensor *labels;    /* int64 [n] */
   int64_t index;        /* the batch number in the epoch, 0-based */
-  lt_data_gen gen;      /* the batch's generator, where the plan left it: what transforms after the plan draw from */
+  lt_data_gen gen;      /* the batch's generator (lt_data_gen_rank_batch), where the plan left it: what transforms after the plan draw from */
 } lt_dataloader_batch;
 
 typedef struct lt_dataloader lt_dataloader;

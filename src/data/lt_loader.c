@@ -42,7 +42,10 @@ struct lt_loader {
   lt_loader_config cfg;
   int64_t nbatches;
   int prefetch;
-  int64_t *perm;           /* [size], the current epoch's order */
+  int64_t count;           /* samples an epoch visits: size, or this rank's share */
+  int64_t world;           /* ranks sharing the epoch (1: not distributed) */
+  int64_t *perm;           /* [count], the current epoch's order (this rank's share of it) */
+  int64_t *order;          /* [size], the whole epoch's order when world > 1, else NULL */
 
   pthread_mutex_t mu;
   pthread_cond_t work_cv;  /* workers: something to claim, or quit */
@@ -78,6 +81,16 @@ lt_status lt_loader_permutation(uint64_t seed, int64_t epoch, int64_t n, int64_t
   for (int64_t i = 0; i < n; i++) out[i] = i;
   lt_data_gen_shuffle(&g, out, n);
   return LT_OK;
+}
+
+int64_t lt_loader_shard_size(int64_t n, int64_t world_size, bool drop_last) {
+  return drop_last ? n / world_size : (n + world_size - 1) / world_size;
+}
+
+void lt_loader_shard(const int64_t *order, int64_t n, int64_t rank, int64_t world_size, bool drop_last, int64_t *out) {
+  int64_t m = lt_loader_shard_size(n, world_size, drop_last);
+  /* position p of the padded list is p mod n; of the cut one, p < total <= n */
+  for (int64_t k = 0, p = rank; k < m; k++, p += world_size) out[k] = order[p < n ? p : p % n];
 }
 
 /* ---- batch buffers ----------------------------------------------------- */
@@ -146,7 +159,7 @@ static void push_free(lt_loader *l, node *nd) {
 static lt_status fill_batch(lt_loader *l, node *nd, int64_t b, int64_t epoch) {
   const lt_loader_config *cfg = &l->cfg;
   int64_t first = b * cfg->batch_size;
-  int64_t count = cfg->size - first < cfg->batch_size ? cfg->size - first : cfg->batch_size;
+  int64_t count = l->count - first < cfg->batch_size ? l->count - first : cfg->batch_size;
   lt_batch *bt = &nd->pub;
   bt->index = b;
   bt->count = count;
@@ -216,6 +229,12 @@ static lt_status check_config(const lt_loader_config *c) {
   if (c->size > (int64_t)UINT32_MAX)
     return lt_error_set(LT_ERR_ARG, 0, "dataset of %lld samples is too large (at most 2^32 - 1)", (long long)c->size);
   if (c->batch_size < 1) return lt_error_set(LT_ERR_ARG, 0, "batch_size must be >= 1, got %lld", (long long)c->batch_size);
+  if (c->world_size < 0 || c->world_size > INT32_MAX)
+    return lt_error_set(LT_ERR_ARG, 0, "world_size must be in 1..%d, got %lld", INT32_MAX, (long long)c->world_size);
+  if (c->rank < 0 || c->rank >= (c->world_size > 1 ? c->world_size : 1))
+    return lt_error_set(LT_ERR_ARG, 0, "rank must be in 0..%lld (world_size %lld), got %lld",
+                        (long long)(c->world_size > 1 ? c->world_size - 1 : 0),
+                        (long long)(c->world_size > 1 ? c->world_size : 1), (long long)c->rank);
   if (c->num_workers < 0 || c->num_workers > 256)
     return lt_error_set(LT_ERR_ARG, 0, "num_workers must be in 0..256, got %d", c->num_workers);
   if (c->prefetch < 0 || c->prefetch > 1024)
@@ -260,6 +279,7 @@ static void loader_free(lt_loader *l) {
   free(l->threads);
   free(l->ring);
   free(l->perm);
+  free(l->order);
   free(l);
 }
 
@@ -269,18 +289,21 @@ lt_status lt_loader_create(const lt_loader_config *config, lt_loader **out) {
   lt_loader *l = calloc(1, sizeof *l);
   if (!l) return lt_error_set(LT_ERR_OOM, 0, "out of memory creating a loader");
   l->cfg = *config;
-  l->nbatches = config->drop_last ? config->size / config->batch_size
-                                  : (config->size + config->batch_size - 1) / config->batch_size;
+  l->world = config->world_size > 1 ? config->world_size : 1;
+  l->count = l->world > 1 ? lt_loader_shard_size(config->size, l->world, config->drop_last) : config->size;
+  l->nbatches = config->drop_last ? l->count / config->batch_size
+                                  : (l->count + config->batch_size - 1) / config->batch_size;
   l->prefetch = config->prefetch ? config->prefetch : 2 * (config->num_workers ? config->num_workers : 1);
   atomic_init(&l->abandon, 0);
   pthread_mutex_init(&l->mu, NULL);
   pthread_cond_init(&l->work_cv, NULL);
   pthread_cond_init(&l->ready_cv, NULL);
   pthread_cond_init(&l->idle_cv, NULL);
-  l->perm = malloc((size_t)(config->size > 0 ? config->size : 1) * sizeof(int64_t));
+  l->perm = malloc((size_t)(l->count > 0 ? l->count : 1) * sizeof(int64_t));
+  if (l->world > 1) l->order = malloc((size_t)(config->size > 0 ? config->size : 1) * sizeof(int64_t));
   l->ring = calloc((size_t)l->prefetch, sizeof(slot));
   l->threads = calloc((size_t)(config->num_workers > 0 ? config->num_workers : 1), sizeof(pthread_t));
-  if (!l->perm || !l->ring || !l->threads) {
+  if (!l->perm || (l->world > 1 && !l->order) || !l->ring || !l->threads) {
     loader_free(l);
     return lt_error_set(LT_ERR_OOM, 0, "out of memory creating a loader of %lld samples", (long long)config->size);
   }
@@ -331,11 +354,13 @@ lt_status lt_loader_start_epoch_at(lt_loader *l, int64_t epoch, int64_t first_ba
                         (long long)first_batch, (long long)l->nbatches, (long long)l->nbatches);
   lt_loader_stop(l);
   /* No worker reads perm while the loader is inactive. */
+  int64_t *order = l->world > 1 ? l->order : l->perm;
   if (l->cfg.shuffle) {
-    LT_TRY(lt_loader_permutation(l->cfg.seed, epoch, l->cfg.size, l->perm));
+    LT_TRY(lt_loader_permutation(l->cfg.seed, epoch, l->cfg.size, order));
   } else {
-    for (int64_t i = 0; i < l->cfg.size; i++) l->perm[i] = i;
+    for (int64_t i = 0; i < l->cfg.size; i++) order[i] = i;
   }
+  if (l->world > 1) lt_loader_shard(order, l->cfg.size, l->cfg.rank, l->world, l->cfg.drop_last, l->perm);
   pthread_mutex_lock(&l->mu);
   l->epoch = epoch;
   l->claim_next = l->deliver_next = first_batch;

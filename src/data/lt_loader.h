@@ -9,8 +9,11 @@
  *
  * Order. Epoch e visits the samples in perm_e, a permutation of 0..N-1 that
  * depends only on (seed, e) (see lt_loader_permutation), or 0..N-1 without
- * shuffle. Batch b holds positions b*B .. min((b+1)*B, N)-1 of it;
- * drop_last drops a short last batch. Batches are delivered in order
+ * shuffle. With world_size W > 1 (distributed sampling) every rank computes
+ * that same order and keeps its share of it (lt_loader_shard), so the
+ * epoch's list has M = lt_loader_shard_size(N, W, drop_last) samples
+ * instead of N. Batch b holds positions b*B .. min((b+1)*B, M)-1 of the
+ * list; drop_last drops a short last batch. Batches are delivered in order
  * 0, 1, 2, ... whatever worker finishes first, so the stream is identical
  * for any num_workers.
  *
@@ -68,8 +71,10 @@ typedef struct {
   int64_t size;                /* N, number of samples, >= 0 */
   int64_t batch_size;          /* B, >= 1 */
   bool shuffle;
-  bool drop_last;
+  bool drop_last;              /* also: truncate rather than pad the shards (lt_loader_shard) */
   uint64_t seed;
+  int64_t rank;                /* distributed sampling: this process's rank, 0 <= rank < world_size */
+  int64_t world_size;          /*   and the number of ranks, <= 2^31 - 1; 0 or 1: not distributed */
   int num_workers;             /* 0..256; 0 = assemble on demand in lt_loader_next */
   int prefetch;                /* batches in flight beyond the last delivered; 0 = 2 * num_workers */
   lt_loader_transform_fn transform; /* optional */
@@ -95,7 +100,8 @@ typedef struct lt_loader lt_loader;
  * until lt_loader_start_epoch). */
 lt_status lt_loader_create(const lt_loader_config *config, lt_loader **out);
 
-/* Number of batches in an epoch: ceil(N/B), or floor(N/B) with drop_last. */
+/* Number of batches in an epoch: ceil(M/B), or floor(M/B) with drop_last,
+ * M the samples of an epoch (N, or the rank's share: lt_loader_shard_size). */
 int64_t lt_loader_num_batches(const lt_loader *loader);
 /* Batches claimed at most beyond the last one delivered: the config's
  * prefetch, or its default 2 * num_workers (2 without workers). */
@@ -133,5 +139,21 @@ void lt_loader_destroy(lt_loader *loader);
  * 0..n-1 shuffled by lt_data_gen_shuffle with the epoch's generator
  * (lt_data_gen_epoch, lt_data_gen.h). Requires n < 2^32. */
 lt_status lt_loader_permutation(uint64_t seed, int64_t epoch, int64_t n, int64_t *out);
+
+/* Distributed sampling, as PyTorch's DistributedSampler. Every one of W
+ * ranks holds the same epoch order of n samples. That order is first made
+ * a multiple of W long: without drop_last it is padded to
+ * total = ceil(n / W) * W by wrapping around (position p >= n repeats
+ * position p mod n, so the first samples come again, several times when
+ * n < W); with drop_last it is cut to total = floor(n / W) * W. Rank r then
+ * takes positions r, r + W, r + 2W, ... of that list: total / W samples,
+ * the same count on every rank, and together the ranks see every sample
+ * (without drop_last) or disjoint samples (with it).
+ *
+ * lt_loader_shard_size returns total / W (n >= 0, W >= 1); lt_loader_shard
+ * writes rank r's samples (0 <= r < W) to out, which holds that many and
+ * must not overlap order. W == 1 copies the order. */
+int64_t lt_loader_shard_size(int64_t n, int64_t world_size, bool drop_last);
+void lt_loader_shard(const int64_t *order, int64_t n, int64_t rank, int64_t world_size, bool drop_last, int64_t *out);
 
 #endif

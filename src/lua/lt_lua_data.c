@@ -2,7 +2,10 @@
  * dataset sources (CIFAR and IDX splits read into tensors, tensors
  * themselves, image folders decoded on demand, subsets of any of these),
  * single images read and written, and the native loader that batches a
- * source and runs the built-in transforms in worker threads.
+ * source and runs the built-in transforms in worker threads (a rank's share
+ * of each epoch under distributed sampling; the same shares and batch
+ * generators for the loader over a Lua dataset: shard_size, rank_order,
+ * batch_gen).
  *
  * Registers lt._data, the native half of lua/luatrain/data (lt.data) and
  * lua/luatrain/transforms (lt.transforms); users see those two. Not here:
@@ -323,7 +326,8 @@ static int64_t opt_int(lua_State *L, int t, const char *k, int64_t dflt) {
 }
 
 /* _data.loader(source, {batch_size=, shuffle=, drop_last=, num_workers=,
- * prefetch=, seed=, pin_memory=}, steps|nil, want_gen) -> loader. The Lua
+ * prefetch=, seed=, pin_memory=, rank=, world_size=}, steps|nil, want_gen)
+ * -> loader; rank 0-based, world_size nil or 1: not distributed. The Lua
  * side has checked the options' types and ranges (and drops pin_memory when
  * no GPU can pin memory); the loader checks them again, naming no argument. */
 static int l_loader(lua_State *L) {
@@ -340,6 +344,8 @@ static int l_loader(lua_State *L) {
   o.prefetch = (int)(prefetch < INT_MIN ? INT_MIN : prefetch > INT_MAX ? INT_MAX : prefetch);
   o.seed = (uint64_t)opt_int(L, 2, "seed", 0);
   o.pin_memory = opt_bool(L, 2, "pin_memory");
+  o.rank = opt_int(L, 2, "rank", 0);
+  o.world_size = opt_int(L, 2, "world_size", 1);
   int nsteps = 0;
   const lt_tf_step **steps = NULL;
   if (!lua_isnoneornil(L, 3)) steps = lt_lua_check_steps(L, 3, &nsteps);
@@ -427,6 +433,72 @@ static int l_permutation(lua_State *L) {
   return 1;
 }
 
+/* Distributed sampling's world_size at argument i, checked as the loader
+ * checks it (lt_loader.h). */
+static int64_t check_world(lua_State *L, int i, const char *fname) {
+  int64_t world = lt_lua_check_integer(L, i, fname, "world_size");
+  if (world < 1 || world > INT32_MAX)
+    lt_lua_argerror(L, i, fname, "world_size must be in 1..%d, got %lld", INT32_MAX, (long long)world);
+  return world;
+}
+
+/* _data.shard_size(n, world_size, drop_last) -> the samples of each rank,
+ * the samples of all ranks together (lt_loader_shard_size) */
+static int l_shard_size(lua_State *L) {
+  const char *fname = "shard_size";
+  int64_t n = lt_lua_check_integer(L, 1, fname, "n"), world = check_world(L, 2, fname);
+  if (n < 0) return lt_lua_argerror(L, 1, fname, "n must be >= 0, got %lld", (long long)n);
+  int64_t m = lt_loader_shard_size(n, world, lua_toboolean(L, 3));
+  lua_pushinteger(L, m);
+  lua_pushinteger(L, m * world);
+  return 2;
+}
+
+/* _data.rank_order(seed|nil, epoch, n, rank, world_size, drop_last) -> a
+ * table of the 1-based samples rank `rank` visits in epoch `epoch`: its
+ * share (lt_loader_shard) of the loader's permutation, or of 1..n with
+ * seed nil (no shuffle) */
+static int l_rank_order(lua_State *L) {
+  const char *fname = "rank_order";
+  bool shuffle = !lua_isnil(L, 1);
+  int64_t seed = shuffle ? lt_lua_check_integer(L, 1, fname, "seed") : 0;
+  int64_t epoch = lt_lua_check_integer(L, 2, fname, "epoch"), n = lt_lua_check_integer(L, 3, fname, "n");
+  int64_t rank = lt_lua_check_integer(L, 4, fname, "rank"), world = check_world(L, 5, fname);
+  if (rank < 0 || rank >= world)
+    return lt_lua_argerror(L, 4, fname, "rank must be in 0..%lld, got %lld", (long long)world - 1, (long long)rank);
+  bool drop_last = lua_toboolean(L, 6);
+  if (n < 0 || n > (int64_t)1 << 31) return lt_lua_argerror(L, 3, fname, "n must be in 0..2^31, got %lld", (long long)n);
+  int64_t m = lt_loader_shard_size(n, world, drop_last);
+  int64_t *order = lua_newuserdatauv(L, (size_t)(n + m + 1) * sizeof(int64_t), 0), *mine = order + n;
+  if (shuffle) LT_LUA_CHECK(L, lt_loader_permutation((uint64_t)seed, epoch, n, order), fname);
+  else
+    for (int64_t i = 0; i < n; i++) order[i] = i;
+  lt_loader_shard(order, n, rank, world, drop_last, mine);
+  lua_createtable(L, (int)m, 0);
+  for (int64_t k = 0; k < m; k++) {
+    lua_pushinteger(L, mine[k] + 1);
+    lua_rawseti(L, -2, k + 1);
+  }
+  return 1;
+}
+
+/* _data.batch_gen(seed, epoch, batch, rank) -> the Generator the loader
+ * hands batch `batch` (1-based) of epoch `epoch` on rank `rank` (0-based;
+ * 0: Generator(seed, epoch, batch)) */
+static int l_batch_gen(lua_State *L) {
+  const char *fname = "generator";
+  int64_t seed = lt_lua_check_integer(L, 1, fname, "seed"), epoch = lt_lua_check_integer(L, 2, fname, "epoch");
+  int64_t batch = lt_lua_check_integer(L, 3, fname, "batch"), rank = lt_lua_check_integer(L, 4, fname, "rank");
+  if (epoch < 0) return lt_lua_argerror(L, 2, fname, "epoch must be >= 0, got %lld", (long long)epoch);
+  if (batch < 1 || batch > UINT32_MAX)
+    return lt_lua_argerror(L, 3, fname, "batch must be in 1..2^32 - 1, got %lld", (long long)batch);
+  if (rank < 0 || rank > INT32_MAX) return lt_lua_argerror(L, 4, fname, "rank must be in 0..%d, got %lld", INT32_MAX, (long long)rank);
+  lt_data_gen g;
+  lt_data_gen_rank_batch(&g, (uint64_t)seed, epoch, rank, batch - 1);
+  lt_lua_push_gen(L, g.key, 0);
+  return 1;
+}
+
 /* _data.random_seed(): a seed drawn from the global generator (so
  * lt.manual_seed makes an unseeded loader reproducible) */
 static int l_random_seed(lua_State *L) {
@@ -497,7 +569,8 @@ void lt_lua_open_data(lua_State *L, int methods) {
     {"tensor_source", l_tensor_source}, {"cifar", l_cifar}, {"idx", l_idx}, {"folder_source", l_folder_source},
     {"load_image", l_load_image}, {"write_image", l_write_image},
     {"subset_source", l_subset_source}, {"src_get", l_src_get}, {"src_info", l_src_info}, {"loader", l_loader},
-    {"permutation", l_permutation}, {"random_seed", l_random_seed}, {"is_dir", l_is_dir}, {"classes", l_classes},
+    {"permutation", l_permutation}, {"shard_size", l_shard_size}, {"rank_order", l_rank_order},
+    {"batch_gen", l_batch_gen}, {"random_seed", l_random_seed}, {"is_dir", l_is_dir}, {"classes", l_classes},
     {"now", l_now}, {"memcpy", l_memcpy}, {NULL, NULL}};
   luaL_newlib(L, fns);
   lt_lua_open_transforms(L, -1);

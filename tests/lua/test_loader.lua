@@ -244,7 +244,7 @@ T.test("a process leaving mid-epoch exits", function()
 end)
 
 T.test("options and bad input", function()
-  T.checkerr("bad argument #2 to 'DataLoader' (unknown option 'batchsize' (valid: batch_size, device, drop_last, num_workers, pin_memory, prefetch, seed, shuffle, transform))",
+  T.checkerr("bad argument #2 to 'DataLoader' (unknown option 'batchsize' (valid: batch_size, device, distributed, drop_last, num_workers, pin_memory, prefetch, seed, shuffle, transform))",
              D.DataLoader, ds, {batchsize = 3})
   local shared = {batch_size = 5, num_workers = 1, seed = 3, device = "cpu", pin_memory = true}
   local l = D.DataLoader(ds, setmetatable({shuffle = true, transform = seed_tf}, {__index = shared}))

@@ -34,8 +34,27 @@
 --
 -- To run the transforms on the GPU instead of in the workers, give the
 -- loader no transform and apply it to the batch on the device with the
--- batch's generator: tf(images, lt.data.Generator(seed, epoch, i)) gives
--- exactly what the workers would have (lt.transforms).
+-- batch's generator: tf(images, loader:generator(epoch, i)) gives exactly
+-- what the workers would have (lt.transforms); without distributed it is
+-- lt.data.Generator(seed, epoch, i).
+--
+-- distributed = true (or {rank = r, world_size = W}) samples as PyTorch's
+-- DistributedSampler, for data-parallel training in W processes: every rank
+-- computes the same order of the epoch (the seeded permutation, or 0..n-1),
+-- pads it to a multiple of W by repeating its first samples (drop_last:
+-- cuts it to one instead), and rank r (0-based) takes positions r, r + W,
+-- r + 2W, ... of it; then batches as usual. So #loader is the same on
+-- every rank, and the ranks together see every sample (disjoint ones with
+-- drop_last). true takes the rank and world size from lt.distributed when
+-- a process group is initialised, else rank 0 of 1. Every rank must give
+-- the loader the same seed (with shuffle and more than one rank, seed is
+-- required: the default is drawn from each process's global generator,
+-- which need not agree). The ranks' augmentations differ: batch b of
+-- rank r draws from its own generator (rank 0's is Generator(seed, e, b)),
+-- the same for that rank in every run. loader.rank, loader.world_size,
+-- loader.num_samples (this rank's samples per epoch) and loader.total_size
+-- (all ranks') say what was chosen; with world size 1 (or no distributed)
+-- the loader is exactly the one without the option.
 --
 -- Leaving the loop early (break, an error) stops the epoch and gives its
 -- buffers back: iter() returns a to-be-closed value as the generic for's
@@ -406,7 +425,39 @@ DataLoader.__index = DataLoader
 DataLoader.__name = "DataLoader"
 
 local loader_options = {batch_size = true, shuffle = true, drop_last = true, num_workers = true, prefetch = true,
-                        seed = true, transform = true, device = true, pin_memory = true}
+                        seed = true, transform = true, device = true, pin_memory = true, distributed = true}
+
+-- The rank (0-based) and world size of the distributed option: nil or
+-- false: 0 of 1; true: lt.distributed's when a process group is
+-- initialised (read now: the module may arrive after this one), else 0 of
+-- 1; {rank =, world_size =}: those.
+local function distributed_option(v, fname)
+  if v == nil or v == false then return 0, 1 end
+  local rank, world, what
+  if v == true then
+    local dist = lt.distributed
+    if not (dist and dist.is_initialized and dist.is_initialized()) then return 0, 1 end
+    rank, world, what = dist.rank(), dist.world_size(), "lt.distributed's "
+  elseif type(v) == "table" and not lt.is_tensor(v) then
+    check_opts(v, 2, fname, {rank = true, world_size = true})
+    if v.rank == nil or v.world_size == nil then
+      fail(fname, 2, "distributed needs both rank and world_size, as {rank = r, world_size = W} (or true)")
+    end
+    rank, world, what = v.rank, v.world_size, "distributed."
+  else
+    fail(fname, 2, "distributed must be true, false or {rank = r, world_size = W}, got " .. argcheck.typename(v))
+  end
+  local w = math.tointeger(world)
+  if not w or w < 1 or w > 0x7fffffff then
+    fail(fname, 2, string.format("%sworld_size must be an integer >= 1, got %s", what, argcheck.num(world)))
+  end
+  local r = math.tointeger(rank)
+  if not r or r < 0 or r >= w then
+    fail(fname, 2, string.format("%srank must be an integer in 0..%d (world_size %d; ranks count from 0), got %s",
+                                 what, w - 1, w, argcheck.num(rank)))
+  end
+  return r, w
+end
 
 local function callable(f)
   if type(f) == "function" then return true end
@@ -416,7 +467,7 @@ end
 
 --- DataLoader(ds, {batch_size=1, shuffle=false, drop_last=false,
 -- num_workers=0, prefetch=2*num_workers, seed=<from the global generator>,
--- transform=nil, device="cpu", pin_memory=false})
+-- transform=nil, device="cpu", pin_memory=false, distributed=false})
 function M.DataLoader(ds, opts)
   local fname = "DataLoader"
   local is_native = check_dataset(ds, fname, 1)
@@ -428,6 +479,13 @@ function M.DataLoader(ds, opts)
   self.num_workers = opt_int(opts.num_workers, fname, 2, "num_workers", 0, 256) or 0
   self.prefetch = opt_int(opts.prefetch, fname, 2, "prefetch", 1, 1024)
   self.seed = opt_int(opts.seed, fname, 2, "seed") or D.random_seed()
+  self.rank, self.world_size = distributed_option(opts.distributed, fname)
+  if self.world_size > 1 and self.shuffle and opts.seed == nil then
+    -- the default comes from each process's global generator, which need not agree
+    fail(fname, 2, string.format("distributed over %d ranks with shuffle needs a seed, the same on every rank",
+                                 self.world_size))
+  end
+  self.num_samples, self.total_size = D.shard_size(#ds, self.world_size, self.drop_last)
   self.pin_memory = opt_bool(opts.pin_memory, fname, 2, "pin_memory") or false
   if self.pin_memory and not lt.cuda.is_available() then
     -- PyTorch warns and goes on with pageable memory
@@ -456,11 +514,11 @@ function M.DataLoader(ds, opts)
   if is_native then
     self._h = D.loader(ds._source, {batch_size = self.batch_size, shuffle = self.shuffle, drop_last = self.drop_last,
                                     num_workers = self.num_workers, prefetch = self.prefetch, seed = self.seed,
-                                    pin_memory = self.pin_memory},
+                                    pin_memory = self.pin_memory, rank = self.rank, world_size = self.world_size},
                        #steps > 0 and steps or nil, #rest > 0)
     self._nbatches = #self._h
   else
-    local n = #ds
+    local n = self.num_samples
     self._nbatches = self.drop_last and n // self.batch_size or (n + self.batch_size - 1) // self.batch_size
   end
   return self
@@ -470,9 +528,21 @@ end
 function DataLoader.__len(self) return self._nbatches end
 
 function DataLoader.__tostring(self)
-  return string.format("DataLoader(%d samples, batch_size %d, %d batches, shuffle %s, %d workers, seed %d, device %s)",
+  local dist = self.world_size > 1
+    and string.format(", rank %d of %d (%d samples each)", self.rank, self.world_size, self.num_samples) or ""
+  return string.format("DataLoader(%d samples, batch_size %d, %d batches, shuffle %s, %d workers, seed %d, device %s%s)",
                        #self.dataset, self.batch_size, self._nbatches, tostring(self.shuffle), self.num_workers,
-                       self.seed, self.device)
+                       self.seed, self.device, dist)
+end
+
+--- loader:generator(epoch, i): the Generator the loader hands batch i
+-- (1-based) of epoch `epoch` on this rank, for running the transforms
+-- elsewhere (on the GPU); Generator(seed, epoch, i) on rank 0.
+function DataLoader:generator(epoch, i)
+  local fname = "generator"
+  epoch = opt_int(epoch, fname, 1, "epoch", 0) or fail(fname, 1, "epoch is required")
+  i = opt_int(i, fname, 2, "batch", 1) or fail(fname, 2, "the batch number is required")
+  return D.batch_gen(self.seed, epoch, i, self.rank)
 end
 
 --- loader:close(): stops the workers and frees the buffers now (the
@@ -527,11 +597,13 @@ function DataLoader:iter(opts)
   self._token = self._token + 1
   local token, h, rest, device, pin = self._token, self._h, self._rest, self.device, self.pin_memory
   local to_opts = pin and {non_blocking = true} or nil
-  local ds, bs, nb, seed = self.dataset, self.batch_size, self._nbatches, self.seed
-  local order, b = nil, start - 1
+  local ds, bs, nb, seed, rank = self.dataset, self.batch_size, self._nbatches, self.seed, self.rank
+  local order, b, m = nil, start - 1, self.num_samples
   local ended = false
   if h then
     h:start(epoch, start - 1)
+  elseif self.world_size > 1 then
+    order = D.rank_order(self.shuffle and seed or nil, epoch, #ds, rank, self.world_size, self.drop_last)
   elseif self.shuffle then
     order = D.permutation(seed, epoch, #ds)
   end
@@ -544,7 +616,7 @@ function DataLoader:iter(opts)
     self.skipped = n
     if n > 0 then
       io.stderr:write(string.format("warning: DataLoader: %d of %d images skipped in epoch %d as unreadable "
-                                    .. "(each file is named once, when first skipped)\n", n, #ds, epoch))
+                                    .. "(each file is named once, when first skipped)\n", n, m, epoch))
     end
   end
   local function fetch()
@@ -559,8 +631,8 @@ function DataLoader:iter(opts)
       if b >= nb then return nil end
       b = b + 1
       i = b
-      images, labels = lua_batch(ds, order, (b - 1) * bs + 1, math.min(b * bs, #ds))
-      gen = #rest > 0 and D.Generator(seed, epoch, b) or nil
+      images, labels = lua_batch(ds, order, (b - 1) * bs + 1, math.min(b * bs, m))
+      gen = #rest > 0 and D.batch_gen(seed, epoch, b, rank) or nil
     end
     for _, tf in ipairs(rest) do images = tf(images, gen) end
     if pin and device == "cpu" then
