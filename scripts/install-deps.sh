@@ -18,6 +18,8 @@ packages=(
   libcjson-dev           # safetensors JSON header
   libturbojpeg0-dev      # JPEG decoding and encoding (libjpeg-turbo), linked statically
   libpng-dev             # PNG decoding and encoding (libpng 1.6), linked statically
+  libopenmpi-dev         # multi-process training on CPUs: the plugin luatrain_mpi.so links Open MPI
+  openmpi-bin            # ... and mpirun, which starts the processes (and the tests in tests/dist)
   lua5.4                 # tests: the Lua module (require "luatrain") in Debian's interpreter
   luarocks               # tests: the rockspec (luarocks make)
   lintian                # tests: checks the .deb (make deb)

@@ -27,12 +27,13 @@ fail() { failed=$((failed + 1)); echo "FAIL $*" >&2; }
 declare -A USES=(
   [core]="core"
   [cpu]="cpu core" [cuda]="cuda core" [autograd]="autograd core" [data]="data core" [io]="io core"
-  [lua]="lua cpu cuda autograd data io core"
-  [host]="host lua cpu cuda autograd data io core"
-  [module]="module lua cpu cuda autograd data io core"
+  [dist]="dist core"
+  [lua]="lua cpu cuda autograd data io dist core"
+  [host]="host lua cpu cuda autograd data io dist core"
+  [module]="module lua cpu cuda autograd data io dist core"
 )
 declare -A DIR=([core]=src/core [cpu]=src/cpu [cuda]=cuda [autograd]=src/autograd [data]=src/data [io]=src/io
-                [lua]=src/lua [host]=src/host [module]=src/module)
+                [dist]=src/dist [lua]=src/lua [host]=src/host [module]=src/module)
 
 # --- 1. the build refuses ------------------------------------------------------------------
 probe() {   # probe NAME: builds lt_probe_NAME, output in $TMP/NAME.log; returns cmake's status
@@ -106,7 +107,7 @@ call_violations() {
     done < <(nm -A -u "$lib" 2>/dev/null | sed -n 's/^[^:]*:\([^:]*\): *U \(.*\)$/\1 \2/p')
   done
 }
-for layer in core cpu autograd data io lua host; do
+for layer in core cpu autograd data io dist lua host; do
   [ -f "$BUILD/liblt_$layer.a" ] || fail "no $BUILD/liblt_$layer.a"
 done
 call_violations "$BUILD" > "$TMP/calls.txt"
