@@ -16,6 +16,8 @@ return {
     .. "and tests/lua/test_transfer_cuda.lua covers x:cuda()",
   ["Tensor:pin_memory"] = "page-locked host memory for GPU copies; PyTorch needs CUDA for it "
     .. "(tests/lua/test_pinned.lua)",
+  ["Tensor:register_post_accumulate_grad_hook"] = "registers Lua code that runs during backward; "
+    .. "it computes nothing to compare (tests/lua/test_grad_hooks.lua)",
   ["Tensor:is_pinned"] = "page-locked host memory for GPU copies; PyTorch needs CUDA for it "
     .. "(tests/lua/test_pinned.lua)",
 }
