@@ -250,6 +250,9 @@ lt_status lt_cuda_adagrad(int n, lt_tensor *const *param, lt_tensor *const *grad
                           const double *step, const lt_adagrad_hparams *h);
 lt_status lt_cuda_optim_write_scalars(lt_tensor *dst, const double *v, int n);
 
+/* lt_cuda_nccl.c: the "nccl" collective backend (lt_comm.h), which lt_cuda_register registers */
+extern const struct lt_comm_backend lt_cuda_nccl_backend;
+
 LT_END_DECLS
 
 #endif

@@ -9,6 +9,7 @@
  *
  * Registration only stores a pointer in the core's registry; no CUDA call
  * happens until a tensor is put on a GPU. */
+#include "lt_comm.h"
 #include "lt_cuda_internal.h"
 #include "lt_cuda_transfer.h"
 
@@ -102,7 +103,10 @@ const lt_backend lt_cuda_backend = {
   .optim = &cuda_optim,
 };
 
-void lt_cuda_register(void) { lt_backend_register(LT_CUDA, &lt_cuda_backend); }
+void lt_cuda_register(void) {
+  lt_backend_register(LT_CUDA, &lt_cuda_backend);
+  lt_comm_register(&lt_cuda_nccl_backend); /* the "nccl" collectives; libnccl is opened only when used */
+}
 
 /* When this object is linked, the backend is there before main(). */
 __attribute__((constructor)) static void register_at_start(void) { lt_cuda_register(); }
