@@ -49,8 +49,9 @@ typedef struct lt_comm_backend {
   int (*init)(void **state, const lt_comm_setup *setup, char *err, size_t errlen);
   /* In-place collectives on `count` elements of `dtype` (float32, float64,
    * bfloat16, float16, int32, int64, uint8; never bool, which the
-   * distributed layer refuses). bfloat16 and float16 reductions add (or
-   * compare) in float32 and round once per step of the reduction. AVG is
+   * distributed layer refuses). bfloat16 and float16 reductions round to
+   * the dtype after each step of the reduction (the MPI plugin adds in
+   * float32 then rounds; NCCL reduces in the type itself). AVG is
    * the sum divided by world_size in the dtype's own precision, for the
    * floating dtypes only (the distributed layer refuses it for integers).
    * count may be 0 (the distributed layer makes no call then). `stream` is
@@ -79,10 +80,12 @@ typedef struct lt_comm_backend {
   void (*abort)(void *state, int code);
   /* Orderly shutdown; frees state. */
   int (*finalize)(void *state, char *err, size_t errlen);
-  /* Optional (NULL: always usable). Whether the backend can run in this
-   * process, before any init: NCCL answers whether a GPU and libnccl are
-   * there, and otherwise writes why into `why`. Backend "auto" takes NCCL
-   * only when this says yes. Called on the thread of lt_dist_init. */
+  /* Whether the backend can run in this process, before any init: NCCL
+   * answers whether a GPU and libnccl are there (non-zero), and otherwise
+   * writes why into `why`. Backend "auto" takes NCCL only when this entry
+   * exists and says yes; a backend named explicitly is asked too when it
+   * has the entry (NULL: no question). Called on lt_dist_init's thread;
+   * it must not start the library. */
   int (*usable)(char *why, size_t whylen);
 } lt_comm_backend;
 
