@@ -238,7 +238,9 @@ static int mpi_init(void **state, const lt_comm_setup *setup, char *err, size_t 
   s->comm = MPI_COMM_NULL;
   for (int d = 0; d < LT_NDTYPES; d++)
     for (int o = 0; o < LT_COMM_OP_COUNT; o++) s->ops[d][o] = MPI_OP_NULL;
-  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  /* Errors come back as codes (MPI_COMM_WORLD's handler is changed only
+   * when this plugin started MPI: a program's own MPI stays as it set it). */
+  if (started) MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   if ((rc = MPI_Comm_dup(MPI_COMM_WORLD, &s->comm)) != MPI_SUCCESS) {
     mpi_fail(rc, "MPI_Comm_dup", err, errlen);
     goto fail;
