@@ -22,6 +22,13 @@
 -- prints the command that continues it exactly; a NaN or infinite loss
 -- stops the run and leaves the last good checkpoint alone.
 --
+-- Under a launcher it trains data-parallel with no new option (README,
+-- "Many processes"): `mpirun -np 4 luatrain scripts/cifar_resnet18.lua`,
+-- `srun luatrain ...` or torchrun's variables. --batch stays the batch of
+-- one process; every process trains on its share of each epoch; rank 0
+-- alone prints, writes the run folder and saves checkpoints; the losses and
+-- accuracies shown are those of all processes together.
+--
 -- The loop is below, in plain sight: change it.
 local train = lt.train
 local nn, T = lt.nn, lt.transforms
@@ -130,6 +137,19 @@ if opt.augment_on == "gpu" and device ~= "cuda" then die("--augment-on gpu needs
 -- loader's per-batch generator's, so the images are the same as the workers'.
 local gpu_augment = opt.augment_on == "gpu" or (opt.augment_on == "auto" and device == "cuda")
 
+-- Processes: one, or as many as the launcher started (lt.distributed.env()
+-- reads mpirun's, srun's or torchrun's variables). With several, rank 0 is
+-- the main process: it alone prints and writes files.
+local dist = lt.distributed
+local world = dist.env().world_size
+if world > 1 then dist.init_process_group{backend = device == "cuda" and "nccl" or "mpi"} end
+local main = world == 1 or dist.is_main()
+if not main then print = function() end end
+if ck and (ck.config.world_size or 1) ~= world then
+  die("cannot resume from %s: it was written by a run of %d process%s, this one has %d; resume it with the same "
+      .. "number of processes", opt.resume, ck.config.world_size or 1, (ck.config.world_size or 1) > 1 and "es" or "", world)
+end
+
 -- Data: CIFAR-10 when present; Fashion-MNIST from the Debian package otherwise
 -- (unless --dataset cifar10 was asked for by name).
 local function exists(path)
@@ -181,14 +201,22 @@ local function first(ds, n)
 end
 train_set, test_set = first(train_set, opt.limit_train), first(test_set, opt.limit_test)
 local num_classes = #train_set.classes
+-- With several processes each validates on its own share of the test set
+-- (images rank+1, rank+1+world, ...), and the sums are added up.
+local test_share = test_set
+if world > 1 then
+  local idx = {}
+  for i = dist.rank() + 1, #test_set, world do idx[#idx + 1] = i end
+  test_share = lt.data.Subset(test_set, idx)
+end
 
 local train_tf = T.Compose{T.RandomCrop(size, {padding = 4}), T.RandomHorizontalFlip(), T.ToFloat(), T.Normalize(mean, std)}
 local test_tf = T.Compose{T.ToFloat(), T.Normalize(mean, std)}
 local train_loader = lt.data.DataLoader(train_set, {batch_size = opt.batch, shuffle = true,
                                                     transform = not gpu_augment and train_tf or nil,
                                                     num_workers = opt.workers, seed = opt.seed, device = device,
-                                                    pin_memory = device == "cuda"})
-local test_loader = lt.data.DataLoader(test_set, {batch_size = opt.batch, shuffle = false,
+                                                    pin_memory = device == "cuda", distributed = world > 1})
+local test_loader = lt.data.DataLoader(test_share, {batch_size = opt.batch, shuffle = false,
                                                   transform = not gpu_augment and test_tf or nil,
                                                   num_workers = opt.workers, seed = opt.seed, device = device,
                                                   pin_memory = device == "cuda"})
@@ -199,6 +227,10 @@ lt.manual_seed(opt.seed)
 local model = lt.models.resnet18{num_classes = num_classes, width = opt.width, in_channels = in_channels}
 model:to(device)
 if opt.channels_last then model:to{memory_format = "channels_last"} end
+-- With several processes the forward pass goes through DistributedDataParallel,
+-- which averages the gradients over the processes during backward; `model`
+-- stays the model itself (its state, its parameters for the optimizer).
+local net = world > 1 and nn.DistributedDataParallel(model) or model
 local criterion = nn.CrossEntropyLoss()
 
 -- The forward pass and the loss. With --amp bf16 they run under lt.autocast:
@@ -206,7 +238,7 @@ local criterion = nn.CrossEntropyLoss()
 -- float32; parameters, their gradients and the optimizer stay float32.
 local function forward(images, labels)
   local function run()
-    local out = model(images)
+    local out = net(images)
     return out, criterion(out, labels)
   end
   if opt.amp == "bf16" then return lt.autocast("bf16", run) end
@@ -258,7 +290,7 @@ options.dataset, options.data, options.name, options.resume = dataset, data_root
 local config = {options = options, device = device, run_dir = run_dir, luatrain = lt.version,
                 train_size = #train_set, test_size = #test_set, num_classes = num_classes, iters_per_epoch = iters,
                 parameters = model:num_parameters(), model = string.format("resnet18(width=%d, in_channels=%d)", opt.width, in_channels),
-                command = table.concat(arg, " ", 0, #arg)}
+                command = table.concat(arg, " ", 0, #arg), world_size = world}
 
 -- Where the run is: the state after the last completed step. `batches` of
 -- epoch `epoch` are done; `complete` once the epoch's validation, schedule
@@ -308,7 +340,9 @@ if ck then
   if not pos.complete then seen, train_time, last_lr = ck.meters.seen, ck.meters.time, ck.meters.lr end
 end
 
-local run = train.Run(run_dir, config, {resume = ck ~= nil, keep_until_step = step})
+-- Only the main process writes the run folder; the others log nowhere.
+local run = main and train.Run(run_dir, config, {resume = ck ~= nil, keep_until_step = step})
+  or {log = function() end, close = function() end}
 -- "cuda (NVIDIA H200, cuDNN 91400)": which GPU and cuDNN the run got
 local device_desc = device
 if device == "cuda" then
@@ -317,6 +351,10 @@ end
 print(string.format("luatrain %s | device %s | %s: %d train / %d test images, %d classes | ResNet18 width %d, %d parameters",
   lt.version, device_desc, dataset, #train_set, #test_set, num_classes, opt.width, model:num_parameters()))
 print("options: " .. train.format_options(opt, spec))
+if world > 1 then
+  print(string.format("data parallel: %d processes (%s, %s), batch %d per process, %d in all; %d batches per epoch each",
+                      world, dist.env().launcher, dist.get_backend(), opt.batch, opt.batch * world, iters))
+end
 print("run folder: " .. run_dir)
 if ck then
   print(string.format("resumed from %s: epoch %d, %d of %d batches done%s (best top-1 %.2f%%)", opt.resume, pos.epoch,
@@ -335,19 +373,23 @@ local function checkpoint()
   if warmup then c.warmup = warmup:state_dict() end
   return c
 end
--- Never replaces a checkpoint with a model that holds NaN or infinity.
-local function save(path)
+-- Never replaces a checkpoint with a model that holds NaN or infinity. With
+-- several processes the main one saves (every model is the same) and the
+-- others wait for it, unless `alone` (an interrupted run waits once it has
+-- also printed how to resume).
+local function save(path, alone)
   if not train.all_finite(model:state_dict()) then
     error({stop = string.format("the model holds NaN or infinite values after epoch %d, batch %d: not saving it", pos.epoch, pos.batches)})
   end
-  lt.save(path, checkpoint())
+  if main then lt.save(path, checkpoint()) end
+  if world > 1 and not alone then dist.barrier() end
 end
 
 local function finite(x) return x == x and x ~= math.huge and x ~= -math.huge end
 local function what(x) return x ~= x and "NaN" or (x > 0 and "+infinity" or "-infinity") end
 local t_start = train.clock()
 local function wall() return wall0 + train.clock() - t_start end
-local progress = train.Progress{quiet = opt.quiet}
+local progress = main and train.Progress{quiet = opt.quiet} or {update = function() end, finish = function() end}
 local batches_run = 0   -- in this process, for the test hooks
 
 -- A batch as the model takes it: augmented here when that runs on the GPU
@@ -372,6 +414,12 @@ local function evaluate()
       top5:update(a5, n)
     end
   end)
+  if world > 1 then -- the sums of every process's share
+    local sums = lt.tensor({loss.sum, top1.sum, top5.sum, loss.count}, {dtype = "float64"})
+    dist.all_reduce(sums)
+    local n = sums[4]:item()
+    return sums[1]:item() / n, sums[2]:item() / n, sums[3]:item() / n
+  end
   return loss.avg, top1.avg, top5.avg
 end
 
@@ -396,6 +444,11 @@ end
 function read_window(epoch, last_batch)
   if window.n == 0 then return end
   local sum, correct, n = window.loss:item(), window.correct:item(), window.n
+  if world > 1 then -- every process reads its window at the same batch: add them up
+    local sums = lt.tensor({sum, correct, n}, {dtype = "float64"})
+    dist.all_reduce(sums)
+    sum, correct, n = sums[1]:item(), sums[2]:item(), sums[3]:item()
+  end
   if not finite(sum) then
     local where = window.first == last_batch and string.format("batch %d (step %d)", last_batch, step)
       or string.format("one of batches %d..%d (steps %d..%d)", window.first, last_batch, step - (last_batch - window.first), step)
@@ -480,7 +533,7 @@ local function run_training()
     model:train()
     local t0 = train.clock() - train_time
     for i, images, labels in train_loader:iter{epoch = epoch, start_batch = first_batch} do
-      images = prepare(images, gpu_augment and lt.data.Generator(opt.seed, epoch, i))
+      images = prepare(images, gpu_augment and train_loader:generator(epoch, i))
       local lr = 0
       -- One step, all or nothing: a Ctrl-C during it takes effect after it.
       train.atomic(function()
@@ -501,7 +554,7 @@ local function run_training()
       end)
       batches_run = batches_run + 1
       progress:update{epoch = epoch, epochs = opt.epochs, batch = i, batches = iters, loss = loss_m.avg, acc = top1_m.avg,
-                      lr = lr, ips = seen / math.max(train_time, 1e-9), eta = train_time / i * (iters - i)}
+                      lr = lr, ips = seen * world / math.max(train_time, 1e-9), eta = train_time / i * (iters - i)}
       if opt.stop_after_batches > 0 and batches_run >= opt.stop_after_batches then error("interrupted!", 0) end
     end
 
@@ -511,7 +564,7 @@ local function run_training()
       if scheduler and not per_iteration then scheduler:step() end
       local is_best = v1 > best_acc
       if is_best then best_acc = v1 end
-      local ips = seen / math.max(train_time, 1e-9)
+      local ips = seen * world / math.max(train_time, 1e-9)
       run:log{epoch = epoch, step = step, train_loss = loss_m.avg, train_acc1 = top1_m.avg, val_loss = vl, val_acc1 = v1,
               val_acc5 = v5, lr = last_lr, images_per_s = ips, wall_time = wall()}
       progress:finish(string.format("epoch %d/%d  train loss %.4f top1 %.2f%%  |  val loss %.4f top1 %.2f%% top5 %.2f%%  |  %.0f img/s%s",
@@ -536,7 +589,7 @@ if not ok_run then
   end
   if tostring(err):find("interrupted!", 1, true) then
     wall0, t_start = wall(), train.clock()
-    local ok_save, save_err = pcall(save, last_path)
+    local ok_save, save_err = pcall(save, last_path, true)
     run:close()
     if not ok_save then
       io.stderr:write(prog, ": interrupted, and the checkpoint could not be saved: ", tostring(type(save_err) == "table" and save_err.stop or save_err), "\n")
@@ -546,14 +599,18 @@ if not ok_run then
       or string.format("in epoch %d after batch %d of %d", pos.epoch, pos.batches, iters)
     local program = -1
     while arg[program - 1] do program = program - 1 end   -- the luatrain binary, before any of its options
-    print(string.format("\ninterrupted %s: saved %s\nresume with: %s %s --resume %s", where, last_path,
-      arg[program] or "luatrain", arg[0], last_path))
+    print(string.format("\ninterrupted %s: saved %s\nresume with: %s%s %s --resume %s", where, last_path,
+      world > 1 and string.format("mpirun -np %d ", world) or "", arg[program] or "luatrain", arg[0], last_path))
+    -- the other processes stopped at the same batch: they wait here until
+    -- the main one has saved and said so
+    if world > 1 then pcall(dist.barrier) end
     os.exit(130)
   end
   run:close()
   error(err, 0)
 end
 run:close()
+if world > 1 then dist.destroy_process_group() end
 print(string.format("done: best val top-1 %.2f%%, final checkpoint %s", best_acc, last_path))
 print(string.format("run folder: %s (plot: luatrain plot %s)", run_dir, run_dir))
 return {best_acc = best_acc, run_dir = run_dir}

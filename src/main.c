@@ -15,6 +15,7 @@
 #include <lua.h>
 #include <lualib.h>
 
+#include "lt_dist.h"
 #include "lt_host.h"
 #include "lt_lua.h"
 #ifdef LT_WITH_CUDA
@@ -331,6 +332,10 @@ int main(int argc, char **argv) {
   int status = lua_pcall(L, 3, 1, 0);
   int code = status == LUA_OK ? (int)lua_tointeger(L, -1) : 1;
   if (status != LUA_OK) lt_host_report(L, status);
+  /* A rank of a multi-process run that failed ends the whole job (the
+   * others would wait for it in their next collective); one that succeeded
+   * finalizes its group when the state closes (lt_lua_dist.c). */
+  if (code != 0 && lt_dist_is_initialized()) lt_dist_abort(code);
   lua_close(L);
   return code;
 }

@@ -20,6 +20,7 @@ lt.train = require "luatrain.train"
 lt.data = require "luatrain.data"
 lt.transforms = require "luatrain.transforms"
 lt.optim = require "luatrain.optim"
+lt.distributed = require "luatrain.distributed"
 require "luatrain.cuda_graph" -- lt.cuda.graph
 lt.help = require("luatrain.help").help
 

@@ -250,6 +250,7 @@ int luaopen_luatrain_core(lua_State *L) {
   lt_lua_open_data(L, methods);
   lt_lua_open_bench(L, methods);
   lt_lua_open_cuda(L, methods);
+  lt_lua_open_dist(L, methods);
   lua_pop(L, 3); /* module copy, methods, metatable */
   lt_storage_set_oom_hook(collect_garbage, L);
   return 1;

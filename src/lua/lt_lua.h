@@ -107,5 +107,6 @@ void lt_lua_open_data(lua_State *L, int methods);
 void lt_lua_open_bench(lua_State *L, int methods); /* lt._bench: reference kernels for bench/ */
 void lt_lua_open_optim(lua_State *L, int methods);
 void lt_lua_open_cuda(lua_State *L, int methods);
+void lt_lua_open_dist(lua_State *L, int methods); /* lt.distributed's native half: _init, _all_reduce, ... */
 
 #endif

@@ -15,7 +15,7 @@ M.init = require "luatrain.nn.init_fns"
 
 M.Parameter = require("luatrain.nn.layers.util").Parameter
 
-for _, file in ipairs{"containers", "conv", "norm", "activation", "linear", "pooling", "loss"} do
+for _, file in ipairs{"containers", "conv", "norm", "activation", "linear", "pooling", "loss", "parallel"} do
   for name, cls in pairs(require("luatrain.nn.layers." .. file)) do M[name] = cls end
 end
 
