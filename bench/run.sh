@@ -13,4 +13,9 @@ for b in bench/bench_tensor.lua bench/bench_conv_cpu.lua bench/bench_resnet_cpu.
   echo "== $b"
   "$bin" "$b" || status=1
 done
+# data-parallel scaling: drives mpirun itself (skipped without it)
+if command -v mpirun > /dev/null && [ -f "$(dirname "$bin")/luatrain_mpi.so" ]; then
+  echo "== bench/bench_ddp.lua"
+  "$bin" bench/bench_ddp.lua || status=1
+fi
 exit $status
