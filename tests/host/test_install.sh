@@ -80,6 +80,14 @@ has "a name found nowhere" "$out" "cannot open no_such_script: no such file, com
 has "a name found nowhere" "$out" "$P/share/luatrain/scripts"
 has "a name found nowhere" "$out" "status 1"
 
+# the MPI plugin where the installed program looks for it: a 2-process job
+if [ -f "$BUILD/luatrain_mpi.so" ] && command -v mpirun > /dev/null; then
+  [ -f "$P/lib/luatrain/luatrain_mpi.so" ] && ok || bad "the MPI plugin is not in lib/luatrain"
+  printf 'lt.distributed.init_process_group{backend = "mpi"}\nlocal t = lt.ones(2)\nlt.distributed.all_reduce(t)\nlt.distributed.print(t:sum():item())\n' > "$TMP/two.lua"
+  out=$(bash "$ROOT/tests/dist/run_mpi.sh" -np 2 "$P/bin/luatrain" "$TMP/two.lua" 2>&1)
+  has "a 2-process job of the installed program" "$out" "4.0"
+fi
+
 # the man page
 if command -v man > /dev/null; then
   out=$(MANWIDTH=80 man -P cat -l "$P/share/man/man1/luatrain.1.gz" 2>&1)
