@@ -144,6 +144,9 @@ local dist = lt.distributed
 local world = dist.env().world_size
 if world > 1 then dist.init_process_group{backend = device == "cuda" and "nccl" or "mpi"} end
 local main = world == 1 or dist.is_main()
+-- where this process's tensors live: its own GPU (local rank) when several
+-- processes share a machine's GPUs
+local place = (device == "cuda" and world > 1) and ("cuda:" .. dist.local_rank()) or device
 if not main then print = function() end end
 if ck and (ck.config.world_size or 1) ~= world then
   die("cannot resume from %s: it was written by a run of %d process%s, this one has %d; resume it with the same "
@@ -214,18 +217,18 @@ local train_tf = T.Compose{T.RandomCrop(size, {padding = 4}), T.RandomHorizontal
 local test_tf = T.Compose{T.ToFloat(), T.Normalize(mean, std)}
 local train_loader = lt.data.DataLoader(train_set, {batch_size = opt.batch, shuffle = true,
                                                     transform = not gpu_augment and train_tf or nil,
-                                                    num_workers = opt.workers, seed = opt.seed, device = device,
+                                                    num_workers = opt.workers, seed = opt.seed, device = place,
                                                     pin_memory = device == "cuda", distributed = world > 1})
 local test_loader = lt.data.DataLoader(test_share, {batch_size = opt.batch, shuffle = false,
                                                   transform = not gpu_augment and test_tf or nil,
-                                                  num_workers = opt.workers, seed = opt.seed, device = device,
+                                                  num_workers = opt.workers, seed = opt.seed, device = place,
                                                   pin_memory = device == "cuda"})
 local iters = #train_loader
 
 -- Model, loss, optimizer, schedules
 lt.manual_seed(opt.seed)
 local model = lt.models.resnet18{num_classes = num_classes, width = opt.width, in_channels = in_channels}
-model:to(device)
+model:to(place)
 if opt.channels_last then model:to{memory_format = "channels_last"} end
 -- With several processes the forward pass goes through DistributedDataParallel,
 -- which averages the gradients over the processes during backward; `model`
@@ -428,8 +431,8 @@ end
 -- wait for the queue to drain, which would stall it every step. On the CPU
 -- reading is free, so every batch is read (and a NaN is named exactly).
 local read_every = device == "cpu" and 1 or 25
-local window = {loss = lt.zeros({}, {device = device, dtype = "float64"}),
-                correct = lt.zeros({}, {device = device, dtype = "int64"}), n = 0, first = 0}
+local window = {loss = lt.zeros({}, {device = place, dtype = "float64"}),
+                correct = lt.zeros({}, {device = place, dtype = "int64"}), n = 0, first = 0}
 
 -- Adds one step's loss (mean over the batch) and correct count to the window.
 local function account(out, loss, labels)
