@@ -164,13 +164,32 @@ T.test("an unused parameter is an error that names it; find_unused_parameters re
   local m2 = Two():double()
   local ddp2 = nn.DistributedDataParallel(m2, {find_unused_parameters = true})
   ddp2(x * (R + 1)):sum():backward()
-  T.check(m2.spare.weight.grad == nil, "an unused parameter got a .grad")
+  T.check(m2.spare.weight.grad == nil, "a parameter no rank used got a .grad")
   -- the used layer's gradient is the average over the ranks of x*(r+1)
   local want = 0
   for r = 0, W - 1 do want = want + (r + 1) end
   want = want / W
   local direct = (x * want):sum(1)
   T.check((m2.used.weight.grad[1] - direct):abs():max():item() < 1e-12, "average of the used layer's gradient")
+end)
+
+T.test("find_unused_parameters: a parameter only rank 0 uses gets the same average on every rank", function()
+  local Two = nn.Module:extend("Two2")
+  function Two:__init()
+    nn.Module.__init(self)
+    self.a = nn.Linear(4, 2)
+    self.b = nn.Linear(4, 2)
+  end
+  function Two:forward(x) if R == 0 then return self.a(x) + self.b(x) end return self.a(x) end
+  lt.manual_seed(4)
+  local m = Two():double()
+  local ddp = nn.DistributedDataParallel(m, {find_unused_parameters = true})
+  local x = lt.ones(2, 4, {dtype = "float64"})
+  ddp(x):sum():backward()
+  local g = m.b.weight.grad
+  T.check(g ~= nil, "rank " .. R .. ": no .grad for a parameter rank 0 used")
+  -- rank 0's gradient of b.weight is 2 (two rows of ones) per element; the average is 2 / W
+  if g then T.check((g - 2 / W):abs():max():item() < 1e-12, "average " .. g[1][1]:item()) end
 end)
 
 T.test("wrapping a different model on one rank is an error, not a hang", function()

@@ -24,8 +24,11 @@
 --
 -- A parameter that requires grad but gets no gradient in a backward pass
 -- would leave its bucket waiting on every rank: that is an error naming it,
--- unless find_unused_parameters = true, which reduces zeros for it (its
--- .grad stays as it was when it had one). With broadcast_buffers, every
+-- unless find_unused_parameters = true. Then the buckets start when
+-- backward ends (no overlap), after one more all-reduce that tells every
+-- rank which parameters any rank used; this rank reduces zeros for those it
+-- did not use, so every rank gets the same average, and a parameter no rank
+-- used keeps its .grad as it was. With broadcast_buffers, every
 -- forward first copies rank 0's buffers (batch norm's running statistics)
 -- to the other ranks.
 local lt = require "luatrain.core"
@@ -165,7 +168,9 @@ function DDP:_grad_ready(i)
   local bi = st.bucket_of[i]
   st.pending[bi] = st.pending[bi] - 1
   if st.pending[bi] == 0 then st.ready[bi] = true end
-  self:_launch_ready()
+  -- with find_unused_parameters the buckets wait for the end of backward,
+  -- where every rank first learns which parameters any rank used
+  if not self.find_unused_parameters then self:_launch_ready() end
 end
 
 function DDP:_launch_ready()
@@ -193,21 +198,30 @@ end
 function DDP:_finish_pass()
   local st = self._ddp
   st.finishing = true
-  if st.next_bucket <= #st.buckets then
-    local missing = {}
-    for i = 1, #st.params do
-      if not st.seen[i] then missing[#missing + 1] = i end
-    end
-    if not self.find_unused_parameters then
-      local list = {}
-      for k = 1, math.min(#missing, 5) do list[k] = "'" .. st.names[missing[k]] .. "'" end
-      self:_reset_pass()
-      error(string.format("DistributedDataParallel: parameter%s %s%s got no gradient in this backward pass; every "
-                          .. "parameter that requires grad must take part in the loss, or construct "
-                          .. "DistributedDataParallel with find_unused_parameters = true",
-                          #missing > 1 and "s" or "", table.concat(list, ", "), #missing > 5 and ", ..." or ""), 0)
-    end
+  local missing = {}
+  for i = 1, #st.params do
+    if not st.seen[i] then missing[#missing + 1] = i end
+  end
+  if not self.find_unused_parameters and #missing > 0 then
+    local list = {}
+    for k = 1, math.min(#missing, 5) do list[k] = "'" .. st.names[missing[k]] .. "'" end
+    self:_reset_pass()
+    error(string.format("DistributedDataParallel: parameter%s %s%s got no gradient in this backward pass; every "
+                        .. "parameter that requires grad must take part in the loss, or construct "
+                        .. "DistributedDataParallel with find_unused_parameters = true",
+                        #missing > 1 and "s" or "", table.concat(list, ", "), #missing > 5 and ", ..." or ""), 0)
+  end
+  if self.find_unused_parameters then
+    -- which parameters some rank used (one more all-reduce, before the
+    -- buckets, on every rank): those this rank did not use take part with
+    -- zeros and then hold the average, as on the ranks that used them; a
+    -- parameter no rank used keeps its .grad as it was (nil stays nil)
+    local used = lt.zeros({#st.params}, {dtype = "int32"})
+    for i = 1, #st.params do if st.seen[i] then used[i] = 1 end end
+    dist().all_reduce(used, {op = "max"})
     for _, i in ipairs(missing) do
+      local p = st.params[i]
+      if used[i]:item() == 1 and p.grad == nil then p.grad = lt.zeros_like(p) end
       local bi = st.bucket_of[i]
       st.seen[i] = true
       st.pending[bi] = st.pending[bi] - 1
