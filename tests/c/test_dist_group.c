@@ -25,6 +25,7 @@
 
 #include "lt_dist.h"
 #include "lt_test.h"
+#include "lt_test_net.h"
 
 static lt_tensor *vec(int64_t n, lt_dtype dt, double first) {
   lt_tensor *t = NULL;
@@ -126,18 +127,6 @@ static const lt_comm_backend fake = {
   .reduce_scatter = fake_reduce_scatter, .barrier = fake_barrier, .abort = fake_abort,
   .finalize = fake_finalize, .usable = fake_is_usable,
 };
-
-static int free_port(void) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof sa;
-  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || getsockname(fd, (struct sockaddr *)&sa, &len) != 0) exit(2);
-  close(fd);
-  return ntohs(sa.sin_port);
-}
 
 /* One rank of the fake two-rank job, in a child; exits 0 when all went well. */
 static void fake_rank(int rank, int port) {
@@ -315,7 +304,7 @@ int main(int argc, char **argv) {
 
   /* two ranks over the fake library: rendezvous, queue, timeout */
   {
-    int port = free_port();
+    int port = lt_test_free_port();
     pid_t p[2];
     for (int r = 0; r < 2; r++)
       if ((p[r] = fork()) == 0) fake_rank(r, port);
@@ -326,7 +315,7 @@ int main(int argc, char **argv) {
   }
   /* a rank whose peer never comes: init fails within the timeout (the rendezvous) */
   {
-    int port = free_port();
+    int port = lt_test_free_port();
     char ps[8];
     snprintf(ps, sizeof ps, "%d", port);
     setenv("MASTER_PORT", ps, 1);

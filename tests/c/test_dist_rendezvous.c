@@ -18,6 +18,7 @@
 
 #include "lt_dist.h"
 #include "lt_test.h"
+#include "lt_test_net.h"
 
 #define BLOB 128
 
@@ -25,22 +26,6 @@ static double now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* A port nobody listens on now (the kernel's pick for port 0). */
-static int free_port(void) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof sa;
-  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
-    perror("free_port");
-    exit(1);
-  }
-  close(fd);
-  return ntohs(sa.sin_port);
 }
 
 static void fill_blob(unsigned char *b) {
@@ -115,21 +100,21 @@ static pid_t fake_rank0(int port, const void *reply, size_t n) {
 int main(void) {
   /* three ranks, rank 0 first */
   {
-    int port = free_port();
+    int port = lt_test_free_port();
     pid_t p[3];
     for (int r = 0; r < 3; r++) p[r] = spawn(port, r, 3, 20, r * 0.05, NULL, 0);
     for (int r = 0; r < 3; r++) LT_CHECK(reap(p[r]));
   }
   /* rank 0 last: the others retry their connection meanwhile */
   {
-    int port = free_port();
+    int port = lt_test_free_port();
     pid_t p[3];
     for (int r = 0; r < 3; r++) p[r] = spawn(port, r, 3, 20, r == 0 ? 0.5 : 0, NULL, 0);
     for (int r = 0; r < 3; r++) LT_CHECK(reap(p[r]));
   }
   /* a stray connection that sends something else is dropped, and does not count */
   {
-    int port = free_port();
+    int port = lt_test_free_port();
     pid_t p0 = spawn(port, 0, 2, 20, 0, NULL, 0);
     usleep(200000);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -148,7 +133,7 @@ int main(void) {
   /* a rank that never comes: rank 0 fails within its timeout naming it, and
    * the rank that came hears why */
   {
-    int port = free_port();
+    int port = lt_test_free_port();
     pid_t p0 = spawn(port, 0, 4, 1.0, 0, "rank 0 waited 1 s on port", 3.0);
     pid_t p1 = spawn(port, 1, 4, 10, 0, "rank 0 failed: rendezvous: rank 0 waited 1 s", 3.5);
     pid_t p2 = spawn(port, 3, 4, 10, 0, "rank 2 did not come (3 of 4 ranks joined)", 3.5);
@@ -162,7 +147,7 @@ int main(void) {
   }
   /* no rank 0 */
   {
-    int port = free_port();
+    int port = lt_test_free_port();
     char expect[128];
     snprintf(expect, sizeof expect, "rank 2 could not connect to 127.0.0.1:%d within 0.5 s (last error:", port);
     LT_CHECK(reap(spawn(port, 2, 3, 0.5, 0, expect, 2.0)));
@@ -177,7 +162,7 @@ int main(void) {
   }
   /* a port in use */
   {
-    int port = free_port();
+    int port = lt_test_free_port();
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof sa);
@@ -194,11 +179,11 @@ int main(void) {
   }
   /* an answer cut short: in its header, in the blob */
   {
-    int port = free_port();
+    int port = lt_test_free_port();
     pid_t f = fake_rank0(port, "\0\0\0", 3);
     LT_CHECK(reap(spawn(port, 1, 2, 5, 0, "ended after 3 of the 8 bytes of its answer", 4)));
     LT_CHECK(reap(f));
-    port = free_port();
+    port = lt_test_free_port();
     const unsigned char head[8 + 10] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
     f = fake_rank0(port, head, sizeof head);
     LT_CHECK(reap(spawn(port, 1, 2, 5, 0, "ended after 10 of the 128 bytes of the id", 4)));
@@ -206,12 +191,12 @@ int main(void) {
   }
   /* ranks that disagree: on the world size, on who is who */
   {
-    int port = free_port();
+    int port = lt_test_free_port();
     pid_t p0 = spawn(port, 0, 3, 10, 0, "rank 2 says the world size is 4, rank 0 says 3", 5);
     pid_t p2 = spawn(port, 2, 4, 10, 0.1, "rank 0 failed: rendezvous: rank 2 says the world size", 5);
     LT_CHECK(reap(p0));
     LT_CHECK(reap(p2));
-    port = free_port();
+    port = lt_test_free_port();
     p0 = spawn(port, 0, 3, 10, 0, "rank 1 joined twice", 5);
     pid_t a = spawn(port, 1, 3, 10, 0.1, "rank 0 failed: rendezvous: rank 1 joined twice", 5);
     pid_t b = spawn(port, 1, 3, 10, 0.3, "rank 0 failed: rendezvous: rank 1 joined twice", 5);
