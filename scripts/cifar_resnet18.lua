@@ -585,7 +585,7 @@ progress:finish()
 if graph.g then graph.g:release() end
 if not ok_run then
   if type(err) == "table" and err.stop then
-    run:close()
+    run:close("failed")
     io.stderr:write(string.format("%s: %s: stopping.\n  The last good checkpoint is %s%s\n", prog, err.stop, last_path,
       exists(last_path) and "" or " (none was saved yet)"))
     os.exit(3)
@@ -593,7 +593,7 @@ if not ok_run then
   if tostring(err):find("interrupted!", 1, true) then
     wall0, t_start = wall(), train.clock()
     local ok_save, save_err = pcall(save, last_path, true)
-    run:close()
+    run:close("interrupted")
     if not ok_save then
       io.stderr:write(prog, ": interrupted, and the checkpoint could not be saved: ", tostring(type(save_err) == "table" and save_err.stop or save_err), "\n")
       os.exit(1)
@@ -609,7 +609,7 @@ if not ok_run then
     if world > 1 then pcall(dist.barrier) end
     os.exit(130)
   end
-  run:close()
+  run:close("failed")
   error(err, 0)
 end
 run:close()

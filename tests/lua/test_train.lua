@@ -182,6 +182,24 @@ T.test("Run: config.json, metrics.jsonl, resume truncation", function()
   T.checkerr("cannot write into run folder", train.Run, "/proc/no/such/run", config)
 end)
 
+T.test("Run: status.json says running, then how the run ended", function()
+  local dir = tmp .. "/runs/status"
+  local run = train.Run(dir, {options = {}})
+  local st = lt.json.decode(slurp(dir .. "/status.json"))
+  local f = io.open("/proc/self/stat")
+  local pid = f:read("n")
+  f:close()
+  T.check(st.state == "running" and st.pid == pid and type(st.host) == "string" and st.host ~= ""
+          and st.started <= os.time() and st.updated >= st.started, "running: " .. slurp(dir .. "/status.json"))
+  T.checkerr("state must be 'finished', 'interrupted' or 'failed', got 'done'", function() run:close("done") end)
+  run:close("interrupted")
+  run:close("finished") -- a second close keeps the first state
+  st = lt.json.decode(slurp(dir .. "/status.json"))
+  T.check(st.state == "interrupted" and st.ended >= st.started and st.pid == pid, "interrupted: " .. slurp(dir .. "/status.json"))
+  train.Run(dir, {options = {}}, {resume = true}):close()
+  T.check(lt.json.decode(slurp(dir .. "/status.json")).state == "finished", "a resumed run that ends: finished")
+end)
+
 T.test("all_finite", function()
   local sd = {a = lt.ones(3), b = {c = lt.zeros(2, 2)}, n = lt.tensor({1, 2}, {dtype = "int64"})}
   T.check(train.all_finite(sd), "finite tensors")

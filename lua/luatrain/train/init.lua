@@ -199,13 +199,31 @@ function M.read_metrics(path)
 end
 
 -- Run(dir, config, {resume = false, keep_until_step = nil}): the run folder
--- runs/<name>/ with config.json (the full configuration, rewritten) and
--- metrics.jsonl (one JSON object per line). A resumed run appends to the
+-- runs/<name>/ with config.json (the full configuration, rewritten),
+-- metrics.jsonl (one JSON object per line) and status.json, which says
+-- whether the run is going: {"state": "running", "pid", "host", "started",
+-- "updated"} until run:close(state) writes "finished", "interrupted" or
+-- "failed" (`luatrain board` shows it, and tells a running state whose
+-- process is gone as interrupted). A resumed run appends to the
 -- metrics after rewriting them without a cut last line and, with
 -- keep_until_step, without the records of steps after it (they were written
 -- after the checkpoint the run resumes from). The metrics are read before
 -- anything is written, so a corrupt file stops the run with the folder as it
 -- was.
+-- This process's id and the machine's name, for status.json (Linux's /proc).
+local function process_id()
+  local f = io.open("/proc/self/stat", "r")
+  local pid = f and f:read("n")
+  if f then f:close() end
+  return math.tointeger(pid) or 0
+end
+local function host_name()
+  local f = io.open("/proc/sys/kernel/hostname", "r")
+  local name = f and f:read("l")
+  if f then f:close() end
+  return name or ""
+end
+
 local Run = {}
 Run.__index = Run
 function M.Run(dir, config, opts)
@@ -236,7 +254,14 @@ function M.Run(dir, config, opts)
   local err
   self.metrics, err = io.open(self.metrics_path, opts.resume and "a" or "w")
   if not self.metrics then error("Run: cannot open '" .. self.metrics_path .. "': " .. tostring(err), 2) end
+  self.status = {state = "running", pid = process_id(), host = host_name(), started = os.time()}
+  self:_write_status()
   return self
+end
+
+function Run:_write_status()
+  self.status.updated = os.time()
+  M.write_file_atomic(self.dir .. "/status.json", lt.json.encode(self.status) .. "\n")
 end
 -- One JSON object per line, keys in a fixed order (the usual ones first,
 -- then the others sorted) so that the file reads well and diffs cleanly.
@@ -268,9 +293,20 @@ function Run:log(record)
   self.metrics:write(M.json_line(record), "\n")
   self.metrics:flush()
 end
-function Run:close()
-  if self.metrics then self.metrics:close() end
+local END_STATES = {finished = true, interrupted = true, failed = true}
+--- run:close(state = "finished"): closes the metrics and writes the final
+--- state ("finished", "interrupted" or "failed") into status.json. Closing
+--- twice keeps the first state.
+function Run:close(state)
+  state = state or "finished"
+  if not END_STATES[state] then
+    error("bad argument #1 to 'close' (state must be 'finished', 'interrupted' or 'failed', got '" .. tostring(state) .. "')", 2)
+  end
+  if not self.metrics then return end
+  self.metrics:close()
   self.metrics = nil
+  self.status.state, self.status.ended = state, os.time()
+  self:_write_status()
 end
 
 -- --- checkpoints and safety --------------------------------------------------------------------
