@@ -27,6 +27,9 @@ packages=(
   file                   # dpkg-shlibdeps, for make deb
   dataset-fashion-mnist  # the default data set that needs no download
   gnuplot-nox            # luatrain plot
+  libmicrohttpd-dev      # luatrain board: the HTTP server's header; libmicrohttpd12 is dlopen()ed when a board starts
+  libjs-dygraphs         # luatrain board: the plotting library its page loads (/static/dygraph.min.js)
+  curl                   # tests: luatrain board's HTTP API (tests/host/test_board.sh)
 )
 
 if [ "${1:-}" = fuzz ]; then

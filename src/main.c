@@ -15,6 +15,7 @@
 #include <lua.h>
 #include <lualib.h>
 
+#include "lt_board.h"
 #include "lt_dist.h"
 #include "lt_host.h"
 #include "lt_lua.h"
@@ -110,9 +111,12 @@ static int parse_options(int argc, char **argv, options *o) {
   return 0;
 }
 
+/* The standard libraries, the luatrain library as `lt`, and the host's own
+ * native module for `luatrain board` (luatrain.board_server). */
 static int setup(lua_State *L) {
   luaL_openlibs(L);
   lt_lua_setup(L);
+  lt_board_install(L);
   return 0;
 }
 
