@@ -100,6 +100,8 @@ else
   offers_nothing "no command after luatrain's options" luatrain -i pl
   offers "a Lua file" luatrain scripts/cifar_res -- scripts/cifar_resnet18.lua
   offers "a folder after plot" luatrain plot scrip -- scripts
+  offers "the board command" luatrain bo -- board
+  offers "board's options" luatrain board --p -- --port
 
   # the options the checks below complete, as the scripts' --help prints them
   r18_help=$(timeout 30 luatrain scripts/cifar_resnet18.lua --help 2>&1) || true
