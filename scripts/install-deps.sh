@@ -30,6 +30,7 @@ packages=(
   libmicrohttpd-dev      # luatrain board: the HTTP server's header; libmicrohttpd12 is dlopen()ed when a board starts
   libjs-dygraphs         # luatrain board: the plotting library its page loads (/static/dygraph.min.js)
   curl                   # tests: luatrain board's HTTP API (tests/host/test_board.sh)
+  chromium               # tests: the board page in a real browser (tests/host/test_board_browser.sh)
 )
 
 if [ "${1:-}" = fuzz ]; then
