@@ -282,9 +282,16 @@ static cJSON *run_entry(const lt_board_site *s, const char *name) {
   cJSON *config = read_json_object(dir, "config.json");
   close(dir);
   double mtime = mfd >= 0 ? (double)mst.st_mtim.tv_sec + mst.st_mtim.tv_nsec * 1e-9 : 0.0;
+  /* which file it is: a resumed run rewrites metrics.jsonl into a new file
+   * (atomically), which may be as long as the old one; the page starts
+   * over when this changes */
+  char metrics_id[64] = "";
+  if (mfd >= 0)
+    snprintf(metrics_id, sizeof metrics_id, "%llu:%llu", (unsigned long long)mst.st_dev, (unsigned long long)mst.st_ino);
   if (e == NULL || cJSON_AddStringToObject(e, "name", name) == NULL ||
       cJSON_AddNumberToObject(e, "metrics_size", mfd >= 0 ? (double)mst.st_size : 0.0) == NULL ||
       cJSON_AddNumberToObject(e, "metrics_mtime", mtime) == NULL ||
+      cJSON_AddStringToObject(e, "metrics_id", metrics_id) == NULL ||
       cJSON_AddStringToObject(e, "state", st != NULL ? run_state(st) : "unknown") == NULL) {
     cJSON_Delete(e);
     cJSON_Delete(st);

@@ -165,7 +165,9 @@ get /api/runs
 same "GET /api/runs" "$code" 200
 same "GET /api/runs type" "$(header Content-Type)" "application/json"
 size=$(stat -c %s runs/r1/metrics.jsonl)
+mid=$(stat -c %d:%i runs/r1/metrics.jsonl)
 json "/api/runs: r1" "local r = run('r1')
+  if r.metrics_id ~= '$mid' then return 'metrics_id ' .. tostring(r.metrics_id) end
   if j.root ~= '$TMP/runs' then return 'root ' .. tostring(j.root) end
   if math.abs(j.now - os.time()) > 60 then return 'now ' .. tostring(j.now) end
   if #j.runs ~= 1 or not r then return 'runs: ' .. #j.runs end

@@ -26,7 +26,7 @@ local ROUTES = [[
 routes (GET or HEAD; other methods get 405, other paths 404):
   /                                  the page
   /static/dygraph.min.js, .min.css   the plotting library (libjs-dygraphs)
-  /api/runs                          JSON: {root, now, runs: [{name, metrics_size, metrics_mtime,
+  /api/runs                          JSON: {root, now, runs: [{name, metrics_size, metrics_mtime, metrics_id,
                                      state, status, config}]}, sorted by name
   /api/runs/<name>/metrics?offset=N  the complete lines of metrics.jsonl from byte N (at most
                                      4 MiB); header X-Next-Offset: where to ask next; X-Reset: 1
