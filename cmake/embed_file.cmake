@@ -36,10 +36,5 @@ string(APPEND text "extern const unsigned char ${NAME}[];\nextern const size_t $
 string(APPEND text "const unsigned char ${NAME}[${length} + 1] = {\n${bytes}\n  0x00};\n")
 string(APPEND text "const size_t ${NAME}_size = ${length};\n")
 
-set(old "")
-if(EXISTS "${OUT}")
-  file(READ "${OUT}" old)
-endif()
-if(NOT old STREQUAL text)
-  file(WRITE "${OUT}" "${text}")
-endif()
+include(${CMAKE_CURRENT_LIST_DIR}/write_if_changed.cmake)
+lt_write_if_changed("${OUT}" "${text}")
