@@ -68,9 +68,12 @@ static lt_status choose_backend(const char *name, const lt_dist_env *env, const 
                           "init_process_group: backend 'nccl' is not available: this luatrain was built without CUDA "
                           "(use backend 'mpi' for CPU tensors)");
     char why[256] = "";
-    if (nccl->usable != NULL && !nccl->usable(why, sizeof why))
+    if (nccl->usable != NULL && !nccl->usable(why, sizeof why)) {
+      const char *reason = why; /* the backend's text may name the function too: once is enough */
+      if (strncmp(reason, "init_process_group: ", 20) == 0) reason += 20;
       return lt_error_set(LT_ERR_RUNTIME, 1, "init_process_group: backend 'nccl' cannot run here: %s",
-                          why[0] ? why : "no reason given");
+                          reason[0] ? reason : "no reason given");
+    }
     if (env->master_port == 0)
       return lt_error_set(LT_ERR_RUNTIME, 0,
                           "init_process_group: the nccl backend needs MASTER_PORT (and MASTER_ADDR, rank 0's host, when "
