@@ -280,7 +280,7 @@ __device__ __forceinline__ void for_each_word(int64_t n, uint64_t seed, uint64_t
   }
 }
 
-/* Why a fill is refused during graph capture: the seed and the stream offset
+/* Why a fill is refused during graph capture: the generator's key and stream offset
  * travel by value, so a captured kernel would draw the same numbers at every
  * replay. */
 #define LT_CUDA_RNG_WHY "the graph would repeat the same random numbers at every replay"

@@ -138,7 +138,7 @@ void lt_history_append(lt_history *h, const char *entry) {
   fputc('\n', f);
   if (fclose(f) != 0) return;
   /* Recounting the file each time (it is small) keeps the bound exact even
-   * when several sessions append to it at once. */
+   * when several REPLs append to it at once. */
   trim(h);
 }
 

@@ -289,7 +289,7 @@ def check_history(binary, home):
     if lines[-3:] != want:
         raise AssertionError("history file ends with %r, expected %r" % (lines[-3:], want))
 
-    def second(r):                          # Ctrl-P recalls across sessions
+    def second(r):                          # Ctrl-P recalls what an earlier REPL ran
         r.send("\x10\x10\r")
         r.expect(r"recalled_42\r\n> ")
     run_session(binary, home, second)
