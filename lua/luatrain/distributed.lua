@@ -34,8 +34,7 @@ local core = require "luatrain.core"
 
 local M = {}
 
-local native = core._distributed -- lt_lua_dist.c
-local function C() return native end
+local C = core._distributed -- lt_lua_dist.c
 
 local function check_opts(fname, opts, allowed)
   if opts == nil then return {} end
@@ -64,7 +63,7 @@ local function check_op(fname, op)
 end
 
 local function need_group(fname)
-  if not C()._is_initialized() then
+  if not C._is_initialized() then
     error(fname .. ": no process group; call lt.distributed.init_process_group first", 3)
   end
 end
@@ -72,7 +71,7 @@ end
 --- The launcher's view: {rank, world_size, local_rank, local_world_size,
 --- launcher = "torchrun" | "openmpi" | "pmi" | "slurm" | "none", master_addr,
 --- master_port}, read from the environment (or the running group's).
-function M.env() return C()._env() end
+function M.env() return C._env() end
 
 --- Starts the process group: every rank must call it. backend "auto" picks
 --- NCCL for a CUDA build with a GPU, else MPI; timeout in seconds bounds each
@@ -87,7 +86,7 @@ function M.init_process_group(opts)
   if type(timeout) ~= "number" or not (timeout > 0) then
     error("init_process_group: timeout must be a positive number of seconds, got " .. tostring(timeout), 2)
   end
-  C()._init(backend, timeout)
+  C._init(backend, timeout)
   -- os.exit while a group runs: a success finalizes it (MPI wants every
   -- rank to finish properly), a failure ends the whole job at once so the
   -- other ranks do not wait for this one
@@ -95,39 +94,39 @@ function M.init_process_group(opts)
     M._exit_wrapped = true
     local exit = os.exit
     os.exit = function(code, close)
-      if C()._is_initialized() then
-        if code == nil or code == true or code == 0 then C()._finalize()
-        else C()._abort(code == false and 1 or tonumber(code) or 1) end
+      if C._is_initialized() then
+        if code == nil or code == true or code == 0 then C._finalize()
+        else C._abort(code == false and 1 or tonumber(code) or 1) end
       end
       return exit(code, close)
     end
   end
 end
 
-function M.is_initialized() return C()._is_initialized() end
-function M.get_backend() return C()._backend() end
+function M.is_initialized() return C._is_initialized() end
+function M.get_backend() return C._backend() end
 
 --- Waits for queued collectives and shuts the library down. Call it at the
 --- end (the program also does at exit).
 function M.destroy_process_group()
-  if M.is_initialized() then C()._finalize() end
+  if M.is_initialized() then C._finalize() end
 end
 
-function M.rank() need_group("rank"); return C()._env().rank end
-function M.world_size() need_group("world_size"); return C()._env().world_size end
-function M.local_rank() need_group("local_rank"); return C()._env().local_rank end
-function M.local_world_size() need_group("local_world_size"); return C()._env().local_world_size end
+function M.rank() need_group("rank"); return C._env().rank end
+function M.world_size() need_group("world_size"); return C._env().world_size end
+function M.local_rank() need_group("local_rank"); return C._env().local_rank end
+function M.local_world_size() need_group("local_world_size"); return C._env().local_world_size end
 --- Whether this is rank 0, the rank that prints and writes files. Works
 --- before init_process_group too (from the launcher's variables).
-function M.is_main() return C()._env().rank == 0 end
+function M.is_main() return C._env().rank == 0 end
 
 --- Ends every rank of the job at once (after an error on this one).
-function M.abort(code) C()._abort(code or 1) end
+function M.abort(code) C._abort(code or 1) end
 
 function M.barrier(opts)
   opts = check_opts("barrier", opts, {async = true})
   need_group("barrier")
-  return C()._barrier(opts.async == true)
+  return C._barrier(opts.async == true)
 end
 
 --- all_reduce(t, {op = "sum"|"avg"|"max"|"min", async = false}): t becomes
@@ -137,14 +136,14 @@ end
 function M.all_reduce(t, opts)
   opts = check_opts("all_reduce", opts, {op = true, async = true})
   need_group("all_reduce")
-  return C()._all_reduce(t, check_op("all_reduce", opts.op), opts.async == true)
+  return C._all_reduce(t, check_op("all_reduce", opts.op), opts.async == true)
 end
 
 --- broadcast(t, {src = 0, async = false}): every rank's t becomes rank src's.
 function M.broadcast(t, opts)
   opts = check_opts("broadcast", opts, {src = true, async = true})
   need_group("broadcast")
-  return C()._broadcast(t, opts.src or 0, opts.async == true)
+  return C._broadcast(t, opts.src or 0, opts.async == true)
 end
 
 --- all_gather(t) -> a table of world_size tensors, rank r's t at index r + 1.
@@ -154,7 +153,7 @@ function M.all_gather(t)
   local shape = t:shape()
   table.insert(shape, 1, w)
   local out = core.empty(shape, {dtype = t:dtype(), device = t:device()})
-  C()._all_gather(out, t:contiguous(), false)
+  C._all_gather(out, t:contiguous(), false)
   local list = {}
   for i = 1, w do list[i] = out[i] end
   return list
@@ -171,7 +170,7 @@ function M.reduce_scatter(out, t, opts)
     for i, b in ipairs(t) do flat[i] = b:reshape(-1) end
     t = core.cat(flat)
   end
-  return C()._reduce_scatter(out, t:contiguous(), check_op("reduce_scatter", opts.op), opts.async == true)
+  return C._reduce_scatter(out, t:contiguous(), check_op("reduce_scatter", opts.op), opts.async == true)
 end
 
 -- --- Lua values ------------------------------------------------------------------------
@@ -226,10 +225,10 @@ function M.broadcast_object(v, opts)
   local me = M.rank()
   local bytes = me == src and encode(v) or ""
   local len = core.tensor({#bytes}, {dtype = "int64"})
-  C()._broadcast(len, src, false)
-  local buf = me == src and C()._bytes_to_tensor(bytes) or core.zeros({len:item()}, {dtype = "uint8"})
-  C()._broadcast(buf, src, false)
-  return me == src and v or decode(C()._tensor_to_bytes(buf))
+  C._broadcast(len, src, false)
+  local buf = me == src and C._bytes_to_tensor(bytes) or core.zeros({len:item()}, {dtype = "uint8"})
+  C._broadcast(buf, src, false)
+  return me == src and v or decode(C._tensor_to_bytes(buf))
 end
 
 --- all_gather_object(v) -> a table of every rank's v, rank r's at index r + 1.
@@ -240,12 +239,12 @@ function M.all_gather_object(v)
   local max = 0
   for i = 1, #lens do max = math.max(max, lens[i]:item()) end
   local buf = core.zeros({max}, {dtype = "uint8"})
-  if #bytes > 0 then buf:narrow(1, 1, #bytes):copy_(C()._bytes_to_tensor(bytes)) end
+  if #bytes > 0 then buf:narrow(1, 1, #bytes):copy_(C._bytes_to_tensor(bytes)) end
   local all = M.all_gather(buf)
   local list = {}
   for i = 1, #all do
     local n = lens[i]:item()
-    list[i] = decode(C()._tensor_to_bytes(n > 0 and all[i]:narrow(1, 1, n):contiguous() or core.zeros({0}, {dtype = "uint8"})))
+    list[i] = decode(C._tensor_to_bytes(n > 0 and all[i]:narrow(1, 1, n):contiguous() or core.zeros({0}, {dtype = "uint8"})))
   end
   return list
 end
@@ -255,6 +254,6 @@ function M.print(...)
   if not M.is_initialized() or M.rank() == 0 then print(...) end
 end
 
-M._now = function() return C()._now() end
+M._now = function() return C._now() end
 
 return M

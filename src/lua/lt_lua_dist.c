@@ -4,10 +4,10 @@
  * functions of the core module's `_distributed` table.
  *
  * A collective returns a work handle when asked to run asynchronously
- * (work:wait(), work:is_completed()); the handle keeps the tensors it reads
- * and writes alive (its user value) until the work has finished, so a
- * tensor Lua code drops cannot be freed under the communication thread.
- * Without async the call waits before returning. */
+ * (work:wait(), work:is_completed()); the work itself holds references to
+ * its tensors until it is freed (lt_dist.h), so a tensor Lua code drops
+ * cannot be freed under the communication thread. Without async the call
+ * waits before returning. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,10 +58,7 @@ static int work_gc(lua_State *L) {
 static int work_wait(lua_State *L) {
   work_box *w = check_work(L, 1);
   if (w->work == NULL) return 0;
-  lt_status st = wait_and_free(w);
-  lua_pushnil(L);
-  lua_setiuservalue(L, 1, 1); /* the tensors may go now */
-  LT_LUA_CHECK(L, st, "wait");
+  LT_LUA_CHECK(L, wait_and_free(w), "wait");
   return 0;
 }
 
@@ -87,25 +84,18 @@ static int work_wait_time(lua_State *L) {
   return 1;
 }
 
-/* Pushes a handle for `work`, keeping the values at `first`..`last` of the
- * stack (the tensors) alive with it. */
-static void push_work(lua_State *L, lt_dist_work *work, int first, int last) {
-  work_box *w = lua_newuserdatauv(L, sizeof *w, 1);
+/* Pushes a handle for `work`. */
+static void push_work(lua_State *L, lt_dist_work *work) {
+  work_box *w = lua_newuserdatauv(L, sizeof *w, 0);
   w->work = work;
   w->started = w->waited = 0;
   luaL_setmetatable(L, WORK_MT);
-  lua_createtable(L, last - first + 1, 0);
-  for (int i = first; i <= last; i++) {
-    lua_pushvalue(L, i);
-    lua_rawseti(L, -2, i - first + 1);
-  }
-  lua_setiuservalue(L, -2, 1);
 }
 
 /* The common tail of a collective: a handle (async) or a wait (sync). The
  * handle goes on the stack first, so a failed wait still frees the work. */
-static int finish(lua_State *L, lt_dist_work *work, int first, int last, bool async, const char *fname) {
-  push_work(L, work, first, last);
+static int finish(lua_State *L, lt_dist_work *work, bool async, const char *fname) {
+  push_work(L, work);
   if (async) return 1;
   work_box *w = lua_touserdata(L, -1);
   LT_LUA_CHECK(L, wait_and_free(w), fname);
@@ -193,7 +183,7 @@ static int l_all_reduce(lua_State *L) {
   bool async = lua_toboolean(L, 3);
   lt_dist_work *work;
   LT_LUA_CHECK_ARG(L, lt_dist_all_reduce(t, op, &work), fname, 1);
-  return finish(L, work, 1, 1, async, fname);
+  return finish(L, work, async, fname);
 }
 
 /* _broadcast(t, src, async) */
@@ -204,7 +194,7 @@ static int l_broadcast(lua_State *L) {
   bool async = lua_toboolean(L, 3);
   lt_dist_work *work;
   LT_LUA_CHECK_ARG(L, lt_dist_broadcast(t, src, &work), fname, 1);
-  return finish(L, work, 1, 1, async, fname);
+  return finish(L, work, async, fname);
 }
 
 /* _all_gather(out, in, async) */
@@ -215,7 +205,7 @@ static int l_all_gather(lua_State *L) {
   bool async = lua_toboolean(L, 3);
   lt_dist_work *work;
   LT_LUA_CHECK_ARG(L, lt_dist_all_gather(out, in, &work), fname, 1);
-  return finish(L, work, 1, 2, async, fname);
+  return finish(L, work, async, fname);
 }
 
 /* _reduce_scatter(out, in, op, async) */
@@ -227,7 +217,7 @@ static int l_reduce_scatter(lua_State *L) {
   bool async = lua_toboolean(L, 4);
   lt_dist_work *work;
   LT_LUA_CHECK_ARG(L, lt_dist_reduce_scatter(out, in, op, &work), fname, 1);
-  return finish(L, work, 1, 2, async, fname);
+  return finish(L, work, async, fname);
 }
 
 /* _barrier(async) */
@@ -235,7 +225,7 @@ static int l_barrier(lua_State *L) {
   bool async = lua_toboolean(L, 1);
   lt_dist_work *work;
   LT_LUA_CHECK(L, lt_dist_barrier(&work), "barrier");
-  return finish(L, work, 1, 0, async, "barrier");
+  return finish(L, work, async, "barrier");
 }
 
 /* --- bytes, for broadcast_object --------------------------------------------------------- */

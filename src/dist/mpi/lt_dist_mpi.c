@@ -83,7 +83,19 @@ FLOAT_MINMAX(f32_min, float, PICK_MIN, NAN)
 FLOAT_MINMAX(f64_max, double, PICK_MAX, (double)NAN)
 FLOAT_MINMAX(f64_min, double, PICK_MIN, (double)NAN)
 
-/* The 16-bit types, through float32 with the project's conversions. */
+/* The 16-bit types, through float32 with the project's conversions: the
+ * sum, and max/min (one macro, HALF_MINMAX, for both) like the float ones. */
+#define HALF_MINMAX(name, TO_F32, PICK, QNAN)                                                      \
+  static void name(void *in, void *inout, int *len, MPI_Datatype *dt) {                            \
+    (void)dt;                                                                                      \
+    const uint16_t *a = in;                                                                        \
+    uint16_t *b = inout;                                                                           \
+    for (int i = 0; i < *len; i++) {                                                               \
+      float x = TO_F32(a[i]), y = TO_F32(b[i]);                                                    \
+      if (x != x || y != y) b[i] = QNAN;                                                           \
+      else if (PICK(x, y, a[i] >> 15, b[i] >> 15)) b[i] = a[i];                                    \
+    }                                                                                              \
+  }
 #define HALF_OPS(prefix, TO_F32, FROM_F32, QNAN)                                                   \
   static void prefix##_sum(void *in, void *inout, int *len, MPI_Datatype *dt) {                    \
     (void)dt;                                                                                      \
@@ -91,26 +103,8 @@ FLOAT_MINMAX(f64_min, double, PICK_MIN, (double)NAN)
     uint16_t *b = inout;                                                                           \
     for (int i = 0; i < *len; i++) b[i] = FROM_F32(TO_F32(a[i]) + TO_F32(b[i]));                   \
   }                                                                                                \
-  static void prefix##_max(void *in, void *inout, int *len, MPI_Datatype *dt) {                    \
-    (void)dt;                                                                                      \
-    const uint16_t *a = in;                                                                        \
-    uint16_t *b = inout;                                                                           \
-    for (int i = 0; i < *len; i++) {                                                               \
-      float x = TO_F32(a[i]), y = TO_F32(b[i]);                                                    \
-      if (x != x || y != y) b[i] = QNAN;                                                           \
-      else if (PICK_MAX(x, y, a[i] >> 15, b[i] >> 15)) b[i] = a[i];                                \
-    }                                                                                              \
-  }                                                                                                \
-  static void prefix##_min(void *in, void *inout, int *len, MPI_Datatype *dt) {                    \
-    (void)dt;                                                                                      \
-    const uint16_t *a = in;                                                                        \
-    uint16_t *b = inout;                                                                           \
-    for (int i = 0; i < *len; i++) {                                                               \
-      float x = TO_F32(a[i]), y = TO_F32(b[i]);                                                    \
-      if (x != x || y != y) b[i] = QNAN;                                                           \
-      else if (PICK_MIN(x, y, a[i] >> 15, b[i] >> 15)) b[i] = a[i];                               \
-    }                                                                                              \
-  }
+  HALF_MINMAX(prefix##_max, TO_F32, PICK_MAX, QNAN)                                                \
+  HALF_MINMAX(prefix##_min, TO_F32, PICK_MIN, QNAN)
 HALF_OPS(bf16, lt_cvt_bf16_f32, lt_cvt_f32_bf16, 0x7fc0u)
 HALF_OPS(f16, lt_cvt_f16_f32, lt_cvt_f32_f16, 0x7e00u)
 

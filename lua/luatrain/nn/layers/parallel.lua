@@ -164,13 +164,19 @@ function DDP:_grad_ready(i)
     lt.autograd.queue_callback(function() self:_finish_pass() end)
   end
   if st.seen[i] then return end
-  st.seen[i] = true
-  local bi = st.bucket_of[i]
-  st.pending[bi] = st.pending[bi] - 1
-  if st.pending[bi] == 0 then st.ready[bi] = true end
+  self:_count_ready(i)
   -- with find_unused_parameters the buckets wait for the end of backward,
   -- where every rank first learns which parameters any rank used
   if not self.find_unused_parameters then self:_launch_ready() end
+end
+
+-- Parameter i's gradient is in: one fewer to wait for in its bucket.
+function DDP:_count_ready(i)
+  local st = self._ddp
+  local bi = st.bucket_of[i]
+  st.seen[i] = true
+  st.pending[bi] = st.pending[bi] - 1
+  if st.pending[bi] == 0 then st.ready[bi] = true end
 end
 
 function DDP:_launch_ready()
@@ -222,10 +228,7 @@ function DDP:_finish_pass()
     for _, i in ipairs(missing) do
       local p = st.params[i]
       if used[i]:item() == 1 and p.grad == nil then p.grad = lt.zeros_like(p) end
-      local bi = st.bucket_of[i]
-      st.seen[i] = true
-      st.pending[bi] = st.pending[bi] - 1
-      if st.pending[bi] == 0 then st.ready[bi] = true end
+      self:_count_ready(i)
     end
     self:_launch_ready()
   end
