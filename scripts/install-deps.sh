@@ -11,6 +11,7 @@ packages=(
   build-essential cmake pkg-config
   liblua5.4-dev          # Lua 5.4, linked statically (liblua5.4.a)
   libopenblas-dev        # CPU GEMM (cblas)
+  libdnnl-dev            # oneDNN's headers: CPU convolutions; libdnnl2 is dlopen()ed at the first convolution
   libedit-dev            # REPL line editing, BSD licence, linked statically
   libbsd-dev             # libedit's static link needs libbsd
   libncurses-dev         # ... and a terminfo library

@@ -16,6 +16,7 @@
 #include <lualib.h>
 
 #include "lt_board.h"
+#include "lt_cpu.h"
 #include "lt_dist.h"
 #include "lt_host.h"
 #include "lt_lua.h"
@@ -54,10 +55,14 @@ static void usage(FILE *f) {
     LT_HOST_PROGNAME, LT_HOST_PROGNAME);
 }
 
-/* The program's version, then in a CUDA build the CUDA runtime, driver,
- * cuDNN and GPUs (lt_cuda_describe probes nothing without a driver). */
+/* The program's version, the CPU convolutions' library, then in a CUDA
+ * build the CUDA runtime, driver, cuDNN and GPUs (lt_cuda_describe probes
+ * nothing without a driver). */
 static void print_version(void) {
   printf("%s %s (%s)\n", LT_HOST_PROGNAME, LT_VERSION, LUA_RELEASE);
+  char cpu[600];
+  lt_cpu_onednn_describe(cpu, sizeof cpu);
+  printf("CPU convolutions: %s\n", cpu);
 #ifdef LT_WITH_CUDA
   char cuda[512];
   lt_cuda_describe(cuda, sizeof cuda);

@@ -7,8 +7,32 @@
 #ifndef LT_CPU_H
 #define LT_CPU_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "lt_error.h"
+
 /* Installs the CPU backend as the core's backend for LT_CPU. Idempotent;
  * touches nothing else. */
 void lt_cpu_register(void);
+
+/* Which kernels run float32 and bfloat16 convolutions (lt_cpu_conv_path.c):
+ * auto (oneDNN where it is loaded and has a kernel, else im2col), im2col
+ * (OpenBLAS always), onednn (as auto, but failing when oneDNN is absent).
+ * The default comes from the environment variable LUATRAIN_CPU_CONV. */
+typedef enum { LT_CPU_CONV_AUTO, LT_CPU_CONV_IM2COL, LT_CPU_CONV_ONEDNN } lt_cpu_conv_path;
+void lt_cpu_set_conv_path(lt_cpu_conv_path p);
+/* The current choice; an error when LUATRAIN_CPU_CONV holds something else. */
+lt_status lt_cpu_get_conv_path(lt_cpu_conv_path *out);
+const char *lt_cpu_conv_path_name(lt_cpu_conv_path p);
+bool lt_cpu_conv_path_parse(const char *s, lt_cpu_conv_path *out);
+/* Convolution calls (forward and backward) run so far by each path. */
+void lt_cpu_conv_counts(long long *im2col, long long *onednn);
+
+/* Whether oneDNN (libdnnl.so.2, opened on first use) can run convolutions in
+ * this process; when not, `why` receives the reason. lt_cpu_onednn_describe
+ * writes "oneDNN 2.6.3" or "oneDNN not available (<reason>)". */
+bool lt_cpu_onednn_available(char *why, size_t len);
+void lt_cpu_onednn_describe(char *buf, size_t len);
 
 #endif

@@ -1,6 +1,8 @@
 /* lt_cpu_conv.c — 2-D convolution on the CPU: im2col + OpenBLAS GEMM, and
- * GEMM + col2im for the input gradient. Not the place for shape checks
- * (lt_ops_conv.c) or autograd (lt_ag_conv.c).
+ * GEMM + col2im for the input gradient: the path for float64, for strided
+ * views, and wherever oneDNN is absent or has no kernel (the choice:
+ * lt_cpu_conv_path.c; oneDNN: lt_cpu_conv_dnnl.c). Not the place for shape
+ * checks (lt_ops_conv.c) or autograd (lt_ag_conv.c).
  *
  * Layout of the column matrix of one group: row r = (c*KH + kh)*KW + kw
  * (c local to the group, so row order matches the weight [COg, Cg*KH*KW]),
@@ -310,8 +312,8 @@ static void fwd_chunk(const geom *g, char *yd, const char *xd, const char *wd, c
   if (b) add_bias(g, yd, b, n0, m);
 }
 
-lt_status lt_cpu_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
-                                 const lt_conv2d_params *p) {
+lt_status lt_cpu_im2col_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
+                                        const lt_conv2d_params *p) {
   geom g;
   geom_init(&g, x, w, y, p);
   char *yd = lt_tensor_data(y);
@@ -350,7 +352,7 @@ lt_status lt_cpu_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tenso
 }
 
 /* gb[co] = sum over images and positions of gy */
-static void bias_grad(const geom *g, lt_tensor *gb, const char *gyd) {
+static void bias_grad_of(const geom *g, lt_tensor *gb, const char *gyd) {
 #pragma omp parallel for schedule(static) if (g->N * g->CO * g->OHW > LT_CPU_PARALLEL_GRAIN)
   for (int64_t co = 0; co < g->CO; co++) {
     double acc = 0;
@@ -456,13 +458,38 @@ static void bwd_chunk(const geom *g, const geom *t, char *gxd, char *gwacc, cons
   }
 }
 
-lt_status lt_cpu_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const lt_tensor *gy,
-                                  const lt_tensor *x, const lt_tensor *w, const lt_conv2d_params *p) {
+/* gb[co] = sum of gy[.., co, .., ..] over the other axes of the channels-last
+ * gy: a column sum of the [N*OH*OW, CO] matrix, in double, row by row. */
+static lt_status bias_grad_channels_last(lt_tensor *gb, const lt_tensor *gy) {
+  int64_t CO = gy->shape[1], rows = gy->shape[0] * gy->shape[2] * gy->shape[3];
+  bool dbl = gy->dtype == LT_FLOAT64;
+  double *acc = calloc((size_t)CO + 1, sizeof *acc);
+  if (!acc) return oom((size_t)(CO + 1) * sizeof *acc);
+  const char *d = lt_tensor_data(gy);
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t co = 0; co < CO; co++) acc[co] += ldv(d, dbl, r * CO + co);
+  for (int64_t co = 0; co < CO; co++) stv(lt_tensor_data(gb), dbl, co, acc[co]);
+  free(acc);
+  return LT_OK;
+}
+
+lt_status lt_cpu_conv2d_bias_grad(lt_tensor *gb, const lt_tensor *gy) {
+  if (!lt_tensor_is_contiguous(gy)) return bias_grad_channels_last(gb, gy);
+  geom g;
+  memset(&g, 0, sizeof g);
+  g.N = gy->shape[0]; g.CO = gy->shape[1]; g.OHW = gy->shape[2] * gy->shape[3];
+  g.dbl = gy->dtype == LT_FLOAT64;
+  bias_grad_of(&g, gb, lt_tensor_data(gy));
+  return LT_OK;
+}
+
+lt_status lt_cpu_im2col_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const lt_tensor *gy,
+                                         const lt_tensor *x, const lt_tensor *w, const lt_conv2d_params *p) {
   geom g, tg;
   geom_init(&g, x, w, gy, p);
   const char *gyd = lt_tensor_data(gy), *xd = lt_tensor_data(x), *wd = lt_tensor_data(w);
   char *gxd = gx ? lt_tensor_data(gx) : NULL, *gwd = gw ? lt_tensor_data(gw) : NULL;
-  if (gb) bias_grad(&g, gb, gyd);
+  if (gb) LT_TRY(lt_cpu_conv2d_bias_grad(gb, gy));
   if (!gx && !gw) return LT_OK;
   if (g.N == 0 || g.CO == 0 || g.OHW == 0 || g.K == 0) {
     if (gx && lt_tensor_numel(gx) > 0) memset(gxd, 0, (size_t)lt_tensor_numel(gx) * g.es);

@@ -18,11 +18,20 @@ static inline void stv(void *p, bool dbl, int64_t i, double v) {
   else ((float *)p)[i] = (float)v;
 }
 
-/* lt_cpu_conv.c */
+/* lt_cpu_conv_path.c: the entries, which pick oneDNN (lt_cpu_conv_dnnl.h) or
+ * the im2col kernels below */
 lt_status lt_cpu_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
                                  const lt_conv2d_params *p);
 lt_status lt_cpu_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const lt_tensor *gy,
                                  const lt_tensor *x, const lt_tensor *w, const lt_conv2d_params *p);
+
+/* lt_cpu_conv.c: im2col + OpenBLAS, any float dtype; and gb = the sum of gy
+ * over all axes but the channel's (NCHW or channels-last gy) */
+lt_status lt_cpu_im2col_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
+                                        const lt_conv2d_params *p);
+lt_status lt_cpu_im2col_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const lt_tensor *gy,
+                                         const lt_tensor *x, const lt_tensor *w, const lt_conv2d_params *p);
+lt_status lt_cpu_conv2d_bias_grad(lt_tensor *gb, const lt_tensor *gy);
 
 /* lt_cpu_norm.c */
 lt_status lt_cpu_batch_norm_forward(lt_tensor *y, lt_tensor *mean, lt_tensor *invstd, const lt_tensor *x,

@@ -251,6 +251,7 @@ int luaopen_luatrain_core(lua_State *L) {
   lt_lua_open_bench(L, methods);
   lt_lua_open_cuda(L, methods);
   lt_lua_open_dist(L, methods);
+  lt_lua_open_backends_cpu(L, methods);
   lua_pop(L, 3); /* module copy, methods, metatable */
   lt_storage_set_oom_hook(collect_garbage, L);
   return 1;

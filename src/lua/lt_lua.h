@@ -108,5 +108,6 @@ void lt_lua_open_bench(lua_State *L, int methods); /* lt._bench: reference kerne
 void lt_lua_open_optim(lua_State *L, int methods);
 void lt_lua_open_cuda(lua_State *L, int methods);
 void lt_lua_open_dist(lua_State *L, int methods); /* lt.distributed's native half: _init, _all_reduce, ... */
+void lt_lua_open_backends_cpu(lua_State *L, int methods); /* lt.backends.cpu_conv, cpu_conv_counts, onednn */
 
 #endif

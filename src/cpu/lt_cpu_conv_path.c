@@ -1,0 +1,164 @@
+/* lt_cpu_conv_path.c — which kernels run a CPU convolution, and the CPU
+ * table's conv2d entries that apply the choice (lt_cpu.h describes it to the
+ * layers above).
+ *
+ *   auto    (default) oneDNN for float32 and bfloat16 where it is loaded and
+ *           has a kernel for the shape; im2col + OpenBLAS otherwise (float64,
+ *           strided views, machines without libdnnl2).
+ *   im2col  always im2col + OpenBLAS (lt_cpu_conv.c).
+ *   onednn  as auto, but a process without oneDNN fails its first
+ *           convolution with the reason instead of quietly running im2col.
+ *
+ * The environment variable LUATRAIN_CPU_CONV sets the choice at the first
+ * convolution; lt_cpu_set_conv_path changes it at any time. Each entry
+ * counts the calls each path ran, for tests and diagnosis.
+ *
+ * The entries take NCHW and channels-last tensors (the CPU table declares
+ * channels_last). The im2col kernels read NCHW only, so a channels-last call
+ * that oneDNN does not take runs on NCHW copies of its tensors, and its
+ * results are copied back into the caller's layout. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lt_cpu.h"
+#include "lt_cpu_conv_dnnl.h"
+#include "lt_cpu_dnnl.h"
+#include "lt_cpu_kernels.h"
+#include "lt_cpu_nn.h"
+
+static atomic_int chosen = -1; /* -1: not read from the environment yet */
+static atomic_llong counts[2]; /* calls run by im2col, by oneDNN */
+
+static const char *const names[] = {"auto", "im2col", "onednn"};
+
+const char *lt_cpu_conv_path_name(lt_cpu_conv_path p) {
+  return p >= LT_CPU_CONV_AUTO && p <= LT_CPU_CONV_ONEDNN ? names[p] : "?";
+}
+
+bool lt_cpu_conv_path_parse(const char *s, lt_cpu_conv_path *out) {
+  for (int i = 0; i < 3; i++)
+    if (strcmp(s, names[i]) == 0) {
+      *out = (lt_cpu_conv_path)i;
+      return true;
+    }
+  return false;
+}
+
+void lt_cpu_set_conv_path(lt_cpu_conv_path p) { atomic_store(&chosen, (int)p); }
+
+/* The choice, read from LUATRAIN_CPU_CONV on first use. */
+static lt_status current(lt_cpu_conv_path *out) {
+  int c = atomic_load(&chosen);
+  if (c < 0) {
+    const char *env = getenv("LUATRAIN_CPU_CONV");
+    lt_cpu_conv_path p = LT_CPU_CONV_AUTO;
+    if (env && *env && !lt_cpu_conv_path_parse(env, &p))
+      return lt_error_set(LT_ERR_ARG, 0, "LUATRAIN_CPU_CONV='%s': expected auto, im2col or onednn", env);
+    int expected = -1;
+    atomic_compare_exchange_strong(&chosen, &expected, (int)p);
+    c = atomic_load(&chosen);
+  }
+  *out = (lt_cpu_conv_path)c;
+  return LT_OK;
+}
+
+lt_status lt_cpu_get_conv_path(lt_cpu_conv_path *out) { return current(out); }
+
+void lt_cpu_conv_counts(long long *im2col, long long *onednn) {
+  *im2col = atomic_load(&counts[0]);
+  *onednn = atomic_load(&counts[1]);
+}
+
+/* Whether this call may try oneDNN; an error when it must and cannot. */
+static lt_status try_dnnl(bool *yes) {
+  lt_cpu_conv_path p = LT_CPU_CONV_AUTO;
+  LT_TRY(current(&p));
+  *yes = p != LT_CPU_CONV_IM2COL;
+  if (p == LT_CPU_CONV_ONEDNN) {
+    char why[512];
+    if (!lt_dnnl_available(why, sizeof why))
+      return lt_error_set(LT_ERR_RUNTIME, 0, "conv2d: the oneDNN path was asked for (LUATRAIN_CPU_CONV=onednn), "
+                                             "but oneDNN is not available: %s", why);
+  }
+  return LT_OK;
+}
+
+/* NCHW stand-ins for the im2col kernels: in[i] holds the values of the
+ * caller's input i, out[i] receives output i, to be copied back. A tensor
+ * already contiguous is its own stand-in. */
+#define MAX_TENSORS 4
+typedef struct {
+  lt_tensor *in[MAX_TENSORS], *out[MAX_TENSORS];
+  int nin, nout;
+} nchw_copies;
+
+static lt_status nchw_of(const lt_tensor *t, bool values, lt_tensor **out) {
+  *out = NULL;
+  if (!t) return LT_OK;
+  if (lt_tensor_is_contiguous(t)) {
+    lt_tensor_retain((lt_tensor *)t);
+    *out = (lt_tensor *)t;
+    return LT_OK;
+  }
+  LT_TRY(lt_tensor_empty(t->ndim, t->shape, t->dtype, lt_cpu_device(), out));
+  lt_status st = values ? lt_cpu_copy(*out, t) : LT_OK;
+  if (st != LT_OK) {
+    lt_tensor_release(*out);
+    *out = NULL;
+  }
+  return st;
+}
+
+static void release_copies(nchw_copies *c) {
+  for (int i = 0; i < c->nin; i++) lt_tensor_release(c->in[i]);
+  for (int i = 0; i < c->nout; i++) lt_tensor_release(c->out[i]);
+}
+
+static lt_status make_copies(nchw_copies *c, int nin, const lt_tensor *const *in, int nout, lt_tensor *const *out) {
+  memset(c, 0, sizeof *c);
+  c->nin = nin;
+  c->nout = nout;
+  lt_status st = LT_OK;
+  for (int i = 0; i < nin && st == LT_OK; i++) st = nchw_of(in[i], true, &c->in[i]);
+  for (int i = 0; i < nout && st == LT_OK; i++) st = nchw_of(out[i], false, &c->out[i]);
+  if (st != LT_OK) release_copies(c);
+  return st;
+}
+
+/* Copies each result into the caller's tensor (when it had a stand-in). */
+static lt_status finish_copies(lt_status st, nchw_copies *c, lt_tensor *const *out) {
+  for (int i = 0; i < c->nout && st == LT_OK; i++)
+    if (out[i] && c->out[i] != out[i]) st = lt_cpu_copy(out[i], c->out[i]);
+  release_copies(c);
+  return st;
+}
+
+lt_status lt_cpu_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
+                                 const lt_conv2d_params *p) {
+  bool dnnl, done = false;
+  LT_TRY(try_dnnl(&dnnl));
+  if (dnnl) LT_TRY(lt_cpu_dnnl_conv2d_forward(y, x, w, b, p, &done));
+  atomic_fetch_add(&counts[done], 1);
+  if (done) return LT_OK;
+  const lt_tensor *in[3] = {x, w, b};
+  lt_tensor *out[1] = {y};
+  nchw_copies c;
+  LT_TRY(make_copies(&c, 3, in, 1, out));
+  return finish_copies(lt_cpu_im2col_conv2d_forward(c.out[0], c.in[0], c.in[1], c.in[2], p), &c, out);
+}
+
+lt_status lt_cpu_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const lt_tensor *gy,
+                                  const lt_tensor *x, const lt_tensor *w, const lt_conv2d_params *p) {
+  bool dnnl, done = false;
+  LT_TRY(try_dnnl(&dnnl));
+  if (dnnl && (gx || gw)) LT_TRY(lt_cpu_dnnl_conv2d_backward(gx, gw, gy, x, w, p, &done));
+  atomic_fetch_add(&counts[done], 1);
+  if (done) return gb ? lt_cpu_conv2d_bias_grad(gb, gy) : LT_OK;
+  const lt_tensor *in[3] = {gy, x, w};
+  lt_tensor *out[3] = {gx, gw, gb};
+  nchw_copies c;
+  LT_TRY(make_copies(&c, 3, in, 3, out));
+  lt_status st = lt_cpu_im2col_conv2d_backward(c.out[0], c.out[1], c.out[2], c.in[0], c.in[1], c.in[2], p);
+  return finish_copies(st, &c, out);
+}
