@@ -3,7 +3,9 @@
  * pooling and activation-gradient entries and its bfloat16 matrix product,
  * which run a bfloat16 call as float32: each bfloat16 operand is widened
  * (exactly) to a float32 copy, the float32 kernel runs, and each result is
- * rounded to bfloat16 once, into the tensor the op layer allocated. That is
+ * rounded to bfloat16 once, into the tensor the op layer allocated. The
+ * convolutions first offer the call to oneDNN, which takes bfloat16 as it is
+ * with the same arithmetic (float32 accumulation, one rounding). That is
  * bf16 storage with float32 accumulation, the arithmetic of bf16 GEMMs and
  * convolutions on GPUs too (what autocast produces). float32 and float64
  * calls go straight to the kernels.
@@ -79,6 +81,9 @@ static lt_status narrow_all(lt_status st, stand_ins *s, lt_tensor *const *out) {
 lt_status lt_cpu_bf16_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
                                      const lt_conv2d_params *p) {
   if (!is_bf16(x)) return lt_cpu_conv2d_forward(y, x, w, b, p);
+  bool done;
+  LT_TRY(lt_cpu_conv2d_forward_dnnl(y, x, w, b, p, &done)); /* oneDNN takes bfloat16 as it is */
+  if (done) return LT_OK;
   const lt_tensor *in[3] = {x, w, b};
   lt_tensor *out[1] = {y};
   stand_ins s;
@@ -89,6 +94,9 @@ lt_status lt_cpu_bf16_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_
 lt_status lt_cpu_bf16_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const lt_tensor *gy,
                                       const lt_tensor *x, const lt_tensor *w, const lt_conv2d_params *p) {
   if (!is_bf16(x)) return lt_cpu_conv2d_backward(gx, gw, gb, gy, x, w, p);
+  bool done = false;
+  if (!gb) LT_TRY(lt_cpu_conv2d_backward_dnnl(gx, gw, gy, x, w, p, &done));
+  if (done) return LT_OK;
   const lt_tensor *in[3] = {gy, x, w};
   lt_tensor *out[3] = {gx, gw, gb};
   stand_ins s;

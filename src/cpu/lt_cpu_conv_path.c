@@ -134,13 +134,32 @@ static lt_status finish_copies(lt_status st, nchw_copies *c, lt_tensor *const *o
   return st;
 }
 
+lt_status lt_cpu_conv2d_forward_dnnl(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
+                                      const lt_conv2d_params *p, bool *done) {
+  bool dnnl;
+  *done = false;
+  LT_TRY(try_dnnl(&dnnl));
+  if (dnnl) LT_TRY(lt_cpu_dnnl_conv2d_forward(y, x, w, b, p, done));
+  if (*done) atomic_fetch_add(&counts[1], 1);
+  return LT_OK;
+}
+
+lt_status lt_cpu_conv2d_backward_dnnl(lt_tensor *gx, lt_tensor *gw, const lt_tensor *gy, const lt_tensor *x,
+                                       const lt_tensor *w, const lt_conv2d_params *p, bool *done) {
+  bool dnnl;
+  *done = false;
+  LT_TRY(try_dnnl(&dnnl));
+  if (dnnl && (gx || gw)) LT_TRY(lt_cpu_dnnl_conv2d_backward(gx, gw, gy, x, w, p, done));
+  if (*done) atomic_fetch_add(&counts[1], 1);
+  return LT_OK;
+}
+
 lt_status lt_cpu_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
                                  const lt_conv2d_params *p) {
-  bool dnnl, done = false;
-  LT_TRY(try_dnnl(&dnnl));
-  if (dnnl) LT_TRY(lt_cpu_dnnl_conv2d_forward(y, x, w, b, p, &done));
-  atomic_fetch_add(&counts[done], 1);
+  bool done;
+  LT_TRY(lt_cpu_conv2d_forward_dnnl(y, x, w, b, p, &done));
   if (done) return LT_OK;
+  atomic_fetch_add(&counts[0], 1);
   const lt_tensor *in[3] = {x, w, b};
   lt_tensor *out[1] = {y};
   nchw_copies c;
@@ -150,11 +169,10 @@ lt_status lt_cpu_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tenso
 
 lt_status lt_cpu_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const lt_tensor *gy,
                                   const lt_tensor *x, const lt_tensor *w, const lt_conv2d_params *p) {
-  bool dnnl, done = false;
-  LT_TRY(try_dnnl(&dnnl));
-  if (dnnl && (gx || gw)) LT_TRY(lt_cpu_dnnl_conv2d_backward(gx, gw, gy, x, w, p, &done));
-  atomic_fetch_add(&counts[done], 1);
+  bool done;
+  LT_TRY(lt_cpu_conv2d_backward_dnnl(gx, gw, gy, x, w, p, &done));
   if (done) return gb ? lt_cpu_conv2d_bias_grad(gb, gy) : LT_OK;
+  atomic_fetch_add(&counts[0], 1);
   const lt_tensor *in[3] = {gy, x, w};
   lt_tensor *out[3] = {gx, gw, gb};
   nchw_copies c;

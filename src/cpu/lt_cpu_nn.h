@@ -27,6 +27,13 @@ lt_status lt_cpu_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, co
 
 /* lt_cpu_conv.c: im2col + OpenBLAS, any float dtype; and gb = the sum of gy
  * over all axes but the channel's (NCHW or channels-last gy) */
+/* The oneDNN half of the entries alone, under the same choice and counts:
+ * *done says whether it ran (the bfloat16 entries try it before widening to
+ * float32; the backward one computes no bias gradient) */
+lt_status lt_cpu_conv2d_forward_dnnl(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
+                                      const lt_conv2d_params *p, bool *done);
+lt_status lt_cpu_conv2d_backward_dnnl(lt_tensor *gx, lt_tensor *gw, const lt_tensor *gy, const lt_tensor *x,
+                                       const lt_tensor *w, const lt_conv2d_params *p, bool *done);
 lt_status lt_cpu_im2col_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
                                         const lt_conv2d_params *p);
 lt_status lt_cpu_im2col_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const lt_tensor *gy,
