@@ -47,6 +47,12 @@ lt_status lt_cpu_batch_norm_forward(lt_tensor *y, lt_tensor *mean, lt_tensor *in
 lt_status lt_cpu_batch_norm_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const lt_tensor *gy,
                                      const lt_tensor *x, const lt_tensor *weight, const lt_tensor *mean,
                                      const lt_tensor *invstd, bool training);
+lt_status lt_cpu_batch_norm_relu_forward(lt_tensor *y, lt_tensor *mean, lt_tensor *invstd, const lt_tensor *x,
+                                         const lt_tensor *weight, const lt_tensor *bias, lt_tensor *running_mean,
+                                         lt_tensor *running_var, bool training, double momentum, double eps);
+lt_status lt_cpu_batch_norm_relu_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const lt_tensor *gy,
+                                          const lt_tensor *x, const lt_tensor *weight, const lt_tensor *bias,
+                                          const lt_tensor *mean, const lt_tensor *invstd, bool training);
 
 /* lt_cpu_pool.c */
 lt_status lt_cpu_max_pool2d_forward(lt_tensor *y, lt_tensor *idx, const lt_tensor *x, const lt_pool2d_params *p);
