@@ -28,6 +28,10 @@ lt_status lt_ag_conv2d_same(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_c
 /* running stats are updated in place when training (never recorded) */
 lt_status lt_ag_batch_norm(lt_tensor *x, lt_tensor *running_mean, lt_tensor *running_var, lt_tensor *weight,
                            lt_tensor *bias, bool training, double momentum, double eps, lt_tensor **out);
+/* relu(batch_norm(x)) as one op where the backend has the fused kernels
+ * (one BatchNormReluBackward node), else the two */
+lt_status lt_ag_batch_norm_relu(lt_tensor *x, lt_tensor *running_mean, lt_tensor *running_var, lt_tensor *weight,
+                                lt_tensor *bias, bool training, double momentum, double eps, lt_tensor **out);
 lt_status lt_ag_activation(lt_activation act, lt_tensor *x, double param, lt_tensor **out);
 /* In place (relu_, leaky_relu_, ...): PyTorch's rules for in-place ops on
  * tensors with history (see lt_ag_ops.h). `opname` names it in messages. */

@@ -100,6 +100,20 @@ typedef struct lt_nn_kernels {
   lt_status (*batch_norm_backward)(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const lt_tensor *gy,
                                    const lt_tensor *x, const lt_tensor *weight, const lt_tensor *mean,
                                    const lt_tensor *invstd, bool training);
+  /* Batch norm fused with the ReLU that follows it, one pass each way. The
+   * forward is batch_norm_forward's with y = max(bn(x), 0) (NaN kept, as
+   * ReLU; a 16-bit y is rounded first, then clamped). The backward is
+   * batch_norm_backward's for gy masked to 0 where that y is 0; the mask
+   * comes from x, mean, invstd, weight and bias (y is not kept), so the
+   * kernel must recompute the forward's pre-ReLU value bit for bit. NULL
+   * (either): the op layer runs batch norm then ReLU, and autograd records
+   * the two. */
+  lt_status (*batch_norm_relu_forward)(lt_tensor *y, lt_tensor *mean, lt_tensor *invstd, const lt_tensor *x,
+                                       const lt_tensor *weight, const lt_tensor *bias, lt_tensor *running_mean,
+                                       lt_tensor *running_var, bool training, double momentum, double eps);
+  lt_status (*batch_norm_relu_backward)(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const lt_tensor *gy,
+                                        const lt_tensor *x, const lt_tensor *weight, const lt_tensor *bias,
+                                        const lt_tensor *mean, const lt_tensor *invstd, bool training);
 
   /* --- activations and dropout ------------------------------------------------ */
   /* gx = gy * f'(x) elementwise; gy and x any strides (same shape as gx).

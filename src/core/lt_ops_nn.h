@@ -44,6 +44,21 @@ lt_status lt_op_batch_norm(lt_tensor *x, lt_tensor *running_mean, lt_tensor *run
                            lt_tensor **mean, lt_tensor **invstd);
 lt_status lt_op_batch_norm_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *weight, lt_tensor *mean, lt_tensor *invstd,
                                     bool training, lt_tensor **gx, lt_tensor **gw, lt_tensor **gb);
+/* y = max(batch_norm(x), 0), with lt_op_batch_norm's arguments and
+ * results: one pass where the backend has the fused kernels
+ * (lt_op_batch_norm_relu_fused), else batch norm then ReLU. */
+lt_status lt_op_batch_norm_relu(lt_tensor *x, lt_tensor *running_mean, lt_tensor *running_var, lt_tensor *weight,
+                                lt_tensor *bias, bool training, double momentum, double eps, lt_tensor **y,
+                                lt_tensor **mean, lt_tensor **invstd);
+/* Whether x's backend has both fused batch-norm + ReLU kernels. */
+bool lt_op_batch_norm_relu_fused(const lt_tensor *x);
+/* The fused kernel's gradients of y = max(batch_norm(x), 0): gy is masked
+ * where y is 0, recomputed from x, weight, bias, mean and invstd (those the
+ * forward used and handed out), then as lt_op_batch_norm_backward. Needs the
+ * fused kernels. */
+lt_status lt_op_batch_norm_relu_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *weight, lt_tensor *bias,
+                                         lt_tensor *mean, lt_tensor *invstd, bool training, lt_tensor **gx,
+                                         lt_tensor **gw, lt_tensor **gb);
 
 /* --- activations and dropout (lt_ops_act.c), linear (lt_ops_linalg.c) --------------------- */
 /* y = act(x); param: the leaky slope (ignored otherwise). */

@@ -178,9 +178,10 @@ static int f_conv2d(lua_State *L) {
 /* --- batch norm ------------------------------------------------------------------------------ */
 
 /* batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)
- * or batch_norm(input, running_mean, running_var, {weight=, bias=, training=, momentum=, eps=}) */
-static int f_batch_norm(lua_State *L) {
-  const char *fn = "batch_norm";
+ * or batch_norm(input, running_mean, running_var, {weight=, bias=, training=, momentum=, eps=});
+ * batch_norm_relu takes the same arguments (relu(batch_norm(...)) in one op) */
+static int batch_norm(lua_State *L, bool relu) {
+  const char *fn = relu ? "batch_norm_relu" : "batch_norm";
   static const char *const keys[] = {"weight", "bias", "training", "momentum", "eps", NULL};
   lt_tensor *x = lt_lua_check_tensor(L, 1, fn), *rm = NULL, *rv = NULL;
   if (!lua_isnoneornil(L, 2)) rm = lt_lua_check_tensor(L, 2, fn);
@@ -191,11 +192,14 @@ static int f_batch_norm(lua_State *L) {
   double momentum = opt_number(L, t, "momentum", 7, 0.1, fn);
   double eps = opt_number(L, t, "eps", 8, 1e-5, fn);
   lt_tensor **box = RESULT(L);
-  lt_status st = lt_ag_batch_norm(x, rm, rv, w, b, training, momentum, eps, box);
+  lt_status st = (relu ? lt_ag_batch_norm_relu : lt_ag_batch_norm)(x, rm, rv, w, b, training, momentum, eps, box);
   /* options given as a table: blame the table */
   if (st != LT_OK) lt_lua_raise_at(L, fn, t && lt_error_arg() > 4 ? 4 : lt_error_arg());
   return 1;
 }
+
+static int f_batch_norm(lua_State *L) { return batch_norm(L, false); }
+static int f_batch_norm_relu(lua_State *L) { return batch_norm(L, true); }
 
 /* --- activations ------------------------------------------------------------------------------ */
 
@@ -483,6 +487,7 @@ void lt_lua_open_nn(lua_State *L, int methods) {
   static const luaL_Reg fns[] = {
     {"conv2d", f_conv2d},
     {"batch_norm", f_batch_norm},
+    {"batch_norm_relu", f_batch_norm_relu},
     {"relu", f_relu},
     {"relu_", f_relu_},
     {"leaky_relu", f_leaky_relu},

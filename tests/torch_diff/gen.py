@@ -1332,6 +1332,13 @@ def _batch_norm(a, x, *rest):
     return (y,) + tuple(r for r in (rm, rv) if r is not None)
 
 
+# luatrain's F.batch_norm_relu is relu(batch_norm(...)) in one op; PyTorch's reference is the two
+@op("batch_norm_relu", "batch_norm_relu_table")
+def _batch_norm_relu(a, x, *rest):
+    y, *stats = _batch_norm(a, x, *rest)
+    return (F.relu(y),) + tuple(stats)
+
+
 op("F.relu")(lambda a, x: F.relu(x, inplace=a.get("inplace", False)))
 op("F.relu_")(lambda a, x: F.relu_(x))
 op("leaky_relu")(lambda a, x: F.leaky_relu(x, a.get("negative_slope", 0.01), a.get("inplace", False)))
@@ -1552,6 +1559,21 @@ def nn_family():
         fam.case(n + "_0d", n, [fl(torch.tensor(1.5))], {"dim": 0})
         fam.case(n + "_method", n + "_method", [fl(fam.randn(3, 4))], {"dim": -1})
         fam.case(n + "_int64", n, [fx(idx([1, 2]))], {"dim": 0}, raises="auto")
+    # batch norm fused with the ReLU after it (last in the family, so the cases above keep their inputs)
+    def bnr(name, xshape, a, **kw):
+        bn(name, xshape, a, op_name=kw.pop("op_name", "batch_norm_relu"), **kw)
+    bnr("batch_norm_relu_train", (4, 3, 5, 5), {"training": True},
+        note="relu(batch_norm(x)); outputs: y, then the running mean and variance after the update")
+    bnr("batch_norm_relu_eval", (4, 3, 5, 5), {"training": False})
+    bnr("batch_norm_relu_train_2d", (6, 4), {"training": True, "momentum": 0.3})
+    bnr("batch_norm_relu_eval_3d", (3, 2, 7), {"training": False, "eps": 1e-3})
+    bnr("batch_norm_relu_train_no_affine", (4, 3, 2, 2), {"training": True}, parts=("running_mean", "running_var"))
+    bnr("batch_norm_relu_train_no_stats", (4, 3, 2, 2), {"training": True}, parts=("weight", "bias"))
+    bnr("batch_norm_relu_channels_last", (2, 3, 4, 4), {"training": True}, view=[["channels_last"]])
+    bnr("batch_norm_relu_table", (4, 3, 2, 2), {"training": True, "momentum": 0.2, "eps": 1e-4},
+        op_name="batch_norm_relu_table")
+    bnr("batch_norm_relu_one_value", (1, 3, 1, 1), {"training": True}, raises=True,
+        note="training needs more than one value per channel")
     return fam
 
 

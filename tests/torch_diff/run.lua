@@ -441,6 +441,17 @@ ops.batch_norm_table = function(a, x, ...)
   return bn_results(F.batch_norm(x, p.running_mean, p.running_var, {weight = p.weight, bias = p.bias,
                                  training = a.training, momentum = a.momentum, eps = a.eps}), p)
 end
+-- batch_norm_relu: PyTorch's relu(batch_norm(...)) as one luatrain op, with batch_norm's arguments
+ops.batch_norm_relu = function(a, x, ...)
+  local p = named_parts(a, ...)
+  return bn_results(F.batch_norm_relu(x, p.running_mean, p.running_var, p.weight, p.bias, a.training, a.momentum,
+                                      a.eps), p)
+end
+ops.batch_norm_relu_table = function(a, x, ...)
+  local p = named_parts(a, ...)
+  return bn_results(F.batch_norm_relu(x, p.running_mean, p.running_var, {weight = p.weight, bias = p.bias,
+                                      training = a.training, momentum = a.momentum, eps = a.eps}), p)
+end
 ops["F.relu"] = function(a, x) return F.relu(x, a.inplace) end
 ops["F.relu_"] = function(a, x) return F.relu_(x) end
 ops.leaky_relu = function(a, x) return F.leaky_relu(x, a.negative_slope, a.inplace) end

@@ -263,22 +263,31 @@ local function outputs_fp32(...)
   return table.unpack(out, 1, n)
 end
 
-local function forward_autocast(self, mode, ...)
+local function forward_autocast(self, mode, fn, ...)
   local outside = not lt.is_autocast_enabled()
-  if mode and outside then return outputs_fp32(lt.autocast(mode, self.forward, self, ...)) end
+  if mode and outside then return outputs_fp32(lt.autocast(mode, fn, self, ...)) end
   -- autocast(false) inside an autocast region: the module computes in
   -- float32, so 16-bit activations coming in (batch norm keeps bf16) are
   -- widened first, as its outputs are for a float32 caller.
-  if not mode and not outside then return lt.autocast(false, self.forward, self, outputs_fp32(...)) end
-  return lt.autocast(mode, self.forward, self, ...)
+  if not mode and not outside then return lt.autocast(false, fn, self, outputs_fp32(...)) end
+  return lt.autocast(mode, fn, self, ...)
 end
 
-local function module_call(self, ...)
+-- fn(self, ...) as calling the module runs its forward
+local function call_as_module(self, fn, ...)
   depth = depth + 1
   local mode = self._attrs._autocast
-  if mode == nil then return after_call(self, pcall(self.forward, self, ...)) end
-  return after_call(self, pcall(forward_autocast, self, mode, ...))
+  if mode == nil then return after_call(self, pcall(fn, self, ...)) end
+  return after_call(self, pcall(forward_autocast, self, mode, fn, ...))
 end
+
+local function module_call(self, ...) return call_as_module(self, self.forward, ...) end
+
+--- Module._call_as_forward(self, fn, ...): runs fn(self, ...) the way
+--- calling the module runs its forward (errors name the module's path, its
+--- autocast setting applies): for a layer's other entry points, such as
+--- BatchNorm2d:forward_relu.
+Module._call_as_forward = call_as_module
 
 -- --- printing (PyTorch's __repr__ layout) --------------------------------------
 local function add_indent(s, n)

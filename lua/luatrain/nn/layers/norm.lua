@@ -1,7 +1,8 @@
 -- luatrain.nn.layers.norm — BatchNorm2d: the affine parameters and the running
 -- statistics of batch normalisation, with PyTorch's update rule (momentum,
 -- or a cumulative average when momentum is false; num_batches_tracked).
--- The normalisation itself is F.batch_norm (C kernels).
+-- The normalisation itself is F.batch_norm (C kernels); bn:forward_relu(x)
+-- is relu(bn(x)) in one op, F.batch_norm_relu.
 local lt = require "luatrain.core"
 local Module = require "luatrain.nn.module"
 local U = require "luatrain.nn.layers.util"
@@ -66,7 +67,7 @@ end
 -- hand) still loads, keeping the current count, as PyTorch allows.
 function M.BatchNorm2d:_optional_state(name) return name == "num_batches_tracked" end
 
-function M.BatchNorm2d:forward(x)
+local function bn_forward(self, x, relu)
   if not lt.is_tensor(x) then error("expected a tensor input, got " .. type(x), 0) end
   if x:dim() ~= 4 then
     error(string.format("expected a 4-D input [N,C,H,W], got %s", Module._shape_str(x)), 0)
@@ -83,8 +84,22 @@ function M.BatchNorm2d:forward(x)
   local use_batch = self.training or not self.track_running_stats
   local rm, rv
   if not self.training or self.track_running_stats then rm, rv = self.running_mean, self.running_var end
-  return U.F.batch_norm(x, rm, rv, {weight = self.weight, bias = self.bias, training = use_batch,
-                                    momentum = factor, eps = self.eps})
+  return (relu and U.F.batch_norm_relu or U.F.batch_norm)(x, rm, rv, {weight = self.weight, bias = self.bias,
+                                                                      training = use_batch, momentum = factor,
+                                                                      eps = self.eps})
+end
+
+function M.BatchNorm2d:forward(x) return bn_forward(self, x, false) end
+
+--- bn:forward_relu(x): F.relu(bn(x)) as one op (F.batch_norm_relu: one
+--- pass over memory forward and backward, on a backend with the fused
+--- kernels), with the same numbers, running-statistics update and
+--- num_batches_tracked. It runs as calling bn does (errors name the module,
+--- its autocast setting applies). A subclass that overrides forward (such
+--- as nn.SyncBatchNorm) gets F.relu(bn(x)).
+function M.BatchNorm2d:forward_relu(x)
+  if self.forward ~= M.BatchNorm2d.forward then return U.F.relu(self(x)) end
+  return Module._call_as_forward(self, bn_forward, x, true)
 end
 
 function M.BatchNorm2d:extra_repr()
