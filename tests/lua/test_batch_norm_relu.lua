@@ -12,8 +12,8 @@
 -- difference from the forward's value would show here. Also: float64
 -- finite-difference gradient checks; the node keeps no copy of its output;
 -- results independent of the thread count; the statistics' accuracy for
--- activations with a large mean; bn:forward_relu; error messages naming
--- batch_norm_relu.
+-- activations with a large mean; bn:forward_relu and the ResNet models,
+-- which use it; error messages naming batch_norm_relu.
 --
 -- It is also the body of test_batch_norm_relu_cuda.lua: there T.device() is
 -- the GPU, whose backend has no fused kernels, so batch_norm_relu must be
@@ -325,6 +325,37 @@ T.test("BatchNorm2d:forward_relu", function()
   local x = input({2, 3, 4, 4}, "float32")
   local ref = Half(3):to(DEV)
   T.tensor_equal(h:forward_relu(x), F.relu(ref(x)), "a subclass's forward is kept")
+end)
+
+T.test("the ResNet models fuse their batch norms with the ReLUs", function()
+  -- counts the fused calls of one training forward: the stem and bn1 of
+  -- every BasicBlock (resnet18: 1 + 8); bn1 and bn2 of every Bottleneck
+  -- (resnet50: 1 + 2*16); a stem whose ReLU was replaced is left as it is
+  local real = F.batch_norm_relu
+  local calls = 0
+  F.batch_norm_relu = function(...)
+    calls = calls + 1
+    return real(...)
+  end
+  local ok, err = pcall(function()
+    for _, c in ipairs({{"resnet18", 9}, {"resnet50", 33}, {"resnet18", 8, true}}) do
+      lt.manual_seed(3)
+      local m = lt.models[c[1]]{num_classes = 10, width = 4}:to(DEV)
+      local what = c[1] .. (c[3] and " without the stem's ReLU" or "")
+      local ref
+      if c[3] then
+        m.conv1[3] = nn.Identity()
+        ref = m.conv1(input({2, 3, 16, 16}, "float32"))
+      end
+      calls = 0
+      local y = m(input({2, 3, 16, 16}, "float32"))
+      T.check(calls == c[2], string.format("%s: %d fused calls, expected %d", what, calls, c[2]))
+      T.check(y:size(2) == 10, what .. ": logits")
+      if ref then T.check(ref:lt(0):any():item(), what .. ": the stem's output keeps negative values") end
+    end
+  end)
+  F.batch_norm_relu = real
+  T.check(ok, tostring(err))
 end)
 
 T.test("errors name batch_norm_relu", function()

@@ -4,7 +4,9 @@
 --   conv1.0.weight, conv1.1.{weight,bias,running_mean,running_var,num_batches_tracked}
 --   layer1.0.conv1.weight, layer1.0.bn1.*, ..., layer2.0.shortcut.0.weight,
 --   layer2.0.shortcut.1.*, ..., classifer.{weight,bias}   ("classifer" sic)
--- Not here: ImageNet-style ResNets (7x7 stem, max-pool).
+-- Each batch norm followed by a ReLU runs as one op (BatchNorm2d:forward_relu,
+-- the same numbers as F.relu(bn(x))). Not here: ImageNet-style ResNets (7x7
+-- stem, max-pool).
 local nn = require "luatrain.nn"
 local U = require "luatrain.nn.layers.util"
 local F = require "luatrain.nn.functional"
@@ -35,7 +37,7 @@ function BasicBlock:__init(in_planes, planes, stride)
 end
 
 function BasicBlock:forward(x)
-  local out = F.relu(self.bn1(self.conv1(x)))
+  local out = self.bn1:forward_relu(self.conv1(x))
   out = self.bn2(self.conv2(out))
   return F.relu(out + self.shortcut(x))
 end
@@ -59,8 +61,8 @@ function Bottleneck:__init(in_planes, planes, stride)
 end
 
 function Bottleneck:forward(x)
-  local out = F.relu(self.bn1(self.conv1(x)))
-  out = F.relu(self.bn2(self.conv2(out)))
+  local out = self.bn1:forward_relu(self.conv1(x))
+  out = self.bn2:forward_relu(self.conv2(out))
   out = self.bn3(self.conv3(out))
   return F.relu(out + self.shortcut(x))
 end
@@ -105,8 +107,18 @@ function ResNet:__init(block, num_blocks, opts)
   self.classifer = nn.Linear(8 * width * block.expansion, num_classes)
 end
 
+-- The stem Sequential(conv, bn, ReLU) with its batch norm and ReLU fused,
+-- unless it has been changed to something else or given its own autocast.
+local function stem(seq, x)
+  local conv, bn, act = seq[1], seq[2], seq[3]
+  if #seq == 3 and bn.forward_relu and act:_get_name() == "ReLU" and seq:get_autocast() == nil then
+    return bn:forward_relu(conv(x))
+  end
+  return seq(x)
+end
+
 function ResNet:forward(x)
-  local out = self.conv1(x)
+  local out = stem(self.conv1, x)
   out = self.layer1(out)
   out = self.layer2(out)
   out = self.layer3(out)
