@@ -53,13 +53,13 @@ __global__ void max_pool_fwd_k(T *y, int64_t *idx, const T *x, int64_t P, int64_
     lt_pool_taps(hs, H, p.kernel[0], p.dilation[0], &khl, &khh);
     lt_pool_taps(ws, W, p.kernel[1], p.dilation[1], &kwl, &kwh);
     double best = -INFINITY;
-    int64_t bi = khl < khh && kwl < kwh ? (hs + khl * p.dilation[0]) * W + ws + kwl * p.dilation[1] : -1;
+    int64_t bi = lt_pool_max_first(hs, khl, khh, ws, kwl, kwh, p.dilation[0], p.dilation[1], W);
     for (int64_t kh = khl; kh < khh; kh++) {
       int64_t row = (hs + kh * p.dilation[0]) * W;
       for (int64_t kw = kwl; kw < kwh; kw++) {
         int64_t i = row + ws + kw * p.dilation[1];
         double v = (double)ld_c(xp[i * es]);
-        if (v > best || v != v) {
+        if (lt_pool_max_takes(v, best)) {
           best = v;
           bi = i;
         }

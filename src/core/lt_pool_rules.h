@@ -1,9 +1,11 @@
 /* lt_pool_rules.h — the window arithmetic of the 2-D poolings, written once
  * for the CPU kernels (src/cpu/lt_cpu_pool.c) and the CUDA kernels
  * (cuda/lt_cuda_pool.cu), host and device (lt_cdefs.h): which taps of a
- * (dilated) window land inside the image, the clipped window of an average
- * and its divisor (PyTorch's count_include_pad and divisor_override), and
- * the adaptive windows [floor(o*in/out), ceil((o+1)*in/out)).
+ * (dilated) window land inside the image, the comparison and the first
+ * index of a max window, the clipped window of an average and its divisor
+ * (PyTorch's count_include_pad and divisor_override), and the adaptive
+ * windows [floor(o*in/out), ceil((o+1)*in/out)). Positions are (h, w) in
+ * one [H,W] plane, whatever the memory layout.
  *
  * Not here: the output size and the argument checks (lt_pool_output_size,
  * src/core/lt_ops_pool.c), the layouts, the loops. */
@@ -25,6 +27,22 @@ static LT_INLINE LT_HOST_DEVICE void lt_pool_taps(int64_t start, int64_t in, int
   if (l > h) l = h;
   *lo = l;
   *hi = h;
+}
+
+/* Max pooling visits a window's taps row by row, each row left to right,
+ * from best = -inf; a tap value v replaces the best so far when it is
+ * greater, or NaN: among equal maxima the first stays, and a NaN propagates
+ * (the index of the window's last NaN is kept). */
+static LT_INLINE LT_HOST_DEVICE bool lt_pool_max_takes(double v, double best) { return v > best || v != v; }
+
+/* The index recorded before any tap is compared: the window's first tap
+ * inside the image (row start hs + khl*dh, column ws + kwl*dw, as
+ * lt_pool_taps clipped them), or -1 when no tap is inside (only possible
+ * with dilation); its value is then -inf. */
+static LT_INLINE LT_HOST_DEVICE int64_t lt_pool_max_first(int64_t hs, int64_t khl, int64_t khh, int64_t ws,
+                                                           int64_t kwl, int64_t kwh, int64_t dh, int64_t dw,
+                                                           int64_t W) {
+  return khl < khh && kwl < kwh ? (hs + khl * dh) * W + ws + kwl * dw : -1;
 }
 
 /* The average window of output (oh, ow) of an H x W plane: rows [h0, h1),

@@ -7,8 +7,10 @@
  * convolutions first offer the call to oneDNN, which takes bfloat16 as it is
  * with the same arithmetic (float32 accumulation, one rounding). That is
  * bf16 storage with float32 accumulation, the arithmetic of bf16 GEMMs and
- * convolutions on GPUs too (what autocast produces). float32 and float64
- * calls go straight to the kernels.
+ * convolutions on GPUs too (what autocast produces). A dense operand's
+ * stand-in keeps its strides, so a channels-last call reaches the float32
+ * kernel channels-last. float32 and float64 calls go straight to the
+ * kernels.
  *
  * compute_dtype (lt_backend_nn.h) tells the op layer what the CPU takes:
  * bfloat16 for these entries (and dropout, which the op layer runs in
