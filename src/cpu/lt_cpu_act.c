@@ -40,7 +40,19 @@ static double act_grad(const act_ctx *c, double x) {
  * x <= 0 (even for an infinite or NaN gy), gy elsewhere (a NaN x too). */
 static void act_run(void *vctx, char **p, const int64_t *s, int64_t n) {
   const act_ctx *c = vctx;
-  if (c->act == LT_ACT_RELU && !c->dbl) { /* the hot one: a select the compiler vectorises */
+  if (c->act == LT_ACT_RELU && !c->dbl && s[0] == 4 && s[1] == 4 && s[2] == 4) {
+    /* the hot one, contiguous: both operands loaded, then a select, which
+     * the compiler vectorises (a load under the condition would keep it a
+     * branch per element) */
+    float *o = (float *)p[0];
+    const float *g = (const float *)p[1], *x = (const float *)p[2];
+    for (int64_t i = 0; i < n; i++) {
+      float gv = g[i];
+      o[i] = x[i] <= 0 ? 0.0f : gv;
+    }
+    return;
+  }
+  if (c->act == LT_ACT_RELU && !c->dbl) {
     for (int64_t i = 0; i < n; i++) {
       float x = *(const float *)(p[2] + s[2] * i), g = *(const float *)(p[1] + s[1] * i);
       *(float *)(p[0] + s[0] * i) = x <= 0 ? 0.0f : g;
