@@ -1,7 +1,8 @@
 /* lt_cpu_norm.c — batch normalisation on the CPU, forward (with the
  * running-statistics update) and backward, over x viewed as [N,C,S], alone
- * or fused with the ReLU that follows it (y = max(bn(x), 0), one pass; the
- * backward masks gy where that y is 0, in the same pass).
+ * or fused with the ReLU that follows it (y = max(bn(x), 0) in the
+ * normalising loop; the backward masks gy where that y is 0 as it reads
+ * it, with no pass of its own).
  *
  * Work items. Each channel is cut into blocks of whole images (the number
  * depends on the shape only, never on the thread count), and an item is

@@ -20,9 +20,10 @@
 --       place with the unbiased variance; eval: the running statistics
 --   F.batch_norm_relu(input, running_mean, running_var, ...)   (batch_norm's arguments)
 --       F.relu(F.batch_norm(...)) as one op (not in PyTorch): the same numbers,
---       gradients and running-statistics update, in one pass over memory each
---       way where the backend has the fused kernels (the CPU); elsewhere the
---       two ops. It keeps no copy of its output for backward.
+--       gradients and running-statistics update; where the backend has the
+--       fused kernels (the CPU) the ReLU takes no pass over memory of its own,
+--       forward or backward, and no copy of the output is kept for backward;
+--       elsewhere it is the two ops.
 --   F.relu(input, inplace=false)   F.relu_(input)
 --   F.leaky_relu(input, negative_slope=0.01, inplace=false)   F.leaky_relu_(input, slope)
 --   F.gelu(input, approximate='none')   ('none': exact erf form, or 'tanh')

@@ -91,9 +91,9 @@ end
 
 function M.BatchNorm2d:forward(x) return bn_forward(self, x, false) end
 
---- bn:forward_relu(x): F.relu(bn(x)) as one op (F.batch_norm_relu: one
---- pass over memory forward and backward, on a backend with the fused
---- kernels), with the same numbers, running-statistics update and
+--- bn:forward_relu(x): F.relu(bn(x)) as one op (F.batch_norm_relu: no
+--- pass over memory for the ReLU, forward or backward, on a backend with
+--- the fused kernels), with the same numbers, running-statistics update and
 --- num_batches_tracked. It runs as calling bn does (errors name the module,
 --- its autocast setting applies). A subclass that overrides forward (such
 --- as nn.SyncBatchNorm) gets F.relu(bn(x)).
