@@ -91,6 +91,17 @@ static void item_range(const bn_geom *g, int64_t i, int64_t *c, int64_t *n0, int
 
 static bool parallel(const bn_geom *g) { return g->M * g->C > LT_CPU_PARALLEL_GRAIN && g->C * g->nb > 1; }
 
+/* The kernels index [N,C,S] as contiguous (NCHW): the CPU's nn table does
+ * not declare channels_last, so the op layer hands them nothing else; a
+ * channels-last view would be read wrongly, so it is refused. */
+static lt_status check_layout(int n, const lt_tensor *const *t) {
+  for (int i = 0; i < n; i++)
+    if (t[i] && !lt_tensor_is_contiguous(t[i]))
+      return lt_error_set(LT_ERR_RUNTIME, 0, "batch_norm on the CPU: expected contiguous [N,C,S] tensors "
+                          "(there is no channels-last kernel)");
+  return LT_OK;
+}
+
 /* --- float lanes ------------------------------------------------------------------------------ */
 
 /* The sums run in BN_LANES float lanes held as bn_v4 vectors, plus a
@@ -438,6 +449,8 @@ static void scale_shift(const lt_tensor *weight, const lt_tensor *bias, const lt
 static lt_status bn_forward(lt_tensor *y, lt_tensor *mean, lt_tensor *invstd, const lt_tensor *x,
                             const lt_tensor *weight, const lt_tensor *bias, lt_tensor *running_mean,
                             lt_tensor *running_var, bool training, double momentum, double eps, bool relu) {
+  const lt_tensor *io[2] = {x, y};
+  LT_TRY(check_layout(2, io));
   bn_geom g = geom_of(x);
   int64_t C = g.C, items = C * g.nb;
   bool f64 = g.dt == LT_FLOAT64;
@@ -539,6 +552,8 @@ lt_status lt_cpu_batch_norm_relu_forward(lt_tensor *y, lt_tensor *mean, lt_tenso
 static lt_status bn_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const lt_tensor *gy, const lt_tensor *x,
                              const lt_tensor *weight, const lt_tensor *bias, const lt_tensor *mean,
                              const lt_tensor *invstd, bool training, bool relu) {
+  const lt_tensor *io[3] = {x, gy, gx};
+  LT_TRY(check_layout(3, io));
   bn_geom g = geom_of(x);
   int64_t C = g.C, items = C * g.nb;
   bool f64 = g.dt == LT_FLOAT64;
