@@ -28,7 +28,11 @@ test-cpu: build
 demo: build
 	bash scripts/demo.sh $(BUILD)/luatrain
 
+# Also times luatrain against Debian's PyTorch on the CPU (bench/cpu_twin.sh),
+# which `install-deps.sh bench` installs; without it that part is skipped.
+# BENCH_QUICK=1 make bench: the short form of the demo comparison.
 bench: build
+	@bash scripts/install-deps.sh bench || echo "bench: Debian's python3-torch could not be installed; the PyTorch comparison will be skipped"
 	bash bench/run.sh $(BUILD)/luatrain
 
 # Installs into $(PREFIX) (default /usr/local; DESTDIR=... stages it):

@@ -5,6 +5,11 @@
 -- run is OpenBLAS sgemm at the GEMM sizes of the step's convolutions: the
 -- step's FLOPs divided by that rate is the time a step would take if every
 -- FLOP ran at raw GEMM speed, so `ratio` is the fraction of that bound reached.
+-- Its PyTorch twin, `bench/torch_cpu_twin.py --workload step`, runs the same
+-- batch-32 step; bench/cpu_twin.sh runs both with the same number of threads
+-- and prints the ratio, from this script's line
+--   RESULT luatrain step seconds BEST median MEDIAN
+-- (BEST, the step time printed above it, is the best of the timed steps).
 --
 -- Usage: luatrain bench/bench_resnet_cpu.lua [steps]   (default 3)
 local B = lt._bench
@@ -43,7 +48,7 @@ local function run(batch, n)
   local opt = lt.optim.SGD(model:parameters(), {lr = 0.1, momentum = 0.9, weight_decay = 1e-4})
   local x = lt.randn(batch, 3, 32, 32)
   local y = lt.randint(1, 11, {batch})
-  local best = math.huge
+  local best, times = math.huge, {}
   for i = 1, n + 1 do
     local t0 = B.now()
     local loss = F.cross_entropy(model(x), y)
@@ -52,9 +57,14 @@ local function run(batch, n)
     opt:step()
     loss:item()
     local dt = B.now() - t0
-    if i > 1 then best = math.min(best, dt) end -- the first step warms caches
+    if i > 1 then -- the first step warms caches
+      best = math.min(best, dt)
+      times[#times + 1] = dt
+    end
   end
-  return best
+  table.sort(times)
+  local m = #times
+  return best, m % 2 == 1 and times[(m + 1) // 2] or (times[m // 2] + times[m // 2 + 1]) / 2
 end
 
 -- the GEMM reference: sgemm at the size of the dominant 3x3 conv of stage 1
@@ -73,11 +83,12 @@ local function sgemm_gflops(batch)
 end
 
 print(string.format("luatrain %s bench_resnet_cpu: %d OpenMP thread(s)", lt.version, lt.get_num_threads()))
-local t32 = run(32, steps)
+local t32, median32 = run(32, steps)
 local flops = 3 * resnet18_fwd_flops() * 32
 local ref = sgemm_gflops(32)
 print(string.format("ResNet18 w64 batch 32 step  %.3f s  %.1f img/s  %.1f GFLOP/s   sgemm %.1f GFLOP/s   ratio %.2f",
   t32, 32 / t32, flops / t32 / 1e9, ref, flops / t32 / 1e9 / ref))
+print(string.format("RESULT luatrain step seconds %.4f median %.4f", t32, median32))
 collectgarbage()
 local t64 = run(64, 1)
 print(string.format("ResNet18 w64 batch 64 step  %.3f s   peak resident memory %.0f MiB (goal < 1536 MiB)", t64, peak_rss_mib()))

@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # make bench: runs every CPU benchmark in bench/ with the given luatrain
 # binary. Each prints its figure next to a reference measured in the same run
-# (raw OpenBLAS, memcpy, ...) and the ratio. GPU benchmarks run from
+# (raw OpenBLAS, memcpy, ...) and the ratio. Then bench/cpu_twin.sh times
+# three CPU workloads (the `make demo` training run, a ResNet18 training step,
+# an evaluation pass) against their PyTorch twins, interleaved in the same run
+# with 2 threads on each side, and prints `ratio luatrain/torch = X` for each
+# (skipped without Debian's python3-torch; BENCH_QUICK=1 shortens the demo
+# run to 1 epoch on 12,800 images). GPU benchmarks run from
 # scripts/device_check.sh on the GPU machine.
 set -uo pipefail
 bin=${1:-build/luatrain}
@@ -18,4 +23,7 @@ if command -v mpirun > /dev/null && [ -f "$(dirname "$bin")/luatrain_mpi.so" ]; 
   echo "== bench/bench_ddp.lua"
   "$bin" bench/bench_ddp.lua || status=1
 fi
+# luatrain against PyTorch on the same CPU
+echo "== bench/cpu_twin.sh"
+bash bench/cpu_twin.sh "$bin" || status=1
 exit $status

@@ -5,6 +5,8 @@
 # third_party/README.md), and the build leaves the CUDA backend out without them.
 #   bash scripts/install-deps.sh        what `make build`, `make test` and `make demo` need
 #   bash scripts/install-deps.sh fuzz   and what `make fuzz` needs
+#   bash scripts/install-deps.sh bench  and what `make bench` compares against:
+#                                       Debian's PyTorch (CPU) for bench/cpu_twin.sh
 set -euo pipefail
 
 packages=(
@@ -39,6 +41,13 @@ if [ "${1:-}" = fuzz ]; then
     clang                # libFuzzer targets, built with clang 14
     libclang-rt-14-dev   # ... its fuzzer and sanitizer runtimes
     libomp-14-dev        # ... and LLVM's OpenMP, for the core library built with clang
+  )
+fi
+
+if [ "${1:-}" = bench ]; then
+  packages+=(
+    python3-torch        # bench/torch_cpu_twin.py: PyTorch on the CPU, the twin of each luatrain workload
+    python3-torchvision  # ... its DataLoader transforms (RandomCrop, Normalize)
   )
 fi
 
