@@ -29,7 +29,11 @@ static lt_status cpu_sync(lt_device dev) {
   return LT_OK;
 }
 
+/* Convolution (oneDNN's nhwc kernels), batch norm and pooling take
+ * channels-last tensors as they are, so a channels-last model runs with no
+ * layout conversions. */
 static const lt_nn_kernels lt_cpu_nn_kernels = {
+  .channels_last = true,
   .compute_dtype = lt_cpu_nn_compute_dtype,
   .conv2d_forward = lt_cpu_bf16_conv2d_forward,
   .conv2d_backward = lt_cpu_bf16_conv2d_backward,

@@ -4,6 +4,13 @@
  * normalising loop; the backward masks gy where that y is 0 as it reads
  * it, with no pass of its own).
  *
+ * Layouts. Contiguous [N,C,S] tensors (NCHW) run the per-channel passes
+ * below; the [N,C,S] views of channels-last tensors, strides (C*S, 1, C),
+ * run the row passes of lt_cpu_norm_cl.c over blocks of whole rows (their
+ * count, too, depends on the shape only). Both write per-block partial sums
+ * that are added here in the same way, and the statistics, running
+ * statistics and coefficients are computed here once for both.
+ *
  * Work items. Each channel is cut into blocks of whole images (the number
  * depends on the shape only, never on the thread count), and an item is
  * one (channel, image block): so two threads share the work even when
@@ -36,10 +43,12 @@
  * dtype, so a 16-bit input works with float32 parameters and statistics. */
 #include <math.h>
 #include <stdlib.h>
+#include <omp.h>
 #include <string.h>
 
 #include "lt_cpu_iter.h"
 #include "lt_cpu_nn.h"
+#include "lt_cpu_norm_cl.h"
 #include "lt_dtype_convert.h"
 
 #define BN_LANES 16       /* float lanes of the sums */
@@ -70,15 +79,27 @@ static inline double bn_affine_d(double x, double a, double b) { return x * a + 
 
 typedef struct {
   int64_t N, C, S, M; /* M = N*S values per channel */
-  int64_t nb;         /* image blocks per channel */
+  int64_t nb;         /* NCHW: image blocks per channel; channels-last: row blocks */
   lt_dtype dt;
+  bool cl;            /* channels-last: the passes of lt_cpu_norm_cl.c */
 } bn_geom;
 
-static bn_geom geom_of(const lt_tensor *x) {
-  bn_geom g = {x->shape[0], x->shape[1], x->shape[2], 0, 1, x->dtype};
+static bn_geom geom_of(const lt_tensor *x, bool cl) {
+  bn_geom g = {x->shape[0], x->shape[1], x->shape[2], 0, 1, x->dtype, cl};
   g.M = g.N * g.S;
-  if (g.N > 1 && g.M > BN_ITEM) g.nb = g.M / BN_ITEM < g.N ? g.M / BN_ITEM : g.N;
+  if (cl) { /* blocks of about BN_ITEM elements, each a run of whole rows of C */
+    int64_t nb = g.M * g.C / BN_ITEM;
+    g.nb = nb < 1 ? 1 : nb > g.M ? g.M : nb;
+  } else if (g.N > 1 && g.M > BN_ITEM) {
+    g.nb = g.M / BN_ITEM < g.N ? g.M / BN_ITEM : g.N;
+  }
   return g;
+}
+
+/* rows [*r0, *r1) of channels-last row block b */
+static void cl_rows(const bn_geom *g, int64_t b, int64_t *r0, int64_t *r1) {
+  *r0 = g->M * b / g->nb;
+  *r1 = g->M * (b + 1) / g->nb;
 }
 
 /* item i: channel *c, images [*n0, *n1) */
@@ -91,15 +112,49 @@ static void item_range(const bn_geom *g, int64_t i, int64_t *c, int64_t *n0, int
 
 static bool parallel(const bn_geom *g) { return g->M * g->C > LT_CPU_PARALLEL_GRAIN && g->C * g->nb > 1; }
 
-/* The kernels index [N,C,S] as contiguous (NCHW): the CPU's nn table does
- * not declare channels_last, so the op layer hands them nothing else; a
- * channels-last view would be read wrongly, so it is refused. */
-static lt_status check_layout(int n, const lt_tensor *const *t) {
+/* The layout of a call's [N,C,S] tensors: contiguous (NCHW), or the
+ * [N,C,S] view of channels-last tensors, strides (C*S, 1, C) (the CPU's nn
+ * table declares channels_last). All must agree; anything else is refused
+ * rather than read wrongly. *cl: the channels-last passes. */
+static bool is_cl_view(const lt_tensor *t) {
+  return t->ndim == 3 && t->stride[1] == 1 && t->stride[2] == t->shape[1] && t->stride[0] == t->shape[1] * t->shape[2];
+}
+
+static lt_status check_layout(int n, const lt_tensor *const *t, bool *cl) {
+  bool all_nchw = true, all_cl = true;
   for (int i = 0; i < n; i++)
-    if (t[i] && !lt_tensor_is_contiguous(t[i]))
-      return lt_error_set(LT_ERR_RUNTIME, 0, "batch_norm on the CPU: expected contiguous [N,C,S] tensors "
-                          "(there is no channels-last kernel)");
-  return LT_OK;
+    if (t[i]) {
+      all_nchw = all_nchw && lt_tensor_is_contiguous(t[i]);
+      all_cl = all_cl && is_cl_view(t[i]);
+    }
+  *cl = !all_nchw;
+  if (all_nchw || all_cl) return LT_OK;
+  return lt_error_set(LT_ERR_RUNTIME, 0, "batch_norm on the CPU: expected [N,C,S] tensors all contiguous or all "
+                      "channels-last views");
+}
+
+/* Per-thread scratch of the channels-last passes (NULL for NCHW): a slot of
+ * lt_bn_cl_scratch_bytes plus two [C] double sums per thread. */
+static size_t cl_slot(const bn_geom *g) { return (lt_bn_cl_scratch_bytes(g->C) + 2 * (size_t)g->C * 8 + 63) & ~(size_t)63; }
+
+static char *cl_scratch(const bn_geom *g) {
+  return g->cl ? malloc(cl_slot(g) * (size_t)lt_cpu_num_threads() + 64) : NULL;
+}
+
+/* this thread's slot, and its two sum arrays */
+static void *cl_mine(const bn_geom *g, char *scr, double **s1, double **s2) {
+  char *p = scr + cl_slot(g) * (size_t)omp_get_thread_num();
+  *s1 = (double *)(p + lt_bn_cl_scratch_bytes(g->C));
+  *s2 = *s1 + g->C;
+  return p;
+}
+
+/* part[2*(c*nb + b) + j] from the row block's per-channel sums */
+static void cl_store(const bn_geom *g, double *part, int64_t b, const double *s1, const double *s2) {
+  for (int64_t c = 0; c < g->C; c++) {
+    part[2 * (c * g->nb + b)] = s1[c];
+    if (s2) part[2 * (c * g->nb + b) + 1] = s2[c];
+  }
 }
 
 /* --- float lanes ------------------------------------------------------------------------------ */
@@ -450,30 +505,52 @@ static lt_status bn_forward(lt_tensor *y, lt_tensor *mean, lt_tensor *invstd, co
                             const lt_tensor *weight, const lt_tensor *bias, lt_tensor *running_mean,
                             lt_tensor *running_var, bool training, double momentum, double eps, bool relu) {
   const lt_tensor *io[2] = {x, y};
-  LT_TRY(check_layout(2, io));
-  bn_geom g = geom_of(x);
+  bool cl;
+  LT_TRY(check_layout(2, io, &cl));
+  bn_geom g = geom_of(x, cl);
   int64_t C = g.C, items = C * g.nb;
   bool f64 = g.dt == LT_FLOAT64;
   const void *xd = lt_tensor_data(x);
   void *yd = lt_tensor_data(y);
-  /* part: two sums per item; coef: scale, shift and the provisional mean per channel */
-  double *part = malloc(((size_t)items * 2 + (size_t)C * 3 + 1) * sizeof(double));
-  if (!part) return lt_error_set(LT_ERR_OOM, 0, "out of host memory for batch_norm's %lld partial sums", (long long)items);
-  double *coef = part + items * 2;
+  /* part: two sums per item; coef: scale, shift and the provisional mean per
+   * channel; kv: the same as [C] vectors for the channels-last passes (the
+   * provisional mean, scale and shift in double, then in float) */
+  double *part = malloc(((size_t)items * 2 + (size_t)C * 8 + 1) * sizeof(double));
+  char *scr = cl_scratch(&g);
+  if (!part || (cl && !scr)) {
+    free(part);
+    free(scr);
+    return lt_error_set(LT_ERR_OOM, 0, "out of host memory for batch_norm's %lld partial sums", (long long)items);
+  }
+  double *coef = part + items * 2, *kd = coef + C * 3;
+  float *kf = (float *)(kd + C * 3);
+  lt_bn_cl_coef k = {.shift = kf, .ra = kf + C, .rb = kf + 2 * C, .shiftd = kd, .rad = kd + C, .rbd = kd + 2 * C};
 #pragma omp parallel if (parallel(&g))
   {
     if (training) {
       /* pass 1: the provisional mean */
+      if (cl) {
 #pragma omp for schedule(static)
-      for (int64_t i = 0; i < items; i++) {
-        int64_t c, n0, n1;
-        item_range(&g, i, &c, &n0, &n1);
-        if (f64) {
-          double s[2];
-          item_sums_f64(&g, xd, NULL, c, n0, n1, 0, false, 0, 0, s);
-          part[2 * i] = s[0];
-        } else {
-          part[2 * i] = item_sum(&g, xd, c, n0, n1);
+        for (int64_t b = 0; b < g.nb; b++) {
+          int64_t r0, r1;
+          double *s1, *s2;
+          void *mine = cl_mine(&g, scr, &s1, &s2);
+          cl_rows(&g, b, &r0, &r1);
+          lt_bn_cl_stats(g.dt, xd, C, r0, r1, &k, false, s1, NULL, mine);
+          cl_store(&g, part, b, s1, NULL);
+        }
+      } else {
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < items; i++) {
+          int64_t c, n0, n1;
+          item_range(&g, i, &c, &n0, &n1);
+          if (f64) {
+            double s[2];
+            item_sums_f64(&g, xd, NULL, c, n0, n1, 0, false, 0, 0, s);
+            part[2 * i] = s[0];
+          } else {
+            part[2 * i] = item_sum(&g, xd, c, n0, n1);
+          }
         }
       }
 #pragma omp for schedule(static)
@@ -482,14 +559,28 @@ static lt_status bn_forward(lt_tensor *y, lt_tensor *mean, lt_tensor *invstd, co
         for (int64_t b = 0; b < g.nb; b++) s += part[2 * (c * g.nb + b)];
         double m = g.M > 0 ? s / (double)g.M : 0;
         coef[3 * c + 2] = f64 ? m : (double)(float)m;
+        kd[c] = coef[3 * c + 2];
+        kf[c] = (float)coef[3 * c + 2];
       }
       /* pass 2: sums of d and d^2 about it */
+      if (cl) {
 #pragma omp for schedule(static)
-      for (int64_t i = 0; i < items; i++) {
-        int64_t c, n0, n1;
-        item_range(&g, i, &c, &n0, &n1);
-        if (f64) item_sums_f64(&g, xd, NULL, c, n0, n1, coef[3 * c + 2], false, 0, 0, &part[2 * i]);
-        else item_sum2(&g, xd, c, n0, n1, (float)coef[3 * c + 2], &part[2 * i]);
+        for (int64_t b = 0; b < g.nb; b++) {
+          int64_t r0, r1;
+          double *s1, *s2;
+          void *mine = cl_mine(&g, scr, &s1, &s2);
+          cl_rows(&g, b, &r0, &r1);
+          lt_bn_cl_stats(g.dt, xd, C, r0, r1, &k, true, s1, s2, mine);
+          cl_store(&g, part, b, s1, s2);
+        }
+      } else {
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < items; i++) {
+          int64_t c, n0, n1;
+          item_range(&g, i, &c, &n0, &n1);
+          if (f64) item_sums_f64(&g, xd, NULL, c, n0, n1, coef[3 * c + 2], false, 0, 0, &part[2 * i]);
+          else item_sum2(&g, xd, c, n0, n1, (float)coef[3 * c + 2], &part[2 * i]);
+        }
       }
     }
     /* the statistics, the running statistics and the scale and shift */
@@ -521,17 +612,33 @@ static lt_status bn_forward(lt_tensor *y, lt_tensor *mean, lt_tensor *invstd, co
       st(mean, c, mu);
       st(invstd, c, is);
       scale_shift(weight, bias, mean, invstd, c, &coef[3 * c], &coef[3 * c + 1]);
+      kd[C + c] = coef[3 * c];
+      kd[2 * C + c] = coef[3 * c + 1];
+      kf[C + c] = (float)coef[3 * c];
+      kf[2 * C + c] = (float)coef[3 * c + 1];
     }
     /* pass 3: the normalisation */
+    if (cl) {
 #pragma omp for schedule(static)
-    for (int64_t i = 0; i < items; i++) {
-      int64_t c, n0, n1;
-      item_range(&g, i, &c, &n0, &n1);
-      if (f64) item_normalise_f64(&g, xd, yd, c, n0, n1, coef[3 * c], coef[3 * c + 1], relu);
-      else item_normalise(&g, xd, yd, c, n0, n1, (float)coef[3 * c], (float)coef[3 * c + 1], relu);
+      for (int64_t b = 0; b < g.nb; b++) {
+        int64_t r0, r1;
+        double *s1, *s2;
+        void *mine = cl_mine(&g, scr, &s1, &s2);
+        cl_rows(&g, b, &r0, &r1);
+        lt_bn_cl_normalise(g.dt, xd, yd, C, r0, r1, &k, relu, mine);
+      }
+    } else {
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < items; i++) {
+        int64_t c, n0, n1;
+        item_range(&g, i, &c, &n0, &n1);
+        if (f64) item_normalise_f64(&g, xd, yd, c, n0, n1, coef[3 * c], coef[3 * c + 1], relu);
+        else item_normalise(&g, xd, yd, c, n0, n1, (float)coef[3 * c], (float)coef[3 * c + 1], relu);
+      }
     }
   }
   free(part);
+  free(scr);
   return LT_OK;
 }
 
@@ -553,22 +660,32 @@ static lt_status bn_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const 
                              const lt_tensor *weight, const lt_tensor *bias, const lt_tensor *mean,
                              const lt_tensor *invstd, bool training, bool relu) {
   const lt_tensor *io[3] = {x, gy, gx};
-  LT_TRY(check_layout(3, io));
-  bn_geom g = geom_of(x);
+  bool cl;
+  LT_TRY(check_layout(3, io, &cl));
+  bn_geom g = geom_of(x, cl);
   int64_t C = g.C, items = C * g.nb;
   bool f64 = g.dt == LT_FLOAT64;
   const void *xd = lt_tensor_data(x), *gyd = lt_tensor_data(gy);
   void *gxd = gx ? lt_tensor_data(gx) : NULL;
   double *part = malloc(((size_t)items * 2 + 1) * sizeof(double));
   bn_bcoef *k = malloc(((size_t)C + 1) * sizeof(bn_bcoef));
-  /* float64: a, k1, k2, ra, rb per channel */
-  double *kd = malloc(((size_t)C * 5 + 1) * sizeof(double));
-  if (!part || !k || !kd) {
+  /* float64: a, k1, k2, ra, rb per channel; then, for the channels-last
+   * passes, [C] vectors of m, ra, rb, a, k1, k2 in double and of mf, ra, rb,
+   * A, K, B in float */
+  double *kd = malloc(((size_t)C * 14 + 1) * sizeof(double));
+  char *scr = cl_scratch(&g);
+  if (!part || !k || !kd || (cl && !scr)) {
     free(part);
     free(k);
     free(kd);
+    free(scr);
     return lt_error_set(LT_ERR_OOM, 0, "out of host memory for batch_norm's %lld partial sums", (long long)items);
   }
+  double *vd = kd + C * 5;
+  float *vf = (float *)(vd + C * 6);
+  lt_bn_cl_coef kv = {.shift = vf, .ra = vf + C, .rb = vf + 2 * C, .A = vf + 3 * C, .K = vf + 4 * C, .B = vf + 5 * C,
+                      .shiftd = vd, .rad = vd + C, .rbd = vd + 2 * C, .ad = vd + 3 * C, .k1d = vd + 4 * C,
+                      .k2d = vd + 5 * C};
 #pragma omp parallel if (parallel(&g))
   {
 #pragma omp for schedule(static)
@@ -581,14 +698,28 @@ static lt_status bn_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const 
       k[c].rb = (float)rb;
       kd[5 * c + 3] = ra;
       kd[5 * c + 4] = rb;
+      vd[c] = f64 ? k[c].m : (double)k[c].mf, vd[C + c] = ra, vd[2 * C + c] = rb;
+      vf[c] = k[c].mf, vf[C + c] = k[c].ra, vf[2 * C + c] = k[c].rb;
     }
     /* pass 1: sum g' and sum g' * (x - m) */
+    if (cl) {
 #pragma omp for schedule(static)
-    for (int64_t i = 0; i < items; i++) {
-      int64_t c, n0, n1;
-      item_range(&g, i, &c, &n0, &n1);
-      if (f64) item_sums_f64(&g, xd, gyd, c, n0, n1, k[c].m, relu, kd[5 * c + 3], kd[5 * c + 4], &part[2 * i]);
-      else item_grad_sums(&g, gyd, xd, c, n0, n1, &k[c], relu, &part[2 * i]);
+      for (int64_t b = 0; b < g.nb; b++) {
+        int64_t r0, r1;
+        double *s1, *s2;
+        void *mine = cl_mine(&g, scr, &s1, &s2);
+        cl_rows(&g, b, &r0, &r1);
+        lt_bn_cl_grad_sums(g.dt, gyd, xd, C, r0, r1, &kv, relu, s1, s2, mine);
+        cl_store(&g, part, b, s1, s2);
+      }
+    } else {
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < items; i++) {
+        int64_t c, n0, n1;
+        item_range(&g, i, &c, &n0, &n1);
+        if (f64) item_sums_f64(&g, xd, gyd, c, n0, n1, k[c].m, relu, kd[5 * c + 3], kd[5 * c + 4], &part[2 * i]);
+        else item_grad_sums(&g, gyd, xd, c, n0, n1, &k[c], relu, &part[2 * i]);
+      }
     }
 #pragma omp for schedule(static)
     for (int64_t c = 0; c < C; c++) {
@@ -611,9 +742,20 @@ static lt_status bn_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const 
       k[c].A = (float)a;
       k[c].K = (float)(-a * k2);
       k[c].B = (float)(-a * (k1 + (mf - m) * k2));
+      vd[3 * C + c] = a, vd[4 * C + c] = k1, vd[5 * C + c] = k2;
+      vf[3 * C + c] = k[c].A, vf[4 * C + c] = k[c].K, vf[5 * C + c] = k[c].B;
     }
     /* pass 2: the input's gradient */
-    if (gxd) {
+    if (gxd && cl) {
+#pragma omp for schedule(static)
+      for (int64_t b = 0; b < g.nb; b++) {
+        int64_t r0, r1;
+        double *s1, *s2;
+        void *mine = cl_mine(&g, scr, &s1, &s2);
+        cl_rows(&g, b, &r0, &r1);
+        lt_bn_cl_grad_input(g.dt, gxd, gyd, xd, C, r0, r1, &kv, relu, training, mine);
+      }
+    } else if (gxd) {
 #pragma omp for schedule(static)
       for (int64_t i = 0; i < items; i++) {
         int64_t c, n0, n1;
@@ -628,6 +770,7 @@ static lt_status bn_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const 
   free(part);
   free(k);
   free(kd);
+  free(scr);
   return LT_OK;
 }
 

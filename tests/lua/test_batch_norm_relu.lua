@@ -163,6 +163,42 @@ T.test("fused equals batch_norm then relu: channels-last input", function()
   end
 end)
 
+T.test("channels-last against NCHW, fused and not, every dtype", function()
+  -- channels-last runs its own passes (row by row over the channels on the
+  -- CPU): each result is compared with the same op on the NCHW copy
+  local tols = {float64 = 1e-12, float32 = 2e-6, bfloat16 = 1e-2, float16 = 2e-3}
+  for _, dt in ipairs({"float64", "float32", "bfloat16", "float16"}) do
+    local pdt = dt == "float64" and "float64" or "float32"
+    for _, s in ipairs({{3, 5, 4, 6}, {8, 40, 9, 9}, {2, 17, 33, 31}}) do
+      for _, fused in ipairs({false, true}) do
+        for _, training in ipairs({true, false}) do
+          local label = string.format("%s %s %s %s", dt, shape_str(s), fused and "fused" or "batch_norm",
+                                      training and "train" or "eval")
+          local x = input(s, dt)
+          local C = s[2]
+          local w, b = lt.rand(C):add(0.5):to(DEV, pdt), lt.randn(C):mul(0.5):to(DEV, pdt)
+          local stats = {lt.randn(C):mul(0.1):to(DEV, pdt), lt.rand(C):add(0.5):to(DEV, pdt)}
+          local gy = lt.randn(s):to(DEV, dt)
+          local grads = not (ON_CPU and dt == "float16") and gy
+          local op = function(xx, g)
+            if fused then return run(true, xx, g, w, b, stats, training, 0.1, 1e-5) end
+            return run(false, xx, g, w, b, stats, training, 0.1, 1e-5)
+          end
+          local y1, g1, rm1, rv1 = op(x, grads)
+          local y2, g2, rm2, rv2 = op(x:contiguous("channels_last"), grads and gy:contiguous("channels_last"))
+          T.check(y2:is_contiguous("channels_last"), label .. ": the output stays channels-last")
+          T.tensor_close(y2, y1, tols[dt], label .. ": output")
+          for i, name in ipairs({"input", "weight", "bias"}) do
+            if g1[i] then T.tensor_close(g2[i], g1[i], tols[dt], label .. ": " .. name .. " gradient") end
+          end
+          T.tensor_close(rm2, rm1, tols[dt], label .. ": running_mean")
+          T.tensor_close(rv2, rv1, tols[dt], label .. ": running_var")
+        end
+      end
+    end
+  end
+end)
+
 T.test("fused equals batch_norm then relu: 16-bit input", function()
   -- (the CPU has no float16 gradients: there float16 runs forward only)
   for _, dt in ipairs({"bfloat16", "float16"}) do

@@ -301,7 +301,9 @@ T.test("ResNet18 in channels-last matches NCHW", function()
     local y = lt.tensor{1, 5, 10, 3}
     local logits_ref = ref(x)
     local logits = model(cl_on_dev(x))
-    local tl = DEVICE_RUN and 1e-4 or tol("float32") -- 20 layers of float32 on another device
+    -- 20 layers of float32: on another device; on the CPU, through oneDNN's
+    -- nhwc kernels against its blocked NCHW ones (other summation orders)
+    local tl = DEVICE_RUN and 1e-4 or 1e-5
     T.tensor_close(logits, logits_ref, tl, "logits")
     F.cross_entropy(logits_ref, y):backward()
     F.cross_entropy(logits, y:to(DEV)):backward()
