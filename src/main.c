@@ -306,23 +306,7 @@ fail:
   return 1;
 }
 
-/* The CPU kernels use OpenMP and OpenBLAS runs its own pthreads. OpenMP
- * workers that spin after a parallel region (libgomp's default) take the cores
- * OpenBLAS needs next: on 2 cores a ResNet step ran 2x slower in wall time.
- * libgomp reads OMP_WAIT_POLICY once, when it is loaded (before main), so the
- * policy "passive" is set by re-executing the program once with it in the
- * environment — unless the user chose a policy. */
-static void prefer_passive_openmp(char **argv) {
-  if (getenv("OMP_WAIT_POLICY") != NULL || getenv("LT_NO_REEXEC") != NULL) return;
-  if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
-  setenv("LT_NO_REEXEC", "1", 1);
-  execv("/proc/self/exe", argv);
-  /* exec failed (no /proc): carry on with the default policy */
-  unsetenv("OMP_WAIT_POLICY");
-}
-
 int main(int argc, char **argv) {
-  prefer_passive_openmp(argv);
   options o;
   if (parse_options(argc, argv, &o) != 0) return 1;
   if (o.help) {

@@ -79,4 +79,7 @@ static const lt_backend lt_cpu_backend = {
   .optim = &lt_cpu_optim_kernels,
 };
 
-void lt_cpu_register(void) { lt_backend_register(LT_CPU, &lt_cpu_backend); }
+void lt_cpu_register(void) {
+  lt_cpu_blas_init();
+  lt_backend_register(LT_CPU, &lt_cpu_backend);
+}

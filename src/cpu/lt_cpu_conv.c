@@ -12,13 +12,11 @@
  *
  * Threading: with at least as many chunks of images as threads, one OpenMP
  * region hands each thread its own chunks (static split, so results do not
- * depend on timing), its own column buffers and single-threaded GEMMs: the
- * column matrix a thread writes is still in its cache when its GEMM reads it,
- * and OpenMP and OpenBLAS threads never take turns on the cores (spinning
- * OpenMP workers would otherwise starve OpenBLAS's). The weight gradient is
+ * depend on timing), its own column buffers and GEMMs (OpenBLAS runs
+ * single-threaded: lt_cpu_linalg.c): the column matrix a thread writes is
+ * still in its cache when its GEMM reads it. The weight gradient is
  * accumulated per thread and summed in thread order. With fewer chunks than
- * threads (a batch of one) the chunks run on the calling thread and only
- * OpenBLAS threads (its GEMMs).
+ * threads (a batch of one) the chunks run on the calling thread.
  *
  * For stride 1 the input gradient is computed as a forward convolution of gy
  * with the flipped kernel (see transposed_geom), which avoids col2im and runs
@@ -86,16 +84,6 @@ static plan make_plan(const geom *g, int64_t target_cols) {
   p.nchunks = (g->N + p.nb - 1) / p.nb;
   p.threads = T > 1 && p.nchunks >= T ? T : 1;
   return p;
-}
-
-/* OpenBLAS runs single-threaded while our threads each call it. */
-static int blas_serial_begin(void) {
-  int prev = openblas_get_num_threads();
-  if (prev > 1) openblas_set_num_threads(1);
-  return prev;
-}
-static void blas_serial_end(int prev) {
-  if (prev > 1) openblas_set_num_threads(prev);
 }
 
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
@@ -336,7 +324,6 @@ lt_status lt_cpu_im2col_conv2d_forward(lt_tensor *y, const lt_tensor *x, const l
     for (int64_t n0 = 0; n0 < g.N; n0 += pl.nb)
       fwd_chunk(&g, yd, xd, wd, b, n0, g.N - n0 < pl.nb ? g.N - n0 : pl.nb, wk.col, wk.mat);
   } else {
-    int prev = blas_serial_begin();
 #pragma omp parallel num_threads(pl.threads)
     {
       work wk = work_at(buf + per * (size_t)omp_get_thread_num(), &ws);
@@ -346,7 +333,6 @@ lt_status lt_cpu_im2col_conv2d_forward(lt_tensor *y, const lt_tensor *x, const l
         fwd_chunk(&g, yd, xd, wd, b, n0, g.N - n0 < pl.nb ? g.N - n0 : pl.nb, wk.col, wk.mat);
       }
     }
-    blas_serial_end(prev);
   }
   return LT_OK;
 }
@@ -517,7 +503,6 @@ lt_status lt_cpu_im2col_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor 
     for (int64_t n0 = 0; n0 < g.N; n0 += pl.nb)
       bwd_chunk(&g, t, gxd, gwd, gyd, xd, wd, wt, n0, g.N - n0 < pl.nb ? g.N - n0 : pl.nb, &wk, n0 == 0);
   } else {
-    int prev = blas_serial_begin();
     bool touched[256] = {false}; /* threads that accumulated a weight gradient */
     int T = pl.threads < 256 ? pl.threads : 256;
 #pragma omp parallel num_threads(T)
@@ -535,7 +520,6 @@ lt_status lt_cpu_im2col_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor 
       }
       touched[tid] = !first;
     }
-    blas_serial_end(prev);
     if (gw) {
       /* add the other threads' weight gradients in thread order (deterministic) */
       const char *acc[256];

@@ -12,6 +12,9 @@ lt_status lt_cpu_binary(lt_binary_op op, lt_tensor *out, const lt_tensor *a, con
 lt_status lt_cpu_where(lt_tensor *out, const lt_tensor *cond, const lt_tensor *a, const lt_tensor *b);
 lt_status lt_cpu_reduce(lt_reduce_op op, lt_tensor *out, lt_tensor *idx, const lt_tensor *x, int64_t outer, int64_t r,
                         int64_t inner, double param);
+/* lt_cpu_linalg.c: OpenBLAS set to one thread (the products run on the OpenMP
+ * team instead), called when the backend registers; and the product */
+void lt_cpu_blas_init(void);
 lt_status lt_cpu_matmul(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, double alpha, double beta);
 /* lt_cpu_bf16.c: lt_cpu_matmul of bfloat16 operands, through sgemm on float32 copies */
 lt_status lt_cpu_bf16_matmul(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, double alpha, double beta);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lt_cpu_iter.h"
 #include "lt_lua.h"
 
 /* A contiguous CPU tensor argument. */
@@ -35,9 +36,13 @@ static int b_sgemm(lua_State *L) {
   if (c->shape[0] != M || c->shape[1] != N)
     lt_lua_argerror(L, 3, fname, "expected a [%lld,%lld] output", (long long)M, (long long)N);
   if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX) lt_lua_argerror(L, 1, fname, "matrix too large for BLAS");
+  /* OpenBLAS at its best: its own threads, one per core of the CPU
+   * backend's team (luatrain itself runs it single-threaded) */
+  openblas_set_num_threads(lt_cpu_num_threads());
   if (M && N && K)
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, lt_tensor_data(a),
                 (int)(K ? K : 1), lt_tensor_data(b), (int)(N ? N : 1), 0.0f, lt_tensor_data(c), (int)(N ? N : 1));
+  openblas_set_num_threads(1);
   return 0;
 }
 
