@@ -135,7 +135,8 @@ echo "luatrain against PyTorch $("$py" -c 'import torch; print(torch.__version__
      "($(nproc) cores, load average $(load) before), $OMP_NUM_THREADS threads each, interleaved, best of 2 runs each"
 
 echo "== demo: $demo_form"
-pair demo "luatrain_demo" "\"$py\" bench/torch_cpu_twin.py --workload demo ${demo_args[*]}"
+# (--demo trains in channels-last on the CPU, and so does the twin)
+pair demo "luatrain_demo" "\"$py\" bench/torch_cpu_twin.py --workload demo --channels-last ${demo_args[*]}"
 
 echo "== step: ResNet18 w64 batch 32, one SGD step (best of 5 after 1 warm-up)"
 pair step "\"$bin\" bench/bench_resnet_cpu.lua 5" "\"$py\" bench/torch_cpu_twin.py --workload step --steps 5"

@@ -82,13 +82,13 @@ def test_loader(root, limit=0):
                       persistent_workers=True)
 
 
-def evaluate(model, loader):
+def evaluate(model, loader, fmt=torch.contiguous_format):
     """Top-1 accuracy in percent."""
     model.eval()
     correct, n = 0, 0
     with torch.no_grad():
         for x, y in loader:
-            correct += (model(x).argmax(1) == y).sum().item()
+            correct += (model(x.contiguous(memory_format=fmt)).argmax(1) == y).sum().item()
             n += y.shape[0]
     return 100.0 * correct / n
 
@@ -103,12 +103,15 @@ def demo(a):
     train = DataLoader(train_set, batch_size=BATCH, shuffle=True, num_workers=WORKERS, persistent_workers=True,
                        generator=gen)
     test = test_loader(a.data, a.limit_test)
-    model = ResNet(num_classes=10, width=8, in_channels=1)
+    # luatrain's demo preset trains in channels-last on the CPU; so does its twin
+    fmt = torch.channels_last if a.channels_last else torch.contiguous_format
+    model = ResNet(num_classes=10, width=8, in_channels=1).to(memory_format=fmt)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=True)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=max(a.epochs * len(train), 1),
                                                 pct_start=0.15)
     print(f"torch {torch.__version__} on the CPU, {torch.get_num_threads()} threads: demo, ResNet18 width 8, "
-          f"{len(train_set)} train / {len(test.dataset)} test images, {a.epochs} epochs, {WORKERS} loader workers",
+          f"{'channels-last, ' if a.channels_last else ''}{len(train_set)} train / {len(test.dataset)} test images, "
+          f"{a.epochs} epochs, {WORKERS} loader workers",
           flush=True)
     best, acc = 0.0, 0.0
     t0 = time.perf_counter()
@@ -116,7 +119,7 @@ def demo(a):
         model.train()
         loss_sum, correct, seen = 0.0, 0, 0
         for x, y in train:
-            out = model(x)
+            out = model(x.contiguous(memory_format=fmt))
             loss = F.cross_entropy(out, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -125,7 +128,7 @@ def demo(a):
             loss_sum += loss.item() * y.shape[0]
             correct += (out.detach().argmax(1) == y).sum().item()
             seen += y.shape[0]
-        acc = evaluate(model, test)
+        acc = evaluate(model, test, fmt)
         best = max(best, acc)
         print(f"epoch {epoch}/{a.epochs}  train loss {loss_sum / seen:.4f} top1 {100.0 * correct / seen:.2f}%  |  "
               f"val top1 {acc:.2f}%  |  {time.perf_counter() - t0:.1f} s so far", flush=True)
@@ -179,6 +182,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--channels-last", action="store_true", help="demo: model and batches in channels-last")
     ap.add_argument("--limit-train", type=int, default=0)
     ap.add_argument("--limit-test", type=int, default=0)
     ap.add_argument("--steps", type=int, default=5)

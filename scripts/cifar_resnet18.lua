@@ -68,7 +68,7 @@ local spec = {
   {"limit-test", 0, "validate on the first N test images only (0: all)"},
   {"log-every", 50, "write a step record to metrics.jsonl every N batches"},
   {"quiet", false, "no progress display (the per-epoch summaries stay)"},
-  {"demo", false, "the make-demo preset: Fashion-MNIST, width 8, 3 epochs, OneCycle"},
+  {"demo", false, "the make-demo preset: Fashion-MNIST, width 8, 3 epochs, OneCycle (channels-last on the CPU)"},
   -- test hooks: an "interrupted!" after N batches of this process, as Ctrl-C
   -- would raise; a NaN loss at the N-th batch of this process
   {"stop-after-batches", 0, "", hidden = true},
@@ -132,6 +132,9 @@ if device == "auto" then device = has_cuda and "cuda" or "cpu" end
 if device == "cuda" and not has_cuda then die("--device cuda, but no GPU is available (use --device cpu)") end
 if opt.cuda_graph and device ~= "cuda" then die("--cuda-graph needs the GPU (--device cuda)") end
 if opt.augment_on == "gpu" and device ~= "cuda" then die("--augment-on gpu needs the GPU (--device cuda)") end
+-- The demo trains in channels-last on the CPU, where its convolutions,
+-- batch norms and pooling then run with no layout conversion (~25% faster).
+if opt.demo and not ck and not given.channels_last and device == "cpu" then opt.channels_last = true end
 -- On the GPU the batches travel as uint8 (a quarter of the bytes) and the
 -- transforms run there, one fused kernel per batch; the random draws are the
 -- loader's per-batch generator's, so the images are the same as the workers'.

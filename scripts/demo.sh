@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make demo: trains the main script in its demo configuration (--demo: a
-# 16-wide ResNet18 on Fashion-MNIST from Debian's dataset-fashion-mnist
+# 8-wide ResNet18 on Fashion-MNIST from Debian's dataset-fashion-mnist
 # package, a few epochs of OneCycle; see README, "Training"), then plots the
 # curves and prints the test accuracy, the run folder and the plot files.
 # On a machine with a GPU the same command uses it.
