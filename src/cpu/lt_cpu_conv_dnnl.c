@@ -32,7 +32,7 @@ typedef enum { KIND_FWD, KIND_BWD_DATA, KIND_BWD_WEIGHTS } conv_kind;
 /* Everything a primitive depends on. */
 typedef struct {
   int64_t dims[16]; /* N C H W CO KH KW OH OW sh sw ph pw dh dw G */
-  int32_t kind, dtype, wdtype, channels_last, bias;
+  int32_t kind, dtype, wdtype, channels_last, bias, winograd;
 } conv_key;
 
 /* One tensor argument of a convolution primitive: its layout as luatrain
@@ -229,9 +229,10 @@ static lt_status build(const lt_dnnl_api *d, entry *e) {
   const conv_key *k = &e->key;
   conv_descs cd;
   LT_TRY(make_descs(d, k, &cd));
+  dnnl_alg_kind_t alg = k->winograd ? dnnl_convolution_auto : dnnl_convolution_direct;
   dnnl_convolution_desc_t fwd, op;
   dnnl_status_t s = d->conv_forward_desc_init(&fwd, dnnl_forward_training,
-                                              dnnl_convolution_direct, &cd.any_src, &cd.any_wei,
+                                              alg, &cd.any_src, &cd.any_wei,
                                               k->bias && k->kind == KIND_FWD ? &cd.bias : NULL, &cd.any_dst,
                                               cd.strides, cd.dilates, cd.pad_l, cd.pad_r);
   if (s != dnnl_success) {
@@ -250,10 +251,10 @@ static lt_status build(const lt_dnnl_api *d, entry *e) {
     fpd = NULL;
   } else {
     if (k->kind == KIND_BWD_DATA)
-      s = d->conv_backward_data_desc_init(&op, dnnl_convolution_direct, &cd.any_src, &cd.any_wei, &cd.any_dst,
+      s = d->conv_backward_data_desc_init(&op, alg, &cd.any_src, &cd.any_wei, &cd.any_dst,
                                           cd.strides, cd.dilates, cd.pad_l, cd.pad_r);
     else
-      s = d->conv_backward_weights_desc_init(&op, dnnl_convolution_direct, &cd.any_src, &cd.any_wei, NULL,
+      s = d->conv_backward_weights_desc_init(&op, alg, &cd.any_src, &cd.any_wei, NULL,
                                              &cd.any_dst, cd.strides, cd.dilates, cd.pad_l, cd.pad_r);
     if (s == dnnl_success) st = create_pd(d, &op, fpd, &pd);
     d->primitive_desc_destroy(fpd);
@@ -400,7 +401,7 @@ static int call_layout(int n, const lt_tensor *const *t) {
 }
 
 static void fill_key(conv_key *k, conv_kind kind, const lt_tensor *x, const lt_tensor *w, const lt_tensor *y,
-                     const lt_conv2d_params *p, int layout, bool bias) {
+                     const lt_conv2d_params *p, int layout, bool bias, bool winograd) {
   memset(k, 0, sizeof *k);
   const int64_t v[16] = {x->shape[0], x->shape[1], x->shape[2], x->shape[3], w->shape[0], w->shape[2], w->shape[3],
                          y->shape[2], y->shape[3], p->stride[0], p->stride[1], p->padding[0], p->padding[1],
@@ -411,6 +412,7 @@ static void fill_key(conv_key *k, conv_kind kind, const lt_tensor *x, const lt_t
   k->wdtype = w->dtype;
   k->channels_last = layout;
   k->bias = bias;
+  k->winograd = winograd;
 }
 
 static bool takes_dtype(lt_dtype dt) { return dt == LT_FLOAT32 || dt == LT_BFLOAT16; }
@@ -424,7 +426,7 @@ static bool non_empty(int n, const lt_tensor *const *t) {
 }
 
 lt_status lt_cpu_dnnl_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
-                                     const lt_conv2d_params *p, bool *done) {
+                                     const lt_conv2d_params *p, bool winograd, bool *done) {
   *done = false;
   const lt_tensor *all[4] = {y, x, w, NULL};
   int layout = call_layout(3, all);
@@ -433,7 +435,7 @@ lt_status lt_cpu_dnnl_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_
   thread_ctx *c = d ? ctx() : NULL;
   if (!c) return d ? lt_error_set(LT_ERR_OOM, 0, "conv2d (oneDNN): out of host memory") : LT_OK;
   conv_key k;
-  fill_key(&k, KIND_FWD, x, w, y, p, layout, b != NULL);
+  fill_key(&k, KIND_FWD, x, w, y, p, layout, b != NULL, winograd);
   entry *e = lookup(d, c, &k);
   if (!e) return lt_error_status();
   if (e->unsupported) return LT_OK;
@@ -448,7 +450,7 @@ lt_status lt_cpu_dnnl_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_
 }
 
 lt_status lt_cpu_dnnl_conv2d_backward(lt_tensor *gx, lt_tensor *gw, const lt_tensor *gy, const lt_tensor *x,
-                                      const lt_tensor *w, const lt_conv2d_params *p, bool *done) {
+                                      const lt_tensor *w, const lt_conv2d_params *p, bool winograd, bool *done) {
   *done = false;
   const lt_tensor *all[5] = {gy, x, w, gx, gw};
   int layout = call_layout(5, all);
@@ -459,11 +461,11 @@ lt_status lt_cpu_dnnl_conv2d_backward(lt_tensor *gx, lt_tensor *gw, const lt_ten
   entry *ed = NULL, *ew = NULL;
   conv_key k;
   if (gx) {
-    fill_key(&k, KIND_BWD_DATA, x, w, gy, p, layout, false);
+    fill_key(&k, KIND_BWD_DATA, x, w, gy, p, layout, false, winograd);
     if (!(ed = lookup(d, c, &k))) return lt_error_status();
   }
   if (gw) {
-    fill_key(&k, KIND_BWD_WEIGHTS, x, gw, gy, p, layout, false);
+    fill_key(&k, KIND_BWD_WEIGHTS, x, gw, gy, p, layout, false, winograd);
     if (!(ew = lookup(d, c, &k))) return lt_error_status();
   }
   /* both gradients from oneDNN, or both from im2col */
@@ -485,15 +487,15 @@ bool lt_cpu_dnnl_conv_takes(const lt_tensor *x) { return takes_dtype(x->dtype) &
 #else /* built without oneDNN */
 
 lt_status lt_cpu_dnnl_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
-                                     const lt_conv2d_params *p, bool *done) {
-  (void)y, (void)x, (void)w, (void)b, (void)p;
+                                     const lt_conv2d_params *p, bool winograd, bool *done) {
+  (void)y, (void)x, (void)w, (void)b, (void)p, (void)winograd;
   *done = false;
   return LT_OK;
 }
 
 lt_status lt_cpu_dnnl_conv2d_backward(lt_tensor *gx, lt_tensor *gw, const lt_tensor *gy, const lt_tensor *x,
-                                      const lt_tensor *w, const lt_conv2d_params *p, bool *done) {
-  (void)gx, (void)gw, (void)gy, (void)x, (void)w, (void)p;
+                                      const lt_tensor *w, const lt_conv2d_params *p, bool winograd, bool *done) {
+  (void)gx, (void)gw, (void)gy, (void)x, (void)w, (void)p, (void)winograd;
   *done = false;
   return LT_OK;
 }

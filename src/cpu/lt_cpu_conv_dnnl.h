@@ -11,10 +11,12 @@
 #include "lt_backend_nn.h"
 
 lt_status lt_cpu_dnnl_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
-                                     const lt_conv2d_params *p, bool *done);
-/* gx and/or gw (either may be NULL); the bias gradient is not computed here. */
+                                     const lt_conv2d_params *p, bool winograd, bool *done);
+/* gx and/or gw (either may be NULL); the bias gradient is not computed here.
+ * winograd: oneDNN may pick its Winograd kernels (convolution_auto) where
+ * it finds them faster; else its direct kernels only. */
 lt_status lt_cpu_dnnl_conv2d_backward(lt_tensor *gx, lt_tensor *gw, const lt_tensor *gy, const lt_tensor *x,
-                                      const lt_tensor *w, const lt_conv2d_params *p, bool *done);
+                                      const lt_tensor *w, const lt_conv2d_params *p, bool winograd, bool *done);
 
 /* Whether oneDNN is loaded and takes convolutions of x's dtype. */
 bool lt_cpu_dnnl_conv_takes(const lt_tensor *x);

@@ -8,6 +8,10 @@
  *   im2col  always im2col + OpenBLAS (lt_cpu_conv.c).
  *   onednn  as auto, but a process without oneDNN fails its first
  *           convolution with the reason instead of quietly running im2col.
+ *   winograd  as onednn, with oneDNN free to run its Winograd kernels for
+ *           3x3 convolutions where it finds them faster (fewer
+ *           multiplications, larger float32 rounding errors: a few 1e-6
+ *           relative instead of a few 1e-7; PyTorch runs direct kernels).
  *
  * The environment variable LUATRAIN_CPU_CONV sets the choice at the first
  * convolution; lt_cpu_set_conv_path changes it at any time. Each entry
@@ -30,14 +34,14 @@
 static atomic_int chosen = -1; /* -1: not read from the environment yet */
 static atomic_llong counts[2]; /* calls run by im2col, by oneDNN */
 
-static const char *const names[] = {"auto", "im2col", "onednn"};
+static const char *const names[] = {"auto", "im2col", "onednn", "winograd"};
 
 const char *lt_cpu_conv_path_name(lt_cpu_conv_path p) {
-  return p >= LT_CPU_CONV_AUTO && p <= LT_CPU_CONV_ONEDNN ? names[p] : "?";
+  return p >= LT_CPU_CONV_AUTO && p <= LT_CPU_CONV_WINOGRAD ? names[p] : "?";
 }
 
 bool lt_cpu_conv_path_parse(const char *s, lt_cpu_conv_path *out) {
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < 4; i++)
     if (strcmp(s, names[i]) == 0) {
       *out = (lt_cpu_conv_path)i;
       return true;
@@ -54,7 +58,7 @@ static lt_status current(lt_cpu_conv_path *out) {
     const char *env = getenv("LUATRAIN_CPU_CONV");
     lt_cpu_conv_path p = LT_CPU_CONV_AUTO;
     if (env && *env && !lt_cpu_conv_path_parse(env, &p))
-      return lt_error_set(LT_ERR_ARG, 0, "LUATRAIN_CPU_CONV='%s': expected auto, im2col or onednn", env);
+      return lt_error_set(LT_ERR_ARG, 0, "LUATRAIN_CPU_CONV='%s': expected auto, im2col, onednn or winograd", env);
     int expected = -1;
     atomic_compare_exchange_strong(&chosen, &expected, (int)p);
     c = atomic_load(&chosen);
@@ -70,16 +74,18 @@ void lt_cpu_conv_counts(long long *im2col, long long *onednn) {
   *onednn = atomic_load(&counts[1]);
 }
 
-/* Whether this call may try oneDNN; an error when it must and cannot. */
-static lt_status try_dnnl(bool *yes) {
+/* Whether this call may try oneDNN, and with Winograd kernels allowed; an
+ * error when it must and cannot. */
+static lt_status try_dnnl(bool *yes, bool *winograd) {
   lt_cpu_conv_path p = LT_CPU_CONV_AUTO;
   LT_TRY(current(&p));
   *yes = p != LT_CPU_CONV_IM2COL;
-  if (p == LT_CPU_CONV_ONEDNN) {
+  *winograd = p == LT_CPU_CONV_WINOGRAD;
+  if (p == LT_CPU_CONV_ONEDNN || p == LT_CPU_CONV_WINOGRAD) {
     char why[512];
     if (!lt_dnnl_available(why, sizeof why))
-      return lt_error_set(LT_ERR_RUNTIME, 0, "conv2d: the oneDNN path was asked for (LUATRAIN_CPU_CONV=onednn), "
-                                             "but oneDNN is not available: %s", why);
+      return lt_error_set(LT_ERR_RUNTIME, 0, "conv2d: the oneDNN path was asked for (LUATRAIN_CPU_CONV=%s), "
+                                             "but oneDNN is not available: %s", names[p], why);
   }
   return LT_OK;
 }
@@ -136,20 +142,20 @@ static lt_status finish_copies(lt_status st, nchw_copies *c, lt_tensor *const *o
 
 lt_status lt_cpu_conv2d_forward_dnnl(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
                                       const lt_conv2d_params *p, bool *done) {
-  bool dnnl;
+  bool dnnl, winograd;
   *done = false;
-  LT_TRY(try_dnnl(&dnnl));
-  if (dnnl) LT_TRY(lt_cpu_dnnl_conv2d_forward(y, x, w, b, p, done));
+  LT_TRY(try_dnnl(&dnnl, &winograd));
+  if (dnnl) LT_TRY(lt_cpu_dnnl_conv2d_forward(y, x, w, b, p, winograd, done));
   if (*done) atomic_fetch_add(&counts[1], 1);
   return LT_OK;
 }
 
 lt_status lt_cpu_conv2d_backward_dnnl(lt_tensor *gx, lt_tensor *gw, const lt_tensor *gy, const lt_tensor *x,
                                        const lt_tensor *w, const lt_conv2d_params *p, bool *done) {
-  bool dnnl;
+  bool dnnl, winograd;
   *done = false;
-  LT_TRY(try_dnnl(&dnnl));
-  if (dnnl && (gx || gw)) LT_TRY(lt_cpu_dnnl_conv2d_backward(gx, gw, gy, x, w, p, done));
+  LT_TRY(try_dnnl(&dnnl, &winograd));
+  if (dnnl && (gx || gw)) LT_TRY(lt_cpu_dnnl_conv2d_backward(gx, gw, gy, x, w, p, winograd, done));
   if (*done) atomic_fetch_add(&counts[1], 1);
   return LT_OK;
 }

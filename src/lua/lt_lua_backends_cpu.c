@@ -2,10 +2,13 @@
  *
  *   lt.backends.cpu_conv([path])   which kernels run float32/bfloat16 CPU
  *                                  convolutions: "auto" (oneDNN where it can,
- *                                  im2col + OpenBLAS otherwise), "im2col" or
- *                                  "onednn" (fails where oneDNN is absent);
- *                                  returns the setting before the call. The
- *                                  default is LUATRAIN_CPU_CONV, else auto.
+ *                                  im2col + OpenBLAS otherwise), "im2col",
+ *                                  "onednn" (fails where oneDNN is absent) or
+ *                                  "winograd" (onednn, with its Winograd
+ *                                  kernels allowed: faster 3x3 convolutions,
+ *                                  larger float32 rounding errors); returns
+ *                                  the setting before the call. The default
+ *                                  is LUATRAIN_CPU_CONV, else auto.
  *   lt.backends.cpu_conv_counts()  convolution calls run so far by im2col and
  *                                  by oneDNN (two integers)
  *   lt.backends.onednn()           "oneDNN 2.6.3" where it is loaded, else
@@ -22,10 +25,10 @@ static int l_cpu_conv(lua_State *L) {
     const char *s = lua_type(L, 1) == LUA_TSTRING ? lua_tostring(L, 1) : NULL;
     lt_cpu_conv_path p;
     if (!s || !lt_cpu_conv_path_parse(s, &p))
-      return lt_lua_argerror(L, 1, "cpu_conv", "expected \"auto\", \"im2col\" or \"onednn\", got %s",
+      return lt_lua_argerror(L, 1, "cpu_conv", "expected \"auto\", \"im2col\", \"onednn\" or \"winograd\", got %s",
                              s ? s : luaL_typename(L, 1));
     char why[512];
-    if (p == LT_CPU_CONV_ONEDNN && !lt_cpu_onednn_available(why, sizeof why))
+    if ((p == LT_CPU_CONV_ONEDNN || p == LT_CPU_CONV_WINOGRAD) && !lt_cpu_onednn_available(why, sizeof why))
       return luaL_error(L, "cpu_conv: oneDNN is not available: %s", why);
     lt_cpu_set_conv_path(p);
   }

@@ -1,5 +1,6 @@
--- test_cpu_conv.lua — the two CPU convolution paths, oneDNN and im2col +
--- OpenBLAS (lt.backends.cpu_conv, LUATRAIN_CPU_CONV): each is checked
+-- test_cpu_conv.lua — the CPU convolution paths, oneDNN (direct kernels, or
+-- Winograd ones allowed) and im2col + OpenBLAS (lt.backends.cpu_conv,
+-- LUATRAIN_CPU_CONV): each is checked
 -- against the same convolution computed in float64 (forward, input, weight
 -- and bias gradients) over geometries that exercise strides, padding,
 -- dilation, groups, 1x1 kernels, one-channel inputs, batches of one and odd
@@ -87,7 +88,10 @@ local function counted(fn)
 end
 
 local paths = {"im2col"}
-if onednn then paths[2] = "onednn" end
+if onednn then paths[2], paths[3] = "onednn", "winograd" end
+-- float32 against float64: direct kernels round like a float32 sum; Winograd
+-- transforms add rounding of their own (PyTorch's CPU kernels are direct)
+local TOL = {im2col = 2e-6, onednn = 2e-6, winograd = 2e-5}
 
 for _, path in ipairs(paths) do
   T.test(path .. ": float32 against float64, NCHW and channels-last", function()
@@ -98,7 +102,7 @@ for _, path in ipairs(paths) do
         with_path("im2col", function() ref = run(x, w, b, gy, g) end)
         for _, format in ipairs{false, "channels_last"} do
           local r = run(x:float(), w:float(), b and b:float(), gy:float(), g, format or nil)
-          compare(r, ref, 2e-6, path .. " " .. describe(g) .. (format and " channels-last" or ""))
+          compare(r, ref, TOL[path], path .. " " .. describe(g) .. (format and " channels-last" or ""))
           -- (a one-channel input is NCHW too, and then stays NCHW, as in PyTorch)
           if format and g[2] > 1 then T.check(r.y:is_contiguous(format), describe(g) .. ": y stays channels-last") end
         end
@@ -116,6 +120,24 @@ for _, path in ipairs(paths) do
         compare(r, ref, 1e-2, path .. " bfloat16 " .. describe(g))
       end
     end)
+  end)
+end
+
+if onednn then
+  T.test("winograd: a ResNet-sized 3x3 convolution against float64", function()
+    -- large enough for oneDNN to take its Winograd kernels where it has them
+    local g = {8, 64, 16, 16, 64, 3, 3, 1, 1, 1, 1, false}
+    local x, w, b, gy = inputs(g, "float64")
+    local ref
+    with_path("im2col", function() ref = run(x, w, b, gy, g) end)
+    for _, path in ipairs{"onednn", "winograd"} do
+      with_path(path, function()
+        for _, format in ipairs{false, "channels_last"} do
+          local r = run(x:float(), w:float(), nil, gy:float(), g, format or nil)
+          compare(r, ref, TOL[path], path .. " " .. describe(g) .. (format and " channels-last" or ""))
+        end
+      end)
+    end
   end)
 end
 
@@ -144,9 +166,12 @@ T.test("lt.backends.cpu_conv: its values and errors", function()
   T.check(old == "auto" or old == "im2col" or old == "onednn", "a path name: " .. tostring(old))
   T.check(lt.backends.cpu_conv("im2col") == old, "returns the setting before the call")
   T.check(lt.backends.cpu_conv(old) == "im2col", "the new setting")
-  T.checkerr('expected "auto", "im2col" or "onednn", got fast', lt.backends.cpu_conv, "fast")
-  T.checkerr('expected "auto", "im2col" or "onednn", got boolean', lt.backends.cpu_conv, true)
-  if not onednn then T.checkerr("oneDNN is not available", lt.backends.cpu_conv, "onednn") end
+  T.checkerr('expected "auto", "im2col", "onednn" or "winograd", got fast', lt.backends.cpu_conv, "fast")
+  T.checkerr('expected "auto", "im2col", "onednn" or "winograd", got boolean', lt.backends.cpu_conv, true)
+  if not onednn then
+    T.checkerr("oneDNN is not available", lt.backends.cpu_conv, "onednn")
+    T.checkerr("oneDNN is not available", lt.backends.cpu_conv, "winograd")
+  end
 end)
 
 T.test("LUATRAIN_CPU_CONV in the environment", function()
@@ -162,10 +187,11 @@ T.test("LUATRAIN_CPU_CONV in the environment", function()
   end
   T.check(run_with("im2col"):find("^im2col\t1\t0"), "im2col from the environment")
   local out = run_with("fastest")
-  T.check(out:find("LUATRAIN_CPU_CONV='fastest': expected auto, im2col or onednn", 1, true),
+  T.check(out:find("LUATRAIN_CPU_CONV='fastest': expected auto, im2col, onednn or winograd", 1, true),
           "a bad value is named: " .. out)
   if onednn then
     T.check(run_with("onednn"):find("^onednn\t0\t1"), "onednn from the environment")
+    T.check(run_with("winograd"):find("^winograd\t0\t1"), "winograd from the environment")
   else
     T.check(run_with("onednn"):find("oneDNN is not available", 1, true), "onednn without oneDNN fails clearly")
   end
