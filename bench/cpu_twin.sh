@@ -15,7 +15,8 @@
 #         timing the training and validation loop, with both sides' last and
 #         best test top-1. luatrain writes its run folder in a temporary
 #         folder, removed afterwards.
-#   step  one ResNet18 w64 batch-32 training step (bench/bench_resnet_cpu.lua).
+#   step  one ResNet18 w64 batch-32 training step (bench/bench_resnet_cpu.lua);
+#         step-winograd: the same with LUATRAIN_CPU_CONV=winograd.
 #   eval  forward-only evaluation of the Fashion-MNIST test set with the
 #         demo's model (bench/bench_eval_cpu.lua).
 #
@@ -118,7 +119,7 @@ pair() {
   if [ "$name" = demo ]; then
     extra_l=" (test top-1 last $(field "$lres" acc) %, best $(field "$lres" best) %)"
     extra_t=" (test top-1 last $(field "$tres" acc) %, best $(field "$tres" best) %)"
-  elif [ "$name" = step ]; then
+  elif [ "$name" = step ] || [ "$name" = step-winograd ]; then
     extra_l=" (median $(field "$lres" median) s)"
     extra_t=" (median $(field "$tres" median) s)"
   fi
@@ -140,6 +141,10 @@ pair demo "luatrain_demo" "\"$py\" bench/torch_cpu_twin.py --workload demo --cha
 
 echo "== step: ResNet18 w64 batch 32, one SGD step (best of 5 after 1 warm-up)"
 pair step "\"$bin\" bench/bench_resnet_cpu.lua 5" "\"$py\" bench/torch_cpu_twin.py --workload step --steps 5"
+
+echo "== step-winograd: the same step with LUATRAIN_CPU_CONV=winograd (oneDNN's Winograd 3x3 kernels; PyTorch: direct)"
+pair step-winograd "LUATRAIN_CPU_CONV=winograd \"$bin\" bench/bench_resnet_cpu.lua 5" \
+  "\"$py\" bench/torch_cpu_twin.py --workload step --steps 5"
 
 echo "== eval: ResNet18 w8, the 10k Fashion-MNIST test set, no_grad, batch 128 (best of 2 passes)"
 pair eval "\"$bin\" bench/bench_eval_cpu.lua 2" "\"$py\" bench/torch_cpu_twin.py --workload eval --reps 2"
