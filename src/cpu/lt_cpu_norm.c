@@ -157,6 +157,44 @@ static void cl_store(const bn_geom *g, double *part, int64_t b, const double *s1
   }
 }
 
+/* One channels-last pass (lt_cpu_norm_cl.h) over the row blocks, shared out
+ * by the enclosing parallel region; the sums go into part. */
+typedef enum { CL_MEAN, CL_STATS, CL_NORMALISE, CL_GRAD_SUMS, CL_GRAD_INPUT } cl_pass_kind;
+typedef struct {
+  cl_pass_kind kind;
+  const void *x, *gy;
+  void *out; /* y or gx */
+  const lt_bn_cl_coef *k;
+  bool relu, training;
+} cl_job;
+
+static void cl_pass(const bn_geom *g, char *scr, double *part, cl_job j) {
+#pragma omp for schedule(static)
+  for (int64_t b = 0; b < g->nb; b++) {
+    int64_t r0, r1;
+    double *s1, *s2;
+    void *mine = cl_mine(g, scr, &s1, &s2);
+    cl_rows(g, b, &r0, &r1);
+    switch (j.kind) {
+      case CL_MEAN:
+      case CL_STATS:
+        lt_bn_cl_stats(g->dt, j.x, g->C, r0, r1, j.k, j.kind == CL_STATS, s1, j.kind == CL_STATS ? s2 : NULL, mine);
+        cl_store(g, part, b, s1, j.kind == CL_STATS ? s2 : NULL);
+        break;
+      case CL_NORMALISE:
+        lt_bn_cl_normalise(g->dt, j.x, j.out, g->C, r0, r1, j.k, j.relu, mine);
+        break;
+      case CL_GRAD_SUMS:
+        lt_bn_cl_grad_sums(g->dt, j.gy, j.x, g->C, r0, r1, j.k, j.relu, s1, s2, mine);
+        cl_store(g, part, b, s1, s2);
+        break;
+      case CL_GRAD_INPUT:
+        lt_bn_cl_grad_input(g->dt, j.out, j.gy, j.x, g->C, r0, r1, j.k, j.relu, j.training, mine);
+        break;
+    }
+  }
+}
+
 /* --- float lanes ------------------------------------------------------------------------------ */
 
 /* The sums run in BN_LANES float lanes held as bn_v4 vectors, plus a
@@ -530,15 +568,7 @@ static lt_status bn_forward(lt_tensor *y, lt_tensor *mean, lt_tensor *invstd, co
     if (training) {
       /* pass 1: the provisional mean */
       if (cl) {
-#pragma omp for schedule(static)
-        for (int64_t b = 0; b < g.nb; b++) {
-          int64_t r0, r1;
-          double *s1, *s2;
-          void *mine = cl_mine(&g, scr, &s1, &s2);
-          cl_rows(&g, b, &r0, &r1);
-          lt_bn_cl_stats(g.dt, xd, C, r0, r1, &k, false, s1, NULL, mine);
-          cl_store(&g, part, b, s1, NULL);
-        }
+        cl_pass(&g, scr, part, (cl_job){CL_MEAN, xd, NULL, NULL, &k, relu, training});
       } else {
 #pragma omp for schedule(static)
         for (int64_t i = 0; i < items; i++) {
@@ -564,15 +594,7 @@ static lt_status bn_forward(lt_tensor *y, lt_tensor *mean, lt_tensor *invstd, co
       }
       /* pass 2: sums of d and d^2 about it */
       if (cl) {
-#pragma omp for schedule(static)
-        for (int64_t b = 0; b < g.nb; b++) {
-          int64_t r0, r1;
-          double *s1, *s2;
-          void *mine = cl_mine(&g, scr, &s1, &s2);
-          cl_rows(&g, b, &r0, &r1);
-          lt_bn_cl_stats(g.dt, xd, C, r0, r1, &k, true, s1, s2, mine);
-          cl_store(&g, part, b, s1, s2);
-        }
+        cl_pass(&g, scr, part, (cl_job){CL_STATS, xd, NULL, NULL, &k, relu, training});
       } else {
 #pragma omp for schedule(static)
         for (int64_t i = 0; i < items; i++) {
@@ -619,14 +641,7 @@ static lt_status bn_forward(lt_tensor *y, lt_tensor *mean, lt_tensor *invstd, co
     }
     /* pass 3: the normalisation */
     if (cl) {
-#pragma omp for schedule(static)
-      for (int64_t b = 0; b < g.nb; b++) {
-        int64_t r0, r1;
-        double *s1, *s2;
-        void *mine = cl_mine(&g, scr, &s1, &s2);
-        cl_rows(&g, b, &r0, &r1);
-        lt_bn_cl_normalise(g.dt, xd, yd, C, r0, r1, &k, relu, mine);
-      }
+      cl_pass(&g, scr, part, (cl_job){CL_NORMALISE, xd, NULL, yd, &k, relu, training});
     } else {
 #pragma omp for schedule(static)
       for (int64_t i = 0; i < items; i++) {
@@ -703,15 +718,7 @@ static lt_status bn_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const 
     }
     /* pass 1: sum g' and sum g' * (x - m) */
     if (cl) {
-#pragma omp for schedule(static)
-      for (int64_t b = 0; b < g.nb; b++) {
-        int64_t r0, r1;
-        double *s1, *s2;
-        void *mine = cl_mine(&g, scr, &s1, &s2);
-        cl_rows(&g, b, &r0, &r1);
-        lt_bn_cl_grad_sums(g.dt, gyd, xd, C, r0, r1, &kv, relu, s1, s2, mine);
-        cl_store(&g, part, b, s1, s2);
-      }
+      cl_pass(&g, scr, part, (cl_job){CL_GRAD_SUMS, xd, gyd, NULL, &kv, relu, training});
     } else {
 #pragma omp for schedule(static)
       for (int64_t i = 0; i < items; i++) {
@@ -747,14 +754,7 @@ static lt_status bn_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const 
     }
     /* pass 2: the input's gradient */
     if (gxd && cl) {
-#pragma omp for schedule(static)
-      for (int64_t b = 0; b < g.nb; b++) {
-        int64_t r0, r1;
-        double *s1, *s2;
-        void *mine = cl_mine(&g, scr, &s1, &s2);
-        cl_rows(&g, b, &r0, &r1);
-        lt_bn_cl_grad_input(g.dt, gxd, gyd, xd, C, r0, r1, &kv, relu, training, mine);
-      }
+      cl_pass(&g, scr, part, (cl_job){CL_GRAD_INPUT, xd, gyd, gxd, &kv, relu, training});
     } else if (gxd) {
 #pragma omp for schedule(static)
       for (int64_t i = 0; i < items; i++) {
