@@ -41,7 +41,7 @@ const char *lt_cpu_conv_path_name(lt_cpu_conv_path p) {
 }
 
 bool lt_cpu_conv_path_parse(const char *s, lt_cpu_conv_path *out) {
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++)
     if (strcmp(s, names[i]) == 0) {
       *out = (lt_cpu_conv_path)i;
       return true;
