@@ -1,8 +1,9 @@
 /* lt_cpu_conv_dnnl.c — 2-D convolution on the CPU through oneDNN: forward,
  * input gradient (backward data) and weight gradient (backward weights), for
- * float32 and bfloat16 tensors in NCHW or channels-last layout. The
- * dispatcher and the im2col path: lt_cpu_conv.c; loading oneDNN:
- * lt_cpu_dnnl.c.
+ * float32 and bfloat16 tensors in NCHW or channels-last layout, with
+ * oneDNN's direct kernels or (winograd) with its Winograd kernels allowed.
+ * The choice of path: lt_cpu_conv_path.c; the im2col path: lt_cpu_conv.c;
+ * loading oneDNN: lt_cpu_dnnl.c.
  *
  * Each primitive is made once per shape and kept: a training step calls the
  * same shapes every time. Channels-last activations are used in place (the
