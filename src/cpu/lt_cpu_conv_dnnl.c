@@ -432,6 +432,7 @@ lt_status lt_cpu_dnnl_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_
   const lt_tensor *all[4] = {y, x, w, NULL};
   int layout = call_layout(3, all);
   if (!takes_dtype(x->dtype) || layout < 0 || !non_empty(3, all) || (b && !lt_tensor_is_contiguous(b))) return LT_OK;
+  if (!lt_dnnl_available(NULL, 0)) return LT_OK; /* (leaves no error behind, unlike lt_dnnl) */
   const lt_dnnl_api *d = lt_dnnl();
   thread_ctx *c = d ? ctx() : NULL;
   if (!c) return d ? lt_error_set(LT_ERR_OOM, 0, "conv2d (oneDNN): out of host memory") : LT_OK;
@@ -456,6 +457,7 @@ lt_status lt_cpu_dnnl_conv2d_backward(lt_tensor *gx, lt_tensor *gw, const lt_ten
   const lt_tensor *all[5] = {gy, x, w, gx, gw};
   int layout = call_layout(5, all);
   if (!takes_dtype(x->dtype) || layout < 0 || !non_empty(5, all)) return LT_OK;
+  if (!lt_dnnl_available(NULL, 0)) return LT_OK; /* (leaves no error behind, unlike lt_dnnl) */
   const lt_dnnl_api *d = lt_dnnl();
   thread_ctx *c = d ? ctx() : NULL;
   if (!c) return d ? lt_error_set(LT_ERR_OOM, 0, "conv2d (oneDNN): out of host memory") : LT_OK;
