@@ -133,7 +133,7 @@ static lt_status init_md(const lt_dnnl_api *d, dnnl_memory_desc_t *md, int nd, c
                          dnnl_data_type_t dt, dnnl_format_tag_t tag) {
   dnnl_status_t s = d->memory_desc_init_by_tag(md, nd, dims, dt, tag);
   if (s != dnnl_success)
-    return lt_error_set(LT_ERR_RUNTIME, 0, "conv2d (oneDNN): dnnl_memory_desc_init_by_tag: %s", lt_dnnl_status_str(s));
+    return lt_error_set(LT_ERR_RUNTIME, 0, "oneDNN: dnnl_memory_desc_init_by_tag: %s", lt_dnnl_status_str(s));
   return LT_OK;
 }
 
@@ -195,7 +195,7 @@ static lt_status create_pd(const lt_dnnl_api *d, const void *op, const_dnnl_prim
   }
   if (s != dnnl_success)
     return lt_error_set(s == dnnl_out_of_memory ? LT_ERR_OOM : LT_ERR_RUNTIME, 0,
-                        "conv2d (oneDNN): dnnl_primitive_desc_create: %s", lt_dnnl_status_str(s));
+                        "oneDNN: dnnl_primitive_desc_create: %s", lt_dnnl_status_str(s));
   return LT_OK;
 }
 
@@ -219,7 +219,7 @@ static lt_status add_operand(const lt_dnnl_api *d, entry *e, const_dnnl_primitiv
     d->primitive_desc_destroy(rpd);
   }
   if (s != dnnl_success)
-    return lt_error_set(LT_ERR_RUNTIME, 0, "conv2d (oneDNN): a layout reorder: %s", lt_dnnl_status_str(s));
+    return lt_error_set(LT_ERR_RUNTIME, 0, "oneDNN: a layout reorder: %s", lt_dnnl_status_str(s));
   o->bytes = d->memory_desc_get_size(&o->prim);
   return LT_OK;
 }
@@ -290,7 +290,7 @@ static lt_status build(const lt_dnnl_api *d, entry *e) {
     s = d->primitive_create(&e->prim, pd);
     if (s != dnnl_success)
       st = lt_error_set(s == dnnl_out_of_memory ? LT_ERR_OOM : LT_ERR_RUNTIME, 0,
-                        "conv2d (oneDNN): dnnl_primitive_create: %s", lt_dnnl_status_str(s));
+                        "oneDNN: dnnl_primitive_create: %s", lt_dnnl_status_str(s));
   }
   d->primitive_desc_destroy(pd);
   return st;
@@ -305,7 +305,7 @@ static entry *lookup(const lt_dnnl_api *d, thread_ctx *c, const conv_key *k) {
   if (c->count >= CACHE_MAX) clear_cache(c);
   entry *e = calloc(1, sizeof *e);
   if (!e) {
-    lt_error_set(LT_ERR_OOM, 0, "conv2d (oneDNN): out of host memory for a primitive");
+    lt_error_set(LT_ERR_OOM, 0, "oneDNN: out of host memory for a primitive");
     return NULL;
   }
   e->key = *k;
@@ -322,7 +322,7 @@ static entry *lookup(const lt_dnnl_api *d, thread_ctx *c, const conv_key *k) {
 static lt_status exec(const lt_dnnl_api *d, dnnl_primitive_t p, int nargs, const dnnl_exec_arg_t *args) {
   dnnl_status_t s = d->primitive_execute(p, lt_dnnl_stream(), nargs, args);
   if (s == dnnl_success) s = d->stream_wait(lt_dnnl_stream());
-  if (s != dnnl_success) return lt_error_set(LT_ERR_RUNTIME, 0, "conv2d (oneDNN): execution: %s", lt_dnnl_status_str(s));
+  if (s != dnnl_success) return lt_error_set(LT_ERR_RUNTIME, 0, "oneDNN: execution: %s", lt_dnnl_status_str(s));
   return LT_OK;
 }
 
@@ -330,7 +330,7 @@ static lt_status memory(const lt_dnnl_api *d, const dnnl_memory_desc_t *md, void
   dnnl_status_t s = d->memory_create(m, md, lt_dnnl_engine(), data);
   if (s != dnnl_success) {
     *m = NULL;
-    return lt_error_set(LT_ERR_RUNTIME, 0, "conv2d (oneDNN): dnnl_memory_create: %s", lt_dnnl_status_str(s));
+    return lt_error_set(LT_ERR_RUNTIME, 0, "oneDNN: dnnl_memory_create: %s", lt_dnnl_status_str(s));
   }
   return LT_OK;
 }
@@ -342,7 +342,7 @@ static lt_status run(const lt_dnnl_api *d, thread_ctx *c, const entry *e, void *
   for (int i = 0; i < e->nop; i++) total += (e->op[i].bytes + 63) & ~(size_t)63;
   char *ws = total ? scratch(c, total) : NULL;
   if (total && !ws)
-    return lt_error_set(LT_ERR_OOM, 0, "conv2d (oneDNN): out of host memory allocating a %zu-byte workspace", total);
+    return lt_error_set(LT_ERR_OOM, 0, "oneDNN: out of host memory allocating a %zu-byte workspace", total);
   dnnl_memory_t user[MAX_OPERANDS] = {0}, prim[MAX_OPERANDS] = {0}, pad = NULL;
   dnnl_exec_arg_t args[MAX_OPERANDS + 1];
   lt_status st = LT_OK;
@@ -435,7 +435,7 @@ lt_status lt_cpu_dnnl_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_
   if (!lt_dnnl_available(NULL, 0)) return LT_OK; /* (leaves no error behind, unlike lt_dnnl) */
   const lt_dnnl_api *d = lt_dnnl();
   thread_ctx *c = d ? ctx() : NULL;
-  if (!c) return d ? lt_error_set(LT_ERR_OOM, 0, "conv2d (oneDNN): out of host memory") : LT_OK;
+  if (!c) return d ? lt_error_set(LT_ERR_OOM, 0, "oneDNN: out of host memory") : LT_OK;
   conv_key k;
   fill_key(&k, KIND_FWD, x, w, y, p, layout, b != NULL, winograd);
   entry *e = lookup(d, c, &k);
@@ -460,7 +460,7 @@ lt_status lt_cpu_dnnl_conv2d_backward(lt_tensor *gx, lt_tensor *gw, const lt_ten
   if (!lt_dnnl_available(NULL, 0)) return LT_OK; /* (leaves no error behind, unlike lt_dnnl) */
   const lt_dnnl_api *d = lt_dnnl();
   thread_ctx *c = d ? ctx() : NULL;
-  if (!c) return d ? lt_error_set(LT_ERR_OOM, 0, "conv2d (oneDNN): out of host memory") : LT_OK;
+  if (!c) return d ? lt_error_set(LT_ERR_OOM, 0, "oneDNN: out of host memory") : LT_OK;
   entry *ed = NULL, *ew = NULL;
   conv_key k;
   if (gx) {

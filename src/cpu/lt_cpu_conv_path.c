@@ -84,7 +84,7 @@ static lt_status try_dnnl(bool *yes, bool *winograd) {
   if (p == LT_CPU_CONV_ONEDNN || p == LT_CPU_CONV_WINOGRAD) {
     char why[512];
     if (!lt_dnnl_available(why, sizeof why))
-      return lt_error_set(LT_ERR_RUNTIME, 0, "conv2d: the oneDNN path was asked for (LUATRAIN_CPU_CONV=%s), "
+      return lt_error_set(LT_ERR_RUNTIME, 0, "the oneDNN path was asked for (LUATRAIN_CPU_CONV=%s), "
                                              "but oneDNN is not available: %s", names[p], why);
   }
   return LT_OK;
