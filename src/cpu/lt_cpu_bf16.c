@@ -19,6 +19,7 @@
  * (lt_cpu_norm.c). Not here: the kernels, any validation. */
 #include "lt_cpu_kernels.h"
 #include "lt_cpu_nn.h"
+#include "lt_cpu_stand_in.h"
 
 lt_dtype lt_cpu_nn_compute_dtype(lt_nn_group group, lt_dtype dt) {
   if (dt == LT_FLOAT32 || dt == LT_FLOAT64) return dt;
@@ -28,55 +29,9 @@ lt_dtype lt_cpu_nn_compute_dtype(lt_nn_group group, lt_dtype dt) {
 
 static bool is_bf16(const lt_tensor *t) { return t && t->dtype == LT_BFLOAT16; }
 
-/* A float32 tensor shaped as t: t's own strides when t is dense (the
- * kernels then see the layout they were given), else contiguous; t's values
- * copied in when `values`. NULL stays NULL. */
-static lt_status widen(const lt_tensor *t, bool values, lt_tensor **out) {
-  *out = NULL;
-  if (!t) return LT_OK;
-  lt_status st = lt_tensor_is_dense(t)
-                     ? lt_tensor_empty_strided(t->ndim, t->shape, t->stride, LT_FLOAT32, lt_cpu_device(), out)
-                     : lt_tensor_empty(t->ndim, t->shape, LT_FLOAT32, lt_cpu_device(), out);
-  if (st == LT_OK && values) st = lt_cpu_copy(*out, t);
-  if (st != LT_OK) {
-    lt_tensor_release(*out);
-    *out = NULL;
-  }
-  return st;
-}
-
-/* The float32 stand-ins of a call: in32 hold the inputs' values, out32 are
- * laid out as the outputs (NULL stays NULL). On failure nothing is left. */
-#define MAX_OPS 4
-typedef struct {
-  int nin, nout;
-  lt_tensor *in[MAX_OPS], *out[MAX_OPS];
-} stand_ins;
-
-static void release_stand_ins(stand_ins *s) {
-  for (int i = 0; i < s->nin; i++) lt_tensor_release(s->in[i]);
-  for (int i = 0; i < s->nout; i++) lt_tensor_release(s->out[i]);
-}
-
-static lt_status widen_all(stand_ins *s, int nin, const lt_tensor *const *in, int nout, lt_tensor *const *out) {
-  s->nin = nin;
-  s->nout = nout;
-  for (int i = 0; i < MAX_OPS; i++) s->in[i] = s->out[i] = NULL;
-  lt_status st = LT_OK;
-  for (int i = 0; i < nin && st == LT_OK; i++) st = widen(in[i], true, &s->in[i]);
-  for (int i = 0; i < nout && st == LT_OK; i++) st = widen(out[i], false, &s->out[i]);
-  if (st != LT_OK) release_stand_ins(s);
-  return st;
-}
-
-/* Ends a call the float32 kernel returned st for: rounds each float32 result
- * into its bfloat16 output, then lets go of the stand-ins. */
-static lt_status narrow_all(lt_status st, stand_ins *s, lt_tensor *const *out) {
-  for (int i = 0; i < s->nout && st == LT_OK; i++)
-    if (out[i]) st = lt_cpu_copy(out[i], s->out[i]);
-  release_stand_ins(s);
-  return st;
-}
+/* The float32 kernels' form: float32, laid out as the caller's tensor when
+ * it is dense (the kernels then see the layout they were given). */
+static const lt_cpu_kernel_form F32 = {LT_FLOAT32, false};
 
 /* --- the entries ------------------------------------------------------------------ */
 
@@ -88,9 +43,9 @@ lt_status lt_cpu_bf16_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_
   if (done) return LT_OK;
   const lt_tensor *in[3] = {x, w, b};
   lt_tensor *out[1] = {y};
-  stand_ins s;
-  LT_TRY(widen_all(&s, 3, in, 1, out));
-  return narrow_all(lt_cpu_conv2d_forward(s.out[0], s.in[0], s.in[1], s.in[2], p), &s, out);
+  lt_cpu_stand_ins s;
+  LT_TRY(lt_cpu_stand_ins_make(&s, F32, 3, in, 1, out));
+  return lt_cpu_stand_ins_finish(lt_cpu_conv2d_forward(s.out[0], s.in[0], s.in[1], s.in[2], p), &s, out);
 }
 
 lt_status lt_cpu_bf16_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const lt_tensor *gy,
@@ -101,9 +56,9 @@ lt_status lt_cpu_bf16_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *g
   if (done) return LT_OK;
   const lt_tensor *in[3] = {gy, x, w};
   lt_tensor *out[3] = {gx, gw, gb};
-  stand_ins s;
-  LT_TRY(widen_all(&s, 3, in, 3, out));
-  return narrow_all(lt_cpu_conv2d_backward(s.out[0], s.out[1], s.out[2], s.in[0], s.in[1], s.in[2], p), &s, out);
+  lt_cpu_stand_ins s;
+  LT_TRY(lt_cpu_stand_ins_make(&s, F32, 3, in, 3, out));
+  return lt_cpu_stand_ins_finish(lt_cpu_conv2d_backward(s.out[0], s.out[1], s.out[2], s.in[0], s.in[1], s.in[2], p), &s, out);
 }
 
 lt_status lt_cpu_bf16_activation_backward(lt_activation act, lt_tensor *gx, const lt_tensor *gy, const lt_tensor *x,
@@ -111,18 +66,18 @@ lt_status lt_cpu_bf16_activation_backward(lt_activation act, lt_tensor *gx, cons
   if (!is_bf16(gx)) return lt_cpu_activation_backward(act, gx, gy, x, param);
   const lt_tensor *in[2] = {gy, x};
   lt_tensor *out[1] = {gx};
-  stand_ins s;
-  LT_TRY(widen_all(&s, 2, in, 1, out));
-  return narrow_all(lt_cpu_activation_backward(act, s.out[0], s.in[0], s.in[1], param), &s, out);
+  lt_cpu_stand_ins s;
+  LT_TRY(lt_cpu_stand_ins_make(&s, F32, 2, in, 1, out));
+  return lt_cpu_stand_ins_finish(lt_cpu_activation_backward(act, s.out[0], s.in[0], s.in[1], param), &s, out);
 }
 
 lt_status lt_cpu_bf16_max_pool2d_forward(lt_tensor *y, lt_tensor *idx, const lt_tensor *x, const lt_pool2d_params *p) {
   if (!is_bf16(x)) return lt_cpu_max_pool2d_forward(y, idx, x, p);
   const lt_tensor *in[1] = {x};
   lt_tensor *out[1] = {y};
-  stand_ins s;
-  LT_TRY(widen_all(&s, 1, in, 1, out));
-  return narrow_all(lt_cpu_max_pool2d_forward(s.out[0], idx, s.in[0], p), &s, out); /* idx stays int64 */
+  lt_cpu_stand_ins s;
+  LT_TRY(lt_cpu_stand_ins_make(&s, F32, 1, in, 1, out));
+  return lt_cpu_stand_ins_finish(lt_cpu_max_pool2d_forward(s.out[0], idx, s.in[0], p), &s, out); /* idx stays int64 */
 }
 
 lt_status lt_cpu_bf16_max_pool2d_backward(lt_tensor *gx, const lt_tensor *gy, const lt_tensor *idx,
@@ -130,45 +85,45 @@ lt_status lt_cpu_bf16_max_pool2d_backward(lt_tensor *gx, const lt_tensor *gy, co
   if (!is_bf16(gx)) return lt_cpu_max_pool2d_backward(gx, gy, idx, p);
   const lt_tensor *in[1] = {gy};
   lt_tensor *out[1] = {gx};
-  stand_ins s;
-  LT_TRY(widen_all(&s, 1, in, 1, out));
-  return narrow_all(lt_cpu_max_pool2d_backward(s.out[0], s.in[0], idx, p), &s, out);
+  lt_cpu_stand_ins s;
+  LT_TRY(lt_cpu_stand_ins_make(&s, F32, 1, in, 1, out));
+  return lt_cpu_stand_ins_finish(lt_cpu_max_pool2d_backward(s.out[0], s.in[0], idx, p), &s, out);
 }
 
 lt_status lt_cpu_bf16_avg_pool2d_forward(lt_tensor *y, const lt_tensor *x, const lt_pool2d_params *p) {
   if (!is_bf16(x)) return lt_cpu_avg_pool2d_forward(y, x, p);
   const lt_tensor *in[1] = {x};
   lt_tensor *out[1] = {y};
-  stand_ins s;
-  LT_TRY(widen_all(&s, 1, in, 1, out));
-  return narrow_all(lt_cpu_avg_pool2d_forward(s.out[0], s.in[0], p), &s, out);
+  lt_cpu_stand_ins s;
+  LT_TRY(lt_cpu_stand_ins_make(&s, F32, 1, in, 1, out));
+  return lt_cpu_stand_ins_finish(lt_cpu_avg_pool2d_forward(s.out[0], s.in[0], p), &s, out);
 }
 
 lt_status lt_cpu_bf16_avg_pool2d_backward(lt_tensor *gx, const lt_tensor *gy, const lt_pool2d_params *p) {
   if (!is_bf16(gx)) return lt_cpu_avg_pool2d_backward(gx, gy, p);
   const lt_tensor *in[1] = {gy};
   lt_tensor *out[1] = {gx};
-  stand_ins s;
-  LT_TRY(widen_all(&s, 1, in, 1, out));
-  return narrow_all(lt_cpu_avg_pool2d_backward(s.out[0], s.in[0], p), &s, out);
+  lt_cpu_stand_ins s;
+  LT_TRY(lt_cpu_stand_ins_make(&s, F32, 1, in, 1, out));
+  return lt_cpu_stand_ins_finish(lt_cpu_avg_pool2d_backward(s.out[0], s.in[0], p), &s, out);
 }
 
 lt_status lt_cpu_bf16_adaptive_avg_pool2d_forward(lt_tensor *y, const lt_tensor *x) {
   if (!is_bf16(x)) return lt_cpu_adaptive_avg_pool2d_forward(y, x);
   const lt_tensor *in[1] = {x};
   lt_tensor *out[1] = {y};
-  stand_ins s;
-  LT_TRY(widen_all(&s, 1, in, 1, out));
-  return narrow_all(lt_cpu_adaptive_avg_pool2d_forward(s.out[0], s.in[0]), &s, out);
+  lt_cpu_stand_ins s;
+  LT_TRY(lt_cpu_stand_ins_make(&s, F32, 1, in, 1, out));
+  return lt_cpu_stand_ins_finish(lt_cpu_adaptive_avg_pool2d_forward(s.out[0], s.in[0]), &s, out);
 }
 
 lt_status lt_cpu_bf16_adaptive_avg_pool2d_backward(lt_tensor *gx, const lt_tensor *gy) {
   if (!is_bf16(gx)) return lt_cpu_adaptive_avg_pool2d_backward(gx, gy);
   const lt_tensor *in[1] = {gy};
   lt_tensor *out[1] = {gx};
-  stand_ins s;
-  LT_TRY(widen_all(&s, 1, in, 1, out));
-  return narrow_all(lt_cpu_adaptive_avg_pool2d_backward(s.out[0], s.in[0]), &s, out);
+  lt_cpu_stand_ins s;
+  LT_TRY(lt_cpu_stand_ins_make(&s, F32, 1, in, 1, out));
+  return lt_cpu_stand_ins_finish(lt_cpu_adaptive_avg_pool2d_backward(s.out[0], s.in[0]), &s, out);
 }
 
 /* out = alpha*a@b + beta*out through sgemm on float32 stand-ins (out's old
@@ -177,9 +132,9 @@ lt_status lt_cpu_bf16_adaptive_avg_pool2d_backward(lt_tensor *gx, const lt_tenso
 lt_status lt_cpu_bf16_matmul(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, double alpha, double beta) {
   const lt_tensor *in[2] = {a, b};
   lt_tensor *outs[1] = {out};
-  stand_ins s;
-  LT_TRY(widen_all(&s, 2, in, 1, outs));
+  lt_cpu_stand_ins s;
+  LT_TRY(lt_cpu_stand_ins_make(&s, F32, 2, in, 1, outs));
   lt_status st = beta != 0 ? lt_cpu_copy(s.out[0], out) : LT_OK;
   if (st == LT_OK) st = lt_cpu_matmul(s.out[0], s.in[0], s.in[1], alpha, beta);
-  return narrow_all(st, &s, outs);
+  return lt_cpu_stand_ins_finish(st, &s, outs);
 }

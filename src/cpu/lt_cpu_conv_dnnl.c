@@ -23,7 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lt_cpu.h"
 #include "lt_cpu_dnnl.h"
+#include "lt_cpu_nn.h"
 
 #ifdef LT_HAVE_DNNL
 #include <pthread.h>
@@ -388,21 +390,8 @@ static lt_status run(const lt_dnnl_api *d, thread_ctx *c, const entry *e, void *
 
 /* --- the entries ---------------------------------------------------------------------- */
 
-/* The layout oneDNN gets a call's tensors in: 0 NCHW, 1 channels-last, -1
- * neither (strided views: the caller's im2col path takes them). Every
- * activation-shaped tensor and the weight must be in the same one. */
-static int call_layout(int n, const lt_tensor *const *t) {
-  for (int f = 0; f < 2; f++) {
-    bool all = true;
-    for (int i = 0; i < n && all; i++)
-      if (t[i]) all = lt_tensor_is_contiguous_format(t[i], f ? LT_FORMAT_CHANNELS_LAST : LT_FORMAT_CONTIGUOUS);
-    if (all) return f;
-  }
-  return -1;
-}
-
 static void fill_key(conv_key *k, conv_kind kind, const lt_tensor *x, const lt_tensor *w, const lt_tensor *y,
-                     const lt_conv2d_params *p, int layout, bool bias, bool winograd) {
+                     const lt_conv2d_params *p, lt_cpu_layout layout, bool bias, bool winograd) {
   memset(k, 0, sizeof *k);
   const int64_t v[16] = {x->shape[0], x->shape[1], x->shape[2], x->shape[3], w->shape[0], w->shape[2], w->shape[3],
                          y->shape[2], y->shape[3], p->stride[0], p->stride[1], p->padding[0], p->padding[1],
@@ -411,7 +400,7 @@ static void fill_key(conv_key *k, conv_kind kind, const lt_tensor *x, const lt_t
   k->kind = kind;
   k->dtype = x->dtype;
   k->wdtype = w->dtype;
-  k->channels_last = layout;
+  k->channels_last = layout == LT_CPU_NHWC;
   k->bias = bias;
   k->winograd = winograd;
 }
@@ -430,9 +419,9 @@ lt_status lt_cpu_dnnl_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_
                                      const lt_conv2d_params *p, bool winograd, bool *done) {
   *done = false;
   const lt_tensor *all[4] = {y, x, w, NULL};
-  int layout = call_layout(3, all);
-  if (!takes_dtype(x->dtype) || layout < 0 || !non_empty(3, all) || (b && !lt_tensor_is_contiguous(b))) return LT_OK;
-  if (!lt_dnnl_available(NULL, 0)) return LT_OK; /* (leaves no error behind, unlike lt_dnnl) */
+  lt_cpu_layout layout = lt_cpu_call_layout(3, all); /* weights and activations alike */
+  if (!takes_dtype(x->dtype) || layout == LT_CPU_MIXED || !non_empty(3, all) || (b && !lt_tensor_is_contiguous(b))) return LT_OK;
+  if (!lt_cpu_onednn_available(NULL, 0)) return LT_OK; /* (leaves no error behind, unlike lt_dnnl) */
   const lt_dnnl_api *d = lt_dnnl();
   thread_ctx *c = d ? ctx() : NULL;
   if (!c) return d ? lt_error_set(LT_ERR_OOM, 0, "oneDNN: out of host memory") : LT_OK;
@@ -455,9 +444,9 @@ lt_status lt_cpu_dnnl_conv2d_backward(lt_tensor *gx, lt_tensor *gw, const lt_ten
                                       const lt_tensor *w, const lt_conv2d_params *p, bool winograd, bool *done) {
   *done = false;
   const lt_tensor *all[5] = {gy, x, w, gx, gw};
-  int layout = call_layout(5, all);
-  if (!takes_dtype(x->dtype) || layout < 0 || !non_empty(5, all)) return LT_OK;
-  if (!lt_dnnl_available(NULL, 0)) return LT_OK; /* (leaves no error behind, unlike lt_dnnl) */
+  lt_cpu_layout layout = lt_cpu_call_layout(5, all);
+  if (!takes_dtype(x->dtype) || layout == LT_CPU_MIXED || !non_empty(5, all)) return LT_OK;
+  if (!lt_cpu_onednn_available(NULL, 0)) return LT_OK; /* (leaves no error behind, unlike lt_dnnl) */
   const lt_dnnl_api *d = lt_dnnl();
   thread_ctx *c = d ? ctx() : NULL;
   if (!c) return d ? lt_error_set(LT_ERR_OOM, 0, "oneDNN: out of host memory") : LT_OK;
@@ -485,7 +474,6 @@ lt_status lt_cpu_dnnl_conv2d_backward(lt_tensor *gx, lt_tensor *gw, const lt_ten
   return LT_OK;
 }
 
-bool lt_cpu_dnnl_conv_takes(const lt_tensor *x) { return takes_dtype(x->dtype) && lt_dnnl_available(NULL, 0); }
 
 #else /* built without oneDNN */
 
@@ -501,11 +489,6 @@ lt_status lt_cpu_dnnl_conv2d_backward(lt_tensor *gx, lt_tensor *gw, const lt_ten
   (void)gx, (void)gw, (void)gy, (void)x, (void)w, (void)p, (void)winograd;
   *done = false;
   return LT_OK;
-}
-
-bool lt_cpu_dnnl_conv_takes(const lt_tensor *x) {
-  (void)x;
-  return false;
 }
 
 #endif

@@ -18,7 +18,4 @@ lt_status lt_cpu_dnnl_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_
 lt_status lt_cpu_dnnl_conv2d_backward(lt_tensor *gx, lt_tensor *gw, const lt_tensor *gy, const lt_tensor *x,
                                       const lt_tensor *w, const lt_conv2d_params *p, bool winograd, bool *done);
 
-/* Whether oneDNN is loaded and takes convolutions of x's dtype. */
-bool lt_cpu_dnnl_conv_takes(const lt_tensor *x);
-
 #endif

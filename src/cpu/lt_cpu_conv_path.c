@@ -27,9 +27,8 @@
 
 #include "lt_cpu.h"
 #include "lt_cpu_conv_dnnl.h"
-#include "lt_cpu_dnnl.h"
-#include "lt_cpu_kernels.h"
 #include "lt_cpu_nn.h"
+#include "lt_cpu_stand_in.h"
 
 static atomic_int chosen = -1; /* -1: not read from the environment yet */
 static atomic_llong counts[2]; /* calls run by im2col, by oneDNN */
@@ -83,61 +82,17 @@ static lt_status try_dnnl(bool *yes, bool *winograd) {
   *winograd = p == LT_CPU_CONV_WINOGRAD;
   if (p == LT_CPU_CONV_ONEDNN || p == LT_CPU_CONV_WINOGRAD) {
     char why[512];
-    if (!lt_dnnl_available(why, sizeof why))
+    if (!lt_cpu_onednn_available(why, sizeof why))
       return lt_error_set(LT_ERR_RUNTIME, 0, "the oneDNN path was asked for (LUATRAIN_CPU_CONV=%s), "
                                              "but oneDNN is not available: %s", names[p], why);
   }
   return LT_OK;
 }
 
-/* NCHW stand-ins for the im2col kernels: in[i] holds the values of the
- * caller's input i, out[i] receives output i, to be copied back. A tensor
- * already contiguous is its own stand-in. */
-#define MAX_TENSORS 4
-typedef struct {
-  lt_tensor *in[MAX_TENSORS], *out[MAX_TENSORS];
-  int nin, nout;
-} nchw_copies;
-
-static lt_status nchw_of(const lt_tensor *t, bool values, lt_tensor **out) {
-  *out = NULL;
-  if (!t) return LT_OK;
-  if (lt_tensor_is_contiguous(t)) {
-    lt_tensor_retain((lt_tensor *)t);
-    *out = (lt_tensor *)t;
-    return LT_OK;
-  }
-  LT_TRY(lt_tensor_empty(t->ndim, t->shape, t->dtype, lt_cpu_device(), out));
-  lt_status st = values ? lt_cpu_copy(*out, t) : LT_OK;
-  if (st != LT_OK) {
-    lt_tensor_release(*out);
-    *out = NULL;
-  }
-  return st;
-}
-
-static void release_copies(nchw_copies *c) {
-  for (int i = 0; i < c->nin; i++) lt_tensor_release(c->in[i]);
-  for (int i = 0; i < c->nout; i++) lt_tensor_release(c->out[i]);
-}
-
-static lt_status make_copies(nchw_copies *c, int nin, const lt_tensor *const *in, int nout, lt_tensor *const *out) {
-  memset(c, 0, sizeof *c);
-  c->nin = nin;
-  c->nout = nout;
-  lt_status st = LT_OK;
-  for (int i = 0; i < nin && st == LT_OK; i++) st = nchw_of(in[i], true, &c->in[i]);
-  for (int i = 0; i < nout && st == LT_OK; i++) st = nchw_of(out[i], false, &c->out[i]);
-  if (st != LT_OK) release_copies(c);
-  return st;
-}
-
-/* Copies each result into the caller's tensor (when it had a stand-in). */
-static lt_status finish_copies(lt_status st, nchw_copies *c, lt_tensor *const *out) {
-  for (int i = 0; i < c->nout && st == LT_OK; i++)
-    if (out[i] && c->out[i] != out[i]) st = lt_cpu_copy(out[i], c->out[i]);
-  release_copies(c);
-  return st;
+/* The im2col kernels' form: the call's dtype, NCHW (lt_cpu_stand_in.h). */
+static lt_cpu_kernel_form nchw_of(const lt_tensor *x) {
+  lt_cpu_kernel_form f = {x->dtype, true};
+  return f;
 }
 
 lt_status lt_cpu_conv2d_forward_dnnl(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
@@ -168,9 +123,9 @@ lt_status lt_cpu_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tenso
   atomic_fetch_add(&counts[0], 1);
   const lt_tensor *in[3] = {x, w, b};
   lt_tensor *out[1] = {y};
-  nchw_copies c;
-  LT_TRY(make_copies(&c, 3, in, 1, out));
-  return finish_copies(lt_cpu_im2col_conv2d_forward(c.out[0], c.in[0], c.in[1], c.in[2], p), &c, out);
+  lt_cpu_stand_ins c;
+  LT_TRY(lt_cpu_stand_ins_make(&c, nchw_of(x), 3, in, 1, out));
+  return lt_cpu_stand_ins_finish(lt_cpu_im2col_conv2d_forward(c.out[0], c.in[0], c.in[1], c.in[2], p), &c, out);
 }
 
 lt_status lt_cpu_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const lt_tensor *gy,
@@ -181,8 +136,8 @@ lt_status lt_cpu_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, co
   atomic_fetch_add(&counts[0], 1);
   const lt_tensor *in[3] = {gy, x, w};
   lt_tensor *out[3] = {gx, gw, gb};
-  nchw_copies c;
-  LT_TRY(make_copies(&c, 3, in, 3, out));
+  lt_cpu_stand_ins c;
+  LT_TRY(lt_cpu_stand_ins_make(&c, nchw_of(x), 3, in, 3, out));
   lt_status st = lt_cpu_im2col_conv2d_backward(c.out[0], c.out[1], c.out[2], c.in[0], c.in[1], c.in[2], p);
-  return finish_copies(st, &c, out);
+  return lt_cpu_stand_ins_finish(st, &c, out);
 }

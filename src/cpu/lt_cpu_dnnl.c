@@ -106,15 +106,15 @@ const char *lt_dnnl_status_str(dnnl_status_t s) {
   }
 }
 
-bool lt_dnnl_available(char *why, size_t len) {
+bool lt_cpu_onednn_available(char *why, size_t len) {
   pthread_once(&load_once, load);
   if (!api_ok && why && len) snprintf(why, len, "%s", api_why);
   return api_ok;
 }
 
-void lt_dnnl_describe(char *buf, size_t len) {
+void lt_cpu_onednn_describe(char *buf, size_t len) {
   char why[512];
-  if (lt_dnnl_available(why, sizeof why)) {
+  if (lt_cpu_onednn_available(why, sizeof why)) {
     const dnnl_version_t *v = api.version();
     snprintf(buf, len, "oneDNN %d.%d.%d", v->major, v->minor, v->patch);
   } else {
@@ -124,18 +124,15 @@ void lt_dnnl_describe(char *buf, size_t len) {
 
 #else /* built without oneDNN's headers */
 
-bool lt_dnnl_available(char *why, size_t len) {
+bool lt_cpu_onednn_available(char *why, size_t len) {
   if (why && len) snprintf(why, len, "luatrain was built without oneDNN (install libdnnl-dev and rebuild)");
   return false;
 }
 
-void lt_dnnl_describe(char *buf, size_t len) {
+void lt_cpu_onednn_describe(char *buf, size_t len) {
   char why[256];
-  lt_dnnl_available(why, sizeof why);
+  lt_cpu_onednn_available(why, sizeof why);
   snprintf(buf, len, "oneDNN not available (%s)", why);
 }
 
 #endif
-
-bool lt_cpu_onednn_available(char *why, size_t len) { return lt_dnnl_available(why, len); }
-void lt_cpu_onednn_describe(char *buf, size_t len) { lt_dnnl_describe(buf, len); }

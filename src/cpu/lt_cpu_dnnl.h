@@ -72,11 +72,7 @@ dnnl_stream_t lt_dnnl_stream(void);
 const char *lt_dnnl_status_str(dnnl_status_t s);
 #endif
 
-/* Whether oneDNN is usable in this process; when it is not, `why` (may be
- * NULL) receives the reason. */
-bool lt_dnnl_available(char *why, size_t len);
-
-/* "oneDNN 2.6.3" or "oneDNN not available (<reason>)" into buf. */
-void lt_dnnl_describe(char *buf, size_t len);
+/* Whether oneDNN is usable, and its description: lt_cpu_onednn_available
+ * and lt_cpu_onednn_describe (lt_cpu.h), defined in lt_cpu_dnnl.c. */
 
 #endif

@@ -18,6 +18,21 @@ static inline void stv(void *p, bool dbl, int64_t i, double v) {
   else ((float *)p)[i] = (float)v;
 }
 
+/* The layout of one call's 4-D tensors (NULLs skipped): NCHW when all are
+ * contiguous (also where one is both, C == 1 or 1x1 planes), channels-last
+ * when all are, mixed otherwise (an entry refuses it, or leaves it to a
+ * path that takes strided views). */
+typedef enum { LT_CPU_NCHW, LT_CPU_NHWC, LT_CPU_MIXED } lt_cpu_layout;
+static inline lt_cpu_layout lt_cpu_call_layout(int n, const lt_tensor *const *t) {
+  bool nchw = true, nhwc = true;
+  for (int i = 0; i < n; i++) {
+    if (!t[i]) continue;
+    nchw = nchw && lt_tensor_is_contiguous(t[i]);
+    nhwc = nhwc && lt_tensor_is_channels_last(t[i]);
+  }
+  return nchw ? LT_CPU_NCHW : nhwc ? LT_CPU_NHWC : LT_CPU_MIXED;
+}
+
 /* lt_cpu_conv_path.c: the entries, which pick oneDNN (lt_cpu_conv_dnnl.h) or
  * the im2col kernels below */
 lt_status lt_cpu_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,

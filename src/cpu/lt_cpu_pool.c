@@ -43,14 +43,9 @@ static inline void addv(void *p, bool dbl, int64_t i, double v) {
  * contiguous. A tensor in both formats (C == 1, or 1x1 planes) has the same
  * addresses under either, so either layout's loops read it right. */
 static lt_status call_layout(const char *what, int n, const lt_tensor *const *t, bool *cl) {
-  bool nchw = true, nhwc = true;
-  for (int i = 0; i < n; i++) {
-    if (!t[i]) continue;
-    nchw = nchw && lt_tensor_is_contiguous(t[i]);
-    nhwc = nhwc && lt_tensor_is_channels_last(t[i]);
-  }
-  *cl = !nchw;
-  if (nchw || nhwc) return LT_OK;
+  lt_cpu_layout l = lt_cpu_call_layout(n, t);
+  *cl = l == LT_CPU_NHWC;
+  if (l != LT_CPU_MIXED) return LT_OK;
   return lt_error_set(LT_ERR_ARG, 0, "%s: expected its tensors all contiguous or all channels-last", what);
 }
 

@@ -13,9 +13,9 @@
 -- LUATRAIN_TEST_DEVICE=cpu runs the same comparisons CPU against CPU, which
 -- checks this file itself on machines without a GPU.
 --
--- It is long because it mirrors every CPU op test file in one place: a GPU
--- session runs it as one command, and one file keeps the comparison helpers
--- and tolerances in one place.
+-- It is long because it mirrors every CPU op test file in one place: the
+-- GPU check (scripts/device_check.sh) runs it as one command, and one file
+-- keeps the comparison helpers and tolerances together.
 local T = require "luatrain.testing"
 local lt = require "luatrain"
 local F = lt.nn.functional

@@ -412,8 +412,8 @@ T.test("crop offsets and flips are uniform (chi-square)", function()
   -- 8x8 images, padding 2, 8x8 crops: offsets 0..4 x 0..4, 25 cells, and a
   -- flip bit: 50 cells in all. With 10000 samples (200 per cell) the
   -- statistic exceeds 86.7 (the 99.9% point of chi-square with 49 degrees
-  -- of freedom) with probability 0.001 for a uniform sampler; the seed is
-  -- fixed, so the test is deterministic. It runs on the fused path (the
+  -- of freedom) with probability 0.001 for a uniform sampler; the generator
+  -- starts from a fixed key, so the test gives the same draws every run. It runs on the fused path (the
   -- loader's) and on the steps one by one.
   local N, H, W, P = 10000, 8, 8, 2
   local x = lt.arange(0, H * W, {dtype = "float32"}):view(1, 1, H, W):expand(N, 1, H, W):contiguous()
