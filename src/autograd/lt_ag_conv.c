@@ -1,11 +1,14 @@
 /* lt_ag_conv.c — autograd of conv2d (lt_ag_nn.h): the recording of a
  * ConvolutionBackward node whose backward is lt_op_conv2d_backward, autocast's
  * bfloat16 inputs, and padding='same' (an extra zero row/column, through
- * cat, for even kernel extents). The op layer: src/core/lt_ops_conv.c. */
+ * cat, for even kernel extents); and the inference convolution with its
+ * batch norm, residual and ReLU, recorded op by op where a gradient is
+ * wanted. The op layer: src/core/lt_ops_conv.c. */
 #include <string.h>
 
 #include "lt_ag_internal.h"
 #include "lt_ag_nn.h"
+#include "lt_ag_ops.h"
 #include "lt_autocast.h"
 
 /* --- convolution ---------------------------------------------------------------------- */
@@ -58,21 +61,77 @@ static lt_status pad_one_zero(lt_tensor *x, int dim, lt_tensor **out) {
   return st;
 }
 
-lt_status lt_ag_conv2d_same(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d_params *p, lt_tensor **out) {
-  if (w->ndim != 4 || (x->ndim != 3 && x->ndim != 4)) return lt_ag_conv2d(x, w, b, p, out); /* its shape errors */
-  lt_conv2d_params q = *p;
-  lt_tensor *xp = x, *t = NULL;
-  lt_tensor_retain(xp);
+/* padding='same' (stride 1): the input, with an extra zero row/column where
+ * a dim's total padding is odd, and the symmetric padding in *q. */
+static lt_status same_input(lt_tensor *x, lt_tensor *w, const lt_conv2d_params *p, lt_tensor **xp,
+                            lt_conv2d_params *q) {
+  *q = *p;
+  lt_tensor *cur = x, *t = NULL;
+  lt_tensor_retain(cur);
   lt_status st = LT_OK;
   for (int i = 0; i < 2 && st == LT_OK; i++) {
     int64_t total = p->dilation[i] * (w->shape[2 + i] - 1);
-    q.padding[i] = total / 2;
+    q->padding[i] = total / 2;
     if (total % 2 == 0) continue;
-    st = pad_one_zero(xp, xp->ndim - 2 + i, &t); /* the odd one out: bottom, right */
-    lt_tensor_release(xp);
-    xp = st == LT_OK ? t : NULL;
+    st = pad_one_zero(cur, cur->ndim - 2 + i, &t); /* the odd one out: bottom, right */
+    lt_tensor_release(cur);
+    cur = st == LT_OK ? t : NULL;
   }
+  *xp = cur;
+  return st;
+}
+
+/* the shapes same_input can read (anything else: conv2d's shape errors) */
+static bool same_shapes(const lt_tensor *x, const lt_tensor *w) {
+  return w->ndim == 4 && (x->ndim == 3 || x->ndim == 4);
+}
+
+lt_status lt_ag_conv2d_same(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d_params *p, lt_tensor **out) {
+  if (!same_shapes(x, w)) return lt_ag_conv2d(x, w, b, p, out);
+  lt_conv2d_params q;
+  lt_tensor *xp = NULL;
+  lt_status st = same_input(x, w, p, &xp, &q);
   if (st == LT_OK) st = lt_ag_conv2d(xp, w, b, &q, out);
+  lt_tensor_release(xp);
+  return st;
+}
+
+/* --- inference: convolution, batch norm, residual, ReLU -------------------------------- */
+
+/* The recorded ops one by one (a gradient is wanted, or autocast is on). */
+static lt_status conv_bn_eval_ops(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d_params *p, bool same,
+                                  const lt_conv_bn_eval *bn, lt_tensor **out) {
+  lt_tensor *c = NULL, *n = NULL, *s = NULL;
+  LT_TRY((same ? lt_ag_conv2d_same : lt_ag_conv2d)(x, w, b, p, &c));
+  bool relu_in_bn = bn->relu && !bn->residual;
+  lt_status st = (relu_in_bn ? lt_ag_batch_norm_relu : lt_ag_batch_norm)(c, bn->running_mean, bn->running_var,
+                                                                          bn->weight, bn->bias, false, 0.0, bn->eps, &n);
+  lt_tensor_release(c);
+  if (st != LT_OK || !bn->residual) {
+    if (st == LT_OK) *out = n;
+    return st;
+  }
+  st = lt_ag_binary(LT_BIN_ADD, n, bn->residual, &s);
+  lt_tensor_release(n);
+  if (st != LT_OK || !bn->relu) {
+    if (st == LT_OK) *out = s;
+    return st;
+  }
+  st = lt_ag_activation(LT_ACT_RELU, s, 0, out);
+  lt_tensor_release(s);
+  return st;
+}
+
+lt_status lt_ag_conv2d_bn_eval(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d_params *p, bool same,
+                               const lt_conv_bn_eval *bn, lt_tensor **out) {
+  lt_tensor *in[6] = {x, w, b, bn->weight, bn->bias, bn->residual};
+  if (lt_autocast_enabled() || lt_ag_needs_grad(6, in) || (same && !same_shapes(x, w)))
+    return conv_bn_eval_ops(x, w, b, p, same, bn, out);
+  if (!same) return lt_op_conv2d_bn_eval(x, w, b, p, bn, out);
+  lt_conv2d_params q;
+  lt_tensor *xp = NULL;
+  lt_status st = same_input(x, w, p, &xp, &q);
+  if (st == LT_OK) st = lt_op_conv2d_bn_eval(xp, w, b, &q, bn, out);
   lt_tensor_release(xp);
   return st;
 }

@@ -25,6 +25,13 @@ lt_status lt_ag_conv2d(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d
  * gets dilation*(k-1)/2, and an odd total's extra row/column of zeros goes
  * at the bottom/right, as PyTorch pads even kernels. */
 lt_status lt_ag_conv2d_same(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d_params *p, lt_tensor **out);
+/* Inference: batch_norm(conv2d(x, w, b)) with the running statistics, plus
+ * bn->residual, then ReLU (lt_op_conv2d_bn_eval: one pass where the backend
+ * fuses it). `same`: padding='same', as lt_ag_conv2d_same. Where a gradient
+ * is wanted or autocast is on, the ops are recorded one by one instead, so
+ * the result is the separate ops' in every case. */
+lt_status lt_ag_conv2d_bn_eval(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d_params *p, bool same,
+                               const lt_conv_bn_eval *bn, lt_tensor **out);
 /* running stats are updated in place when training (never recorded) */
 lt_status lt_ag_batch_norm(lt_tensor *x, lt_tensor *running_mean, lt_tensor *running_var, lt_tensor *weight,
                            lt_tensor *bias, bool training, double momentum, double eps, lt_tensor **out);

@@ -115,6 +115,21 @@ typedef struct lt_nn_kernels {
                                         const lt_tensor *x, const lt_tensor *weight, const lt_tensor *bias,
                                         const lt_tensor *mean, const lt_tensor *invstd, bool training);
 
+  /* --- inference: convolution, batch norm, residual, ReLU ----------------------
+   * y = batch_norm(conv2d(x, w, b)) in evaluation mode (running statistics;
+   * bn_weight/bn_bias [Cout] or NULL), plus residual (y's shape, or NULL),
+   * then max(., 0) when relu: one pass over y instead of three or four.
+   * Each step is rounded as the separate entries round it (batch norm as
+   * x*scale + shift with batch_norm_forward's per-channel coefficients), so
+   * the result equals theirs. Tensors as conv2d_forward's; the batch norm
+   * vectors contiguous of x's dtype. Sets *done to false, returning LT_OK,
+   * for a call it does not take (the op layer then runs the separate
+   * entries). NULL: the separate entries always. */
+  lt_status (*conv2d_bn_eval_forward)(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
+                                      const lt_conv2d_params *p, const lt_tensor *bn_weight, const lt_tensor *bn_bias,
+                                      const lt_tensor *running_mean, const lt_tensor *running_var, double eps,
+                                      const lt_tensor *residual, bool relu, bool *done);
+
   /* --- activations and dropout ------------------------------------------------ */
   /* gx = gy * f'(x) elementwise; gy and x any strides (same shape as gx).
    * For RELU and LEAKY_RELU (slope >= 0) `x` may be the forward's output:

@@ -1,10 +1,14 @@
 /* lt_ops_conv.c — the op layer of conv2d (lt_ops_nn.h): checks of the
  * input, weight, bias and geometry with messages naming the shapes, the
  * memory format of the kernel's operands and of the results, unbatched
- * inputs, and one call of the backend's conv2d_forward/backward. The CPU
+ * inputs, and one call of the backend's conv2d_forward/backward; and the
+ * inference convolution with its batch norm, residual and ReLU
+ * (conv2d_bn_eval_forward where the backend takes the call, else the
+ * separate ops). The CPU
  * kernel: src/cpu/lt_cpu_conv.c; CUDA: cuda/lt_cuda_conv.c (cuDNN);
  * autograd: src/autograd/lt_ag_conv.c. */
 #include <limits.h>
+#include <math.h>
 #include <string.h>
 
 #include "lt_ops_nn_shared.h"
@@ -135,4 +139,72 @@ lt_status lt_op_conv2d_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *w, const
   if (st == LT_OK) st = lt_nn_to_format(&ow, lt_tensor_suggest_format(w));
   lt_nn_release_all(3, c);
   return lt_nn_hand_over_grads(st, gx, ox, gw, ow, gb, ob);
+}
+
+/* --- inference: convolution, batch norm, residual, ReLU --------------------------------- */
+
+/* The separate ops, in the order the layers run them: what the fused entry
+ * must equal, and what runs where it does not take a call. */
+static lt_status conv_bn_eval_separate(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d_params *p,
+                                       const lt_conv_bn_eval *bn, lt_tensor **y) {
+  lt_tensor *c = NULL, *n = NULL, *s = NULL;
+  LT_TRY(lt_op_conv2d(x, w, b, p, &c));
+  bool relu_in_bn = bn->relu && !bn->residual; /* bn:forward_relu */
+  lt_status st = (relu_in_bn ? lt_op_batch_norm_relu : lt_op_batch_norm)(
+      c, bn->running_mean, bn->running_var, bn->weight, bn->bias, false, 0.0, bn->eps, &n, NULL, NULL);
+  lt_tensor_release(c);
+  if (st != LT_OK || !bn->residual) {
+    if (st == LT_OK) *y = n;
+    return st;
+  }
+  st = lt_op_binary(LT_BIN_ADD, n, bn->residual, &s);
+  lt_tensor_release(n);
+  if (st != LT_OK || !bn->relu) {
+    if (st == LT_OK) *y = s;
+    return st;
+  }
+  st = lt_op_activation(LT_ACT_RELU, s, 0, y);
+  lt_tensor_release(s);
+  return st;
+}
+
+/* A batch norm vector the fused entry takes: [C], contiguous, x's dtype and
+ * device (anything else goes to the separate ops, which check it). */
+static bool fusable_vec(const lt_tensor *t, const lt_tensor *x, int64_t C) {
+  return !t || (t->ndim == 1 && t->shape[0] == C && t->dtype == x->dtype &&
+                lt_device_equal(lt_tensor_device(t), lt_tensor_device(x)) && lt_tensor_is_contiguous(t));
+}
+
+lt_status lt_op_conv2d_bn_eval(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d_params *p,
+                               const lt_conv_bn_eval *bn, lt_tensor **y) {
+  int64_t oshape[4];
+  const lt_nn_kernels *nn = lt_nn_kernels_of(x);
+  if (lt_nn_unbatched(x) || !nn || !nn->conv2d_bn_eval_forward || conv_check(x, w, b, p, oshape) != LT_OK)
+    return conv_bn_eval_separate(x, w, b, p, bn, y);
+  lt_tensor *r = bn->residual;
+  int64_t C = oshape[1];
+  if (!bn->running_mean || !bn->running_var || !fusable_vec(bn->running_mean, x, C) ||
+      !fusable_vec(bn->running_var, x, C) || !fusable_vec(bn->weight, x, C) || !fusable_vec(bn->bias, x, C) ||
+      !(bn->eps >= 0) || isinf(bn->eps) ||
+      (r && (r->ndim != 4 || memcmp(r->shape, oshape, sizeof oshape) != 0 || r->dtype != x->dtype ||
+             !lt_device_equal(lt_tensor_device(r), lt_tensor_device(x)))))
+    return conv_bn_eval_separate(x, w, b, p, bn, y);
+  lt_memory_format fmt = conv_format(x, w), kf = conv_kernel_format(x, fmt);
+  lt_tensor *in[3] = {x, w, r}, *c[3], *bc = NULL, *o = NULL;
+  LT_TRY(lt_nn_format_all(3, in, kf, c));
+  lt_status st = b ? lt_op_contiguous(b, &bc) : LT_OK;
+  bool done = false;
+  if (st == LT_OK) st = lt_tensor_empty_format(4, oshape, x->dtype, lt_tensor_device(x), kf, &o);
+  if (st == LT_OK)
+    st = nn->conv2d_bn_eval_forward(o, c[0], c[1], bc, p, bn->weight, bn->bias, bn->running_mean, bn->running_var,
+                                    bn->eps, c[2], bn->relu, &done);
+  if (st == LT_OK && done) st = lt_nn_to_format(&o, fmt);
+  lt_nn_release_all(3, c);
+  lt_tensor_release(bc);
+  if (st != LT_OK || !done) {
+    lt_tensor_release(o);
+    return st != LT_OK ? st : conv_bn_eval_separate(x, w, b, p, bn, y);
+  }
+  *y = o;
+  return LT_OK;
 }

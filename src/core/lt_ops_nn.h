@@ -29,6 +29,20 @@ typedef enum { LT_REDUCTION_NONE, LT_REDUCTION_MEAN, LT_REDUCTION_SUM } lt_reduc
 /* x [N,Cin,H,W], w [Cout,Cin/groups,KH,KW], b [Cout] or NULL -> [N,Cout,OH,OW];
  * an unbatched x [Cin,H,W] gives [Cout,OH,OW] (its gradient is 3-D too). */
 lt_status lt_op_conv2d(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d_params *p, lt_tensor **y);
+/* The batch norm (evaluation mode: running statistics) after an inference
+ * convolution, what is added to it, and whether a ReLU follows. */
+typedef struct {
+  lt_tensor *running_mean, *running_var, *weight, *bias; /* weight, bias may be NULL */
+  double eps;
+  lt_tensor *residual; /* added after the batch norm; NULL: none */
+  bool relu;
+} lt_conv_bn_eval;
+/* y = batch_norm(conv2d(x, w, b)) [+ residual] [then ReLU], for inference
+ * (no autograd): one pass over y where the backend has the fused entry,
+ * else the separate ops, whose results it equals. Checks and errors are
+ * those of conv2d, batch_norm and add. */
+lt_status lt_op_conv2d_bn_eval(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d_params *p,
+                               const lt_conv_bn_eval *bn, lt_tensor **y);
 /* Each of gx, gw, gb may be NULL (not computed). */
 lt_status lt_op_conv2d_backward(lt_tensor *gy, lt_tensor *x, lt_tensor *w, const lt_conv2d_params *p, lt_tensor **gx,
                                 lt_tensor **gw, lt_tensor **gb);

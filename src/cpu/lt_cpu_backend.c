@@ -37,6 +37,7 @@ static const lt_nn_kernels lt_cpu_nn_kernels = {
   .compute_dtype = lt_cpu_nn_compute_dtype,
   .conv2d_forward = lt_cpu_bf16_conv2d_forward,
   .conv2d_backward = lt_cpu_bf16_conv2d_backward,
+  .conv2d_bn_eval_forward = lt_cpu_conv2d_bn_eval_forward,
   .batch_norm_forward = lt_cpu_batch_norm_forward,
   .batch_norm_backward = lt_cpu_batch_norm_backward,
   .batch_norm_relu_forward = lt_cpu_batch_norm_relu_forward,

@@ -30,12 +30,18 @@
 #ifdef LT_HAVE_DNNL
 #include <pthread.h>
 
-typedef enum { KIND_FWD, KIND_BWD_DATA, KIND_BWD_WEIGHTS } conv_kind;
+/* KIND_EVAL: the inference convolution with its post-ops (FUSE_*). */
+typedef enum { KIND_FWD, KIND_BWD_DATA, KIND_BWD_WEIGHTS, KIND_EVAL } conv_kind;
+
+/* The post-ops of a KIND_EVAL primitive, in the order they apply: the batch
+ * norm's per-channel scale and shift (always), the residual (a sum into the
+ * destination, which holds the residual beforehand), and the ReLU. */
+enum { FUSE_RESIDUAL = 1, FUSE_RELU = 2 };
 
 /* Everything a primitive depends on. */
 typedef struct {
   int64_t dims[16]; /* N C H W CO KH KW OH OW sh sw ph pw dh dw G */
-  int32_t kind, dtype, wdtype, channels_last, bias, winograd;
+  int32_t kind, dtype, wdtype, channels_last, bias, winograd, fuse;
 } conv_key;
 
 /* One tensor argument of a convolution primitive: its layout as luatrain
@@ -46,10 +52,14 @@ typedef struct {
   bool output; /* written by the convolution: reordered back after it */
   dnnl_memory_desc_t user, prim;
   dnnl_primitive_t reorder; /* NULL: used in place */
+  /* the destination of a sum post-op: the residual's reorder into the
+   * kernel-layout copy before the call (NULL when used in place) */
+  bool preload;
+  dnnl_primitive_t reorder_in;
   size_t bytes;
 } operand;
 
-#define MAX_OPERANDS 4
+#define MAX_OPERANDS 6 /* src, weights, bias, dst, and the batch norm's scale and shift */
 
 typedef struct entry {
   conv_key key;
@@ -77,8 +87,10 @@ static pthread_key_t ctx_key;
 
 static void free_entry(const lt_dnnl_api *d, entry *e) {
   if (e->prim) d->primitive_destroy(e->prim);
-  for (int i = 0; i < e->nop; i++)
+  for (int i = 0; i < e->nop; i++) {
     if (e->op[i].reorder) d->primitive_destroy(e->op[i].reorder);
+    if (e->op[i].reorder_in) d->primitive_destroy(e->op[i].reorder_in);
+  }
   free(e);
 }
 
@@ -141,6 +153,7 @@ static lt_status init_md(const lt_dnnl_api *d, dnnl_memory_desc_t *md, int nd, c
 
 typedef struct {
   dnnl_memory_desc_t src, wei, dst, bias, any_src, any_wei, any_dst;
+  dnnl_memory_desc_t per_channel; /* [1,CO,1,1]: a binary post-op's scale or shift */
   dnnl_dims_t strides, dilates, pad_l, pad_r;
 } conv_descs;
 
@@ -168,8 +181,9 @@ static lt_status make_descs(const lt_dnnl_api *d, const conv_key *k, conv_descs 
     LT_TRY(init_md(d, &cd->wei, 5, w, wdt, k->channels_last ? dnnl_gohwi : dnnl_goihw));
     LT_TRY(init_md(d, &cd->any_wei, 5, w, wdt, dnnl_format_tag_any));
   }
-  dnnl_dims_t b = {CO};
+  dnnl_dims_t b = {CO}, pc = {1, CO, 1, 1};
   LT_TRY(init_md(d, &cd->bias, 1, b, dt, dnnl_a));
+  LT_TRY(init_md(d, &cd->per_channel, 4, pc, dnnl_f32, dnnl_nchw));
   /* oneDNN counts dilation from 0 (PyTorch's 1); the right/bottom padding is
    * what makes its output size formula give OH/OW exactly. */
   int64_t sh = g[9], sw = g[10], ph = g[11], pw = g[12], dh = g[13], dw = g[14];
@@ -181,16 +195,43 @@ static lt_status make_descs(const lt_dnnl_api *d, const conv_key *k, conv_descs 
   return LT_OK;
 }
 
+/* The post-ops of an inference convolution (key k) into attr: the batch
+ * norm as a per-channel multiply and add, then the residual's sum, then the
+ * ReLU; each rounds to float32 as the separate ops would. */
+static dnnl_status_t set_post_ops(const lt_dnnl_api *d, dnnl_primitive_attr_t attr, const conv_key *k,
+                                  const dnnl_memory_desc_t *per_channel) {
+  dnnl_post_ops_t po;
+  dnnl_status_t s = d->post_ops_create(&po);
+  if (s != dnnl_success) return s;
+  s = d->post_ops_append_binary(po, dnnl_binary_mul, per_channel);
+  if (s == dnnl_success) s = d->post_ops_append_binary(po, dnnl_binary_add, per_channel);
+  if (s == dnnl_success && (k->fuse & FUSE_RESIDUAL)) s = d->post_ops_append_sum(po, 1.0f);
+  if (s == dnnl_success && (k->fuse & FUSE_RELU)) s = d->post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0, 0);
+  if (s == dnnl_success) s = d->attr_set_post_ops(attr, po);
+  d->post_ops_destroy(po);
+  return s;
+}
+
 /* A primitive descriptor for the op descriptor, with a user-managed
- * scratchpad. dnnl_unimplemented leaves *pd NULL and returns LT_OK. */
-static lt_status create_pd(const lt_dnnl_api *d, const void *op, const_dnnl_primitive_desc_t hint,
-                           dnnl_primitive_desc_t *pd) {
+ * scratchpad and, for KIND_EVAL, the post-ops. No kernel but a reference
+ * one (dnnl_unimplemented) leaves *pd NULL and returns LT_OK. */
+static lt_status create_pd(const lt_dnnl_api *d, const void *op, const_dnnl_primitive_desc_t hint, const conv_key *k,
+                           const conv_descs *cd, dnnl_primitive_desc_t *pd) {
   dnnl_primitive_attr_t attr;
   *pd = NULL;
   dnnl_status_t s = d->attr_create(&attr);
   if (s == dnnl_success) s = d->attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+  if (s == dnnl_success && k->kind == KIND_EVAL) s = set_post_ops(d, attr, k, &cd->per_channel);
   if (s == dnnl_success) s = d->primitive_desc_create(pd, op, attr, lt_dnnl_engine(), hint);
   d->attr_destroy(attr);
+  /* oneDNN's reference kernels (plain loops, its last resort) are slower
+   * than im2col + BLAS, or than the separate ops: treated as no kernel */
+  const char *impl = NULL;
+  if (s == dnnl_success && d->primitive_desc_query(*pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl &&
+      strncmp(impl, "ref", 3) == 0) {
+    d->primitive_desc_destroy(*pd);
+    s = dnnl_unimplemented;
+  }
   if (s == dnnl_unimplemented) {
     *pd = NULL;
     return LT_OK;
@@ -201,29 +242,37 @@ static lt_status create_pd(const lt_dnnl_api *d, const void *op, const_dnnl_prim
   return LT_OK;
 }
 
-/* Fills operand o from the user descriptor and the primitive's own (queried
- * by `what` and `index`: the bias is the second weights descriptor), with a reorder between them when they differ. */
-static lt_status add_operand(const lt_dnnl_api *d, entry *e, const_dnnl_primitive_desc_t pd, int arg, bool output,
-                             const dnnl_memory_desc_t *user, dnnl_query_t what, int index) {
-  operand *o = &e->op[e->nop++];
-  o->arg = arg;
-  o->output = output;
-  o->user = *user;
-  o->prim = *d->primitive_desc_query_md(pd, what, index);
-  o->reorder = NULL;
-  o->bytes = 0;
-  if (d->memory_desc_equal(&o->user, &o->prim)) return LT_OK;
+/* A reorder primitive from one layout to another. */
+static lt_status make_reorder(const lt_dnnl_api *d, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
+                              dnnl_primitive_t *r) {
   dnnl_primitive_desc_t rpd;
-  const dnnl_memory_desc_t *from = output ? &o->prim : &o->user, *to = output ? &o->user : &o->prim;
   dnnl_status_t s = d->reorder_primitive_desc_create(&rpd, from, lt_dnnl_engine(), to, lt_dnnl_engine(), NULL);
   if (s == dnnl_success) {
-    s = d->primitive_create(&o->reorder, rpd);
+    s = d->primitive_create(r, rpd);
     d->primitive_desc_destroy(rpd);
   }
   if (s != dnnl_success)
     return lt_error_set(LT_ERR_RUNTIME, 0, "oneDNN: a layout reorder: %s", lt_dnnl_status_str(s));
-  o->bytes = d->memory_desc_get_size(&o->prim);
   return LT_OK;
+}
+
+/* Fills operand o from the user descriptor and the primitive's own (queried
+ * by `what` and `index`: the bias is the second weights descriptor; a
+ * post-op's operand is queried by its argument), with a reorder between them
+ * when they differ. An output that is preloaded (a sum's destination) also
+ * gets the reorder into the kernel layout. */
+static lt_status add_operand(const lt_dnnl_api *d, entry *e, const_dnnl_primitive_desc_t pd, int arg, bool output,
+                             bool preload, const dnnl_memory_desc_t *user, dnnl_query_t what, int index) {
+  operand *o = &e->op[e->nop++];
+  o->arg = arg;
+  o->output = output;
+  o->preload = preload;
+  o->user = *user;
+  o->prim = *d->primitive_desc_query_md(pd, what, index);
+  if (d->memory_desc_equal(&o->user, &o->prim)) return LT_OK;
+  o->bytes = d->memory_desc_get_size(&o->prim);
+  if (preload) LT_TRY(make_reorder(d, &o->user, &o->prim, &o->reorder_in));
+  return output ? make_reorder(d, &o->prim, &o->user, &o->reorder) : make_reorder(d, &o->user, &o->prim, &o->reorder);
 }
 
 /* Builds the primitive of e->key into e (e->unsupported when oneDNN has no
@@ -233,23 +282,24 @@ static lt_status build(const lt_dnnl_api *d, entry *e) {
   conv_descs cd;
   LT_TRY(make_descs(d, k, &cd));
   dnnl_alg_kind_t alg = k->winograd ? dnnl_convolution_auto : dnnl_convolution_direct;
+  bool fwd_only = k->kind == KIND_FWD || k->kind == KIND_EVAL;
   dnnl_convolution_desc_t fwd, op;
-  dnnl_status_t s = d->conv_forward_desc_init(&fwd, dnnl_forward_training,
+  dnnl_status_t s = d->conv_forward_desc_init(&fwd, k->kind == KIND_EVAL ? dnnl_forward_inference : dnnl_forward_training,
                                               alg, &cd.any_src, &cd.any_wei,
-                                              k->bias && k->kind == KIND_FWD ? &cd.bias : NULL, &cd.any_dst,
+                                              k->bias && fwd_only ? &cd.bias : NULL, &cd.any_dst,
                                               cd.strides, cd.dilates, cd.pad_l, cd.pad_r);
   if (s != dnnl_success) {
     e->unsupported = true;
     return LT_OK;
   }
   dnnl_primitive_desc_t fpd = NULL, pd = NULL;
-  LT_TRY(create_pd(d, &fwd, NULL, &fpd));
+  LT_TRY(create_pd(d, &fwd, NULL, k, &cd, &fpd));
   if (!fpd) {
     e->unsupported = true;
     return LT_OK;
   }
   lt_status st = LT_OK;
-  if (k->kind == KIND_FWD) {
+  if (fwd_only) {
     pd = fpd;
     fpd = NULL;
   } else {
@@ -259,7 +309,7 @@ static lt_status build(const lt_dnnl_api *d, entry *e) {
     else
       s = d->conv_backward_weights_desc_init(&op, alg, &cd.any_src, &cd.any_wei, NULL,
                                              &cd.any_dst, cd.strides, cd.dilates, cd.pad_l, cd.pad_r);
-    if (s == dnnl_success) st = create_pd(d, &op, fpd, &pd);
+    if (s == dnnl_success) st = create_pd(d, &op, fpd, k, &cd, &pd);
     d->primitive_desc_destroy(fpd);
     if (st != LT_OK) return st;
     if (s != dnnl_success || !pd) {
@@ -269,21 +319,28 @@ static lt_status build(const lt_dnnl_api *d, entry *e) {
   }
   switch (k->kind) {
     case KIND_FWD:
-      st = add_operand(d, e, pd, DNNL_ARG_SRC, false, &cd.src, dnnl_query_src_md, 0);
-      if (st == LT_OK) st = add_operand(d, e, pd, DNNL_ARG_WEIGHTS, false, &cd.wei, dnnl_query_weights_md, 0);
-      if (st == LT_OK && k->bias) st = add_operand(d, e, pd, DNNL_ARG_BIAS, false, &cd.bias, dnnl_query_weights_md, 1);
-      if (st == LT_OK) st = add_operand(d, e, pd, DNNL_ARG_DST, true, &cd.dst, dnnl_query_dst_md, 0);
+    case KIND_EVAL:
+      st = add_operand(d, e, pd, DNNL_ARG_SRC, false, false, &cd.src, dnnl_query_src_md, 0);
+      if (st == LT_OK) st = add_operand(d, e, pd, DNNL_ARG_WEIGHTS, false, false, &cd.wei, dnnl_query_weights_md, 0);
+      if (st == LT_OK && k->bias)
+        st = add_operand(d, e, pd, DNNL_ARG_BIAS, false, false, &cd.bias, dnnl_query_weights_md, 1);
+      if (st == LT_OK)
+        st = add_operand(d, e, pd, DNNL_ARG_DST, true, (k->fuse & FUSE_RESIDUAL) != 0, &cd.dst, dnnl_query_dst_md, 0);
+      for (int i = 0; i < 2 && st == LT_OK && k->kind == KIND_EVAL; i++) { /* the scale, the shift */
+        int arg = DNNL_ARG_ATTR_MULTIPLE_POST_OP(i) | DNNL_ARG_SRC_1;
+        st = add_operand(d, e, pd, arg, false, false, &cd.per_channel, dnnl_query_exec_arg_md, arg);
+      }
       break;
     case KIND_BWD_DATA:
-      st = add_operand(d, e, pd, DNNL_ARG_DIFF_DST, false, &cd.dst, dnnl_query_diff_dst_md, 0);
-      if (st == LT_OK) st = add_operand(d, e, pd, DNNL_ARG_WEIGHTS, false, &cd.wei, dnnl_query_weights_md, 0);
-      if (st == LT_OK) st = add_operand(d, e, pd, DNNL_ARG_DIFF_SRC, true, &cd.src, dnnl_query_diff_src_md, 0);
+      st = add_operand(d, e, pd, DNNL_ARG_DIFF_DST, false, false, &cd.dst, dnnl_query_diff_dst_md, 0);
+      if (st == LT_OK) st = add_operand(d, e, pd, DNNL_ARG_WEIGHTS, false, false, &cd.wei, dnnl_query_weights_md, 0);
+      if (st == LT_OK) st = add_operand(d, e, pd, DNNL_ARG_DIFF_SRC, true, false, &cd.src, dnnl_query_diff_src_md, 0);
       break;
     default:
-      st = add_operand(d, e, pd, DNNL_ARG_SRC, false, &cd.src, dnnl_query_src_md, 0);
-      if (st == LT_OK) st = add_operand(d, e, pd, DNNL_ARG_DIFF_DST, false, &cd.dst, dnnl_query_diff_dst_md, 0);
+      st = add_operand(d, e, pd, DNNL_ARG_SRC, false, false, &cd.src, dnnl_query_src_md, 0);
+      if (st == LT_OK) st = add_operand(d, e, pd, DNNL_ARG_DIFF_DST, false, false, &cd.dst, dnnl_query_diff_dst_md, 0);
       if (st == LT_OK)
-        st = add_operand(d, e, pd, DNNL_ARG_DIFF_WEIGHTS, true, &cd.wei, dnnl_query_diff_weights_md, 0);
+        st = add_operand(d, e, pd, DNNL_ARG_DIFF_WEIGHTS, true, false, &cd.wei, dnnl_query_diff_weights_md, 0);
       break;
   }
   if (st == LT_OK) {
@@ -337,9 +394,25 @@ static lt_status memory(const lt_dnnl_api *d, const dnnl_memory_desc_t *md, void
   return LT_OK;
 }
 
+/* The residual into a sum's destination: operand o's tensor `buf` when the
+ * kernel uses it in place, else its kernel-layout copy `into`. */
+static lt_status preload(const lt_dnnl_api *d, const operand *o, const void *residual, void *buf, dnnl_memory_t into) {
+  if (!o->reorder_in) {
+    memcpy(buf, residual, d->memory_desc_get_size(&o->user));
+    return LT_OK;
+  }
+  dnnl_memory_t from;
+  LT_TRY(memory(d, &o->user, (void *)residual, &from));
+  dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, into}};
+  lt_status st = exec(d, o->reorder_in, 2, ra);
+  d->memory_destroy(from);
+  return st;
+}
+
 /* Runs entry e on the tensors' buffers data[i] (in operand order): inputs
- * reordered into the scratch buffer first, outputs reordered back after. */
-static lt_status run(const lt_dnnl_api *d, thread_ctx *c, const entry *e, void *const *data) {
+ * reordered into the scratch buffer first (and the residual into a sum's
+ * destination), outputs reordered back after. */
+static lt_status run(const lt_dnnl_api *d, thread_ctx *c, const entry *e, void *const *data, const void *residual) {
   size_t total = (e->scratch + 63) & ~(size_t)63;
   for (int i = 0; i < e->nop; i++) total += (e->op[i].bytes + 63) & ~(size_t)63;
   char *ws = total ? scratch(c, total) : NULL;
@@ -371,6 +444,7 @@ static lt_status run(const lt_dnnl_api *d, thread_ctx *c, const entry *e, void *
       dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, user[i]}, {DNNL_ARG_TO, prim[i]}};
       st = exec(d, o->reorder, 2, ra);
     }
+    if (o->preload) st = preload(d, o, residual, data[i], prim[i]);
   }
   if (st == LT_OK) st = exec(d, e->prim, nargs, args);
   for (int i = 0; i < e->nop && st == LT_OK; i++) {
@@ -437,7 +511,37 @@ lt_status lt_cpu_dnnl_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_
   if (b) data[n++] = lt_tensor_data(b);
   data[n++] = lt_tensor_data(y);
   *done = true;
-  return run(d, c, e, data);
+  return run(d, c, e, data, NULL);
+}
+
+lt_status lt_cpu_dnnl_conv2d_bn_eval(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
+                                     const lt_conv2d_params *p, const float *scale, const float *shift,
+                                     const lt_tensor *residual, bool relu, bool winograd, bool *done) {
+  *done = false;
+  const lt_tensor *all[4] = {y, x, w, residual};
+  lt_cpu_layout layout = lt_cpu_call_layout(residual ? 4 : 3, all);
+  if (x->dtype != LT_FLOAT32 || layout == LT_CPU_MIXED || !non_empty(3, all) || (b && !lt_tensor_is_contiguous(b)))
+    return LT_OK;
+  if (!lt_cpu_onednn_available(NULL, 0)) return LT_OK;
+  const lt_dnnl_api *d = lt_dnnl();
+  thread_ctx *c = d ? ctx() : NULL;
+  if (!c) return d ? lt_error_set(LT_ERR_OOM, 0, "oneDNN: out of host memory") : LT_OK;
+  conv_key k;
+  fill_key(&k, KIND_EVAL, x, w, y, p, layout, b != NULL, winograd);
+  k.fuse = (residual ? FUSE_RESIDUAL : 0) | (relu ? FUSE_RELU : 0);
+  entry *e = lookup(d, c, &k);
+  if (!e) return lt_error_status();
+  if (e->unsupported) return LT_OK;
+  void *data[6];
+  int n = 0;
+  data[n++] = lt_tensor_data(x);
+  data[n++] = lt_tensor_data(w);
+  if (b) data[n++] = lt_tensor_data(b);
+  data[n++] = lt_tensor_data(y);
+  data[n++] = (void *)scale;
+  data[n++] = (void *)shift;
+  *done = true;
+  return run(d, c, e, data, residual ? lt_tensor_data(residual) : NULL);
 }
 
 lt_status lt_cpu_dnnl_conv2d_backward(lt_tensor *gx, lt_tensor *gw, const lt_tensor *gy, const lt_tensor *x,
@@ -465,11 +569,11 @@ lt_status lt_cpu_dnnl_conv2d_backward(lt_tensor *gx, lt_tensor *gw, const lt_ten
   *done = true;
   if (ed) {
     void *data[3] = {lt_tensor_data(gy), lt_tensor_data(w), lt_tensor_data(gx)};
-    LT_TRY(run(d, c, ed, data));
+    LT_TRY(run(d, c, ed, data, NULL));
   }
   if (ew) {
     void *data[3] = {lt_tensor_data(x), lt_tensor_data(gy), lt_tensor_data(gw)};
-    LT_TRY(run(d, c, ew, data));
+    LT_TRY(run(d, c, ew, data, NULL));
   }
   return LT_OK;
 }
@@ -487,6 +591,14 @@ lt_status lt_cpu_dnnl_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_
 lt_status lt_cpu_dnnl_conv2d_backward(lt_tensor *gx, lt_tensor *gw, const lt_tensor *gy, const lt_tensor *x,
                                       const lt_tensor *w, const lt_conv2d_params *p, bool winograd, bool *done) {
   (void)gx, (void)gw, (void)gy, (void)x, (void)w, (void)p, (void)winograd;
+  *done = false;
+  return LT_OK;
+}
+
+lt_status lt_cpu_dnnl_conv2d_bn_eval(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
+                                     const lt_conv2d_params *p, const float *scale, const float *shift,
+                                     const lt_tensor *residual, bool relu, bool winograd, bool *done) {
+  (void)y, (void)x, (void)w, (void)b, (void)p, (void)scale, (void)shift, (void)residual, (void)relu, (void)winograd;
   *done = false;
   return LT_OK;
 }

@@ -18,4 +18,12 @@ lt_status lt_cpu_dnnl_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_
 lt_status lt_cpu_dnnl_conv2d_backward(lt_tensor *gx, lt_tensor *gw, const lt_tensor *gy, const lt_tensor *x,
                                       const lt_tensor *w, const lt_conv2d_params *p, bool winograd, bool *done);
 
+/* The inference convolution with the batch norm (as y = conv*scale[c] +
+ * shift[c], float32 [Cout] arrays), the residual (y's shape, or NULL) and
+ * the ReLU applied by oneDNN post-ops on the output as it is written:
+ * float32 only. */
+lt_status lt_cpu_dnnl_conv2d_bn_eval(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
+                                     const lt_conv2d_params *p, const float *scale, const float *shift,
+                                     const lt_tensor *residual, bool relu, bool winograd, bool *done);
+
 #endif

@@ -115,6 +115,24 @@ lt_status lt_cpu_conv2d_backward_dnnl(lt_tensor *gx, lt_tensor *gw, const lt_ten
   return LT_OK;
 }
 
+lt_status lt_cpu_conv2d_bn_eval_forward(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
+                                        const lt_conv2d_params *p, const lt_tensor *bn_weight, const lt_tensor *bn_bias,
+                                        const lt_tensor *running_mean, const lt_tensor *running_var, double eps,
+                                        const lt_tensor *residual, bool relu, bool *done) {
+  bool dnnl, winograd;
+  *done = false;
+  LT_TRY(try_dnnl(&dnnl, &winograd));
+  if (!dnnl || x->dtype != LT_FLOAT32) return LT_OK;
+  int64_t C = y->shape[1];
+  float *coef = malloc(sizeof(float) * (size_t)(2 * C > 0 ? 2 * C : 1));
+  if (!coef) return lt_error_set(LT_ERR_OOM, 0, "out of host memory for %lld batch norm coefficients", (long long)C);
+  lt_cpu_batch_norm_eval_coef(bn_weight, bn_bias, running_mean, running_var, eps, coef, coef + C);
+  lt_status st = lt_cpu_dnnl_conv2d_bn_eval(y, x, w, b, p, coef, coef + C, residual, relu, winograd, done);
+  free(coef);
+  if (*done) atomic_fetch_add(&counts[1], 1);
+  return st;
+}
+
 lt_status lt_cpu_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
                                  const lt_conv2d_params *p) {
   bool done;

@@ -42,7 +42,9 @@ static void load(void) {
       "dnnl_primitive_attr_destroy", "dnnl_primitive_attr_set_scratchpad_mode", "dnnl_primitive_desc_create",
       "dnnl_primitive_desc_destroy", "dnnl_primitive_desc_query_md", "dnnl_reorder_primitive_desc_create",
       "dnnl_primitive_create", "dnnl_primitive_destroy", "dnnl_primitive_execute", "dnnl_stream_wait",
-      "dnnl_version"};
+      "dnnl_version", "dnnl_post_ops_create", "dnnl_post_ops_destroy", "dnnl_post_ops_append_binary",
+      "dnnl_post_ops_append_sum", "dnnl_post_ops_append_eltwise", "dnnl_primitive_attr_set_post_ops",
+      "dnnl_primitive_desc_query"};
   _Static_assert(sizeof(lt_dnnl_api) == sizeof names / sizeof names[0] * sizeof(void *), "oneDNN table size");
   void *lib = dlopen(DNNL_SONAME, RTLD_NOW | RTLD_LOCAL);
   if (!lib) {

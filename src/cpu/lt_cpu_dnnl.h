@@ -57,6 +57,15 @@ typedef struct {
   dnnl_status_t (*primitive_execute)(const_dnnl_primitive_t, dnnl_stream_t, int, const dnnl_exec_arg_t *);
   dnnl_status_t (*stream_wait)(dnnl_stream_t);
   const dnnl_version_t *(*version)(void);
+  /* post-ops: the inference convolution's fused batch norm, sum and ReLU */
+  dnnl_status_t (*post_ops_create)(dnnl_post_ops_t *);
+  dnnl_status_t (*post_ops_destroy)(dnnl_post_ops_t);
+  dnnl_status_t (*post_ops_append_binary)(dnnl_post_ops_t, dnnl_alg_kind_t, const dnnl_memory_desc_t *);
+  dnnl_status_t (*post_ops_append_sum)(dnnl_post_ops_t, float);
+  dnnl_status_t (*post_ops_append_eltwise)(dnnl_post_ops_t, float, dnnl_alg_kind_t, float, float);
+  dnnl_status_t (*attr_set_post_ops)(dnnl_primitive_attr_t, const_dnnl_post_ops_t);
+  /* the implementation's name ("jit:avx512_core", "ref:any", ...) */
+  dnnl_status_t (*primitive_desc_query)(const_dnnl_primitive_desc_t, dnnl_query_t, int, void *);
 } lt_dnnl_api;
 
 /* The table, or NULL (with the reason in the error state) when oneDNN

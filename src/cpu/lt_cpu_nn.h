@@ -39,6 +39,11 @@ lt_status lt_cpu_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tenso
                                  const lt_conv2d_params *p);
 lt_status lt_cpu_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor *gb, const lt_tensor *gy,
                                  const lt_tensor *x, const lt_tensor *w, const lt_conv2d_params *p);
+/* the conv2d_bn_eval_forward entry: oneDNN post-ops for float32, or not done */
+lt_status lt_cpu_conv2d_bn_eval_forward(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
+                                        const lt_conv2d_params *p, const lt_tensor *bn_weight, const lt_tensor *bn_bias,
+                                        const lt_tensor *running_mean, const lt_tensor *running_var, double eps,
+                                        const lt_tensor *residual, bool relu, bool *done);
 
 /* lt_cpu_conv.c: im2col + OpenBLAS, any float dtype; and gb = the sum of gy
  * over all axes but the channel's (NCHW or channels-last gy) */
@@ -56,6 +61,11 @@ lt_status lt_cpu_im2col_conv2d_backward(lt_tensor *gx, lt_tensor *gw, lt_tensor 
 lt_status lt_cpu_conv2d_bias_grad(lt_tensor *gb, const lt_tensor *gy);
 
 /* lt_cpu_norm.c */
+/* Evaluation mode's per-channel scale and shift (y = x*scale + shift) of a
+ * float32 input, [C] float arrays, exactly as batch_norm_forward computes
+ * and rounds them: for the inference convolution's fused batch norm. */
+void lt_cpu_batch_norm_eval_coef(const lt_tensor *weight, const lt_tensor *bias, const lt_tensor *running_mean,
+                                 const lt_tensor *running_var, double eps, float *scale, float *shift);
 lt_status lt_cpu_batch_norm_forward(lt_tensor *y, lt_tensor *mean, lt_tensor *invstd, const lt_tensor *x,
                                     const lt_tensor *weight, const lt_tensor *bias, lt_tensor *running_mean,
                                     lt_tensor *running_var, bool training, double momentum, double eps);

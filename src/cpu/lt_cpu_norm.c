@@ -531,12 +531,37 @@ static void item_grad_input_f64(const bn_geom *g, double *gx, const double *gy, 
 
 /* --- forward ---------------------------------------------------------------------------------- */
 
-/* The forward's scale and shift from the stored statistics: y = x*a + b. */
-static void scale_shift(const lt_tensor *weight, const lt_tensor *bias, const lt_tensor *mean, const lt_tensor *invstd,
-                        int64_t c, double *a, double *b) {
-  double mu = ld(mean, c), is = ld(invstd, c);
+/* The scale and shift y = x*a + b of channel c from its mean and invstd. */
+static void affine_of(const lt_tensor *weight, const lt_tensor *bias, double mu, double is, int64_t c, double *a,
+                      double *b) {
   *a = (weight ? ld(weight, c) : 1.0) * is;
   *b = (bias ? ld(bias, c) : 0.0) - mu * *a;
+}
+
+/* The forward's scale and shift from the stored statistics. */
+static void scale_shift(const lt_tensor *weight, const lt_tensor *bias, const lt_tensor *mean, const lt_tensor *invstd,
+                        int64_t c, double *a, double *b) {
+  affine_of(weight, bias, ld(mean, c), ld(invstd, c), c, a, b);
+}
+
+/* Evaluation mode's statistics of channel c (the mean, 1/sqrt(var + eps)),
+ * before they are stored. */
+static void eval_stats(const lt_tensor *running_mean, const lt_tensor *running_var, double eps, int64_t c,
+                       double *mu, double *is) {
+  *mu = ld(running_mean, c);
+  *is = 1.0 / sqrt(ld(running_var, c) + eps);
+}
+
+void lt_cpu_batch_norm_eval_coef(const lt_tensor *weight, const lt_tensor *bias, const lt_tensor *running_mean,
+                                 const lt_tensor *running_var, double eps, float *scale, float *shift) {
+  for (int64_t c = 0; c < running_mean->shape[0]; c++) {
+    double mu, is, a, b;
+    eval_stats(running_mean, running_var, eps, c, &mu, &is);
+    /* stored as a float32 input's statistics are, then read back */
+    affine_of(weight, bias, (float)mu, (float)is, c, &a, &b);
+    scale[c] = (float)a;
+    shift[c] = (float)b;
+  }
 }
 
 static lt_status bn_forward(lt_tensor *y, lt_tensor *mean, lt_tensor *invstd, const lt_tensor *x,
@@ -628,8 +653,7 @@ static lt_status bn_forward(lt_tensor *y, lt_tensor *mean, lt_tensor *invstd, co
           st(running_var, c, (1 - momentum) * ld(running_var, c) + momentum * unbiased);
         }
       } else {
-        mu = ld(running_mean, c);
-        is = 1.0 / sqrt(ld(running_var, c) + eps);
+        eval_stats(running_mean, running_var, eps, c, &mu, &is);
       }
       st(mean, c, mu);
       st(invstd, c, is);

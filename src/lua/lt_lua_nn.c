@@ -138,6 +138,34 @@ static lt_reduction opt_reduction(lua_State *L, int t, int pos, const char *fnam
 
 /* --- convolution --------------------------------------------------------------------------- */
 
+/* The geometry options of the table at t ({stride=, padding=, dilation=,
+ * groups=}) into p; true for padding='same'. */
+static bool conv_geometry(lua_State *L, int t, const char *fn, lt_conv2d_params *p) {
+  static const int64_t one[2] = {1, 1}, zero[2] = {0, 0};
+  opt_pair(L, t, "stride", one, fn, p->stride);
+  opt_pair(L, t, "dilation", one, fn, p->dilation);
+  p->groups = opt_int(L, t, "groups", 0, 1, fn);
+  opt_push(L, t, "padding", 0);
+  bool same = false;
+  if (lua_type(L, -1) == LUA_TSTRING) {
+    const char *s = lua_tostring(L, -1);
+    p->padding[0] = p->padding[1] = 0;
+    if (strcmp(s, "same") == 0) {
+      if (p->stride[0] != 1 || p->stride[1] != 1)
+        lt_lua_argerror(L, t, fn, "padding='same' is not supported for strided convolutions");
+      same = true;
+    } else if (strcmp(s, "valid") != 0) {
+      lt_lua_argerror(L, t, fn, "padding must be an integer, a pair {h, w}, 'same' or 'valid', got '%s'", s);
+    }
+  } else if (lua_isnil(L, -1)) {
+    memcpy(p->padding, zero, sizeof zero);
+  } else {
+    to_pair(L, t, fn, "padding", p->padding);
+  }
+  lua_pop(L, 1);
+  return same;
+}
+
 static int f_conv2d(lua_State *L) {
   const char *fn = "conv2d";
   static const char *const keys[] = {"stride", "padding", "dilation", "groups", NULL};
@@ -147,31 +175,41 @@ static int f_conv2d(lua_State *L) {
     lt_lua_argerror(L, 4, fn, "expected an options table {stride=, padding=, dilation=, groups=}, got %s",
                     luaL_typename(L, 4));
   int t = opts_at(L, 4, fn, keys);
-  static const int64_t one[2] = {1, 1}, zero[2] = {0, 0};
   lt_conv2d_params p;
-  opt_pair(L, t, "stride", one, fn, p.stride);
-  opt_pair(L, t, "dilation", one, fn, p.dilation);
-  p.groups = opt_int(L, t, "groups", 0, 1, fn);
-  opt_push(L, t, "padding", 0);
-  bool same = false;
-  if (lua_type(L, -1) == LUA_TSTRING) {
-    const char *s = lua_tostring(L, -1);
-    p.padding[0] = p.padding[1] = 0;
-    if (strcmp(s, "same") == 0) {
-      if (p.stride[0] != 1 || p.stride[1] != 1)
-        lt_lua_argerror(L, 4, fn, "padding='same' is not supported for strided convolutions");
-      same = true;
-    } else if (strcmp(s, "valid") != 0) {
-      lt_lua_argerror(L, 4, fn, "padding must be an integer, a pair {h, w}, 'same' or 'valid', got '%s'", s);
-    }
-  } else if (lua_isnil(L, -1)) {
-    memcpy(p.padding, zero, sizeof zero);
-  } else {
-    to_pair(L, 4, fn, "padding", p.padding);
-  }
-  lua_pop(L, 1);
+  bool same = conv_geometry(L, t, fn, &p);
   lt_tensor **box = RESULT(L);
   LT_LUA_CHECK(L, same ? lt_ag_conv2d_same(x, w, b, &p, box) : lt_ag_conv2d(x, w, b, &p, box), fn);
+  return 1;
+}
+
+/* conv2d_bn_eval(input, weight, bias, running_mean, running_var, {stride=,
+ * padding=, dilation=, groups=, bn_weight=, bn_bias=, eps=, residual=,
+ * relu=}): batch_norm(conv2d(...)) with the running statistics, plus
+ * residual, then ReLU, in one pass over the output where the backend fuses
+ * it (inference; with a gradient wanted, the separate ops). Errors are those
+ * of the separate ops, blaming no argument by number. */
+static int f_conv2d_bn_eval(lua_State *L) {
+  const char *fn = "conv2d_bn_eval";
+  static const char *const keys[] = {"stride", "padding", "dilation", "groups", "bn_weight", "bn_bias", "eps",
+                                     "residual", "relu", NULL};
+  lt_tensor *x = lt_lua_check_tensor(L, 1, fn), *w = lt_lua_check_tensor(L, 2, fn), *b = NULL;
+  if (!lua_isnoneornil(L, 3)) b = lt_lua_check_tensor(L, 3, fn);
+  lt_conv_bn_eval bn = {lt_lua_check_tensor(L, 4, fn), lt_lua_check_tensor(L, 5, fn), NULL, NULL, 1e-5, NULL, false};
+  if (!lua_isnoneornil(L, 6) && lua_type(L, 6) != LUA_TTABLE)
+    lt_lua_argerror(L, 6, fn, "expected an options table {stride=, padding=, ..., residual=, relu=}, got %s",
+                    luaL_typename(L, 6));
+  int t = opts_at(L, 6, fn, keys);
+  lt_conv2d_params p;
+  bool same = conv_geometry(L, t, fn, &p);
+  if (t) {
+    bn.weight = opt_tensor(L, t, "bn_weight", 0, fn);
+    bn.bias = opt_tensor(L, t, "bn_bias", 0, fn);
+    bn.eps = opt_number(L, t, "eps", 0, 1e-5, fn);
+    bn.residual = opt_tensor(L, t, "residual", 0, fn);
+    bn.relu = opt_bool(L, t, "relu", 0, false, fn);
+  }
+  lt_tensor **box = RESULT(L);
+  if (lt_ag_conv2d_bn_eval(x, w, b, &p, same, &bn, box) != LT_OK) lt_lua_raise_at(L, fn, 0);
   return 1;
 }
 
@@ -486,6 +524,7 @@ static int f_bce_logits(lua_State *L) {
 void lt_lua_open_nn(lua_State *L, int methods) {
   static const luaL_Reg fns[] = {
     {"conv2d", f_conv2d},
+    {"conv2d_bn_eval", f_conv2d_bn_eval},
     {"batch_norm", f_batch_norm},
     {"batch_norm_relu", f_batch_norm_relu},
     {"relu", f_relu},

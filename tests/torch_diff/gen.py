@@ -1339,6 +1339,19 @@ def _batch_norm_relu(a, x, *rest):
     return (F.relu(y),) + tuple(stats)
 
 
+# luatrain's F.conv2d_bn_eval is relu(batch_norm_eval(conv2d(x)) + residual) in one op for inference;
+# PyTorch's reference is the separate ops
+@op("conv2d_bn_eval")
+def _conv2d_bn_eval(a, x, w, *rest):
+    parts = dict(zip(a["parts"], rest))
+    y = _conv2d(a, x, w, *([parts["bias"]] if "bias" in parts else []))
+    y = F.batch_norm(y, parts["running_mean"], parts["running_var"], parts.get("bn_weight"), parts.get("bn_bias"),
+                     False, 0.0, a.get("eps", 1e-5))
+    if "residual" in parts:
+        y = y + parts["residual"]
+    return F.relu(y) if a.get("relu") else y
+
+
 op("F.relu")(lambda a, x: F.relu(x, inplace=a.get("inplace", False)))
 op("F.relu_")(lambda a, x: F.relu_(x))
 op("leaky_relu")(lambda a, x: F.leaky_relu(x, a.get("negative_slope", 0.01), a.get("inplace", False)))
@@ -1574,6 +1587,40 @@ def nn_family():
         op_name="batch_norm_relu_table")
     bnr("batch_norm_relu_one_value", (1, 3, 1, 1), {"training": True}, raises=True,
         note="training needs more than one value per channel")
+    # the inference convolution with its batch norm, residual and ReLU (after batch_norm_relu: the cases above
+    # keep their inputs)
+    def cbe(name, xshape, wshape, a, parts=("running_mean", "running_var", "bn_weight", "bn_bias"), view=(),
+            rshape=None, **kw):
+        co = wshape[0]
+        ins = [fl(fam.randn(*xshape), view=view), fl(fam.randn(*wshape) * 0.3)]
+        y = _conv2d(a, torch.zeros(xshape, dtype=torch.float64), torch.zeros(wshape, dtype=torch.float64))
+        for p in parts:
+            if p == "running_mean":
+                ins.append(fl(fam.randn(co) * 0.1, grad=False))
+            elif p == "running_var":
+                ins.append(fl(fam.rand(co) + 0.5, grad=False))
+            elif p == "bn_weight":
+                ins.append(fl(fam.randn(co) * 0.5 + 1))
+            elif p == "residual":
+                ins.append(fl(fam.randn(*(rshape or y.shape)), view=view))
+            else:
+                ins.append(fl(fam.randn(co) * 0.5))
+        fam.case(name, "conv2d_bn_eval", ins, dict(a, parts=list(parts)), products=True, **kw)
+    cbe("conv2d_bn_eval", (2, 3, 6, 6), (4, 3, 3, 3), {"padding": 1},
+        note="batch_norm(conv2d(x)) with the running statistics, as a ResNet block evaluates it")
+    cbe("conv2d_bn_eval_relu", (2, 3, 6, 6), (4, 3, 3, 3), {"padding": 1, "relu": True})
+    cbe("conv2d_bn_eval_residual_relu", (2, 4, 5, 5), (4, 4, 3, 3), {"padding": 1, "relu": True, "eps": 1e-3},
+        parts=("running_mean", "running_var", "bn_weight", "bn_bias", "residual"),
+        note="relu(batch_norm(conv2d(x)) + residual): a BasicBlock's second convolution")
+    cbe("conv2d_bn_eval_bias_strided", (2, 4, 7, 7), (6, 2, 1, 1), {"stride": 2, "groups": 2},
+        parts=("bias", "running_mean", "running_var", "bn_weight", "bn_bias"))
+    cbe("conv2d_bn_eval_no_affine_channels_last", (2, 3, 5, 5), (4, 3, 3, 3),
+        {"padding": "same", "relu": True}, parts=("running_mean", "running_var", "residual"),
+        view=[["channels_last"]])
+    cbe("conv2d_bn_eval_even_same", (1, 2, 6, 6), (3, 2, 2, 2), {"padding": "same"})
+    cbe("conv2d_bn_eval_residual_mismatch", (2, 3, 6, 6), (4, 3, 3, 3), {"padding": 0},
+        parts=("running_mean", "running_var", "residual"), rshape=(2, 4, 6, 6), raises=True,
+        note="a residual of the input's size, not the unpadded convolution's")
     return fam
 
 

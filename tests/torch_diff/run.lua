@@ -425,6 +425,14 @@ end
 ops.conv2d = function(a, x, w, b)
   return F.conv2d(x, w, b, {stride = a.stride, padding = a.padding, dilation = a.dilation, groups = a.groups})
 end
+-- conv2d_bn_eval: the parts (bias, running_mean, running_var, bn_weight, bn_bias, residual) by name
+ops.conv2d_bn_eval = function(a, x, w, ...)
+  local p = named_parts(a, ...)
+  return F.conv2d_bn_eval(x, w, p.bias, p.running_mean, p.running_var,
+                          {stride = a.stride, padding = a.padding, dilation = a.dilation, groups = a.groups,
+                           bn_weight = p.bn_weight, bn_bias = p.bn_bias, eps = a.eps, residual = p.residual,
+                           relu = a.relu})
+end
 -- batch_norm updates the running statistics in place; PyTorch's case returns them after y
 local function bn_results(y, p)
   local outs = {y}

@@ -4,12 +4,14 @@
 --   conv1.0.weight, conv1.1.{weight,bias,running_mean,running_var,num_batches_tracked}
 --   layer1.0.conv1.weight, layer1.0.bn1.*, ..., layer2.0.shortcut.0.weight,
 --   layer2.0.shortcut.1.*, ..., classifer.{weight,bias}   ("classifer" sic)
--- Each batch norm followed by a ReLU runs as one op (BatchNorm2d:forward_relu,
--- the same numbers as F.relu(bn(x))). Not here: ImageNet-style ResNets (7x7
--- stem, max-pool).
+-- Each convolution runs with the batch norm after it through
+-- conv:forward_bn: in training the batch norm and its ReLU are one op
+-- (BatchNorm2d:forward_relu); in evaluation under lt.no_grad the
+-- convolution, batch norm, residual and ReLU are one (F.conv2d_bn_eval),
+-- with the same numbers as the layers called one by one. Not here:
+-- ImageNet-style ResNets (7x7 stem, max-pool).
 local nn = require "luatrain.nn"
 local U = require "luatrain.nn.layers.util"
-local F = require "luatrain.nn.functional"
 
 local M = {}
 
@@ -36,10 +38,17 @@ function BasicBlock:__init(in_planes, planes, stride)
   self.shortcut = shortcut(in_planes, planes, stride)
 end
 
+-- The projection shortcut Sequential(conv, bn) as one conv:forward_bn; the
+-- identity, or a shortcut changed to something else, called as it is.
+local function run_shortcut(seq, x)
+  local conv, bn = seq[1], seq[2]
+  if #seq == 2 and conv.forward_bn and seq:get_autocast() == nil then return conv:forward_bn(bn, x) end
+  return seq(x)
+end
+
 function BasicBlock:forward(x)
-  local out = self.bn1:forward_relu(self.conv1(x))
-  out = self.bn2(self.conv2(out))
-  return F.relu(out + self.shortcut(x))
+  local out = self.conv1:forward_bn(self.bn1, x, {relu = true})
+  return self.conv2:forward_bn(self.bn2, out, {residual = run_shortcut(self.shortcut, x), relu = true})
 end
 
 --- Bottleneck(in_planes, planes, stride): 1x1 reduce, 3x3 (strided), 1x1
@@ -61,10 +70,9 @@ function Bottleneck:__init(in_planes, planes, stride)
 end
 
 function Bottleneck:forward(x)
-  local out = self.bn1:forward_relu(self.conv1(x))
-  out = self.bn2:forward_relu(self.conv2(out))
-  out = self.bn3(self.conv3(out))
-  return F.relu(out + self.shortcut(x))
+  local out = self.conv1:forward_bn(self.bn1, x, {relu = true})
+  out = self.conv2:forward_bn(self.bn2, out, {relu = true})
+  return self.conv3:forward_bn(self.bn3, out, {residual = run_shortcut(self.shortcut, x), relu = true})
 end
 
 --- ResNet(block, num_blocks, {num_classes=10, width=64, in_channels=3}):
@@ -107,12 +115,12 @@ function ResNet:__init(block, num_blocks, opts)
   self.classifer = nn.Linear(8 * width * block.expansion, num_classes)
 end
 
--- The stem Sequential(conv, bn, ReLU) with its batch norm and ReLU fused,
--- unless it has been changed to something else or given its own autocast.
+-- The stem Sequential(conv, bn, ReLU) as one conv:forward_bn, unless it
+-- has been changed to something else or given its own autocast.
 local function stem(seq, x)
   local conv, bn, act = seq[1], seq[2], seq[3]
-  if #seq == 3 and bn.forward_relu and act:_get_name() == "ReLU" and seq:get_autocast() == nil then
-    return bn:forward_relu(conv(x))
+  if #seq == 3 and conv.forward_bn and act:_get_name() == "ReLU" and seq:get_autocast() == nil then
+    return conv:forward_bn(bn, x, {relu = true})
   end
   return seq(x)
 end

@@ -1,10 +1,13 @@
 -- luatrain.nn.layers.conv — Conv2d: the module that owns a convolution's
 -- weight and bias, initialises them as PyTorch does and calls
--- F.conv2d. The convolution itself is in lt.nn.functional (C kernels).
+-- F.conv2d; conv:forward_bn, the convolution with the batch norm (and
+-- residual and ReLU) after it, as one op in evaluation. The convolution
+-- itself is in lt.nn.functional (C kernels).
 local lt = require "luatrain.core"
 local Module = require "luatrain.nn.module"
 local init = require "luatrain.nn.init_fns"
 local U = require "luatrain.nn.layers.util"
+local norm = require "luatrain.nn.layers.norm"
 
 local M = {}
 
@@ -78,6 +81,42 @@ end
 function M.Conv2d:forward(x)
   return U.F.conv2d(x, self.weight, self.bias, {stride = self.stride, padding = self.padding,
                                                 dilation = self.dilation, groups = self.groups})
+end
+
+local FORWARD_BN_OPTS = {"residual", "relu"}
+
+-- Whether conv:forward_bn(bn, ...) may run as one op: evaluation (no
+-- gradient wanted, bn in eval mode with running statistics), both layers as
+-- they are (not subclassed, no autocast setting of their own).
+local function fusable(conv, bn)
+  return not lt.is_grad_enabled() and getmetatable(bn) == norm.BatchNorm2d and not bn.training and
+         bn.track_running_stats and conv.forward == M.Conv2d.forward and conv:get_autocast() == nil and
+         bn:get_autocast() == nil
+end
+
+local function fused(self, bn, x, residual, relu)
+  return U.F.conv2d_bn_eval(x, self.weight, self.bias, bn.running_mean, bn.running_var,
+                            {stride = self.stride, padding = self.padding, dilation = self.dilation,
+                             groups = self.groups, bn_weight = bn.weight, bn_bias = bn.bias, eps = bn.eps,
+                             residual = residual, relu = relu})
+end
+
+--- conv:forward_bn(bn, x, {residual=, relu=false}): bn(conv(x)), plus
+--- residual, then F.relu when relu: what a ResNet block computes. In
+--- evaluation (under lt.no_grad, bn in eval mode) it is one op,
+--- F.conv2d_bn_eval, which on the CPU applies the batch norm, the residual
+--- and the ReLU as the convolution writes its output, with the same
+--- numbers; otherwise the layers are called one by one (training records
+--- them as usual; a bn other than nn.BatchNorm2d is simply called).
+function M.Conv2d:forward_bn(bn, x, opts)
+  local o = U.opts("Conv2d:forward_bn", opts, FORWARD_BN_OPTS)
+  local residual, relu = o.residual, o.relu and true or false
+  if fusable(self, bn) then return Module._call_as_forward(self, fused, bn, x, residual, relu) end
+  if relu and not residual and bn.forward_relu then return bn:forward_relu(self(x)) end
+  local y = bn(self(x))
+  if residual then y = y + residual end
+  if relu then y = U.F.relu(y) end
+  return y
 end
 
 function M.Conv2d:extra_repr()
