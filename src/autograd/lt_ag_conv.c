@@ -122,8 +122,25 @@ static lt_status conv_bn_eval_ops(lt_tensor *x, lt_tensor *w, lt_tensor *b, cons
   return st;
 }
 
+/* An unbatched [C,H,W] input (and residual) as a batch of one. */
+static lt_status conv_bn_eval_one_image(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d_params *p, bool same,
+                                        const lt_conv_bn_eval *bn, lt_tensor **out) {
+  lt_tensor *xb = NULL, *rb = NULL, *yb = NULL;
+  lt_conv_bn_eval one = *bn;
+  lt_status st = lt_ag_unsqueeze(x, 0, &xb);
+  if (st == LT_OK && bn->residual) st = lt_ag_unsqueeze(bn->residual, 0, &rb);
+  one.residual = rb;
+  if (st == LT_OK) st = lt_ag_conv2d_bn_eval(xb, w, b, p, same, &one, &yb);
+  if (st == LT_OK) st = lt_ag_squeeze(yb, 0, out);
+  lt_tensor_release(xb);
+  lt_tensor_release(rb);
+  lt_tensor_release(yb);
+  return st;
+}
+
 lt_status lt_ag_conv2d_bn_eval(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d_params *p, bool same,
                                const lt_conv_bn_eval *bn, lt_tensor **out) {
+  if (x->ndim == 3) return conv_bn_eval_one_image(x, w, b, p, same, bn, out);
   lt_tensor *in[6] = {x, w, b, bn->weight, bn->bias, bn->residual};
   if (lt_autocast_enabled() || lt_ag_needs_grad(6, in) || (same && !same_shapes(x, w)))
     return conv_bn_eval_ops(x, w, b, p, same, bn, out);

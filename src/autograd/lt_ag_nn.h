@@ -27,7 +27,8 @@ lt_status lt_ag_conv2d(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d
 lt_status lt_ag_conv2d_same(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d_params *p, lt_tensor **out);
 /* Inference: batch_norm(conv2d(x, w, b)) with the running statistics, plus
  * bn->residual, then ReLU (lt_op_conv2d_bn_eval: one pass where the backend
- * fuses it). `same`: padding='same', as lt_ag_conv2d_same. Where a gradient
+ * fuses it). `same`: padding='same', as lt_ag_conv2d_same. An unbatched
+ * [C,H,W] input (and residual) is one image, as conv2d takes it. Where a gradient
  * is wanted or autocast is on, the ops are recorded one by one instead, so
  * the result is the separate ops' in every case. */
 lt_status lt_ag_conv2d_bn_eval(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d_params *p, bool same,

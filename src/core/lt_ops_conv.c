@@ -177,9 +177,17 @@ static bool fusable_vec(const lt_tensor *t, const lt_tensor *x, int64_t C) {
 
 lt_status lt_op_conv2d_bn_eval(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d_params *p,
                                const lt_conv_bn_eval *bn, lt_tensor **y) {
+  if (lt_nn_unbatched(x)) { /* one image: x and the residual as a batch of one */
+    lt_tensor *in[2] = {x, bn->residual}, *c[2];
+    LT_TRY(lt_nn_batch_all(2, in, c));
+    lt_conv_bn_eval one = *bn;
+    one.residual = c[1];
+    lt_tensor **slots[1] = {y};
+    return lt_nn_unbatch(lt_op_conv2d_bn_eval(c[0], w, b, p, &one, y), 2, c, 1, slots);
+  }
   int64_t oshape[4];
   const lt_nn_kernels *nn = lt_nn_kernels_of(x);
-  if (lt_nn_unbatched(x) || !nn || !nn->conv2d_bn_eval_forward || conv_check(x, w, b, p, oshape) != LT_OK)
+  if (!nn || !nn->conv2d_bn_eval_forward || conv_check(x, w, b, p, oshape) != LT_OK)
     return conv_bn_eval_separate(x, w, b, p, bn, y);
   lt_tensor *r = bn->residual;
   int64_t C = oshape[1];

@@ -39,8 +39,9 @@ typedef struct {
 } lt_conv_bn_eval;
 /* y = batch_norm(conv2d(x, w, b)) [+ residual] [then ReLU], for inference
  * (no autograd): one pass over y where the backend has the fused entry,
- * else the separate ops, whose results it equals. Checks and errors are
- * those of conv2d, batch_norm and add. */
+ * else the separate ops, whose results it equals up to the order of the
+ * convolution's float sums. A [C,H,W] input (and residual) is one image.
+ * Checks and errors are those of conv2d, batch_norm and add. */
 lt_status lt_op_conv2d_bn_eval(lt_tensor *x, lt_tensor *w, lt_tensor *b, const lt_conv2d_params *p,
                                const lt_conv_bn_eval *bn, lt_tensor **y);
 /* Each of gx, gw, gb may be NULL (not computed). */

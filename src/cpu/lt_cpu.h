@@ -30,8 +30,10 @@ void lt_cpu_set_conv_path(lt_cpu_conv_path p);
 lt_status lt_cpu_get_conv_path(lt_cpu_conv_path *out);
 const char *lt_cpu_conv_path_name(lt_cpu_conv_path p);
 bool lt_cpu_conv_path_parse(const char *s, lt_cpu_conv_path *out);
-/* Convolution calls (forward and backward) run so far by each path. */
-void lt_cpu_conv_counts(long long *im2col, long long *onednn);
+/* Convolution calls (forward and backward) run so far by each path, and
+ * how many of oneDNN's were inference convolutions with the batch norm
+ * fused (conv2d_bn_eval_forward). */
+void lt_cpu_conv_counts(long long *im2col, long long *onednn, long long *onednn_bn);
 
 /* Whether oneDNN (libdnnl.so.2, opened on first use) can run convolutions in
  * this process; when not, `why` receives the reason. lt_cpu_onednn_describe

@@ -31,7 +31,7 @@
 #include "lt_cpu_stand_in.h"
 
 static atomic_int chosen = -1; /* -1: not read from the environment yet */
-static atomic_llong counts[2]; /* calls run by im2col, by oneDNN */
+static atomic_llong counts[3]; /* calls run by im2col, by oneDNN, and of those with the batch norm fused */
 
 static const char *const names[] = {"auto", "im2col", "onednn", "winograd"};
 
@@ -68,9 +68,10 @@ static lt_status current(lt_cpu_conv_path *out) {
 
 lt_status lt_cpu_get_conv_path(lt_cpu_conv_path *out) { return current(out); }
 
-void lt_cpu_conv_counts(long long *im2col, long long *onednn) {
+void lt_cpu_conv_counts(long long *im2col, long long *onednn, long long *onednn_bn) {
   *im2col = atomic_load(&counts[0]);
   *onednn = atomic_load(&counts[1]);
+  *onednn_bn = atomic_load(&counts[2]);
 }
 
 /* Whether this call may try oneDNN, and with Winograd kernels allowed; an
@@ -129,7 +130,10 @@ lt_status lt_cpu_conv2d_bn_eval_forward(lt_tensor *y, const lt_tensor *x, const 
   lt_cpu_batch_norm_eval_coef(bn_weight, bn_bias, running_mean, running_var, eps, coef, coef + C);
   lt_status st = lt_cpu_dnnl_conv2d_bn_eval(y, x, w, b, p, coef, coef + C, residual, relu, winograd, done);
   free(coef);
-  if (*done) atomic_fetch_add(&counts[1], 1);
+  if (*done) {
+    atomic_fetch_add(&counts[1], 1);
+    atomic_fetch_add(&counts[2], 1);
+  }
   return st;
 }
 

@@ -117,7 +117,10 @@ static bool parallel(const bn_geom *g) { return g->M * g->C > LT_CPU_PARALLEL_GR
  * table declares channels_last). All must agree; anything else is refused
  * rather than read wrongly. *cl: the channels-last passes. */
 static bool is_cl_view(const lt_tensor *t) {
-  return t->ndim == 3 && t->stride[1] == 1 && t->stride[2] == t->shape[1] && t->stride[0] == t->shape[1] * t->shape[2];
+  if (t->ndim != 3) return false;
+  int64_t N = t->shape[0], C = t->shape[1], S = t->shape[2];
+  /* the stride of a dim of size 1 is never used (a view may give it any) */
+  return (C == 1 || t->stride[1] == 1) && (S == 1 || t->stride[2] == C) && (N == 1 || t->stride[0] == C * S);
 }
 
 static lt_status check_layout(int n, const lt_tensor *const *t, bool *cl) {

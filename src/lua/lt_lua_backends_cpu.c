@@ -9,8 +9,10 @@
  *                                  larger float32 rounding errors); returns
  *                                  the setting before the call. The default
  *                                  is LUATRAIN_CPU_CONV, else auto.
- *   lt.backends.cpu_conv_counts()  convolution calls run so far by im2col and
- *                                  by oneDNN (two integers)
+ *   lt.backends.cpu_conv_counts()  convolution calls run so far by im2col, by
+ *                                  oneDNN, and of oneDNN's those with the
+ *                                  batch norm fused (F.conv2d_bn_eval): three
+ *                                  integers
  *   lt.backends.onednn()           "oneDNN 2.6.3" where it is loaded, else
  *                                  nil and the reason
  *
@@ -37,11 +39,12 @@ static int l_cpu_conv(lua_State *L) {
 }
 
 static int l_cpu_conv_counts(lua_State *L) {
-  long long im2col, onednn;
-  lt_cpu_conv_counts(&im2col, &onednn);
+  long long im2col, onednn, onednn_bn;
+  lt_cpu_conv_counts(&im2col, &onednn, &onednn_bn);
   lua_pushinteger(L, (lua_Integer)im2col);
   lua_pushinteger(L, (lua_Integer)onednn);
-  return 2;
+  lua_pushinteger(L, (lua_Integer)onednn_bn);
+  return 3;
 }
 
 static int l_onednn(lua_State *L) {

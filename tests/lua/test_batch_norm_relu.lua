@@ -169,7 +169,8 @@ T.test("channels-last against NCHW, fused and not, every dtype", function()
   local tols = {float64 = 1e-12, float32 = 2e-6, bfloat16 = 1e-2, float16 = 2e-3}
   for _, dt in ipairs({"float64", "float32", "bfloat16", "float16"}) do
     local pdt = dt == "float64" and "float64" or "float32"
-    for _, s in ipairs({{3, 5, 4, 6}, {8, 40, 9, 9}, {2, 17, 33, 31}}) do
+    -- {1, ...}: one image, whose [N,C,S] view may have any stride for N
+    for _, s in ipairs({{3, 5, 4, 6}, {8, 40, 9, 9}, {2, 17, 33, 31}, {1, 6, 3, 4}}) do
       for _, fused in ipairs({false, true}) do
         for _, training in ipairs({true, false}) do
           local label = string.format("%s %s %s %s", dt, shape_str(s), fused and "fused" or "batch_norm",
