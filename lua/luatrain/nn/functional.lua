@@ -24,6 +24,16 @@
 --       fused kernels (the CPU) the ReLU takes no pass over memory of its own,
 --       forward or backward, and no copy of the output is kept for backward;
 --       elsewhere it is the two ops.
+--   F.conv2d_bn_eval(input, weight, bias, running_mean, running_var, {stride=,
+--                    padding=, dilation=, groups=, bn_weight=, bn_bias=,
+--                    eps=1e-5, residual=, relu=false})
+--       batch_norm(conv2d(...)) with the running statistics, plus residual,
+--       then ReLU when relu, as one op for evaluation (not in PyTorch): on the
+--       CPU oneDNN applies the rest as the convolution writes its output. The
+--       separate ops' numbers (up to the convolution's order of summation);
+--       with a gradient wanted, under autocast, or where the backend has no
+--       fused kernel, it records/runs the separate ops. conv:forward_bn(bn,
+--       x, {residual=, relu=}) calls it for a Conv2d and BatchNorm2d.
 --   F.relu(input, inplace=false)   F.relu_(input)
 --   F.leaky_relu(input, negative_slope=0.01, inplace=false)   F.leaky_relu_(input, slope)
 --   F.gelu(input, approximate='none')   ('none': exact erf form, or 'tanh')
