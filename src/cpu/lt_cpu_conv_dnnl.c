@@ -1,7 +1,10 @@
 /* lt_cpu_conv_dnnl.c — 2-D convolution on the CPU through oneDNN: forward,
  * input gradient (backward data) and weight gradient (backward weights), for
  * float32 and bfloat16 tensors in NCHW or channels-last layout, with
- * oneDNN's direct kernels or (winograd) with its Winograd kernels allowed.
+ * oneDNN's direct kernels or (winograd) with its Winograd kernels allowed;
+ * and the float32 inference convolution whose output gets the batch norm,
+ * the residual and the ReLU as oneDNN post-ops (lt_cpu_dnnl_conv2d_bn_eval).
+ * Where oneDNN offers only its reference kernels the call is not taken.
  * The choice of path: lt_cpu_conv_path.c; the im2col path: lt_cpu_conv.c;
  * loading oneDNN: lt_cpu_dnnl.c.
  *
