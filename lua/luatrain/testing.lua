@@ -209,6 +209,17 @@ function M.with_tf32(flag, fn, ...)
   return table.unpack(res, 2, res.n)
 end
 
+-- fn() with the CPU convolutions on `path` (lt.backends.cpu_conv: "auto",
+-- "im2col", "onednn", "winograd"), the setting restored afterwards even if
+-- fn fails.
+function M.with_cpu_conv(path, fn)
+  local backends = require("luatrain.core").backends
+  local old = backends.cpu_conv(path)
+  local ok, err = pcall(fn)
+  backends.cpu_conv(old)
+  if not ok then error(err, 0) end
+end
+
 -- The device a GPU test runs on: "cuda", or "cpu" when LUATRAIN_TEST_DEVICE=cpu
 -- and `cpu_ok` (the file can check itself CPU against CPU). Without a GPU it
 -- prints "skipped: no GPU" and ends the process with 77 (ctest: skipped).

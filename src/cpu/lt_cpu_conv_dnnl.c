@@ -492,59 +492,65 @@ static bool non_empty(int n, const lt_tensor *const *t) {
   return true;
 }
 
-lt_status lt_cpu_dnnl_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
-                                     const lt_conv2d_params *p, bool winograd, bool *done) {
+/* The table and this thread's context for a call oneDNN may take; *go is
+ * false (with LT_OK, and no error left behind) where oneDNN is not there. */
+static lt_status open_call(const lt_dnnl_api **d, thread_ctx **c, bool *go) {
+  *go = false;
+  if (!lt_cpu_onednn_available(NULL, 0)) return LT_OK;
+  *d = lt_dnnl();
+  *c = *d ? ctx() : NULL;
+  if (!*c) return *d ? lt_error_set(LT_ERR_OOM, 0, "oneDNN: out of host memory") : LT_OK;
+  *go = true;
+  return LT_OK;
+}
+
+/* A forward convolution: KIND_FWD, or KIND_EVAL with its post-ops (fuse,
+ * the batch norm's scale and shift, the residual or NULL). */
+static lt_status forward(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
+                         const lt_conv2d_params *p, bool winograd, conv_kind kind, int fuse, const float *scale,
+                         const float *shift, const lt_tensor *residual, bool *done) {
   *done = false;
-  const lt_tensor *all[4] = {y, x, w, NULL};
-  lt_cpu_layout layout = lt_cpu_call_layout(3, all); /* weights and activations alike */
-  if (!takes_dtype(x->dtype) || layout == LT_CPU_MIXED || !non_empty(3, all) || (b && !lt_tensor_is_contiguous(b))) return LT_OK;
-  if (!lt_cpu_onednn_available(NULL, 0)) return LT_OK; /* (leaves no error behind, unlike lt_dnnl) */
-  const lt_dnnl_api *d = lt_dnnl();
-  thread_ctx *c = d ? ctx() : NULL;
-  if (!c) return d ? lt_error_set(LT_ERR_OOM, 0, "oneDNN: out of host memory") : LT_OK;
+  const lt_tensor *all[4] = {y, x, w, residual};
+  lt_cpu_layout layout = lt_cpu_call_layout(4, all); /* weights and activations alike */
+  if (!takes_dtype(x->dtype) || layout == LT_CPU_MIXED || !non_empty(3, all) || (b && !lt_tensor_is_contiguous(b)))
+    return LT_OK;
+  const lt_dnnl_api *d = NULL;
+  thread_ctx *c = NULL;
+  bool go;
+  LT_TRY(open_call(&d, &c, &go));
+  if (!go) return LT_OK;
   conv_key k;
-  fill_key(&k, KIND_FWD, x, w, y, p, layout, b != NULL, winograd);
+  fill_key(&k, kind, x, w, y, p, layout, b != NULL, winograd);
+  k.fuse = fuse;
   entry *e = lookup(d, c, &k);
   if (!e) return lt_error_status();
   if (e->unsupported) return LT_OK;
-  void *data[4];
+  void *data[MAX_OPERANDS];
   int n = 0;
   data[n++] = lt_tensor_data(x);
   data[n++] = lt_tensor_data(w);
   if (b) data[n++] = lt_tensor_data(b);
   data[n++] = lt_tensor_data(y);
+  if (kind == KIND_EVAL) {
+    data[n++] = (void *)scale;
+    data[n++] = (void *)shift;
+  }
   *done = true;
-  return run(d, c, e, data, NULL);
+  return run(d, c, e, data, residual ? lt_tensor_data(residual) : NULL);
+}
+
+lt_status lt_cpu_dnnl_conv2d_forward(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
+                                     const lt_conv2d_params *p, bool winograd, bool *done) {
+  return forward(y, x, w, b, p, winograd, KIND_FWD, 0, NULL, NULL, NULL, done);
 }
 
 lt_status lt_cpu_dnnl_conv2d_bn_eval(lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *b,
                                      const lt_conv2d_params *p, const float *scale, const float *shift,
                                      const lt_tensor *residual, bool relu, bool winograd, bool *done) {
   *done = false;
-  const lt_tensor *all[4] = {y, x, w, residual};
-  lt_cpu_layout layout = lt_cpu_call_layout(residual ? 4 : 3, all);
-  if (x->dtype != LT_FLOAT32 || layout == LT_CPU_MIXED || !non_empty(3, all) || (b && !lt_tensor_is_contiguous(b)))
-    return LT_OK;
-  if (!lt_cpu_onednn_available(NULL, 0)) return LT_OK;
-  const lt_dnnl_api *d = lt_dnnl();
-  thread_ctx *c = d ? ctx() : NULL;
-  if (!c) return d ? lt_error_set(LT_ERR_OOM, 0, "oneDNN: out of host memory") : LT_OK;
-  conv_key k;
-  fill_key(&k, KIND_EVAL, x, w, y, p, layout, b != NULL, winograd);
-  k.fuse = (residual ? FUSE_RESIDUAL : 0) | (relu ? FUSE_RELU : 0);
-  entry *e = lookup(d, c, &k);
-  if (!e) return lt_error_status();
-  if (e->unsupported) return LT_OK;
-  void *data[6];
-  int n = 0;
-  data[n++] = lt_tensor_data(x);
-  data[n++] = lt_tensor_data(w);
-  if (b) data[n++] = lt_tensor_data(b);
-  data[n++] = lt_tensor_data(y);
-  data[n++] = (void *)scale;
-  data[n++] = (void *)shift;
-  *done = true;
-  return run(d, c, e, data, residual ? lt_tensor_data(residual) : NULL);
+  if (x->dtype != LT_FLOAT32) return LT_OK;
+  int fuse = (residual ? FUSE_RESIDUAL : 0) | (relu ? FUSE_RELU : 0);
+  return forward(y, x, w, b, p, winograd, KIND_EVAL, fuse, scale, shift, residual, done);
 }
 
 lt_status lt_cpu_dnnl_conv2d_backward(lt_tensor *gx, lt_tensor *gw, const lt_tensor *gy, const lt_tensor *x,
@@ -553,10 +559,11 @@ lt_status lt_cpu_dnnl_conv2d_backward(lt_tensor *gx, lt_tensor *gw, const lt_ten
   const lt_tensor *all[5] = {gy, x, w, gx, gw};
   lt_cpu_layout layout = lt_cpu_call_layout(5, all);
   if (!takes_dtype(x->dtype) || layout == LT_CPU_MIXED || !non_empty(5, all)) return LT_OK;
-  if (!lt_cpu_onednn_available(NULL, 0)) return LT_OK; /* (leaves no error behind, unlike lt_dnnl) */
-  const lt_dnnl_api *d = lt_dnnl();
-  thread_ctx *c = d ? ctx() : NULL;
-  if (!c) return d ? lt_error_set(LT_ERR_OOM, 0, "oneDNN: out of host memory") : LT_OK;
+  const lt_dnnl_api *d = NULL;
+  thread_ctx *c = NULL;
+  bool go;
+  LT_TRY(open_call(&d, &c, &go));
+  if (!go) return LT_OK;
   entry *ed = NULL, *ew = NULL;
   conv_key k;
   if (gx) {

@@ -104,12 +104,7 @@ local function fused_count(fn)
   return y, after - before
 end
 
-local function with_path(path, fn)
-  local old = lt.backends.cpu_conv(path)
-  local ok, err = pcall(fn)
-  lt.backends.cpu_conv(old)
-  if not ok then error(err, 0) end
-end
+local with_path = T.with_cpu_conv
 
 local VARIANTS = {
   {},

@@ -72,12 +72,7 @@ local function compare(r, ref, tol, what)
   end
 end
 
-local function with_path(path, fn)
-  local old = lt.backends.cpu_conv(path)
-  local ok, err = pcall(fn)
-  lt.backends.cpu_conv(old)
-  if not ok then error(err, 0) end
-end
+local with_path = T.with_cpu_conv
 
 -- Which path ran: the difference of the counts around fn.
 local function counted(fn)

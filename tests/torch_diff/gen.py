@@ -1425,19 +1425,18 @@ def nn_family():
              note="a [C,H,W] input is one image: the result is [C',H',W']")
     # batch norm: training (batch statistics; running statistics updated in
     # place with the unbiased variance), eval (running statistics)
+    def bn_part(p, c):
+        """A batch norm's [c] running statistic or affine parameter (weight or bn_weight: around 1)."""
+        if p == "running_mean":
+            return fl(fam.randn(c) * 0.1, grad=False)
+        if p == "running_var":
+            return fl(fam.rand(c) + 0.5, grad=False)
+        if p in ("weight", "bn_weight"):
+            return fl(fam.randn(c) * 0.5 + 1)
+        return fl(fam.randn(c) * 0.5)
     def bn(name, xshape, a, parts=("running_mean", "running_var", "weight", "bias"), view=(), op_name="batch_norm",
            **kw):
-        c = xshape[1]
-        ins = [fl(fam.randn(*xshape) * 2 + 0.5, view=view)]
-        for p in parts:
-            if p == "running_mean":
-                ins.append(fl(fam.randn(c) * 0.1, grad=False))
-            elif p == "running_var":
-                ins.append(fl(fam.rand(c) + 0.5, grad=False))
-            elif p == "weight":
-                ins.append(fl(fam.randn(c) * 0.5 + 1))
-            else:
-                ins.append(fl(fam.randn(c) * 0.5))
+        ins = [fl(fam.randn(*xshape) * 2 + 0.5, view=view)] + [bn_part(p, xshape[1]) for p in parts]
         a = dict(a, parts=list(parts))
         fam.case(name, op_name, ins, a, **kw)
     bn("batch_norm_train", (4, 3, 5, 5), {"training": True},
@@ -1595,16 +1594,7 @@ def nn_family():
         ins = [fl(fam.randn(*xshape), view=view), fl(fam.randn(*wshape) * 0.3)]
         y = _conv2d(a, torch.zeros(xshape, dtype=torch.float64), torch.zeros(wshape, dtype=torch.float64))
         for p in parts:
-            if p == "running_mean":
-                ins.append(fl(fam.randn(co) * 0.1, grad=False))
-            elif p == "running_var":
-                ins.append(fl(fam.rand(co) + 0.5, grad=False))
-            elif p == "bn_weight":
-                ins.append(fl(fam.randn(co) * 0.5 + 1))
-            elif p == "residual":
-                ins.append(fl(fam.randn(*(rshape or y.shape)), view=view))
-            else:
-                ins.append(fl(fam.randn(co) * 0.5))
+            ins.append(fl(fam.randn(*(rshape or y.shape)), view=view) if p == "residual" else bn_part(p, co))
         fam.case(name, "conv2d_bn_eval", ins, dict(a, parts=list(parts)), products=True, **kw)
     cbe("conv2d_bn_eval", (2, 3, 6, 6), (4, 3, 3, 3), {"padding": 1},
         note="batch_norm(conv2d(x)) with the running statistics, as a ResNet block evaluates it")
