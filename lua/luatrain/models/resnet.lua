@@ -8,7 +8,8 @@
 -- conv:forward_bn: in training the batch norm and its ReLU are one op
 -- (BatchNorm2d:forward_relu); in evaluation under lt.no_grad the
 -- convolution, batch norm, residual and ReLU are one (F.conv2d_bn_eval),
--- with the same numbers as the layers called one by one. Not here:
+-- with the numbers of the layers called one by one (up to the order in
+-- which the convolution sums its products). Not here:
 -- ImageNet-style ResNets (7x7 stem, max-pool).
 local nn = require "luatrain.nn"
 local U = require "luatrain.nn.layers.util"

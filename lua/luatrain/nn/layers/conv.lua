@@ -105,8 +105,9 @@ end
 --- residual, then F.relu when relu: what a ResNet block computes. In
 --- evaluation (under lt.no_grad, bn in eval mode) it is one op,
 --- F.conv2d_bn_eval, which on the CPU applies the batch norm, the residual
---- and the ReLU as the convolution writes its output, with the same
---- numbers; otherwise the layers are called one by one (training records
+--- and the ReLU as the convolution writes its output, with the layers'
+--- numbers (up to the order in which the convolution sums its products);
+--- otherwise the layers are called one by one (training records
 --- them as usual; a bn other than nn.BatchNorm2d is simply called).
 function M.Conv2d:forward_bn(bn, x, opts)
   local o = U.opts("Conv2d:forward_bn", opts, FORWARD_BN_OPTS)
