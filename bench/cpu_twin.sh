@@ -92,38 +92,43 @@ luatrain_demo() {
 # field value: the number after `key` in a RESULT line
 field() { awk -v k="$2" '{for (i = 1; i < NF; i++) if ($i == k) {print $(i + 1); exit}}' <<< "$1"; }
 
+# run_side LABEL COMMAND VAR: one run of a side; VAR names the variable that
+# holds the side's fastest RESULT line so far, replaced when this run is faster
+run_side() {
+  echo "  $1, run $rep:"
+  if ! side eval "$2"; then
+    status=1
+    return
+  fi
+  local best=${!3}
+  if [ -z "$best" ] || awk -v a="$(field "$out" seconds)" -v b="$(field "$best" seconds)" 'BEGIN {exit !(a < b)}'; then
+    printf -v "$3" '%s' "$out"
+  fi
+}
+
+# details NAME RESULT: what a workload's RESULT line adds to its time
+details() {
+  case $1 in
+    demo) echo " (test top-1 last $(field "$2" acc) %, best $(field "$2" best) %)" ;;
+    step | step-winograd) echo " (median $(field "$2" median) s)" ;;
+  esac
+}
+
 # pair NAME "luatrain command" "torch command": the interleaved runs and the ratio
 pair() {
-  local name=$1 lcmd=$2 tcmd=$3 lbest="" tbest="" lres="" tres="" s
+  local name=$1 lcmd=$2 tcmd=$3 lres="" tres=""
   for rep in 1 2; do
-    echo "  luatrain, run $rep:"
-    if side eval "$lcmd"; then
-      s=$(field "$out" seconds)
-      if [ -z "$lbest" ] || awk -v a="$s" -v b="$lbest" 'BEGIN {exit !(a < b)}'; then lbest=$s lres=$out; fi
-    else
-      status=1
-    fi
-    echo "  PyTorch, run $rep:"
-    if side eval "$tcmd"; then
-      s=$(field "$out" seconds)
-      if [ -z "$tbest" ] || awk -v a="$s" -v b="$tbest" 'BEGIN {exit !(a < b)}'; then tbest=$s tres=$out; fi
-    else
-      status=1
-    fi
+    run_side luatrain "$lcmd" lres
+    run_side PyTorch "$tcmd" tres
   done
-  if [ -z "$lbest" ] || [ -z "$tbest" ]; then
+  if [ -z "$lres" ] || [ -z "$tres" ]; then
     echo "$name: ratio luatrain/torch = n/a (a side failed)"
     return
   fi
-  local extra_l="" extra_t=""
-  if [ "$name" = demo ]; then
-    extra_l=" (test top-1 last $(field "$lres" acc) %, best $(field "$lres" best) %)"
-    extra_t=" (test top-1 last $(field "$tres" acc) %, best $(field "$tres" best) %)"
-  elif [ "$name" = step ] || [ "$name" = step-winograd ]; then
-    extra_l=" (median $(field "$lres" median) s)"
-    extra_t=" (median $(field "$tres" median) s)"
-  fi
-  echo "$name: luatrain $lbest s$extra_l, PyTorch $tbest s$extra_t (best of 2 each)"
+  local lbest tbest
+  lbest=$(field "$lres" seconds)
+  tbest=$(field "$tres" seconds)
+  echo "$name: luatrain $lbest s$(details "$name" "$lres"), PyTorch $tbest s$(details "$name" "$tres") (best of 2 each)"
   echo "$name: ratio luatrain/torch = $(awk -v a="$lbest" -v b="$tbest" 'BEGIN {printf "%.2f", a / b}')"
 }
 

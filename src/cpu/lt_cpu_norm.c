@@ -343,20 +343,25 @@ static void mask16(float *restrict g, const float *restrict x, int64_t n, bool b
 /* offset of slab (n, c) */
 static inline int64_t slab(const bn_geom *g, int64_t n, int64_t c) { return (n * g->C + c) * g->S; }
 
+/* the length of a slab's chunk that starts at element k0 */
+static inline int64_t chunk_len(const bn_geom *g, int64_t k0) { return g->S - k0 < BN_CHUNK ? g->S - k0 : BN_CHUNK; }
+
+/* len elements at offset off of a float32 or 16-bit buffer as floats: in
+ * place, or widened into buf */
+static const float *floats_at(const bn_geom *g, const void *d, int64_t off, int64_t len, float *buf) {
+  if (g->dt == LT_FLOAT32) return (const float *)d + off;
+  widen((const uint16_t *)d + off, len, g->dt == LT_BFLOAT16, buf);
+  return buf;
+}
+
 /* sum of x over the item */
 static double item_sum(const bn_geom *g, const void *xd, int64_t c, int64_t n0, int64_t n1) {
   bn_acc a = {0};
   float buf[BN_CHUNK];
-  bool bf = g->dt == LT_BFLOAT16;
   for (int64_t n = n0; n < n1; n++)
     for (int64_t k0 = 0; k0 < g->S; k0 += BN_CHUNK) {
-      int64_t len = g->S - k0 < BN_CHUNK ? g->S - k0 : BN_CHUNK, off = slab(g, n, c) + k0;
-      const float *p = (const float *)xd + off;
-      if (g->dt != LT_FLOAT32) {
-        widen((const uint16_t *)xd + off, len, bf, buf);
-        p = buf;
-      }
-      run_sum(p, len, &a);
+      int64_t len = chunk_len(g, k0);
+      run_sum(floats_at(g, xd, slab(g, n, c) + k0, len, buf), len, &a);
       acc_count(&a, len);
     }
   return acc_total(&a);
@@ -366,16 +371,10 @@ static double item_sum(const bn_geom *g, const void *xd, int64_t c, int64_t n0, 
 static void item_sum2(const bn_geom *g, const void *xd, int64_t c, int64_t n0, int64_t n1, float m, double *s) {
   bn_acc a1 = {0}, a2 = {0};
   float buf[BN_CHUNK];
-  bool bf = g->dt == LT_BFLOAT16;
   for (int64_t n = n0; n < n1; n++)
     for (int64_t k0 = 0; k0 < g->S; k0 += BN_CHUNK) {
-      int64_t len = g->S - k0 < BN_CHUNK ? g->S - k0 : BN_CHUNK, off = slab(g, n, c) + k0;
-      const float *p = (const float *)xd + off;
-      if (g->dt != LT_FLOAT32) {
-        widen((const uint16_t *)xd + off, len, bf, buf);
-        p = buf;
-      }
-      run_sum2(p, len, m, &a1, &a2);
+      int64_t len = chunk_len(g, k0);
+      run_sum2(floats_at(g, xd, slab(g, n, c) + k0, len, buf), len, m, &a1, &a2);
       acc_count(&a1, len);
       acc_count(&a2, len);
     }
@@ -402,7 +401,7 @@ static void item_normalise(const bn_geom *g, const void *xd, void *yd, int64_t c
       continue;
     }
     for (int64_t k0 = 0; k0 < g->S; k0 += BN_CHUNK) {
-      int64_t len = g->S - k0 < BN_CHUNK ? g->S - k0 : BN_CHUNK, off = slab(g, n, c) + k0;
+      int64_t len = chunk_len(g, k0), off = slab(g, n, c) + k0;
       widen((const uint16_t *)xd + off, len, bf, xb);
       for (int64_t k = 0; k < len; k++) yb[k] = bn_affine(xb[k], a, b);
       narrow(yb, len, bf, relu, (uint16_t *)yd + off);
@@ -426,7 +425,7 @@ static void item_grad_sums(const bn_geom *g, const void *gyd, const void *xd, in
   bool bf = g->dt == LT_BFLOAT16;
   for (int64_t n = n0; n < n1; n++)
     for (int64_t k0 = 0; k0 < g->S; k0 += BN_CHUNK) {
-      int64_t len = g->S - k0 < BN_CHUNK ? g->S - k0 : BN_CHUNK, off = slab(g, n, c) + k0;
+      int64_t len = chunk_len(g, k0), off = slab(g, n, c) + k0;
       if (g->dt == LT_FLOAT32) {
         run_grad_sums((const float *)gyd + off, (const float *)xd + off, len, k->mf, relu, k->ra, k->rb, &a1, &a2);
       } else {
@@ -471,7 +470,7 @@ static void item_grad_input(const bn_geom *g, void *gxd, const void *gyd, const 
       continue;
     }
     for (int64_t k0 = 0; k0 < g->S; k0 += BN_CHUNK) {
-      int64_t len = g->S - k0 < BN_CHUNK ? g->S - k0 : BN_CHUNK, off = slab(g, n, c) + k0;
+      int64_t len = chunk_len(g, k0), off = slab(g, n, c) + k0;
       widen((const uint16_t *)xd + off, len, bf, xb);
       widen((const uint16_t *)gyd + off, len, bf, gb);
       if (relu) mask16(gb, xb, len, bf, ra, rb);

@@ -142,7 +142,6 @@ lt_status lt_dist_init(const char *backend, double timeout_s) {
   g->fail_msg[0] = '\0';
   g->aborted = false;
   g->cuda_index = -1;
-  g->thread_started = false;
   if (local) {
     g->state = LT_GROUP_RUNNING;
     pthread_mutex_unlock(&g->mu);
@@ -170,11 +169,10 @@ lt_status lt_dist_init(const char *backend, double timeout_s) {
                       "init_process_group: rank %d: the %s library did not start within %g s; another rank may have "
                       "failed to start",
                       env.rank, g->name, timeout_s);
-  } else if (g->init_status != LT_OK) {
+  } else if (g->init_err[0] != '\0') {
     pthread_mutex_unlock(&g->mu);
     pthread_join(g->thread, NULL);
     pthread_mutex_lock(&g->mu);
-    g->thread_started = false;
     g->state = LT_GROUP_NONE;
     st = lt_error_set(LT_ERR_RUNTIME, 0, "init_process_group: rank %d: the %s backend did not start: %s", env.rank,
                       g->name, g->init_err);
@@ -217,7 +215,6 @@ lt_status lt_dist_finalize(void) {
   }
   w->kind = LT_WORK_FINALIZE;
   w->seq = ++g->seq;
-  w->queued_at = lt_dist_now();
   lt_dist_thread_push(w);
   lt_status st = lt_dist_thread_wait(w);
   if (!w->done) { /* timed out, and the backend's abort returned: the thread is stuck */
@@ -228,7 +225,6 @@ lt_status lt_dist_finalize(void) {
   pthread_mutex_unlock(&g->mu);
   pthread_join(g->thread, NULL);
   pthread_mutex_lock(&g->mu);
-  g->thread_started = false;
   g->state = LT_GROUP_NONE;
   g->backend = NULL;
   pthread_mutex_unlock(&g->mu);
@@ -342,7 +338,6 @@ static lt_status enqueue(lt_work_kind kind, lt_tensor *out, const lt_tensor *in,
   w->dtype = dtype;
   w->op = op;
   w->root = root;
-  w->queued_at = lt_dist_now();
   if (g->backend == NULL) {
     lt_status st = LT_OK;
     if (kind == LT_WORK_ALL_GATHER || kind == LT_WORK_REDUCE_SCATTER) st = local_copy(out, in);
@@ -350,7 +345,7 @@ static lt_status enqueue(lt_work_kind kind, lt_tensor *out, const lt_tensor *in,
       free(w);
       return st;
     }
-    w->started_at = w->finished_at = lt_dist_now();
+    w->started_at = lt_dist_now();
     w->done = true;
   }
   w->seq = ++g->seq;

@@ -36,7 +36,7 @@ struct lt_dist_work {
   lt_dtype dtype;
   lt_comm_op op;
   int root;
-  double queued_at, started_at, finished_at; /* lt_dist_now(); 0 until then */
+  double started_at; /* when it began running (lt_dist_now()); 0 until then */
   bool done;
   lt_status status;
   char err[LT_DIST_ERRLEN];
@@ -64,10 +64,8 @@ typedef struct {
   lt_dist_work *head, *tail, *running;
   uint64_t seq;
   pthread_t thread;
-  bool thread_started;
   bool init_done;
-  lt_status init_status;
-  char init_err[LT_DIST_ERRLEN];
+  char init_err[LT_DIST_ERRLEN]; /* once init_done: why the backend did not start, "" when it did */
   /* A collective failed or timed out: every later one fails with this. */
   bool failed;
   char fail_msg[LT_DIST_ERRLEN];
@@ -86,8 +84,7 @@ lt_status lt_dist_thread_start(void);
 /* Appends w (seq already set) and wakes the thread. mu held. */
 void lt_dist_thread_push(lt_dist_work *w);
 /* Waits (mu held) until w is done, failing and ending the job when the work
- * running on the thread has run longer than the timeout or w failed.
- * `who` names the call for messages ("wait", "destroy_process_group"). */
+ * running on the thread has run longer than the timeout or w failed. */
 lt_status lt_dist_thread_wait(lt_dist_work *w);
 /* "all_reduce #3 (float32, 1234 elements)" into buf. */
 const char *lt_dist_work_describe(const lt_dist_work *w, char *buf, size_t len);

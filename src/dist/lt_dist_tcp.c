@@ -40,15 +40,9 @@
 #define REPLY_LEN 8
 #define MAX_BLOB (1u << 20)
 
-static double mono_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Milliseconds left before `deadline`, for poll (at least 0). */
 static int ms_left(double deadline) {
-  double left = deadline - mono_now();
+  double left = deadline - lt_dist_now();
   if (left <= 0) return 0;
   return left > 1e6 ? 1000000000 : (int)(left * 1000.0) + 1;
 }
@@ -78,7 +72,7 @@ static int wait_fd(int fd, short events, double deadline) {
     int r = poll(&p, 1, ms_left(deadline));
     if (r > 0) return 1;
     if (r < 0 && errno != EINTR) return -1;
-    if (mono_now() >= deadline) return 0;
+    if (lt_dist_now() >= deadline) return 0;
   }
 }
 
@@ -222,7 +216,7 @@ static void answer_all(conn *c, int n, const void *blob, size_t len, const char 
 }
 
 static lt_status serve(const char *addr, int port, int world, const void *blob, size_t len, double timeout_s) {
-  double start = mono_now(), deadline = start + timeout_s;
+  double start = lt_dist_now(), deadline = start + timeout_s;
   struct addrinfo *ai;
   LT_TRY(resolve(addr, port, 0, &ai));
   int lfd = listen_on(ai, port);
@@ -249,7 +243,7 @@ static lt_status serve(const char *addr, int port, int world, const void *blob, 
       snprintf(error, sizeof error, "rendezvous: poll failed: %s", strerror(errno));
       break;
     }
-    if (mono_now() >= deadline) {
+    if (lt_dist_now() >= deadline) {
       char miss[200];
       missing_ranks(joined, world, miss, sizeof miss);
       snprintf(error, sizeof error,
@@ -309,7 +303,7 @@ static lt_status serve(const char *addr, int port, int world, const void *blob, 
   }
   /* Not waiting for more: answer with the blob or the error, within a
    * short grace past the deadline so the ranks that came hear why. */
-  answer_all(c, n, blob, len, error[0] ? error : NULL, (error[0] ? mono_now() : deadline) + 5.0);
+  answer_all(c, n, blob, len, error[0] ? error : NULL, (error[0] ? lt_dist_now() : deadline) + 5.0);
   if (error[0]) st = lt_error_set(LT_ERR_RUNTIME, 0, "%s", error);
 done:
   close(lfd);
@@ -327,7 +321,7 @@ static int connect_to(const char *addr, int port, int rank, double timeout_s, do
   struct addrinfo *ai;
   if (resolve(addr, port, 0, &ai) != LT_OK) return -1;
   int last = ECONNREFUSED;
-  while (mono_now() < deadline) {
+  while (lt_dist_now() < deadline) {
     for (struct addrinfo *a = ai; a != NULL; a = a->ai_next) {
       int fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
       if (fd < 0) {
@@ -336,7 +330,7 @@ static int connect_to(const char *addr, int port, int rank, double timeout_s, do
       }
       int rc = connect(fd, a->ai_addr, a->ai_addrlen);
       if (rc != 0 && errno == EINPROGRESS) {
-        double until = mono_now() + 1.0 < deadline ? mono_now() + 1.0 : deadline;
+        double until = lt_dist_now() + 1.0 < deadline ? lt_dist_now() + 1.0 : deadline;
         int w = wait_fd(fd, POLLOUT, until);
         int soerr = 0;
         socklen_t sl = sizeof soerr;
@@ -364,7 +358,7 @@ static int connect_to(const char *addr, int port, int rank, double timeout_s, do
 }
 
 static lt_status join(const char *addr, int port, int rank, int world, void *blob, size_t len, double timeout_s) {
-  double deadline = mono_now() + timeout_s;
+  double deadline = lt_dist_now() + timeout_s;
   int fd = connect_to(addr, port, rank, timeout_s, deadline);
   if (fd < 0) return LT_ERR_RUNTIME;
   lt_status st = LT_OK;

@@ -133,7 +133,6 @@ static void *thread_main(void *arg) {
   int rc = start_backend(err, sizeof err);
   pthread_mutex_lock(&g->mu);
   g->init_done = true;
-  g->init_status = rc == 0 ? LT_OK : LT_ERR_RUNTIME;
   snprintf(g->init_err, sizeof g->init_err, "%s", rc == 0 ? "" : (err[0] ? err : "the library did not say why"));
   pthread_cond_broadcast(&g->cv);
   if (rc != 0) {
@@ -157,7 +156,6 @@ static void *thread_main(void *arg) {
     rc = skip ? 1 : run(w, err, sizeof err);
 
     pthread_mutex_lock(&g->mu);
-    w->finished_at = lt_dist_now();
     if (rc != 0) {
       w->status = LT_ERR_RUNTIME;
       if (!skip)
@@ -189,7 +187,6 @@ lt_status lt_dist_thread_start(void) {
   if (e != 0)
     return lt_error_set(LT_ERR_RUNTIME, 0, "init_process_group: cannot start the communication thread: %s",
                         strerror(e));
-  g->thread_started = true;
   return LT_OK;
 }
 

@@ -104,11 +104,6 @@ static int finish(lua_State *L, lt_dist_work *work, bool async, const char *fnam
 
 /* --- the group ---------------------------------------------------------------------- */
 
-static const char *get_env(const char *name, void *ctx) {
-  (void)ctx;
-  return getenv(name);
-}
-
 static void push_env(lua_State *L, const lt_dist_env *e) {
   lua_createtable(L, 0, 7);
   lua_pushinteger(L, e->rank);
@@ -134,7 +129,7 @@ static int l_env(lua_State *L) {
     return 1;
   }
   lt_dist_env e;
-  LT_LUA_CHECK(L, lt_dist_env_read(get_env, NULL, &e), "init_process_group");
+  LT_LUA_CHECK(L, lt_dist_env_read(NULL, NULL, &e), "init_process_group");
   push_env(L, &e);
   return 1;
 }

@@ -136,20 +136,27 @@ function DDP:_check_same_model(fn)
   end
 end
 
--- Rank 0's parameters and buffers to every rank.
-function DDP:_broadcast_state()
-  local D = dist()
+-- Rank 0's values of the tensors in each list to every rank: the
+-- broadcasts queued together, then waited for.
+local function broadcast_from_rank0(...)
+  local D, lists = dist(), {...}
   lt.no_grad(function()
     local works = {}
-    for _, p in ipairs(self.module:parameters()) do works[#works + 1] = D.broadcast(p, {src = 0, async = true}) end
-    for _, b in ipairs(self.module:buffers()) do works[#works + 1] = D.broadcast(b, {src = 0, async = true}) end
+    for _, list in ipairs(lists) do
+      for _, t in ipairs(list) do works[#works + 1] = D.broadcast(t, {src = 0, async = true}) end
+    end
     for _, w in ipairs(works) do w:wait() end
   end)
 end
 
+-- Rank 0's parameters and buffers to every rank.
+function DDP:_broadcast_state()
+  broadcast_from_rank0(self.module:parameters(), self.module:buffers())
+end
+
 function DDP:_reset_pass()
   local st = self._ddp
-  st.pending, st.ready, st.works, st.next_bucket, st.seen, st.queued = {}, {}, {}, 1, {}, false
+  st.pending, st.works, st.next_bucket, st.seen, st.queued = {}, {}, 1, {}, false
   st.early, st.finishing = 0, false
   for bi, b in ipairs(st.buckets) do st.pending[bi] = #b.params end
 end
@@ -176,12 +183,11 @@ function DDP:_count_ready(i)
   local bi = st.bucket_of[i]
   st.seen[i] = true
   st.pending[bi] = st.pending[bi] - 1
-  if st.pending[bi] == 0 then st.ready[bi] = true end
 end
 
 function DDP:_launch_ready()
   local st = self._ddp
-  while st.next_bucket <= #st.buckets and st.ready[st.next_bucket] do
+  while st.next_bucket <= #st.buckets and st.pending[st.next_bucket] == 0 do
     self:_launch(st.next_bucket)
     st.next_bucket = st.next_bucket + 1
   end
@@ -257,15 +263,7 @@ function DDP:no_sync()
 end
 
 function DDP:forward(...)
-  if self.broadcast_buffers and self._ddp.world > 1 then
-    local bufs = self.module:buffers()
-    if #bufs > 0 then
-      local D = dist()
-      lt.no_grad(function()
-        for _, b in ipairs(bufs) do D.broadcast(b, {src = 0}) end
-      end)
-    end
-  end
+  if self.broadcast_buffers and self._ddp.world > 1 then broadcast_from_rank0(self.module:buffers()) end
   return self.module(...)
 end
 
