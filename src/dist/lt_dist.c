@@ -274,21 +274,21 @@ static lt_status check_tensor(const char *fn, int arg, const lt_tensor *t, const
     return lt_error_set(LT_ERR_ARG, arg, "%s: %s is a bool tensor, which collectives do not take (convert it to uint8)",
                         fn, what);
   if ((unsigned)t->dtype >= LT_NDTYPES) return lt_error_set(LT_ERR_ARG, arg, "%s: %s has an unknown dtype", fn, what);
-  lt_device d = lt_tensor_device(t);
-  char dev[32];
-  lt_device_str(d, dev, sizeof dev);
   if (g->backend == NULL) return LT_OK; /* local: any device */
-  if (!g->backend->device_buffers && d.type != LT_CPU)
+  lt_device d = lt_tensor_device(t);
+  bool gpu = g->backend->device_buffers;
+  if (gpu ? d.type == LT_CUDA && (g->cuda_index < 0 || d.index == g->cuda_index) : d.type == LT_CPU) return LT_OK;
+  char dev[32]; /* the device's name, for the messages only */
+  lt_device_str(d, dev, sizeof dev);
+  if (!gpu)
     return lt_error_set(LT_ERR_ARG, arg,
                         "%s: %s is on %s, and the %s backend takes CPU tensors; use the nccl backend for GPU tensors", fn,
                         what, dev, g->name);
-  if (g->backend->device_buffers && d.type != LT_CUDA)
+  if (d.type != LT_CUDA)
     return lt_error_set(LT_ERR_ARG, arg, "%s: %s is on %s, and the %s backend takes GPU tensors (move it with :cuda())",
                         fn, what, dev, g->name);
-  if (g->backend->device_buffers && g->cuda_index >= 0 && d.index != g->cuda_index)
-    return lt_error_set(LT_ERR_ARG, arg, "%s: %s is on %s, but this process group works on cuda:%d (one GPU a process)",
-                        fn, what, dev, g->cuda_index);
-  return LT_OK;
+  return lt_error_set(LT_ERR_ARG, arg, "%s: %s is on %s, but this process group works on cuda:%d (one GPU a process)",
+                      fn, what, dev, g->cuda_index);
 }
 
 static lt_status check_op(const char *fn, int arg, lt_comm_op op, lt_dtype dt) {
