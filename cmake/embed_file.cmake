@@ -2,13 +2,12 @@
 # files the program serves or prints as they are (the page of `luatrain
 # board`, src/host/board/index.html).
 #
-#   cmake -DIN=<file> -DOUT=<file.c> -DNAME=<symbol> [-DFALLBACK=<text>] -P cmake/embed_file.cmake
+#   cmake -DIN=<file> -DOUT=<file.c> -DNAME=<symbol> -P cmake/embed_file.cmake
 #
 # Writes `const unsigned char NAME[]` (the bytes and a final NUL, so it is a
 # C string too) and `const size_t NAME_size` (without the NUL). Bytes go out
 # as hex arrays, as in embed_lua.cmake, because compilers cap string
-# literals. With FALLBACK, a missing IN embeds that text instead of failing.
-# OUT is rewritten only when its content changes.
+# literals. OUT is rewritten only when its content changes.
 
 if(NOT DEFINED IN OR NOT DEFINED OUT OR NOT DEFINED NAME)
   message(FATAL_ERROR "usage: cmake -DIN=<file> -DOUT=<file.c> -DNAME=<symbol> -P embed_file.cmake")
@@ -16,13 +15,10 @@ endif()
 if(NOT NAME MATCHES "^[A-Za-z_][A-Za-z0-9_]*$")
   message(FATAL_ERROR "embed_file: '${NAME}' is not a C identifier")
 endif()
-if(EXISTS "${IN}")
-  file(READ "${IN}" hex HEX)
-elseif(DEFINED FALLBACK)
-  string(HEX "${FALLBACK}" hex)
-else()
+if(NOT EXISTS "${IN}")
   message(FATAL_ERROR "embed_file: '${IN}' does not exist")
 endif()
+file(READ "${IN}" hex HEX)
 string(LENGTH "${hex}" hexlen)
 math(EXPR length "${hexlen} / 2")
 string(REPEAT "0x..," 16 row_pattern)

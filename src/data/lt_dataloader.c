@@ -157,7 +157,7 @@ lt_status lt_dataloader_create(lt_source *src, const lt_tf_step *const *steps, i
   d->src = src;
   atomic_init(&d->skipped, 0);
   d->seed = opt->seed;
-  d->rank = opt->world_size > 1 ? opt->rank : 0;
+  d->rank = opt->rank;   /* lt_loader_create refuses a rank other than 0 when not distributed */
   d->batch_size = opt->batch_size;
   d->pin = opt->pin_memory;
   d->out_dt = src->dtype;

@@ -231,10 +231,10 @@ static lt_status check_config(const lt_loader_config *c) {
   if (c->batch_size < 1) return lt_error_set(LT_ERR_ARG, 0, "batch_size must be >= 1, got %lld", (long long)c->batch_size);
   if (c->world_size < 0 || c->world_size > INT32_MAX)
     return lt_error_set(LT_ERR_ARG, 0, "world_size must be in 1..%d, got %lld", INT32_MAX, (long long)c->world_size);
-  if (c->rank < 0 || c->rank >= (c->world_size > 1 ? c->world_size : 1))
-    return lt_error_set(LT_ERR_ARG, 0, "rank must be in 0..%lld (world_size %lld), got %lld",
-                        (long long)(c->world_size > 1 ? c->world_size - 1 : 0),
-                        (long long)(c->world_size > 1 ? c->world_size : 1), (long long)c->rank);
+  int64_t world = c->world_size > 1 ? c->world_size : 1;
+  if (c->rank < 0 || c->rank >= world)
+    return lt_error_set(LT_ERR_ARG, 0, "rank must be in 0..%lld (world_size %lld), got %lld", (long long)(world - 1),
+                        (long long)world, (long long)c->rank);
   if (c->num_workers < 0 || c->num_workers > 256)
     return lt_error_set(LT_ERR_ARG, 0, "num_workers must be in 0..256, got %d", c->num_workers);
   if (c->prefetch < 0 || c->prefetch > 1024)
@@ -290,7 +290,7 @@ lt_status lt_loader_create(const lt_loader_config *config, lt_loader **out) {
   if (!l) return lt_error_set(LT_ERR_OOM, 0, "out of memory creating a loader");
   l->cfg = *config;
   l->world = config->world_size > 1 ? config->world_size : 1;
-  l->count = l->world > 1 ? lt_loader_shard_size(config->size, l->world, config->drop_last) : config->size;
+  l->count = lt_loader_shard_size(config->size, l->world, config->drop_last);
   l->nbatches = config->drop_last ? l->count / config->batch_size
                                   : (l->count + config->batch_size - 1) / config->batch_size;
   l->prefetch = config->prefetch ? config->prefetch : 2 * (config->num_workers ? config->num_workers : 1);

@@ -173,8 +173,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   (void)upload_data;
   const board *b = cls;
   lt_board_reply r;
-  memset(&r, 0, sizeof r);
-  r.next_offset = -1;
+  lt_board_reply_init(&r);
   if (*con_cls == ANSWERED) {
     *upload_data_size = 0;
     return MHD_YES;
@@ -410,7 +409,7 @@ static int board_available(lua_State *L) {
 static int luaopen_board_server(lua_State *L) {
   static const luaL_Reg fns[] = {{"serve", board_serve}, {"available", board_available}, {NULL, NULL}};
   luaL_newlib(L, fns);
-  lua_pushstring(L, LT_DYGRAPHS_DIR);
+  lua_pushstring(L, LT_DYGRAPHS_DIR);   /* the default of serve's dygraphs, for the help */
   lua_setfield(L, -2, "dygraphs_dir");
   return 1;
 }

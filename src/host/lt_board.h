@@ -31,9 +31,6 @@
 
 #include <lua.h>
 
-/* The most a metrics response carries; past it, the response ends at the
- * last complete line within it and the client asks again. */
-#define LT_BOARD_METRICS_CHUNK ((size_t)4 << 20)
 /* The longest request target (path and query, as sent) answered. */
 #define LT_BOARD_MAX_URI 2048
 
@@ -82,14 +79,12 @@ typedef struct {
  * a short message. Free with lt_board_reply_free. */
 void lt_board_answer(const lt_board_site *s, const char *method, const char *path, const char *offset,
                      lt_board_reply *r);
+/* An empty reply: no body, no X-Next-Offset, Cache-Control no-store. */
+void lt_board_reply_init(lt_board_reply *r);
 void lt_board_reply_free(lt_board_reply *r);
 /* An error reply: JSON {"error": msg} under /api/, plain text elsewhere. */
 void lt_board_error(lt_board_reply *r, int status, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-
-/* Whether name may be a run folder's name: [A-Za-z0-9_][A-Za-z0-9._-]{0,127}
- * and no "..". */
-int lt_board_valid_name(const char *name);
 
 /* The page, embedded from src/host/board/index.html by cmake/embed_file.cmake. */
 extern const unsigned char lt_board_index_html[];

@@ -5,11 +5,11 @@
  *
  * Everything served comes from under the runs folder, read-only, except the
  * page (embedded at build time) and the two dygraphs files (from a folder
- * fixed at start). A run is reached only by a name that passes
- * lt_board_valid_name; its folder's realpath must lie inside the runs
- * folder's realpath (a run folder that is a symlink elsewhere is refused);
- * its files are opened with O_NOFOLLOW and O_NONBLOCK (no symlinks, no
- * FIFOs that would block) and must be regular files.
+ * fixed at start). A run is reached only by a name that passes valid_name;
+ * its folder's realpath must lie inside the runs folder's realpath (a run
+ * folder that is a symlink elsewhere is refused); its files are opened with
+ * O_NOFOLLOW and O_NONBLOCK (no symlinks, no FIFOs that would block) and
+ * must be regular files.
  *
  * Run states: status.json's "state", except a "running" run whose process
  * is gone from this machine (same host name, kill(pid, 0) fails with ESRCH)
@@ -38,8 +38,13 @@
 #define MAX_SMALL_FILE ((size_t)16 << 20)
 /* The most runs one /api/runs lists. */
 #define MAX_RUNS 10000
+/* The most a metrics response carries; past it, the response ends at the
+ * last complete line within it and the client asks again. */
+#define METRICS_CHUNK ((size_t)4 << 20)
 
-int lt_board_valid_name(const char *name) {
+/* Whether name may be a run folder's name: [A-Za-z0-9_][A-Za-z0-9._-]{0,127}
+ * and no "..". */
+static int valid_name(const char *name) {
   size_t n = strlen(name);
   if (n == 0 || n > 128 || strstr(name, "..") != NULL) return 0;
   if (!(isalnum((unsigned char)name[0]) || name[0] == '_')) return 0;
@@ -72,7 +77,7 @@ int lt_board_site_init(lt_board_site *s, const char *root, const char *dygraphs,
 
 /* ---- replies ----------------------------------------------------------------------- */
 
-static void reply_init(lt_board_reply *r) {
+void lt_board_reply_init(lt_board_reply *r) {
   memset(r, 0, sizeof *r);
   r->next_offset = -1;
   r->cache = "no-store";
@@ -84,20 +89,14 @@ void lt_board_reply_free(lt_board_reply *r) {
   r->owned = 0;
 }
 
-static void reply_static(lt_board_reply *r, int status, const char *type, const char *body, size_t size) {
+/* Sets the status, type and body of r; owned: the body is malloc'd and r
+ * frees it, else it is static. */
+static void reply(lt_board_reply *r, int status, const char *type, const char *body, size_t size, int owned) {
   r->status = status;
   r->type = type;
   r->body = (char *)body;
   r->size = size;
-  r->owned = 0;
-}
-
-static void reply_owned(lt_board_reply *r, int status, const char *type, char *body, size_t size) {
-  r->status = status;
-  r->type = type;
-  r->body = body;
-  r->size = size;
-  r->owned = 1;
+  r->owned = owned;
 }
 
 /* A cJSON value as the reply (consumed); 500 when printing runs out of memory. */
@@ -108,7 +107,7 @@ static void reply_json(lt_board_reply *r, cJSON *value, const char *path) {
     lt_board_error(r, 500, path, "board: out of memory");
     return;
   }
-  reply_owned(r, 200, JSON_TYPE, text, strlen(text));
+  reply(r, 200, JSON_TYPE, text, strlen(text), 1);
 }
 
 void lt_board_error(lt_board_reply *r, int status, const char *path, const char *fmt, ...) {
@@ -118,17 +117,17 @@ void lt_board_error(lt_board_reply *r, int status, const char *path, const char 
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   lt_board_reply_free(r);
-  r->status = status;
   r->next_offset = -1;
   r->reset = 0;
   r->cache = "no-store";
   static const char oom[] = "board: out of memory\n";
   char *text = NULL;
+  const char *type = TEXT_TYPE;
   if (strncmp(path, "/api/", 5) == 0) {
     cJSON *o = cJSON_CreateObject();
     if (o != NULL && cJSON_AddStringToObject(o, "error", msg) != NULL) text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
-    r->type = JSON_TYPE;
+    type = JSON_TYPE;
   } else {
     size_t n = strlen(msg);
     text = malloc(n + 2);
@@ -136,15 +135,9 @@ void lt_board_error(lt_board_reply *r, int status, const char *path, const char 
       memcpy(text, msg, n);
       memcpy(text + n, "\n", 2);
     }
-    r->type = TEXT_TYPE;
   }
-  if (text == NULL) {
-    reply_static(r, status, TEXT_TYPE, oom, sizeof oom - 1);
-  } else {
-    r->body = text;
-    r->size = strlen(text);
-    r->owned = 1;
-  }
+  if (text == NULL) reply(r, status, TEXT_TYPE, oom, sizeof oom - 1, 0);
+  else reply(r, status, type, text, strlen(text), 1);
 }
 
 /* ---- files under the runs folder ----------------------------------------------------- */
@@ -154,7 +147,7 @@ void lt_board_error(lt_board_reply *r, int status, const char *path, const char 
  * resolves outside the runs folder). */
 static int open_run(const lt_board_site *s, const char *name, int *status) {
   *status = 404;
-  if (!lt_board_valid_name(name)) return -1;
+  if (!valid_name(name)) return -1;
   char path[PATH_MAX * 2], real[PATH_MAX];
   snprintf(path, sizeof path, "%s/%s", s->root, name);
   if (realpath(path, real) == NULL) return -1;
@@ -187,41 +180,48 @@ static int open_in_run(int dir, const char *name, struct stat *st, int *status) 
   return fd;
 }
 
-/* Reads the whole regular file fd (size from fstat) into a malloc'd,
+/* Reads `want` bytes of fd from offset off into buf, reading again after a
+ * signal. Returns how many it read: fewer when the file ends first (it
+ * shrank while read) or a read fails. errno is then the failure's, or 0
+ * when none failed. */
+static size_t pread_all(int fd, char *buf, size_t want, off_t off) {
+  size_t got = 0;
+  int failed = 0;
+  while (got < want) {
+    ssize_t k = pread(fd, buf + got, want - got, off + (off_t)got);
+    if (k < 0 && errno == EINTR) continue;
+    if (k < 0) failed = errno;
+    if (k <= 0) break;
+    got += (size_t)k;
+  }
+  errno = failed;
+  return got;
+}
+
+/* Reads the whole regular file fd, whose fstat is st, into a malloc'd,
  * NUL-terminated buffer. Returns it, or NULL when it is over `max` bytes,
  * unreadable or memory runs out. A file that shrinks while read gives what
  * was there. */
-static char *read_whole(int fd, size_t max, size_t *len) {
-  struct stat st;
-  if (fstat(fd, &st) != 0 || st.st_size < 0 || (size_t)st.st_size > max) return NULL;
-  size_t want = (size_t)st.st_size, got = 0;
+static char *read_whole(int fd, const struct stat *st, size_t max, size_t *len) {
+  if (st->st_size < 0 || (size_t)st->st_size > max) return NULL;
+  size_t want = (size_t)st->st_size;
   char *buf = malloc(want + 1);
   if (buf == NULL) return NULL;
-  while (got < want) {
-    ssize_t k = pread(fd, buf + got, want - got, (off_t)got);
-    if (k < 0 && errno == EINTR) continue;
-    if (k < 0) {
-      free(buf);
-      return NULL;
-    }
-    if (k == 0) break;
-    got += (size_t)k;
+  size_t got = pread_all(fd, buf, want, 0);
+  if (got < want && errno != 0) {
+    free(buf);
+    return NULL;
   }
   buf[got] = '\0';
   *len = got;
   return buf;
 }
 
-/* The JSON object in file `name` of run folder dir, or NULL (missing,
- * unreadable, too large, invalid JSON, or not an object). */
-static cJSON *read_json_object(int dir, const char *name) {
-  struct stat st;
-  int status;
-  int fd = open_in_run(dir, name, &st, &status);
-  if (fd < 0) return NULL;
+/* The JSON object in the open file fd, whose fstat is st, or NULL
+ * (unreadable, too large, invalid JSON, or not an object). */
+static cJSON *json_object_in(int fd, const struct stat *st) {
   size_t len = 0;
-  char *text = read_whole(fd, MAX_SMALL_FILE, &len);
-  close(fd);
+  char *text = read_whole(fd, st, MAX_SMALL_FILE, &len);
   if (text == NULL) return NULL;
   cJSON *v = cJSON_ParseWithLength(text, len);
   free(text);
@@ -229,6 +229,18 @@ static cJSON *read_json_object(int dir, const char *name) {
     cJSON_Delete(v);
     v = NULL;
   }
+  return v;
+}
+
+/* The JSON object in file `name` of run folder dir, or NULL (missing, or as
+ * json_object_in). */
+static cJSON *read_json_object(int dir, const char *name) {
+  struct stat st;
+  int status;
+  int fd = open_in_run(dir, name, &st, &status);
+  if (fd < 0) return NULL;
+  cJSON *v = json_object_in(fd, &st);
+  close(fd);
   return v;
 }
 
@@ -272,14 +284,17 @@ static cJSON *run_entry(const lt_board_site *s, const char *name) {
   int mfd = open_in_run(dir, "metrics.jsonl", &mst, &status);
   int cfd = open_in_run(dir, "config.json", &cst, &status);
   if (mfd >= 0) close(mfd);
-  if (cfd >= 0) close(cfd);
   if (mfd < 0 && cfd < 0) {
     close(dir);
     return NULL;
   }
   cJSON *e = cJSON_CreateObject();
   cJSON *st = read_json_object(dir, "status.json");
-  cJSON *config = read_json_object(dir, "config.json");
+  cJSON *config = NULL;
+  if (cfd >= 0) {
+    config = json_object_in(cfd, &cst);
+    close(cfd);
+  }
   close(dir);
   double mtime = mfd >= 0 ? (double)mst.st_mtim.tv_sec + mst.st_mtim.tv_nsec * 1e-9 : 0.0;
   /* which file it is: a resumed run rewrites metrics.jsonl into a new file
@@ -313,7 +328,7 @@ static void answer_runs(const lt_board_site *s, const char *path, lt_board_reply
   size_t count = 0, cap = 0;
   struct dirent *de;
   while ((de = readdir(d)) != NULL && count < MAX_RUNS) {
-    if (!lt_board_valid_name(de->d_name)) continue;
+    if (!valid_name(de->d_name)) continue;
     if (count == cap) {
       cap = cap ? cap * 2 : 64;
       char **grown = realloc(names, cap * sizeof *names);
@@ -391,30 +406,24 @@ static void answer_metrics(int dir, const char *path, const char *offset_arg, lt
     off = 0;
     r->reset = 1;
   }
-  size_t want = (size_t)(size - off) < LT_BOARD_METRICS_CHUNK ? (size_t)(size - off) : LT_BOARD_METRICS_CHUNK;
+  size_t want = (size_t)(size - off) < METRICS_CHUNK ? (size_t)(size - off) : METRICS_CHUNK;
   char *buf = malloc(want + 1);
   if (buf == NULL) {
     close(fd);
     lt_board_error(r, 500, path, "board: out of memory");
     return;
   }
-  size_t got = 0;
-  while (got < want) {
-    ssize_t k = pread(fd, buf + got, want - got, (off_t)(off + (long long)got));
-    if (k < 0 && errno == EINTR) continue;
-    if (k <= 0) break;   /* shrank while read: what was there */
-    got += (size_t)k;
-  }
+  size_t got = pread_all(fd, buf, want, (off_t)off);   /* short when it shrank or a read failed: what was there */
   size_t len = got;
   while (len > 0 && buf[len - 1] != '\n') len--;
   long long next = off + (long long)len;
-  if (len == 0 && got == LT_BOARD_METRICS_CHUNK) {
+  if (len == 0 && got == METRICS_CHUNK) {
     /* one line longer than a whole response: skipped, or waited for */
     long long end = next_line_end(fd, off + (long long)got, size);
     if (end > 0) next = end;
   }
   close(fd);
-  reply_owned(r, 200, TEXT_TYPE, buf, len);
+  reply(r, 200, TEXT_TYPE, buf, len, 1);
   r->next_offset = next;
 }
 
@@ -430,13 +439,13 @@ static void answer_config(int dir, const char *path, lt_board_reply *r) {
     return;
   }
   size_t len = 0;
-  char *text = read_whole(fd, MAX_SMALL_FILE, &len);
+  char *text = read_whole(fd, &st, MAX_SMALL_FILE, &len);
   close(fd);
   if (text == NULL) {
     lt_board_error(r, 500, path, "board: cannot read config.json (unreadable or over 16 MiB)");
     return;
   }
-  reply_owned(r, 200, JSON_TYPE, text, len);
+  reply(r, 200, JSON_TYPE, text, len, 1);
 }
 
 /* ---- the page and the static files --------------------------------------------------- */
@@ -454,13 +463,13 @@ static void answer_static(const lt_board_site *s, const char *path, const char *
     return;
   }
   size_t len = 0;
-  char *text = read_whole(fd, MAX_SMALL_FILE, &len);
+  char *text = read_whole(fd, &st, MAX_SMALL_FILE, &len);
   close(fd);
   if (text == NULL) {
     lt_board_error(r, 500, path, "board: cannot read %s", full);
     return;
   }
-  reply_owned(r, 200, type, text, len);
+  reply(r, 200, type, text, len, 1);
   r->cache = "max-age=3600";
 }
 
@@ -468,14 +477,14 @@ static void answer_static(const lt_board_site *s, const char *path, const char *
 
 void lt_board_answer(const lt_board_site *s, const char *method, const char *path, const char *offset,
                      lt_board_reply *r) {
-  reply_init(r);
+  lt_board_reply_init(r);
   if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
     lt_board_error(r, 405, path, "board: only GET and HEAD: the board is read-only");
     r->allow = 1;
     return;
   }
   if (strcmp(path, "/") == 0) {
-    reply_static(r, 200, "text/html; charset=utf-8", (const char *)lt_board_index_html, lt_board_index_html_size);
+    reply(r, 200, "text/html; charset=utf-8", (const char *)lt_board_index_html, lt_board_index_html_size, 0);
     r->cache = "no-cache";
     return;
   }

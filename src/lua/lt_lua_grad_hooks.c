@@ -32,13 +32,9 @@
 static atomic_int hooked_tensors;         /* across Lua states: a quick "nothing to do" */
 static _Thread_local lua_State *draining; /* the state running queued callbacks, which may queue more */
 
+/* Pushes the registry's table `key`, made when missing; returns its index. */
 static int registry_table(lua_State *L, const char *key) {
-  if (lua_getfield(L, LUA_REGISTRYINDEX, key) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, LUA_REGISTRYINDEX, key);
-  }
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, key);
   return lua_gettop(L);
 }
 

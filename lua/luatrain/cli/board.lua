@@ -5,6 +5,7 @@
 -- the help, the checks that make a mistake a message, and the lines printed
 -- at start. The server is C, in the program itself (src/host/lt_board.c,
 -- the native module luatrain.board_server), and runs until Ctrl-C.
+local server = require "luatrain.board_server"
 local train = require "luatrain.train"
 
 local M = {}
@@ -12,8 +13,8 @@ local M = {}
 local SPEC = {
   {"port", 6006, "TCP port to listen on; 0 takes any free one (the URL printed says which)"},
   {"host", "127.0.0.1", "address to listen on; anything but a loopback address shows the runs to that network"},
-  {"dygraphs", "", "folder holding dygraph.min.js and dygraph.min.css (default: /usr/share/javascript/dygraphs, "
-    .. "Debian's libjs-dygraphs)"},
+  {"dygraphs", "", "folder holding dygraph.min.js and dygraph.min.css (default: " .. server.dygraphs_dir
+    .. ", Debian's libjs-dygraphs)"},
 }
 
 local HELP = [[
@@ -95,7 +96,6 @@ function M.main(args)
   end
   probe:close()
 
-  local server = require "luatrain.board_server"
   local okserve, err = pcall(server.serve, {
     root = root,
     host = opts.host,
