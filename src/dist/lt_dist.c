@@ -158,11 +158,7 @@ lt_status lt_dist_init(const char *backend, double timeout_s) {
   /* The library's start-up waits for the other ranks; it gets the timeout
    * (with a margin for the rendezvous before it). */
   double deadline = lt_dist_now() + timeout_s * (b->make_id != NULL ? 2 : 1);
-  while (!g->init_done && lt_dist_now() < deadline) {
-    double until = deadline < lt_dist_now() + 1.0 ? deadline : lt_dist_now() + 1.0;
-    struct timespec ts = {(time_t)until, (long)((until - floor(until)) * 1e9)};
-    pthread_cond_timedwait(&g->cv, &g->mu, &ts);
-  }
+  while (!g->init_done && lt_dist_now() < deadline) lt_dist_cond_wait_until(deadline); /* the thread broadcasts */
   if (!g->init_done) {
     g->state = LT_GROUP_BROKEN;
     st = lt_error_set(LT_ERR_RUNTIME, 0,

@@ -86,6 +86,9 @@ void lt_dist_thread_push(lt_dist_work *w);
 /* Waits (mu held) until w is done, failing and ending the job when the work
  * running on the thread has run longer than the timeout or w failed. */
 lt_status lt_dist_thread_wait(lt_dist_work *w);
+/* Waits (mu held) on the group's condition until it is signalled or the
+ * clock of lt_dist_now() reaches `until`. */
+void lt_dist_cond_wait_until(double until);
 /* "all_reduce #3 (float32, 1234 elements)" into buf. */
 const char *lt_dist_work_describe(const lt_dist_work *w, char *buf, size_t len);
 

@@ -220,6 +220,15 @@ static lt_status fail_job(const char *msg) {
   return lt_error_set(LT_ERR_RUNTIME, 0, "%s", msg);
 }
 
+void lt_dist_cond_wait_until(double until) {
+  lt_dist_group *g = &lt_dist_g;
+  struct timespec ts;
+  ts.tv_sec = (time_t)until;
+  ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
+  if (ts.tv_nsec >= 1000000000L) ts.tv_nsec = 999999999L;
+  pthread_cond_timedwait(&g->cv, &g->mu, &ts);
+}
+
 /* After an abort that returned, how long a wait gives the library to let
  * the blocked collective go before it reports the failure without it. */
 #define ABORT_GRACE_S 10.0
@@ -242,11 +251,7 @@ lt_status lt_dist_thread_wait(lt_dist_work *w) {
     double until = now + 1.0;
     if (r != NULL && r->started_at > 0 && r->started_at + g->timeout_s + 0.001 < until)
       until = r->started_at + g->timeout_s + 0.001;
-    struct timespec ts;
-    ts.tv_sec = (time_t)until;
-    ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
-    if (ts.tv_nsec >= 1000000000L) ts.tv_nsec = 999999999L;
-    pthread_cond_timedwait(&g->cv, &g->mu, &ts);
+    lt_dist_cond_wait_until(until);
   }
   if (w->status == LT_OK) return LT_OK;
   if (!g->aborted) return fail_job(w->err);
